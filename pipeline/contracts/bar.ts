@@ -1,0 +1,39 @@
+/**
+ * One OHLCV bar for one (provider, symbol, interval) at window start `tsMs`. Shared between the
+ * pipeline (which computes bars) and the store (which persists them); the key is
+ * (provider, symbol, interval, tsMs).
+ */
+export interface Bar {
+  readonly provider: string;
+  readonly symbol: string;
+  /** Window length label, e.g. `2s`. */
+  readonly interval: string;
+  /** Window start, epoch milliseconds (aligned to the epoch). */
+  readonly tsMs: number;
+  readonly open: number;
+  readonly high: number;
+  readonly low: number;
+  readonly close: number;
+  readonly volume: number;
+  /** Number of distinct events aggregated into the bar. */
+  readonly trades: number;
+}
+
+/** Counts returned by an idempotent upsert. */
+export interface UpsertCounts {
+  readonly inserted: number;
+  readonly updated: number;
+  readonly unchanged: number;
+}
+
+/** What the pipeline needs from a bar store; implemented in `store/` (the only place with SQL). */
+export interface BarSink {
+  upsertBars(bars: readonly Bar[]): Promise<UpsertCounts>;
+}
+
+/** Audit of one job (a consumer run, a replay, a reload) in `job_runs`. */
+export interface JobRunSink {
+  start(input: { jobName: string; kind: string; meta?: Record<string, unknown> }): Promise<number>;
+  heartbeat(id: number, counts: Record<string, number>): Promise<void>;
+  finish(id: number, status: 'success' | 'failure', counts: Record<string, number>, error?: string): Promise<void>;
+}

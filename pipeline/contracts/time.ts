@@ -1,0 +1,54 @@
+/**
+ * Timestamps travel as ISO-8601 strings with up to microsecond precision; internally they are
+ * integer microseconds since the epoch (safe: 2^53 µs is about 285 years).
+ */
+
+const ISO_RE = /^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$/;
+
+/** Parses an ISO-8601 UTC/offset timestamp into epoch microseconds; `undefined` when malformed. */
+export function parseIsoToMicros(text: string): number | undefined {
+  const m = ISO_RE.exec(text);
+  if (!m) return undefined;
+  const [, y, mo, d, h, mi, s, frac, zone] = m as unknown as [string, string, string, string, string, string, string, string | undefined, string];
+  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
+  const ms = Date.UTC(year, month - 1, day, hour, minute, second);
+  const check = new Date(ms);
+  // Date.UTC silently rolls 2025-02-30 over into March; a round trip catches it.
+  if (check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day ||
+      check.getUTCHours() !== hour || check.getUTCMinutes() !== minute || check.getUTCSeconds() !== second) {
+    return undefined;
+  }
+  let offsetMin = 0;
+  if (zone !== 'Z') {
+    const sign = zone.startsWith('-') ? -1 : 1;
+    offsetMin = sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
+  }
+  const micros = frac ? Number((frac + '000000').slice(0, 6)) : 0;
+  return (ms - offsetMin * 60_000) * 1000 + micros;
+}
+
+/** Formats epoch microseconds as `YYYY-MM-DDTHH:MM:SS.ffffffZ`. */
+export function formatMicros(us: number): string {
+  const ms = Math.floor(us / 1000);
+  const base = new Date(ms).toISOString(); // 2025-10-24T14:02:01.234Z
+  const micros = String(us - Math.floor(us / 1_000_000) * 1_000_000).padStart(6, '0');
+  return `${base.slice(0, 19)}.${micros}Z`;
+}
+
+/** Parses durations such as `500ms`, `2s`, `5m`, `1h` (a bare number is milliseconds). */
+export function parseDurationMs(text: string | number): number | undefined {
+  if (typeof text === 'number') return Number.isFinite(text) && text >= 0 ? text : undefined;
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  if (!m) return undefined;
+  const value = Number(m[1]);
+  const unit = m[2] ?? 'ms';
+  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
+  return value * factor;
+}
+
+/** Renders a window length as the bar `interval` label: 2000 → `2s`, 500 → `500ms`, 60000 → `1m`. */
+export function intervalLabel(windowMs: number): string {
+  if (windowMs % 60_000 === 0) return `${windowMs / 60_000}m`;
+  if (windowMs % 1000 === 0) return `${windowMs / 1000}s`;
+  return `${windowMs}ms`;
+}

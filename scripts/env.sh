@@ -1,0 +1,16 @@
+# Shared defaults for the local stack; every value can be overridden from the environment.
+# Sourced by the other scripts; everything listens on 127.0.0.1 only.
+MDP_ROOT=${MDP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
+MDP_DATA_DIR=${MDP_DATA_DIR:-$MDP_ROOT/.data}
+MDP_REDIS_PORT=${MDP_REDIS_PORT:-6379}
+MDP_PG_PORT=${MDP_PG_PORT:-5432}
+MDP_TEMPORAL_PORT=${MDP_TEMPORAL_PORT:-7233}
+MDP_TEMPORAL_UI_PORT=${MDP_TEMPORAL_UI_PORT:-8233}
+MDP_TEMPORAL_VERSION=${MDP_TEMPORAL_VERSION:-v1.5.1}
+MDP_TEMPORAL_BIN=${MDP_TEMPORAL_BIN:-$MDP_ROOT/.cache/bin/temporal}
+PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+export REDIS_URI=${REDIS_URI:-redis://127.0.0.1:$MDP_REDIS_PORT/0}
+export STORE_URL=${STORE_URL:-postgres://mdp:mdp@127.0.0.1:$MDP_PG_PORT/mdp}
+export TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-127.0.0.1:$MDP_TEMPORAL_PORT}
+export MDP_TEMPORAL_BIN
+log() { printf '[mdp] %s\n' "$*" >&2; }
