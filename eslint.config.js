@@ -10,7 +10,7 @@ export default tseslint.config(
       '@typescript-eslint/no-floating-promises': 'error',
       '@typescript-eslint/no-misused-promises': 'error',
       '@typescript-eslint/consistent-type-imports': 'error',
-      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_' }],
+      '@typescript-eslint/no-unused-vars': ['error', { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true }],
       'no-eval': 'error',
       'no-new-func': 'error',
     },
@@ -22,7 +22,7 @@ export default tseslint.config(
       'no-restricted-imports': ['error', {
         patterns: [
           { group: ['node:*', 'fs', 'net', 'http', 'child_process', 'crypto', 'os', 'path'], message: 'workflows must be deterministic: no Node built-ins' },
-          { group: ['ioredis', 'pg', 'kysely', 'prom-client', '../store/*', '../pipeline/bus/*', '../activities/*'], message: 'workflows must not do I/O; import activity types only' },
+          { group: ['ioredis', 'pg', 'kysely', 'prom-client', '../store/*', '../pipeline/bus/*', '../activities/*'], allowTypeImports: true, message: 'workflows must not do I/O; import activity types only' },
         ],
       }],
     },

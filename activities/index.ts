@@ -1,0 +1,22 @@
+import type { MicroBatchDeps } from './microbatch-activity.js';
+import { createMicroBatchActivity } from './microbatch-activity.js';
+import type { ProducerDeps } from './producer-activity.js';
+import { createProducerActivity } from './producer-activity.js';
+
+export type ActivityDeps = MicroBatchDeps & ProducerDeps;
+
+/**
+ * All activities of the pipeline, wired to their dependencies: workers pass real Redis/PostgreSQL
+ * clients, tests pass their own (with unique stream names and providers).
+ */
+export function createActivities(deps: ActivityDeps) {
+  return {
+    runMicroBatchShard: createMicroBatchActivity(deps),
+    runProducer: createProducerActivity(deps),
+  };
+}
+
+export type Activities = ReturnType<typeof createActivities>;
+export type { MicroBatchDefaults, MicroBatchDeps } from './microbatch-activity.js';
+export type { ProducerDefaults, ProducerDeps } from './producer-activity.js';
+export type * from './types.js';

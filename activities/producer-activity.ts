@@ -1,0 +1,112 @@
+import { CancelledFailure, Context, sleep } from '@temporalio/activity';
+import type { Bus } from '../pipeline/bus/index.js';
+import { shardOf, shardStream } from '../pipeline/bus/index.js';
+import type { StreamEventV1 } from '../pipeline/contracts/index.js';
+import { parseIsoToMicros } from '../pipeline/contracts/index.js';
+import { SyntheticProducer } from '../pipeline/producers/index.js';
+import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
+import type { ProducerHeartbeat, ProducerInput, ProducerResume, ProducerRunResult } from './types.js';
+
+export interface ProducerDefaults {
+  readonly stream: string;
+  readonly shards: number;
+  readonly provider: string;
+  readonly symbols: readonly string[];
+  readonly seed: number;
+  readonly tickRate: number;
+  readonly priceVolatility: number;
+  readonly maxRunMs: number;
+}
+
+export interface ProducerDeps {
+  readonly openBus: () => Bus;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly defaults: ProducerDefaults;
+}
+
+/** Live pacing: how often due ticks are published. */
+const TICK_EVERY_MS = 100;
+/** Finite mode publishes in rounds of this many events (a heartbeat after each). */
+const FINITE_ROUND = 5000;
+
+/**
+ * The synthetic producer: deterministic ticks (seeded GBM per symbol) published to the shard
+ * streams. A retried attempt resumes from its last heartbeat, a new run from the previous run's
+ * result, so the sequence (and every event_id) continues exactly.
+ */
+export function createProducerActivity(deps: ProducerDeps) {
+  return async function runProducer(input: ProducerInput): Promise<ProducerRunResult> {
+    const ctx = Context.current();
+    const d = deps.defaults;
+    // `input.provider` picks the kind of producer; events carry the configured provider name.
+    const provider = d.provider;
+    const baseStream = input.stream ?? d.stream;
+    const shards = input.shards ?? d.shards;
+    const options = {
+      provider,
+      symbols: [...(input.symbols ?? d.symbols)],
+      seed: input.seed ?? d.seed,
+      tickRate: input.tickRate ?? d.tickRate,
+      priceVolatility: input.priceVolatility ?? d.priceVolatility,
+    };
+    const log = deps.log.child({ activity: 'runProducer', provider, attempt: ctx.info.attempt });
+    const resume = (ctx.info.heartbeatDetails as ProducerHeartbeat | undefined) ?? input.resume;
+    const producer = resume ? SyntheticProducer.fromState(options, resume.state as never) : new SyntheticProducer(options);
+    const startPublished = input.resume?.published ?? 0;
+    let total = resume?.published ?? 0;
+    const bus = deps.openBus();
+
+    const publish = async (events: readonly StreamEventV1[]) => {
+      const batches = new Map<string, string[]>();
+      for (const event of events) {
+        const stream = shardStream(baseStream, shardOf(event.provider, event.symbol, shards));
+        let batch = batches.get(stream);
+        if (!batch) batches.set(stream, (batch = []));
+        batch.push(JSON.stringify(event));
+      }
+      await bus.publishMany(batches);
+      for (const [stream, batch] of batches) deps.metrics.eventsIngested.inc({ bus: 'redis', topic: stream, provider }, batch.length);
+      total += events.length;
+    };
+    const snapshot = (): ProducerResume => ({ published: total, state: producer.state() });
+
+    try {
+      log.info('producer started', { resumedAt: resume?.published, mode: input.count ? 'finite' : input.rate ? 'rate' : 'live' });
+      if (input.count !== undefined) {
+        const startUs = input.startTs !== undefined ? parseIsoToMicros(input.startTs) : Date.now() * 1000;
+        if (startUs === undefined) throw new Error(`producer input "startTs" is not an ISO-8601 timestamp: ${input.startTs}`);
+        // The first round starts the schedule at startTs; later rounds, and resumed attempts (whose
+        // schedule is in the restored state), continue it.
+        let first = resume === undefined;
+        while (total < input.count) {
+          if (ctx.cancellationSignal.aborted) throw new CancelledFailure('producer cancelled');
+          const count = Math.min(FINITE_ROUND, input.count - total);
+          await publish(producer.generateFinite({ count, ...(first ? { startUs } : {}), ingestTsUs: Date.now() * 1000 }));
+          first = false;
+          ctx.heartbeat(snapshot() satisfies ProducerHeartbeat);
+        }
+        log.info('finite production done', { published: total });
+        return { published: total - startPublished, finished: true, resume: snapshot() };
+      }
+      const deadline = Date.now() + (input.maxRunMs ?? d.maxRunMs);
+      while (Date.now() < deadline) {
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('producer cancelled', [{ published: total - startPublished, finished: false, resume: snapshot() }]);
+        const nowUs = Date.now() * 1000;
+        const events = input.rate ? producer.ticksForRate(input.rate, nowUs) : producer.ticksDue(nowUs);
+        if (events.length > 0) await publish(events);
+        ctx.heartbeat(snapshot() satisfies ProducerHeartbeat);
+        await sleep(TICK_EVERY_MS).catch(() => undefined);
+      }
+      return { published: total - startPublished, finished: false, resume: snapshot() };
+    } catch (err) {
+      if (!(err instanceof CancelledFailure)) {
+        deps.metrics.errors.inc({ component: 'producer', reason: 'activity_failure' });
+        log.error('producer failed', { err });
+      }
+      throw err;
+    } finally {
+      await bus.close();
+    }
+  };
+}

@@ -1,0 +1,97 @@
+/**
+ * Inputs and results of the pipeline's activities and workflows. All plain JSON, so a person can
+ * type them into `temporal workflow start --input …` or the Web UI's start form. Omitted fields
+ * take the worker's `configs/streaming.yaml` values.
+ */
+
+/** Input of one micro-batch shard consumer (`streamConsumerWorkflow` with role `microbatch`). */
+export interface MicroBatchInput {
+  /** Base event stream; the shard's stream is `${stream}.${shard}`. Default `bus.redis.stream`. */
+  readonly stream?: string;
+  readonly shard: number;
+  /** Consumer group. Default `bus.redis.consumer_group`. */
+  readonly group?: string;
+  readonly windowMs?: number;
+  readonly allowLateMs?: number;
+  readonly flushTimeoutMs?: number;
+  readonly maxBatchSize?: number;
+  /** The activity returns after this long (a fresh attempt then continues), bounding each run. */
+  readonly maxRunMs?: number;
+}
+
+export interface MicroBatchCounts {
+  events: number;
+  accepted: number;
+  duplicates: number;
+  late: number;
+  invalid: number;
+  windows: number;
+  bars: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+  forcedFlushes: number;
+}
+
+export interface MicroBatchRunResult {
+  readonly counts: MicroBatchCounts;
+  /** End of the last persisted window (epoch ms), or undefined when nothing was flushed yet. */
+  readonly frontierMs: number | undefined;
+  readonly stoppedBy: 'max_run' | 'cancelled';
+}
+
+/** What a micro-batch attempt heartbeats (visible in `temporal workflow describe` and `mdp status`). */
+export interface MicroBatchHeartbeat {
+  readonly consumer: string;
+  readonly stream: string;
+  readonly frontierMs: number | undefined;
+  readonly watermarkMs: number | undefined;
+  readonly lastId: string | undefined;
+  readonly openWindows: number;
+  readonly bufferedEvents: number;
+  readonly lagMs: number;
+  readonly counts: MicroBatchCounts;
+  readonly jobRunId: number;
+}
+
+/** Input of the synthetic producer (`producerWorkflow`). */
+export interface ProducerInput {
+  /** Kind of producer (only `synthetic` so far); events carry `producers.synthetic.provider` as their provider. */
+  readonly provider?: 'synthetic';
+  /** Base event stream (sharded as `${stream}.${shard}`). Default `bus.redis.stream`. */
+  readonly stream?: string;
+  readonly shards?: number;
+  readonly symbols?: readonly string[];
+  readonly seed?: number;
+  readonly tickRate?: number;
+  readonly priceVolatility?: number;
+  /** Load mode: total events per second across symbols, instead of `tickRate` per symbol. */
+  readonly rate?: number;
+  /** Finite mode: publish this many events, then finish. */
+  readonly count?: number;
+  /** Finite mode: src_ts of the first event (ISO-8601); default now. */
+  readonly startTs?: string;
+  /** Live/rate mode: return after this long (the workflow then continues), bounding each run. */
+  readonly maxRunMs?: number;
+  /** Set by the workflow between runs: where the previous run stopped. Leave unset when starting. */
+  readonly resume?: ProducerResume;
+}
+
+/** Where a producer run stopped, so the next run continues the same deterministic sequence. */
+export interface ProducerResume {
+  readonly published: number;
+  readonly state: unknown;
+}
+
+export interface ProducerRunResult {
+  /** Events published by this run. */
+  readonly published: number;
+  readonly finished: boolean;
+  readonly resume: ProducerResume;
+}
+
+export interface ProducerHeartbeat {
+  readonly published: number;
+  /** SyntheticProducer state, so a retried attempt continues the same deterministic sequence. */
+  readonly state: unknown;
+}

@@ -1,0 +1,169 @@
+#!/usr/bin/env node
+/**
+ * The `mdp` command line.
+ *
+ *   mdp up                 [--config F]                 the live synthetic pipeline, with progress
+ *   mdp stream produce     [--config F] --provider synthetic [--rate N] [--count N] [--start-ts ISO]
+ *   mdp stream micro-batch [--config F] [--window 2s]
+ *   mdp stream tail        [--config F] --topic mdp.events [--limit 50]
+ *   mdp stream drain       [--config F]                 stop producer and consumers cleanly
+ *   mdp status             [--config F] [--watch]
+ *   mdp migrate            [--config F]
+ *
+ * Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage.
+ */
+import { parseArgs } from 'node:util';
+import { RedisBus } from '../pipeline/bus/index.js';
+import { ConfigError, loadStreamingConfig } from '../pipeline/config/index.js';
+import type { StreamingConfig } from '../pipeline/config/index.js';
+import { createDb, migrateToLatest, StoreClient } from '../store/index.js';
+import { formatProgress, readProgress } from './progress.js';
+import type { PipelineProgress } from './progress.js';
+import { drainPipeline, startMicroBatchers, startProducer, tailTopic } from './stream-commands.js';
+import { connectTemporal } from './temporal.js';
+import { up } from './up-command.js';
+
+class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+const USAGE = `usage: mdp <command> [options]
+  up                    run the live synthetic pipeline on the local stack, with progress (Ctrl-C stops)
+  stream produce        --provider synthetic [--rate EVENTS_PER_S] [--count N] [--start-ts ISO]
+  stream micro-batch    [--window 2s]
+  stream tail           --topic TOPIC [--limit 50]
+  stream drain          stop the producer and micro-batch workflows cleanly
+  status                [--watch]
+  migrate               apply database migrations
+every command takes --config FILE (default configs/streaming.yaml)`;
+
+const out = (text: string) => process.stdout.write(text);
+
+function intOption(name: string, value: string | undefined): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isFinite(n) || n <= 0) throw new UsageError(`--${name} must be a positive number (got "${value}")`);
+  return n;
+}
+
+async function withTemporal<T>(config: StreamingConfig, fn: (client: Awaited<ReturnType<typeof connectTemporal>>['client']) => Promise<T>): Promise<T> {
+  const temporal = await connectTemporal(config);
+  try {
+    return await fn(temporal.client);
+  } finally {
+    await temporal.close();
+  }
+}
+
+async function run(argv: string[]): Promise<number> {
+  const { values, positionals } = parseArgs({
+    args: argv,
+    allowPositionals: true,
+    options: {
+      config: { type: 'string', default: process.env.MDP_CONFIG ?? 'configs/streaming.yaml' },
+      provider: { type: 'string' },
+      rate: { type: 'string' },
+      count: { type: 'string' },
+      'start-ts': { type: 'string' },
+      window: { type: 'string' },
+      topic: { type: 'string' },
+      limit: { type: 'string', default: '50' },
+      watch: { type: 'boolean', default: false },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  const command = positionals.join(' ');
+  if (values.help || command === '') {
+    out(USAGE + '\n');
+    return values.help ? 0 : 2;
+  }
+  const config = loadStreamingConfig({ file: values.config, env: process.env });
+
+  switch (command) {
+    case 'up':
+      return up(config, {
+        configFile: values.config,
+        logFile: process.env.MDP_WORKER_LOG ?? '.data/logs/worker.log',
+        uiBase: process.env.MDP_TEMPORAL_UI ?? `http://127.0.0.1:${process.env.MDP_TEMPORAL_UI_PORT ?? '8233'}`,
+        write: out,
+      });
+    case 'stream produce': {
+      if (values.provider !== 'synthetic') {
+        throw new UsageError(values.provider === 'ibkr'
+          ? 'provider "ibkr" needs an IBKR gateway and is not available in this build yet (use --provider synthetic)'
+          : `--provider must be "synthetic" (got ${JSON.stringify(values.provider)})`);
+      }
+      const started = await withTemporal(config, (client) => startProducer(client, config, {
+        provider: 'synthetic',
+        rate: intOption('rate', values.rate),
+        count: intOption('count', values.count),
+        startTs: values['start-ts'],
+      }));
+      out(`${started.workflowId}: ${started.started ? 'started' : 'already running (kept; drain it to change its input)'}\n`);
+      return 0;
+    }
+    case 'stream micro-batch': {
+      const started = await withTemporal(config, (client) => startMicroBatchers(client, config, values.window));
+      for (const s of started) out(`${s.workflowId}: ${s.started ? 'started' : 'already running (kept; drain it to change its input)'}\n`);
+      return 0;
+    }
+    case 'stream tail': {
+      if (!values.topic) throw new UsageError('--topic is required, e.g. --topic mdp.events');
+      await tailTopic(config, values.topic, intOption('limit', values.limit) ?? 50, (line) => out(line + '\n'));
+      return 0;
+    }
+    case 'stream drain': {
+      const drained = await withTemporal(config, (client) => drainPipeline(client, config));
+      for (const d of drained) out(`${d.workflowId}: ${d.status === 'not running' ? 'not running' : `drained after ${d.status.runs} runs ${JSON.stringify(d.status.totals)}`}\n`);
+      return 0;
+    }
+    case 'status': {
+      const bus = new RedisBus(config.bus.redis.uri, { maxLen: config.bus.redis.maxlen });
+      const db = createDb(config.store.url);
+      const store = new StoreClient(db);
+      let stop = false;
+      process.once('SIGINT', () => { stop = true; });
+      try {
+        let previous: PipelineProgress | undefined;
+        do {
+          const progress = await readProgress(bus, () => store.countBars(config.producers.synthetic.provider), config);
+          out(formatProgress(progress, previous) + '\n');
+          previous = progress;
+          if (values.watch) await new Promise((r) => setTimeout(r, 1000));
+        } while (values.watch && !stop);
+      } finally {
+        await bus.close();
+        await db.destroy();
+      }
+      return 0;
+    }
+    case 'migrate': {
+      const db = createDb(config.store.url);
+      try {
+        const applied = await migrateToLatest(db);
+        out(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+      } finally {
+        await db.destroy();
+      }
+      return 0;
+    }
+    default:
+      throw new UsageError(`unknown command "${command}"\n${USAGE}`);
+  }
+}
+
+run(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
+  if (err instanceof ConfigError) {
+    console.error(`mdp: invalid configuration: ${err.message}`);
+    process.exit(2);
+  }
+  if (err instanceof UsageError || (err as { code?: string } | undefined)?.code?.startsWith('ERR_PARSE_ARGS')) {
+    console.error(`mdp: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  console.error(`mdp: ${err instanceof Error ? err.message : String(err)}`);
+  process.exit(1);
+});

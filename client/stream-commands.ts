@@ -1,0 +1,135 @@
+import type { Client } from '@temporalio/client';
+import { WorkflowNotFoundError } from '@temporalio/client';
+import type { ProducerInput } from '../activities/types.js';
+import { RedisBus, shardStream } from '../pipeline/bus/index.js';
+import type { StreamingConfig } from '../pipeline/config/index.js';
+import { parseDurationMs } from '../pipeline/contracts/index.js';
+import type { LoopStatus, ProducerWorkflowInput, StreamConsumerInput } from '../workflows/index.js';
+import { microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
+
+export interface StartedWorkflow {
+  readonly workflowId: string;
+  /** False when a workflow with that id was already running (single owner: it was kept). */
+  readonly started: boolean;
+}
+
+/** Starts the workflow, or finds the one already running under the same id (single owner). */
+async function startOrFind(client: Client, config: StreamingConfig, type: string, workflowId: string, input: object): Promise<StartedWorkflow> {
+  try {
+    const { status } = await client.workflow.getHandle(workflowId).describe();
+    if (status.name === 'RUNNING') return { workflowId, started: false };
+  } catch (err) {
+    if (!(err instanceof WorkflowNotFoundError)) throw err;
+  }
+  // A start racing another start still yields one owner: the server keeps the running execution.
+  await client.workflow.start(type, {
+    taskQueue: config.temporal.task_queue,
+    workflowId,
+    args: [input],
+    workflowIdConflictPolicy: 'USE_EXISTING',
+    memo: { input },
+  });
+  return { workflowId, started: true };
+}
+
+/** `mdp stream produce --provider synthetic [--rate N] [--count N] [--start-ts ISO]`. */
+export async function startProducer(client: Client, config: StreamingConfig, input: ProducerInput): Promise<StartedWorkflow> {
+  const provider = input.provider ?? 'synthetic';
+  if (provider !== 'synthetic') throw new Error(`unknown provider "${String(provider)}" (available: synthetic)`);
+  const workflowInput: ProducerWorkflowInput = { ...input, provider };
+  return startOrFind(client, config, 'producerWorkflow', producerWorkflowId(config.producers.synthetic.provider), workflowInput);
+}
+
+/** `mdp stream micro-batch --window 2s`: one consumer workflow per shard. */
+export async function startMicroBatchers(client: Client, config: StreamingConfig, window: string | undefined): Promise<StartedWorkflow[]> {
+  let windowMs: number | undefined;
+  if (window !== undefined) {
+    windowMs = parseDurationMs(window);
+    if (windowMs === undefined || windowMs < 500 || windowMs > 5000) {
+      throw new Error(`--window must be a duration between 500ms and 5s, e.g. 2s (got "${window}")`);
+    }
+  }
+  const stream = config.bus.redis.stream;
+  const started: StartedWorkflow[] = [];
+  for (let shard = 0; shard < config.bus.shards; shard++) {
+    const input: StreamConsumerInput = { role: 'microbatch', shard, ...(windowMs !== undefined ? { windowMs } : {}) };
+    started.push(await startOrFind(client, config, 'streamConsumerWorkflow', microBatchWorkflowId(stream, shard), input));
+  }
+  return started;
+}
+
+/** Workflow ids of the live pipeline (producer + every shard's consumer). */
+export function pipelineWorkflowIds(config: StreamingConfig): string[] {
+  const ids = [producerWorkflowId(config.producers.synthetic.provider)];
+  for (let shard = 0; shard < config.bus.shards; shard++) ids.push(microBatchWorkflowId(config.bus.redis.stream, shard));
+  return ids;
+}
+
+/** `mdp stream drain`: signals every pipeline workflow to stop after its current step. */
+export async function drainPipeline(client: Client, config: StreamingConfig): Promise<{ workflowId: string; status: LoopStatus | 'not running' }[]> {
+  const out: { workflowId: string; status: LoopStatus | 'not running' }[] = [];
+  for (const workflowId of pipelineWorkflowIds(config)) {
+    const handle = client.workflow.getHandle(workflowId);
+    try {
+      const { status } = await handle.describe();
+      if (status.name !== 'RUNNING') {
+        out.push({ workflowId, status: 'not running' });
+        continue;
+      }
+      await handle.signal('drain');
+      out.push({ workflowId, status: (await handle.result()) as LoopStatus });
+    } catch (err) {
+      if (!(err instanceof WorkflowNotFoundError)) throw err;
+      out.push({ workflowId, status: 'not running' });
+    }
+  }
+  return out;
+}
+
+/** Streams a `--topic` names: the sharded event stream fans out to its shards. */
+function topicStreams(config: StreamingConfig, topic: string): string[] {
+  if (topic === config.bus.redis.stream) {
+    return Array.from({ length: config.bus.shards }, (_, shard) => shardStream(topic, shard));
+  }
+  return [topic];
+}
+
+/** `mdp stream tail --topic mdp.events --limit 50`: newest entries, oldest first, one per line. */
+export async function tailTopic(config: StreamingConfig, topic: string, limit: number, write: (line: string) => void): Promise<void> {
+  const bus = new RedisBus(config.bus.redis.uri, { maxLen: config.bus.redis.maxlen });
+  try {
+    const rows: { id: string; stream: string; payload: string | undefined }[] = [];
+    for (const stream of topicStreams(config, topic)) {
+      for (const e of await bus.tail(stream, limit)) rows.push({ id: e.id, stream, payload: e.payload });
+    }
+    rows.sort((a, b) => compareIds(a.id, b.id));
+    if (rows.length === 0) write(`(no entries in ${topic})`);
+    for (const row of rows.slice(-limit)) write(formatEntry(row.stream, row.id, row.payload));
+  } finally {
+    await bus.close();
+  }
+}
+
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number) as [number, number];
+  const [bm, bs] = b.split('-').map(Number) as [number, number];
+  return am - bm || as - bs;
+}
+
+/** One readable line per event; anything that is not a v1 event is shown raw. */
+export function formatEntry(stream: string, id: string, payload: string | undefined): string {
+  if (payload === undefined) return `${id} ${stream} (no payload)`;
+  try {
+    const e = JSON.parse(payload) as Record<string, unknown>;
+    if (e.kind === 'tick' || e.kind === 'bar') {
+      const price = e.kind === 'tick' ? `${String(e.c)}` : `o=${String(e.o)} h=${String(e.h)} l=${String(e.l)} c=${String(e.c)}`;
+      return `${String(e.src_ts)}  ${stream.padEnd(14)} ${String(e.provider)}:${String(e.symbol).padEnd(6)} ${String(e.kind).padEnd(4)} ${price.padStart(10)} x ${String(e.v).padStart(5)}  seq=${String(e.seq)}`;
+    }
+    if (typeof e.name === 'string' && 'value' in e) {
+      return `${String(e.ts)}  ${stream} ${String(e.provider)}:${String(e.symbol)} ${e.name} value=${String(e.value)} score=${String(e.score)}`;
+    }
+  } catch {
+    // fall through to the raw form
+  }
+  return `${id} ${stream} ${payload}`;
+}

@@ -1,0 +1,89 @@
+import { spawn } from 'node:child_process';
+import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { RedisBus } from '../pipeline/bus/index.js';
+import type { StreamingConfig } from '../pipeline/config/index.js';
+import { createDb, migrateToLatest, StoreClient } from '../store/index.js';
+import { formatProgress, readProgress } from './progress.js';
+import type { PipelineProgress } from './progress.js';
+import { startMicroBatchers, startProducer } from './stream-commands.js';
+import { connectTemporal, workflowUrl } from './temporal.js';
+
+const WORKER_PATH = fileURLToPath(new URL('../workers/worker.js', import.meta.url));
+
+export interface UpOptions {
+  readonly configFile: string;
+  readonly logFile: string;
+  readonly uiBase: string;
+  readonly write: (text: string) => void;
+}
+
+/**
+ * The main job: migrate, start a worker process, start (or find) the live producer and one
+ * micro-batch workflow per shard, then print progress every second until Ctrl-C, which stops the
+ * worker gracefully. The workflows stay in Temporal; the next `up` resumes them without duplicates.
+ */
+export async function up(config: StreamingConfig, options: UpOptions): Promise<number> {
+  const { write } = options;
+  const db = createDb(config.store.url);
+  await migrateToLatest(db);
+  const store = new StoreClient(db);
+  const provider = config.producers.synthetic.provider;
+
+  mkdirSync(dirname(options.logFile), { recursive: true });
+  const logFd = openSync(options.logFile, 'a');
+  const worker = spawn(process.execPath, [WORKER_PATH, '--config', options.configFile], { stdio: ['ignore', logFd, logFd], env: process.env });
+  closeSync(logFd);
+  let workerExit: number | null | undefined;
+  const exited = new Promise<void>((done) => worker.once('exit', (code) => { workerExit = code; done(); }));
+
+  const temporal = await connectTemporal(config);
+  const bus = new RedisBus(config.bus.redis.uri, { maxLen: config.bus.redis.maxlen });
+  try {
+    const producer = await startProducer(temporal.client, config, { provider: 'synthetic' });
+    const consumers = await startMicroBatchers(temporal.client, config, undefined);
+    const ns = config.temporal.namespace;
+    write([
+      '',
+      `mdp live pipeline: ${config.producers.synthetic.symbols.join(', ')} at ${config.producers.synthetic.tick_rate} ticks/s each, ${config.micro_batch.window_ms} ms windows, ${config.bus.shards} shards`,
+      `  producer   ${producer.workflowId} (${producer.started ? 'started' : 'already running, resumed'})`,
+      ...consumers.map((c) => `  consumer   ${c.workflowId} (${c.started ? 'started' : 'already running, resumed'})`),
+      `  Temporal UI  ${options.uiBase}/namespaces/${ns}/workflows  (e.g. ${workflowUrl(options.uiBase, ns, consumers[0].workflowId)})`,
+      `  metrics      http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics`,
+      `  worker log   ${resolve(options.logFile)}`,
+      `  bars         psql "${config.store.url.replace(/:[^:@/]*@/, ':***@')}" -c "select * from bars_ohlcv where provider='${provider}' order by ts desc limit 10"`,
+      'Ctrl-C stops the worker; run the same command again to resume.',
+      '',
+    ].join('\n') + '\n');
+
+    let stopping = false;
+    const stop = () => { stopping = true; };
+    process.once('SIGINT', stop);
+    process.once('SIGTERM', stop);
+    let previous: PipelineProgress | undefined;
+    while (!stopping && workerExit === undefined) {
+      const progress = await readProgress(bus, () => store.countBars(provider), config);
+      write(formatProgress(progress, previous) + '\n');
+      previous = progress;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+    if (workerExit !== undefined) {
+      write(`\nthe worker exited with code ${String(workerExit)}; last lines of ${options.logFile}:\n`);
+      write(readFileSync(options.logFile, 'utf8').split('\n').slice(-15).join('\n') + '\n');
+      return 1;
+    }
+    write('\nstopping the worker (in-flight windows stay pending in Redis and are picked up on the next run)...\n');
+    worker.kill('SIGTERM');
+    const timeout = setTimeout(() => worker.kill('SIGKILL'), 30_000);
+    await exited;
+    clearTimeout(timeout);
+    write(`worker stopped (exit ${String(workerExit)}). Services keep running; stop them with: bash scripts/stack-stop.sh\n`);
+    return 0;
+  } finally {
+    if (workerExit === undefined) worker.kill('SIGTERM');
+    await bus.close();
+    await temporal.close();
+    await db.destroy();
+  }
+}

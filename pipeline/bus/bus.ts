@@ -1,0 +1,80 @@
+/** One entry read from a stream: its id and the encoded event payload. */
+export interface BusEntry {
+  readonly id: string;
+  /** The encoded event (JSON text); `undefined` when the entry was deleted or trimmed while pending. */
+  readonly payload: string | undefined;
+  /** How many times the group has delivered this entry (known for pending reads). */
+  readonly deliveries?: number;
+}
+
+/** A message that could not be processed, with why, written to the dead-letter stream. */
+export interface DeadLetter {
+  readonly sourceStream: string;
+  readonly sourceId: string;
+  readonly payload: string | undefined;
+  readonly reason: string;
+  readonly deliveries?: number;
+}
+
+/** A pending (delivered, not acknowledged) entry as the group sees it. */
+export interface PendingEntry {
+  readonly id: string;
+  readonly consumer: string;
+  readonly idleMs: number;
+  readonly deliveries: number;
+}
+
+/**
+ * How far a group is behind on a stream. `lagMs` is the age of the oldest entry the group has not
+ * acknowledged yet (pending or not yet delivered), measured against the entry ids' milliseconds;
+ * 0 when the group is fully caught up.
+ */
+export interface GroupLag {
+  readonly lagMs: number;
+  readonly pending: number;
+  readonly undelivered: number;
+  readonly length: number;
+}
+
+/**
+ * The durable stream bus. Redis Streams is the default implementation; Kafka sits behind the same
+ * interface. Consumers read in a group under a stable consumer name, so a restarted owner first
+ * re-reads its own pending entries and then new ones.
+ */
+export interface Bus {
+  /** Appends payloads to a stream in one round trip; returns their ids in order. */
+  publish(stream: string, payloads: readonly string[]): Promise<string[]>;
+  /** Appends payloads to several streams in one round trip. */
+  publishMany(batches: ReadonlyMap<string, readonly string[]>): Promise<void>;
+  /** Creates the consumer group (and the stream) if missing; a no-op otherwise. */
+  ensureGroup(stream: string, group: string): Promise<void>;
+  /** Reads entries never delivered to the group, blocking up to `blockMs` when there are none. */
+  readNew(stream: string, group: string, consumer: string, count: number, blockMs: number): Promise<BusEntry[]>;
+  /** Reads this consumer's own pending entries with ids after `afterId` (`0` for all), with delivery counts. */
+  readPending(stream: string, group: string, consumer: string, afterId: string, count: number): Promise<BusEntry[]>;
+  /** Acknowledges entries. */
+  ack(stream: string, group: string, ids: readonly string[]): Promise<void>;
+  /**
+   * Acknowledges entries and records the consumer's checkpoint (e.g. the end of the last persisted
+   * window) atomically, so a restart never sees one without the other.
+   */
+  ackWithCheckpoint(stream: string, group: string, ids: readonly string[], checkpoint: number): Promise<void>;
+  /** The last checkpoint stored by `ackWithCheckpoint`, if any. */
+  readCheckpoint(stream: string, group: string): Promise<number | undefined>;
+  /** Writes dead letters to `dlqStream`, then acknowledges their sources: nothing is lost in between. */
+  deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[]): Promise<void>;
+  /** Pending entries of the group (optionally one consumer's), oldest first. */
+  pendingEntries(stream: string, group: string, count: number, consumer?: string): Promise<PendingEntry[]>;
+  /** Transfers ownership of pending entries idle at least `minIdleMs` to `consumer`. */
+  claim(stream: string, group: string, consumer: string, minIdleMs: number, ids: readonly string[]): Promise<BusEntry[]>;
+  /** Lag of a group on a stream. */
+  lag(stream: string, group: string, nowMs: number): Promise<GroupLag>;
+  /** Entries ever appended to a stream (unaffected by trimming; 0 when missing). */
+  added(stream: string): Promise<number>;
+  /** Number of entries in a stream (0 when missing). */
+  length(stream: string): Promise<number>;
+  /** Newest `limit` entries of a stream, newest last. */
+  tail(stream: string, limit: number): Promise<BusEntry[]>;
+  /** Closes connections; idempotent, and interrupts a blocking read in progress. */
+  close(): Promise<void>;
+}

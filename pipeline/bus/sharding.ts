@@ -1,0 +1,24 @@
+/**
+ * Shard of an instrument: FNV-1a 32-bit over `provider|symbol`, modulo the shard count. Stable
+ * across processes and releases, so one symbol always lands on the same stream and owner.
+ */
+export function shardOf(provider: string, symbol: string, shards: number): number {
+  let hash = 0x811c9dc5;
+  const key = `${provider}|${symbol}`;
+  for (let i = 0; i < key.length; i++) {
+    hash ^= key.charCodeAt(i);
+    hash = Math.imul(hash, 0x01000193) >>> 0;
+  }
+  return hash % shards;
+}
+
+/** Name of a shard's stream: `mdp.events` + shard 3 → `mdp.events.3`. */
+export function shardStream(baseStream: string, shard: number): string {
+  return `${baseStream}.${shard}`;
+}
+
+/** Milliseconds part of a Redis stream id (`1700000000000-3` → 1700000000000). */
+export function streamIdMs(id: string): number {
+  const dash = id.indexOf('-');
+  return Number(dash < 0 ? id : id.slice(0, dash));
+}

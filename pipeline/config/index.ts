@@ -1,0 +1,21 @@
+// Public surface of the config: loading configs/streaming.yaml and the errors it raises.
+export { CONFIG_ERROR_CODES, ConfigError } from './config-error.js';
+export type { ConfigErrorCode, ConfigErrorDetails, ConfigIssue } from './config-error.js';
+export { expandEnv } from './expand-env.js';
+export { redactSecrets } from './redact.js';
+export { BUS_TYPES, LOG_LEVELS, loadStreamingConfig } from './streaming-config.js';
+export type {
+  BusConfig,
+  BusType,
+  FeatureWindowConfig,
+  InferenceAdaptersConfig,
+  LoadStreamingConfigOptions,
+  LogLevel,
+  MicroBatchConfig,
+  RedisBusConfig,
+  StreamingConfig,
+  StreamingConfigOverrides,
+  SyntheticProducerConfig,
+  TelemetryConfig,
+  TemporalConfig,
+} from './streaming-config.js';

@@ -1,0 +1,514 @@
+import { readFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import convict from 'convict';
+import { CORE_SCHEMA, YAMLException, load as parseYaml } from 'js-yaml';
+import { parseDurationMs } from '../contracts/index.js';
+import { ConfigError } from './config-error.js';
+import type { ConfigIssue } from './config-error.js';
+import { expandEnv } from './expand-env.js';
+
+export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const;
+export type LogLevel = (typeof LOG_LEVELS)[number];
+
+export const BUS_TYPES = ['redis', 'kafka'] as const;
+export type BusType = (typeof BUS_TYPES)[number];
+
+/** `bus.redis`: the Redis Streams bus. */
+export interface RedisBusConfig {
+  /** `redis://` or `rediss://` URL (env `REDIS_URI`). */
+  readonly uri: string;
+  /** Event stream base name; shard `n` is `<stream>.<n>`. */
+  readonly stream: string;
+  readonly signals_stream: string;
+  readonly consumer_group: string;
+  /** Approximate per-stream retention (`XADD MAXLEN ~`). */
+  readonly maxlen: number;
+  /** Dead-letter stream for invalid or over-delivered messages. */
+  readonly dlq_stream: string;
+  /** Stream for events that arrive after their window flushed. */
+  readonly late_stream: string;
+}
+
+/** `bus`: which bus, how many shards, and redelivery limits. */
+export interface BusConfig {
+  readonly type: BusType;
+  /** Event streams per role; shard = hash(provider|symbol) % shards (env `MDP_SHARDS`). */
+  readonly shards: number;
+  /** A message delivered more often than this goes to the DLQ. */
+  readonly max_deliveries: number;
+  readonly redis: RedisBusConfig;
+}
+
+/** `producers.synthetic`: the seeded synthetic tick source. */
+export interface SyntheticProducerConfig {
+  readonly enabled: boolean;
+  readonly provider: string;
+  readonly symbols: readonly string[];
+  /** Ticks per second per symbol. */
+  readonly tick_rate: number;
+  /** Annualized sigma of the price walk (over 252 × 6.5 h trading years). */
+  readonly price_volatility: number;
+  readonly seed: number;
+}
+
+/** `micro_batch`: event-time tumbling windows. */
+export interface MicroBatchConfig {
+  readonly window_ms: number;
+  readonly max_batch_size: number;
+  readonly allow_late_ms: number;
+  readonly flush_timeout_ms: number;
+}
+
+/** One entry of `features.windows`; `horizon` is a duration such as `60s` (see `parseDurationMs`). */
+export interface FeatureWindowConfig {
+  readonly name: string;
+  readonly horizon: string;
+}
+
+/** `inference.adapters`. */
+export interface InferenceAdaptersConfig {
+  readonly rules: { readonly enabled: boolean; readonly file: string };
+  readonly sklearn: { readonly enabled: boolean; readonly model_path: string };
+}
+
+/** `temporal`: where workers and the CLI find Temporal. */
+export interface TemporalConfig {
+  /** `host:port` (env `TEMPORAL_ADDRESS`). */
+  readonly address: string;
+  /** Env `TEMPORAL_NAMESPACE`. */
+  readonly namespace: string;
+  /** Env `MDP_TASK_QUEUE`. */
+  readonly task_queue: string;
+}
+
+/** `telemetry`. */
+export interface TelemetryConfig {
+  /** Env `MDP_METRICS_PORT`. */
+  readonly metrics_port: number;
+  readonly metrics_host: string;
+  /** Upper-cased on load (env `LOG_LEVEL`, any case). */
+  readonly log_level: LogLevel;
+}
+
+/**
+ * The validated `configs/streaming.yaml` (spec §4.2 plus mdp's own keys). Key names are the YAML
+ * names. Objects returned by {@link loadStreamingConfig} are deeply frozen.
+ */
+export interface StreamingConfig {
+  readonly version: 1;
+  readonly bus: BusConfig;
+  readonly producers: { readonly synthetic: SyntheticProducerConfig };
+  readonly micro_batch: MicroBatchConfig;
+  readonly features: { readonly windows: readonly FeatureWindowConfig[] };
+  readonly inference: { readonly adapters: InferenceAdaptersConfig };
+  /** PostgreSQL URL (env `STORE_URL`). */
+  readonly store: { readonly url: string };
+  readonly temporal: TemporalConfig;
+  readonly telemetry: TelemetryConfig;
+}
+
+type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { readonly [K in keyof T]?: DeepPartial<T[K]> } : T;
+
+/** Values that win over both the file and the environment, e.g. from CLI flags. */
+export type StreamingConfigOverrides = DeepPartial<StreamingConfig>;
+
+export interface LoadStreamingConfigOptions {
+  /** YAML file to read; without it the schema defaults (plus env and overrides) are used. */
+  readonly file?: string | undefined;
+  /** The environment, for `${VAR}` expansion and env-bound keys; pass `process.env` from an entrypoint. */
+  readonly env: Readonly<Record<string, string | undefined>>;
+  readonly overrides?: StreamingConfigOverrides | undefined;
+}
+
+// ---------------------------------------------------------------------------------------------
+// Formats. convict keeps formats in one process-wide registry; the `mdp-` prefix keeps ours apart.
+// A validator throws an Error whose message is the reason; coercers only see strings (env values,
+// quoted YAML) and return them unchanged when they do not parse, so the validator reports them.
+
+interface RangeSpec {
+  readonly min?: number;
+  readonly max?: number;
+  readonly exclusiveMin?: number;
+}
+
+function fail(reason: string): never {
+  throw new Error(reason);
+}
+
+function rangeText(spec: RangeSpec): string {
+  if (spec.min !== undefined && spec.max !== undefined) return ` between ${spec.min} and ${spec.max}`;
+  if (spec.exclusiveMin !== undefined) return ` > ${spec.exclusiveMin}`;
+  if (spec.min !== undefined) return ` >= ${spec.min}`;
+  return '';
+}
+
+function inRange(x: number, spec: RangeSpec): boolean {
+  return (spec.min === undefined || x >= spec.min) && (spec.max === undefined || x <= spec.max) &&
+    (spec.exclusiveMin === undefined || x > spec.exclusiveMin);
+}
+
+const INT_TEXT = /^\s*[+-]?\d+\s*$/;
+const NUMBER_TEXT = /^\s*[+-]?(?:\d+\.?\d*|\.\d+)(?:[eE][+-]?\d+)?\s*$/;
+const HOST_PORT = /^(?:\[[0-9A-Fa-f:.]+\]|[^\s:/[\]]+):(\d{1,5})$/;
+
+function checkName(x: unknown): asserts x is string {
+  if (typeof x !== 'string' || x.trim() === '' || /\s/.test(x)) fail('must be a non-empty string without spaces');
+}
+
+function checkUrl(x: unknown, protocols: readonly string[]): void {
+  const expected = `must be a ${protocols.map((p) => `${p}//`).join(' or ')} URL with a host`;
+  if (typeof x !== 'string') fail(expected);
+  let url: URL;
+  try {
+    url = new URL(x);
+  } catch {
+    return fail(expected);
+  }
+  if (!protocols.includes(url.protocol) || url.hostname === '') fail(expected);
+}
+
+const FORMATS: Record<string, convict.Format> = {
+  'mdp-int': {
+    validate(x: unknown, schema: convict.SchemaObj & RangeSpec) {
+      if (!Number.isSafeInteger(x) || !inRange(x as number, schema)) fail(`must be an integer${rangeText(schema)}`);
+    },
+    coerce: (x: string) => (INT_TEXT.test(x) ? Number(x) : x),
+  },
+  'mdp-number': {
+    validate(x: unknown, schema: convict.SchemaObj & RangeSpec) {
+      if (typeof x !== 'number' || !Number.isFinite(x) || !inRange(x, schema)) fail(`must be a number${rangeText(schema)}`);
+    },
+    coerce: (x: string) => (NUMBER_TEXT.test(x) ? Number(x) : x),
+  },
+  'mdp-boolean': {
+    validate(x: unknown) {
+      if (typeof x !== 'boolean') fail('must be true or false');
+    },
+    coerce: (x: string) => {
+      const lower = x.trim().toLowerCase();
+      return lower === 'true' ? true : lower === 'false' ? false : x;
+    },
+  },
+  'mdp-choice': {
+    validate(x: unknown, schema: convict.SchemaObj & { choices: readonly string[] }) {
+      if (typeof x !== 'string' || !schema.choices.includes(x)) fail(`must be one of ${schema.choices.join(', ')}`);
+    },
+  },
+  'mdp-log-level': {
+    validate(x: unknown) {
+      if (typeof x !== 'string' || !(LOG_LEVELS as readonly string[]).includes(x)) fail(`must be one of ${LOG_LEVELS.join(', ')}`);
+    },
+    coerce: (x: string) => x.trim().toUpperCase(),
+  },
+  'mdp-version': {
+    validate(x: unknown) {
+      if (x !== 1) fail('must be 1 (the only config version this build reads)');
+    },
+    coerce: (x: string) => (INT_TEXT.test(x) ? Number(x) : x),
+  },
+  'mdp-name': { validate: checkName },
+  'mdp-key-part': {
+    validate(x: unknown) {
+      if (typeof x !== 'string' || x.trim() === '' || /[\s|]/.test(x)) fail('must be a non-empty string without spaces or "|"');
+    },
+  },
+  'mdp-path': {
+    validate(x: unknown) {
+      if (typeof x !== 'string') fail('must be a string (a file path, or "" for none)');
+    },
+  },
+  'mdp-url': {
+    validate(x: unknown, schema: convict.SchemaObj & { protocols: readonly string[] }) {
+      checkUrl(x, schema.protocols);
+    },
+  },
+  'mdp-host-port': {
+    validate(x: unknown) {
+      const m = typeof x === 'string' ? HOST_PORT.exec(x) : null;
+      const port = m ? Number(m[1]) : 0;
+      if (port < 1 || port > 65535) fail('must be host:port with a port between 1 and 65535');
+    },
+  },
+  'mdp-symbols': {
+    validate(x: unknown) {
+      if (!Array.isArray(x) || x.length === 0) fail('must be a non-empty list of symbols');
+      const seen = new Set<string>();
+      x.forEach((symbol: unknown, i) => {
+        if (typeof symbol !== 'string' || symbol.trim() === '' || /[\s|]/.test(symbol)) {
+          fail(`entry ${i} must be a non-empty string without spaces or "|" (got ${JSON.stringify(symbol)})`);
+        }
+        if (seen.has(symbol)) fail(`entry ${i} repeats ${JSON.stringify(symbol)}`);
+        seen.add(symbol);
+      });
+    },
+    // From an env var or a CLI flag: `SPY,AAPL`.
+    coerce: (x: string) => x.split(',').map((s) => s.trim()),
+  },
+  'mdp-feature-windows': {
+    validate(x: unknown) {
+      if (!Array.isArray(x)) fail('must be a list of { name, horizon }');
+      const seen = new Set<string>();
+      x.forEach((entry: unknown, i) => {
+        if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail(`entry ${i} must be a mapping { name, horizon }`);
+        const { name, horizon, ...rest } = entry as Record<string, unknown>;
+        const extra = Object.keys(rest);
+        if (extra.length > 0) fail(`entry ${i} has unknown key ${JSON.stringify(extra[0])} (allowed: name, horizon)`);
+        if (typeof name !== 'string' || name.trim() === '' || /\s/.test(name)) fail(`entry ${i}: name must be a non-empty string without spaces`);
+        if (seen.has(name)) fail(`entry ${i}: name ${JSON.stringify(name)} is used twice`);
+        seen.add(name);
+        const ms = typeof horizon === 'string' ? parseDurationMs(horizon) : undefined;
+        if (ms === undefined || ms <= 0) fail(`entry ${i} (${name}): horizon must be a duration such as "60s", "500ms" or "5m" (got ${JSON.stringify(horizon)})`);
+      });
+    },
+  },
+};
+
+convict.addFormats(FORMATS);
+
+// ---------------------------------------------------------------------------------------------
+// Schema: every key of spec §4.2 plus mdp's own. Defaults reproduce the spec's file with
+// loopback addresses for the services, so an empty file gives a working local setup.
+
+const SCHEMA = {
+  version: { doc: 'Config format version.', format: 'mdp-version', default: 1 },
+  bus: {
+    type: { doc: 'Stream bus implementation.', format: 'mdp-choice', choices: BUS_TYPES, default: 'redis' },
+    shards: { doc: 'Event streams per role; shard = hash(provider|symbol) % shards.', format: 'mdp-int', min: 1, max: 1024, default: 4, env: 'MDP_SHARDS' },
+    max_deliveries: { doc: 'Deliveries after which a message goes to the DLQ.', format: 'mdp-int', min: 1, default: 5 },
+    redis: {
+      uri: { doc: 'Redis URL.', format: 'mdp-url', protocols: ['redis:', 'rediss:'], default: 'redis://127.0.0.1:6379/0', env: 'REDIS_URI', sensitive: true },
+      stream: { doc: 'Event stream base name (shard n is <stream>.<n>).', format: 'mdp-name', default: 'mdp.events' },
+      signals_stream: { doc: 'Signals stream.', format: 'mdp-name', default: 'mdp.signals' },
+      consumer_group: { doc: 'Consumer group name.', format: 'mdp-name', default: 'mdp-consumers' },
+      maxlen: { doc: 'Approximate retention per stream (XADD MAXLEN ~).', format: 'mdp-int', min: 1, default: 1_000_000 },
+      dlq_stream: { doc: 'Dead-letter stream.', format: 'mdp-name', default: 'mdp.dlq' },
+      late_stream: { doc: 'Stream for events later than their window.', format: 'mdp-name', default: 'mdp.events.late' },
+    },
+  },
+  producers: {
+    synthetic: {
+      enabled: { doc: 'Run the synthetic producer.', format: 'mdp-boolean', default: true },
+      provider: { doc: 'Provider name on synthetic events.', format: 'mdp-key-part', default: 'synthetic' },
+      symbols: { doc: 'Symbols to simulate.', format: 'mdp-symbols', default: ['SPY', 'AAPL', 'MSFT'] },
+      tick_rate: { doc: 'Ticks per second per symbol.', format: 'mdp-number', exclusiveMin: 0, default: 1 },
+      price_volatility: { doc: 'Annualized sigma of the price walk.', format: 'mdp-number', min: 0, default: 0.02 },
+      seed: { doc: 'PRNG seed; same seed, same events.', format: 'mdp-int', min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, default: 42 },
+    },
+  },
+  micro_batch: {
+    window_ms: { doc: 'Tumbling window length (0.5–5 s).', format: 'mdp-int', min: 500, max: 5000, default: 2000 },
+    max_batch_size: { doc: 'Most messages read per batch.', format: 'mdp-int', min: 1, default: 5000 },
+    allow_late_ms: { doc: 'Grace for late events (watermark lag).', format: 'mdp-int', min: 0, default: 500 },
+    flush_timeout_ms: { doc: 'Idle time after which the watermark follows the wall clock.', format: 'mdp-int', min: 1, default: 1000 },
+  },
+  features: {
+    windows: {
+      doc: 'Rolling feature windows.',
+      format: 'mdp-feature-windows',
+      default: [
+        { name: 'vwap_1m', horizon: '60s' },
+        { name: 'ret_30s', horizon: '30s' },
+        { name: 'vol_5m', horizon: '300s' },
+      ],
+    },
+  },
+  inference: {
+    adapters: {
+      rules: {
+        enabled: { doc: 'Evaluate rules.', format: 'mdp-boolean', default: true },
+        file: { doc: 'Rules file.', format: 'mdp-path', default: 'configs/rules.yaml' },
+      },
+      sklearn: {
+        enabled: { doc: 'Evaluate the ML model.', format: 'mdp-boolean', default: false },
+        model_path: { doc: 'Model file (ONNX).', format: 'mdp-path', default: '' },
+      },
+    },
+  },
+  store: {
+    url: { doc: 'PostgreSQL URL.', format: 'mdp-url', protocols: ['postgres:', 'postgresql:'], default: 'postgres://mdp:mdp@127.0.0.1:5432/mdp', env: 'STORE_URL', sensitive: true },
+  },
+  temporal: {
+    address: { doc: 'Temporal frontend host:port.', format: 'mdp-host-port', default: '127.0.0.1:7233', env: 'TEMPORAL_ADDRESS' },
+    namespace: { doc: 'Temporal namespace.', format: 'mdp-name', default: 'default', env: 'TEMPORAL_NAMESPACE' },
+    task_queue: { doc: 'Task queue of the mdp worker.', format: 'mdp-name', default: 'mdp-pipeline', env: 'MDP_TASK_QUEUE' },
+  },
+  telemetry: {
+    metrics_port: { doc: 'Port of /metrics (0 = any free port).', format: 'mdp-int', min: 0, max: 65535, default: 9101, env: 'MDP_METRICS_PORT' },
+    metrics_host: { doc: 'Interface /metrics listens on.', format: 'mdp-name', default: '127.0.0.1' },
+    log_level: { doc: 'DEBUG, INFO, WARNING or ERROR (any case).', format: 'mdp-log-level', default: 'INFO', env: 'LOG_LEVEL' },
+  },
+} satisfies convict.Schema<StreamingConfig>;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers for walking plain objects by dotted key.
+
+type Json = Record<string, unknown>;
+
+function isMapping(value: unknown): value is Json {
+  return typeof value === 'object' && value !== null && !Array.isArray(value);
+}
+
+/** Dotted paths of the leaves of a plain object (arrays are leaves, empty mappings have none). */
+function leaves(value: Json, prefix = ''): Array<[string, unknown]> {
+  return Object.entries(value).flatMap(([k, v]): Array<[string, unknown]> =>
+    isMapping(v) ? leaves(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v]]);
+}
+
+function lookup(root: unknown, key: string): { found: boolean; value?: unknown } {
+  let node = root;
+  for (const part of key.split('.')) {
+    if (!isMapping(node) || !Object.hasOwn(node, part)) return { found: false };
+    node = node[part];
+  }
+  return { found: true, value: node };
+}
+
+/** Env var bound to each schema key, e.g. `bus.redis.uri` → `REDIS_URI`. */
+const ENV_BINDINGS: ReadonlyMap<string, string> = new Map(
+  leaves(SCHEMA as unknown as Json)
+    .filter(([key]) => key.endsWith('.env'))
+    .map(([key, envVar]) => [key.slice(0, -'.env'.length), envVar as string]),
+);
+
+function deepFreeze<T>(value: T): T {
+  if (typeof value === 'object' && value !== null && !Object.isFrozen(value)) {
+    Object.freeze(value);
+    for (const child of Object.values(value)) deepFreeze(child);
+  }
+  return value;
+}
+
+function render(value: unknown): string {
+  const text = JSON.stringify(value) ?? String(value);
+  return text.length > 120 ? `${text.slice(0, 117)}...` : text;
+}
+
+// ---------------------------------------------------------------------------------------------
+
+/** Reads the file and parses it as `${VAR}`-expanded YAML; the top level must be a mapping. */
+function readDocument(file: string, env: LoadStreamingConfigOptions['env']): Json {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    const code = (err as NodeJS.ErrnoException).code;
+    if (code === 'ENOENT') {
+      throw new ConfigError(`${file}: config file not found (looked at ${resolve(file)})`, { code: 'CONFIG_FILE_NOT_FOUND', file, cause: err });
+    }
+    throw new ConfigError(`${file}: cannot read config file: ${(err as Error).message}`, { code: 'CONFIG_READ', file, cause: err });
+  }
+  let expanded: string;
+  try {
+    expanded = expandEnv(text, env);
+  } catch (err) {
+    if (!(err instanceof ConfigError)) throw err;
+    throw new ConfigError(`${file}: ${err.message}`, { code: err.code, file, line: err.line });
+  }
+  let doc: unknown;
+  try {
+    doc = parseYaml(expanded, { filename: file, schema: CORE_SCHEMA });
+  } catch (err) {
+    if (!(err instanceof YAMLException)) throw err;
+    const line = err.mark.line + 1;
+    // No `cause`: js-yaml's own message quotes the source line, which may hold a secret.
+    throw new ConfigError(`${file}: line ${line}, column ${err.mark.column + 1}: invalid YAML: ${err.reason}`, { code: 'CONFIG_PARSE', file, line });
+  }
+  if (doc === undefined || doc === null) return {};
+  if (!isMapping(doc)) throw new ConfigError(`${file}: the top level must be a mapping of keys (got ${Array.isArray(doc) ? 'a list' : typeof doc})`, { code: 'CONFIG_PARSE', file, line: 1 });
+  return doc;
+}
+
+const UNDECLARED = /^configuration param '(.+)' not declared in the schema$/;
+const MISSING = /^configuration param '(.+)' missing from config/;
+const INVALID = /^([^\s:]+): (.*?)(?:: value was .*)?$/;
+
+/**
+ * Loads `configs/streaming.yaml` (or only defaults when `file` is omitted): reads the file, expands
+ * `${VAR}` / `${VAR:-default}` from `env`, parses YAML, then applies env-bound keys (`REDIS_URI`,
+ * `STORE_URL`, `TEMPORAL_ADDRESS`, `TEMPORAL_NAMESPACE`, `MDP_TASK_QUEUE`, `MDP_METRICS_PORT`,
+ * `MDP_SHARDS`, `LOG_LEVEL`; empty values count as unset) and finally `overrides`. Unknown keys
+ * are errors. Pure apart from reading `file`: the environment is an argument.
+ *
+ * @throws {@link ConfigError} naming the file, key and offending value (URL passwords masked).
+ * @example
+ * ```ts
+ * const config = loadStreamingConfig({ file: 'configs/streaming.yaml', env: process.env, overrides: { micro_batch: { window_ms: 1000 } } });
+ * config.micro_batch.window_ms; // 1000
+ * ```
+ */
+export function loadStreamingConfig(options: LoadStreamingConfigOptions): StreamingConfig {
+  const { file, overrides } = options;
+  const env: Record<string, string> = {};
+  for (const [name, value] of Object.entries(options.env)) if (value !== undefined && value !== '') env[name] = value;
+  const doc = file === undefined ? {} : readDocument(file, env);
+  const overrideLeaves = overrides === undefined ? [] : leaves(overrides);
+  const overrideMap = new Map(overrideLeaves);
+  const label = file ?? 'config';
+
+  /** Where a key's value came from, and the value as given there. */
+  const origin = (key: string, fallback: unknown): { source: string; value: unknown } => {
+    if (overrideMap.has(key)) return { source: 'overrides', value: overrideMap.get(key) };
+    const envVar = ENV_BINDINGS.get(key);
+    if (envVar !== undefined && env[envVar] !== undefined) return { source: `env ${envVar}`, value: env[envVar] };
+    const inDoc = lookup(doc, key);
+    if (inDoc.found) return { source: label, value: inDoc.value };
+    return { source: 'defaults', value: fallback };
+  };
+
+  // `args: []` and an explicit env keep convict away from process.argv and process.env.
+  const config = convict<StreamingConfig>(SCHEMA, { env, args: [] });
+  const issues: ConfigIssue[] = [];
+  try {
+    config.load(doc);
+    for (const [key, value] of overrideLeaves) config.set(key, value);
+    config.validate({ allowed: 'strict' });
+  } catch (err) {
+    const instance: unknown = config.getProperties();
+    for (const line of (err as Error).message.split('\n')) {
+      let m: RegExpExecArray | null;
+      if ((m = UNDECLARED.exec(line))) {
+        issues.push({ key: m[1], reason: 'is not a known key', ...origin(m[1], lookup(instance, m[1]).value) });
+      } else if ((m = MISSING.exec(line))) {
+        // A key goes missing when a section above it is not a mapping; report that section once.
+        const parts = m[1].split('.');
+        let key = m[1];
+        for (let n = 1; n < parts.length; n++) {
+          const prefix = parts.slice(0, n).join('.');
+          if (!isMapping(lookup(instance, prefix).value)) {
+            key = prefix;
+            break;
+          }
+        }
+        if (key === m[1]) issues.push({ key, reason: 'is missing', source: label, value: undefined });
+        else issues.push({ key, reason: 'must be a mapping of keys', ...origin(key, lookup(instance, key).value) });
+      } else if ((m = INVALID.exec(line))) {
+        issues.push({ key: m[1], reason: m[2], ...origin(m[1], lookup(instance, m[1]).value) });
+      } else {
+        issues.push({ key: '', reason: line, source: label, value: undefined });
+      }
+    }
+  }
+  if (issues.length === 0) {
+    const adapters = config.get('inference').adapters;
+    if (adapters.rules.enabled && adapters.rules.file === '') {
+      issues.push({ key: 'inference.adapters.rules.file', reason: 'must be set when inference.adapters.rules.enabled is true', ...origin('inference.adapters.rules.file', '') });
+    }
+    if (adapters.sklearn.enabled && adapters.sklearn.model_path === '') {
+      issues.push({ key: 'inference.adapters.sklearn.model_path', reason: 'must be set when inference.adapters.sklearn.enabled is true', ...origin('inference.adapters.sklearn.model_path', '') });
+    }
+  }
+  if (issues.length > 0) {
+    // convict reports a replaced section both as missing children and as an unknown key.
+    const unique = issues.filter((issue, i) => issues.findIndex((other) => other.key === issue.key) === i);
+    const lines = unique.map((issue) => {
+      // Reasons about one list entry already quote the offending entry.
+      const got = issue.value === undefined || issue.reason.includes('(got ') ? '' : ` (got ${render(issue.value)})`;
+      const from = issue.source === label || issue.source === 'defaults' ? '' : ` [from ${issue.source}]`;
+      return `${label}: ${issue.key === '' ? '' : `${issue.key}: `}${issue.reason}${got}${from}`;
+    });
+    const first = unique[0];
+    throw new ConfigError(lines.join('\n'), { code: 'CONFIG_INVALID', file, key: first.key, value: first.value, issues: unique });
+  }
+  return deepFreeze(config.getProperties());
+}
+

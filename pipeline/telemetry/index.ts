@@ -1,0 +1,4 @@
+export type { Logger, LogLevel } from './logger.js';
+export { LOG_LEVELS, createLogger } from './logger.js';
+export type { Metrics } from './metrics.js';
+export { createMetrics } from './metrics.js';

@@ -1,0 +1,40 @@
+import { Counter, Gauge, Histogram, Registry } from 'prom-client';
+
+/** Reuses a metric already registered under `name` (a second worker module, a test), else creates it. */
+function registerOnce<T>(registry: Registry, name: string, create: () => T): T {
+  return (registry.getSingleMetric(name) as T | undefined) ?? create();
+}
+
+/**
+ * The pipeline's metrics, with the names and labels of spec §6.1 plus a few that the progress view
+ * and alerts need. One instance per registry; components receive it as an argument.
+ */
+export function createMetrics(registry: Registry = new Registry()) {
+  const registers = [registry];
+  const counter = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    registerOnce(registry, name, () => new Counter<L>({ name, help, labelNames, registers }));
+  const gauge = <L extends string>(name: string, help: string, labelNames: readonly L[]) =>
+    registerOnce(registry, name, () => new Gauge<L>({ name, help, labelNames, registers }));
+  const histogram = <L extends string>(name: string, help: string, labelNames: readonly L[], buckets: number[]) =>
+    registerOnce(registry, name, () => new Histogram<L>({ name, help, labelNames, buckets, registers }));
+
+  return {
+    registry,
+    eventsIngested: counter('stream_events_ingested_total', 'Events published to the bus', ['bus', 'topic', 'provider']),
+    consumerLagMs: gauge('stream_consumer_lag_ms', 'Age in ms of the oldest entry the consumer group has not acknowledged', ['topic', 'group', 'consumer']),
+    flushTotal: counter('microbatch_flush_total', 'Bars flushed by the micro-batcher (one per symbol per window)', ['window_ms', 'symbol']),
+    flushRows: counter('microbatch_flush_rows', 'Rows written to bars_ohlcv by micro-batch flushes', ['window_ms']),
+    windowLatencyMs: histogram('microbatch_window_latency_ms',
+      'From the moment a window could be complete (its end, or its last event arriving if later) to its bars committed',
+      [], [50, 100, 250, 500, 750, 1000, 1500, 2000, 3000, 4000, 5000, 7500, 10000, 20000]),
+    storeWriteSeconds: histogram('store_write_duration_seconds', 'Duration of one store write round trip', ['table'],
+      [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]),
+    errors: counter('errors_total', 'Errors by component and reason', ['component', 'reason']),
+    consumedEvents: counter('microbatch_events_total', 'Events read by the micro-batcher by outcome (accepted, duplicate, late, invalid)', ['topic', 'outcome']),
+    pendingEntries: gauge('stream_pending_entries', 'Entries delivered to the consumer group but not yet acknowledged', ['topic', 'group']),
+    watermarkMs: gauge('microbatch_watermark_ms', 'Event-time watermark of a shard (epoch ms)', ['topic']),
+    consumerHeartbeat: gauge('stream_consumer_last_heartbeat_seconds', 'Unix time of the consumer loop\'s last iteration', ['topic', 'consumer']),
+  };
+}
+
+export type Metrics = ReturnType<typeof createMetrics>;

@@ -1,0 +1,376 @@
+import type { Bar, MarketEvent } from '../contracts/index.js';
+import { intervalLabel } from '../contracts/index.js';
+import { windowStartMs } from './window-assigner.js';
+
+/** What {@link MicroBatcher.add} did with an event. */
+export type AddResult = 'accepted' | 'duplicate' | 'late';
+
+/** Options of a {@link MicroBatcher}; all durations in milliseconds. */
+export interface MicroBatcherOptions {
+  /** Tumbling window length, a positive integer (`micro_batch.window_ms`). */
+  readonly windowMs: number;
+  /** How far the watermark trails the newest event time (`micro_batch.allow_late_ms`). */
+  readonly allowLateMs: number;
+  /** Wall-clock quiet time after which the watermark follows the wall clock (`micro_batch.flush_timeout_ms`). */
+  readonly flushTimeoutMs: number;
+  /** Buffered refs at which {@link MicroBatcher.isFull} turns true (`micro_batch.max_batch_size`). */
+  readonly maxBatchSize: number;
+  /**
+   * End of the last window already persisted (from durable storage after a restart). Windows that
+   * start before it count as flushed: their events are late.
+   */
+  readonly frontierMs?: number;
+}
+
+/** One closed window: its bars to upsert and the bus refs to ack once they are persisted. */
+export interface WindowFlush<Ref> {
+  /** Window start, epoch milliseconds; also the `tsMs` of every bar. */
+  readonly windowStartMs: number;
+  /** Window end (exclusive), epoch milliseconds. */
+  readonly windowEndMs: number;
+  /** One bar per (provider, symbol) with events in the window, sorted by provider then symbol. */
+  readonly bars: Bar[];
+  /** Refs of every accepted and duplicate event of the window, in arrival order. */
+  readonly refs: Ref[];
+  /** Distinct events aggregated into the window's bars. */
+  readonly events: number;
+  /** Events dropped as duplicates of an earlier `eventId` in the window (their refs are in `refs`). */
+  readonly duplicates: number;
+  /** Wall clock (`nowMs` of {@link MicroBatcher.add}) of the latest event kept in the window. */
+  readonly lastArrivalMs: number;
+}
+
+/**
+ * Plain, JSON-safe numbers for heartbeats and metrics. `null` means not known yet (no event seen,
+ * no window flushed and no frontier given).
+ */
+export interface MicroBatcherSnapshot {
+  readonly watermarkMs: number | null;
+  readonly frontierMs: number | null;
+  readonly openWindows: number;
+  readonly bufferedRefs: number;
+  readonly accepted: number;
+  readonly duplicates: number;
+  readonly late: number;
+  readonly flushedWindows: number;
+  readonly flushedBars: number;
+}
+
+/** Running OHLCV of one (provider, symbol) in one window; module-private and mutable for speed. */
+class BarAccumulator {
+  open: number;
+  openTsUs: number;
+  openSeq: number;
+  openId: string;
+  close: number;
+  closeTsUs: number;
+  closeSeq: number;
+  closeId: string;
+  high: number;
+  low: number;
+  volume: number;
+  trades = 1;
+
+  constructor(event: MarketEvent) {
+    this.open = event.o;
+    this.openTsUs = event.srcTsUs;
+    this.openSeq = event.seq;
+    this.openId = event.eventId;
+    this.close = event.c;
+    this.closeTsUs = event.srcTsUs;
+    this.closeSeq = event.seq;
+    this.closeId = event.eventId;
+    this.high = event.h;
+    this.low = event.l;
+    this.volume = event.v;
+  }
+
+  add(event: MarketEvent): void {
+    const ts = event.srcTsUs;
+    const seq = event.seq;
+    // (srcTs, seq) orders events; eventId only breaks exact ties so arrival order never matters.
+    if (ts < this.openTsUs || (ts === this.openTsUs && (seq < this.openSeq || (seq === this.openSeq && event.eventId < this.openId)))) {
+      this.open = event.o;
+      this.openTsUs = ts;
+      this.openSeq = seq;
+      this.openId = event.eventId;
+    }
+    if (ts > this.closeTsUs || (ts === this.closeTsUs && (seq > this.closeSeq || (seq === this.closeSeq && event.eventId > this.closeId)))) {
+      this.close = event.c;
+      this.closeTsUs = ts;
+      this.closeSeq = seq;
+      this.closeId = event.eventId;
+    }
+    if (event.h > this.high) this.high = event.h;
+    if (event.l < this.low) this.low = event.l;
+    this.volume += event.v;
+    this.trades++;
+  }
+}
+
+/** State of one open window. */
+class OpenWindow<Ref> {
+  readonly eventIds = new Set<string>();
+  readonly refs: Ref[] = [];
+  /** provider → symbol → accumulator; nested maps avoid building a key string per event. */
+  readonly accumulators = new Map<string, Map<string, BarAccumulator>>();
+  duplicates = 0;
+
+  constructor(
+    readonly startMs: number,
+    readonly endMs: number,
+    public lastArrivalMs: number,
+  ) {}
+}
+
+/** Orders map entries by key in code-unit order (locale-independent, so bar order is stable). */
+function byKey(a: readonly [string, unknown], b: readonly [string, unknown]): number {
+  return a[0] < b[0] ? -1 : a[0] > b[0] ? 1 : 0;
+}
+
+function checkOption(ok: boolean, key: string, rule: string, value: unknown): void {
+  if (!ok) throw new RangeError(`MicroBatcher option "${key}" must be ${rule} (got ${String(value)})`);
+}
+
+/**
+ * Event-time tumbling-window aggregator for one shard (events of many providers and symbols):
+ * assigns events to epoch-aligned windows, drops duplicate `eventId`s, builds one OHLCV bar per
+ * (provider, symbol) incrementally, and closes windows once the watermark passes their end.
+ *
+ * - Watermark = newest event time seen − `allowLateMs`; it never goes back. An event whose window
+ *   ended at or before the watermark, or starts before the frontier (the end of the last flushed
+ *   window), is `'late'` and nothing of it is kept.
+ * - When no event has been accepted for `flushTimeoutMs` of wall clock, {@link flush} advances the
+ *   watermark with the wall clock, so the last window of a quiet stream still closes.
+ * - Pure and deterministic: the wall clock is always passed in as `nowMs`.
+ *
+ * Volumes are summed in arrival order; with non-integer volumes the last bits of a bar's volume
+ * may differ between two arrival orders of the same events.
+ *
+ * @example
+ * ```ts
+ * const batcher = new MicroBatcher<string>({ windowMs: 2000, allowLateMs: 500, flushTimeoutMs: 1000, maxBatchSize: 5000 });
+ * for (const { id, event } of messages) {
+ *   if (batcher.add(event, id, Date.now()) === 'late') routeToLateStreamAndAck(event, id);
+ * }
+ * const closed = batcher.isFull ? [batcher.forceFlushOldest()!] : batcher.flush(Date.now());
+ * for (const window of closed) {
+ *   await store.upsertBars(window.bars);
+ *   await bus.ack(window.refs);
+ * }
+ * ```
+ */
+export class MicroBatcher<Ref> {
+  readonly #windowMs: number;
+  readonly #allowLateMs: number;
+  readonly #flushTimeoutMs: number;
+  readonly #maxBatchSize: number;
+  readonly #interval: string;
+  /** Open windows in ascending start order; new windows almost always append. */
+  readonly #openWindows: OpenWindow<Ref>[] = [];
+  readonly #openByStart = new Map<number, OpenWindow<Ref>>();
+  /** The window the previous event went to: most events hit it, skipping the map lookup. */
+  #currentWindow: OpenWindow<Ref> | undefined;
+  #maxSrcTsMs = -Infinity;
+  #watermarkMs = -Infinity;
+  #frontierMs: number;
+  #lastAcceptNowMs: number | undefined;
+  #bufferedRefs = 0;
+  #accepted = 0;
+  #duplicates = 0;
+  #late = 0;
+  #flushedWindows = 0;
+  #flushedBars = 0;
+
+  /** @throws RangeError naming the offending option. */
+  constructor(options: MicroBatcherOptions) {
+    const { windowMs, allowLateMs, flushTimeoutMs, maxBatchSize, frontierMs } = options;
+    checkOption(Number.isSafeInteger(windowMs) && windowMs > 0, 'windowMs', 'a positive integer', windowMs);
+    checkOption(Number.isFinite(allowLateMs) && allowLateMs >= 0, 'allowLateMs', 'a finite number >= 0', allowLateMs);
+    checkOption(Number.isFinite(flushTimeoutMs) && flushTimeoutMs >= 0, 'flushTimeoutMs', 'a finite number >= 0', flushTimeoutMs);
+    checkOption(Number.isSafeInteger(maxBatchSize) && maxBatchSize > 0, 'maxBatchSize', 'a positive integer', maxBatchSize);
+    checkOption(frontierMs === undefined || Number.isFinite(frontierMs), 'frontierMs', 'a finite number', frontierMs);
+    this.#windowMs = windowMs;
+    this.#allowLateMs = allowLateMs;
+    this.#flushTimeoutMs = flushTimeoutMs;
+    this.#maxBatchSize = maxBatchSize;
+    this.#interval = intervalLabel(windowMs);
+    this.#frontierMs = frontierMs ?? -Infinity;
+  }
+
+  /**
+   * Assigns one event to its window. For `'accepted'` and `'duplicate'` the batcher keeps `ref`
+   * and returns it with the window's flush; for `'late'` it keeps nothing and the caller routes
+   * the event to the late stream and acks it.
+   *
+   * @param nowMs - wall clock, epoch milliseconds (drives the idle rule of {@link flush})
+   */
+  add(event: MarketEvent, ref: Ref, nowMs: number): AddResult {
+    const startMs = windowStartMs(event.srcTsUs, this.#windowMs);
+    const endMs = startMs + this.#windowMs;
+    if (endMs <= this.#watermarkMs || startMs < this.#frontierMs) {
+      this.#late++;
+      return 'late';
+    }
+    let window = this.#currentWindow;
+    if (window === undefined || window.startMs !== startMs) {
+      window = this.#openByStart.get(startMs) ?? this.#openWindow(startMs, endMs, nowMs);
+      this.#currentWindow = window;
+    }
+    if (nowMs > window.lastArrivalMs) window.lastArrivalMs = nowMs;
+    window.refs.push(ref);
+    this.#bufferedRefs++;
+    // Only after the lateness check: the event is judged against the watermark before it.
+    const srcTsMs = event.srcTsUs / 1000;
+    if (srcTsMs > this.#maxSrcTsMs) {
+      this.#maxSrcTsMs = srcTsMs;
+      const watermarkMs = srcTsMs - this.#allowLateMs;
+      if (watermarkMs > this.#watermarkMs) this.#watermarkMs = watermarkMs;
+    }
+    const eventIds = window.eventIds;
+    const distinctBefore = eventIds.size;
+    eventIds.add(event.eventId); // one hash lookup instead of has() + add()
+    if (eventIds.size === distinctBefore) {
+      window.duplicates++;
+      this.#duplicates++;
+      return 'duplicate';
+    }
+    let bySymbol = window.accumulators.get(event.provider);
+    if (bySymbol === undefined) {
+      bySymbol = new Map();
+      window.accumulators.set(event.provider, bySymbol);
+    }
+    const accumulator = bySymbol.get(event.symbol);
+    if (accumulator === undefined) bySymbol.set(event.symbol, new BarAccumulator(event));
+    else accumulator.add(event);
+    this.#accepted++;
+    // Late and duplicate events are no sign of progress, so only accepted ones reset the idle clock.
+    this.#lastAcceptNowMs = nowMs;
+    return 'accepted';
+  }
+
+  /**
+   * Closes and returns every open window whose end is at or before the effective watermark, in
+   * ascending window order, and moves the frontier to the last one's end. If no event was
+   * accepted for `flushTimeoutMs` (`nowMs` − the last accepted event's `nowMs`), the watermark
+   * first advances to `maxSrcTsMs + (nowMs − lastAcceptNowMs) − allowLateMs`; that advance stays.
+   *
+   * @param nowMs - wall clock, epoch milliseconds
+   */
+  flush(nowMs: number): WindowFlush<Ref>[] {
+    if (this.#lastAcceptNowMs !== undefined) {
+      const idleMs = nowMs - this.#lastAcceptNowMs;
+      if (idleMs >= this.#flushTimeoutMs) {
+        const idleWatermarkMs = this.#maxSrcTsMs + idleMs - this.#allowLateMs;
+        if (idleWatermarkMs > this.#watermarkMs) this.#watermarkMs = idleWatermarkMs;
+      }
+    }
+    const open = this.#openWindows;
+    let count = 0;
+    while (count < open.length && open[count].endMs <= this.#watermarkMs) count++;
+    if (count === 0) return [];
+    return open.splice(0, count).map((window) => this.#close(window));
+  }
+
+  /**
+   * Closes the oldest open window now, whatever the watermark, for backpressure (call it while
+   * {@link isFull}). The frontier and the watermark rise to its end, so later events for that
+   * window are late: a window with more than `maxBatchSize` events is cut at that point.
+   *
+   * @returns the window's flush, or `undefined` when no window is open
+   */
+  forceFlushOldest(): WindowFlush<Ref> | undefined {
+    const oldest = this.#openWindows.shift();
+    if (oldest === undefined) return undefined;
+    if (oldest.endMs > this.#watermarkMs) this.#watermarkMs = oldest.endMs;
+    return this.#close(oldest);
+  }
+
+  /** Watermark in epoch milliseconds; `undefined` before the first kept event. */
+  get watermarkMs(): number | undefined {
+    return this.#watermarkMs === -Infinity ? undefined : this.#watermarkMs;
+  }
+
+  /** End of the last flushed window (or the restart frontier); `undefined` when neither exists. */
+  get frontierMs(): number | undefined {
+    return this.#frontierMs === -Infinity ? undefined : this.#frontierMs;
+  }
+
+  /** Number of windows holding events. */
+  get openWindowCount(): number {
+    return this.#openWindows.length;
+  }
+
+  /** Refs held across open windows (accepted and duplicate events), i.e. messages not yet ackable. */
+  get bufferedRefs(): number {
+    return this.#bufferedRefs;
+  }
+
+  /** `bufferedRefs >= maxBatchSize`: time to {@link forceFlushOldest}. */
+  get isFull(): boolean {
+    return this.#bufferedRefs >= this.#maxBatchSize;
+  }
+
+  /** Current state and counters as JSON-safe numbers. */
+  snapshot(): MicroBatcherSnapshot {
+    return {
+      watermarkMs: this.watermarkMs ?? null,
+      frontierMs: this.frontierMs ?? null,
+      openWindows: this.#openWindows.length,
+      bufferedRefs: this.#bufferedRefs,
+      accepted: this.#accepted,
+      duplicates: this.#duplicates,
+      late: this.#late,
+      flushedWindows: this.#flushedWindows,
+      flushedBars: this.#flushedBars,
+    };
+  }
+
+  #openWindow(startMs: number, endMs: number, nowMs: number): OpenWindow<Ref> {
+    const window = new OpenWindow<Ref>(startMs, endMs, nowMs);
+    this.#openByStart.set(startMs, window);
+    const open = this.#openWindows;
+    let index = open.length;
+    // Windows open in event-time order except for out-of-order events: a short walk back.
+    while (index > 0 && open[index - 1].startMs > startMs) index--;
+    if (index === open.length) open.push(window);
+    else open.splice(index, 0, window);
+    return window;
+  }
+
+  /** Builds the flush of a window already removed from `#openWindows`. */
+  #close(window: OpenWindow<Ref>): WindowFlush<Ref> {
+    this.#openByStart.delete(window.startMs);
+    if (this.#currentWindow === window) this.#currentWindow = undefined;
+    this.#bufferedRefs -= window.refs.length;
+    if (window.endMs > this.#frontierMs) this.#frontierMs = window.endMs;
+    const bars: Bar[] = [];
+    for (const [provider, bySymbol] of [...window.accumulators].sort(byKey)) {
+      for (const [symbol, acc] of [...bySymbol].sort(byKey)) {
+        bars.push({
+          provider,
+          symbol,
+          interval: this.#interval,
+          tsMs: window.startMs,
+          open: acc.open,
+          high: acc.high,
+          low: acc.low,
+          close: acc.close,
+          volume: acc.volume,
+          trades: acc.trades,
+        });
+      }
+    }
+    this.#flushedWindows++;
+    this.#flushedBars += bars.length;
+    return {
+      windowStartMs: window.startMs,
+      windowEndMs: window.endMs,
+      bars,
+      refs: window.refs,
+      events: window.eventIds.size,
+      duplicates: window.duplicates,
+      lastArrivalMs: window.lastArrivalMs,
+    };
+  }
+}

@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# Installs everything mdp needs on a fresh Debian machine, skipping what is already there:
+# Debian packages (Redis, PostgreSQL 15), the Temporal CLI (built from source with Go, cached in
+# .cache/bin), npm packages, and the TypeScript build.
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+cd "$MDP_ROOT"
+
+need_apt=()
+command -v redis-server >/dev/null || need_apt+=(redis-server)
+command -v redis-cli >/dev/null || need_apt+=(redis-tools)
+[ -x "$PG_BIN/initdb" ] || need_apt+=(postgresql)
+command -v psql >/dev/null || need_apt+=(postgresql-client)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  log "installing Debian packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${need_apt[@]}" >/dev/null
+fi
+
+if [ ! -x "$MDP_TEMPORAL_BIN" ]; then
+  command -v go >/dev/null || { log "Go is required to build the Temporal CLI (go install)"; exit 1; }
+  log "building the Temporal CLI $MDP_TEMPORAL_VERSION with go install (first time only, takes a few minutes)"
+  mkdir -p "$(dirname "$MDP_TEMPORAL_BIN")"
+  GOBIN="$(dirname "$MDP_TEMPORAL_BIN")" GOFLAGS=-mod=mod go install "github.com/temporalio/cli/cmd/temporal@$MDP_TEMPORAL_VERSION"
+fi
+
+# npm ci when node_modules is missing or older than the lock file.
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  log "installing npm packages (npm ci)"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+log "building TypeScript"
+npx tsc -p tsconfig.json

@@ -1,0 +1,10 @@
+#!/usr/bin/env bash
+# Runs the test suite against real services: install what is missing, start the local stack,
+# lint, then mocha (unit + integration).
+set -euo pipefail
+source "$(dirname "$0")/env.sh"
+bash "$MDP_ROOT/scripts/install.sh"
+bash "$MDP_ROOT/scripts/stack-start.sh"
+cd "$MDP_ROOT"
+npm run lint --silent
+npx mocha "$@"

@@ -1,0 +1,98 @@
+import { Kysely, PostgresDialect } from 'kysely';
+import type { PostgresPool, PostgresPoolClient } from 'kysely';
+import pg from 'pg';
+import type { Database } from './schema.js';
+import { StoreError } from './store-error.js';
+
+/** The local stack's database (see `scripts/env.sh`); used when no URL is configured. */
+export const DEFAULT_STORE_URL = 'postgres://mdp:mdp@127.0.0.1:5432/mdp';
+
+/** Options for {@link createDb}. */
+export interface CreateDbOptions {
+  /** Pool size; defaults to 10. */
+  readonly max?: number;
+  /** How long to wait for a new connection before failing; defaults to 10 s (pg waits forever). */
+  readonly connectTimeoutMs?: number;
+  /**
+   * Called when an idle pooled connection fails (e.g. the server restarted). Without a listener
+   * node-postgres would crash the process; the default logs one redacted line to stderr.
+   */
+  readonly onPoolError?: (err: Error) => void;
+}
+
+/**
+ * Returns `url` with its password (userinfo or `?password=`) replaced by `***`, for use in every
+ * log line and error message that mentions a database URL.
+ *
+ * @example
+ * redactUrl('postgres://mdp:secret@db:5432/mdp') // 'postgres://mdp:***@db:5432/mdp'
+ */
+export function redactUrl(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    // Not a WHATWG URL (e.g. an unescaped `@` or `#` in the password): cut the userinfo by hand.
+    return url
+      .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#]*):.*@(?=[^@]*$)/i, '$1:***@')
+      .replace(/([?&]password=)[^&]*/gi, '$1***');
+  }
+  if (parsed.password !== '') parsed.password = '***';
+  for (const key of [...parsed.searchParams.keys()]) {
+    if (key.toLowerCase() === 'password') parsed.searchParams.set(key, '***');
+  }
+  // URLSearchParams encodes `*` as `%2A`; keep the redaction readable.
+  return parsed.toString().replace(/%2A%2A%2A/g, '***');
+}
+
+/** A short description of a driver error; Node's connect errors can have an empty message. */
+export function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    const code = (err as { code?: unknown }).code;
+    if (err.message !== '') return err.message;
+    if (typeof code === 'string') return code;
+    if (err instanceof AggregateError && err.errors.length > 0) return describeError(err.errors[0]);
+    return err.name;
+  }
+  return String(err);
+}
+
+/**
+ * Creates a kysely instance on a node-postgres pool for `url`. Connecting is lazy: the first
+ * query opens a connection, and a failure to connect surfaces as a {@link StoreError} with code
+ * `CONNECTION_FAILED` whose message names the redacted URL. The caller owns the instance and
+ * must `destroy()` it on shutdown.
+ *
+ * @example
+ * const db = createDb(process.env.STORE_URL ?? DEFAULT_STORE_URL);
+ * try { await migrateToLatest(db); } finally { await db.destroy(); }
+ */
+export function createDb(url: string, options: CreateDbOptions = {}): Kysely<Database> {
+  const redacted = redactUrl(url);
+  const pool = new pg.Pool({
+    connectionString: url,
+    max: options.max ?? 10,
+    connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
+    application_name: 'mdp',
+  });
+  const onPoolError =
+    options.onPoolError ??
+    ((err: Error) => console.error(`[store] idle PostgreSQL connection to ${redacted} failed: ${describeError(err)}`));
+  pool.on('error', onPoolError);
+
+  // Kysely only needs connect/end; wrapping connect is the one place where every connection
+  // failure passes, so the error can name the (redacted) URL.
+  const connectingPool: PostgresPool = {
+    async connect(): Promise<PostgresPoolClient> {
+      try {
+        return await pool.connect();
+      } catch (err) {
+        throw new StoreError('CONNECTION_FAILED', `cannot connect to PostgreSQL at ${redacted}: ${describeError(err)}`, {
+          cause: err,
+        });
+      }
+    },
+    end: () => pool.end(),
+  };
+  return new Kysely<Database>({ dialect: new PostgresDialect({ pool: connectingPool }) });
+}

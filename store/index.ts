@@ -1,0 +1,12 @@
+// The public surface of store/: everything that knows SQL lives behind these names.
+export { createDb, DEFAULT_STORE_URL, redactUrl } from './db.js';
+export type { CreateDbOptions } from './db.js';
+export { migrateToLatest } from './migrate.js';
+export { MIGRATIONS, migrationProvider } from './migrations.js';
+export { StoreClient } from './bars-store-client.js';
+export type { ListBarsQuery, StoreClientOptions, WriteObserver } from './bars-store-client.js';
+export { ABANDONED_ERROR, JobRunTracker } from './job-run-tracker.js';
+export type { JobRun } from './job-run-tracker.js';
+export { STORE_ERROR_CODES, StoreError } from './store-error.js';
+export type { StoreErrorCode } from './store-error.js';
+export type { BarsOhlcvTable, Database, JobRunStatus, JobRunsTable } from './schema.js';

@@ -1,0 +1,82 @@
+import { sql } from 'kysely';
+import type { Kysely, Migration, MigrationProvider } from 'kysely';
+import { describeError } from './db.js';
+
+/**
+ * `bars_ohlcv`, keyed by (provider, symbol, interval, ts). A TimescaleDB hypertable on `ts` when
+ * the extension is available on the server, a plain table otherwise; queries are the same.
+ */
+const barsOhlcv: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await sql`
+      CREATE TABLE bars_ohlcv (
+        provider   text             NOT NULL,
+        symbol     text             NOT NULL,
+        "interval" text             NOT NULL,
+        ts         timestamptz      NOT NULL,
+        open       double precision NOT NULL,
+        high       double precision NOT NULL,
+        low        double precision NOT NULL,
+        close      double precision NOT NULL,
+        volume     double precision NOT NULL,
+        trades     integer          NOT NULL,
+        updated_at timestamptz      NOT NULL DEFAULT now(),
+        PRIMARY KEY (provider, symbol, "interval", ts)
+      )`.execute(db);
+
+    const available = await sql<{ found: number }>`
+      SELECT 1 AS found FROM pg_available_extensions WHERE name = 'timescaledb'`.execute(db);
+    if (available.rows.length === 0) return;
+    try {
+      await sql`CREATE EXTENSION IF NOT EXISTS timescaledb`.execute(db);
+    } catch (err) {
+      // The usual cause: the package is installed but the server was not started with it preloaded.
+      throw new Error(
+        `timescaledb is available but CREATE EXTENSION failed (is it in shared_preload_libraries?): ${describeError(err)}`,
+        { cause: err },
+      );
+    }
+    await sql`
+      SELECT create_hypertable('bars_ohlcv', 'ts', if_not_exists => true, migrate_data => true)`.execute(db);
+  },
+  async down(db: Kysely<unknown>): Promise<void> {
+    await sql`DROP TABLE bars_ohlcv`.execute(db);
+  },
+};
+
+/** `job_runs`: one audit row per job attempt (consumer run, replay, model reload). */
+const jobRuns: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await sql`
+      CREATE TABLE job_runs (
+        id           bigserial   PRIMARY KEY,
+        job_name     text        NOT NULL,
+        kind         text        NOT NULL,
+        status       text        NOT NULL CHECK (status IN ('running', 'success', 'failure', 'abandoned')),
+        started_at   timestamptz NOT NULL DEFAULT now(),
+        heartbeat_at timestamptz,
+        finished_at  timestamptz,
+        counts       jsonb       NOT NULL DEFAULT '{}',
+        error        text,
+        meta         jsonb       NOT NULL DEFAULT '{}'
+      )`.execute(db);
+    await sql`CREATE INDEX job_runs_job_name_started_at_idx ON job_runs (job_name, started_at DESC)`.execute(db);
+  },
+  async down(db: Kysely<unknown>): Promise<void> {
+    await sql`DROP TABLE job_runs`.execute(db);
+  },
+};
+
+/**
+ * Every migration, by name. Names sort in application order; never rename or edit one that has
+ * shipped, add a new one instead.
+ */
+export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
+  '0001_bars_ohlcv': barsOhlcv,
+  '0002_job_runs': jobRuns,
+});
+
+/** Serves {@link MIGRATIONS} from code, so the compiled `dist/` needs no migration files on disk. */
+export const migrationProvider: MigrationProvider = {
+  getMigrations: () => Promise.resolve({ ...MIGRATIONS }),
+};

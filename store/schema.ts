@@ -1,0 +1,47 @@
+import type { ColumnType, Generated } from 'kysely';
+
+/**
+ * Kysely table types for the store. Column names are the SQL names (snake_case); the mapping to
+ * the camelCase contract types happens in the clients, so nothing outside `store/` sees them.
+ */
+
+/** Statuses a `job_runs` row can have; `running` is the only non-terminal one. */
+export type JobRunStatus = 'running' | 'success' | 'failure' | 'abandoned';
+
+/** `bars_ohlcv`: one row per (provider, symbol, interval, ts); see migration `0001_bars_ohlcv`. */
+export interface BarsOhlcvTable {
+  provider: string;
+  symbol: string;
+  interval: string;
+  /** Window start. Written as a `Date` or an ISO-8601 string, read back as a `Date`. */
+  ts: ColumnType<Date, Date | string, Date | string>;
+  open: number;
+  high: number;
+  low: number;
+  close: number;
+  volume: number;
+  trades: number;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
+/** `job_runs`: the audit trail of consumer runs, replays and reloads; see `0002_job_runs`. */
+export interface JobRunsTable {
+  /** `bigserial`; node-postgres returns int8 as a string to avoid losing precision. */
+  id: ColumnType<string, never, never>;
+  job_name: string;
+  kind: string;
+  status: JobRunStatus;
+  started_at: Generated<Date>;
+  heartbeat_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  finished_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
+  /** `jsonb`, written as JSON text (node-postgres would turn a JS array into a PG array). */
+  counts: ColumnType<Record<string, number>, string | undefined, string>;
+  error: string | null;
+  meta: ColumnType<Record<string, unknown>, string | undefined, string>;
+}
+
+/** The whole database as kysely sees it. */
+export interface Database {
+  bars_ohlcv: BarsOhlcvTable;
+  job_runs: JobRunsTable;
+}

@@ -1,0 +1,128 @@
+/**
+ * Helpers that give integration tests real services: Redis, PostgreSQL (started by
+ * `bash scripts/stack-start.sh`) and a Temporal dev server started per test file from the
+ * Temporal CLI built by `scripts/install.sh`. Names are unique per test so tests never collide.
+ */
+import { randomUUID } from 'node:crypto';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Redis } from 'ioredis';
+import { TestWorkflowEnvironment } from '@temporalio/testing';
+import { bundleWorkflowCode } from '@temporalio/worker';
+import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { StreamingConfig } from '../../pipeline/config/index.js';
+import { loadStreamingConfig } from '../../pipeline/config/index.js';
+import { createDb, migrateToLatest } from '../../store/index.js';
+import type { Database } from '../../store/index.js';
+import type { Kysely } from 'kysely';
+import { WORKFLOWS_PATH } from '../../workers/workflows-path.js';
+
+export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
+const HINT = 'start the local stack first: bash scripts/stack-start.sh (or run the tests with bash scripts/test.sh)';
+
+/** A short unique tag for stream, provider and workflow names. */
+export function uniqueTag(prefix = 't'): string {
+  return `${prefix}${randomUUID().slice(0, 8)}`;
+}
+
+/** The shipped config with per-test names for every stream, group and queue. */
+export function testConfig(tag: string, overrides: Record<string, unknown> = {}): StreamingConfig {
+  const base = {
+    bus: {
+      shards: 2,
+      redis: {
+        uri: process.env.REDIS_URI ?? 'redis://127.0.0.1:6379/0',
+        stream: `${tag}.events`, signals_stream: `${tag}.signals`, consumer_group: `${tag}-group`,
+        dlq_stream: `${tag}.dlq`, late_stream: `${tag}.events.late`,
+      },
+    },
+    producers: { synthetic: { provider: `synth-${tag}` } },
+    micro_batch: { window_ms: 1000, allow_late_ms: 300, flush_timeout_ms: 500 },
+    temporal: { task_queue: `${tag}-queue` },
+    telemetry: { metrics_port: 0 },
+  };
+  return loadStreamingConfig({ file: resolve(REPO_ROOT, 'configs/streaming.yaml'), env: process.env, overrides: deepMerge(base, overrides) });
+}
+
+function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = { ...a };
+  for (const [k, v] of Object.entries(b)) {
+    const prev = out[k];
+    out[k] = v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev)
+      ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>) : v;
+  }
+  return out;
+}
+
+/** A Redis client for assertions; fails with a hint when Redis is not running. */
+export async function connectRedis(config: StreamingConfig): Promise<Redis> {
+  const redis = new Redis(config.bus.redis.uri, { lazyConnect: true, maxRetriesPerRequest: 1, retryStrategy: () => null });
+  try {
+    await redis.connect();
+    await redis.ping();
+  } catch (err) {
+    throw new Error(`Redis is not reachable at ${config.bus.redis.uri}: ${(err as Error).message}; ${HINT}`);
+  }
+  return redis;
+}
+
+/** A migrated database handle; fails with a hint when PostgreSQL is not running. */
+export async function connectStore(config: StreamingConfig): Promise<Kysely<Database>> {
+  const db = createDb(config.store.url);
+  try {
+    await migrateToLatest(db);
+  } catch (err) {
+    await db.destroy();
+    throw new Error(`PostgreSQL is not usable at the configured store.url: ${(err as Error).message}; ${HINT}`);
+  }
+  return db;
+}
+
+/** Path of the Temporal CLI built by scripts/install.sh. */
+export function temporalCliPath(): string {
+  const path = process.env.MDP_TEMPORAL_BIN ?? resolve(REPO_ROOT, '.cache/bin/temporal');
+  if (!existsSync(path)) throw new Error(`Temporal CLI not found at ${path}; run bash scripts/install.sh`);
+  return path;
+}
+
+/** A Temporal dev server of our own on loopback for this test file. */
+export function startTemporal(): Promise<TestWorkflowEnvironment> {
+  return TestWorkflowEnvironment.createLocal({
+    server: { executable: { type: 'existing-path', path: temporalCliPath() }, ip: '127.0.0.1', ui: false },
+  });
+}
+
+let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
+/** The workflow bundle, built once per test process. */
+export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
+  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => console.error(m) } });
+  return bundle;
+}
+
+/** Polls `check` until it returns a value other than undefined, or fails after `timeoutMs` with `what`. */
+export async function waitFor<T>(what: string, timeoutMs: number, check: () => Promise<T | undefined>, everyMs = 200): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  let last: unknown;
+  for (;;) {
+    try {
+      const value = await check();
+      if (value !== undefined) return value;
+      last = undefined;
+    } catch (err) {
+      last = err;
+    }
+    if (Date.now() > deadline) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last ? `: ${(last as Error).message}` : ''}`);
+    await new Promise((r) => setTimeout(r, everyMs));
+  }
+}
+
+/** A consumer group's pending count and `lag` (entries not yet delivered) from XINFO GROUPS. */
+export async function groupState(redis: Redis, stream: string, group: string): Promise<{ pending: number; lag: number } | undefined> {
+  const rows = (await redis.xinfo('GROUPS', stream)) as (string | number | null)[][];
+  for (const row of rows) {
+    const info = new Map<string, string | number | null>();
+    for (let i = 0; i < row.length; i += 2) info.set(String(row[i]), row[i + 1] ?? null);
+    if (info.get('name') === group) return { pending: Number(info.get('pending')), lag: Number(info.get('lag') ?? 0) };
+  }
+  return undefined;
+}

@@ -1,0 +1,40 @@
+import type { ActivityDeps } from '../activities/index.js';
+import { RedisBus } from '../pipeline/bus/index.js';
+import type { StreamingConfig } from '../pipeline/config/index.js';
+import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
+import type { Database } from '../store/index.js';
+import { JobRunTracker, StoreClient } from '../store/index.js';
+import type { Kysely } from 'kysely';
+
+/** Longest a consumer or producer activity runs before the workflow starts a fresh run. */
+const DEFAULT_MAX_RUN_MS = 15 * 60_000;
+
+/** Builds activity dependencies from the loaded config and live clients (shared by worker and tests). */
+export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metrics: Metrics, log: Logger): ActivityDeps {
+  const redis = config.bus.redis;
+  return {
+    openBus: () => new RedisBus(redis.uri, { maxLen: redis.maxlen }),
+    bars: new StoreClient(db, { onWrite: (seconds, table) => metrics.storeWriteSeconds.observe({ table }, seconds) }),
+    jobs: new JobRunTracker(db),
+    metrics,
+    log,
+    defaults: {
+      stream: redis.stream,
+      group: redis.consumer_group,
+      lateStream: redis.late_stream,
+      dlqStream: redis.dlq_stream,
+      windowMs: config.micro_batch.window_ms,
+      allowLateMs: config.micro_batch.allow_late_ms,
+      flushTimeoutMs: config.micro_batch.flush_timeout_ms,
+      maxBatchSize: config.micro_batch.max_batch_size,
+      maxDeliveries: config.bus.max_deliveries,
+      maxRunMs: DEFAULT_MAX_RUN_MS,
+      shards: config.bus.shards,
+      provider: config.producers.synthetic.provider,
+      symbols: config.producers.synthetic.symbols,
+      seed: config.producers.synthetic.seed,
+      tickRate: config.producers.synthetic.tick_rate,
+      priceVolatility: config.producers.synthetic.price_volatility,
+    },
+  };
+}

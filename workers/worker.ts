@@ -1,0 +1,62 @@
+#!/usr/bin/env node
+/**
+ * The mdp worker process: hosts every workflow and activity on the configured task queue, serves
+ * metrics, and shuts down gracefully on SIGINT/SIGTERM (activities are cancelled, finish their
+ * current step and leave unflushed windows pending for the next owner).
+ *
+ *   node dist/workers/worker.js [--config configs/streaming.yaml]
+ */
+import { parseArgs } from 'node:util';
+import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { createActivities } from '../activities/index.js';
+import { ConfigError, loadStreamingConfig } from '../pipeline/config/index.js';
+import { createLogger, createMetrics } from '../pipeline/telemetry/index.js';
+import type { LogLevel } from '../pipeline/telemetry/index.js';
+import { createDb, migrateToLatest } from '../store/index.js';
+import { startMetricsServer } from './metrics-server.js';
+import { activityDeps } from './wiring.js';
+import { WORKFLOWS_PATH } from './workflows-path.js';
+
+
+async function run(): Promise<void> {
+  const { values } = parseArgs({ options: { config: { type: 'string', default: process.env.MDP_CONFIG ?? 'configs/streaming.yaml' } } });
+  const config = loadStreamingConfig({ file: values.config, env: process.env });
+  const log = createLogger(config.telemetry.log_level.toUpperCase() as LogLevel, (line) => process.stdout.write(line + '\n'), { proc: 'worker', pid: process.pid });
+  Runtime.install({ logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: (m) => log.warn(m), error: (m) => log.error(m) } });
+
+  const metrics = createMetrics();
+  const server = await startMetricsServer(metrics.registry, config.telemetry.metrics_host, config.telemetry.metrics_port);
+  log.info('metrics listening', { url: `http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics` });
+
+  const db = createDb(config.store.url);
+  const applied = await migrateToLatest(db);
+  if (applied.length > 0) log.info('migrations applied', { applied });
+
+  const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const worker = await Worker.create({
+    connection,
+    namespace: config.temporal.namespace,
+    taskQueue: config.temporal.task_queue,
+    workflowsPath: WORKFLOWS_PATH,
+    activities: createActivities(activityDeps(config, db, metrics, log)),
+    shutdownGraceTime: '5 seconds',
+  });
+  log.info('worker running', { taskQueue: config.temporal.task_queue, temporal: config.temporal.address, namespace: config.temporal.namespace });
+  try {
+    await worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks have stopped
+  } finally {
+    await connection.close();
+    await db.destroy();
+    server.close();
+    log.info('worker stopped');
+  }
+}
+
+run().catch((err: unknown) => {
+  if (err instanceof ConfigError) {
+    console.error(`mdp worker: invalid configuration: ${(err as Error).message}`);
+    process.exit(2);
+  }
+  console.error(err);
+  process.exit(1);
+});
