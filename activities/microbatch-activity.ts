@@ -36,6 +36,7 @@ const READ_COUNT = 1000;
 /** Longest a read blocks, so cancellation and idle flushes are noticed promptly. */
 const BLOCK_MS = 100;
 const LAG_EVERY_MS = 1000;
+const AUDIT_EVERY_MS = 5000;
 
 function zeroCounts(): MicroBatchCounts {
   return { events: 0, accepted: 0, duplicates: 0, late: 0, invalid: 0, windows: 0, bars: 0, inserted: 0, updated: 0, unchanged: 0, forcedFlushes: 0 };
@@ -146,7 +147,8 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
         if (entries.length > 0) lastId = entries[entries.length - 1].id;
       };
 
-      const beat = () => {
+      let nextAuditAt = Date.now() + AUDIT_EVERY_MS;
+      const beat = async () => {
         const snap = batcher.snapshot();
         const details: MicroBatchHeartbeat = {
           consumer, stream, frontierMs: batcher.frontierMs, watermarkMs: batcher.watermarkMs, lastId,
@@ -155,6 +157,11 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
         ctx.heartbeat(details);
         metrics.consumerHeartbeat.set({ topic: stream, consumer }, Date.now() / 1000);
         if (batcher.watermarkMs !== undefined) metrics.watermarkMs.set({ topic: stream }, batcher.watermarkMs);
+        if (Date.now() >= nextAuditAt) {
+          // The audit row keeps counts current, so a run killed mid-way still shows how far it got.
+          nextAuditAt = Date.now() + AUDIT_EVERY_MS;
+          await deps.jobs.heartbeat(jobRunId, { ...counts });
+        }
       };
 
       // 1. Our own pending entries: a previous attempt's events whose windows never committed.
@@ -167,7 +174,7 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
         while (batcher.bufferedRefs >= opts.maxBatchSize) forced.push(batcher.forceFlushOldest()!);
         counts.forcedFlushes += forced.length;
         await commit([...forced, ...batcher.flush(Date.now())]);
-        beat();
+        await beat();
       }
       if (counts.events > 0) log.info('re-read own pending entries', { events: counts.events });
 
@@ -197,7 +204,7 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
           metrics.consumerLagMs.set({ topic: stream, group, consumer }, lag.lagMs);
           metrics.pendingEntries.set({ topic: stream, group }, lag.pending);
         }
-        beat();
+        await beat();
       }
       const stoppedBy = ctx.cancellationSignal.aborted ? 'cancelled' : 'max_run';
       await deps.jobs.finish(jobRunId, 'success', { ...counts });
