@@ -33,7 +33,9 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
 
   mkdirSync(dirname(options.logFile), { recursive: true });
   const logFd = openSync(options.logFile, 'a');
-  const worker = spawn(process.execPath, [WORKER_PATH, '--config', options.configFile], { stdio: ['ignore', logFd, logFd], env: process.env });
+  // Its own process group: a terminal's Ctrl-C reaches only us, and we forward exactly one SIGTERM
+  // (a second signal would end the worker before its activities finish their current step).
+  const worker = spawn(process.execPath, [WORKER_PATH, '--config', options.configFile], { stdio: ['ignore', logFd, logFd], env: process.env, detached: true });
   closeSync(logFd);
   let workerExit: number | null | undefined;
   const exited = new Promise<void>((done) => worker.once('exit', (code) => { workerExit = code; done(); }));
