@@ -14,3 +14,14 @@ export STORE_URL=${STORE_URL:-postgres://mdp:mdp@127.0.0.1:$MDP_PG_PORT/mdp}
 export TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-127.0.0.1:$MDP_TEMPORAL_PORT}
 export MDP_TEMPORAL_BIN
 log() { printf '[mdp] %s\n' "$*" >&2; }
+
+# PostgreSQL runs as the postgres user, which may not be able to reach a checkout under a private
+# home directory; then its data lives in a per-checkout folder of its own home instead.
+pg_data_dir() {
+  if [ -n "${MDP_PG_DATA:-}" ]; then echo "$MDP_PG_DATA"; return; fi
+  if id postgres >/dev/null 2>&1 && runuser -u postgres -- test -x "$MDP_ROOT" 2>/dev/null; then
+    echo "$MDP_DATA_DIR/postgres"
+  else
+    echo "/var/lib/postgresql/mdp-$(printf '%s' "$MDP_ROOT" | md5sum | cut -c1-8)"
+  fi
+}

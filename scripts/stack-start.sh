@@ -22,7 +22,7 @@ start_redis() {
 }
 
 start_postgres() {
-  local dir="$MDP_DATA_DIR/postgres"
+  local dir; dir=$(pg_data_dir)
   if "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$MDP_PG_PORT" -q; then
     log "postgres already up on :$MDP_PG_PORT"
   else
