@@ -16,6 +16,7 @@ import { parseArgs } from 'node:util';
 import { RedisBus } from '../pipeline/bus/index.js';
 import { ConfigError, loadStreamingConfig } from '../pipeline/config/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
+import { parseDurationMs } from '../pipeline/contracts/index.js';
 import { createDb, migrateToLatest, StoreClient } from '../store/index.js';
 import { formatProgress, readProgress } from './progress.js';
 import type { PipelineProgress } from './progress.js';
@@ -106,7 +107,14 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'stream micro-batch': {
-      const started = await withTemporal(config, (client) => startMicroBatchers(client, config, values.window));
+      let windowMs: number | undefined;
+      if (values.window !== undefined) {
+        windowMs = parseDurationMs(values.window);
+        if (windowMs === undefined || windowMs < 500 || windowMs > 5000) {
+          throw new UsageError(`--window must be a duration between 500ms and 5s, e.g. 2s (got "${values.window}")`);
+        }
+      }
+      const started = await withTemporal(config, (client) => startMicroBatchers(client, config, windowMs));
       for (const s of started) out(`${s.workflowId}: ${s.started ? 'started' : 'already running (kept; drain it to change its input)'}\n`);
       return 0;
     }

@@ -3,7 +3,6 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { ProducerInput } from '../activities/types.js';
 import { RedisBus, shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
-import { parseDurationMs } from '../pipeline/contracts/index.js';
 import type { LoopStatus, ProducerWorkflowInput, StreamConsumerInput } from '../workflows/index.js';
 import { microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
 
@@ -41,14 +40,7 @@ export async function startProducer(client: Client, config: StreamingConfig, inp
 }
 
 /** `mdp stream micro-batch --window 2s`: one consumer workflow per shard. */
-export async function startMicroBatchers(client: Client, config: StreamingConfig, window: string | undefined): Promise<StartedWorkflow[]> {
-  let windowMs: number | undefined;
-  if (window !== undefined) {
-    windowMs = parseDurationMs(window);
-    if (windowMs === undefined || windowMs < 500 || windowMs > 5000) {
-      throw new Error(`--window must be a duration between 500ms and 5s, e.g. 2s (got "${window}")`);
-    }
-  }
+export async function startMicroBatchers(client: Client, config: StreamingConfig, windowMs: number | undefined): Promise<StartedWorkflow[]> {
   const stream = config.bus.redis.stream;
   const started: StartedWorkflow[] = [];
   for (let shard = 0; shard < config.bus.shards; shard++) {

@@ -27,8 +27,12 @@ fi
 
 # npm ci when node_modules is missing or older than the lock file.
 if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "installing npm packages (npm ci)"
-  npm ci --no-audit --no-fund --loglevel=error
+  log "installing npm packages"
+  # npm ci insists that the lock lists every platform's optional binaries (@swc/core-*); a registry
+  # mirror that serves only this platform's leaves them out, so fall back to an install that still
+  # takes every version from the lock and writes nothing.
+  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null \
+    || npm install --no-save --no-audit --no-fund --loglevel=error
 fi
 log "building TypeScript"
 npx tsc -p tsconfig.json
