@@ -94,9 +94,9 @@ describe('mdp command line', function () {
       assert.equal(tail.code, 0, tail.stderr);
       const lines = tail.stdout.trim().split('\n');
       assert.equal(lines.length, 5);
-      const last = events[events.length - 1]!;
-      assert.ok(lines[4]!.startsWith(last.src_ts), lines[4]);
-      assert.match(lines[4]!, new RegExp(`${config.producers.synthetic.provider}:${last.symbol}\\s+tick\\s+${last.c}\\s+x\\s+${last.v}\\s+seq=${last.seq}`));
+      const last = events[events.length - 1];
+      assert.ok(lines[4].startsWith(last.src_ts), lines[4]);
+      assert.match(lines[4], new RegExp(`${config.producers.synthetic.provider}:${last.symbol}\\s+tick\\s+${last.c}\\s+x\\s+${last.v}\\s+seq=${last.seq}`));
 
       const raw = await exec(CLI, ['stream', 'tail', '--config', file, '--topic', config.bus.redis.dlq_stream, '--limit', '5']);
       assert.match(raw.stdout, /not json/);
