@@ -1,0 +1,39 @@
+import type { FeatureSnapshot } from './feature.js';
+
+/** The v1 signal event exactly as spec §3.2 describes it; key (provider, symbol, name, ts). */
+export interface SignalEventV1 {
+  readonly ver: 1;
+  readonly provider: string;
+  readonly symbol: string;
+  /** Start of the bar whose features fired the signal (ISO-8601 UTC, no fraction: `2025-10-24T14:02:02Z`). */
+  readonly ts: string;
+  readonly name: string;
+  readonly value: number;
+  readonly score: number;
+  readonly meta: SignalMeta;
+}
+
+export interface SignalMeta {
+  /** Window label of the main input, e.g. `1m`. */
+  readonly window: string;
+  readonly price: number;
+  /** The feature values the decision used. */
+  readonly inputs: Readonly<Record<string, number | null>>;
+  readonly adapter: string;
+  readonly model_version?: string;
+  readonly [key: string]: unknown;
+}
+
+/**
+ * A pluggable evaluator of feature snapshots (rules, ONNX, …). Adapters may keep per-symbol state
+ * (edge detection, cooldowns) but must be deterministic: the same snapshot sequence yields the same
+ * signals.
+ */
+export interface InferenceAdapter {
+  /** `rules`, `sklearn`, … — the `adapter` label on metrics and stored signals. */
+  readonly name: string;
+  /** Version of the rules file or model in use (stored with each signal). */
+  readonly version: string;
+  evaluate(snapshot: FeatureSnapshot): Promise<readonly SignalEventV1[]>;
+  close?(): Promise<void>;
+}
