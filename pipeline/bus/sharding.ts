@@ -1,6 +1,8 @@
 /**
- * Shard of an instrument: FNV-1a 32-bit over `provider|symbol`, modulo the shard count. Stable
- * across processes and releases, so one symbol always lands on the same stream and owner.
+ * Shard of an instrument: FNV-1a 32-bit over `provider|symbol`, mixed with murmur3's finalizer,
+ * modulo the shard count. Stable across processes and releases, so one symbol always lands on the
+ * same stream and owner. The finalizer matters: FNV-1a's low bits depend only on the characters'
+ * low bits, so without it a power-of-two shard count would split symbols by character parity.
  */
 export function shardOf(provider: string, symbol: string, shards: number): number {
   let hash = 0x811c9dc5;
@@ -9,7 +11,12 @@ export function shardOf(provider: string, symbol: string, shards: number): numbe
     hash ^= key.charCodeAt(i);
     hash = Math.imul(hash, 0x01000193) >>> 0;
   }
-  return hash % shards;
+  hash ^= hash >>> 16;
+  hash = Math.imul(hash, 0x85ebca6b);
+  hash ^= hash >>> 13;
+  hash = Math.imul(hash, 0xc2b2ae35);
+  hash ^= hash >>> 16;
+  return (hash >>> 0) % shards;
 }
 
 /** Name of a shard's stream: `mdp.events` + shard 3 → `mdp.events.3`. */
