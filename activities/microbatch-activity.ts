@@ -116,7 +116,7 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
             continue;
           }
           if (entry.payload === undefined) {
-            dead.push({ sourceStream: stream, sourceId: entry.id, payload: undefined, reason: 'entry has no payload field "d" (deleted or foreign entry)' });
+            dead.push({ sourceStream: stream, sourceId: entry.id, payload: entry.foreign, reason: 'entry has no payload field "d" (deleted or foreign entry)' });
             continue;
           }
           const decoded = decodeEvent(entry.payload);

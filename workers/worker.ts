@@ -15,6 +15,7 @@ import type { LogLevel } from '../pipeline/telemetry/index.js';
 import { createDb, migrateToLatest } from '../store/index.js';
 import { startMetricsServer } from './metrics-server.js';
 import { activityDeps } from './wiring.js';
+import { WORKER_TUNING } from './worker-options.js';
 import { WORKFLOWS_PATH } from './workflows-path.js';
 
 
@@ -39,7 +40,7 @@ async function run(): Promise<void> {
     taskQueue: config.temporal.task_queue,
     workflowsPath: WORKFLOWS_PATH,
     activities: createActivities(activityDeps(config, db, metrics, log)),
-    shutdownGraceTime: '5 seconds',
+    ...WORKER_TUNING,
   });
   log.info('worker running', { taskQueue: config.temporal.task_queue, temporal: config.temporal.address, namespace: config.temporal.namespace });
   try {

@@ -10,7 +10,7 @@ import { cancelledResult, drainSignal, statusQuery } from './definitions.js';
 const { runMicroBatchShard } = proxyActivities<Activities>({
   // A consumer runs for `maxRunMs`; the heartbeat timeout is what detects a dead worker.
   startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '20 seconds',
+  heartbeatTimeout: '10 seconds',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });

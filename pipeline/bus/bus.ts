@@ -3,6 +3,8 @@ export interface BusEntry {
   readonly id: string;
   /** The encoded event (JSON text); `undefined` when the entry was deleted or trimmed while pending. */
   readonly payload: string | undefined;
+  /** For an entry without the payload field: all its fields as a JSON object, so a DLQ keeps them. */
+  readonly foreign?: string;
   /** How many times the group has delivered this entry (known for pending reads). */
   readonly deliveries?: number;
 }

@@ -16,10 +16,12 @@ type RawEntry = [id: string, fields: string[] | null];
 
 function toEntry([id, fields]: RawEntry): BusEntry {
   if (!fields) return { id, payload: undefined };
+  const all: Record<string, string | undefined> = {};
   for (let i = 0; i < fields.length; i += 2) {
     if (fields[i] === PAYLOAD_FIELD) return { id, payload: fields[i + 1] };
+    all[fields[i]] = fields[i + 1];
   }
-  return { id, payload: undefined };
+  return { id, payload: undefined, foreign: JSON.stringify(all) };
 }
 
 /** Removes a password from a URL before it appears in a message. */

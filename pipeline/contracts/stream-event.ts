@@ -81,7 +81,8 @@ export function validateEvent(payload: unknown): ValidationResult {
   for (const key of ['o', 'h', 'l', 'c', 'v'] as const) {
     const value = p[key];
     if (typeof value !== 'number' || !Number.isFinite(value)) {
-      return invalid(`field "${key}" must be a finite number (got ${JSON.stringify(value) ?? String(value)})`);
+      const shown = typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value);
+      return invalid(`field "${key}" must be a finite number (got ${shown})`);
     }
   }
   const o = p.o as number, h = p.h as number, l = p.l as number, c = p.c as number, v = p.v as number;

@@ -21,7 +21,9 @@ export function parseIsoToMicros(text: string): number | undefined {
   let offsetMin = 0;
   if (zone !== 'Z') {
     const sign = zone.startsWith('-') ? -1 : 1;
-    offsetMin = sign * (Number(zone.slice(1, 3)) * 60 + Number(zone.slice(4, 6)));
+    const offsetHours = Number(zone.slice(1, 3)), offsetMinutes = Number(zone.slice(4, 6));
+    if (offsetHours > 23 || offsetMinutes > 59) return undefined;
+    offsetMin = sign * (offsetHours * 60 + offsetMinutes);
   }
   const micros = frac ? Number((frac + '000000').slice(0, 6)) : 0;
   return (ms - offsetMin * 60_000) * 1000 + micros;

@@ -11,6 +11,7 @@ import type { StreamEventV1 } from '../../pipeline/contracts/index.js';
 import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
 import type { Database } from '../../store/index.js';
 import { JobRunTracker, StoreClient } from '../../store/index.js';
+import { WORKER_TUNING } from '../../workers/worker-options.js';
 import { activityDeps } from '../../workers/wiring.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { microBatchWorkflowId, producerWorkflowId } from '../../workflows/index.js';
@@ -19,12 +20,12 @@ import { connectRedis, groupState, connectStore, startTemporal, testConfig, uniq
 
 const EVENTS = 3000;
 
-/** Every event currently in the config's shard streams, decoded. */
-async function publishedEvents(redis: Redis, config: StreamingConfig): Promise<StreamEventV1[]> {
-  const events: StreamEventV1[] = [];
+/** Every event currently in the config's shard streams, decoded, with the stream it is in. */
+async function publishedEvents(redis: Redis, config: StreamingConfig): Promise<{ stream: string; event: StreamEventV1 }[]> {
+  const events: { stream: string; event: StreamEventV1 }[] = [];
   for (let shard = 0; shard < config.bus.shards; shard++) {
-    const rows = await redis.xrange(shardStream(config.bus.redis.stream, shard), '-', '+');
-    for (const [, fields] of rows) events.push(JSON.parse(fields[1]) as StreamEventV1);
+    const stream = shardStream(config.bus.redis.stream, shard);
+    for (const [, fields] of await redis.xrange(stream, '-', '+')) events.push({ stream, event: JSON.parse(fields[1]) as StreamEventV1 });
   }
   return events;
 }
@@ -61,6 +62,7 @@ describe('stream to store round trip (synthetic → Redis → micro-batch under 
       taskQueue: config.temporal.task_queue,
       workflowBundle: await workflowBundle(),
       activities: createActivities(deps),
+      ...WORKER_TUNING,
     });
     const provider = config.producers.synthetic.provider;
     const store = new StoreClient(db);
@@ -75,7 +77,8 @@ describe('stream to store round trip (synthetic → Redis → micro-batch under 
       }) as LoopStatus;
       assert.equal(produced.totals.published, EVENTS);
 
-      const events = await publishedEvents(redis, config);
+      const published = await publishedEvents(redis, config);
+      const events = published.map((p) => p.event);
       assert.equal(events.length, EVENTS);
       const expected = expectedBars(events, config.micro_batch.window_ms);
 
@@ -151,18 +154,22 @@ describe('stream to store round trip (synthetic → Redis → micro-batch under 
       assert.equal(sum('unchanged'), expected.length);
       assert.deepEqual(await snapshotRows(), before, 'no row was rewritten');
 
-      // 6. Re-publishing the same events into the live group: they arrive behind the persisted
-      //    frontier, so they go to the late stream (counted, not dropped) and change nothing.
-      for (const e of events) await redis.xadd(shardStream(stream, 0), '*', 'd', JSON.stringify(e));
-      const again = await env.client.workflow.start('streamConsumerWorkflow', {
-        taskQueue: config.temporal.task_queue, workflowId: microBatchWorkflowId(stream, 0), args: [{ role: 'microbatch', shard: 0 }],
-      });
+      // 6. Re-publishing the same events into their shards: every shard owner finds them behind
+      //    its persisted frontier, so they go to the late stream (counted, not dropped) and
+      //    change nothing.
+      for (const p of published) await redis.xadd(p.stream, '*', 'd', JSON.stringify(p.event));
+      const again: WorkflowHandle[] = [];
+      for (let shard = 0; shard < shards; shard++) {
+        again.push(await env.client.workflow.start('streamConsumerWorkflow', {
+          taskQueue: config.temporal.task_queue, workflowId: microBatchWorkflowId(stream, shard), args: [{ role: 'microbatch', shard }],
+        }));
+      }
       await waitFor('re-published events routed to the late stream', 30_000, async () =>
         (await redis.xlen(config.bus.redis.late_stream)) === EVENTS ? true : undefined);
-      await again.signal('drain');
-      const againTotals = (await again.result()) as LoopStatus;
-      assert.equal(againTotals.totals.late, EVENTS);
-      assert.equal(againTotals.totals.inserted ?? 0, 0);
+      for (const h of again) await h.signal('drain');
+      const againTotals = await Promise.all(again.map((h) => h.result() as Promise<LoopStatus>));
+      assert.equal(againTotals.reduce((n, t) => n + (t.totals.late ?? 0), 0), EVENTS);
+      assert.equal(againTotals.reduce((n, t) => n + (t.totals.accepted ?? 0) + (t.totals.inserted ?? 0), 0), 0);
       assert.deepEqual(await snapshotRows(), before, 'no row was rewritten');
       assert.deepEqual(await store.listBars({ provider }), expected);
     });
