@@ -68,12 +68,64 @@ const jobRuns: Migration = {
 };
 
 /**
+ * `signals`, keyed by (provider, symbol, name, ts) like the v1 signal event (spec §3.2). `adapter`
+ * and `model_version` are copied out of `meta` so they can be filtered without a JSON path. A
+ * hypertable on `ts` when TimescaleDB is available, as for `bars_ohlcv`.
+ */
+const signals: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await sql`
+      CREATE TABLE signals (
+        provider      text             NOT NULL,
+        symbol        text             NOT NULL,
+        name          text             NOT NULL,
+        ts            timestamptz      NOT NULL,
+        value         double precision NOT NULL,
+        score         double precision NOT NULL,
+        meta          jsonb            NOT NULL DEFAULT '{}',
+        adapter       text             NOT NULL,
+        model_version text,
+        updated_at    timestamptz      NOT NULL DEFAULT now(),
+        PRIMARY KEY (provider, symbol, name, ts)
+      )`.execute(db);
+    // Serves the per-symbol reads (latest per name, ranges) that do not name a provider.
+    await sql`CREATE INDEX signals_symbol_name_ts_idx ON signals (symbol, name, ts DESC)`.execute(db);
+    await createHypertableIfAvailable(db, 'signals');
+  },
+  async down(db: Kysely<unknown>): Promise<void> {
+    await sql`DROP TABLE signals`.execute(db);
+  },
+};
+
+/**
+ * Turns `table` into a TimescaleDB hypertable on `ts` when the extension is available on the
+ * server; does nothing otherwise. Same steps as in `0001_bars_ohlcv`, which stays as shipped.
+ */
+async function createHypertableIfAvailable(db: Kysely<unknown>, table: string): Promise<void> {
+  const available = await sql<{ found: number }>`
+    SELECT 1 AS found FROM pg_available_extensions WHERE name = 'timescaledb'`.execute(db);
+  if (available.rows.length === 0) return;
+  try {
+    await sql`CREATE EXTENSION IF NOT EXISTS timescaledb`.execute(db);
+  } catch (err) {
+    // The usual cause: the package is installed but the server was not started with it preloaded.
+    throw new Error(
+      `timescaledb is available but CREATE EXTENSION failed (is it in shared_preload_libraries?): ${describeError(err)}`,
+      { cause: err },
+    );
+  }
+  await sql`
+    SELECT create_hypertable(${table}::regclass, 'ts', if_not_exists => true, migrate_data => true)`.execute(db);
+}
+
+/**
  * Every migration, by name. Names sort in application order; never rename or edit one that has
  * shipped, add a new one instead.
  */
 export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_bars_ohlcv': barsOhlcv,
   '0002_job_runs': jobRuns,
+  '0003_signals': signals,
 });
 
 /** Serves {@link MIGRATIONS} from code, so the compiled `dist/` needs no migration files on disk. */

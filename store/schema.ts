@@ -40,8 +40,27 @@ export interface JobRunsTable {
   meta: ColumnType<Record<string, unknown>, string | undefined, string>;
 }
 
+/** `signals`: one row per (provider, symbol, name, ts); see migration `0003_signals`. */
+export interface SignalsTable {
+  provider: string;
+  symbol: string;
+  name: string;
+  /** Start of the bar that fired the signal. Written as a `Date` or an ISO-8601 string. */
+  ts: ColumnType<Date, Date | string, Date | string>;
+  value: number;
+  score: number;
+  /** `jsonb`, written as JSON text: the whole signal `meta`, `adapter` and `model_version` included. */
+  meta: ColumnType<Record<string, unknown>, string | undefined, string>;
+  /** Copy of `meta.adapter`. */
+  adapter: string;
+  /** Copy of `meta.model_version` (or `meta.rule_version`), `null` when neither is set. */
+  model_version: string | null;
+  updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
+}
+
 /** The whole database as kysely sees it. */
 export interface Database {
   bars_ohlcv: BarsOhlcvTable;
   job_runs: JobRunsTable;
+  signals: SignalsTable;
 }
