@@ -1,9 +1,11 @@
+import type { InferenceDeps } from './inference-activity.js';
+import { createInferenceActivity } from './inference-activity.js';
 import type { MicroBatchDeps } from './microbatch-activity.js';
 import { createMicroBatchActivity } from './microbatch-activity.js';
 import type { ProducerDeps } from './producer-activity.js';
 import { createProducerActivity } from './producer-activity.js';
 
-export type ActivityDeps = MicroBatchDeps & ProducerDeps;
+export type ActivityDeps = MicroBatchDeps & ProducerDeps & InferenceDeps;
 
 /**
  * All activities of the pipeline, wired to their dependencies: workers pass real Redis/PostgreSQL
@@ -13,10 +15,12 @@ export function createActivities(deps: ActivityDeps) {
   return {
     runMicroBatchShard: createMicroBatchActivity(deps),
     runProducer: createProducerActivity(deps),
+    runInferenceShard: createInferenceActivity(deps),
   };
 }
 
 export type Activities = ReturnType<typeof createActivities>;
 export type { MicroBatchDefaults, MicroBatchDeps } from './microbatch-activity.js';
 export type { ProducerDefaults, ProducerDeps } from './producer-activity.js';
+export type { InferenceDefaults, InferenceDeps } from './inference-activity.js';
 export type * from './types.js';

@@ -1,11 +1,13 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Bus, BusEntry, DeadLetter } from '../pipeline/bus/index.js';
-import { shardStream } from '../pipeline/bus/index.js';
+import { shardOf, shardStream } from '../pipeline/bus/index.js';
 import type { BarSink, JobRunSink } from '../pipeline/contracts/index.js';
-import { decodeEvent, intervalLabel } from '../pipeline/contracts/index.js';
+import { decodeEvent, intervalLabel, parseDurationMs } from '../pipeline/contracts/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import type { WindowFlush } from '../pipeline/windowing/index.js';
 import { MicroBatcher } from '../pipeline/windowing/index.js';
+import type { FeatureWindowSpec } from '../pipeline/features/index.js';
+import { FeatureEngine } from '../pipeline/features/index.js';
 import type { MicroBatchCounts, MicroBatchHeartbeat, MicroBatchInput, MicroBatchRunResult } from './types.js';
 
 /** Settings a micro-batch run needs beyond its input (from the worker's config). */
@@ -20,6 +22,10 @@ export interface MicroBatchDefaults {
   readonly maxBatchSize: number;
   readonly maxDeliveries: number;
   readonly maxRunMs: number;
+  /** Base name of the feature snapshot streams (`${featuresStream}.${shard}`). */
+  readonly featuresStream: string;
+  readonly featureWindows: readonly FeatureWindowSpec[];
+  readonly shards: number;
 }
 
 export interface MicroBatchDeps {
@@ -29,6 +35,24 @@ export interface MicroBatchDeps {
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly defaults: MicroBatchDefaults;
+}
+
+/**
+ * Rebuilds the shard's feature windows from stored bars, so a restarted consumer's features (and
+ * the signals derived from them) do not start warming up from scratch. Returns the bars replayed.
+ */
+async function warmFeatures(engine: FeatureEngine, bars: BarSink, windows: readonly FeatureWindowSpec[],
+  windowMs: number, shard: number, shards: number): Promise<number> {
+  const longest = Math.max(...windows.map((w) => (w.horizon === undefined ? 0 : parseDurationMs(w.horizon) ?? 0)));
+  // RSI needs its period (14) of bar-to-bar changes on top of the longest time window.
+  const fromMs = Date.now() - Math.max(longest, 16 * windowMs) - 2 * windowMs;
+  let replayed = 0;
+  for (const bar of await bars.listBars({ interval: intervalLabel(windowMs), fromMs })) {
+    if (shardOf(bar.provider, bar.symbol, shards) !== shard) continue;
+    engine.update(bar);
+    replayed++;
+  }
+  return replayed;
 }
 
 /** Entries read per round; also the page size when re-reading our own pending list. */
@@ -60,6 +84,7 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       maxBatchSize: input.maxBatchSize ?? d.maxBatchSize,
     };
     const stream = shardStream(input.stream ?? d.stream, input.shard);
+    const shards = input.shards ?? d.shards;
     const group = input.group ?? d.group;
     const execution = ctx.info.workflowExecution;
     if (!execution) throw ApplicationFailure.nonRetryable('runMicroBatchShard must run inside a workflow: the workflow id names the shard owner');
@@ -83,7 +108,10 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       await bus.ensureGroup(stream, group);
       const frontierMs = await bus.readCheckpoint(stream, group);
       const batcher = new MicroBatcher<string>({ ...opts, frontierMs });
-      log.info('micro-batch consumer started', { frontierMs, ...opts });
+      const featuresStream = shardStream(input.featuresStream ?? d.featuresStream, input.shard);
+      const features = new FeatureEngine({ windows: d.featureWindows });
+      const warmed = await warmFeatures(features, deps.bars, d.featureWindows, opts.windowMs, input.shard, shards);
+      log.info('micro-batch consumer started', { frontierMs, featuresWarmedFromBars: warmed, ...opts });
 
       const commit = async (flushes: readonly WindowFlush<string>[]) => {
         if (flushes.length === 0) return;
@@ -92,6 +120,16 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
         const started = performance.now();
         const written = await deps.bars.upsertBars(bars);
         metrics.storeWriteSeconds.observe({ table: 'bars_ohlcv' }, (performance.now() - started) / 1000);
+        // Features after the bars are durable and before the acknowledgement: a crash in between
+        // re-flushes the same bars and re-publishes the same snapshots (at least once, never lost).
+        const snapshots: string[] = [];
+        for (const bar of bars) {
+          const began = performance.now();
+          const snapshot = features.update(bar);
+          metrics.featuresUpdateSeconds.observe({ symbol: bar.symbol, window: bar.interval }, (performance.now() - began) / 1000);
+          snapshots.push(JSON.stringify(snapshot));
+        }
+        await bus.publish(featuresStream, snapshots);
         await bus.ackWithCheckpoint(stream, group, refs, batcher.frontierMs ?? flushes[flushes.length - 1].windowEndMs);
         const committedMs = Date.now();
         counts.windows += flushes.length;

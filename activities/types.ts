@@ -17,6 +17,10 @@ export interface MicroBatchInput {
   readonly maxBatchSize?: number;
   /** The activity returns after this long (a fresh attempt then continues), bounding each run. */
   readonly maxRunMs?: number;
+  /** Base name of the feature snapshot streams. Default `bus.redis.features_stream`. */
+  readonly featuresStream?: string;
+  /** Shard count (to pick this shard's symbols when warming features). Default `bus.shards`. */
+  readonly shards?: number;
 }
 
 export interface MicroBatchCounts {
@@ -94,4 +98,43 @@ export interface ProducerHeartbeat {
   readonly published: number;
   /** SyntheticProducer state, so a retried attempt continues the same deterministic sequence. */
   readonly state: unknown;
+}
+
+/** Input of one inference shard consumer (`streamConsumerWorkflow` with role `inference`). */
+export interface InferenceInput {
+  /** Base features stream; the shard's stream is `${stream}.${shard}`. Default `bus.redis.features_stream`. */
+  readonly stream?: string;
+  readonly shard: number;
+  readonly group?: string;
+  readonly signalsStream?: string;
+  /** `rules` (configs/rules.yaml) or `sklearn` (an ONNX model, with rules as its fallback). */
+  readonly adapter: 'rules' | 'sklearn';
+  /** ONNX model for `sklearn`; default `inference.adapters.sklearn.model_path`. */
+  readonly modelPath?: string;
+  readonly maxRunMs?: number;
+}
+
+export interface InferenceCounts {
+  snapshots: number;
+  signals: number;
+  invalid: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+}
+
+export interface InferenceRunResult {
+  readonly counts: InferenceCounts;
+  readonly adapter: string;
+  readonly version: string;
+  readonly stoppedBy: 'max_run' | 'cancelled';
+}
+
+export interface InferenceHeartbeat {
+  readonly consumer: string;
+  readonly stream: string;
+  readonly adapter: string;
+  readonly version: string;
+  readonly lastId: string | undefined;
+  readonly counts: InferenceCounts;
 }

@@ -5,6 +5,7 @@
  *   mdp up                 [--config F]                 the live synthetic pipeline, with progress
  *   mdp stream produce     [--config F] --provider synthetic [--rate N] [--count N] [--start-ts ISO]
  *   mdp stream micro-batch [--config F] [--window 2s]
+ *   mdp stream infer       [--config F] --adapter rules|sklearn [--model models/x.onnx]
  *   mdp stream tail        [--config F] --topic mdp.events [--limit 50]
  *   mdp stream drain       [--config F]                 stop producer and consumers cleanly
  *   mdp status             [--config F] [--watch]
@@ -20,7 +21,7 @@ import { parseDurationMs } from '../pipeline/contracts/index.js';
 import { createDb, migrateToLatest, StoreClient } from '../store/index.js';
 import { formatProgress, readProgress } from './progress.js';
 import type { PipelineProgress } from './progress.js';
-import { drainPipeline, startMicroBatchers, startProducer, tailTopic } from './stream-commands.js';
+import { drainPipeline, startInference, startMicroBatchers, startProducer, tailTopic } from './stream-commands.js';
 import { connectTemporal } from './temporal.js';
 import { up } from './up-command.js';
 
@@ -35,6 +36,7 @@ const USAGE = `usage: mdp <command> [options]
   up                    run the live synthetic pipeline on the local stack, with progress (Ctrl-C stops)
   stream produce        --provider synthetic [--rate EVENTS_PER_S] [--count N] [--start-ts ISO]
   stream micro-batch    [--window 2s]
+  stream infer          --adapter rules|sklearn [--model PATH.onnx]
   stream tail           --topic TOPIC [--limit 50]
   stream drain          stop the producer and micro-batch workflows cleanly
   status                [--watch]
@@ -70,6 +72,8 @@ async function run(argv: string[]): Promise<number> {
       count: { type: 'string' },
       'start-ts': { type: 'string' },
       window: { type: 'string' },
+      adapter: { type: 'string' },
+      model: { type: 'string' },
       topic: { type: 'string' },
       limit: { type: 'string', default: '50' },
       watch: { type: 'boolean', default: false },
@@ -116,6 +120,13 @@ async function run(argv: string[]): Promise<number> {
       }
       const started = await withTemporal(config, (client) => startMicroBatchers(client, config, windowMs));
       for (const s of started) out(`${s.workflowId}: ${s.started ? 'started' : 'already running (kept; drain it to change its input)'}\n`);
+      return 0;
+    }
+    case 'stream infer': {
+      const adapter = values.adapter;
+      if (adapter !== 'rules' && adapter !== 'sklearn') throw new UsageError(`--adapter must be "rules" or "sklearn" (got ${JSON.stringify(adapter)})`);
+      const started = await withTemporal(config, (client) => startInference(client, config, adapter, values.model));
+      for (const s of started) out(`${s.workflowId}: ${s.started ? `started (${adapter})` : 'already running (kept; drain it to change its adapter)'}\n`);
       return 0;
     }
     case 'stream tail': {

@@ -11,6 +11,7 @@ export interface PipelineProgress {
   readonly pending: number;
   readonly late: number;
   readonly dlq: number;
+  readonly signals: number;
 }
 
 export async function readProgress(bus: Bus, countBars: () => Promise<number>, config: StreamingConfig): Promise<PipelineProgress> {
@@ -27,6 +28,7 @@ export async function readProgress(bus: Bus, countBars: () => Promise<number>, c
   return {
     atMs: now, eventsIn, bars: await countBars(), maxLagMs, pending,
     late: await bus.length(redis.late_stream), dlq: await bus.length(redis.dlq_stream),
+    signals: await bus.added(redis.signals_stream),
   };
 }
 
@@ -40,6 +42,7 @@ export function formatProgress(p: PipelineProgress, previous?: PipelineProgress)
     `bars written ${p.bars}${rate(p.bars, previous?.bars)}`,
     `lag ${(p.maxLagMs / 1000).toFixed(1)}s`,
     `pending ${p.pending}`,
+    `signals ${p.signals}`,
     `late ${p.late}`,
     `dlq ${p.dlq}`,
   ].join(' | ');

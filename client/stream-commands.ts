@@ -4,7 +4,7 @@ import type { ProducerInput } from '../activities/types.js';
 import { RedisBus, shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { LoopStatus, ProducerWorkflowInput, StreamConsumerInput } from '../workflows/index.js';
-import { microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
+import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
 
 export interface StartedWorkflow {
   readonly workflowId: string;
@@ -50,10 +50,32 @@ export async function startMicroBatchers(client: Client, config: StreamingConfig
   return started;
 }
 
-/** Workflow ids of the live pipeline (producer + every shard's consumer). */
+/**
+ * `mdp stream infer --adapter rules|sklearn`: one inference consumer workflow per shard of the
+ * features stream. One adapter per shard owner: starting another adapter while one runs keeps the
+ * running one (drain first to switch).
+ */
+export async function startInference(client: Client, config: StreamingConfig, adapter: 'rules' | 'sklearn', modelPath?: string): Promise<StartedWorkflow[]> {
+  const stream = config.bus.redis.features_stream;
+  const started: StartedWorkflow[] = [];
+  for (let shard = 0; shard < config.bus.shards; shard++) {
+    const input: StreamConsumerInput = { role: 'inference', shard, adapter, ...(modelPath ? { modelPath } : {}) };
+    started.push(await startOrFind(client, config, 'streamConsumerWorkflow', inferenceWorkflowId(stream, shard), input));
+  }
+  return started;
+}
+
+/** The adapter the live pipeline runs: the ML model when enabled (rules as its fallback), else rules. */
+export function configuredAdapter(config: StreamingConfig): 'rules' | 'sklearn' | undefined {
+  const adapters = config.inference.adapters;
+  return adapters.sklearn.enabled ? 'sklearn' : adapters.rules.enabled ? 'rules' : undefined;
+}
+
+/** Workflow ids of the live pipeline (producer, every shard's micro-batcher and inference consumer). */
 export function pipelineWorkflowIds(config: StreamingConfig): string[] {
   const ids = [producerWorkflowId(config.producers.synthetic.provider)];
   for (let shard = 0; shard < config.bus.shards; shard++) ids.push(microBatchWorkflowId(config.bus.redis.stream, shard));
+  for (let shard = 0; shard < config.bus.shards; shard++) ids.push(inferenceWorkflowId(config.bus.redis.features_stream, shard));
   return ids;
 }
 

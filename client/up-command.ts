@@ -7,7 +7,7 @@ import type { StreamingConfig } from '../pipeline/config/index.js';
 import { createDb, migrateToLatest, StoreClient } from '../store/index.js';
 import { formatProgress, readProgress } from './progress.js';
 import type { PipelineProgress } from './progress.js';
-import { startMicroBatchers, startProducer } from './stream-commands.js';
+import { configuredAdapter, startInference, startMicroBatchers, startProducer } from './stream-commands.js';
 import { connectTemporal, workflowUrl } from './temporal.js';
 
 const WORKER_PATH = fileURLToPath(new URL('../workers/worker.js', import.meta.url));
@@ -45,12 +45,15 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
   try {
     const producer = await startProducer(temporal.client, config, { provider: 'synthetic' });
     const consumers = await startMicroBatchers(temporal.client, config, undefined);
+    const adapter = configuredAdapter(config);
+    const inference = adapter ? await startInference(temporal.client, config, adapter) : [];
     const ns = config.temporal.namespace;
     write([
       '',
       `mdp live pipeline: ${config.producers.synthetic.symbols.join(', ')} at ${config.producers.synthetic.tick_rate} ticks/s each, ${config.micro_batch.window_ms} ms windows, ${config.bus.shards} shards`,
       `  producer   ${producer.workflowId} (${producer.started ? 'started' : 'already running, resumed'})`,
       ...consumers.map((c) => `  consumer   ${c.workflowId} (${c.started ? 'started' : 'already running, resumed'})`),
+      ...inference.map((c) => `  inference  ${c.workflowId} (${adapter}; ${c.started ? 'started' : 'already running, resumed'})`),
       `  Temporal UI  ${options.uiBase}/namespaces/${ns}/workflows  (e.g. ${workflowUrl(options.uiBase, ns, consumers[0].workflowId)})`,
       `  metrics      http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics`,
       `  worker log   ${resolve(options.logFile)}`,

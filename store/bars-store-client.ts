@@ -17,7 +17,8 @@ export interface StoreClientOptions {
 
 /** Filter for {@link StoreClient.listBars}. */
 export interface ListBarsQuery {
-  readonly provider: string;
+  /** Only this provider's bars; all providers when omitted. */
+  readonly provider?: string;
   readonly symbol?: string;
   readonly interval?: string;
   /** Inclusive lower bound on the bar's window start, epoch ms. */
@@ -113,13 +114,13 @@ export class StoreClient implements BarSink {
   async listBars(query: ListBarsQuery): Promise<Bar[]> {
     let select = this.#db
       .selectFrom('bars_ohlcv')
-      .select(['provider', 'symbol', 'interval', 'ts', 'open', 'high', 'low', 'close', 'volume', 'trades'])
-      .where('provider', '=', query.provider);
+      .select(['provider', 'symbol', 'interval', 'ts', 'open', 'high', 'low', 'close', 'volume', 'trades']);
+    if (query.provider !== undefined) select = select.where('provider', '=', query.provider);
     if (query.symbol !== undefined) select = select.where('symbol', '=', query.symbol);
     if (query.interval !== undefined) select = select.where('interval', '=', query.interval);
     if (query.fromMs !== undefined) select = select.where('ts', '>=', new Date(query.fromMs));
     if (query.toMs !== undefined) select = select.where('ts', '<', new Date(query.toMs));
-    const rows = await select.orderBy('symbol').orderBy('ts').orderBy('interval').execute();
+    const rows = await select.orderBy('provider').orderBy('symbol').orderBy('ts').orderBy('interval').execute();
     return rows.map((row) => ({
       provider: row.provider,
       symbol: row.symbol,

@@ -3,7 +3,8 @@ import { RedisBus } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import type { Database } from '../store/index.js';
-import { JobRunTracker, StoreClient } from '../store/index.js';
+import { JobRunTracker, SignalsStoreClient, StoreClient } from '../store/index.js';
+import { adapterFactory } from './adapters.js';
 import type { Kysely } from 'kysely';
 
 /** Longest a consumer or producer activity runs before the workflow starts a fresh run. */
@@ -16,6 +17,8 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
     openBus: () => new RedisBus(redis.uri, { maxLen: redis.maxlen }),
     bars: new StoreClient(db, { onWrite: (seconds, table) => metrics.storeWriteSeconds.observe({ table }, seconds) }),
     jobs: new JobRunTracker(db),
+    signals: new SignalsStoreClient(db, { onWrite: (seconds, table) => metrics.storeWriteSeconds.observe({ table }, seconds) }),
+    createAdapter: adapterFactory(config, metrics, log),
     metrics,
     log,
     defaults: {
@@ -35,6 +38,10 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
       seed: config.producers.synthetic.seed,
       tickRate: config.producers.synthetic.tick_rate,
       priceVolatility: config.producers.synthetic.price_volatility,
+      featuresStream: redis.features_stream,
+      signalsStream: redis.signals_stream,
+      inferenceGroup: redis.inference_group,
+      featureWindows: config.features.windows,
     },
   };
 }

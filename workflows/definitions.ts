@@ -19,6 +19,10 @@ export function microBatchWorkflowId(stream: string, shard: number): string {
   return `mdp-microbatch-${stream}-${shard}`;
 }
 
+export function inferenceWorkflowId(featuresStream: string, shard: number): string {
+  return `mdp-inference-${featuresStream}-${shard}`;
+}
+
 export function producerWorkflowId(provider: string): string {
   return `mdp-producer-${provider}`;
 }

@@ -2,5 +2,5 @@ export { producerWorkflow } from './producer-workflow.js';
 export type { ProducerWorkflowInput } from './producer-workflow.js';
 export { streamConsumerWorkflow } from './stream-consumer-workflow.js';
 export type { StreamConsumerInput } from './stream-consumer-workflow.js';
-export { drainSignal, microBatchWorkflowId, producerWorkflowId, statusQuery } from './definitions.js';
+export { drainSignal, inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId, statusQuery } from './definitions.js';
 export type { LoopStatus } from './definitions.js';

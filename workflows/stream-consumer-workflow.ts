@@ -3,11 +3,11 @@ import {
   setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { MicroBatchInput, MicroBatchRunResult } from '../activities/types.js';
+import type { InferenceInput, InferenceRunResult, MicroBatchInput, MicroBatchRunResult } from '../activities/types.js';
 import type { LoopStatus } from './definitions.js';
 import { cancelledResult, drainSignal, statusQuery } from './definitions.js';
 
-const { runMicroBatchShard } = proxyActivities<Activities>({
+const { runMicroBatchShard, runInferenceShard } = proxyActivities<Activities>({
   // A consumer runs for `maxRunMs`; the heartbeat timeout is what detects a dead worker.
   startToCloseTimeout: '2 hours',
   heartbeatTimeout: '10 seconds',
@@ -15,12 +15,20 @@ const { runMicroBatchShard } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
 
-/** Input of {@link streamConsumerWorkflow}; JSON, e.g. `{"role":"microbatch","shard":0}`. */
-export interface StreamConsumerInput extends MicroBatchInput {
-  readonly role: 'microbatch';
+interface Carried {
   /** Carried across continue-as-new; leave unset when starting. */
   readonly carried?: { runs: number; totals: Record<string, number> };
 }
+
+/**
+ * Input of {@link streamConsumerWorkflow}; JSON, e.g. `{"role":"microbatch","shard":0}` or
+ * `{"role":"inference","shard":0,"adapter":"rules"}`.
+ */
+export type StreamConsumerInput =
+  | (MicroBatchInput & Carried & { readonly role: 'microbatch' })
+  | (InferenceInput & Carried & { readonly role: 'inference' });
+
+type RunResult = MicroBatchRunResult | InferenceRunResult;
 
 /** Runs after which the workflow continues as new, keeping its history short. */
 const RUNS_PER_HISTORY = 20;
@@ -45,13 +53,15 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
 
   const { carried: _carried, ...activityInput } = input;
   for (let i = 0; i < RUNS_PER_HISTORY && !draining; i++) {
-    let result: MicroBatchRunResult | undefined;
+    let result: RunResult | undefined;
     try {
-      result = await scope.run(() => runMicroBatchShard(activityInput));
+      result = await scope.run<RunResult>(() => (input.role === 'inference'
+        ? runInferenceShard(activityInput as InferenceInput)
+        : runMicroBatchShard(activityInput)));
       lastStoppedBy = result.stoppedBy;
     } catch (err) {
       if (!(draining && isCancellation(err))) throw err;
-      result = cancelledResult<MicroBatchRunResult>(err);
+      result = cancelledResult<RunResult>(err);
       lastStoppedBy = 'drained';
     }
     if (result) {

@@ -27,6 +27,10 @@ export interface RedisBusConfig {
   readonly dlq_stream: string;
   /** Stream for events that arrive after their window flushed. */
   readonly late_stream: string;
+  /** Feature snapshot stream base name; shard `n` is `<features_stream>.<n>`. */
+  readonly features_stream: string;
+  /** Consumer group of the inference consumers on the features streams. */
+  readonly inference_group: string;
 }
 
 /** `bus`: which bus, how many shards, and redelivery limits. */
@@ -68,7 +72,7 @@ export interface FeatureWindowConfig {
 /** `inference.adapters`. */
 export interface InferenceAdaptersConfig {
   readonly rules: { readonly enabled: boolean; readonly file: string };
-  readonly sklearn: { readonly enabled: boolean; readonly model_path: string };
+  readonly sklearn: { readonly enabled: boolean; readonly model_path: string; readonly timeout_ms: number };
 }
 
 /** `temporal`: where workers and the CLI find Temporal. */
@@ -283,6 +287,8 @@ const SCHEMA = {
       maxlen: { doc: 'Approximate retention per stream (XADD MAXLEN ~).', format: 'mdp-int', min: 1, default: 1_000_000 },
       dlq_stream: { doc: 'Dead-letter stream.', format: 'mdp-name', default: 'mdp.dlq' },
       late_stream: { doc: 'Stream for events later than their window.', format: 'mdp-name', default: 'mdp.events.late' },
+      features_stream: { doc: 'Feature snapshot stream base name (shard n is <features_stream>.<n>).', format: 'mdp-name', default: 'mdp.features' },
+      inference_group: { doc: 'Consumer group of the inference consumers.', format: 'mdp-name', default: 'mdp-inference' },
     },
   },
   producers: {
@@ -321,6 +327,7 @@ const SCHEMA = {
       sklearn: {
         enabled: { doc: 'Evaluate the ML model.', format: 'mdp-boolean', default: false },
         model_path: { doc: 'Model file (ONNX).', format: 'mdp-path', default: '' },
+        timeout_ms: { doc: 'Longest one model call may take before the breaker counts a failure and rules answer.', format: 'mdp-int', min: 1, default: 200 },
       },
     },
   },

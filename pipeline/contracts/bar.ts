@@ -29,6 +29,8 @@ export interface UpsertCounts {
 /** What the pipeline needs from a bar store; implemented in `store/` (the only place with SQL). */
 export interface BarSink {
   upsertBars(bars: readonly Bar[]): Promise<UpsertCounts>;
+  /** Stored bars of one interval from `fromMs` on, all providers, ordered by provider, symbol, ts. */
+  listBars(query: { interval: string; fromMs: number }): Promise<Bar[]>;
 }
 
 /** Audit of one job (a consumer run, a replay, a reload) in `job_runs`. */

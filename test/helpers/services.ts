@@ -34,6 +34,7 @@ export function testConfig(tag: string, overrides: Record<string, unknown> = {})
         uri: process.env.REDIS_URI ?? 'redis://127.0.0.1:6379/0',
         stream: `${tag}.events`, signals_stream: `${tag}.signals`, consumer_group: `${tag}-group`,
         dlq_stream: `${tag}.dlq`, late_stream: `${tag}.events.late`,
+        features_stream: `${tag}.features`, inference_group: `${tag}-inference`,
       },
     },
     producers: { synthetic: { provider: `synth-${tag}` } },
