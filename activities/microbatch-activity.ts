@@ -20,6 +20,7 @@ export interface MicroBatchDefaults {
   readonly allowLateMs: number;
   readonly flushTimeoutMs: number;
   readonly maxBatchSize: number;
+  readonly maxBufferedEvents: number;
   readonly maxDeliveries: number;
   readonly maxRunMs: number;
   /** Base name of the feature snapshot streams (`${featuresStream}.${shard}`). */
@@ -55,8 +56,6 @@ async function warmFeatures(engine: FeatureEngine, bars: BarSink, windows: reado
   return replayed;
 }
 
-/** Entries read per round; also the page size when re-reading our own pending list. */
-const READ_COUNT = 1000;
 /** Longest a read blocks, so cancellation and idle flushes are noticed promptly. */
 const BLOCK_MS = 100;
 const LAG_EVERY_MS = 1000;
@@ -81,8 +80,10 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       windowMs: input.windowMs ?? d.windowMs,
       allowLateMs: input.allowLateMs ?? d.allowLateMs,
       flushTimeoutMs: input.flushTimeoutMs ?? d.flushTimeoutMs,
-      maxBatchSize: input.maxBatchSize ?? d.maxBatchSize,
+      maxBufferedEvents: input.maxBufferedEvents ?? d.maxBufferedEvents,
     };
+    // `max_batch_size` caps one read (and so one routing/ack round); `max_buffered_events` caps memory.
+    const readCount = input.maxBatchSize ?? d.maxBatchSize;
     const stream = shardStream(input.stream ?? d.stream, input.shard);
     const shards = input.shards ?? d.shards;
     const group = input.group ?? d.group;
@@ -113,7 +114,7 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       const warmed = await warmFeatures(features, deps.bars, d.featureWindows, opts.windowMs, input.shard, shards);
       log.info('micro-batch consumer started', { frontierMs, featuresWarmedFromBars: warmed, ...opts });
 
-      const commit = async (flushes: readonly WindowFlush<string>[]) => {
+      const commit = async (flushes: readonly WindowFlush<string>[], forced = false) => {
         if (flushes.length === 0) return;
         const bars = flushes.flatMap((f) => f.bars);
         const refs = flushes.flatMap((f) => f.refs);
@@ -139,7 +140,8 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
         counts.unchanged += written.unchanged;
         metrics.flushRows.inc({ window_ms: windowLabel }, written.inserted + written.updated);
         for (const bar of bars) metrics.flushTotal.inc({ window_ms: windowLabel, symbol: bar.symbol });
-        for (const f of flushes) {
+        // A window cut early for memory has no meaningful latency; it is counted as forced_flush.
+        for (const f of forced ? [] : flushes) {
           metrics.windowLatencyMs.observe(Math.max(0, committedMs - Math.max(f.windowEndMs, f.lastArrivalMs)));
         }
       };
@@ -166,7 +168,9 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
           if (outcome === 'accepted') counts.accepted++;
           else if (outcome === 'duplicate') counts.duplicates++;
           else late.push(entry);
+          metrics.consumedEvents.inc({ topic: stream, outcome });
         }
+        if (dead.length > 0) batcher.touch(nowMs);
         if (dead.length > 0) {
           await bus.deadLetter(d.dlqStream, group, dead);
           counts.invalid += dead.length;
@@ -176,10 +180,9 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
         }
         if (late.length > 0) {
           // The late stream keeps the original payload; acknowledging only after it is written loses nothing.
-          await bus.publish(d.lateStream, late.map((e) => e.payload!));
+          await bus.publish(d.lateStream, late.map((e) => e.payload!), { trim: false });
           await bus.ack(stream, group, late.map((e) => e.id));
           counts.late += late.length;
-          metrics.consumedEvents.inc({ topic: stream, outcome: 'late' }, late.length);
           metrics.errors.inc({ component: 'microbatch', reason: 'late_event' }, late.length);
         }
         if (entries.length > 0) lastId = entries[entries.length - 1].id;
@@ -204,14 +207,18 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
 
       // 1. Our own pending entries: a previous attempt's events whose windows never committed.
       for (let after = '0'; ;) {
-        const entries = await bus.readPending(stream, group, consumer, after, READ_COUNT);
+        const entries = await bus.readPending(stream, group, consumer, after, readCount);
         if (entries.length === 0) break;
         await route(entries, Date.now());
         after = entries[entries.length - 1].id;
         const forced = [];
-        while (batcher.bufferedRefs >= opts.maxBatchSize) forced.push(batcher.forceFlushOldest()!);
-        counts.forcedFlushes += forced.length;
-        await commit([...forced, ...batcher.flush(Date.now())]);
+        while (batcher.isFull) forced.push(batcher.forceFlushOldest()!);
+        if (forced.length > 0) {
+          counts.forcedFlushes += forced.length;
+          metrics.errors.inc({ component: 'microbatch', reason: 'forced_flush' }, forced.length);
+          await commit(forced, true);
+        }
+        await commit(batcher.flush(Date.now()));
         await beat();
       }
       if (counts.events > 0) log.info('re-read own pending entries', { events: counts.events });
@@ -220,20 +227,19 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       const deadline = Date.now() + (input.maxRunMs ?? d.maxRunMs);
       let nextLagAt = 0;
       while (!ctx.cancellationSignal.aborted && Date.now() < deadline) {
-        const capacity = opts.maxBatchSize - batcher.bufferedRefs;
+        const capacity = opts.maxBufferedEvents - batcher.bufferedRefs;
         if (capacity <= 0) {
-          // Backpressure: the oldest window is cut here rather than holding unbounded events.
+          // Memory bound reached (a single window holds more events than max_buffered_events):
+          // the oldest window is cut rather than holding unbounded events. Below that bound the
+          // shard simply reads less, and the backlog waits durably in Redis.
           counts.forcedFlushes++;
           metrics.errors.inc({ component: 'microbatch', reason: 'forced_flush' });
-          await commit([batcher.forceFlushOldest()!]);
+          await commit([batcher.forceFlushOldest()!], true);
           continue;
         }
-        const entries = await bus.readNew(stream, group, consumer, Math.min(capacity, READ_COUNT), BLOCK_MS);
+        const entries = await bus.readNew(stream, group, consumer, Math.min(capacity, readCount), BLOCK_MS);
         const nowMs = Date.now();
-        if (entries.length > 0) {
-          await route(entries, nowMs);
-          metrics.consumedEvents.inc({ topic: stream, outcome: 'read' }, entries.length);
-        }
+        if (entries.length > 0) await route(entries, nowMs);
         await commit(batcher.flush(Date.now()));
         if (nowMs >= nextLagAt) {
           nextLagAt = nowMs + LAG_EVERY_MS;

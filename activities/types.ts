@@ -14,7 +14,10 @@ export interface MicroBatchInput {
   readonly windowMs?: number;
   readonly allowLateMs?: number;
   readonly flushTimeoutMs?: number;
+  /** Most entries read (and routed) in one round. Default `micro_batch.max_batch_size`. */
   readonly maxBatchSize?: number;
+  /** Most events a shard buffers across open windows. Default `micro_batch.max_buffered_events`. */
+  readonly maxBufferedEvents?: number;
   /** The activity returns after this long (a fresh attempt then continues), bounding each run. */
   readonly maxRunMs?: number;
   /** Base name of the feature snapshot streams. Default `bus.redis.features_stream`. */

@@ -30,6 +30,7 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
       allowLateMs: config.micro_batch.allow_late_ms,
       flushTimeoutMs: config.micro_batch.flush_timeout_ms,
       maxBatchSize: config.micro_batch.max_batch_size,
+      maxBufferedEvents: config.micro_batch.max_buffered_events,
       maxDeliveries: config.bus.max_deliveries,
       maxRunMs: DEFAULT_MAX_RUN_MS,
       shards: config.bus.shards,

@@ -8,6 +8,7 @@
  */
 import { parseArgs } from 'node:util';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
+import { collectDefaultMetrics } from 'prom-client';
 import { createActivities } from '../activities/index.js';
 import { ConfigError, loadStreamingConfig } from '../pipeline/config/index.js';
 import { createLogger, createMetrics } from '../pipeline/telemetry/index.js';
@@ -26,6 +27,8 @@ async function run(): Promise<void> {
   Runtime.install({ logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: (m) => log.warn(m), error: (m) => log.error(m) } });
 
   const metrics = createMetrics();
+  // Process metrics (heap, RSS, event-loop lag, GC) beside the pipeline's own.
+  collectDefaultMetrics({ register: metrics.registry });
   const server = await startMetricsServer(metrics.registry, config.telemetry.metrics_host, config.telemetry.metrics_port);
   log.info('metrics listening', { url: `http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics` });
 

@@ -44,8 +44,11 @@ export interface GroupLag {
  * re-reads its own pending entries and then new ones.
  */
 export interface Bus {
-  /** Appends payloads to a stream in one round trip; returns their ids in order. */
-  publish(stream: string, payloads: readonly string[]): Promise<string[]>;
+  /**
+   * Appends payloads to a stream in one round trip; returns their ids in order. Streams are trimmed
+   * to the configured retention unless `trim: false` (late and dead-letter streams keep everything).
+   */
+  publish(stream: string, payloads: readonly string[], options?: { readonly trim?: boolean }): Promise<string[]>;
   /** Appends payloads to several streams in one round trip. */
   publishMany(batches: ReadonlyMap<string, readonly string[]>): Promise<void>;
   /** Creates the consumer group (and the stream) if missing; a no-op otherwise. */

@@ -54,10 +54,13 @@ export class RedisBus implements Bus {
     this.#options = { checkpointKey: 'mdp:checkpoints', ...options };
   }
 
-  async publish(stream: string, payloads: readonly string[]): Promise<string[]> {
+  async publish(stream: string, payloads: readonly string[], options: { readonly trim?: boolean } = {}): Promise<string[]> {
     if (payloads.length === 0) return [];
     const pipe = this.#cmd.pipeline();
-    for (const payload of payloads) pipe.xadd(stream, 'MAXLEN', '~', this.#options.maxLen, '*', PAYLOAD_FIELD, payload);
+    for (const payload of payloads) {
+      if (options.trim === false) pipe.xadd(stream, '*', PAYLOAD_FIELD, payload);
+      else pipe.xadd(stream, 'MAXLEN', '~', this.#options.maxLen, '*', PAYLOAD_FIELD, payload);
+    }
     const results = (await pipe.exec()) ?? [];
     return results.map(([err, id]) => {
       if (err) throw err;
@@ -124,7 +127,8 @@ export class RedisBus implements Bus {
     if (letters.length === 0) return;
     const pipe = this.#cmd.pipeline();
     for (const l of letters) {
-      pipe.xadd(dlqStream, 'MAXLEN', '~', this.#options.maxLen, '*',
+      // Never trimmed: a dead letter is the only copy of what failed.
+      pipe.xadd(dlqStream, '*',
         'reason', l.reason, 'stream', l.sourceStream, 'id', l.sourceId, 'group', group,
         'deliveries', String(l.deliveries ?? 1), 'original', l.payload ?? '');
     }

@@ -59,6 +59,8 @@ export interface SyntheticProducerConfig {
 export interface MicroBatchConfig {
   readonly window_ms: number;
   readonly max_batch_size: number;
+  /** Most events a shard buffers in open windows before cutting the oldest (memory bound). */
+  readonly max_buffered_events: number;
   readonly allow_late_ms: number;
   readonly flush_timeout_ms: number;
 }
@@ -303,7 +305,8 @@ const SCHEMA = {
   },
   micro_batch: {
     window_ms: { doc: 'Tumbling window length (0.5–5 s).', format: 'mdp-int', min: 500, max: 5000, default: 2000 },
-    max_batch_size: { doc: 'Most messages read per batch.', format: 'mdp-int', min: 1, default: 5000 },
+    max_batch_size: { doc: 'Most messages read (and routed, acknowledged) per batch.', format: 'mdp-int', min: 1, default: 5000 },
+    max_buffered_events: { doc: 'Most events a shard holds in open windows; beyond it the oldest window is cut (memory bound).', format: 'mdp-int', min: 1, default: 500_000 },
     allow_late_ms: { doc: 'Grace for late events (watermark lag).', format: 'mdp-int', min: 0, default: 500 },
     flush_timeout_ms: { doc: 'Idle time after which the watermark follows the wall clock.', format: 'mdp-int', min: 1, default: 1000 },
   },

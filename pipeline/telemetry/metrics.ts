@@ -30,7 +30,7 @@ export function createMetrics(registry: Registry = new Registry()) {
     storeWriteSeconds: histogram('store_write_duration_seconds', 'Duration of one store write round trip', ['table'],
       [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5]),
     errors: counter('errors_total', 'Errors by component and reason', ['component', 'reason']),
-    consumedEvents: counter('microbatch_events_total', 'Events read by the micro-batcher by outcome (accepted, duplicate, late, invalid)', ['topic', 'outcome']),
+    consumedEvents: counter('microbatch_events_total', 'Events read by the micro-batcher by outcome: accepted, duplicate, late (to the late stream), invalid (to the DLQ)', ['topic', 'outcome']),
     featuresUpdateSeconds: histogram('features_update_duration_seconds', 'Duration of one feature-window update', ['symbol', 'window'],
       [0.00001, 0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05]),
     inferenceEvalSeconds: histogram('inference_eval_duration_seconds', 'Duration of one adapter evaluation of a feature snapshot', ['adapter'],

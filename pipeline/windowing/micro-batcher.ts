@@ -13,8 +13,8 @@ export interface MicroBatcherOptions {
   readonly allowLateMs: number;
   /** Wall-clock quiet time after which the watermark follows the wall clock (`micro_batch.flush_timeout_ms`). */
   readonly flushTimeoutMs: number;
-  /** Buffered refs at which {@link MicroBatcher.isFull} turns true (`micro_batch.max_batch_size`). */
-  readonly maxBatchSize: number;
+  /** Buffered refs at which {@link MicroBatcher.isFull} turns true (`micro_batch.max_buffered_events`). */
+  readonly maxBufferedEvents: number;
   /**
    * End of the last window already persisted (from durable storage after a restart). Windows that
    * start before it count as flushed: their events are late.
@@ -149,7 +149,7 @@ function checkOption(ok: boolean, key: string, rule: string, value: unknown): vo
  *
  * @example
  * ```ts
- * const batcher = new MicroBatcher<string>({ windowMs: 2000, allowLateMs: 500, flushTimeoutMs: 1000, maxBatchSize: 5000 });
+ * const batcher = new MicroBatcher<string>({ windowMs: 2000, allowLateMs: 500, flushTimeoutMs: 1000, maxBufferedEvents: 5000 });
  * for (const { id, event } of messages) {
  *   if (batcher.add(event, id, Date.now()) === 'late') routeToLateStreamAndAck(event, id);
  * }
@@ -164,7 +164,7 @@ export class MicroBatcher<Ref> {
   readonly #windowMs: number;
   readonly #allowLateMs: number;
   readonly #flushTimeoutMs: number;
-  readonly #maxBatchSize: number;
+  readonly #maxBufferedEvents: number;
   readonly #interval: string;
   /** Open windows in ascending start order; new windows almost always append. */
   readonly #openWindows: OpenWindow<Ref>[] = [];
@@ -174,7 +174,7 @@ export class MicroBatcher<Ref> {
   #maxSrcTsMs = -Infinity;
   #watermarkMs = -Infinity;
   #frontierMs: number;
-  #lastAcceptNowMs: number | undefined;
+  #lastActivityNowMs: number | undefined;
   #bufferedRefs = 0;
   #accepted = 0;
   #duplicates = 0;
@@ -184,16 +184,16 @@ export class MicroBatcher<Ref> {
 
   /** @throws RangeError naming the offending option. */
   constructor(options: MicroBatcherOptions) {
-    const { windowMs, allowLateMs, flushTimeoutMs, maxBatchSize, frontierMs } = options;
+    const { windowMs, allowLateMs, flushTimeoutMs, maxBufferedEvents, frontierMs } = options;
     checkOption(Number.isSafeInteger(windowMs) && windowMs > 0, 'windowMs', 'a positive integer', windowMs);
     checkOption(Number.isFinite(allowLateMs) && allowLateMs >= 0, 'allowLateMs', 'a finite number >= 0', allowLateMs);
     checkOption(Number.isFinite(flushTimeoutMs) && flushTimeoutMs >= 0, 'flushTimeoutMs', 'a finite number >= 0', flushTimeoutMs);
-    checkOption(Number.isSafeInteger(maxBatchSize) && maxBatchSize > 0, 'maxBatchSize', 'a positive integer', maxBatchSize);
+    checkOption(Number.isSafeInteger(maxBufferedEvents) && maxBufferedEvents > 0, 'maxBufferedEvents', 'a positive integer', maxBufferedEvents);
     checkOption(frontierMs === undefined || Number.isFinite(frontierMs), 'frontierMs', 'a finite number', frontierMs);
     this.#windowMs = windowMs;
     this.#allowLateMs = allowLateMs;
     this.#flushTimeoutMs = flushTimeoutMs;
-    this.#maxBatchSize = maxBatchSize;
+    this.#maxBufferedEvents = maxBufferedEvents;
     this.#interval = intervalLabel(windowMs);
     this.#frontierMs = frontierMs ?? -Infinity;
   }
@@ -206,6 +206,9 @@ export class MicroBatcher<Ref> {
    * @param nowMs - wall clock, epoch milliseconds (drives the idle rule of {@link flush})
    */
   add(event: MarketEvent, ref: Ref, nowMs: number): AddResult {
+    // Any event read, late or duplicate included, shows the stream is flowing: the idle rule is
+    // for quiet streams only, or a busy shard's watermark would run ahead of its backlog.
+    this.#lastActivityNowMs = nowMs;
     const startMs = windowStartMs(event.srcTsUs, this.#windowMs);
     const endMs = startMs + this.#windowMs;
     if (endMs <= this.#watermarkMs || startMs < this.#frontierMs) {
@@ -244,22 +247,28 @@ export class MicroBatcher<Ref> {
     if (accumulator === undefined) bySymbol.set(event.symbol, new BarAccumulator(event));
     else accumulator.add(event);
     this.#accepted++;
-    // Late and duplicate events are no sign of progress, so only accepted ones reset the idle clock.
-    this.#lastAcceptNowMs = nowMs;
     return 'accepted';
+  }
+
+  /**
+   * Records that the stream delivered entries at `nowMs` that never reached {@link add} (invalid
+   * ones going to the DLQ): the stream is not idle, so the watermark must not follow the wall clock.
+   */
+  touch(nowMs: number): void {
+    if (this.#lastActivityNowMs === undefined || nowMs > this.#lastActivityNowMs) this.#lastActivityNowMs = nowMs;
   }
 
   /**
    * Closes and returns every open window whose end is at or before the effective watermark, in
    * ascending window order, and moves the frontier to the last one's end. If no event was
-   * accepted for `flushTimeoutMs` (`nowMs` − the last accepted event's `nowMs`), the watermark
-   * first advances to `maxSrcTsMs + (nowMs − lastAcceptNowMs) − allowLateMs`; that advance stays.
+   * read for `flushTimeoutMs` (`nowMs` − the last event's or {@link touch}'s `nowMs`), the watermark
+   * first advances to `maxSrcTsMs + (nowMs − lastActivityNowMs) − allowLateMs`; that advance stays.
    *
    * @param nowMs - wall clock, epoch milliseconds
    */
   flush(nowMs: number): WindowFlush<Ref>[] {
-    if (this.#lastAcceptNowMs !== undefined) {
-      const idleMs = nowMs - this.#lastAcceptNowMs;
+    if (this.#lastActivityNowMs !== undefined) {
+      const idleMs = nowMs - this.#lastActivityNowMs;
       if (idleMs >= this.#flushTimeoutMs) {
         const idleWatermarkMs = this.#maxSrcTsMs + idleMs - this.#allowLateMs;
         if (idleWatermarkMs > this.#watermarkMs) this.#watermarkMs = idleWatermarkMs;
@@ -275,7 +284,7 @@ export class MicroBatcher<Ref> {
   /**
    * Closes the oldest open window now, whatever the watermark, for backpressure (call it while
    * {@link isFull}). The frontier and the watermark rise to its end, so later events for that
-   * window are late: a window with more than `maxBatchSize` events is cut at that point.
+   * window are late. Only for memory protection: a shard holding `maxBufferedEvents` events cuts its oldest window.
    *
    * @returns the window's flush, or `undefined` when no window is open
    */
@@ -306,9 +315,9 @@ export class MicroBatcher<Ref> {
     return this.#bufferedRefs;
   }
 
-  /** `bufferedRefs >= maxBatchSize`: time to {@link forceFlushOldest}. */
+  /** `bufferedRefs >= maxBufferedEvents`: time to {@link forceFlushOldest}. */
   get isFull(): boolean {
-    return this.#bufferedRefs >= this.#maxBatchSize;
+    return this.#bufferedRefs >= this.#maxBufferedEvents;
   }
 
   /** Current state and counters as JSON-safe numbers. */

@@ -27,7 +27,7 @@ function marketEvent({ srcTsUs, seq, provider = 'synthetic', symbol = 'AAPL', ki
 }
 
 function newBatcher(overrides: Partial<MicroBatcherOptions> = {}): MicroBatcher<string> {
-  return new MicroBatcher<string>({ windowMs: 2000, allowLateMs: 500, flushTimeoutMs: 1000, maxBatchSize: 5000, ...overrides });
+  return new MicroBatcher<string>({ windowMs: 2000, allowLateMs: 500, flushTimeoutMs: 1000, maxBufferedEvents: 5000, ...overrides });
 }
 
 /** Small deterministic PRNG (xorshift32) so random tests replay identically. */
@@ -117,7 +117,7 @@ function shuffle<T>(items: readonly T[], random: () => number): T[] {
 
 /** Feeds events with an allowance wider than their span (nothing late), then closes everything. */
 function aggregate(events: readonly MarketEvent[]): WindowFlush<number>[] {
-  const batcher = new MicroBatcher<number>({ windowMs: 2000, allowLateMs: 60_000, flushTimeoutMs: 1000, maxBatchSize: 1_000_000 });
+  const batcher = new MicroBatcher<number>({ windowMs: 2000, allowLateMs: 60_000, flushTimeoutMs: 1000, maxBufferedEvents: 1_000_000 });
   events.forEach((event, index) => assert.notEqual(batcher.add(event, index, NOW), 'late'));
   const flushes = batcher.flush(NOW + 3_600_000);
   assert.equal(batcher.openWindowCount, 0);
@@ -253,6 +253,21 @@ describe('MicroBatcher flushing', () => {
     assert.equal(batcher.watermarkMs, T0_MS + 2000);
   });
 
+  it('restarts the idle clock on late and duplicate events too: a busy shard is not idle', () => {
+    const batcher = newBatcher();
+    batcher.add(marketEvent({ srcTsUs: T0_US + 1_500_000, seq: 1 }), 'a', NOW);
+    assert.equal(batcher.flush(NOW + 1000).length, 1, 'idle: the window flushes');
+    // A backlog of old events keeps arriving: late ones must not let the watermark run ahead.
+    batcher.add(marketEvent({ srcTsUs: T0_US + 2_100_000, seq: 2 }), 'b', NOW + 1000);
+    batcher.add(marketEvent({ srcTsUs: T0_US + 100_000, seq: 3 }), 'c', NOW + 1900);
+    assert.deepEqual(batcher.flush(NOW + 2500), [], 'a late event 600 ms ago: not idle');
+    batcher.touch(NOW + 3000);
+    assert.deepEqual(batcher.flush(NOW + 3500), [], 'an invalid entry 500 ms ago: not idle');
+    // Idle since NOW + 3000: the watermark reaches the window end (4 s) at 2.1 s + idle − 0.5 s.
+    assert.deepEqual(batcher.flush(NOW + 5300), []);
+    assert.equal(batcher.flush(NOW + 5400).length, 1);
+  });
+
   it('restarts the idle clock on every accepted event', () => {
     const batcher = newBatcher();
     batcher.add(marketEvent({ srcTsUs: T0_US + 1_500_000, seq: 1 }), 'a', NOW);
@@ -273,7 +288,7 @@ describe('MicroBatcher flushing', () => {
   });
 
   it('forceFlushOldest closes the oldest window now and makes later events for it late', () => {
-    const batcher = newBatcher({ maxBatchSize: 3, allowLateMs: 2000 });
+    const batcher = newBatcher({ maxBufferedEvents: 3, allowLateMs: 2000 });
     batcher.add(marketEvent({ srcTsUs: T0_US + 1 * SEC_US, seq: 1, price: 100 }), 'a', NOW);
     batcher.add(marketEvent({ srcTsUs: T0_US + 3 * SEC_US, seq: 2 }), 'b', NOW);
     assert.equal(batcher.isFull, false);
@@ -333,7 +348,7 @@ describe('MicroBatcher flushing', () => {
     assert.throws(() => newBatcher({ windowMs: 1.5 }), /"windowMs"/);
     assert.throws(() => newBatcher({ allowLateMs: -1 }), /"allowLateMs"/);
     assert.throws(() => newBatcher({ flushTimeoutMs: Number.NaN }), /"flushTimeoutMs"/);
-    assert.throws(() => newBatcher({ maxBatchSize: 0 }), /"maxBatchSize"/);
+    assert.throws(() => newBatcher({ maxBufferedEvents: 0 }), /"maxBufferedEvents"/);
     assert.throws(() => newBatcher({ frontierMs: Number.POSITIVE_INFINITY }), /"frontierMs"/);
   });
 });

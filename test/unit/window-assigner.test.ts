@@ -31,7 +31,7 @@ function tick(srcTsUs: number, price = 100, v = 1, symbol = 'AAPL', provider = '
 const NOW = 1_000_000_000;
 
 function newBatcher(overrides: Partial<ConstructorParameters<typeof MicroBatcher>[0]> = {}): MicroBatcher<string> {
-  return new MicroBatcher<string>({ windowMs: 2000, allowLateMs: 500, flushTimeoutMs: 1000, maxBatchSize: 5000, ...overrides });
+  return new MicroBatcher<string>({ windowMs: 2000, allowLateMs: 500, flushTimeoutMs: 1000, maxBufferedEvents: 5000, ...overrides });
 }
 
 describe('windowStartMs', () => {
