@@ -1,0 +1,314 @@
+/**
+ * What a benchmark run measured, the SLA verdicts of spec §6.2 / §10.3 derived from it, and the
+ * human-readable table. Pure: numbers in, text out.
+ */
+import type { QuantileEstimate } from './prometheus-text.js';
+
+/** Throughput floor of spec §6.2: events per minute on the dev stack, without loss. */
+export const SLA_EVENTS_PER_MIN = 50_000;
+/** Latency target of spec §6.2: p95 window latency ≤ this × window. */
+export const SLA_LATENCY_WINDOWS = 1.5;
+/** Lag target of spec §10.3: consumer lag < this × window. */
+export const SLA_LAG_WINDOWS = 2;
+
+/** One per-second observation of the running pipeline. */
+export interface Sample {
+  /** Wall clock of the sample, epoch ms. */
+  readonly atMs: number;
+  readonly phase: 'produce' | 'settle';
+  /** Entries ever added to the bench's shard streams (XINFO STREAM entries-added). */
+  readonly published: number;
+  /** Delivered but not acknowledged (XPENDING summary), summed over shards. */
+  readonly pending: number;
+  readonly pendingByShard: readonly number[];
+  /** Added but not yet delivered to the group (XINFO GROUPS lag), summed over shards. */
+  readonly undelivered: number;
+  /** Age of the oldest unacknowledged entry as the bench reads it from Redis, max over shards. */
+  readonly redisLagMs: number;
+  /** `stream_consumer_lag_ms`, max over the consumers (undefined before the first scrape). */
+  readonly metricLagMs: number | undefined;
+  readonly workerRssBytes: number | undefined;
+  readonly benchRssBytes: number | undefined;
+  readonly redisRssBytes: number | undefined;
+}
+
+export interface Verdict {
+  readonly pass: boolean;
+  readonly detail: string;
+}
+
+export interface LatencySummary {
+  readonly windows: number;
+  readonly p50: QuantileEstimate | undefined;
+  readonly p95: QuantileEstimate | undefined;
+  readonly p99: QuantileEstimate | undefined;
+  /** Upper bounds of the finite buckets, ms: the resolution of the quantiles. */
+  readonly bucketBounds: readonly number[];
+  /** Share of windows committed within the latency target, from the buckets. */
+  readonly withinTarget: { readonly fraction: number; readonly exact: boolean } | undefined;
+}
+
+export interface ExactLatency {
+  readonly bars: number;
+  /** Bars written before their window ended: windows cut by a forced flush. */
+  readonly early: number;
+  readonly p50: number;
+  readonly p95: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+export interface BenchSummary {
+  readonly run: {
+    readonly tag: string;
+    readonly mode: 'rate' | 'max';
+    readonly targetRate: number | undefined;
+    readonly loadSource: string;
+    readonly durationMs: number;
+    readonly windowMs: number;
+    readonly allowLateMs: number;
+    readonly maxBatchSize: number;
+    readonly shards: number;
+    readonly symbolShards: Readonly<Record<string, number>>;
+    readonly cpus: number;
+    /** 1-minute load average at the start and at the end: other work on the host skews the numbers. */
+    readonly loadAverage: readonly [number, number];
+    readonly startedAt: string;
+  };
+  readonly settled: boolean;
+  readonly events: {
+    readonly published: number;
+    readonly accepted: number;
+    readonly duplicates: number;
+    readonly late: number;
+    readonly invalid: number;
+    readonly accounted: number;
+    readonly lost: number;
+    /** Where accepted/duplicates/late/invalid come from. */
+    readonly accountingSource: 'workflow totals' | 'worker metrics';
+    /** Entries still pending or undelivered when the bench stopped waiting (0 when settled). */
+    readonly unacked: number;
+    readonly lateStream: number;
+    readonly dlqStream: number;
+    readonly bars: number;
+    /** Σ trades over the run's bars: events that made it into PostgreSQL. */
+    readonly eventsInBars: number;
+    /** Windows cut by backpressure (`max_batch_size` reached) before the watermark closed them. */
+    readonly forcedFlushes: number;
+  };
+  readonly rates: {
+    readonly producingSeconds: number;
+    readonly publishedPerSecond: number;
+    readonly wholeRunSeconds: number;
+    /** Acknowledged (into bars, late stream or DLQ) per second, first event → all acknowledged. */
+    readonly committedPerSecond: number;
+    /** Accepted into bars per second over the same span: what the throughput SLA counts. */
+    readonly intoBarsPerSecond: number;
+    readonly steadyPublishedPerSecond: number | undefined;
+    readonly steadyCommittedPerSecond: number | undefined;
+  };
+  readonly latency: LatencySummary & { readonly targetMs: number; readonly exactFromBars: ExactLatency | undefined };
+  readonly lag: { readonly maxMetricMs: number | undefined; readonly maxRedisMs: number; readonly targetMs: number };
+  readonly pending: {
+    readonly first: number;
+    readonly mid: number;
+    readonly last: number;
+    readonly max: number;
+    readonly maxUndelivered: number;
+    /** Linear-fit growth of pending + undelivered over the steady part of the producing phase, events/s. */
+    readonly backlogSlopePerSecond: number | undefined;
+  };
+  readonly resources: {
+    /** VmHWM: includes the worker's start-up (workflow bundling). */
+    readonly workerPeakRssBytes: number | undefined;
+    /** Largest VmRSS sampled while producing and settling. */
+    readonly workerMaxSampledRssBytes: number | undefined;
+    readonly benchPeakRssBytes: number | undefined;
+    readonly benchMaxSampledRssBytes: number | undefined;
+    /** Sampled `used_memory_rss` maximum (VmHWM of redis-server would include its whole history). */
+    readonly redisPeakRssBytes: number | undefined;
+    /** Wall time over which the CPU seconds below were measured (production start → settled). */
+    readonly cpuWallSeconds: number;
+    readonly workerCpuSeconds: number | undefined;
+    readonly benchCpuSeconds: number | undefined;
+    readonly redisCpuSeconds: number | undefined;
+  };
+  readonly baseline: {
+    readonly xaddPerSecond: number;
+    readonly command: string;
+    readonly payloadBytes: number;
+    /** Our published events/s over redis-benchmark's XADD/s. */
+    readonly publishedRatio: number;
+    /** Our events into bars per second (whole run) over redis-benchmark's XADD/s. */
+    readonly intoBarsRatio: number;
+  } | { readonly skipped: string };
+  readonly shutdown: { readonly consumerDrainMs: readonly number[]; readonly producerDrainMs: number | undefined; readonly workerExitMs: number | undefined };
+  readonly verdicts: {
+    readonly throughput: Verdict;
+    readonly latencyP95: Verdict;
+    readonly lag: Verdict;
+    readonly backlog: Verdict;
+  };
+}
+
+/** Slope of the least-squares line through (x, y), or undefined with fewer than 3 points. */
+export function slope(points: readonly (readonly [number, number])[]): number | undefined {
+  const n = points.length;
+  if (n < 3) return undefined;
+  let sx = 0, sy = 0, sxx = 0, sxy = 0;
+  for (const [x, y] of points) {
+    sx += x; sy += y; sxx += x * x; sxy += x * y;
+  }
+  const denominator = n * sxx - sx * sx;
+  return denominator === 0 ? undefined : (n * sxy - sx * sy) / denominator;
+}
+
+/** Nearest-rank percentile of an ascending array. */
+export function percentile(sorted: readonly number[], q: number): number {
+  if (sorted.length === 0) return Number.NaN;
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil(q * sorted.length) - 1))];
+}
+
+export function verdicts(s: Omit<BenchSummary, 'verdicts'>): BenchSummary['verdicts'] {
+  const e = s.events;
+  const perMin = s.rates.intoBarsPerSecond * 60;
+  // The synthetic feed is in event-time order per shard, so every late event here was made late by
+  // the pipeline (a window cut by a forced flush): it never reaches a bar, which is a loss for the SLA.
+  const problems = [
+    !s.settled ? 'did not settle: loss unknown' : '',
+    e.lost !== 0 ? `${fmtInt(e.lost)} lost` : '',
+    e.unacked !== 0 ? `${fmtInt(e.unacked)} unacked` : '',
+    e.late !== 0 ? `${fmtInt(e.late)} routed late (not in bars)` : '',
+    e.invalid !== 0 ? `${fmtInt(e.invalid)} sent to the DLQ` : '',
+  ].filter((p) => p !== '');
+  const throughput: Verdict = {
+    pass: perMin >= SLA_EVENTS_PER_MIN && problems.length === 0,
+    detail: `${fmtInt(perMin)} events/min into bars over the whole run (floor ${fmtInt(SLA_EVENTS_PER_MIN)}), ${problems.length === 0 ? 'no loss' : problems.join(', ')}`,
+  };
+
+  const target = s.latency.targetMs;
+  const within = s.latency.withinTarget;
+  const p95 = s.latency.p95;
+  const lateShare = e.published > 0 ? e.late / e.published : 0;
+  let latencyP95: Verdict;
+  if (within === undefined || p95 === undefined) {
+    latencyP95 = { pass: false, detail: 'no window committed' };
+  } else {
+    const measured = `p95 ≈ ${fmtMs(p95.value)} (bucket ${fmtMs(p95.lower)}–${fmtMs(p95.upper)}), ` +
+      `${(within.fraction * 100).toFixed(1)}% of windows ≤ ${fmtMs(target)}${within.exact ? ' (exact: bucket bound)' : ' (interpolated)'}`;
+    latencyP95 = lateShare > 0.05
+      // Late events never reach a bar: their latency is unbounded, and over 5% of them put the p95 there.
+      ? { pass: false, detail: `${(lateShare * 100).toFixed(1)}% of events never reached a bar, so their p95 is unbounded; windows alone: ${measured}` }
+      // With the target on a bucket bound the bucket count decides exactly; otherwise interpolation does.
+      : { pass: within.exact ? within.fraction >= 0.95 : p95.value <= target, detail: measured };
+    if (e.forcedFlushes > 0) latencyP95 = { ...latencyP95, detail: `${latencyP95.detail}; ${fmtInt(e.forcedFlushes)} windows were cut early (their latency is clamped to 0)` };
+  }
+
+  const lagMax = s.lag.maxMetricMs ?? s.lag.maxRedisMs;
+  const lag: Verdict = {
+    pass: lagMax < s.lag.targetMs,
+    detail: `max ${fmtMs(lagMax)} sampled every 1 s (target < ${fmtMs(s.lag.targetMs)})`,
+  };
+
+  // "No ack backlog growth": over the producing phase the backlog may not grow by more than one window of events.
+  const slopeEps = s.pending.backlogSlopePerSecond;
+  const oneWindow = s.rates.publishedPerSecond * (s.run.windowMs / 1000);
+  const backlog: Verdict = slopeEps === undefined
+    ? { pass: false, detail: 'too few samples' }
+    : {
+      pass: slopeEps * s.rates.producingSeconds <= oneWindow,
+      detail: `pending + undelivered trend ${slopeEps >= 0 ? '+' : ''}${slopeEps.toFixed(1)} events/s → ${fmtInt(slopeEps * s.rates.producingSeconds)} over the run (allowed ≤ one window = ${fmtInt(oneWindow)})`,
+    };
+  return { throughput, latencyP95, lag, backlog };
+}
+
+export function fmtInt(n: number): string {
+  return Math.round(n).toLocaleString('en-US');
+}
+
+export function fmtMs(ms: number): string {
+  if (!Number.isFinite(ms)) return '∞';
+  return ms >= 10_000 ? `${(ms / 1000).toFixed(1)} s` : `${Math.round(ms)} ms`;
+}
+
+function fmtMb(bytes: number | undefined): string {
+  return bytes === undefined ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+}
+
+function fmtQuantile(q: QuantileEstimate | undefined): string {
+  if (q === undefined) return 'n/a';
+  return `${fmtMs(q.value)}  (in bucket ${fmtMs(q.lower)}–${fmtMs(q.upper)})`;
+}
+
+function fmtCpu(seconds: number | undefined, wallSeconds: number): string {
+  return seconds === undefined ? 'n/a' : `${seconds.toFixed(1)} s (${((seconds / wallSeconds) * 100).toFixed(0)}% of one core)`;
+}
+
+/** The readable report: sections of label/value rows. */
+export function formatReport(s: BenchSummary): string {
+  const rows: (readonly [string, string] | string)[] = [];
+  const e = s.events;
+  const r = s.rates;
+  const mode = s.run.mode === 'rate' ? `rate ${fmtInt(s.run.targetRate ?? 0)} events/s` : 'max';
+  rows.push(`mdp throughput bench ${s.run.tag} — ${mode}, ${s.run.durationMs / 1000} s, window ${fmtMs(s.run.windowMs)}, ${s.run.shards} shards, ${s.run.cpus} CPUs`);
+  rows.push(['load source', s.run.loadSource]);
+  rows.push(['host load average (1 min) start / end', `${s.run.loadAverage[0].toFixed(2)} / ${s.run.loadAverage[1].toFixed(2)}  on ${s.run.cpus} CPUs`]);
+  const usedShards = new Set(Object.values(s.run.symbolShards)).size;
+  rows.push(['symbol → shard', `${Object.entries(s.run.symbolShards).map(([sym, shard]) => `${sym}→${shard}`).join(' ')}  (${usedShards} of ${s.run.shards} shards carry load)`]);
+  rows.push(['max_batch_size / allow_late', `${fmtInt(s.run.maxBatchSize)} / ${fmtMs(s.run.allowLateMs)}`]);
+  rows.push('events');
+  rows.push(['published', fmtInt(e.published)]);
+  rows.push(['accepted / duplicate / late / invalid', `${fmtInt(e.accepted)} / ${fmtInt(e.duplicates)} / ${fmtInt(e.late)} / ${fmtInt(e.invalid)}  (${e.accountingSource})`]);
+  rows.push(['lost (published − accounted)', `${fmtInt(e.lost)}${s.settled ? '' : '  (did not settle)'}`]);
+  rows.push(['unacked at end (pending + undelivered)', fmtInt(e.unacked)]);
+  rows.push(['late stream / DLQ entries', `${fmtInt(e.lateStream)} / ${fmtInt(e.dlqStream)}`]);
+  rows.push(['bars in PostgreSQL / Σ trades', `${fmtInt(e.bars)} / ${fmtInt(e.eventsInBars)}${e.eventsInBars === e.accepted ? ' (= accepted)' : ` (≠ accepted ${fmtInt(e.accepted)})`}`]);
+  rows.push(['windows cut by forced flush', fmtInt(e.forcedFlushes)]);
+  rows.push('throughput');
+  rows.push(['producing time', `${r.producingSeconds.toFixed(1)} s`]);
+  rows.push(['published', `${fmtInt(r.publishedPerSecond)} events/s  (${fmtInt(r.publishedPerSecond * 60)}/min)`]);
+  rows.push(['into bars, whole run', `${fmtInt(r.intoBarsPerSecond)} events/s  (${fmtInt(r.intoBarsPerSecond * 60)}/min over ${r.wholeRunSeconds.toFixed(1)} s, first event → all acked)`]);
+  rows.push(['acknowledged, whole run', `${fmtInt(r.committedPerSecond)} events/s  (bars + late stream + DLQ)`]);
+  rows.push(['steady state (linear fit)', r.steadyCommittedPerSecond === undefined ? 'n/a'
+    : `published ${fmtInt(r.steadyPublishedPerSecond ?? 0)}/s, acknowledged ${fmtInt(r.steadyCommittedPerSecond)}/s (after the first window)`]);
+  if ('xaddPerSecond' in s.baseline) {
+    rows.push(['redis-benchmark XADD (P=64)', `${fmtInt(s.baseline.xaddPerSecond)}/s with ${s.baseline.payloadBytes}-byte payload`]);
+    rows.push(['ours / redis-benchmark', `published ${(s.baseline.publishedRatio * 100).toFixed(2)}%, into bars ${(s.baseline.intoBarsRatio * 100).toFixed(2)}%`]);
+  } else {
+    rows.push(['redis-benchmark', `skipped: ${s.baseline.skipped}`]);
+  }
+  rows.push('window latency (window end or last arrival → commit)');
+  rows.push(['windows committed', fmtInt(s.latency.windows)]);
+  rows.push(['p50 (histogram)', fmtQuantile(s.latency.p50)]);
+  rows.push(['p95 (histogram)', fmtQuantile(s.latency.p95)]);
+  rows.push(['p99 (histogram)', fmtQuantile(s.latency.p99)]);
+  const x = s.latency.exactFromBars;
+  rows.push(['exact, window end → row written', x === undefined ? 'n/a'
+    : `p50 ${fmtMs(x.p50)}  p95 ${fmtMs(x.p95)}  p99 ${fmtMs(x.p99)}  max ${fmtMs(x.max)}  (${fmtInt(x.bars)} bars, bars_ohlcv.updated_at` +
+      `${x.early > 0 ? `; ${fmtInt(x.early)} written before their window ended` : ''})`]);
+  rows.push('lag and backlog');
+  rows.push(['max consumer lag (metric)', s.lag.maxMetricMs === undefined ? 'n/a' : fmtMs(s.lag.maxMetricMs)]);
+  rows.push(['max consumer lag (Redis, bench-side)', fmtMs(s.lag.maxRedisMs)]);
+  const p = s.pending;
+  rows.push(['pending first / mid / last / max', `${fmtInt(p.first)} / ${fmtInt(p.mid)} / ${fmtInt(p.last)} / ${fmtInt(p.max)}  (producing phase)`]);
+  rows.push(['max undelivered', fmtInt(p.maxUndelivered)]);
+  rows.push('resources (peak RSS: VmHWM of the process; redis-server: max sampled used_memory_rss)');
+  const wall = s.resources.cpuWallSeconds;
+  rows.push(['worker peak RSS / sampled max / CPU', `${fmtMb(s.resources.workerPeakRssBytes)} / ${fmtMb(s.resources.workerMaxSampledRssBytes)} / ${fmtCpu(s.resources.workerCpuSeconds, wall)}`]);
+  rows.push(['bench peak RSS / sampled max / CPU', `${fmtMb(s.resources.benchPeakRssBytes)} / ${fmtMb(s.resources.benchMaxSampledRssBytes)} / ${fmtCpu(s.resources.benchCpuSeconds, wall)}`]);
+  rows.push(['redis-server sampled max RSS / CPU', `${fmtMb(s.resources.redisPeakRssBytes)} / ${fmtCpu(s.resources.redisCpuSeconds, wall)}`]);
+  rows.push(['drain: consumers / producer / worker exit', `${s.shutdown.consumerDrainMs.map(fmtMs).join(', ') || 'n/a'} / ${s.shutdown.producerDrainMs === undefined ? 'n/a' : fmtMs(s.shutdown.producerDrainMs)} / ${s.shutdown.workerExitMs === undefined ? 'n/a' : fmtMs(s.shutdown.workerExitMs)}`]);
+  rows.push('SLA (spec §6.2, §10.3)');
+  const v = s.verdicts;
+  rows.push([`throughput ≥ ${fmtInt(SLA_EVENTS_PER_MIN)}/min, no loss`, `${v.throughput.pass ? 'PASS' : 'FAIL'}  ${v.throughput.detail}`]);
+  rows.push([`p95 latency ≤ ${SLA_LATENCY_WINDOWS} × window`, `${v.latencyP95.pass ? 'PASS' : 'FAIL'}  ${v.latencyP95.detail}`]);
+  rows.push([`consumer lag < ${SLA_LAG_WINDOWS} × window`, `${v.lag.pass ? 'PASS' : 'FAIL'}  ${v.lag.detail}`]);
+  rows.push(['no ack backlog growth', `${v.backlog.pass ? 'PASS' : 'FAIL'}  ${v.backlog.detail}`]);
+
+  const width = Math.max(...rows.map((row) => (typeof row === 'string' ? 0 : row[0].length)));
+  const lines = rows.map((row) => (typeof row === 'string' ? `\n${row}` : `  ${row[0].padEnd(width)}  ${row[1]}`));
+  lines.push('', 'CPU percentages are of one core over production start → settled; the worker\'s VmHWM includes its start-up (workflow bundling).',
+    `Histogram quantiles are interpolated inside the bucket that holds them (bounds ${s.latency.bucketBounds.join(', ')} ms):`,
+    'precision is limited to those bounds, the true value lies somewhere in the bucket shown. Lag is sampled once a second.');
+  return lines.join('\n');
+}
