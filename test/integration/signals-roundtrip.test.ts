@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import { Worker } from '@temporalio/worker';
@@ -146,6 +146,60 @@ describe('signals round trip (features → rules inference under Temporal → md
       assert.equal(status.totals.inserted, expected.length);
       assert.equal(status.totals.updated, 0);
     });
+  });
+
+  it('runs the ONNX (sklearn) adapter under Temporal: signals match the model\'s reference outputs', async function () {
+    const provider = config.producers.synthetic.provider;
+    const reference = JSON.parse(readFileSync(resolve(REPO_ROOT, 'models/signal_model.reference.json'), 'utf8')) as { inputs: number[][]; labels: number[]; probabilities: number[][] };
+    const sidecar = JSON.parse(readFileSync(resolve(REPO_ROOT, 'models/signal_model.json'), 'utf8')) as { threshold: number; classes: number[]; signal_names: Record<string, string>; version: string };
+    const symbol = 'ONNX';
+    const snapshots: FeatureSnapshot[] = reference.inputs.map(([returns, momentum, volatility, rsi, vwapGap], i) => {
+      const tsMs = Date.UTC(2025, 9, 2, 10, 0, 2 * i);
+      const price = 100 * (1 + vwapGap!);
+      return {
+        ver: 1, provider, symbol, interval: '2s', ts: new Date(tsMs).toISOString().replace('.000Z', 'Z'), tsMs, price,
+        values: { returns: returns!, momentum: momentum!, volatility: volatility!, rsi: rsi!, price, vwap: 100 }, windows: { returns: '30s' },
+      };
+    });
+    // What sklearn's own outputs say the adapter must emit (rows near the threshold left out of the
+    // comparison, since float32 inference may land on either side of it).
+    const expected = new Map<string, { name: string; value: number; score: number }>();
+    const borderline = new Set<string>();
+    reference.labels.forEach((label, i) => {
+      const p = reference.probabilities[i]![sidecar.classes.indexOf(label)]!;
+      if (Math.abs(p - sidecar.threshold) < 1e-3) borderline.add(snapshots[i]!.ts);
+      else if (label !== 0 && p >= sidecar.threshold) expected.set(snapshots[i]!.ts, { name: sidecar.signal_names[String(label)]!, value: label, score: p });
+    });
+    assert.ok(expected.size > 5, 'the reference rows include up and down signals');
+
+    const queue = `${config.temporal.task_queue}-onnx`;
+    const stream = `${config.bus.redis.features_stream}-onnx`;
+    const worker = await Worker.create({
+      connection: env.nativeConnection, taskQueue: queue, workflowBundle: await workflowBundle(),
+      activities: createActivities(activityDeps(config, db, createMetrics(), createLogger('WARNING', (l) => process.stderr.write(l + '\n')))),
+      ...WORKER_TUNING,
+    });
+    for (const snap of snapshots) await redis.xadd(shardStream(stream, 0), '*', 'd', JSON.stringify(snap));
+    await worker.runUntil(async () => {
+      const handle = await env.client.workflow.start('streamConsumerWorkflow', {
+        taskQueue: queue, workflowId: `${inferenceWorkflowId(stream, 0)}`,
+        args: [{ role: 'inference', shard: 0, adapter: 'sklearn', stream, modelPath: resolve(REPO_ROOT, 'models/signal_model.onnx') }],
+      });
+      await waitFor('ONNX inference caught up', 30_000, async () => {
+        const g = await groupState(redis, shardStream(stream, 0), config.bus.redis.inference_group);
+        return g && g.pending === 0 && g.lag === 0 ? true : undefined;
+      });
+      await handle.signal('drain');
+      const status = (await handle.result()) as LoopStatus;
+      assert.equal(status.totals.snapshots, snapshots.length);
+    });
+    const stored = (await new SignalsStoreClient(db).listSignals({ provider, symbol })).filter((s) => !borderline.has(s.ts));
+    assert.deepEqual(stored.map((s) => [s.ts, s.name, s.value]), [...expected].map(([ts, e]) => [ts, e.name, e.value]));
+    for (const s of stored) {
+      assert.ok(Math.abs(s.score - expected.get(s.ts)!.score) < 1e-4, `score of ${s.ts}`);
+      assert.equal(s.meta.adapter, 'sklearn');
+      assert.equal(s.meta.model_version, sidecar.version);
+    }
   });
 
   it('rejects a rules file with a syntax error, naming the rule, file and position, without retrying', async function () {
