@@ -155,10 +155,10 @@ describe('signals round trip (features → rules inference under Temporal → md
     const symbol = 'ONNX';
     const snapshots: FeatureSnapshot[] = reference.inputs.map(([returns, momentum, volatility, rsi, vwapGap], i) => {
       const tsMs = Date.UTC(2025, 9, 2, 10, 0, 2 * i);
-      const price = 100 * (1 + vwapGap!);
+      const price = 100 * (1 + vwapGap);
       return {
         ver: 1, provider, symbol, interval: '2s', ts: new Date(tsMs).toISOString().replace('.000Z', 'Z'), tsMs, price,
-        values: { returns: returns!, momentum: momentum!, volatility: volatility!, rsi: rsi!, price, vwap: 100 }, windows: { returns: '30s' },
+        values: { returns: returns, momentum: momentum, volatility: volatility, rsi: rsi, price, vwap: 100 }, windows: { returns: '30s' },
       };
     });
     // What sklearn's own outputs say the adapter must emit (rows near the threshold left out of the
@@ -166,9 +166,9 @@ describe('signals round trip (features → rules inference under Temporal → md
     const expected = new Map<string, { name: string; value: number; score: number }>();
     const borderline = new Set<string>();
     reference.labels.forEach((label, i) => {
-      const p = reference.probabilities[i]![sidecar.classes.indexOf(label)]!;
-      if (Math.abs(p - sidecar.threshold) < 1e-3) borderline.add(snapshots[i]!.ts);
-      else if (label !== 0 && p >= sidecar.threshold) expected.set(snapshots[i]!.ts, { name: sidecar.signal_names[String(label)]!, value: label, score: p });
+      const p = reference.probabilities[i][sidecar.classes.indexOf(label)];
+      if (Math.abs(p - sidecar.threshold) < 1e-3) borderline.add(snapshots[i].ts);
+      else if (label !== 0 && p >= sidecar.threshold) expected.set(snapshots[i].ts, { name: sidecar.signal_names[String(label)], value: label, score: p });
     });
     assert.ok(expected.size > 5, 'the reference rows include up and down signals');
 
