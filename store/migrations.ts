@@ -24,20 +24,7 @@ const barsOhlcv: Migration = {
         PRIMARY KEY (provider, symbol, "interval", ts)
       )`.execute(db);
 
-    const available = await sql<{ found: number }>`
-      SELECT 1 AS found FROM pg_available_extensions WHERE name = 'timescaledb'`.execute(db);
-    if (available.rows.length === 0) return;
-    try {
-      await sql`CREATE EXTENSION IF NOT EXISTS timescaledb`.execute(db);
-    } catch (err) {
-      // The usual cause: the package is installed but the server was not started with it preloaded.
-      throw new Error(
-        `timescaledb is available but CREATE EXTENSION failed (is it in shared_preload_libraries?): ${describeError(err)}`,
-        { cause: err },
-      );
-    }
-    await sql`
-      SELECT create_hypertable('bars_ohlcv', 'ts', if_not_exists => true, migrate_data => true)`.execute(db);
+    await createHypertableIfAvailable(db, 'bars_ohlcv');
   },
   async down(db: Kysely<unknown>): Promise<void> {
     await sql`DROP TABLE bars_ohlcv`.execute(db);
@@ -99,7 +86,7 @@ const signals: Migration = {
 
 /**
  * Turns `table` into a TimescaleDB hypertable on `ts` when the extension is available on the
- * server; does nothing otherwise. Same steps as in `0001_bars_ohlcv`, which stays as shipped.
+ * server; does nothing otherwise.
  */
 async function createHypertableIfAvailable(db: Kysely<unknown>, table: string): Promise<void> {
   const available = await sql<{ found: number }>`

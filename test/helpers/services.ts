@@ -8,7 +8,7 @@ import { existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
-import { bundleWorkflowCode } from '@temporalio/worker';
+import { bundleWorkflowCode, Worker } from '@temporalio/worker';
 import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { loadStreamingConfig } from '../../pipeline/config/index.js';
@@ -16,6 +16,11 @@ import { createDb, migrateToLatest } from '../../store/index.js';
 import type { Database } from '../../store/index.js';
 import type { Kysely } from 'kysely';
 import { WORKFLOWS_PATH } from '../../workers/workflows-path.js';
+import { createActivities } from '../../activities/index.js';
+import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
+import type { LogLevel } from '../../pipeline/telemetry/index.js';
+import { WORKER_TUNING } from '../../workers/worker-options.js';
+import { activityDeps } from '../../workers/wiring.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 const HINT = 'start the local stack first: bash scripts/stack-start.sh (or run the tests with bash scripts/test.sh)';
@@ -126,4 +131,48 @@ export async function groupState(redis: Redis, stream: string, group: string): P
     if (info.get('name') === group) return { pending: Number(info.get('pending')), lag: Number(info.get('lag') ?? 0) };
   }
   return undefined;
+}
+
+/** The tag every name of a test run starts with (see {@link testConfig}). */
+function runTag(config: StreamingConfig): string {
+  return config.bus.redis.stream.split('.')[0];
+}
+
+/**
+ * An in-process worker with the real activities wired to this test's config and clients, on the
+ * config's task queue (or `taskQueue`). Logs at WARNING to stderr unless told otherwise.
+ */
+export async function createTestWorker(env: TestWorkflowEnvironment, config: StreamingConfig, db: Kysely<Database>,
+  options: { taskQueue?: string; logLevel?: LogLevel } = {}): Promise<Worker> {
+  const level = options.logLevel ?? (process.env.MDP_TEST_LOG === 'debug' ? 'DEBUG' : 'WARNING');
+  const log = createLogger(level, (line) => process.stderr.write(line + '\n'));
+  return Worker.create({
+    connection: env.nativeConnection,
+    taskQueue: options.taskQueue ?? config.temporal.task_queue,
+    workflowBundle: await workflowBundle(),
+    activities: createActivities(activityDeps(config, db, createMetrics(), log)),
+    ...WORKER_TUNING,
+  });
+}
+
+/**
+ * Removes what a test run created — its streams and checkpoints (all named after its tag), the
+ * bars, signals and job_runs of its provider and workflows — and closes the clients.
+ */
+export async function cleanupTestRun(config: StreamingConfig | undefined, clients: { redis?: Redis; db?: Kysely<Database>; env?: TestWorkflowEnvironment }): Promise<void> {
+  const { redis, db, env } = clients;
+  if (config) {
+    const tag = runTag(config);
+    const provider = config.producers.synthetic.provider;
+    await db?.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
+    await db?.deleteFrom('signals').where('provider', '=', provider).execute();
+    await db?.deleteFrom('job_runs').where('job_name', 'like', `%-${tag}.%`).execute();
+    const keys = await redis?.keys(`${tag}.*`);
+    if (keys?.length) await redis!.del(...keys);
+    const checkpoints = (await redis?.hkeys('mdp:checkpoints'))?.filter((field) => field.startsWith(`${tag}.`));
+    if (checkpoints?.length) await redis!.hdel('mdp:checkpoints', ...checkpoints);
+  }
+  await redis?.quit();
+  await db?.destroy();
+  await env?.teardown();
 }

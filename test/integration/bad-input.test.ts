@@ -1,28 +1,21 @@
 import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import { createActivities } from '../../activities/index.js';
 import { shardStream } from '../../pipeline/bus/index.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import type { StreamEventV1 } from '../../pipeline/contracts/index.js';
 import { makeEventId } from '../../pipeline/contracts/index.js';
 import { SyntheticProducer } from '../../pipeline/producers/index.js';
-import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
 import type { Database } from '../../store/index.js';
 import { StoreClient } from '../../store/index.js';
-import { WORKER_TUNING } from '../../workers/worker-options.js';
-import { activityDeps } from '../../workers/wiring.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { microBatchWorkflowId } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
-import { connectRedis, connectStore, groupState, startTemporal, testConfig, uniqueTag, waitFor, workflowBundle } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, createTestWorker, connectStore, groupState, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
 
 /** Valid ticks: 2 symbols × 5 ticks/s → 8 one-second windows per symbol. */
 const VALID_EVENTS = 80;
-/** Hash where RedisBus keeps consumer checkpoints (its default `checkpointKey`). */
-const CHECKPOINT_KEY = 'mdp:checkpoints';
 
 /** One entry that must end up in the DLQ: its stream fields and the reason it must carry. */
 interface BadEntry {
@@ -105,28 +98,12 @@ describe('bad input on the event stream (micro-batch under Temporal → DLQ + Po
   });
 
   after(async function () {
-    if (config) {
-      const stream = shardStream(config.bus.redis.stream, 0);
-      await db?.deleteFrom('bars_ohlcv').where('provider', '=', config.producers.synthetic.provider).execute();
-      await db?.deleteFrom('job_runs').where('job_name', '=', microBatchWorkflowId(config.bus.redis.stream, 0)).execute();
-      const keys = await redis?.keys(`${config.bus.redis.stream.split('.')[0]}.*`);
-      if (keys?.length) await redis.del(...keys);
-      await redis?.hdel(CHECKPOINT_KEY, `${stream}|${config.bus.redis.consumer_group}`);
-    }
-    await redis?.quit();
-    await db?.destroy();
-    await env?.teardown();
+    await cleanupTestRun(config, { redis, db, env });
   });
 
   it('dead-letters every bad entry once, with reason and original, and lands the valid events around them', async function () {
-    const log = createLogger(process.env.MDP_TEST_LOG === 'debug' ? 'DEBUG' : 'ERROR', (line) => process.stderr.write(line + '\n'));
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: config.temporal.task_queue,
-      workflowBundle: await workflowBundle(),
-      activities: createActivities(activityDeps(config, db, createMetrics(), log)),
-      ...WORKER_TUNING,
-    });
+    // The bad entries are expected: their DLQ warnings stay quiet unless MDP_TEST_LOG=debug.
+    const worker = await createTestWorker(env, config, db, { logLevel: process.env.MDP_TEST_LOG === 'debug' ? 'DEBUG' : 'ERROR' });
     const provider = config.producers.synthetic.provider;
     const stream = shardStream(config.bus.redis.stream, 0);
     const group = config.bus.redis.consumer_group;

@@ -11,7 +11,7 @@ import { JobRunTracker, StoreClient } from '../../store/index.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { microBatchWorkflowId } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
-import { connectRedis, connectStore, groupState, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, connectStore, groupState, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
 import { startWorkerProcess, writeConfigFile } from '../helpers/worker-process.js';
 import type { WorkerProcess } from '../helpers/worker-process.js';
 
@@ -36,12 +36,7 @@ describe('consumer recovery (SIGKILL the worker mid-window, start a new one)', f
 
   after(async function () {
     for (const w of workers) w.child.kill('SIGKILL');
-    await db?.deleteFrom('bars_ohlcv').where('provider', '=', config.producers.synthetic.provider).execute();
-    const keys = await redis?.keys(`${config.bus.redis.stream.split('.')[0]}.*`);
-    if (keys?.length) await redis.del(...keys);
-    await redis?.quit();
-    await db?.destroy();
-    await env?.teardown();
+    await cleanupTestRun(config, { redis, db, env });
   });
 
   it('persists every window exactly once, loses no event and leaves nothing pending', async function () {

@@ -3,21 +3,16 @@ import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import { createActivities } from '../../activities/index.js';
 import { shardStream } from '../../pipeline/bus/index.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import type { FeatureSnapshot } from '../../pipeline/contracts/index.js';
-import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
 import type { Database } from '../../store/index.js';
 import { SignalsStoreClient, StoreClient } from '../../store/index.js';
-import { WORKER_TUNING } from '../../workers/worker-options.js';
-import { activityDeps } from '../../workers/wiring.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../../workflows/index.js';
-import { connectRedis, connectStore, groupState, REPO_ROOT, startTemporal, testConfig, uniqueTag, waitFor, workflowBundle } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, createTestWorker, connectStore, groupState, REPO_ROOT, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
 
 const EVENTS = 3000;
 
@@ -46,25 +41,12 @@ describe('end to end: synthetic → bars → features → signals, all under Tem
   });
 
   after(async function () {
-    const provider = config.producers.synthetic.provider;
-    await db?.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
-    await db?.deleteFrom('signals').where('provider', '=', provider).execute();
-    const keys = await redis?.keys(`${config.bus.redis.stream.split('.')[0]}.*`);
-    if (keys?.length) await redis.del(...keys);
-    await redis?.quit();
-    await db?.destroy();
-    await env?.teardown();
+    await cleanupTestRun(config, { redis, db, env });
   });
 
   it('every bar yields a feature snapshot and the signals its features define', async function () {
     const provider = config.producers.synthetic.provider;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: config.temporal.task_queue,
-      workflowBundle: await workflowBundle(),
-      activities: createActivities(activityDeps(config, db, createMetrics(), createLogger('WARNING', (l) => process.stderr.write(l + '\n')))),
-      ...WORKER_TUNING,
-    });
+    const worker = await createTestWorker(env, config, db);
     const shards = config.bus.shards;
     const { stream, features_stream: featuresStream, consumer_group: group, inference_group: inferenceGroup } = config.bus.redis;
     const bars = new StoreClient(db);

@@ -2,21 +2,16 @@ import assert from 'node:assert/strict';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import { createActivities } from '../../activities/index.js';
 import { shardStream } from '../../pipeline/bus/index.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import type { FeatureSnapshot, SignalEventV1 } from '../../pipeline/contracts/index.js';
-import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
 import type { Database } from '../../store/index.js';
 import { SignalsStoreClient } from '../../store/index.js';
-import { WORKER_TUNING } from '../../workers/worker-options.js';
-import { activityDeps } from '../../workers/wiring.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { inferenceWorkflowId } from '../../workflows/index.js';
-import { connectRedis, connectStore, groupState, REPO_ROOT, startTemporal, testConfig, uniqueTag, waitFor, workflowBundle } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, createTestWorker, connectStore, groupState, REPO_ROOT, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
 
 const RULES = `
 - name: "priced"
@@ -82,23 +77,12 @@ describe('signals round trip (features → rules inference under Temporal → md
   });
 
   after(async function () {
-    await db?.deleteFrom('signals').where('provider', '=', config.producers.synthetic.provider).execute();
-    const keys = await redis?.keys(`${config.bus.redis.stream.split('.')[0]}.*`);
-    if (keys?.length) await redis.del(...keys);
-    await redis?.quit();
-    await db?.destroy();
-    await env?.teardown();
+    await cleanupTestRun(config, { redis, db, env });
   });
 
   it('stores and publishes exactly the signals the rules define, and a replay adds no row', async function () {
     const provider = config.producers.synthetic.provider;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: config.temporal.task_queue,
-      workflowBundle: await workflowBundle(),
-      activities: createActivities(activityDeps(config, db, createMetrics(), createLogger('WARNING', (l) => process.stderr.write(l + '\n')))),
-      ...WORKER_TUNING,
-    });
+    const worker = await createTestWorker(env, config, db);
     const features = shardStream(config.bus.redis.features_stream, 0);
     const group = config.bus.redis.inference_group;
     const store = new SignalsStoreClient(db);
@@ -174,11 +158,7 @@ describe('signals round trip (features → rules inference under Temporal → md
 
     const queue = `${config.temporal.task_queue}-onnx`;
     const stream = `${config.bus.redis.features_stream}-onnx`;
-    const worker = await Worker.create({
-      connection: env.nativeConnection, taskQueue: queue, workflowBundle: await workflowBundle(),
-      activities: createActivities(activityDeps(config, db, createMetrics(), createLogger('WARNING', (l) => process.stderr.write(l + '\n')))),
-      ...WORKER_TUNING,
-    });
+    const worker = await createTestWorker(env, config, db, { taskQueue: queue });
     for (const snap of snapshots) await redis.xadd(shardStream(stream, 0), '*', 'd', JSON.stringify(snap));
     await worker.runUntil(async () => {
       const handle = await env.client.workflow.start('streamConsumerWorkflow', {
@@ -206,13 +186,7 @@ describe('signals round trip (features → rules inference under Temporal → md
     const badFile = resolve(REPO_ROOT, '.data/test', `${config.bus.redis.stream}-bad-rules.yaml`);
     writeFileSync(badFile, '- name: "broken"\n  condition: "rsi >> 70"\n  signal: 1.0\n  score: 0.5\n');
     const badConfig = { ...config, inference: { adapters: { ...config.inference.adapters, rules: { enabled: true, file: badFile } } } } as StreamingConfig;
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: `${config.temporal.task_queue}-bad`,
-      workflowBundle: await workflowBundle(),
-      activities: createActivities(activityDeps(badConfig, db, createMetrics(), createLogger('ERROR', () => undefined))),
-      ...WORKER_TUNING,
-    });
+    const worker = await createTestWorker(env, badConfig, db, { taskQueue: `${config.temporal.task_queue}-bad`, logLevel: 'ERROR' });
     await worker.runUntil(async () => {
       const failure = await env.client.workflow.execute('streamConsumerWorkflow', {
         taskQueue: `${config.temporal.task_queue}-bad`, workflowId: `${inferenceWorkflowId(config.bus.redis.features_stream, 0)}-bad`,

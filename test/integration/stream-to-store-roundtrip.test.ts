@@ -1,22 +1,17 @@
 import assert from 'node:assert/strict';
 import type { WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import { createActivities } from '../../activities/index.js';
 import { shardStream } from '../../pipeline/bus/index.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import type { StreamEventV1 } from '../../pipeline/contracts/index.js';
-import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
 import type { Database } from '../../store/index.js';
 import { JobRunTracker, StoreClient } from '../../store/index.js';
-import { WORKER_TUNING } from '../../workers/worker-options.js';
-import { activityDeps } from '../../workers/wiring.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { microBatchWorkflowId, producerWorkflowId } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
-import { connectRedis, groupState, connectStore, startTemporal, testConfig, uniqueTag, waitFor, workflowBundle } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, createTestWorker, groupState, connectStore, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
 
 const EVENTS = 3000;
 
@@ -45,25 +40,11 @@ describe('stream to store round trip (synthetic → Redis → micro-batch under 
   });
 
   after(async function () {
-    const provider = config.producers.synthetic.provider;
-    await db?.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
-    const keys = await redis?.keys(`${config.bus.redis.stream.split('.')[0]}.*`);
-    if (keys?.length) await redis.del(...keys);
-    await redis?.quit();
-    await db?.destroy();
-    await env?.teardown();
+    await cleanupTestRun(config, { redis, db, env });
   });
 
   it('lands bars equal to an independent computation, idempotently, with a job_runs audit', async function () {
-    const log = createLogger(process.env.MDP_TEST_LOG === 'debug' ? 'DEBUG' : 'WARNING', (line) => process.stderr.write(line + '\n'));
-    const deps = activityDeps(config, db, createMetrics(), log);
-    const worker = await Worker.create({
-      connection: env.nativeConnection,
-      taskQueue: config.temporal.task_queue,
-      workflowBundle: await workflowBundle(),
-      activities: createActivities(deps),
-      ...WORKER_TUNING,
-    });
+    const worker = await createTestWorker(env, config, db);
     const provider = config.producers.synthetic.provider;
     const store = new StoreClient(db);
     const stream = config.bus.redis.stream;
