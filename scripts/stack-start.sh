@@ -24,6 +24,11 @@ start_redis() {
 start_postgres() {
   local dir; dir=$(pg_data_dir)
   if "$PG_BIN/pg_isready" -h 127.0.0.1 -p "$MDP_PG_PORT" -q; then
+    if ! PGPASSWORD=mdp psql -h 127.0.0.1 -p "$MDP_PG_PORT" -U mdp -d postgres -tAc 'SELECT 1' >/dev/null 2>&1; then
+      log "a PostgreSQL server on :$MDP_PG_PORT does not accept user mdp (password mdp): another cluster holds the port."
+      log "stop it (e.g. pg_ctlcluster 15 main stop) or pick a free port: MDP_PG_PORT=55432 bash scripts/live.sh"
+      exit 1
+    fi
     log "postgres already up on :$MDP_PG_PORT"
   else
     if [ ! -f "$dir/PG_VERSION" ]; then
