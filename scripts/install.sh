@@ -11,6 +11,10 @@ command -v redis-server >/dev/null || need_apt+=(redis-server)
 command -v redis-cli >/dev/null || need_apt+=(redis-tools)
 [ -x "$PG_BIN/initdb" ] || need_apt+=(postgresql)
 command -v psql >/dev/null || need_apt+=(postgresql-client)
+# Prometheus (promtool, and the dashboard query test) and docker-compose 1.29 (validates the
+# compose file without an engine).
+command -v promtool >/dev/null || need_apt+=(prometheus)
+command -v docker-compose >/dev/null || need_apt+=(docker-compose)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
