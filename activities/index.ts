@@ -4,8 +4,10 @@ import type { MicroBatchDeps } from './microbatch-activity.js';
 import { createMicroBatchActivity } from './microbatch-activity.js';
 import type { ProducerDeps } from './producer-activity.js';
 import { createProducerActivity } from './producer-activity.js';
+import type { ReplayDeps } from './replay-activity.js';
+import { createReplayActivities } from './replay-activity.js';
 
-export type ActivityDeps = MicroBatchDeps & ProducerDeps & InferenceDeps;
+export type ActivityDeps = MicroBatchDeps & ProducerDeps & InferenceDeps & ReplayDeps;
 
 /**
  * All activities of the pipeline, wired to their dependencies: workers pass real Redis/PostgreSQL
@@ -16,6 +18,7 @@ export function createActivities(deps: ActivityDeps) {
     runMicroBatchShard: createMicroBatchActivity(deps),
     runProducer: createProducerActivity(deps),
     runInferenceShard: createInferenceActivity(deps),
+    ...createReplayActivities(deps),
   };
 }
 
@@ -23,4 +26,5 @@ export type Activities = ReturnType<typeof createActivities>;
 export type { MicroBatchDefaults, MicroBatchDeps } from './microbatch-activity.js';
 export type { ProducerDefaults, ProducerDeps } from './producer-activity.js';
 export type { InferenceDefaults, InferenceDeps } from './inference-activity.js';
+export type { ReplayDefaults, ReplayDeps, StoredBarsReader } from './replay-activity.js';
 export type * from './types.js';

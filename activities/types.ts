@@ -141,3 +141,90 @@ export interface InferenceHeartbeat {
   readonly lastId: string | undefined;
   readonly counts: InferenceCounts;
 }
+
+/** Input of `planReplay`: the replay's dataset and range as the user gave them. */
+export interface ReplayPlanInput {
+  readonly dataset: string;
+  readonly from: string;
+  readonly to: string;
+  readonly chunkSpan?: string;
+  readonly windowMs?: number;
+}
+
+/** The effective plan of a replay (range widened to whole windows, chunk span a multiple of the window). */
+export interface ReplayPlan {
+  readonly dataset: string;
+  readonly format: 'jsonl' | 'csv' | 'store';
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly windowMs: number;
+  readonly chunkSpanMs: number;
+  /** Bar interval label the replay writes, e.g. `2s`. */
+  readonly interval: string;
+  /** Events in the range (null when unknown up front: store datasets). */
+  readonly eventsTotal: number | null;
+  /** Chunks holding data (all chunks of the range for store datasets). */
+  readonly chunksTotal: number;
+  /** First minute holding data, or null when the range is empty. */
+  readonly firstDataMs: number | null;
+  /** Lines skipped for want of a parseable time, and a few of them as `file:line: reason`. */
+  readonly skippedLines: number;
+  readonly skippedSample: readonly string[];
+}
+
+/** Counts of a replay (or of one chunk). */
+export interface ReplayCounts {
+  /** Events published to the replay's stream. */
+  events: number;
+  accepted: number;
+  duplicates: number;
+  late: number;
+  invalid: number;
+  windows: number;
+  bars: number;
+  inserted: number;
+  updated: number;
+  unchanged: number;
+}
+
+export interface ReplayChunkInput {
+  readonly dataset: string;
+  readonly chunk: { readonly fromMs: number; readonly toMs: number };
+  readonly range: { readonly fromMs: number; readonly toMs: number; readonly windowMs: number; readonly chunkSpanMs: number };
+  /** Event-time speed-up over the wall clock (e.g. 60 = one minute per second); omit for as fast as possible. */
+  readonly speed?: number;
+  readonly jobRunId: number;
+  /** Totals of the chunks before, so the audit row's counts stay current. */
+  readonly totalsBefore: Readonly<Record<string, number>>;
+}
+
+export interface ReplayChunkResult {
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly counts: ReplayCounts;
+  /** First minute with data after the chunk (so empty spans are skipped), or null when none is left. */
+  readonly nextDataMs: number | null;
+  /** The activity attempt that completed the chunk (> 1: a crashed attempt's chunk was redone). */
+  readonly attempt: number;
+  readonly elapsedMs: number;
+}
+
+export interface ReplayChunkHeartbeat {
+  readonly chunkFromMs: number;
+  readonly chunkToMs: number;
+  readonly events: number;
+  readonly published: number;
+  readonly counts: ReplayCounts;
+}
+
+export interface ReplayAuditStart {
+  readonly jobName: string;
+  readonly meta: Readonly<Record<string, unknown>>;
+}
+
+export interface ReplayAuditFinish {
+  readonly jobRunId: number;
+  readonly status: 'success' | 'failure';
+  readonly counts: Record<string, number>;
+  readonly error?: string;
+}

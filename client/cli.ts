@@ -8,6 +8,9 @@
  *   mdp stream infer       [--config F] --adapter rules|sklearn [--model models/x.onnx]
  *   mdp stream tail        [--config F] --topic mdp.events [--limit 50]
  *   mdp stream drain       [--config F]                 stop producer and consumers cleanly
+ *   mdp stream replay      [--config F] --dataset NAME --from D --to D [--chunk-span 15m] [--speed N] | --follow ID
+ *   mdp dataset ls         [--config F]
+ *   mdp dataset generate   [--config F] NAME --date YYYY-MM-DD
  *   mdp status             [--config F] [--watch]
  *   mdp migrate            [--config F]
  *
@@ -24,6 +27,8 @@ import type { PipelineProgress } from './progress.js';
 import { drainPipeline, startInference, startMicroBatchers, startProducer, tailTopic } from './stream-commands.js';
 import { connectTemporal } from './temporal.js';
 import { up } from './up-command.js';
+import { followReplay, startReplay } from './replay-command.js';
+import { generateDataset, listDatasets } from './dataset-command.js';
 
 class UsageError extends Error {
   constructor(message: string) {
@@ -39,6 +44,10 @@ const USAGE = `usage: mdp <command> [options]
   stream infer          --adapter rules|sklearn [--model PATH.onnx]
   stream tail           --topic TOPIC [--limit 50]
   stream drain          stop the producer and micro-batch workflows cleanly
+  stream replay         --dataset NAME --from 2025-10-01 --to 2025-10-02 [--chunk-span 15m] [--speed N]
+                        (progress until done; Ctrl-C detaches) | --follow WORKFLOW_ID to reattach
+  dataset ls            the datasets of configs/datasets.yaml
+  dataset generate      NAME --date YYYY-MM-DD   write a deterministic sample day
   status                [--watch]
   migrate               apply database migrations
 every command takes --config FILE (default configs/streaming.yaml)`;
@@ -77,10 +86,18 @@ async function run(argv: string[]): Promise<number> {
       topic: { type: 'string' },
       limit: { type: 'string', default: '50' },
       watch: { type: 'boolean', default: false },
+      dataset: { type: 'string' },
+      from: { type: 'string' },
+      to: { type: 'string' },
+      'chunk-span': { type: 'string' },
+      speed: { type: 'string' },
+      follow: { type: 'string' },
+      date: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  const command = positionals.join(' ');
+  // `dataset generate NAME`: the dataset name is a positional after the verb.
+  const command = positionals[0] === 'dataset' && positionals[1] === 'generate' ? 'dataset generate' : positionals.join(' ');
   if (values.help || command === '') {
     out(USAGE + '\n');
     return values.help ? 0 : 2;
@@ -137,6 +154,40 @@ async function run(argv: string[]): Promise<number> {
     case 'stream drain': {
       const drained = await withTemporal(config, (client) => drainPipeline(client, config));
       for (const d of drained) out(`${d.workflowId}: ${d.status === 'not running' ? 'not running' : `drained after ${d.status.runs} runs ${JSON.stringify(d.status.totals)}`}\n`);
+      return 0;
+    }
+    case 'stream replay': {
+      const controller = new AbortController();
+      const detach = () => controller.abort();
+      process.once('SIGINT', detach);
+      try {
+        return await withTemporal(config, async (client) => {
+          let workflowId = values.follow;
+          if (workflowId === undefined) {
+            if (!values.dataset || !values.from || !values.to) throw new UsageError('stream replay needs --dataset NAME --from DATE --to DATE (or --follow WORKFLOW_ID)');
+            const started = await startReplay(client, config, {
+              dataset: values.dataset, from: values.from, to: values.to,
+              chunkSpan: values['chunk-span'], speed: intOption('speed', values.speed),
+            });
+            workflowId = started.workflowId;
+            out(`${workflowId}: ${started.started ? 'started' : 'already running (following it)'}\n`);
+          }
+          const outcome = await followReplay(client, workflowId, out, { signal: controller.signal, tty: process.stdout.isTTY === true });
+          if (outcome === 'detached') out(`detached; the replay keeps running. Reattach: mdp stream replay --follow ${workflowId}\n`);
+          return outcome === 'failed' ? 1 : 0;
+        });
+      } finally {
+        process.removeListener('SIGINT', detach);
+      }
+    }
+    case 'dataset ls':
+      await listDatasets(config, (line) => out(line + '\n'));
+      return 0;
+    case 'dataset generate': {
+      const name = positionals[2];
+      if (!name || !values.date) throw new UsageError('dataset generate needs a dataset name and --date YYYY-MM-DD');
+      const written = await generateDataset(config, name, values.date);
+      out(`${written.file}: ${written.events} events\n`);
       return 0;
     }
     case 'status': {

@@ -6,6 +6,7 @@ import type { Database } from '../store/index.js';
 import { JobRunTracker, SignalsStoreClient, StoreClient } from '../store/index.js';
 import { adapterFactory } from './adapters.js';
 import type { Kysely } from 'kysely';
+import { Redis } from 'ioredis';
 
 /** Longest a consumer or producer activity runs before the workflow starts a fresh run. */
 const DEFAULT_MAX_RUN_MS = 15 * 60_000;
@@ -13,9 +14,10 @@ const DEFAULT_MAX_RUN_MS = 15 * 60_000;
 /** Builds activity dependencies from the loaded config and live clients (shared by worker and tests). */
 export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metrics: Metrics, log: Logger): ActivityDeps {
   const redis = config.bus.redis;
+  const store = new StoreClient(db, { onWrite: (seconds, table) => metrics.storeWriteSeconds.observe({ table }, seconds) });
   return {
     openBus: () => new RedisBus(redis.uri, { maxLen: redis.maxlen }),
-    bars: new StoreClient(db, { onWrite: (seconds, table) => metrics.storeWriteSeconds.observe({ table }, seconds) }),
+    bars: store,
     jobs: new JobRunTracker(db),
     signals: new SignalsStoreClient(db, { onWrite: (seconds, table) => metrics.storeWriteSeconds.observe({ table }, seconds) }),
     createAdapter: adapterFactory(config, metrics, log),
@@ -43,6 +45,27 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
       signalsStream: redis.signals_stream,
       inferenceGroup: redis.inference_group,
       featureWindows: config.features.windows,
+    },
+    replay: {
+      datasetsFile: config.replay.datasets_file,
+      stream: config.replay.stream,
+      chunkSpan: config.replay.chunk_span,
+      windowMs: config.micro_batch.window_ms,
+      allowLateMs: config.micro_batch.allow_late_ms,
+      maxBatchSize: config.micro_batch.max_batch_size,
+      maxBufferedEvents: config.micro_batch.max_buffered_events,
+      dlqStream: redis.dlq_stream,
+      lateStream: redis.late_stream,
+    },
+    readStoredBars: (query) => store.listBars(query),
+    // One short-lived connection per call: replays drop one stream per chunk, rarely.
+    dropStream: async (stream) => {
+      const client = new Redis(redis.uri, { lazyConnect: true, maxRetriesPerRequest: 2 });
+      try {
+        await client.del(stream);
+      } finally {
+        client.disconnect();
+      }
     },
   };
 }

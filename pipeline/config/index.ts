@@ -13,6 +13,7 @@ export type {
   LogLevel,
   MicroBatchConfig,
   RedisBusConfig,
+  ReplayConfig,
   StreamingConfig,
   StreamingConfigOverrides,
   SyntheticProducerConfig,

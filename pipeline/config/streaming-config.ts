@@ -87,6 +87,16 @@ export interface TemporalConfig {
   readonly task_queue: string;
 }
 
+/** `replay`: historical replays (`mdp stream replay`, `replayWorkflow`). */
+export interface ReplayConfig {
+  /** Catalog of named datasets (`configs/datasets.yaml`). */
+  readonly datasets_file: string;
+  /** Base name of a replay's own streams: `<stream>.<workflow id>.<chunk start ms>`. */
+  readonly stream: string;
+  /** Default chunk length, a duration such as `15m` (rounded up to a multiple of `micro_batch.window_ms`). */
+  readonly chunk_span: string;
+}
+
 /** `telemetry`. */
 export interface TelemetryConfig {
   /** Env `MDP_METRICS_PORT`. */
@@ -111,6 +121,7 @@ export interface StreamingConfig {
   readonly store: { readonly url: string };
   readonly temporal: TemporalConfig;
   readonly telemetry: TelemetryConfig;
+  readonly replay: ReplayConfig;
 }
 
 type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { readonly [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -216,6 +227,12 @@ const FORMATS: Record<string, convict.Format> = {
   'mdp-key-part': {
     validate(x: unknown) {
       if (typeof x !== 'string' || x.trim() === '' || /[\s|]/.test(x)) fail('must be a non-empty string without spaces or "|"');
+    },
+  },
+  'mdp-duration': {
+    validate(x: unknown) {
+      const ms = typeof x === 'string' ? parseDurationMs(x) : undefined;
+      if (ms === undefined || ms <= 0) fail('must be a duration such as "15m", "30s" or "1h"');
     },
   },
   'mdp-path': {
@@ -346,6 +363,11 @@ const SCHEMA = {
     metrics_port: { doc: 'Port of /metrics (0 = any free port).', format: 'mdp-int', min: 0, max: 65535, default: 9101, env: 'MDP_METRICS_PORT' },
     metrics_host: { doc: 'Interface /metrics listens on.', format: 'mdp-name', default: '127.0.0.1' },
     log_level: { doc: 'DEBUG, INFO, WARNING or ERROR (any case).', format: 'mdp-log-level', default: 'INFO', env: 'LOG_LEVEL' },
+  },
+  replay: {
+    datasets_file: { doc: 'Catalog of named replay datasets.', format: 'mdp-path', default: 'configs/datasets.yaml' },
+    stream: { doc: "Base name of a replay's own streams.", format: 'mdp-name', default: 'mdp.replay' },
+    chunk_span: { doc: 'Event time one replay chunk (one activity) covers, e.g. 15m.', format: 'mdp-duration', default: '15m' },
   },
 } satisfies convict.Schema<StreamingConfig>;
 
