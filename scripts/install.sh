@@ -15,6 +15,8 @@ command -v psql >/dev/null || need_apt+=(postgresql-client)
 # compose file without an engine).
 command -v promtool >/dev/null || need_apt+=(prometheus)
 command -v docker-compose >/dev/null || need_apt+=(docker-compose)
+# Chromium drives the Temporal Web UI check (playwright-core, no browser download).
+command -v chromium >/dev/null || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   log "installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
