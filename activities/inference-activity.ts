@@ -26,6 +26,7 @@ export interface InferenceDeps {
 
 const READ_COUNT = 500;
 const BLOCK_MS = 100;
+const LAG_EVERY_MS = 1000;
 
 function zeroCounts(): InferenceCounts {
   return { snapshots: 0, signals: 0, invalid: 0, inserted: 0, updated: 0, unchanged: 0 };
@@ -95,9 +96,7 @@ export function createInferenceActivity(deps: InferenceDeps) {
         emitted.push(...signals);
       }
       if (emitted.length > 0) {
-        const started = performance.now();
-        const written = await deps.signals.upsertSignals(emitted);
-        metrics.storeWriteSeconds.observe({ table: 'signals' }, (performance.now() - started) / 1000);
+        const written = await deps.signals.upsertSignals(emitted); // timed by the store's onWrite
         await bus.publish(signalsStream, emitted.map((s) => JSON.stringify(s)));
         counts.signals += emitted.length;
         counts.inserted += written.inserted;
@@ -123,6 +122,7 @@ export function createInferenceActivity(deps: InferenceDeps) {
 
     try {
       await bus.ensureGroup(stream, group);
+      for (const reason of ['invalid_snapshot', 'activity_failure']) metrics.errors.inc({ component: 'inference', reason }, 0);
       log.info('inference consumer started', { adapter: adapter.name, version: adapter.version });
       for (let after = '0'; ;) {
         const entries = await bus.readPending(stream, group, consumer, after, READ_COUNT);
@@ -132,9 +132,16 @@ export function createInferenceActivity(deps: InferenceDeps) {
         beat();
       }
       const deadline = Date.now() + (input.maxRunMs ?? d.maxRunMs);
+      let nextLagAt = 0;
       while (!ctx.cancellationSignal.aborted && Date.now() < deadline) {
         const entries = await bus.readNew(stream, group, consumer, READ_COUNT, BLOCK_MS);
         if (entries.length > 0) await process(entries);
+        if (Date.now() >= nextLagAt) {
+          nextLagAt = Date.now() + LAG_EVERY_MS;
+          const lag = await bus.lag(stream, group, Date.now());
+          metrics.consumerLagMs.set({ topic: stream, group, consumer }, lag.lagMs);
+          metrics.pendingEntries.set({ topic: stream, group }, lag.pending);
+        }
         beat();
       }
       const stoppedBy = ctx.cancellationSignal.aborted ? 'cancelled' : 'max_run';
@@ -149,6 +156,9 @@ export function createInferenceActivity(deps: InferenceDeps) {
       }
       throw err;
     } finally {
+      metrics.consumerHeartbeat.remove({ topic: stream, consumer });
+      metrics.consumerLagMs.remove({ topic: stream, group, consumer });
+      metrics.pendingEntries.remove({ topic: stream, group });
       await adapter.close?.();
       await bus.close();
     }

@@ -112,15 +112,15 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       const featuresStream = shardStream(input.featuresStream ?? d.featuresStream, input.shard);
       const features = new FeatureEngine({ windows: d.featureWindows });
       const warmed = await warmFeatures(features, deps.bars, d.featureWindows, opts.windowMs, input.shard, shards);
+      for (const outcome of ['accepted', 'duplicate', 'late', 'invalid']) metrics.consumedEvents.inc({ topic: stream, outcome }, 0);
+      for (const reason of ['invalid_event', 'max_deliveries', 'late_event', 'forced_flush', 'activity_failure']) metrics.errors.inc({ component: 'microbatch', reason }, 0);
       log.info('micro-batch consumer started', { frontierMs, featuresWarmedFromBars: warmed, ...opts });
 
       const commit = async (flushes: readonly WindowFlush<string>[], forced = false) => {
         if (flushes.length === 0) return;
         const bars = flushes.flatMap((f) => f.bars);
         const refs = flushes.flatMap((f) => f.refs);
-        const started = performance.now();
-        const written = await deps.bars.upsertBars(bars);
-        metrics.storeWriteSeconds.observe({ table: 'bars_ohlcv' }, (performance.now() - started) / 1000);
+        const written = await deps.bars.upsertBars(bars); // timed by the store's onWrite
         // Features after the bars are durable and before the acknowledgement: a crash in between
         // re-flushes the same bars and re-publishes the same snapshots (at least once, never lost).
         const snapshots: string[] = [];
@@ -265,6 +265,10 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       }
       throw err;
     } finally {
+      metrics.consumerHeartbeat.remove({ topic: stream, consumer });
+      metrics.consumerLagMs.remove({ topic: stream, group, consumer });
+      metrics.pendingEntries.remove({ topic: stream, group });
+      metrics.watermarkMs.remove({ topic: stream });
       await bus.close();
     }
   };
