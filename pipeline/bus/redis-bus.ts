@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry } from './bus.js';
+import { redactSecrets } from '../config/redact.js';
 import { streamIdMs } from './sharding.js';
 
 export interface RedisBusOptions {
@@ -24,11 +25,6 @@ function toEntry([id, fields]: RawEntry): BusEntry {
   return { id, payload: undefined, foreign: JSON.stringify(all) };
 }
 
-/** Removes a password from a URL before it appears in a message. */
-export function redactUri(uri: string): string {
-  return uri.replace(/(\/\/[^:/@]*:)[^@/]*@/, '$1***@');
-}
-
 /**
  * Redis Streams implementation of {@link Bus} over ioredis. Commands share one connection;
  * blocking reads get their own, so `close()` can interrupt them and other commands never wait
@@ -45,7 +41,7 @@ export class RedisBus implements Bus {
     this.#cmd = new Redis(uri, redisOptions);
     this.#blocking = new Redis(uri, { ...redisOptions, maxRetriesPerRequest: null });
     // ioredis retries by itself; without a listener an unreachable server would crash the process.
-    const uriForLogs = redactUri(uri);
+    const uriForLogs = redactSecrets(uri);
     for (const conn of [this.#cmd, this.#blocking]) {
       conn.on('error', (err: Error) => {
         if (!this.#closing) console.error(JSON.stringify({ level: 'error', msg: 'redis connection error', uri: uriForLogs, err: err.message }));

@@ -1,3 +1,5 @@
+import { redactSecrets } from '../config/redact.js';
+
 /** Structured JSON logs, one object per line; levels follow `telemetry.log_level`. */
 export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const;
 export type LogLevel = (typeof LOG_LEVELS)[number];
@@ -10,8 +12,6 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-/** Passwords in URLs never reach a log line. */
-const URL_PASSWORD = /(\/\/[^:/@\s]*:)[^@/\s]*@/g;
 
 export function createLogger(level: LogLevel, write: (line: string) => void, base: Record<string, unknown> = {}): Logger {
   const threshold = LOG_LEVELS.indexOf(level);
@@ -19,7 +19,7 @@ export function createLogger(level: LogLevel, write: (line: string) => void, bas
     if (LOG_LEVELS.indexOf(lvl) < threshold) return;
     const line = JSON.stringify({ ts: new Date().toISOString(), level: lvl.toLowerCase(), msg, ...base, ...fields }, (_k, v: unknown) =>
       v instanceof Error ? { name: v.name, message: v.message } : v);
-    write(line.replace(URL_PASSWORD, '$1***@'));
+    write(redactSecrets(line)); // passwords in URLs never reach a log line
   };
   return {
     debug: (msg, fields) => emit('DEBUG', msg, fields),
