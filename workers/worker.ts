@@ -6,6 +6,7 @@
  *
  *   node dist/workers/worker.js [--config configs/streaming.yaml]
  */
+import type { AddressInfo } from 'node:net';
 import { parseArgs } from 'node:util';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { collectDefaultMetrics } from 'prom-client';
@@ -15,6 +16,7 @@ import { createLogger, createMetrics } from '../pipeline/telemetry/index.js';
 import type { LogLevel } from '../pipeline/telemetry/index.js';
 import { createDb, migrateToLatest } from '../store/index.js';
 import { startMetricsServer } from './metrics-server.js';
+import { checkReadiness } from './readiness.js';
 import { activityDeps } from './wiring.js';
 import { WORKER_TUNING } from './worker-options.js';
 import { WORKFLOWS_PATH } from './workflows-path.js';
@@ -29,8 +31,10 @@ async function run(): Promise<void> {
   const metrics = createMetrics();
   // Process metrics (heap, RSS, event-loop lag, GC) beside the pipeline's own.
   collectDefaultMetrics({ register: metrics.registry });
-  const server = await startMetricsServer(metrics.registry, config.telemetry.metrics_host, config.telemetry.metrics_port);
-  log.info('metrics listening', { url: `http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics` });
+  // /readyz: Redis, PostgreSQL and the Temporal frontend answer (each probed on its own connection).
+  const readiness = () => checkReadiness({ redisUri: config.bus.redis.uri, storeUrl: config.store.url, temporalAddress: config.temporal.address });
+  const server = await startMetricsServer(metrics.registry, config.telemetry.metrics_host, config.telemetry.metrics_port, { readiness });
+  log.info('metrics listening', { url: `http://${config.telemetry.metrics_host}:${(server.address() as AddressInfo).port}/metrics` });
 
   const db = createDb(config.store.url);
   const applied = await migrateToLatest(db);

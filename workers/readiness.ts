@@ -1,0 +1,177 @@
+import { Connection } from '@temporalio/client';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { redactSecrets } from '../pipeline/config/index.js';
+
+/** Where the process's dependencies live (the worker passes its loaded config). */
+export interface ReadinessTargets {
+  /** `bus.redis.uri`. */
+  readonly redisUri: string;
+  /** `store.url`. */
+  readonly storeUrl: string;
+  /** `temporal.address` (host:port of the frontend). */
+  readonly temporalAddress: string;
+  /** Budget of each check; they run in parallel, so also of the whole probe. Default 2000 ms. */
+  readonly timeoutMs?: number;
+}
+
+/** Outcome of one dependency check. `target` and `error` never contain a password. */
+export interface DependencyCheck {
+  readonly ok: boolean;
+  /** How long the check took, in milliseconds. */
+  readonly ms: number;
+  /** What was checked: the URL (password masked) or address. */
+  readonly target: string;
+  readonly error?: string;
+}
+
+export interface ReadinessReport {
+  /** True when every check passed. */
+  readonly ready: boolean;
+  readonly checks: {
+    readonly redis: DependencyCheck;
+    readonly postgres: DependencyCheck;
+    readonly temporal: DependencyCheck;
+  };
+}
+
+const DEFAULT_TIMEOUT_MS = 2000;
+/** The service the Temporal frontend reports health for (what `temporal operator cluster health` asks). */
+const TEMPORAL_HEALTH_SERVICE = 'temporal.api.workflowservice.v1.WorkflowService';
+/** grpc.health.v1 ServingStatus, by number. */
+const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] as const;
+
+/**
+ * Checks that Redis answers PING, PostgreSQL answers `SELECT 1` and the Temporal frontend reports
+ * SERVING, each over its own short-lived connection with no retries, in parallel, each bounded
+ * by `timeoutMs`. Never throws: a failure is a check with `ok: false` and a redacted `error`.
+ *
+ * @example
+ * const report = await checkReadiness({ redisUri: config.bus.redis.uri, storeUrl: config.store.url,
+ *   temporalAddress: config.temporal.address });
+ * if (!report.ready) console.error(report.checks);
+ */
+export async function checkReadiness(targets: ReadinessTargets): Promise<ReadinessReport> {
+  const timeoutMs = targets.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+  const [redis, postgres, temporal] = await Promise.all([
+    runCheck(redactPasswords(targets.redisUri, [targets.redisUri]), [targets.redisUri], timeoutMs, () => pingRedis(targets.redisUri, timeoutMs)),
+    runCheck(redactPasswords(targets.storeUrl, [targets.storeUrl]), [targets.storeUrl], timeoutMs, () => selectOne(targets.storeUrl, timeoutMs)),
+    runCheck(targets.temporalAddress, [], timeoutMs, () => temporalServing(targets.temporalAddress, timeoutMs)),
+  ]);
+  return { ready: redis.ok && postgres.ok && temporal.ok, checks: { redis, postgres, temporal } };
+}
+
+/**
+ * Masks every password of `urls` in `text`: inside any URL (`scheme://user:***@`, `?password=***`),
+ * and as a bare string, since a driver may echo it on its own. A password equal to the URL's user
+ * or database name is as public as those and is left alone (masking it would garble every message
+ * naming them).
+ */
+export function redactPasswords(text: string, urls: readonly string[]): string {
+  let out = redactSecrets(text).replace(/([?&]password=)[^&#\s]*/gi, '$1***');
+  for (const url of urls) {
+    let parsed: URL;
+    try {
+      parsed = new URL(url);
+    } catch {
+      continue;
+    }
+    const encoded = [parsed.password, ...[...parsed.searchParams].filter(([key]) => key.toLowerCase() === 'password').map(([, value]) => value)];
+    const publicNames = new Set([safeDecode(parsed.username), safeDecode(parsed.pathname.replace(/^\//, ''))]);
+    for (const secret of new Set(encoded.flatMap((e) => [e, safeDecode(e), encodeURIComponent(e)]))) {
+      if (secret === '' || publicNames.has(secret)) continue;
+      out = out.split(secret).join('***');
+    }
+  }
+  return out;
+}
+
+function safeDecode(text: string): string {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
+
+async function runCheck(target: string, secrets: readonly string[], timeoutMs: number, probe: () => Promise<void>): Promise<DependencyCheck> {
+  const started = performance.now();
+  const elapsed = () => Math.round((performance.now() - started) * 10) / 10;
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`no answer within ${timeoutMs} ms`)), timeoutMs + 250);
+  });
+  try {
+    // The probes bound themselves; the outer deadline only guards against a driver that does not.
+    await Promise.race([probe(), deadline]);
+    return { ok: true, ms: elapsed(), target };
+  } catch (err) {
+    return { ok: false, ms: elapsed(), target, error: redactPasswords(describeError(err), secrets) };
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+function describeError(err: unknown): string {
+  if (err instanceof Error) {
+    // AggregateError (e.g. a host resolving to several addresses) has an empty message of its own.
+    if (err.message === '' && err instanceof AggregateError) return err.errors.map(describeError).join('; ');
+    const code = (err as { code?: unknown }).code;
+    return typeof code === 'string' && !err.message.includes(code) ? `${code}: ${err.message}` : err.message;
+  }
+  return String(err);
+}
+
+async function pingRedis(uri: string, timeoutMs: number): Promise<void> {
+  const redis = new Redis(uri, {
+    lazyConnect: true,
+    connectTimeout: timeoutMs,
+    commandTimeout: timeoutMs,
+    maxRetriesPerRequest: 0,
+    retryStrategy: () => null,
+    enableOfflineQueue: false,
+    enableReadyCheck: false,
+  });
+  // Without a listener ioredis prints every connection error to stderr itself (unredacted). The
+  // event also carries the cause (ECONNREFUSED…); connect() itself only says "Connection is closed.".
+  let cause: Error | undefined;
+  redis.on('error', (err: Error) => { cause ??= err; });
+  try {
+    await redis.connect();
+    await redis.ping(); // an error reply (NOAUTH, LOADING…) rejects
+  } catch (err) {
+    throw cause ?? err;
+  } finally {
+    redis.disconnect();
+  }
+}
+
+async function selectOne(url: string, timeoutMs: number): Promise<void> {
+  const client = new pg.Client({ connectionString: url, connectionTimeoutMillis: timeoutMs, query_timeout: timeoutMs });
+  client.on('error', () => undefined);
+  try {
+    await client.connect();
+    await client.query('SELECT 1');
+  } finally {
+    await client.end().catch(() => undefined);
+  }
+}
+
+async function temporalServing(address: string, timeoutMs: number): Promise<void> {
+  // No retry interceptor (the SDK's default retries UNAVAILABLE for seconds) and no HTTP proxy
+  // (the worker's own connection uses none): one attempt, answered or failed within the deadline.
+  const connection = Connection.lazy({
+    address,
+    connectTimeout: timeoutMs,
+    interceptors: [],
+    channelArgs: { 'grpc.enable_http_proxy': 0 },
+  });
+  try {
+    const reply = await connection.withDeadline(Date.now() + timeoutMs,
+      () => connection.healthService.check({ service: TEMPORAL_HEALTH_SERVICE }));
+    const status = SERVING_STATUS[reply.status ?? 0] ?? String(reply.status);
+    if (status !== 'SERVING') throw new Error(`frontend health is ${status}, not SERVING`);
+  } finally {
+    await connection.close();
+  }
+}
