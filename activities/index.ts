@@ -2,12 +2,16 @@ import type { InferenceDeps } from './inference-activity.js';
 import { createInferenceActivity } from './inference-activity.js';
 import type { MicroBatchDeps } from './microbatch-activity.js';
 import { createMicroBatchActivity } from './microbatch-activity.js';
+import type { ModelDeps } from './model-activity.js';
+import { createModelActivities } from './model-activity.js';
 import type { ProducerDeps } from './producer-activity.js';
 import { createProducerActivity } from './producer-activity.js';
 import type { ReplayDeps } from './replay-activity.js';
 import { createReplayActivities } from './replay-activity.js';
+import type { RecoveryDeps } from './recovery-activity.js';
+import { createRecoveryActivity } from './recovery-activity.js';
 
-export type ActivityDeps = MicroBatchDeps & ProducerDeps & InferenceDeps & ReplayDeps;
+export type ActivityDeps = MicroBatchDeps & ProducerDeps & InferenceDeps & ReplayDeps & ModelDeps & RecoveryDeps;
 
 /**
  * All activities of the pipeline, wired to their dependencies: workers pass real Redis/PostgreSQL
@@ -19,6 +23,8 @@ export function createActivities(deps: ActivityDeps) {
     runProducer: createProducerActivity(deps),
     runInferenceShard: createInferenceActivity(deps),
     ...createReplayActivities(deps),
+    ...createModelActivities(deps),
+    sweepPendingEntries: createRecoveryActivity(deps),
   };
 }
 
@@ -27,4 +33,6 @@ export type { MicroBatchDefaults, MicroBatchDeps } from './microbatch-activity.j
 export type { ProducerDefaults, ProducerDeps } from './producer-activity.js';
 export type { InferenceDefaults, InferenceDeps } from './inference-activity.js';
 export type { ReplayDefaults, ReplayDeps, StoredBarsReader } from './replay-activity.js';
+export type { ModelDeps } from './model-activity.js';
+export type { RecoveryDefaults, RecoveryDeps } from './recovery-activity.js';
 export type * from './types.js';

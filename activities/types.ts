@@ -228,3 +228,110 @@ export interface ReplayAuditFinish {
   readonly counts: Record<string, number>;
   readonly error?: string;
 }
+
+/** Input of `validateModel`: the model a reload would switch to (paths as the worker sees them). */
+export interface ModelValidateInput {
+  readonly modelPath: string;
+  /** Reference inputs/outputs; default `<model>.reference.json` beside the model, when it exists. */
+  readonly referencePath?: string;
+}
+
+/** A model that passed validation: loaded, shapes checked, reference rows matched, outputs in range. */
+export interface ModelValidation {
+  readonly modelPath: string;
+  /** The sidecar's `version` (what signals carry as `meta.model_version`). */
+  readonly version: string;
+  /** The reference file checked, or null when there was none. */
+  readonly referencePath: string | null;
+  /** Rows run through the model for the range check (the reference rows, or a few probes). */
+  readonly rows: number;
+  /** Largest probability difference from the reference, or null without a reference. */
+  readonly maxAbsDiff: number | null;
+  readonly classes: readonly number[];
+}
+
+/** Input of `describeModel`: an inference consumer's check of the model it is about to run. */
+export interface ModelDescribeInput {
+  /** The model; omitted = the worker's `inference.adapters.sklearn.model_path`. */
+  readonly modelPath?: string;
+}
+
+export interface ModelDescription {
+  readonly adapter: string;
+  readonly version: string;
+}
+
+/** The inference consumers a reload addresses by default (from the worker's config). */
+export interface ModelReloadTargets {
+  readonly featuresStream: string;
+  readonly shards: number;
+}
+
+export interface ModelReloadAuditStart {
+  readonly jobName: string;
+  readonly meta: Readonly<Record<string, unknown>>;
+}
+
+export interface ModelReloadAuditFinish {
+  readonly jobRunId: number;
+  readonly status: 'success' | 'failure';
+  readonly counts: Record<string, number>;
+  readonly error?: string;
+}
+
+/** One consumer group on one shard stream that the recovery sweep looks at. */
+export interface RecoveryTarget {
+  readonly role: 'microbatch' | 'inference';
+  readonly shard: number;
+  /** Base stream (`bus.redis.stream` for microbatch, `bus.redis.features_stream` for inference by default). */
+  readonly stream?: string;
+  /** Consumer group (`bus.redis.consumer_group` / `bus.redis.inference_group` by default). */
+  readonly group?: string;
+}
+
+/**
+ * Input of `sweepPendingEntries` and `consumerRecoveryWorkflow`, JSON, e.g. `{}` or
+ * `{"minIdleMs":0,"targets":[{"role":"microbatch","shard":3}]}`. Omitted fields take the worker's config.
+ */
+export interface RecoveryInput {
+  /** Every shard of both roles by default. */
+  readonly targets?: readonly RecoveryTarget[];
+  /** Default `recovery.min_idle_ms`. */
+  readonly minIdleMs?: number;
+  /** Default `bus.max_deliveries`. */
+  readonly maxDeliveries?: number;
+  /** Most pending entries examined per stream in one sweep (default 10000). */
+  readonly maxEntries?: number;
+}
+
+/** What the sweep did on one stream. */
+export interface RecoveryStreamReport {
+  readonly role: 'microbatch' | 'inference';
+  readonly shard: number;
+  readonly stream: string;
+  readonly group: string;
+  /** The shard's owner: its workflow id, which is its Redis consumer name. */
+  readonly owner: string;
+  /** Pending entries examined. */
+  readonly pending: number;
+  /** Entries of other consumers transferred to the owner. */
+  readonly claimed: number;
+  /** Entries delivered more than `maxDeliveries` times, written to the DLQ and acknowledged. */
+  readonly deadLettered: number;
+  /** Entries the owner itself holds (open windows, or already claimed for it): left alone. */
+  readonly skippedOwned: number;
+  /** Entries of other consumers idle less than `minIdleMs`: left for a later sweep. */
+  readonly skippedRecent: number;
+  /** The group (or stream) does not exist yet. */
+  readonly missing: boolean;
+  /** More pending entries than `maxEntries`: the next sweep continues. */
+  readonly truncated: boolean;
+}
+
+export interface RecoveryReport {
+  readonly minIdleMs: number;
+  readonly maxDeliveries: number;
+  readonly dlqStream: string;
+  readonly streams: readonly RecoveryStreamReport[];
+  readonly totals: { readonly claimed: number; readonly deadLettered: number; readonly skippedOwned: number; readonly skippedRecent: number };
+}

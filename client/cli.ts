@@ -9,26 +9,28 @@
  *   mdp stream tail        [--config F] --topic mdp.events [--limit 50]
  *   mdp stream drain       [--config F]                 stop producer and consumers cleanly
  *   mdp stream replay      [--config F] --dataset NAME --from D --to D [--chunk-span 15m] [--speed N] | --follow ID
+ *   mdp model reload       [--config F] --path models/x.onnx [--reference F]   validate, then switch inference consumers
  *   mdp dataset ls         [--config F]
  *   mdp dataset generate   [--config F] NAME --date YYYY-MM-DD
+ *   mdp stream recover     [--config F] [--min-idle 60s] | --schedule   sweep pending entries now, or (re)create the schedule
  *   mdp status             [--config F] [--watch]
  *   mdp migrate            [--config F]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage.
  */
 import { parseArgs } from 'node:util';
-import { RedisBus } from '../pipeline/bus/index.js';
 import { ConfigError, loadStreamingConfig } from '../pipeline/config/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { parseDurationMs } from '../pipeline/contracts/index.js';
-import { createDb, migrateToLatest, StoreClient } from '../store/index.js';
-import { formatProgress, readProgress } from './progress.js';
-import type { PipelineProgress } from './progress.js';
+import { createDb, migrateToLatest } from '../store/index.js';
 import { drainPipeline, startInference, startMicroBatchers, startProducer, tailTopic } from './stream-commands.js';
 import { connectTemporal } from './temporal.js';
 import { up } from './up-command.js';
 import { followReplay, startReplay } from './replay-command.js';
 import { generateDataset, listDatasets } from './dataset-command.js';
+import { ensureRecoverySchedule, formatRecoveryReport, runRecovery } from './recover-command.js';
+import { statusCommand } from './status-command.js';
+import { formatOutcome, formatReloadResult, ModelReloadError, reloadModel } from './model-command.js';
 
 class UsageError extends Error {
   constructor(message: string) {
@@ -46,9 +48,13 @@ const USAGE = `usage: mdp <command> [options]
   stream drain          stop the producer and micro-batch workflows cleanly
   stream replay         --dataset NAME --from 2025-10-01 --to 2025-10-02 [--chunk-span 15m] [--speed N]
                         (progress until done; Ctrl-C detaches) | --follow WORKFLOW_ID to reattach
+  model reload          --path models/NAME.onnx [--reference F]   validate the model, then switch the
+                        inference consumers to it (a rejected model changes nothing; exit 1 with the reason)
   dataset ls            the datasets of configs/datasets.yaml
   dataset generate      NAME --date YYYY-MM-DD   write a deterministic sample day
-  status                [--watch]
+  stream recover        [--min-idle 60s]   claim a dead consumer's pending entries for the shard owners (DLQ past
+                        max_deliveries) now and print the report | --schedule: create/update the mdp-recovery schedule
+  status                [--watch]   consumers (owner, heartbeat, watermark, lag, pending, model), replays, progress
   migrate               apply database migrations
 every command takes --config FILE (default configs/streaming.yaml)`;
 
@@ -93,6 +99,10 @@ async function run(argv: string[]): Promise<number> {
       speed: { type: 'string' },
       follow: { type: 'string' },
       date: { type: 'string' },
+      schedule: { type: 'boolean', default: false },
+      'min-idle': { type: 'string' },
+      path: { type: 'string' },
+      reference: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -180,6 +190,22 @@ async function run(argv: string[]): Promise<number> {
         process.removeListener('SIGINT', detach);
       }
     }
+    case 'model reload': {
+      if (!values.path) throw new UsageError('model reload needs --path models/NAME.onnx');
+      const modelPath = values.path;
+      return withTemporal(config, async (client) => {
+        try {
+          const result = await reloadModel(client, config, { modelPath, ...(values.reference ? { referencePath: values.reference } : {}) });
+          for (const line of formatReloadResult(result)) out(line + '\n');
+          return 0;
+        } catch (err) {
+          if (!(err instanceof ModelReloadError)) throw err;
+          for (const o of err.consumers) out(formatOutcome(o) + '\n');
+          console.error(`mdp: model reload failed: ${err.message}`);
+          return 1;
+        }
+      });
+    }
     case 'dataset ls':
       await listDatasets(config, (line) => out(line + '\n'));
       return 0;
@@ -190,24 +216,22 @@ async function run(argv: string[]): Promise<number> {
       out(`${written.file}: ${written.events} events\n`);
       return 0;
     }
-    case 'status': {
-      const bus = new RedisBus(config.bus.redis.uri, { maxLen: config.bus.redis.maxlen });
-      const db = createDb(config.store.url);
-      const store = new StoreClient(db);
-      let stop = false;
-      process.once('SIGINT', () => { stop = true; });
-      try {
-        let previous: PipelineProgress | undefined;
-        do {
-          const progress = await readProgress(bus, () => store.countBars(config.producers.synthetic.provider), config);
-          out(formatProgress(progress, previous) + '\n');
-          previous = progress;
-          if (values.watch) await new Promise((r) => setTimeout(r, 1000));
-        } while (values.watch && !stop);
-      } finally {
-        await bus.close();
-        await db.destroy();
+    case 'status':
+      return statusCommand(config, { watch: values.watch, write: out, tty: process.stdout.isTTY === true });
+    case 'stream recover': {
+      if (values.schedule) {
+        const schedule = await withTemporal(config, (client) => ensureRecoverySchedule(client, config));
+        out(`${schedule.scheduleId}: ${schedule.created ? 'created' : 'updated'}, every ${config.recovery.interval}${schedule.nextRunAt ? `, next run ${schedule.nextRunAt.toISOString()}` : ''}\n`);
+        return 0;
       }
+      let minIdleMs: number | undefined;
+      if (values['min-idle'] !== undefined) {
+        minIdleMs = parseDurationMs(values['min-idle']);
+        if (minIdleMs === undefined) throw new UsageError(`--min-idle must be a duration such as 30s or 0 (got "${values['min-idle']}")`);
+      }
+      const { workflowId, result } = await withTemporal(config, (client) => runRecovery(client, config, minIdleMs === undefined ? {} : { minIdleMs }));
+      out(`${workflowId}:\n`);
+      for (const line of formatRecoveryReport(result)) out(line + '\n');
       return 0;
     }
     case 'migrate': {

@@ -7,6 +7,7 @@ import type { StreamingConfig } from '../pipeline/config/index.js';
 import { createDb, migrateToLatest, StoreClient } from '../store/index.js';
 import { formatProgress, readProgress } from './progress.js';
 import type { PipelineProgress } from './progress.js';
+import { ensureRecoverySchedule } from './recover-command.js';
 import { configuredAdapter, startInference, startMicroBatchers, startProducer } from './stream-commands.js';
 import { connectTemporal, workflowUrl } from './temporal.js';
 
@@ -47,6 +48,10 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
     const consumers = await startMicroBatchers(temporal.client, config, undefined);
     const adapter = configuredAdapter(config);
     const inference = adapter ? await startInference(temporal.client, config, adapter) : [];
+    // The pending-entry sweep (consumerRecoveryWorkflow) on a Temporal Schedule; the pipeline runs without it.
+    const recovery = await ensureRecoverySchedule(temporal.client, config).then(
+      (s) => `${s.scheduleId} (schedule ${s.created ? 'created' : 'updated'}: every ${config.recovery.interval}, claims a dead consumer's pending entries, DLQ past max_deliveries)`,
+      (err: unknown) => `not scheduled: ${(err as Error).message}`);
     const ns = config.temporal.namespace;
     write([
       '',
@@ -54,6 +59,7 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
       `  producer   ${producer.workflowId} (${producer.started ? 'started' : 'already running, resumed'})`,
       ...consumers.map((c) => `  consumer   ${c.workflowId} (${c.started ? 'started' : 'already running, resumed'})`),
       ...inference.map((c) => `  inference  ${c.workflowId} (${adapter}; ${c.started ? 'started' : 'already running, resumed'})`),
+      `  recovery   ${recovery}`,
       `  Temporal UI  ${options.uiBase}/namespaces/${ns}/workflows  (e.g. ${workflowUrl(options.uiBase, ns, consumers[0].workflowId)})`,
       `  metrics      http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics`,
       `  worker log   ${resolve(options.logFile)}`,

@@ -45,6 +45,7 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
       signalsStream: redis.signals_stream,
       inferenceGroup: redis.inference_group,
       featureWindows: config.features.windows,
+      recoveryMinIdleMs: config.recovery.min_idle_ms,
     },
     replay: {
       datasetsFile: config.replay.datasets_file,

@@ -9,7 +9,57 @@ export interface LoopStatus {
   readonly draining: boolean;
   readonly totals: Record<string, number>;
   readonly lastStoppedBy?: string;
+  /** Inference consumers: the model the runs use (`path` omitted = the worker's configured one). */
+  readonly model?: ConsumerModelStatus;
 }
+
+export interface ConsumerModelStatus {
+  readonly adapter: string;
+  readonly path?: string;
+  /** Known once a reload described it or a run reported it. */
+  readonly version?: string;
+  /** Reloads applied since the consumer started (carried across continue-as-new). */
+  readonly generation: number;
+}
+
+/**
+ * Asks an inference consumer (adapter `sklearn`) to switch model: it loads the model first
+ * (`describeModel`), and only if that works stops its current run and restarts it on the new
+ * model. The outcome goes to `replyTo` as a {@link modelReloadedSignal}.
+ */
+export interface ReloadModelRequest {
+  /** Identifies the reload in the reply (and for a later `rollbackOf`). */
+  readonly requestId: string;
+  /** The model to run; omitted = the worker's `inference.adapters.sklearn.model_path`. */
+  readonly modelPath?: string;
+  /** Undo the reload with this request id (back to the path it replaced), if it is the last one applied. */
+  readonly rollbackOf?: string;
+  /** Workflow id to signal the outcome to. */
+  readonly replyTo?: string;
+}
+
+/** A consumer's answer to a {@link ReloadModelRequest}. */
+export interface ModelReloadReply {
+  readonly workflowId: string;
+  readonly requestId: string;
+  /** `reloaded`: no run of this consumer uses the old model any more; `skipped`: nothing to do here. */
+  readonly status: 'reloaded' | 'skipped' | 'failed';
+  readonly modelPath?: string;
+  readonly version?: string;
+  readonly previousModelPath?: string;
+  readonly previousVersion?: string;
+  readonly reason?: string;
+}
+
+export const reloadModelSignal = defineSignal<[ReloadModelRequest]>('reloadModel');
+export const modelReloadedSignal = defineSignal<[ModelReloadReply]>('modelReloaded');
+
+/**
+ * Sent by `consumerRecoveryWorkflow` to a shard owner after entries of a dead consumer were claimed
+ * for it: they sit in the owner's pending list, which its activity reads when a run starts. A
+ * consumer that handles it stops its current run (like a reload) so the next run reads them now.
+ */
+export const recheckPendingSignal = defineSignal('recheckPending');
 
 /** Progress of a long-running workflow: completed activity runs and their summed counts. */
 export const statusQuery = defineQuery<LoopStatus>('status');
@@ -21,6 +71,11 @@ export function microBatchWorkflowId(stream: string, shard: number): string {
 
 export function inferenceWorkflowId(featuresStream: string, shard: number): string {
   return `mdp-inference-${featuresStream}-${shard}`;
+}
+
+/** One model reload at a time per features stream (its inference consumers). */
+export function modelReloadWorkflowId(featuresStream: string): string {
+  return `mdp-model-reload-${featuresStream}`;
 }
 
 export function producerWorkflowId(provider: string): string {

@@ -97,6 +97,14 @@ export interface ReplayConfig {
   readonly chunk_span: string;
 }
 
+/** `recovery`: the pending-entry sweep (`consumerRecoveryWorkflow`, `mdp stream recover`). */
+export interface RecoveryConfig {
+  /** How often the `mdp-recovery` Temporal Schedule runs the sweep, a duration such as `1m`. */
+  readonly interval: string;
+  /** Pending entries idle at least this long (ms) and held by a consumer other than the shard's owner are claimed or dead-lettered. */
+  readonly min_idle_ms: number;
+}
+
 /** `telemetry`. */
 export interface TelemetryConfig {
   /** Env `MDP_METRICS_PORT`. */
@@ -122,6 +130,7 @@ export interface StreamingConfig {
   readonly temporal: TemporalConfig;
   readonly telemetry: TelemetryConfig;
   readonly replay: ReplayConfig;
+  readonly recovery: RecoveryConfig;
 }
 
 type DeepPartial<T> = T extends readonly unknown[] ? T : T extends object ? { readonly [K in keyof T]?: DeepPartial<T[K]> } : T;
@@ -368,6 +377,10 @@ const SCHEMA = {
     datasets_file: { doc: 'Catalog of named replay datasets.', format: 'mdp-path', default: 'configs/datasets.yaml' },
     stream: { doc: "Base name of a replay's own streams.", format: 'mdp-name', default: 'mdp.replay' },
     chunk_span: { doc: 'Event time one replay chunk (one activity) covers, e.g. 15m.', format: 'mdp-duration', default: '15m' },
+  },
+  recovery: {
+    interval: { doc: 'How often the mdp-recovery schedule sweeps pending entries, e.g. 1m.', format: 'mdp-duration', default: '1m' },
+    min_idle_ms: { doc: "Idle time (ms) after which a pending entry not held by its shard's owner is claimed for the owner (or dead-lettered past max_deliveries).", format: 'mdp-int', min: 0, default: 60_000 },
   },
 } satisfies convict.Schema<StreamingConfig>;
 

@@ -1,0 +1,205 @@
+import { Context } from '@temporalio/activity';
+import type { Bus, BusEntry, DeadLetter, PendingEntry } from '../pipeline/bus/index.js';
+import { shardStream } from '../pipeline/bus/index.js';
+import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
+import type { RecoveryInput, RecoveryReport, RecoveryStreamReport, RecoveryTarget } from './types.js';
+
+/** Settings the sweep needs beyond its input (from the worker's config). */
+export interface RecoveryDefaults {
+  /** Base event stream (micro-batch group) and its group. */
+  readonly stream: string;
+  readonly group: string;
+  /** Base feature stream (inference group) and its group. */
+  readonly featuresStream: string;
+  readonly inferenceGroup: string;
+  readonly dlqStream: string;
+  readonly maxDeliveries: number;
+  readonly shards: number;
+  /** `recovery.min_idle_ms`. */
+  readonly recoveryMinIdleMs: number;
+}
+
+export interface RecoveryDeps {
+  readonly openBus: () => Bus;
+  readonly metrics: Metrics;
+  readonly log: Logger;
+  readonly defaults: RecoveryDefaults;
+}
+
+/**
+ * Consumer name the sweep claims over-delivered entries under while it writes their dead letters.
+ * An entry still pending under this name was claimed by a sweep that stopped before acknowledging
+ * it; the next sweep finishes the move (without writing a second letter when the first one landed).
+ */
+export const RECOVERY_CONSUMER = 'mdp-recovery';
+
+/** Dead letters searched for a crashed sweep's letter before a second one is written. */
+const DLQ_LOOKBACK = 1000;
+const DEFAULT_MAX_ENTRIES = 10_000;
+
+/** Owner (workflow id = consumer name) of a role's shard; mirrors `workflows/definitions.ts`, which activities may not import. */
+export function shardOwner(role: RecoveryTarget['role'], baseStream: string, shard: number): string {
+  return role === 'microbatch' ? `mdp-microbatch-${baseStream}-${shard}` : `mdp-inference-${baseStream}-${shard}`;
+}
+
+/** The reason of an over-delivered entry's dead letter (the same words the consumers use). */
+export function overDeliveredReason(deliveries: number, maxDeliveries: number): string {
+  return `delivered ${deliveries} times (max_deliveries ${maxDeliveries})`;
+}
+
+/** Every shard of both roles of the config, when the input names none. */
+function defaultTargets(d: RecoveryDefaults): RecoveryTarget[] {
+  const targets: RecoveryTarget[] = [];
+  for (let shard = 0; shard < d.shards; shard++) targets.push({ role: 'microbatch', shard });
+  for (let shard = 0; shard < d.shards; shard++) targets.push({ role: 'inference', shard });
+  return targets;
+}
+
+function isMissingGroup(err: unknown): boolean {
+  return /NOGROUP|no such key/i.test((err as Error).message ?? '');
+}
+
+/**
+ * The pending-entry sweep behind `consumerRecoveryWorkflow`. For each shard stream of the events
+ * (micro-batch group) and the features (inference group) it looks at the group's pending entries:
+ * - held by the shard's owner (the consumer named after its workflow id): left alone — the owner
+ *   holds them in open windows, or will re-read them when its next activity run starts;
+ * - held by any other consumer (a dead or renamed one) and idle at least `minIdleMs`: delivered more
+ *   than `maxDeliveries` times → written to the DLQ with reason and delivery count, then
+ *   acknowledged; otherwise claimed for the owner (XCLAIM), whose next run re-reads them as its own.
+ * Idle time is checked again atomically by XCLAIM, so an entry a live consumer touched meanwhile
+ * is not taken from it.
+ */
+export function createRecoveryActivity(deps: RecoveryDeps) {
+  return async function sweepPendingEntries(input: RecoveryInput = {}): Promise<RecoveryReport> {
+    const d = deps.defaults;
+    const minIdleMs = input.minIdleMs ?? d.recoveryMinIdleMs;
+    const maxDeliveries = input.maxDeliveries ?? d.maxDeliveries;
+    const maxEntries = input.maxEntries ?? DEFAULT_MAX_ENTRIES;
+    const targets = input.targets ?? defaultTargets(d);
+    const heartbeat = activityHeartbeat();
+    const log = deps.log.child({ activity: 'sweepPendingEntries' });
+    const metrics = deps.metrics;
+    for (const reason of ['orphan_claimed', 'max_deliveries']) metrics.errors.inc({ component: 'recovery', reason }, 0);
+    const bus = deps.openBus();
+    const streams: RecoveryStreamReport[] = [];
+    try {
+      for (const target of targets) {
+        const base = target.stream ?? (target.role === 'microbatch' ? d.stream : d.featuresStream);
+        const group = target.group ?? (target.role === 'microbatch' ? d.group : d.inferenceGroup);
+        const stream = shardStream(base, target.shard);
+        const owner = shardOwner(target.role, base, target.shard);
+        const report = await sweepStream(bus, { role: target.role, shard: target.shard, stream, group, owner }, { minIdleMs, maxDeliveries, maxEntries, dlqStream: d.dlqStream }, log);
+        streams.push(report);
+        if (report.claimed > 0) metrics.errors.inc({ component: 'recovery', reason: 'orphan_claimed' }, report.claimed);
+        if (report.deadLettered > 0) metrics.errors.inc({ component: 'recovery', reason: 'max_deliveries' }, report.deadLettered);
+        heartbeat({ streamsDone: streams.length, streams: targets.length });
+      }
+    } finally {
+      await bus.close();
+    }
+    const sum = (key: 'claimed' | 'deadLettered' | 'skippedOwned' | 'skippedRecent') => streams.reduce((n, s) => n + s[key], 0);
+    const totals = { claimed: sum('claimed'), deadLettered: sum('deadLettered'), skippedOwned: sum('skippedOwned'), skippedRecent: sum('skippedRecent') };
+    if (totals.claimed > 0 || totals.deadLettered > 0) log.warn('recovery sweep moved pending entries', { ...totals, minIdleMs, maxDeliveries });
+    else log.debug('recovery sweep found nothing to move', { ...totals });
+    return { minIdleMs, maxDeliveries, dlqStream: d.dlqStream, streams, totals };
+  };
+}
+
+/** Heartbeats when running as an activity (a no-op when called directly, e.g. from a unit test). */
+function activityHeartbeat(): (details: unknown) => void {
+  try {
+    const ctx = Context.current();
+    return (details) => ctx.heartbeat(details);
+  } catch {
+    return () => undefined;
+  }
+}
+
+interface StreamRef {
+  readonly role: RecoveryTarget['role'];
+  readonly shard: number;
+  readonly stream: string;
+  readonly group: string;
+  readonly owner: string;
+}
+
+interface SweepLimits {
+  readonly minIdleMs: number;
+  readonly maxDeliveries: number;
+  readonly maxEntries: number;
+  readonly dlqStream: string;
+}
+
+async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits, log: Logger): Promise<RecoveryStreamReport> {
+  const { stream, group, owner } = ref;
+  const base = { ...ref, pending: 0, claimed: 0, deadLettered: 0, skippedOwned: 0, skippedRecent: 0, missing: false, truncated: false };
+  let pending: PendingEntry[];
+  try {
+    pending = await bus.pendingEntries(stream, group, limits.maxEntries);
+  } catch (err) {
+    if (isMissingGroup(err)) return { ...base, missing: true };
+    throw err;
+  }
+  let skippedOwned = 0, skippedRecent = 0;
+  const toClaim: string[] = [];
+  const toDeadLetter = new Map<string, PendingEntry>();
+  for (const entry of pending) {
+    if (entry.consumer === owner) skippedOwned++;
+    else if (entry.idleMs < limits.minIdleMs) skippedRecent++;
+    else if (entry.deliveries > limits.maxDeliveries || entry.consumer === RECOVERY_CONSUMER) toDeadLetter.set(entry.id, entry);
+    else toClaim.push(entry.id);
+  }
+
+  let deadLettered = 0;
+  if (toDeadLetter.size > 0) {
+    // Claiming first makes the sweep the entries' holder (XCLAIM re-checks the idle time, so a
+    // consumer that touched an entry meanwhile keeps it) and returns their payloads.
+    const taken = await bus.claim(stream, group, RECOVERY_CONSUMER, limits.minIdleMs, [...toDeadLetter.keys()]);
+    const resumed = taken.filter((e) => toDeadLetter.get(e.id)?.consumer === RECOVERY_CONSUMER);
+    const alreadyWritten = resumed.length > 0 ? await lettersInDlq(bus, limits.dlqStream, stream, group) : new Set<string>();
+    const letters: DeadLetter[] = [];
+    const ackOnly: string[] = [];
+    for (const entry of taken) {
+      if (alreadyWritten.has(entry.id)) {
+        ackOnly.push(entry.id);
+        continue;
+      }
+      const seen = toDeadLetter.get(entry.id)!;
+      letters.push({
+        sourceStream: stream, sourceId: entry.id, payload: entry.payload ?? entry.foreign,
+        reason: overDeliveredReason(seen.deliveries, limits.maxDeliveries), deliveries: seen.deliveries,
+      });
+    }
+    // Writes the letters, then acknowledges their sources.
+    await bus.deadLetter(limits.dlqStream, group, letters);
+    await bus.ack(stream, group, ackOnly);
+    deadLettered = letters.length;
+    if (letters.length > 0 || ackOnly.length > 0) {
+      log.warn('over-delivered pending entries moved to the DLQ', { stream, group, dlq: limits.dlqStream, count: letters.length, finishedEarlierSweep: ackOnly.length, first: letters[0]?.reason });
+    }
+  }
+
+  let claimed = 0;
+  if (toClaim.length > 0) {
+    const moved: BusEntry[] = await bus.claim(stream, group, owner, limits.minIdleMs, toClaim);
+    claimed = moved.length;
+    if (claimed > 0) log.warn('orphaned pending entries claimed for the shard owner', { stream, group, owner, count: claimed, from: [...new Set(pending.filter((p) => toClaim.includes(p.id)).map((p) => p.consumer))] });
+  }
+  return { ...base, pending: pending.length, claimed, deadLettered, skippedOwned, skippedRecent, truncated: pending.length >= limits.maxEntries };
+}
+
+/** Source ids (of `stream` in `group`) among the newest dead letters. */
+async function lettersInDlq(bus: Bus, dlqStream: string, stream: string, group: string): Promise<Set<string>> {
+  const ids = new Set<string>();
+  for (const letter of await bus.tail(dlqStream, DLQ_LOOKBACK)) {
+    if (letter.foreign === undefined) continue;
+    try {
+      const fields = JSON.parse(letter.foreign) as Record<string, string | undefined>;
+      if (fields.stream === stream && fields.group === group && fields.id) ids.add(fields.id);
+    } catch {
+      // not a dead letter written by the bus
+    }
+  }
+  return ids;
+}

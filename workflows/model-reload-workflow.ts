@@ -1,0 +1,201 @@
+import {
+  ActivityFailure, ApplicationFailure, CancellationScope, condition, defineQuery, getExternalWorkflowHandle, proxyActivities, setHandler,
+  workflowInfo,
+} from '@temporalio/workflow';
+import type { Activities } from '../activities/index.js';
+import type { ModelValidation } from '../activities/types.js';
+import type { ModelReloadReply } from './definitions.js';
+import { inferenceWorkflowId, modelReloadedSignal, reloadModelSignal } from './definitions.js';
+
+const { validateModel, modelReloadTargets } = proxyActivities<Activities>({
+  startToCloseTimeout: '2 minutes',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 3 },
+});
+const { startModelReloadAudit, finishModelReloadAudit } = proxyActivities<Activities>({
+  startToCloseTimeout: '1 minute',
+  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
+});
+
+/**
+ * Input of {@link modelReloadWorkflow}, JSON — e.g.
+ * `temporal workflow start --task-queue mdp-pipeline --type modelReloadWorkflow --workflow-id mdp-model-reload-mdp.features
+ *   --input '{"modelPath":"models/signal_model.onnx"}'`.
+ */
+export interface ModelReloadInput {
+  /** The ONNX model to switch to, as the workers see it (relative: the worker's working directory). */
+  readonly modelPath: string;
+  /** Reference file to validate against; default `<model>.reference.json` beside it, when it exists. */
+  readonly referencePath?: string;
+  /** Inference consumer workflow ids; default one per shard of the worker's features stream. */
+  readonly consumers?: readonly string[];
+  /** How long each consumer has to confirm (and, on failure, to roll back); default 2 minutes. */
+  readonly confirmTimeoutMs?: number;
+}
+
+/** What happened at one consumer. */
+export interface ConsumerReloadOutcome {
+  readonly workflowId: string;
+  /**
+   * `reloaded`: runs the new model; `skipped`: not an ONNX consumer; `not running`: no such
+   * workflow; `failed`: refused the model; `timed out`: did not confirm in time;
+   * `rolled back`: had switched, and went back when the reload failed elsewhere.
+   */
+  readonly status: 'reloaded' | 'skipped' | 'not running' | 'failed' | 'timed out' | 'rolled back' | 'rollback failed';
+  readonly version?: string;
+  readonly previousModelPath?: string;
+  readonly previousVersion?: string;
+  readonly reason?: string;
+}
+
+/** The result of a reload that took effect (a failed one fails the workflow with the reason). */
+export interface ModelReloadResult {
+  readonly modelPath: string;
+  readonly version: string;
+  readonly validation: ModelValidation;
+  readonly consumers: readonly ConsumerReloadOutcome[];
+  readonly jobRunId: number;
+}
+
+export interface ModelReloadProgress {
+  readonly phase: 'validating' | 'reloading' | 'rolling back' | 'finished' | 'failed';
+  readonly modelPath: string;
+  readonly version: string | null;
+  readonly consumers: readonly ConsumerReloadOutcome[];
+}
+
+/** Where a reload stands: validating, waiting for consumers, rolling back, done. */
+export const modelReloadProgressQuery = defineQuery<ModelReloadProgress>('progress');
+
+/** Failure types of a reload, for callers that branch on them. */
+export const MODEL_RELOAD_FAILURES = { rejected: 'ModelRejected', notConfirmed: 'ModelReloadFailed' } as const;
+
+const DEFAULT_CONFIRM_TIMEOUT_MS = 120_000;
+
+function failureMessage(err: unknown): string {
+  const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
+  return cause instanceof Error ? cause.message : String(cause);
+}
+
+/**
+ * Switches the inference consumers to another ONNX model: validates it first (load, shapes,
+ * reference rows, output range) — a model that fails changes nothing — then signals every
+ * running inference consumer and waits until each confirms it no longer runs the old model. If
+ * any consumer refuses or does not confirm in time, those that switched are rolled back to their
+ * previous model and the workflow fails with the reason. Audited in `job_runs` (kind
+ * `model_reload`), one row per reload.
+ */
+export async function modelReloadWorkflow(input: ModelReloadInput): Promise<ModelReloadResult> {
+  const info = workflowInfo();
+  const timeoutMs = input.confirmTimeoutMs ?? DEFAULT_CONFIRM_TIMEOUT_MS;
+  let phase: ModelReloadProgress['phase'] = 'validating';
+  let version: string | null = null;
+  const outcomes = new Map<string, ConsumerReloadOutcome>();
+  const replies = new Map<string, ModelReloadReply>();
+  const replyKey = (requestId: string, workflowId: string) => `${requestId}\n${workflowId}`;
+
+  setHandler(modelReloadedSignal, (reply) => {
+    replies.set(replyKey(reply.requestId, reply.workflowId), reply);
+  });
+  setHandler(modelReloadProgressQuery, () => ({ phase, modelPath: input.modelPath, version, consumers: [...outcomes.values()] }));
+
+  const audit = async (meta: Record<string, unknown>) => startModelReloadAudit({
+    jobName: info.workflowId,
+    meta: { modelPath: input.modelPath, ...(input.referencePath ? { referencePath: input.referencePath } : {}), workflowRunId: info.runId, ...meta },
+  });
+  const counts = () => {
+    const c: Record<string, number> = { consumers: outcomes.size };
+    for (const o of outcomes.values()) {
+      const key = o.status.replace(/ /g, '_');
+      c[key] = (c[key] ?? 0) + 1;
+    }
+    return c;
+  };
+
+  // 1. Validate: a model that fails is rejected before any consumer is touched.
+  let validation: ModelValidation;
+  try {
+    validation = await validateModel({ modelPath: input.modelPath, ...(input.referencePath ? { referencePath: input.referencePath } : {}) });
+  } catch (err) {
+    phase = 'failed';
+    const reason = failureMessage(err);
+    await CancellationScope.nonCancellable(async () => {
+      const jobRunId = await audit({ rejected: true });
+      await finishModelReloadAudit({ jobRunId, status: 'failure', counts: { consumers: 0 }, error: `model rejected: ${reason}` });
+    });
+    throw ApplicationFailure.nonRetryable(`model rejected, nothing changed: ${reason}`, MODEL_RELOAD_FAILURES.rejected);
+  }
+  version = validation.version;
+  const jobRunId = await audit({ version: validation.version, referencePath: validation.referencePath, maxAbsDiff: validation.maxAbsDiff, rows: validation.rows });
+
+  try {
+    // 2. Ask every inference consumer to switch, and wait for their answers.
+    phase = 'reloading';
+    let consumers = input.consumers;
+    if (consumers === undefined) {
+      const targets = await modelReloadTargets();
+      consumers = Array.from({ length: targets.shards }, (_, shard) => inferenceWorkflowId(targets.featuresStream, shard));
+    }
+    const requestId = `${info.workflowId}/${info.runId}`;
+    const asked = await signalAll(consumers, (workflowId) => outcomes.set(workflowId, { workflowId, status: 'not running' }),
+      { requestId, modelPath: input.modelPath, replyTo: info.workflowId });
+    await condition(() => asked.every((id) => replies.has(replyKey(requestId, id))), timeoutMs);
+    for (const id of asked) {
+      const reply = replies.get(replyKey(requestId, id));
+      outcomes.set(id, reply === undefined
+        ? { workflowId: id, status: 'timed out', reason: `no confirmation within ${timeoutMs} ms` }
+        : { workflowId: id, status: reply.status, ...pick(reply) });
+    }
+    const failed = [...outcomes.values()].filter((o) => o.status === 'failed' || o.status === 'timed out');
+    if (failed.length === 0) {
+      phase = 'finished';
+      const result: ModelReloadResult = { modelPath: input.modelPath, version: validation.version, validation, consumers: [...outcomes.values()], jobRunId };
+      await finishModelReloadAudit({ jobRunId, status: 'success', counts: counts() });
+      return result;
+    }
+
+    // 3. Roll back those that switched (and those that may still switch: a late reload is undone after it lands).
+    phase = 'rolling back';
+    const rollbackId = `${requestId}/rollback`;
+    const undo = asked.filter((id) => outcomes.get(id)?.status === 'reloaded' || outcomes.get(id)?.status === 'timed out');
+    const undoing = await signalAll(undo, () => undefined, { requestId: rollbackId, rollbackOf: requestId, replyTo: info.workflowId });
+    await condition(() => undoing.every((id) => replies.has(replyKey(rollbackId, id))), timeoutMs);
+    for (const id of undoing) {
+      const reply = replies.get(replyKey(rollbackId, id));
+      const before = outcomes.get(id)!;
+      if (before.status !== 'reloaded') continue;
+      outcomes.set(id, reply?.status === 'reloaded'
+        ? { ...before, status: 'rolled back' }
+        : { ...before, status: 'rollback failed', reason: reply?.reason ?? `no rollback confirmation within ${timeoutMs} ms` });
+    }
+    const reason = failed.map((o) => `${o.workflowId}: ${o.reason ?? o.status}`).join('; ');
+    throw ApplicationFailure.nonRetryable(`model reload to ${input.modelPath} (${validation.version}) failed, rolled back: ${reason}`, MODEL_RELOAD_FAILURES.notConfirmed, [...outcomes.values()]);
+  } catch (err) {
+    phase = 'failed';
+    await CancellationScope.nonCancellable(() => finishModelReloadAudit({ jobRunId, status: 'failure', counts: counts(), error: failureMessage(err) }));
+    throw err;
+  }
+}
+
+function pick(reply: ModelReloadReply): Omit<ConsumerReloadOutcome, 'workflowId' | 'status'> {
+  return {
+    ...(reply.version === undefined ? {} : { version: reply.version }),
+    ...(reply.previousModelPath === undefined ? {} : { previousModelPath: reply.previousModelPath }),
+    ...(reply.previousVersion === undefined ? {} : { previousVersion: reply.previousVersion }),
+    ...(reply.reason === undefined ? {} : { reason: reply.reason }),
+  };
+}
+
+/** Signals `request` to each workflow; returns those it reached (the others are not running). */
+async function signalAll(ids: readonly string[], notRunning: (id: string) => void,
+  request: { requestId: string; modelPath?: string; rollbackOf?: string; replyTo: string }): Promise<string[]> {
+  const reached = await Promise.all(ids.map(async (id) => {
+    try {
+      await getExternalWorkflowHandle(id).signal(reloadModelSignal, request);
+      return id;
+    } catch {
+      notRunning(id);
+      return undefined;
+    }
+  }));
+  return reached.filter((id): id is string => id !== undefined);
+}
