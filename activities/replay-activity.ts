@@ -44,6 +44,8 @@ export interface ReplayDeps {
 
 /** Consumer group of every replay chunk stream (each chunk has its own stream, so one name serves). */
 const REPLAY_GROUP = 'mdp-replay';
+/** Events per batch when a replay is paced: small enough that the pace holds inside a chunk. */
+const PACED_BATCH = 50;
 
 export function zeroReplayCounts(): ReplayCounts {
   return { events: 0, accepted: 0, duplicates: 0, late: 0, invalid: 0, windows: 0, bars: 0, inserted: 0, updated: 0, unchanged: 0 };
@@ -207,14 +209,16 @@ export function createReplayActivities(deps: ReplayDeps) {
         ctx.heartbeat(details);
       };
 
-      const firstUs = events.length > 0 ? parseIsoToMicros(events[0].src_ts) ?? fromMs * 1000 : fromMs * 1000;
-      for (let i = 0; i < events.length; i += batchSize) {
+      // Paced (`speed`): event time, measured from the chunk's start, advances `speed` times faster
+      // than the wall clock, in small batches so the pace holds within a chunk too.
+      const paced = input.speed !== undefined && input.speed > 0 ? input.speed : undefined;
+      const step = paced ? Math.min(batchSize, PACED_BATCH) : batchSize;
+      for (let i = 0; i < events.length; i += step) {
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('replay chunk cancelled');
-        const batch = events.slice(i, i + batchSize);
-        if (input.speed !== undefined && input.speed > 0) {
-          // Paced: event time advances `speed` times faster than the wall clock.
-          const batchUs = parseIsoToMicros(batch[0].src_ts) ?? firstUs;
-          const dueMs = started + (batchUs - firstUs) / 1000 / input.speed;
+        const batch = events.slice(i, i + step);
+        if (paced) {
+          const batchUs = parseIsoToMicros(batch[0].src_ts) ?? fromMs * 1000;
+          const dueMs = started + (batchUs / 1000 - fromMs) / paced;
           if (dueMs > Date.now()) await sleep(dueMs - Date.now(), ctx.cancellationSignal);
         }
         await bus.publish(stream, batch.map((e) => JSON.stringify(e)), { trim: false });
@@ -227,6 +231,11 @@ export function createReplayActivities(deps: ReplayDeps) {
         }
         await commit(batcher.flush(0));
         beat(i + batch.length);
+      }
+      if (paced) {
+        // The chunk's quiet tail is event time too.
+        const endMs = started + (toMs - fromMs) / paced;
+        if (endMs > Date.now()) await sleep(endMs - Date.now(), ctx.cancellationSignal);
       }
       // The chunk ends on a window boundary and holds every event of its windows: all are complete.
       const rest: WindowFlush<string>[] = [];

@@ -1,3 +1,4 @@
+import { existsSync } from 'node:fs';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import {
   findDataset, generateSampleDay, loadDatasetCatalog, openFileDataset, sampleDayFile, writeJsonl,
@@ -13,14 +14,21 @@ export async function listDatasets(config: StreamingConfig, write: (line: string
       write(`${def.name.padEnd(28)} store  bars_ohlcv provider=${def.provider} interval=${def.interval}${def.as_provider ? ` → ${def.as_provider}` : ''}`);
       continue;
     }
+    const notGenerated = `not generated yet (mdp dataset generate ${def.name} --date YYYY-MM-DD)`;
     let holds: string;
-    try {
-      const ds = openFileDataset(def);
-      const files = await ds.files();
-      const s = await ds.summary(0, 8.64e15, 86_400_000);
-      holds = s.events === 0 ? `${files.length} files, empty` : `${files.length} files, ${s.events} events, ${new Date(s.firstMs!).toISOString()} .. ${new Date(s.lastMs! + 60_000).toISOString()}`;
-    } catch {
-      holds = def.generate ? `not generated yet (mdp dataset generate ${def.name} --date YYYY-MM-DD)` : 'missing';
+    if (!existsSync(def.path)) {
+      holds = def.generate ? notGenerated : 'missing';
+    } else {
+      try {
+        const ds = openFileDataset(def);
+        const files = await ds.files();
+        const s = await ds.summary(0, 8.64e15, 86_400_000);
+        if (files.length === 0 && def.generate) holds = notGenerated;
+        else holds = s.events === 0 ? `${files.length} files, empty` : `${files.length} files, ${s.events} events, ${new Date(s.firstMs!).toISOString()} .. ${new Date(s.lastMs! + 60_000).toISOString()}`;
+      } catch (err) {
+        // A file that is there but cannot be read (e.g. a CSV without a time column): say why.
+        holds = `unreadable: ${(err as Error).message}`;
+      }
     }
     write(`${def.name.padEnd(28)} ${def.format.padEnd(6)} ${def.path}  ${holds}`);
   }

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
+import { WorkflowExecutionAlreadyStartedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { ReplayProgress, ReplayWorkflowInput } from '../workflows/index.js';
 import { replayWorkflowId } from '../workflows/index.js';
@@ -59,6 +59,21 @@ export function formatReplayProgress(p: ReplayProgress, width = 24): string {
   ].join(' | ');
 }
 
+/** The innermost message of an error chain: a failed workflow's result error only says "Workflow execution failed". */
+function rootCause(err: unknown): string {
+  let e = err instanceof Error ? err : new Error(String(err));
+  while (e.cause instanceof Error) e = e.cause;
+  return e.message;
+}
+
+/** The closing line of a finished replay: what it read, what it landed and what it set aside. */
+export function formatReplaySummary(workflowId: string, p: ReplayProgress): string {
+  const c = p.counts;
+  return `replay ${workflowId} finished: ${p.chunksDone} chunks, ${c.events} events → ${c.bars} bars ` +
+    `(new ${c.inserted}, changed ${c.updated}, unchanged ${c.unchanged}); late ${c.late}, invalid ${c.invalid}, duplicates ${c.duplicates}; ` +
+    `redone chunks ${p.redoneChunks}; in ${duration(p.activeMs)}`;
+}
+
 /**
  * Polls the replay's `progress` query and redraws one line until the workflow closes, or until
  * `signal` aborts (Ctrl-C: detach only — the replay keeps running on the workers).
@@ -78,14 +93,21 @@ export async function followReplay(client: Client, workflowId: string, write: (t
       if (tty) write('\n');
       return 'detached';
     }
-    const { status } = await handle.describe();
+    let status;
+    try {
+      ({ status } = await handle.describe());
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) throw new Error(`no replay workflow ${workflowId} (start one with --dataset NAME --from D --to D)`);
+      throw err;
+    }
     if (status.name !== 'RUNNING') {
       try {
         const result = (await handle.result()) as ReplayProgress;
         show(formatReplayProgress(result), true);
+        write(formatReplaySummary(workflowId, result) + '\n');
         return 'finished';
       } catch (err) {
-        show(`replay ${workflowId} ${status.name.toLowerCase()}: ${(err as Error).message}`, true);
+        show(`replay ${workflowId} ${status.name.toLowerCase()}: ${rootCause(err)}`, true);
         return 'failed';
       }
     }
