@@ -10,7 +10,7 @@ describe('structured logger', function () {
   it('writes one JSON object per line with level, message and fields', function () {
     const { lines, log } = capture('INFO');
     log.child({ shard: 3 }).info('flushed', { bars: 2 });
-    const entry = JSON.parse(lines[0]!) as Record<string, unknown>;
+    const entry = JSON.parse(lines[0]) as Record<string, unknown>;
     assert.equal(entry.level, 'info');
     assert.equal(entry.msg, 'flushed');
     assert.equal(entry.proc, 'test');
@@ -26,7 +26,7 @@ describe('structured logger', function () {
     log.warn('w');
     log.error('e', { err: new Error('boom') });
     assert.deepEqual(lines.map((l) => (JSON.parse(l) as { msg: string }).msg), ['w', 'e']);
-    assert.match(lines[1]!, /"message":"boom"/);
+    assert.match(lines[1], /"message":"boom"/);
   });
 
   it('never writes a password, in URLs, query parameters or error messages', function () {
