@@ -30,6 +30,14 @@ export interface Sample {
   readonly workerRssBytes: number | undefined;
   readonly benchRssBytes: number | undefined;
   readonly redisRssBytes: number | undefined;
+  /** Feature snapshots ever added to the run's features streams (XINFO STREAM entries-added), summed over shards. */
+  readonly featuresPublished: number;
+  /** `--inference` on only: the inference group's pending / undelivered entries and oldest unacknowledged age, over shards. */
+  readonly inferencePending?: number;
+  readonly inferenceUndelivered?: number;
+  readonly inferenceLagMs?: number;
+  /** `stream_consumer_lag_ms` of the inference consumers (topic = a features stream), max; set by each consumer once a second. */
+  readonly inferenceMetricLagMs?: number;
 }
 
 export interface Verdict {
@@ -58,6 +66,94 @@ export interface ExactLatency {
   readonly max: number;
 }
 
+/** A duration histogram of the worker (seconds), summarised. */
+export interface DurationHistogram {
+  /** Observations (`_count`). */
+  readonly observations: number;
+  /** `_sum / _count`: exact, unlike the quantiles. */
+  readonly meanSeconds: number | undefined;
+  /** Interpolated inside their bucket; the true value lies in `(lower, upper]`. */
+  readonly p50: QuantileEstimate | undefined;
+  readonly p99: QuantileEstimate | undefined;
+  /** Upper bounds of the finite buckets, seconds: the resolution of the quantiles. */
+  readonly bucketBounds: readonly number[];
+  /** Observations per bucket (not cumulative): `le` the bucket's upper bound in seconds, `null` for +Inf. */
+  readonly distribution: readonly { readonly le: number | null; readonly count: number }[];
+}
+
+/** Exact per-signal delay from its bar's row to its signal's row (`updated_at` of both). */
+export interface BarToSignal {
+  readonly signals: number;
+  readonly p50: number;
+  readonly p99: number;
+  readonly max: number;
+}
+
+export interface InferenceSummary {
+  readonly adapter: 'rules' | 'sklearn';
+  /** The rules file or the ONNX model the worker was given (absolute). */
+  readonly source: string;
+  /** Every features stream had 0 pending and 0 undelivered entries in the inference group at the end. */
+  readonly settled: boolean;
+  /** Snapshots the inference consumers evaluated (their workflow totals; the histogram count if a drain failed). */
+  readonly evaluated: number;
+  /**
+   * sklearn only: snapshots whose every model input was ready (not null, finite), read back from
+   * the features streams with the adapter's own `buildInputRow`. Only those call the model; the
+   * others return at once, and their evaluations sit in the histogram's lowest buckets.
+   */
+  readonly modelReady: number | undefined;
+  /** Snapshots sent to the DLQ by the inference consumers. */
+  readonly invalid: number;
+  /** Feature snapshots published − (evaluated + invalid); negative when some were evaluated twice (redelivery). */
+  readonly lost: number;
+  readonly accountingSource: 'workflow totals' | 'worker metrics';
+  /** Pending + undelivered in the inference group when the bench stopped waiting. */
+  readonly unacked: number;
+  /** `inference_eval_duration_seconds`, one observation per snapshot, all adapter labels together. */
+  readonly evalDuration: DurationHistogram;
+  /** Observations per `adapter` label of the eval histogram. */
+  readonly evalByAdapter: Readonly<Record<string, number>>;
+  readonly signals: {
+    /** `signals_emitted_total`, summed. */
+    readonly emitted: number;
+    readonly byName: Readonly<Record<string, number>>;
+    readonly byAdapter: Readonly<Record<string, number>>;
+    /** Entries added to the run's signals stream. */
+    readonly stream: number;
+    /** Rows of the run's provider in `signals` (one per provider, symbol, name, bar). */
+    readonly rows: number;
+    readonly barToSignal: BarToSignal | undefined;
+  };
+  readonly lag: {
+    /** Largest sampled age of the oldest unacknowledged features entry (inference group), over shards. */
+    readonly maxMs: number;
+    /** Largest `stream_consumer_lag_ms` of the inference consumers in the 1 s samples (undefined: not exported). */
+    readonly maxMetricMs: number | undefined;
+    readonly p50Ms: number;
+    readonly samples: number;
+    /** Samples that saw any unacknowledged snapshot at all. */
+    readonly nonZeroSamples: number;
+    readonly everyMs: number;
+    readonly maxPending: number;
+    readonly maxUndelivered: number;
+    readonly targetMs: number;
+  };
+  readonly rates: {
+    /** First published event → every event acknowledged and every resulting snapshot evaluated. */
+    readonly wholeRunSeconds: number;
+    /** Accepted events ÷ that span: end-to-end events/s with inference on. */
+    readonly endToEndPerSecond: number;
+    readonly snapshotsPerSecond: number;
+    /** How long after the events settled the last snapshot was acknowledged. */
+    readonly tailAfterEventsMs: number | undefined;
+  };
+  /** `errors_total{component="inference"}` by reason. */
+  readonly errors: Readonly<Record<string, number>>;
+  /** `inference_breaker_transitions_total` (sklearn), summed. */
+  readonly breakerTransitions: number;
+}
+
 export interface BenchSummary {
   readonly run: {
     readonly tag: string;
@@ -70,6 +166,8 @@ export interface BenchSummary {
     readonly maxBatchSize: number;
     readonly shards: number;
     readonly symbolShards: Readonly<Record<string, number>>;
+    /** `--warm-features`: history bars stored before the consumers started, window starts in [fromMs, toMs); null when cold. */
+    readonly warmUp: { readonly bars: number; readonly fromMs: number; readonly toMs: number } | null;
     readonly cpus: number;
     /** 1-minute load average at the start and at the end: other work on the host skews the numbers. */
     readonly loadAverage: readonly [number, number];
@@ -108,6 +206,21 @@ export interface BenchSummary {
     readonly steadyCommittedPerSecond: number | undefined;
   };
   readonly latency: LatencySummary & { readonly targetMs: number; readonly exactFromBars: ExactLatency | undefined };
+  /** Feature snapshots: published after every bar commit whether or not inference runs. */
+  readonly features: {
+    /** Entries added to the run's features streams (XINFO STREAM entries-added), over shards. */
+    readonly published: number;
+    /** XLEN over the same streams (`MAXLEN ~` may have trimmed some). */
+    readonly streamLength: number;
+    /** Snapshots read back with every value non-null (every window warmed up; RSI needs period + 1 bars). */
+    readonly complete: number | undefined;
+    /** Per feature, the snapshots in which it was still null (warming up). */
+    readonly nullByFeature: Readonly<Record<string, number>> | undefined;
+    /** `features_update_duration_seconds`: one observation per bar, all symbols and windows together. */
+    readonly updateDuration: DurationHistogram;
+  };
+  /** Null with `--inference off`. */
+  readonly inference: InferenceSummary | null;
   readonly lag: { readonly maxMetricMs: number | undefined; readonly maxRedisMs: number; readonly targetMs: number };
   readonly pending: {
     readonly first: number;
@@ -142,12 +255,20 @@ export interface BenchSummary {
     /** Our events into bars per second (whole run) over redis-benchmark's XADD/s. */
     readonly intoBarsRatio: number;
   } | { readonly skipped: string };
-  readonly shutdown: { readonly consumerDrainMs: readonly number[]; readonly producerDrainMs: number | undefined; readonly workerExitMs: number | undefined };
+  readonly shutdown: {
+    readonly consumerDrainMs: readonly number[];
+    /** Inference workflows (empty with `--inference off`). */
+    readonly inferenceDrainMs: readonly number[];
+    readonly producerDrainMs: number | undefined;
+    readonly workerExitMs: number | undefined;
+  };
   readonly verdicts: {
     readonly throughput: Verdict;
     readonly latencyP95: Verdict;
     readonly lag: Verdict;
     readonly backlog: Verdict;
+    /** `--inference` on only. */
+    readonly inference?: Verdict;
   };
 }
 
@@ -219,7 +340,20 @@ export function verdicts(s: Omit<BenchSummary, 'verdicts'>): BenchSummary['verdi
       pass: slopeEps * s.rates.producingSeconds <= oneWindow,
       detail: `pending + undelivered trend ${slopeEps >= 0 ? '+' : ''}${slopeEps.toFixed(1)} events/s → ${fmtInt(slopeEps * s.rates.producingSeconds)} over the run (allowed ≤ one window = ${fmtInt(oneWindow)})`,
     };
-  return { throughput, latencyP95, lag, backlog };
+  const inf = s.inference;
+  if (inf === null) return { throughput, latencyP95, lag, backlog };
+  const infProblems = [
+    !inf.settled ? `${fmtInt(inf.unacked)} snapshots never acknowledged` : '',
+    inf.lost > 0 ? `${fmtInt(inf.lost)} snapshots not evaluated` : '',
+    inf.invalid > 0 ? `${fmtInt(inf.invalid)} snapshots sent to the DLQ` : '',
+    inf.lag.maxMs >= inf.lag.targetMs ? `lag ${fmtMs(inf.lag.maxMs)} ≥ ${fmtMs(inf.lag.targetMs)}` : '',
+  ].filter((p) => p !== '');
+  const inference: Verdict = {
+    pass: infProblems.length === 0,
+    detail: `${fmtInt(inf.evaluated)} of ${fmtInt(s.features.published)} snapshots evaluated, max sampled lag ${fmtMs(inf.lag.maxMs)} (target < ${fmtMs(inf.lag.targetMs)})` +
+      (infProblems.length === 0 ? '' : `: ${infProblems.join(', ')}`),
+  };
+  return { throughput, latencyP95, lag, backlog, inference };
 }
 
 export function fmtInt(n: number): string {
@@ -233,6 +367,33 @@ export function fmtMs(ms: number): string {
 
 function fmtMb(bytes: number | undefined): string {
   return bytes === undefined ? 'n/a' : `${(bytes / 1024 / 1024).toFixed(0)} MB`;
+}
+
+/** Short durations (histograms in seconds): µs below 1 ms, else ms. */
+export function fmtSeconds(seconds: number): string {
+  if (!Number.isFinite(seconds)) return '∞';
+  if (seconds < 0.001) return `${(seconds * 1e6).toFixed(seconds < 0.0001 ? 1 : 0)} µs`;
+  return seconds < 1 ? `${(seconds * 1000).toFixed(seconds < 0.01 ? 2 : 1)} ms` : `${seconds.toFixed(2)} s`;
+}
+
+function fmtSecondsQuantile(q: QuantileEstimate | undefined): string {
+  if (q === undefined) return 'n/a';
+  if (q.upper === Number.POSITIVE_INFINITY) return `> ${fmtSeconds(q.lower)}  (above the last bucket)`;
+  return `${fmtSeconds(q.value)}  (in bucket ${q.lower === 0 ? '0' : fmtSeconds(q.lower)}–${fmtSeconds(q.upper)})`;
+}
+
+function fmtDurationHistogram(h: DurationHistogram): [string, string][] {
+  const buckets = h.distribution.filter((b) => b.count > 0).map((b) => `${b.le === null ? '> last' : `≤ ${fmtSeconds(b.le)}`}: ${fmtInt(b.count)}`);
+  return [
+    ['p50 / p99 (histogram)', `${fmtSecondsQuantile(h.p50)} / ${fmtSecondsQuantile(h.p99)}`],
+    ['mean (exact, _sum / _count)', h.meanSeconds === undefined ? 'n/a' : `${fmtSeconds(h.meanSeconds)} over ${fmtInt(h.observations)} observations`],
+    ['observations per bucket', buckets.length === 0 ? 'none' : buckets.join(', ')],
+  ];
+}
+
+function fmtCounts(counts: Readonly<Record<string, number>>): string {
+  const entries = Object.entries(counts).sort(([a], [b]) => a.localeCompare(b));
+  return entries.length === 0 ? 'none' : entries.map(([k, v]) => `${k} ${fmtInt(v)}`).join(', ');
 }
 
 function fmtQuantile(q: QuantileEstimate | undefined): string {
@@ -256,6 +417,9 @@ export function formatReport(s: BenchSummary): string {
   const usedShards = new Set(Object.values(s.run.symbolShards)).size;
   rows.push(['symbol → shard', `${Object.entries(s.run.symbolShards).map(([sym, shard]) => `${sym}→${shard}`).join(' ')}  (${usedShards} of ${s.run.shards} shards carry load)`]);
   rows.push(['max_batch_size / allow_late', `${fmtInt(s.run.maxBatchSize)} / ${fmtMs(s.run.allowLateMs)}`]);
+  const w = s.run.warmUp;
+  rows.push(['feature windows at start', w === null ? 'cold (each value null until its window fills)'
+    : `warm: ${fmtInt(w.bars)} history bars over ${fmtMs(w.toMs - w.fromMs)} stored first (not counted below)`]);
   rows.push('events');
   rows.push(['published', fmtInt(e.published)]);
   rows.push(['accepted / duplicate / late / invalid', `${fmtInt(e.accepted)} / ${fmtInt(e.duplicates)} / ${fmtInt(e.late)} / ${fmtInt(e.invalid)}  (${e.accountingSource})`]);
@@ -286,6 +450,39 @@ export function formatReport(s: BenchSummary): string {
   rows.push(['exact, window end → row written', x === undefined ? 'n/a'
     : `p50 ${fmtMs(x.p50)}  p95 ${fmtMs(x.p95)}  p99 ${fmtMs(x.p99)}  max ${fmtMs(x.max)}  (${fmtInt(x.bars)} bars, bars_ohlcv.updated_at` +
       `${x.early > 0 ? `; ${fmtInt(x.early)} written before their window ended` : ''})`]);
+  const f = s.features;
+  rows.push('feature snapshots (one per bar, published after its commit)');
+  rows.push(['published (entries added) / XLEN', `${fmtInt(f.published)} / ${fmtInt(f.streamLength)}${f.published === e.bars ? ' (= bars)' : `  (bars ${fmtInt(e.bars)})`}`]);
+  rows.push(['with every value warmed up (non-null)', f.complete === undefined ? 'n/a' : fmtInt(f.complete)]);
+  if (f.nullByFeature !== undefined && Object.keys(f.nullByFeature).length > 0) rows.push(['snapshots with the feature still null', fmtCounts(f.nullByFeature)]);
+  rows.push(...fmtDurationHistogram(f.updateDuration).map(([k, v]) => [`features update per bar, ${k}`, v] as const));
+  const inf = s.inference;
+  if (inf !== null) {
+    rows.push(`inference (${inf.adapter}: ${inf.source})`);
+    rows.push(['snapshots evaluated / invalid / lost', `${fmtInt(inf.evaluated)} / ${fmtInt(inf.invalid)} / ${fmtInt(inf.lost)}  (${inf.accountingSource})${inf.settled ? '' : `; ${fmtInt(inf.unacked)} unacked (did not settle)`}`]);
+    rows.push(...fmtDurationHistogram(inf.evalDuration).map(([k, v]) => [`eval per snapshot, ${k}`, v] as const));
+    rows.push(['eval observations by adapter label', fmtCounts(inf.evalByAdapter)]);
+    if (inf.modelReady !== undefined) {
+      const skipped = inf.evaluated - inf.modelReady;
+      rows.push(['snapshots that ran the model', `${fmtInt(inf.modelReady)} of ${fmtInt(inf.evaluated)}` +
+        (skipped > 0 ? ` (${fmtInt(skipped)} had a model input still null (warming up) and returned without calling the model; they are in the eval histogram too)` : '')]);
+    }
+    rows.push(['signals emitted (metric) by name', `${fmtInt(inf.signals.emitted)}: ${fmtCounts(inf.signals.byName)}`]);
+    rows.push(['signals emitted by adapter', fmtCounts(inf.signals.byAdapter)]);
+    rows.push(['signals stream entries / signals rows', `${fmtInt(inf.signals.stream)} / ${fmtInt(inf.signals.rows)}`]);
+    const b = inf.signals.barToSignal;
+    rows.push(['exact, bar row → signal row', b === undefined ? 'n/a (no signal)'
+      : `p50 ${fmtMs(b.p50)}  p99 ${fmtMs(b.p99)}  max ${fmtMs(b.max)}  (${fmtInt(b.signals)} signals, updated_at of both rows)`]);
+    rows.push(['inference lag: max / p50 (sampled)', `${fmtMs(inf.lag.maxMs)} / ${fmtMs(inf.lag.p50Ms)}  (${fmtInt(inf.lag.samples)} samples every ${fmtMs(inf.lag.everyMs)}, ` +
+      `${fmtInt(inf.lag.nonZeroSamples)} saw an unacked snapshot)`]);
+    rows.push(['inference lag: max (metric)', inf.lag.maxMetricMs === undefined ? 'n/a' : `${fmtMs(inf.lag.maxMetricMs)}  (stream_consumer_lag_ms of the features streams, set by each consumer once a second)`]);
+    rows.push(['inference max pending / undelivered', `${fmtInt(inf.lag.maxPending)} / ${fmtInt(inf.lag.maxUndelivered)}`]);
+    rows.push(['end to end, events with inference on', `${fmtInt(inf.rates.endToEndPerSecond)} events/s  (${fmtInt(inf.rates.endToEndPerSecond * 60)}/min over ${inf.rates.wholeRunSeconds.toFixed(1)} s, ` +
+      `first event → all acked and every snapshot evaluated; ${inf.rates.snapshotsPerSecond.toFixed(2)} snapshots/s)`]);
+    rows.push(['last snapshot acked after events settled', inf.rates.tailAfterEventsMs === undefined ? 'n/a' : fmtMs(inf.rates.tailAfterEventsMs)]);
+    const errors = Object.fromEntries(Object.entries(inf.errors).filter(([, n]) => n !== 0));
+    rows.push(['inference errors / breaker transitions', `${fmtCounts(errors)} / ${fmtInt(inf.breakerTransitions)}`]);
+  }
   rows.push('lag and backlog');
   rows.push(['max consumer lag (metric)', s.lag.maxMetricMs === undefined ? 'n/a' : fmtMs(s.lag.maxMetricMs)]);
   rows.push(['max consumer lag (Redis, bench-side)', fmtMs(s.lag.maxRedisMs)]);
@@ -298,17 +495,22 @@ export function formatReport(s: BenchSummary): string {
   rows.push(['bench peak RSS / sampled max / CPU', `${fmtMb(s.resources.benchPeakRssBytes)} / ${fmtMb(s.resources.benchMaxSampledRssBytes)} / ${fmtCpu(s.resources.benchCpuSeconds, wall)}`]);
   rows.push(['redis-server sampled max RSS / CPU', `${fmtMb(s.resources.redisPeakRssBytes)} / ${fmtCpu(s.resources.redisCpuSeconds, wall)}`]);
   rows.push(['drain: consumers / producer / worker exit', `${s.shutdown.consumerDrainMs.map(fmtMs).join(', ') || 'n/a'} / ${s.shutdown.producerDrainMs === undefined ? 'n/a' : fmtMs(s.shutdown.producerDrainMs)} / ${s.shutdown.workerExitMs === undefined ? 'n/a' : fmtMs(s.shutdown.workerExitMs)}`]);
+  if (s.shutdown.inferenceDrainMs.length > 0) rows.push(['drain: inference consumers', s.shutdown.inferenceDrainMs.map(fmtMs).join(', ')]);
   rows.push('SLA (spec §6.2, §10.3)');
   const v = s.verdicts;
   rows.push([`throughput ≥ ${fmtInt(SLA_EVENTS_PER_MIN)}/min, no loss`, `${v.throughput.pass ? 'PASS' : 'FAIL'}  ${v.throughput.detail}`]);
   rows.push([`p95 latency ≤ ${SLA_LATENCY_WINDOWS} × window`, `${v.latencyP95.pass ? 'PASS' : 'FAIL'}  ${v.latencyP95.detail}`]);
   rows.push([`consumer lag < ${SLA_LAG_WINDOWS} × window`, `${v.lag.pass ? 'PASS' : 'FAIL'}  ${v.lag.detail}`]);
   rows.push(['no ack backlog growth', `${v.backlog.pass ? 'PASS' : 'FAIL'}  ${v.backlog.detail}`]);
+  if (v.inference !== undefined) rows.push([`inference keeps up (lag < ${SLA_LAG_WINDOWS} × window)`, `${v.inference.pass ? 'PASS' : 'FAIL'}  ${v.inference.detail}`]);
 
   const width = Math.max(...rows.map((row) => (typeof row === 'string' ? 0 : row[0].length)));
   const lines = rows.map((row) => (typeof row === 'string' ? `\n${row}` : `  ${row[0].padEnd(width)}  ${row[1]}`));
   lines.push('', 'CPU percentages are of one core over production start → settled; the worker\'s VmHWM includes its start-up (workflow bundling).',
     `Histogram quantiles are interpolated inside the bucket that holds them (bounds ${s.latency.bucketBounds.join(', ')} ms):`,
-    'precision is limited to those bounds, the true value lies somewhere in the bucket shown. Lag is sampled once a second.');
+    'precision is limited to those bounds, the true value lies somewhere in the bucket shown. Lag is sampled once a second.',
+    `Features update buckets: ${f.updateDuration.bucketBounds.map(fmtSeconds).join(', ')}` +
+      (inf === null ? '.' : `; inference eval buckets: ${inf.evalDuration.bucketBounds.map(fmtSeconds).join(', ')}.`),
+    'A quantile in the first bucket is interpolated from 0, so it says little more than "below that bound"; the mean is exact.');
   return lines.join('\n');
 }

@@ -62,14 +62,18 @@ export function maxOf(samples: readonly PromSample[], name: string, match: Reado
 
 /**
  * Reads histogram `name` (unlabelled, or the series matching `match`) from `_bucket`, `_count` and
- * `_sum`; undefined when the worker has not registered it yet.
+ * `_sum`; undefined when the worker has not registered it yet. When several labelled series match
+ * (e.g. one per symbol), they are added up bucket by bucket, as PromQL's
+ * `sum by (le) (…_bucket)` does: one histogram over every observation.
  */
 export function histogramOf(samples: readonly PromSample[], name: string, match: Readonly<Record<string, string>> = {}): PromHistogram | undefined {
-  const buckets = select(samples, `${name}_bucket`, match)
-    .map((s) => ({ le: parseValue(s.labels.le ?? 'NaN'), count: s.value }))
-    .filter((b) => !Number.isNaN(b.le))
-    .sort((a, b) => a.le - b.le);
-  if (buckets.length === 0) return undefined;
+  const byBound = new Map<number, number>();
+  for (const s of select(samples, `${name}_bucket`, match)) {
+    const le = parseValue(s.labels.le ?? 'NaN');
+    if (!Number.isNaN(le)) byBound.set(le, (byBound.get(le) ?? 0) + s.value);
+  }
+  if (byBound.size === 0) return undefined;
+  const buckets = [...byBound].map(([le, count]) => ({ le, count })).sort((a, b) => a.le - b.le);
   return { buckets, count: sumOf(samples, `${name}_count`, match), sum: sumOf(samples, `${name}_sum`, match) };
 }
 

@@ -5,10 +5,11 @@
  * unique to the run, so the live pipeline's streams, bars and workflows are never touched.
  * See bench/README.md for what is measured and how.
  *
- *   node dist/bench/throughput.js [--rate N|max] [--duration 60s] [--window 2s] [--shards 4]
+ *   node dist/bench/throughput.js [--rate N|max] [--duration 60s] [--window 2s] [--shards 4] [--inference rules|sklearn|off]
  *
  * Exit codes: 0 the run completed (SLA misses are reported, not failed), 1 the bench could not
- * run, 2 usage, 3 events were lost or the pipeline did not settle.
+ * run, 2 usage, 3 events were lost or the pipeline did not settle (with --inference: also a
+ * snapshot not evaluated, or the inference group not settled).
  */
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
@@ -26,22 +27,25 @@ import { dump as dumpYaml } from 'js-yaml';
 import type { Kysely } from 'kysely';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
-import { startMicroBatchers, startProducer } from '../client/stream-commands.js';
+import { startInference, startMicroBatchers, startProducer } from '../client/stream-commands.js';
 import { connectTemporal } from '../client/temporal.js';
 import { RedisBus, shardOf, shardStream, streamIdMs } from '../pipeline/bus/index.js';
 import { ConfigError, loadStreamingConfig } from '../pipeline/config/index.js';
 import type { StreamingConfig, StreamingConfigOverrides } from '../pipeline/config/index.js';
-import { parseDurationMs } from '../pipeline/contracts/index.js';
+import { intervalLabel, parseDurationMs, parseIsoToMicros } from '../pipeline/contracts/index.js';
+import type { Bar, FeatureSnapshot } from '../pipeline/contracts/index.js';
+import { buildInputRow, defaultSidecarPath, loadModelSidecar } from '../pipeline/inference/onnx/index.js';
+import type { ModelSidecar } from '../pipeline/inference/onnx/index.js';
 import { SyntheticProducer } from '../pipeline/producers/index.js';
-import { createDb, migrateToLatest } from '../store/index.js';
+import { StoreClient, createDb, migrateToLatest } from '../store/index.js';
 import type { Database } from '../store/index.js';
 import type { LoopStatus } from '../workflows/index.js';
-import { microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
-import type { BenchSummary, ExactLatency, Sample } from './bench-report.js';
+import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
+import type { BarToSignal, BenchSummary, DurationHistogram, ExactLatency, InferenceSummary, Sample } from './bench-report.js';
 import { SLA_LAG_WINDOWS, SLA_LATENCY_WINDOWS, fmtInt, fmtMs, formatReport, percentile, slope, verdicts } from './bench-report.js';
 import { LoadPublisher } from './load-publisher.js';
 import { readCpuSeconds, readMemory } from './proc-stats.js';
-import { fractionAtOrBelow, histogramOf, histogramQuantile, maxOf, parsePrometheusText, select, sumOf } from './prometheus-text.js';
+import { fractionAtOrBelow, histogramOf, histogramQuantile, parsePrometheusText, select, sumOf } from './prometheus-text.js';
 import type { PromSample } from './prometheus-text.js';
 import type { RedisBaseline } from './redis-baseline.js';
 import { runRedisBaseline } from './redis-baseline.js';
@@ -53,6 +57,18 @@ const CHECKPOINT_KEY = 'mdp:checkpoints';
 /** Env vars that the config loader applies over the file; the worker must read our file only. */
 const ENV_BOUND_KEYS = ['REDIS_URI', 'STORE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'MDP_TASK_QUEUE', 'MDP_METRICS_PORT', 'MDP_SHARDS', 'LOG_LEVEL', 'MDP_CONFIG'];
 const LATENCY_METRIC = 'microbatch_window_latency_ms';
+const FEATURES_UPDATE_METRIC = 'features_update_duration_seconds';
+const INFERENCE_EVAL_METRIC = 'inference_eval_duration_seconds';
+/** The model `--inference sklearn` runs when the base config names none. */
+const DEFAULT_MODEL_PATH = 'models/signal_model.onnx';
+/**
+ * `--inference` on: how often the inference group's lag is sampled. Snapshots come in bursts (one
+ * per symbol per window) and are acknowledged within milliseconds, so the 1 s sampler would
+ * rarely see one unacknowledged; this one is cheap (a few Redis commands per shard).
+ */
+const INFERENCE_LAG_EVERY_MS = 200;
+/** Most snapshots per shard read back to check readiness (a 60 s run with 2 s windows has ~30 per symbol). */
+const SNAPSHOT_READBACK_LIMIT = 100_000;
 /**
  * Rate mode: the drain signal goes out this long before the producer activity's own `maxRunMs`
  * deadline. Cancellation reaches an activity only with a heartbeat response (heartbeats are
@@ -73,6 +89,12 @@ const USAGE = `usage: node dist/bench/throughput.js [options]
   --shards N            event streams / consumer workflows (default: the config's bus.shards)
   --symbols A,B,C       symbols to simulate (default: the config's producers.synthetic.symbols)
   --max-batch-size N    override micro_batch.max_batch_size (default: the config's)
+  --inference A         rules|sklearn|off: also run one inference consumer per shard of the run's
+                        features streams with adapter A, and wait for every snapshot to be
+                        evaluated (default off)
+  --warm-features       before the consumers start, store synthetic history bars of the run's
+                        provider covering the longest feature window, so the consumers' feature
+                        windows start warm (default: cold, values null until each window fills)
   --max-backlog N       --rate max only: closed loop, pause publishing while more than N events
                         wait undelivered (default: open loop, as fast as possible)
   --publish-batch N     --rate max only: events per pipelined batch (default 1000)
@@ -96,6 +118,8 @@ interface BenchOptions {
   readonly shards: number | undefined;
   readonly symbols: readonly string[] | undefined;
   readonly maxBatchSize: number | undefined;
+  readonly inference: 'rules' | 'sklearn' | 'off';
+  readonly warmFeatures: boolean;
   readonly maxBacklog: number | undefined;
   readonly publishBatch: number;
   readonly inFlight: number;
@@ -128,6 +152,8 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
       shards: { type: 'string' },
       symbols: { type: 'string' },
       'max-batch-size': { type: 'string' },
+      inference: { type: 'string', default: 'off' },
+      'warm-features': { type: 'boolean', default: false },
       'max-backlog': { type: 'string' },
       'publish-batch': { type: 'string', default: '1000' },
       'in-flight': { type: 'string', default: '4' },
@@ -144,6 +170,8 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
   const maxBacklog = positiveInt('max-backlog', values['max-backlog']);
   if (maxBacklog !== undefined && rate !== 'max') throw new UsageError('--max-backlog only applies to --rate max');
   const symbols = values.symbols?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const inference = values.inference;
+  if (inference !== 'rules' && inference !== 'sklearn' && inference !== 'off') throw new UsageError(`--inference must be rules, sklearn or off (got "${inference}")`);
   return {
     rate,
     durationMs: duration('duration', values.duration, 5_000, 10 * 60_000),
@@ -151,6 +179,8 @@ function parseOptions(argv: string[]): BenchOptions | undefined {
     shards: positiveInt('shards', values.shards, 64),
     symbols: symbols && symbols.length > 0 ? symbols : undefined,
     maxBatchSize: positiveInt('max-batch-size', values['max-batch-size']),
+    inference,
+    warmFeatures: values['warm-features'],
     maxBacklog,
     publishBatch: positiveInt('publish-batch', values['publish-batch'], 100_000)!,
     inFlight: positiveInt('in-flight', values['in-flight'], 64)!,
@@ -279,14 +309,116 @@ interface LatencyRow {
   trades: number;
 }
 
-async function exactLatency(db: Kysely<Database>, provider: string, windowMs: number): Promise<{ rows: LatencyRow[]; exact: ExactLatency | undefined }> {
-  const rows = await db.selectFrom('bars_ohlcv').select(['ts', 'updated_at', 'trades']).where('provider', '=', provider).execute();
+/** The run's live bars (window start ≥ `fromMs`: `--warm-features` history bars are older). */
+async function exactLatency(db: Kysely<Database>, provider: string, windowMs: number, fromMs: number): Promise<{ rows: LatencyRow[]; exact: ExactLatency | undefined }> {
+  const rows = await db.selectFrom('bars_ohlcv').select(['ts', 'updated_at', 'trades']).where('provider', '=', provider).where('ts', '>=', new Date(fromMs)).execute();
   if (rows.length === 0) return { rows, exact: undefined };
   // updated_at is now() of the upsert's transaction: when the bar reached PostgreSQL.
   const latencies = rows.map((r) => r.updated_at.getTime() - (r.ts.getTime() + windowMs)).sort((a, b) => a - b);
   return {
     rows,
     exact: { bars: rows.length, early: latencies.filter((ms) => ms < 0).length, p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), p99: percentile(latencies, 0.99), max: latencies[latencies.length - 1] },
+  };
+}
+
+/** A seconds histogram of the worker's metrics, all series matching `match` added up. */
+function durationHistogram(metrics: readonly PromSample[], name: string, match: Readonly<Record<string, string>> = {}): DurationHistogram {
+  const h = histogramOf(metrics, name, match);
+  return {
+    observations: h?.count ?? 0,
+    meanSeconds: h && h.count > 0 ? h.sum / h.count : undefined,
+    p50: h && histogramQuantile(h, 0.5),
+    p99: h && histogramQuantile(h, 0.99),
+    bucketBounds: h?.buckets.map((b) => b.le).filter((le) => Number.isFinite(le)) ?? [],
+    distribution: h?.buckets.map((b, i) => ({ le: Number.isFinite(b.le) ? b.le : null, count: b.count - (i === 0 ? 0 : h.buckets[i - 1].count) })) ?? [],
+  };
+}
+
+/**
+ * `--warm-features`: bars of the run's provider for every symbol, one per window, covering
+ * `[endMs − spanMs, endMs)`, aggregated from a SyntheticProducer's ticks (1 per symbol per second,
+ * the config's volatility, start prices as the live feed's, so prices join up). The micro-batch
+ * activity replays stored bars of its shard into its feature engine when it starts
+ * (`warmFeatures`), so the first live bar already sees full windows.
+ */
+function warmUpBars(provider: string, symbols: readonly string[], seed: number, priceVolatility: number, windowMs: number, spanMs: number, endMs: number): Bar[] {
+  const startMs = endMs - spanMs;
+  const producer = new SyntheticProducer({ provider, symbols, seed: seed + 1, tickRate: 1, priceVolatility });
+  const events = producer.generateFinite({ count: Math.ceil(spanMs / 1000) * symbols.length, startUs: startMs * 1000 });
+  const interval = intervalLabel(windowMs);
+  const bars = new Map<string, { -readonly [K in keyof Bar]: Bar[K] }>();
+  for (const e of events) {
+    const tsMs = Math.floor(parseIsoToMicros(e.src_ts)! / 1000 / windowMs) * windowMs;
+    if (tsMs < startMs || tsMs >= endMs) continue;
+    const key = `${e.symbol}|${tsMs}`;
+    const bar = bars.get(key);
+    if (bar === undefined) {
+      bars.set(key, { provider, symbol: e.symbol, interval, tsMs, open: e.o, high: e.h, low: e.l, close: e.c, volume: e.v, trades: 1 });
+    } else {
+      bar.high = Math.max(bar.high, e.h);
+      bar.low = Math.min(bar.low, e.l);
+      bar.close = e.c;
+      bar.volume += e.v;
+      bar.trades++;
+    }
+  }
+  return [...bars.values()].sort((a, b) => a.tsMs - b.tsMs);
+}
+
+/**
+ * Reads the run's feature snapshots back: how many have every value warmed up, and (with a
+ * sidecar) how many had every model input ready, which is when the sklearn adapter calls the model.
+ * Small: one snapshot per symbol per window.
+ */
+async function snapshotReadiness(bus: RedisBus, streams: readonly string[], sidecar: ModelSidecar | undefined):
+Promise<{ complete: number; nullByFeature: Record<string, number>; modelReady: number | undefined }> {
+  let complete = 0;
+  let modelReady = 0;
+  const nullByFeature: Record<string, number> = {};
+  for (const stream of streams) {
+    for (const entry of await bus.tail(stream, SNAPSHOT_READBACK_LIMIT)) {
+      try {
+        const snapshot = JSON.parse(entry.payload ?? 'null') as FeatureSnapshot | null;
+        if (!snapshot?.values) continue;
+        const nulls = Object.entries(snapshot.values).filter(([, v]) => v === null).map(([name]) => name);
+        if (nulls.length === 0) complete++;
+        for (const name of nulls) nullByFeature[name] = (nullByFeature[name] ?? 0) + 1;
+        if (sidecar && buildInputRow(sidecar, snapshot.values) !== undefined) modelReady++;
+      } catch {
+        // not a snapshot: the inference consumer sends it to the DLQ, counted there
+      }
+    }
+  }
+  return { complete, nullByFeature, modelReady: sidecar ? modelReady : undefined };
+}
+
+/** Sums a counter's samples by one label. */
+function countBy(metrics: readonly PromSample[], name: string, label: string, match: Readonly<Record<string, string>> = {}): Record<string, number> {
+  const out: Record<string, number> = {};
+  for (const s of select(metrics, name, match)) {
+    const key = s.labels[label] ?? '';
+    out[key] = (out[key] ?? 0) + s.value;
+  }
+  return out;
+}
+
+/**
+ * Per signal of the run: its row's `updated_at` minus its bar's (same provider, symbol and bar
+ * start): from the bar reaching PostgreSQL to the signal derived from it reaching PostgreSQL.
+ */
+async function barToSignal(db: Kysely<Database>, provider: string, interval: string): Promise<{ rows: number; byName: Record<string, number>; exact: BarToSignal | undefined }> {
+  const rows = await db.selectFrom('signals as s')
+    .leftJoin('bars_ohlcv as b', (join) => join.onRef('b.provider', '=', 's.provider').onRef('b.symbol', '=', 's.symbol').onRef('b.ts', '=', 's.ts').on('b.interval', '=', interval))
+    .select(['s.name', 's.updated_at as signal_at', 'b.updated_at as bar_at'])
+    .where('s.provider', '=', provider)
+    .execute();
+  const byName: Record<string, number> = {};
+  for (const row of rows) byName[row.name] = (byName[row.name] ?? 0) + 1;
+  const delays = rows.filter((r) => r.bar_at !== null).map((r) => r.signal_at.getTime() - r.bar_at!.getTime()).sort((a, b) => a - b);
+  return {
+    rows: rows.length,
+    byName,
+    exact: delays.length === 0 ? undefined : { signals: delays.length, p50: percentile(delays, 0.5), p99: percentile(delays, 0.99), max: delays[delays.length - 1] },
   };
 }
 
@@ -306,6 +438,12 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   const symbols = opts.symbols ?? base.producers.synthetic.symbols;
   const tag = pickRunTag(symbols, shards);
   const metricsPort = await freePort();
+  // Relative paths resolve against the worker's cwd (the repo root); absolute ones say what ran.
+  const baseAdapters = base.inference.adapters;
+  const rulesFile = resolve(REPO_ROOT, baseAdapters.rules.file || 'configs/rules.yaml');
+  const modelPath = resolve(REPO_ROOT, baseAdapters.sklearn.model_path || DEFAULT_MODEL_PATH);
+  const inferenceSource = opts.inference === 'sklearn' ? modelPath : rulesFile;
+  if (opts.inference !== 'off' && !existsSync(inferenceSource)) throw new Error(`${inferenceSource} is missing: --inference ${opts.inference} needs it`);
   const overrides: StreamingConfigOverrides = {
     bus: {
       shards,
@@ -316,12 +454,25 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
     micro_batch: { window_ms: opts.windowMs, ...(opts.maxBatchSize !== undefined ? { max_batch_size: opts.maxBatchSize } : {}) },
     temporal: { task_queue: `${tag}-queue` },
     telemetry: { metrics_port: metricsPort },
+    ...(opts.inference === 'off' ? {} : {
+      inference: {
+        adapters: {
+          // rules also serve as the sklearn adapter's circuit-breaker fallback, as in the shipped config.
+          rules: { enabled: true, file: rulesFile },
+          ...(opts.inference === 'sklearn' ? { sklearn: { enabled: true, model_path: modelPath } } : {}),
+        },
+      },
+    }),
   };
   const config: StreamingConfig = loadStreamingConfig({ file: opts.configFile, env: process.env, overrides });
   const r = config.bus.redis;
   const group = r.consumer_group;
   const streams = Array.from({ length: shards }, (_, shard) => shardStream(r.stream, shard));
   const consumerIds = Array.from({ length: shards }, (_, shard) => microBatchWorkflowId(r.stream, shard));
+  const featureStreams = Array.from({ length: shards }, (_, shard) => shardStream(r.features_stream, shard));
+  const inferenceOn = opts.inference !== 'off';
+  const inferenceGroup = r.inference_group;
+  const inferenceIds = inferenceOn ? Array.from({ length: shards }, (_, shard) => inferenceWorkflowId(r.features_stream, shard)) : [];
   const symbolShards = Object.fromEntries(symbols.map((s) => [s, shardOf(tag, s, shards)]));
   const windowMs = config.micro_batch.window_ms;
   const usedShards = new Set(Object.values(symbolShards)).size;
@@ -339,7 +490,8 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   if (JSON.stringify(loadStreamingConfig({ file: configPath, env: workerEnv })) !== JSON.stringify(config)) {
     throw new Error(`${configPath} does not load back to the same config`);
   }
-  progress(`run ${tag}: ${opts.rate === 'max' ? 'max rate' : `${opts.rate} events/s`} for ${fmtMs(opts.durationMs)}, window ${fmtMs(windowMs)}, ${shards} shards (${Object.entries(symbolShards).map(([s, n]) => `${s}→${n}`).join(' ')}), config ${configPath}`);
+  progress(`run ${tag}: ${opts.rate === 'max' ? 'max rate' : `${opts.rate} events/s`} for ${fmtMs(opts.durationMs)}, window ${fmtMs(windowMs)}, ${shards} shards (${Object.entries(symbolShards).map(([s, n]) => `${s}→${n}`).join(' ')}), ` +
+    `inference ${inferenceOn ? `${opts.inference} (${inferenceSource})` : 'off'}, config ${configPath}`);
 
   // 2. Services.
   const redis = new Redis(r.uri, { lazyConnect: true, maxRetriesPerRequest: 1 });
@@ -361,13 +513,13 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
 
   const baselineStream = `${tag}.baseline`;
   if (!opts.keep) {
-    cleanup.add('delete the run\'s streams, checkpoints, bars and job rows', async () => {
-      const featureStreams = Array.from({ length: config.bus.shards }, (_, shard) => `${r.features_stream}.${shard}`);
+    cleanup.add('delete the run\'s streams, checkpoints, bars, signals and job rows', async () => {
       const keys = await redis.del(...streams, ...featureStreams, r.late_stream, r.dlq_stream, r.signals_stream, baselineStream);
       await redis.hdel(CHECKPOINT_KEY, ...streams.map((s) => `${s}|${group}`));
       const bars = await db.deleteFrom('bars_ohlcv').where('provider', '=', tag).executeTakeFirst();
+      const signals = await db.deleteFrom('signals').where('provider', '=', tag).executeTakeFirst();
       const jobs = await db.deleteFrom('job_runs').where('job_name', 'in', consumerIds).executeTakeFirst();
-      progress(`cleanup: deleted ${keys} streams, ${String(bars.numDeletedRows)} bars, ${String(jobs.numDeletedRows)} job_runs rows`);
+      progress(`cleanup: deleted ${keys} streams, ${String(bars.numDeletedRows)} bars, ${String(signals.numDeletedRows)} signals, ${String(jobs.numDeletedRows)} job_runs rows`);
     });
   }
 
@@ -400,7 +552,7 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   };
 
   // Workflows left running by an interrupted run would hold nothing (their queue has no worker) but clutter the UI.
-  const workflowIds = [...consumerIds, producerWorkflowId(tag)];
+  const workflowIds = [...consumerIds, ...inferenceIds, producerWorkflowId(tag)];
   cleanup.add('terminate leftover workflows', async () => {
     for (const id of workflowIds) {
       try {
@@ -423,15 +575,79 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   };
   await waitFor('the worker\'s /healthz', 60_000, guard, async () => (await fetch(`${metricsUrl}/healthz`, { signal: AbortSignal.timeout(1000) })).ok || undefined);
 
-  // 5. One micro-batch workflow per shard; wait until every consumer loop heartbeats.
+  // 5. Optionally warm history bars, then one micro-batch workflow per shard; wait until every consumer loop heartbeats.
+  let warmUp: BenchSummary['run']['warmUp'] = null;
+  let liveFromMs = 0;
+  if (opts.warmFeatures) {
+    // What the micro-batch activity replays at its start: the longest horizon (or 16 windows for RSI) and a margin.
+    const longestMs = Math.max(16 * windowMs, ...config.features.windows.map((w) => parseDurationMs(w.horizon) ?? 0));
+    const spanMs = Math.ceil(longestMs / windowMs) * windowMs + 4 * windowMs;
+    // Only windows that ended before now: live events land in this window or later ones.
+    const endMs = Math.floor(Date.now() / windowMs) * windowMs;
+    const bars = warmUpBars(tag, symbols, config.producers.synthetic.seed, config.producers.synthetic.price_volatility, windowMs, spanMs, endMs);
+    await new StoreClient(db).upsertBars(bars);
+    liveFromMs = endMs;
+    warmUp = { bars: bars.length, fromMs: endMs - spanMs, toMs: endMs };
+    progress(`warm-up: stored ${bars.length} history bars of ${tag} over ${fmtMs(spanMs)} before ${new Date(endMs).toISOString()}`);
+  }
   await startMicroBatchers(client, config, undefined);
   await waitFor('every shard\'s consumer to run', 90_000, guard, async () => {
     const metrics = await scrape();
     return metrics && streams.every((topic) => select(metrics, 'stream_consumer_last_heartbeat_seconds', { topic }).length > 0) ? true : undefined;
   });
-  progress(`worker pid ${workerPid} ready, ${shards} consumers running; producing...`);
+  if (inferenceOn) {
+    // One inference workflow per shard of the features streams (as `mdp stream infer`), before any
+    // snapshot exists; an adapter that does not load fails its workflow at once (non-retryable).
+    await startInference(client, config, opts.inference);
+    let nextStatusAt = 0;
+    let failed: string | undefined;
+    const inferenceGuard = () => {
+      guard();
+      if (failed !== undefined) throw new Error(failed);
+    };
+    await waitFor(`every shard's ${opts.inference} inference consumer to run`, 90_000, inferenceGuard, async () => {
+      if (Date.now() >= nextStatusAt) {
+        nextStatusAt = Date.now() + 2000;
+        for (const id of inferenceIds) {
+          const handle = client.workflow.getHandle(id);
+          const { status } = await handle.describe();
+          if (status.name !== 'RUNNING') {
+            // The failure's cause chain names the reason (e.g. the adapter that did not load).
+            const reasons: string[] = [];
+            await handle.result().catch((err: unknown) => {
+              for (let e: unknown = err; e instanceof Error && reasons.length < 5; e = e.cause) reasons.push(e.message);
+            });
+            failed = `${id} is ${status.name}: ${reasons.join(': ') || 'no reason given'} (worker log ${logPath})`;
+          }
+        }
+      }
+      const metrics = await scrape();
+      return failed === undefined && metrics && featureStreams.every((topic) => select(metrics, 'stream_consumer_last_heartbeat_seconds', { topic }).length > 0) ? true : undefined;
+    });
+  }
+  progress(`worker pid ${workerPid} ready, ${shards} consumers${inferenceOn ? ` and ${shards} ${opts.inference} inference consumers` : ''} running; producing...`);
 
   // 6. Sample every second while producing and settling.
+  /** Max `stream_consumer_lag_ms` over the consumers of `topics`; undefined when none exports it. */
+  const lagOf = (metrics: readonly PromSample[], topics: readonly string[]): number | undefined => {
+    const values = select(metrics, 'stream_consumer_lag_ms').filter((m) => topics.includes(m.labels.topic ?? '')).map((m) => m.value);
+    return values.length > 0 ? Math.max(...values) : undefined;
+  };
+  /** The inference group on the features streams: pending, undelivered, oldest unacknowledged age (max over shards). */
+  const readInference = async () => {
+    const now = Date.now();
+    const states = await Promise.all(featureStreams.map(async (stream) => {
+      const lag = await bus.lag(stream, inferenceGroup, now);
+      return { lag, added: await bus.added(stream) };
+    }));
+    return {
+      atMs: now,
+      published: states.reduce((acc, s) => acc + s.added, 0),
+      pending: states.reduce((acc, s) => acc + s.lag.pending, 0),
+      undelivered: states.reduce((acc, s) => acc + s.lag.undelivered, 0),
+      lagMs: Math.max(0, ...states.map((s) => s.lag.lagMs)),
+    };
+  };
   const readRedis = async () => {
     const now = Date.now();
     // Shards in parallel, so a sample stays short while Redis is busy with a flood.
@@ -441,6 +657,10 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
       const lag = await bus.lag(stream, group, now);
       return { lag, added: await bus.added(stream) };
     }));
+    // The features streams after the events: a window's snapshots are published before its events
+    // are acknowledged, so once the events read as settled every snapshot is already counted here.
+    const inference = inferenceOn ? await readInference() : undefined;
+    const featuresPublished = inference?.published ?? (await Promise.all(featureStreams.map((stream) => bus.added(stream)))).reduce((acc, n) => acc + n, 0);
     return {
       atMs: now,
       published: shardStates.reduce((acc, s) => acc + s.added, 0),
@@ -448,6 +668,8 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
       undelivered: shardStates.reduce((acc, s) => acc + s.lag.undelivered, 0),
       lagMs: Math.max(0, ...shardStates.map((s) => s.lag.lagMs)),
       pendingByShard: shardStates.map((s) => s.lag.pending),
+      featuresPublished,
+      inference,
     };
   };
   const redisStats = async () => {
@@ -474,8 +696,12 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
         const sample: Sample = {
           atMs: state.atMs, phase, published: state.published, pending: state.pending, pendingByShard: state.pendingByShard,
           undelivered: state.undelivered, redisLagMs: state.lagMs,
-          metricLagMs: metrics ? maxOf(metrics, 'stream_consumer_lag_ms') : undefined,
+          // The inference consumers export the same gauge for the features streams: keep the two apart.
+          metricLagMs: metrics ? (lagOf(metrics, streams) ?? 0) : undefined,
+          ...(inferenceOn && metrics ? { inferenceMetricLagMs: lagOf(metrics, featureStreams) } : {}),
           workerRssBytes: readMemory(workerPid)?.rssBytes, benchRssBytes: readMemory('self')?.rssBytes, redisRssBytes: redisMem.rssBytes,
+          featuresPublished: state.featuresPublished,
+          ...(state.inference ? { inferencePending: state.inference.pending, inferenceUndelivered: state.inference.undelivered, inferenceLagMs: state.inference.lagMs } : {}),
         };
         samples.push(sample);
         if (lastPrinted === undefined || sample.atMs - lastPrinted.atMs >= PROGRESS_EVERY_MS) {
@@ -485,7 +711,9 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
           const acked = (s: Sample) => s.published - s.pending - s.undelivered;
           progress(`t+${String(Math.round((sample.atMs - t0) / 1000)).padStart(3)}s ${phase.padEnd(7)} published ${fmtInt(sample.published)} (${fmtInt((sample.published - previous.published) / secs)}/s)` +
             ` acked ${fmtInt(acked(sample))} (${fmtInt((acked(sample) - acked(previous)) / secs)}/s) pending ${fmtInt(sample.pending)} undelivered ${fmtInt(sample.undelivered)}` +
-            ` lag ${fmtMs(sample.metricLagMs ?? sample.redisLagMs)} worker RSS ${((sample.workerRssBytes ?? 0) / 1048576).toFixed(0)} MB`);
+            ` lag ${fmtMs(sample.metricLagMs ?? sample.redisLagMs)} snapshots ${fmtInt(sample.featuresPublished)}` +
+            (state.inference ? ` (inference pending ${fmtInt(state.inference.pending)} undelivered ${fmtInt(state.inference.undelivered)} lag ${fmtMs(state.inference.lagMs)})` : '') +
+            ` worker RSS ${((sample.workerRssBytes ?? 0) / 1048576).toFixed(0)} MB`);
         }
       } catch (err) {
         sampleError ??= (err as Error).message;
@@ -497,6 +725,26 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   cleanup.add('stop sampling', async () => {
     sampling = false;
     await sampler;
+  });
+  // The inference lag, more often than the rest (see INFERENCE_LAG_EVERY_MS).
+  const inferenceLags: { atMs: number; lagMs: number; pending: number; undelivered: number }[] = [];
+  const lagSampler = inferenceOn
+    ? (async () => {
+      let next = Date.now();
+      while (sampling) {
+        try {
+          inferenceLags.push(await readInference());
+        } catch (err) {
+          sampleError ??= (err as Error).message;
+        }
+        next += INFERENCE_LAG_EVERY_MS;
+        await delay(Math.max(0, next - Date.now()));
+      }
+    })()
+    : Promise.resolve();
+  cleanup.add('stop sampling the inference lag', async () => {
+    sampling = false;
+    await lagSampler;
   });
 
   // 7. Produce for the duration.
@@ -538,18 +786,24 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   }
   phase = 'settle';
 
-  // 8. Wait until every published event is acknowledged: committed in a bar, or routed late / to the DLQ.
-  progress('production stopped; waiting for every event to be acknowledged...');
+  // 8. Wait until every published event is acknowledged: committed in a bar, or routed late / to the
+  //    DLQ; with inference on, also until every feature snapshot is acknowledged by the inference group.
+  progress(`production stopped; waiting for every event${inferenceOn ? ' and every feature snapshot' : ''} to be acknowledged...`);
+  let eventsSettledAtMs: number | undefined;
   const settledState = await pollUntil(opts.settleTimeoutMs, 250, guard, async () => {
     const state = await readRedis();
-    return state.pending === 0 && state.undelivered === 0 ? state : undefined;
+    const eventsDone = state.pending === 0 && state.undelivered === 0;
+    if (eventsDone) eventsSettledAtMs ??= state.atMs;
+    const inferenceDone = state.inference === undefined || (state.inference.pending === 0 && state.inference.undelivered === 0);
+    return eventsDone && inferenceDone ? state : undefined;
   });
-  const settled = settledState !== undefined;
+  const settled = eventsSettledAtMs !== undefined;
   const finalState = settledState ?? (await readRedis());
+  const inferenceSettled = inferenceOn && settledState !== undefined;
   const cpuEnd = await cpuAt();
   const finalMetrics = (await scrape()) ?? [];
   sampling = false;
-  await sampler;
+  await Promise.all([sampler, lagSampler]);
   if (sampleError) progress(`note: a sample failed: ${sampleError}`);
 
   const firstIds = (await Promise.all(streams.map((s) => redis.xrange(s, '-', '+', 'COUNT', 1)))).flat().map(([id]) => streamIdMs(id));
@@ -559,9 +813,17 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   const lastEntryMs = Math.max(...lastIds);
 
   // 9. What reached PostgreSQL, then drain the consumers (in parallel: each may wait for a throttled heartbeat).
-  const { rows: barRows, exact } = await exactLatency(db, tag, windowMs);
-  progress(`settled=${settled}; draining ${shards} consumer workflows...`);
-  const drained = await Promise.all(consumerIds.map(async (id) => {
+  const { rows: barRows, exact } = await exactLatency(db, tag, windowMs, liveFromMs);
+  const signalRows = inferenceOn ? await barToSignal(db, tag, intervalLabel(windowMs)) : undefined;
+  const featuresStreamLength = (await Promise.all(featureStreams.map((stream) => bus.length(stream)))).reduce((acc, n) => acc + n, 0);
+  const readiness = await snapshotReadiness(bus, featureStreams, opts.inference === 'sklearn' ? await loadModelSidecar(defaultSidecarPath(modelPath)) : undefined)
+    .catch((err: unknown) => {
+      progress(`note: reading the snapshots back failed: ${(err as Error).message}`);
+      return undefined;
+    });
+  const signalsStreamAdded = inferenceOn ? await bus.added(r.signals_stream) : 0;
+  progress(`settled=${settled}${inferenceOn ? ` inference settled=${inferenceSettled}` : ''}; draining ${shards} consumer workflows${inferenceOn ? ` and ${shards} inference workflows` : ''}...`);
+  const drain = (ids: readonly string[]) => Promise.all(ids.map(async (id) => {
     const handle = client.workflow.getHandle(id);
     const at = Date.now();
     try {
@@ -573,6 +835,7 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
       return { id, ms: Date.now() - at, status: undefined };
     }
   }));
+  const [drained, drainedInference] = await Promise.all([drain(consumerIds), drain(inferenceIds)]);
   const workerPeakRssBytes = readMemory(workerPid)?.peakRssBytes;
   const workerExitMs = await stopProcess(worker, workerExited, workerRunning);
   progress(`worker stopped (${String(workerExit)})`);
@@ -584,18 +847,19 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   const unacked = finalState.pending + finalState.undelivered;
   const total = (key: string) => drained.reduce((acc, d) => acc + (d.status?.totals[key] ?? 0), 0);
   const fromWorkflows = drained.every((d) => d.status !== undefined);
-  const metricRead = sumOf(finalMetrics, 'microbatch_events_total', { outcome: 'read' });
-  const metricLate = sumOf(finalMetrics, 'microbatch_events_total', { outcome: 'late' });
-  const metricInvalid = sumOf(finalMetrics, 'microbatch_events_total', { outcome: 'invalid' });
-  const accepted = fromWorkflows ? total('accepted') : metricRead - metricLate - metricInvalid;
-  const duplicates = fromWorkflows ? total('duplicates') : 0;
+  // Fallback when a drain failed: the outcomes the micro-batcher counts (accepted, duplicate, late, invalid).
+  const metricOutcome = (outcome: string) => sumOf(finalMetrics, 'microbatch_events_total', { outcome });
+  const metricLate = metricOutcome('late');
+  const metricInvalid = metricOutcome('invalid');
+  const accepted = fromWorkflows ? total('accepted') : metricOutcome('accepted');
+  const duplicates = fromWorkflows ? total('duplicates') : metricOutcome('duplicate');
   const late = fromWorkflows ? total('late') : metricLate;
   const invalid = fromWorkflows ? total('invalid') : metricInvalid;
   const accounted = accepted + duplicates + late + invalid;
   const forcedFlushes = fromWorkflows ? total('forcedFlushes') : sumOf(finalMetrics, 'errors_total', { component: 'microbatch', reason: 'forced_flush' });
 
   // 11. Rates, latency, lag, backlog.
-  const endMs = settled ? finalState.atMs : Date.now();
+  const endMs = eventsSettledAtMs ?? Date.now();
   const producingSeconds = Math.max(0.001, (lastEntryMs - firstEntryMs) / 1000);
   const wholeRunSeconds = Math.max(0.001, (endMs - firstEntryMs) / 1000);
   const warmupMs = windowMs + config.micro_batch.allow_late_ms + 1000;
@@ -612,12 +876,73 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   };
   const cpuDelta = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? b - a : undefined);
   const committed = published - unacked;
+  const featuresPublished = finalState.featuresPublished;
+  const featuresUpdate = durationHistogram(finalMetrics, FEATURES_UPDATE_METRIC);
+
+  let inference: InferenceSummary | null = null;
+  if (inferenceOn) {
+    const infTotal = (key: string) => drainedInference.reduce((acc, d) => acc + (d.status?.totals[key] ?? 0), 0);
+    const infFromWorkflows = drainedInference.every((d) => d.status !== undefined);
+    const evalDuration = durationHistogram(finalMetrics, INFERENCE_EVAL_METRIC);
+    const evaluated = infFromWorkflows ? infTotal('snapshots') : evalDuration.observations;
+    const infInvalid = infFromWorkflows ? infTotal('invalid') : sumOf(finalMetrics, 'errors_total', { component: 'inference', reason: 'invalid_snapshot' });
+    const infEndMs = inferenceSettled ? finalState.atMs : Date.now();
+    const infSeconds = Math.max(0.001, (infEndMs - firstEntryMs) / 1000);
+    const lagValues = [...inferenceLags.map((l) => l.lagMs), ...samples.map((s) => s.inferenceLagMs ?? 0)].sort((a, b) => a - b);
+    const infPending = [...inferenceLags.map((l) => l.pending), ...samples.map((s) => s.inferencePending ?? 0)];
+    const infUndelivered = [...inferenceLags.map((l) => l.undelivered), ...samples.map((s) => s.inferenceUndelivered ?? 0)];
+    const evalByAdapter: Record<string, number> = {};
+    for (const adapter of new Set(select(finalMetrics, `${INFERENCE_EVAL_METRIC}_count`).map((m) => m.labels.adapter ?? ''))) {
+      evalByAdapter[adapter] = sumOf(finalMetrics, `${INFERENCE_EVAL_METRIC}_count`, { adapter });
+    }
+    const errors = countBy(finalMetrics, 'errors_total', 'reason', { component: 'inference' });
+    inference = {
+      adapter: opts.inference,
+      source: inferenceSource,
+      settled: inferenceSettled,
+      evaluated,
+      modelReady: readiness?.modelReady,
+      invalid: infInvalid,
+      lost: featuresPublished - evaluated - infInvalid,
+      accountingSource: infFromWorkflows ? 'workflow totals' : 'worker metrics',
+      unacked: (finalState.inference?.pending ?? 0) + (finalState.inference?.undelivered ?? 0),
+      evalDuration,
+      evalByAdapter,
+      signals: {
+        emitted: sumOf(finalMetrics, 'signals_emitted_total'),
+        byName: countBy(finalMetrics, 'signals_emitted_total', 'name'),
+        byAdapter: countBy(finalMetrics, 'signals_emitted_total', 'adapter'),
+        stream: signalsStreamAdded,
+        rows: signalRows?.rows ?? 0,
+        barToSignal: signalRows?.exact,
+      },
+      lag: {
+        maxMs: lagValues.length > 0 ? lagValues[lagValues.length - 1] : 0,
+        maxMetricMs: peak(samples.map((s) => s.inferenceMetricLagMs)),
+        p50Ms: lagValues.length > 0 ? percentile(lagValues, 0.5) : 0,
+        samples: lagValues.length,
+        nonZeroSamples: lagValues.filter((ms) => ms > 0).length,
+        everyMs: INFERENCE_LAG_EVERY_MS,
+        maxPending: Math.max(0, ...infPending),
+        maxUndelivered: Math.max(0, ...infUndelivered),
+        targetMs: SLA_LAG_WINDOWS * windowMs,
+      },
+      rates: {
+        wholeRunSeconds: infSeconds,
+        endToEndPerSecond: accepted / infSeconds,
+        snapshotsPerSecond: evaluated / infSeconds,
+        tailAfterEventsMs: inferenceSettled && eventsSettledAtMs !== undefined ? finalState.atMs - eventsSettledAtMs : undefined,
+      },
+      errors,
+      breakerTransitions: sumOf(finalMetrics, 'inference_breaker_transitions_total'),
+    };
+  }
 
   const partial: Omit<BenchSummary, 'verdicts'> = {
     run: {
       tag, mode: opts.rate === 'max' ? 'max' : 'rate', targetRate: opts.rate === 'max' ? undefined : opts.rate, loadSource,
       durationMs: opts.durationMs, windowMs, allowLateMs: config.micro_batch.allow_late_ms, maxBatchSize: config.micro_batch.max_batch_size,
-      shards, symbolShards, cpus: availableParallelism(), loadAverage: [loadAtStart, loadavg()[0]], startedAt: new Date(t0).toISOString(),
+      shards, symbolShards, warmUp, cpus: availableParallelism(), loadAverage: [loadAtStart, loadavg()[0]], startedAt: new Date(t0).toISOString(),
     },
     settled,
     events: {
@@ -641,6 +966,8 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
       withinTarget: histogram && fractionAtOrBelow(histogram, latencyTargetMs),
       exactFromBars: exact,
     },
+    features: { published: featuresPublished, streamLength: featuresStreamLength, complete: readiness?.complete, nullByFeature: readiness?.nullByFeature, updateDuration: featuresUpdate },
+    inference,
     lag: { maxMetricMs: lagMetrics.length > 0 ? Math.max(...lagMetrics) : undefined, maxRedisMs: Math.max(0, ...samples.map((s) => s.redisLagMs)), targetMs: SLA_LAG_WINDOWS * windowMs },
     pending: {
       first: trend[0]?.pending ?? 0,
@@ -667,7 +994,7 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
         publishedRatio: published / producingSeconds / baseline.xaddPerSecond, intoBarsRatio: accepted / wholeRunSeconds / baseline.xaddPerSecond,
       }
       : baseline,
-    shutdown: { consumerDrainMs: drained.map((d) => d.ms), producerDrainMs, workerExitMs },
+    shutdown: { consumerDrainMs: drained.map((d) => d.ms), inferenceDrainMs: drainedInference.map((d) => d.ms), producerDrainMs, workerExitMs },
   };
   return { ...partial, verdicts: verdicts(partial) };
 }
@@ -687,7 +1014,8 @@ async function run(): Promise<void> {
   const summary = await runBench(opts, interrupt.signal);
   process.stdout.write(`${formatReport(summary)}\n\n`);
   process.stdout.write(`${JSON.stringify({ bench: 'throughput', ...summary })}\n`);
-  if (!summary.settled || summary.events.lost !== 0) process.exitCode = 3;
+  const inf = summary.inference;
+  if (!summary.settled || summary.events.lost !== 0 || (inf !== null && (!inf.settled || inf.lost !== 0))) process.exitCode = 3;
 }
 
 run().catch((err: unknown) => {
