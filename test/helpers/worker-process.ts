@@ -1,5 +1,6 @@
 /** Runs the real worker entrypoint (`dist/workers/worker.js`) as a child process for crash tests. */
-import { spawn } from 'node:child_process';
+import { execFile, spawn } from 'node:child_process';
+import { promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -7,8 +8,30 @@ import yaml from 'js-yaml';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { REPO_ROOT } from './services.js';
 
-/** Env vars bound to config keys; cleared so the child takes every value from its config file. */
-const CONFIG_ENV = ['REDIS_URI', 'STORE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'MDP_TASK_QUEUE', 'MDP_METRICS_PORT', 'MDP_SHARDS', 'LOG_LEVEL'];
+/** Env vars bound to config keys (and the default config file); see {@link configFreeEnv}. */
+const CONFIG_ENV = ['REDIS_URI', 'STORE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'MDP_TASK_QUEUE', 'MDP_METRICS_PORT', 'MDP_SHARDS', 'LOG_LEVEL', 'MDP_CONFIG'];
+
+/**
+ * This process's environment without the variables that override config keys, so a child started
+ * with a test's config file takes every value from that file. (scripts/test.sh exports
+ * TEMPORAL_ADDRESS & co. for the local stack; a child inheriting them would talk to the wrong server.)
+ */
+export function configFreeEnv(): NodeJS.ProcessEnv {
+  const env = { ...process.env };
+  for (const key of CONFIG_ENV) delete env[key];
+  return env;
+}
+
+/** Runs a node script of the repo (e.g. the `mdp` CLI) to completion with a config-free env; never throws on exit codes. */
+export async function runNodeScript(script: string, args: readonly string[]): Promise<{ code: number; stdout: string; stderr: string }> {
+  try {
+    const { stdout, stderr } = await promisify(execFile)(process.execPath, [script, ...args], { cwd: REPO_ROOT, env: configFreeEnv() });
+    return { code: 0, stdout, stderr };
+  } catch (err) {
+    const e = err as { code: number; stdout: string; stderr: string };
+    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
+  }
+}
 
 export interface WorkerProcess {
   readonly child: ChildProcess;
@@ -28,8 +51,7 @@ export function writeConfigFile(config: StreamingConfig, name: string): string {
 export function startWorkerProcess(configFile: string, name: string): WorkerProcess {
   const logFile = resolve(REPO_ROOT, '.data/test', `${name}.log`);
   const fd = openSync(logFile, 'a');
-  const env = { ...process.env };
-  for (const key of CONFIG_ENV) delete env[key];
+  const env = configFreeEnv();
   const child = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/workers/worker.js'), '--config', configFile], { stdio: ['ignore', fd, fd], env });
   closeSync(fd);
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));

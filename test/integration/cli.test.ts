@@ -1,29 +1,18 @@
 import assert from 'node:assert/strict';
-import { execFile } from 'node:child_process';
 import { mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import type { Redis } from 'ioredis';
 import { shardStream } from '../../pipeline/bus/index.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { SyntheticProducer } from '../../pipeline/producers/index.js';
 import { connectRedis, REPO_ROOT, testConfig, uniqueTag } from '../helpers/services.js';
-import { writeConfigFile } from '../helpers/worker-process.js';
+import { runNodeScript, writeConfigFile } from '../helpers/worker-process.js';
 
-const run = promisify(execFile);
 const CLI = resolve(REPO_ROOT, 'dist/client/cli.js');
 const WORKER = resolve(REPO_ROOT, 'dist/workers/worker.js');
 
 /** Runs a real entrypoint; resolves with its exit code and output instead of throwing. */
-async function exec(script: string, args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await run(process.execPath, [script, ...args], { cwd: REPO_ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+const exec = (script: string, args: string[]) => runNodeScript(script, args);
 
 function badConfig(name: string, text: string): string {
   const dir = resolve(REPO_ROOT, '.data/test');

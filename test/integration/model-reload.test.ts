@@ -1,9 +1,7 @@
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { execFile } from 'node:child_process';
 import { copyFileSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { promisify } from 'node:util';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
@@ -15,7 +13,7 @@ import type { Database } from '../../store/index.js';
 import { JobRunTracker, SignalsStoreClient } from '../../store/index.js';
 import type { LoopStatus, ModelReloadInput, ModelReloadResult } from '../../workflows/index.js';
 import { inferenceWorkflowId, modelReloadWorkflowId } from '../../workflows/index.js';
-import { writeConfigFile } from '../helpers/worker-process.js';
+import { runNodeScript, writeConfigFile } from '../helpers/worker-process.js';
 import { cleanupTestRun, connectRedis, connectStore, createTestWorker, groupState, REPO_ROOT, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
 
 const MODEL = resolve(REPO_ROOT, 'models/signal_model.onnx');
@@ -24,16 +22,8 @@ const REFERENCE = resolve(REPO_ROOT, 'models/signal_model.reference.json');
 
 const CLI = resolve(REPO_ROOT, 'dist/client/cli.js');
 
-/** Runs `mdp` with `args`; resolves with its exit code and output. */
-async function exec(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  try {
-    const { stdout, stderr } = await promisify(execFile)(process.execPath, [CLI, ...args], { cwd: REPO_ROOT });
-    return { code: 0, stdout, stderr };
-  } catch (err) {
-    const e = err as { code: number; stdout: string; stderr: string };
-    return { code: e.code, stdout: e.stdout, stderr: e.stderr };
-  }
-}
+/** Runs `mdp` with `args` (config from the test's file only); resolves with its exit code and output. */
+const exec = (args: string[]) => runNodeScript(CLI, args);
 
 interface Reference { inputs: number[][]; labels: number[]; probabilities: number[][] }
 

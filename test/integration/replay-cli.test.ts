@@ -26,11 +26,10 @@ import { expectedBars } from '../helpers/expected-bars.js';
 import {
   cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, startTemporal, testConfig, uniqueTag, waitFor,
 } from '../helpers/services.js';
-import { writeConfigFile } from '../helpers/worker-process.js';
+import { configFreeEnv, writeConfigFile } from '../helpers/worker-process.js';
 
 const CLI = resolve(REPO_ROOT, 'dist/client/cli.js');
 /** Env vars bound to config keys (as in worker-process.ts): cleared so the CLI reads its config file only. */
-const CONFIG_ENV = ['REDIS_URI', 'STORE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'MDP_TASK_QUEUE', 'MDP_METRICS_PORT', 'MDP_SHARDS', 'LOG_LEVEL', 'MDP_CONFIG'];
 const DATE = '2025-10-01';
 const SEED = 20251001;
 
@@ -44,9 +43,7 @@ interface CliRun {
 
 /** Spawns the real CLI from the repo root with stdout/stderr captured (not a TTY: one line per change). */
 function startCli(args: string[]): CliRun {
-  const env = { ...process.env };
-  for (const key of CONFIG_ENV) delete env[key];
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env, stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env: configFreeEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const run: CliRun = {
     child, stdout: '', stderr: '',
     exited: new Promise((done) => child.once('exit', (code, signal) => done({ code, signal, atMs: performance.now() }))),
