@@ -1,16 +1,19 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Bus, BusEntry, DeadLetter } from '../pipeline/bus/index.js';
-import type { Bar, BarSink, JobRunSink, StreamEventV1 } from '../pipeline/contracts/index.js';
-import { decodeEvent, formatMicros, intervalLabel, makeEventId, parseIsoToMicros } from '../pipeline/contracts/index.js';
+import type { Bar, BarSink, InferenceAdapter, JobRunSink, SignalEventV1, StreamEventV1, UpsertCounts } from '../pipeline/contracts/index.js';
+import { decodeEvent, formatMicros, intervalLabel, makeEventId, parseDurationMs, parseIsoToMicros } from '../pipeline/contracts/index.js';
 import type { DatasetDefinition } from '../pipeline/datasets/index.js';
 import {
   DatasetCatalogError, findDataset, loadDatasetCatalog, openFileDataset, parseReplayBound, parseSpanMs, replayRange,
 } from '../pipeline/datasets/index.js';
+import type { FeatureWindowSpec } from '../pipeline/features/index.js';
+import { FeatureEngine, featureKindOf } from '../pipeline/features/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import type { WindowFlush } from '../pipeline/windowing/index.js';
 import { MicroBatcher } from '../pipeline/windowing/index.js';
 import type {
-  ReplayAuditFinish, ReplayAuditStart, ReplayChunkHeartbeat, ReplayChunkInput, ReplayChunkResult, ReplayCounts, ReplayPlan, ReplayPlanInput,
+  ReplayAuditFinish, ReplayAuditStart, ReplayChunkHeartbeat, ReplayChunkInput, ReplayChunkResult, ReplayCounts, ReplayInferenceCounts, ReplayPlan,
+  ReplayPlanInput,
 } from './types.js';
 
 /** Replay settings from the worker's config (`replay.*`, `micro_batch.*`). */
@@ -25,6 +28,23 @@ export interface ReplayDefaults {
   readonly maxBufferedEvents: number;
   readonly dlqStream: string;
   readonly lateStream: string;
+  /**
+   * Inference after each chunk's bars (see {@link ReplayInferenceDefaults}); absent or `adapter:
+   * 'off'`: bars only.
+   */
+  readonly inference?: ReplayInferenceDefaults;
+}
+
+/** What a replay needs to compute features and signals like the live pipeline (from the worker's config). */
+export interface ReplayInferenceDefaults {
+  /** The adapter the live pipeline runs: `sklearn` if enabled, else `rules` if enabled, else `off`. */
+  readonly adapter: 'rules' | 'sklearn' | 'off';
+  /** `features.windows`. */
+  readonly featureWindows: readonly FeatureWindowSpec[];
+  /** Where live signals go (`bus.redis.signals_stream`): replayed signals are published there too. */
+  readonly signalsStream: string;
+  /** Longest `cooldown` of the rules file, ms (0 without rules); read per chunk, so edits apply. */
+  readonly maxRuleCooldownMs: () => number;
 }
 
 /** Stored bars of a range, for `format: store` datasets. */
@@ -40,15 +60,49 @@ export interface ReplayDeps {
   readonly readStoredBars: StoredBarsReader;
   /** Deletes a stream (a finished or abandoned chunk's). */
   readonly dropStream: (stream: string) => Promise<void>;
+  /** Where signals are written (only used when the replay runs inference). */
+  readonly signals: { upsertSignals(signals: readonly SignalEventV1[]): Promise<UpsertCounts> };
+  /** Builds the inference adapter (only used when the replay runs inference). */
+  readonly createAdapter: (kind: 'rules' | 'sklearn', modelPath?: string) => Promise<InferenceAdapter>;
 }
 
 /** Consumer group of every replay chunk stream (each chunk has its own stream, so one name serves). */
 const REPLAY_GROUP = 'mdp-replay';
 /** Events per batch when a replay is paced: small enough that the pace holds inside a chunk. */
 const PACED_BATCH = 50;
+/** Signals per upsert/publish round of a chunk's inference. */
+const SIGNALS_BATCH = 1000;
+/** Default period of the canonical `rsi` (the FeatureEngine's). */
+const DEFAULT_RSI_PERIOD = 14;
+/**
+ * Warm-up bars per RSI period. Wilder's RSI never forgets (each bar keeps (p−1)/p of the previous
+ * average), so a series warmed from a cut-off differs from one computed since the data began by
+ * ((p−1)/p)^bars of the seeding error: 40 periods (560 bars at p = 14) bring that to ~1e-18, below
+ * the rounding of a double, so the same conditions hold as in one continuous pass.
+ */
+const RSI_SETTLE_PERIODS = 40;
+
+/**
+ * How far before a chunk its features and rule state are rebuilt from stored bars: the longest
+ * feature horizon (at least 16 windows, as the live consumer's warm-up), plus the RSI settling
+ * span, plus the longest rule cooldown (so a firing just before the chunk still silences the
+ * rule inside it, as it would in one pass). A cooldown chain longer than that (firings each
+ * inside the previous one's cooldown for the whole span) is the one case not reproduced exactly.
+ */
+export function replayWarmSpanMs(windows: readonly FeatureWindowSpec[], windowMs: number, maxCooldownMs: number): number {
+  const longest = Math.max(0, ...windows.map((w) => (w.horizon === undefined ? 0 : parseDurationMs(w.horizon) ?? 0)));
+  const rsiPeriods = [DEFAULT_RSI_PERIOD, ...windows.filter((w) => featureKindOf(w) === 'rsi').map((w) => w.period ?? DEFAULT_RSI_PERIOD)];
+  const rsiBars = RSI_SETTLE_PERIODS * Math.max(...rsiPeriods);
+  return Math.max(longest, 16 * windowMs) + 2 * windowMs + rsiBars * windowMs + Math.max(0, maxCooldownMs);
+}
 
 export function zeroReplayCounts(): ReplayCounts {
   return { events: 0, accepted: 0, duplicates: 0, late: 0, invalid: 0, windows: 0, bars: 0, inserted: 0, updated: 0, unchanged: 0 };
+}
+
+/** Orders bars like the live consumer sees them: by window, then symbol. */
+function byTimeThenSymbol(a: Bar, b: Bar): number {
+  return a.tsMs - b.tsMs || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0);
 }
 
 function nonRetryable(err: unknown): never {
@@ -139,6 +193,75 @@ export function createReplayActivities(deps: ReplayDeps) {
     };
   }
 
+  /**
+   * Features and signals of a chunk whose bars are committed, as the live pipeline computes them:
+   * a fresh {@link FeatureEngine} and adapter are warmed on the stored bars of the chunk's
+   * series just before it (see {@link replayWarmSpanMs}) — their snapshots go through the
+   * adapter so its edge and cooldown state matches one continuous pass, but their signals are
+   * dropped — then every bar of the chunk, in window order, gives a snapshot whose signals are
+   * upserted (idempotent by key) and published to the signals stream. Snapshots are not
+   * published: the live `features` streams feed live inference, which must not see history.
+   */
+  async function inferChunk(kind: 'rules' | 'sklearn', bars: readonly Bar[], fromMs: number, windowMs: number,
+    ctx: Context, beat: () => void): Promise<ReplayInferenceCounts & { written: UpsertCounts }> {
+    const inf = d.inference!;
+    const result = { snapshots: 0, signals: 0, written: { inserted: 0, updated: 0, unchanged: 0 } };
+    if (bars.length === 0) return result;
+    let adapter: InferenceAdapter;
+    let warmMs: number;
+    try {
+      warmMs = replayWarmSpanMs(inf.featureWindows, windowMs, inf.maxRuleCooldownMs());
+      adapter = await deps.createAdapter(kind);
+    } catch (err) {
+      // A rules file or model that does not load will not load on retry either.
+      throw ApplicationFailure.nonRetryable(`cannot load the ${kind} adapter: ${(err as Error).message}`, 'AdapterLoadError');
+    }
+    const bus = deps.openBus();
+    try {
+      const engine = new FeatureEngine({ windows: inf.featureWindows });
+      const interval = intervalLabel(windowMs);
+      const series = new Set(bars.map((b) => `${b.provider}\u0000${b.symbol}`));
+      const providers = [...new Set(bars.map((b) => b.provider))].sort();
+      const warm: Bar[] = [];
+      for (const provider of providers) {
+        const stored = await deps.readStoredBars({ provider, interval, fromMs: fromMs - warmMs, toMs: fromMs });
+        for (const bar of stored) if (series.has(`${bar.provider}\u0000${bar.symbol}`)) warm.push(bar);
+      }
+      warm.sort(byTimeThenSymbol);
+      for (const bar of warm) await adapter.evaluate(engine.update(bar));
+
+      const ordered = [...bars].sort(byTimeThenSymbol);
+      let pending: SignalEventV1[] = [];
+      const emit = async () => {
+        if (pending.length === 0) return;
+        const written = await deps.signals.upsertSignals(pending);
+        await bus.publish(inf.signalsStream, pending.map((sig) => JSON.stringify(sig)));
+        result.signals += pending.length;
+        result.written.inserted += written.inserted;
+        result.written.updated += written.updated;
+        result.written.unchanged += written.unchanged;
+        for (const sig of pending) deps.metrics.signalsEmitted.inc({ name: sig.name, adapter: sig.meta.adapter });
+        pending = [];
+        beat();
+      };
+      for (const bar of ordered) {
+        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('replay chunk cancelled');
+        const snapshot = engine.update(bar);
+        result.snapshots++;
+        const began = performance.now();
+        const signals = await adapter.evaluate(snapshot);
+        deps.metrics.inferenceEvalSeconds.observe({ adapter: adapter.name }, (performance.now() - began) / 1000);
+        pending.push(...signals);
+        if (pending.length >= SIGNALS_BATCH) await emit();
+      }
+      await emit();
+      return result;
+    } finally {
+      await adapter.close?.();
+      await bus.close();
+    }
+  }
+
   async function runReplayChunk(input: ReplayChunkInput): Promise<ReplayChunkResult> {
     const ctx = Context.current();
     const execution = ctx.info.workflowExecution;
@@ -148,9 +271,15 @@ export function createReplayActivities(deps: ReplayDeps) {
     const stream = `${d.stream}.${replayId}.${fromMs}`;
     const log = deps.log.child({ activity: 'runReplayChunk', replayId, chunk: new Date(fromMs).toISOString(), attempt: ctx.info.attempt });
     const def = dataset(deps, input.dataset);
+    const inference = input.inference ?? d.inference?.adapter ?? 'off';
+    if (inference !== 'off' && d.inference === undefined) {
+      throw ApplicationFailure.nonRetryable(`inference ${inference} requested, but this worker has no inference settings`);
+    }
     const windowMs = input.range.windowMs;
     const batchSize = d.maxBatchSize;
-    const counts = zeroReplayCounts();
+    const counts: ReplayCounts & ReplayInferenceCounts = { ...zeroReplayCounts(), snapshots: 0, signals: 0 };
+    /** The chunk's bars in commit (window) order, for its features and signals. */
+    const committed: Bar[] = [];
     const started = Date.now();
     const bus = deps.openBus();
     try {
@@ -169,6 +298,7 @@ export function createReplayActivities(deps: ReplayDeps) {
         const bars = flushes.flatMap((f) => f.bars);
         const written = await deps.bars.upsertBars(bars);
         await bus.ack(stream, REPLAY_GROUP, flushes.flatMap((f) => f.refs));
+        if (inference !== 'off') committed.push(...bars);
         counts.windows += flushes.length;
         counts.bars += bars.length;
         counts.inserted += written.inserted;
@@ -242,6 +372,13 @@ export function createReplayActivities(deps: ReplayDeps) {
       for (let w = batcher.forceFlushOldest(); w !== undefined; w = batcher.forceFlushOldest()) rest.push(w);
       await commit(rest);
       beat(events.length);
+      if (inference !== 'off') {
+        // After every bar of the chunk is durable: a retried attempt recomputes the same signals.
+        const inferred = await inferChunk(inference, committed, fromMs, windowMs, ctx, () => beat(events.length));
+        counts.snapshots += inferred.snapshots;
+        counts.signals += inferred.signals;
+        log.debug('replay chunk signals', { adapter: inference, snapshots: inferred.snapshots, signals: inferred.signals, ...inferred.written });
+      }
       await deps.dropStream(stream);
       const totals: Record<string, number> = { ...input.totalsBefore };
       for (const [key, value] of Object.entries(counts) as [string, number][]) totals[key] = (totals[key] ?? 0) + value;

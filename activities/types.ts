@@ -196,12 +196,25 @@ export interface ReplayChunkInput {
   readonly jobRunId: number;
   /** Totals of the chunks before, so the audit row's counts stay current. */
   readonly totalsBefore: Readonly<Record<string, number>>;
+  /**
+   * Features and signals after the chunk's bars: the adapter the live pipeline runs (`sklearn`
+   * when `inference.adapters.sklearn.enabled`, else `rules` when `rules.enabled`), or `off`.
+   * Default: that choice from the worker's config.
+   */
+  readonly inference?: 'rules' | 'sklearn' | 'off';
+}
+
+/** Inference counts of a replay chunk: feature snapshots evaluated (warm-up excluded) and signals emitted. */
+export interface ReplayInferenceCounts {
+  snapshots: number;
+  signals: number;
 }
 
 export interface ReplayChunkResult {
   readonly fromMs: number;
   readonly toMs: number;
-  readonly counts: ReplayCounts;
+  /** `snapshots`/`signals` stay 0 when the replay runs no inference. */
+  readonly counts: ReplayCounts & ReplayInferenceCounts;
   /** First minute with data after the chunk (so empty spans are skipped), or null when none is left. */
   readonly nextDataMs: number | null;
   /** The activity attempt that completed the chunk (> 1: a crashed attempt's chunk was redone). */

@@ -4,7 +4,9 @@ import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import type { Database } from '../store/index.js';
 import { JobRunTracker, SignalsStoreClient, StoreClient } from '../store/index.js';
-import { adapterFactory } from './adapters.js';
+import { adapterFactory, knownFeatures } from './adapters.js';
+import { resolve } from 'node:path';
+import { loadRulesFile } from '../pipeline/inference/rules/index.js';
 import type { Kysely } from 'kysely';
 import { Redis } from 'ioredis';
 
@@ -57,6 +59,18 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
       maxBufferedEvents: config.micro_batch.max_buffered_events,
       dlqStream: redis.dlq_stream,
       lateStream: redis.late_stream,
+      // Replays compute features and signals like the live pipeline: its adapter, its windows.
+      inference: {
+        adapter: config.inference.adapters.sklearn.enabled ? 'sklearn' : config.inference.adapters.rules.enabled ? 'rules' : 'off',
+        featureWindows: config.features.windows,
+        signalsStream: redis.signals_stream,
+        maxRuleCooldownMs: () => {
+          const rules = config.inference.adapters.rules;
+          if (!rules.enabled) return 0;
+          const ruleSet = loadRulesFile(resolve(process.cwd(), rules.file), { knownFeatures: knownFeatures(config) });
+          return Math.max(0, ...ruleSet.rules.map((r) => r.cooldownMs));
+        },
+      },
     },
     readStoredBars: (query) => store.listBars(query),
     // One short-lived connection per call: replays drop one stream per chunk, rarely.

@@ -3,7 +3,10 @@ import {
   proxyActivities, setHandler, upsertMemo, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { ReplayChunkResult, ReplayCounts, ReplayPlan } from '../activities/types.js';
+import type { ReplayChunkResult, ReplayCounts as ChunkCounts, ReplayInferenceCounts, ReplayPlan } from '../activities/types.js';
+
+/** Bars, and the features/signals computed from them when inference is enabled. */
+type ReplayCounts = ChunkCounts & ReplayInferenceCounts;
 import { chunkAt, nextCursor } from '../pipeline/datasets/replay-range.js';
 
 const { runReplayChunk } = proxyActivities<Activities>({
@@ -36,6 +39,8 @@ export interface ReplayWorkflowInput {
   readonly speed?: number;
   /** Window length of the bars (default `micro_batch.window_ms`, i.e. the live bars). */
   readonly windowMs?: number;
+  /** Features and signals for the replayed bars: `rules`, `sklearn` or `off` (default: as configured for live). */
+  readonly inference?: 'rules' | 'sklearn' | 'off';
   /** Set by the workflow when it continues as new; leave unset when starting. */
   readonly carried?: ReplayCarried;
 }
@@ -90,7 +95,7 @@ export function replayWorkflowId(dataset: string, from: string, to: string): str
 }
 
 function zeroCounts(): ReplayCounts {
-  return { events: 0, accepted: 0, duplicates: 0, late: 0, invalid: 0, windows: 0, bars: 0, inserted: 0, updated: 0, unchanged: 0 };
+  return { events: 0, accepted: 0, duplicates: 0, late: 0, invalid: 0, windows: 0, bars: 0, inserted: 0, updated: 0, unchanged: 0, snapshots: 0, signals: 0 };
 }
 
 /**
@@ -107,7 +112,7 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
   let jobRunId: number | null = carried?.jobRunId ?? null;
   let chunksDone = carried?.chunksDone ?? 0;
   let redoneChunks = carried?.redoneChunks ?? 0;
-  const totals: ReplayCounts = { ...(carried?.totals ?? zeroCounts()) };
+  const totals: ReplayCounts = { ...zeroCounts(), ...carried?.totals };
   const startedAtMs = carried?.startedAtMs ?? Date.now();
   let activeMs = carried?.activeMs ?? 0;
   let currentChunk: { fromMs: number; toMs: number } | null = null;
@@ -157,9 +162,10 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
         dataset: input.dataset, chunk: currentChunk,
         range: { fromMs: plan.fromMs, toMs: plan.toMs, windowMs: plan.windowMs, chunkSpanMs: plan.chunkSpanMs },
         ...(input.speed !== undefined ? { speed: input.speed } : {}),
+        ...(input.inference !== undefined ? { inference: input.inference } : {}),
         jobRunId, totalsBefore: { ...totals, chunksDone },
       });
-      for (const key of Object.keys(totals) as (keyof ReplayCounts)[]) totals[key] += result.counts[key];
+      for (const key of Object.keys(totals) as (keyof ReplayCounts)[]) totals[key] += result.counts[key] ?? 0;
       chunksDone++;
       if (result.attempt > 1) redoneChunks++;
       activeMs += result.elapsedMs;
