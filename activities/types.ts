@@ -173,19 +173,8 @@ export interface ReplayPlan {
 }
 
 /** Counts of a replay (or of one chunk). */
-export interface ReplayCounts {
-  /** Events published to the replay's stream. */
-  events: number;
-  accepted: number;
-  duplicates: number;
-  late: number;
-  invalid: number;
-  windows: number;
-  bars: number;
-  inserted: number;
-  updated: number;
-  unchanged: number;
-}
+/** A replay chunk's counts: the micro-batch counts (`events` = events published to the replay's stream). */
+export type ReplayCounts = Omit<MicroBatchCounts, 'forcedFlushes'>;
 
 export interface ReplayChunkInput {
   readonly dataset: string;
