@@ -172,8 +172,7 @@ export interface ReplayPlan {
   readonly skippedSample: readonly string[];
 }
 
-/** Counts of a replay (or of one chunk). */
-/** A replay chunk's counts: the micro-batch counts (`events` = events published to the replay's stream). */
+/** Counts of a replay (or of one chunk): the micro-batch counts; `events` = events published to the replay's stream. */
 export type ReplayCounts = Omit<MicroBatchCounts, 'forcedFlushes'>;
 
 export interface ReplayChunkInput {
