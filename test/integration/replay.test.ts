@@ -54,7 +54,11 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
     config = testConfig(tag, { temporal: { address: env.address }, replay: { datasets_file: catalog, stream: `${tag}.replay` } });
     provider = config.producers.synthetic.provider;
     writeFileSync(catalog, yaml.dump({
-      datasets: { day: { format: 'jsonl', path: resolve(dir, 'day'), provider } },
+      datasets: {
+        day: { format: 'jsonl', path: resolve(dir, 'day'), provider },
+        // The day's stored 1 s bars, re-aggregated by a replay into 5 s bars (another interval, same provider).
+        stored: { format: 'store', provider, interval: '1s' },
+      },
     }));
     dayEvents = generateSampleDay({ date: DATE, provider, symbols: ['SPY'], seed: SEED, ticksPerDay: 60_000 });
     mkdirSync(resolve(dir, 'day'), { recursive: true });
@@ -214,5 +218,31 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
     assert.equal(description.memo?.dataset, 'day');
     assert.equal(description.memo?.from, from);
     assert.equal(description.memo?.status, 'finished');
+  });
+  it('replays a time range of the store: stored bars re-aggregated into a longer window', async function () {
+    const store = new StoreClient(db);
+    // The day's 1 s bars (a replay of the file is idempotent, so this works after the first test too).
+    await replay(`mdp-replay-${tag}.stored-source`, { dataset: 'day', from: DATE, to: '2025-10-02' });
+    const oneSecond = await store.listBars({ provider, interval: '1s' });
+    assert.ok(oneSecond.length > 1000, 'the day\'s 1 s bars are stored');
+    const result = await replay(`mdp-replay-${tag}.stored-5s`, { dataset: 'stored', from: DATE, to: '2025-10-02', windowMs: 5000 });
+    assert.equal(result.phase, 'finished');
+    assert.equal(result.counts.events, oneSecond.length, 'one replayed event per stored bar');
+    const ohlcv = (bars: readonly { symbol: string; tsMs: number; open: number; high: number; low: number; close: number; volume: number }[]) =>
+      bars.map((b) => [b.symbol, b.tsMs, b.open, b.high, b.low, b.close, b.volume]);
+    // An independent 5 s aggregation of the stored 1 s bars (other tests of this file store 1 s
+    // bars of the same day too, so the stored bars, not the ticks, are the reference).
+    const byWindow = new Map<string, typeof oneSecond>();
+    for (const bar of oneSecond) {
+      const key = `${bar.symbol}|${Math.floor(bar.tsMs / 5000) * 5000}`;
+      byWindow.set(key, [...(byWindow.get(key) ?? []), bar]);
+    }
+    const expected = [...byWindow].map(([key, bars]) => {
+      const sorted = [...bars].sort((a, b) => a.tsMs - b.tsMs);
+      const [symbol, ts] = key.split('|') as [string, string];
+      return { symbol, tsMs: Number(ts), open: sorted[0].open, close: sorted.at(-1)!.close, high: Math.max(...bars.map((b) => b.high)),
+        low: Math.min(...bars.map((b) => b.low)), volume: bars.reduce((v, b) => v + b.volume, 0) };
+    }).sort((a, b) => a.symbol.localeCompare(b.symbol) || a.tsMs - b.tsMs);
+    assert.deepEqual(ohlcv(await store.listBars({ provider, interval: '5s' })), ohlcv(expected));
   });
 });
