@@ -8,39 +8,14 @@ import {
   DEFAULT_STORE_URL,
   migrateToLatest,
   migrationProvider,
-  redactUrl,
   SignalsStoreClient,
-  StoreError,
 } from '../../store/index.js';
 import type { Database } from '../../store/index.js';
+import { connectOrExplain, withDatabase } from '../helpers/store-db.js';
 
 const STORE_URL = process.env.STORE_URL ?? DEFAULT_STORE_URL;
 const T0 = Date.UTC(2025, 9, 24, 14, 2, 0);
 const NAMES = ['vwap_cross_up', 'rsi_oversold'];
-
-/** Opens the store and fails with a pointer to the stack script when PostgreSQL is not up. */
-async function connectOrExplain(url: string): Promise<Kysely<Database>> {
-  const db = createDb(url);
-  try {
-    await sql`SELECT 1`.execute(db);
-  } catch (err) {
-    await db.destroy();
-    const reason = err instanceof StoreError ? err.message : `${redactUrl(url)}: ${String(err)}`;
-    throw new Error(
-      `PostgreSQL is not reachable (${reason}). ` +
-        'Start the local stack with `bash scripts/stack-start.sh`, or point STORE_URL at a running server.',
-      { cause: err },
-    );
-  }
-  return db;
-}
-
-/** A URL for another database on the same server as `url`. */
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
 
 /** `2025-10-24T14:02:02Z`: the contract's form, no fraction on whole seconds. */
 function isoSeconds(ms: number): string {

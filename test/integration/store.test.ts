@@ -15,36 +15,12 @@ import {
   StoreError,
 } from '../../store/index.js';
 import type { Database } from '../../store/index.js';
+import { connectOrExplain, withDatabase } from '../helpers/store-db.js';
 
 const STORE_URL = process.env.STORE_URL ?? DEFAULT_STORE_URL;
 const ALL_MIGRATIONS = Object.keys(MIGRATIONS).sort();
 const T0 = Date.UTC(2024, 0, 2, 14, 30, 0);
 const INTERVAL = '2s';
-
-/** Opens the store and fails with a pointer to the stack script when PostgreSQL is not up. */
-async function connectOrExplain(url: string): Promise<Kysely<Database>> {
-  const db = createDb(url);
-  try {
-    await sql`SELECT 1`.execute(db);
-  } catch (err) {
-    await db.destroy();
-    // A StoreError already names the redacted URL.
-    const reason = err instanceof StoreError ? err.message : `${redactUrl(url)}: ${String(err)}`;
-    throw new Error(
-      `PostgreSQL is not reachable (${reason}). ` +
-        'Start the local stack with `bash scripts/stack-start.sh`, or point STORE_URL at a running server.',
-      { cause: err },
-    );
-  }
-  return db;
-}
-
-/** A URL for another database on the same server as `url`. */
-function withDatabase(url: string, database: string): string {
-  const parsed = new URL(url);
-  parsed.pathname = `/${database}`;
-  return parsed.toString();
-}
 
 function makeBar(provider: string, symbol: string, index: number, overrides: Partial<Bar> = {}): Bar {
   const open = 100 + index * 0.25;
