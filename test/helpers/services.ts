@@ -20,6 +20,7 @@ import { createActivities } from '../../activities/index.js';
 import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
 import type { LogLevel } from '../../pipeline/telemetry/index.js';
 import { WORKER_TUNING } from '../../workers/worker-options.js';
+import { shardOf } from '../../pipeline/bus/index.js';
 import { activityDeps } from '../../workers/wiring.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
@@ -175,4 +176,19 @@ export async function cleanupTestRun(config: StreamingConfig | undefined, client
   await redis?.quit();
   await db?.destroy();
   await env?.teardown();
+}
+
+/**
+ * Symbols for a test's producer that land on every shard for `provider` (shard choice depends on
+ * the provider name, which is random per test): SPY, AAPL, MSFT, extended until each shard has one.
+ */
+export function symbolsCoveringShards(provider: string, shards: number): string[] {
+  const symbols = ['SPY', 'AAPL', 'MSFT'];
+  const covered = () => new Set(symbols.map((s) => shardOf(provider, s, shards))).size === shards;
+  for (const extra of ['QQQ', 'IWM', 'TSLA', 'NVDA', 'AMZN', 'GOOG', 'META', 'NFLX', 'AMD', 'INTC']) {
+    if (covered()) break;
+    symbols.push(extra);
+  }
+  if (!covered()) throw new Error(`no symbol set covers all ${shards} shards for provider ${provider}`);
+  return symbols;
 }

@@ -20,10 +20,11 @@ import type { LoopStatus } from '../../workflows/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../../workflows/index.js';
 import { activityDeps } from '../../workers/wiring.js';
 import { WORKER_TUNING } from '../../workers/worker-options.js';
-import { cleanupTestRun, connectRedis, connectStore, groupState, startTemporal, testConfig, uniqueTag, waitFor, workflowBundle } from '../helpers/services.js';
+import {
+  cleanupTestRun, connectRedis, connectStore, groupState, startTemporal, symbolsCoveringShards, testConfig, uniqueTag, waitFor, workflowBundle,
+} from '../helpers/services.js';
 
 const EVENTS = 600;
-const SYMBOLS = ['SPY', 'AAPL', 'MSFT'];
 /** Payloads the micro-batcher must reject (to the DLQ, counted as errors). */
 const INVALID = ['not json at all', '{"ver":1,"kind":"tick"}', '{"ver":1,"kind":"bar","provider":"p","symbol":"SPY","src_ts":"yesterday","price":"NaN"}'];
 
@@ -61,6 +62,7 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
   let db: Kysely<Database>;
   let redis: Redis;
   let config: StreamingConfig;
+  let symbols: string[];
   let rulesDir: string;
   const metrics = createMetrics();
   /**
@@ -78,10 +80,14 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
     await writeFile(rulesFile, '- name: "every_bar"\n  condition: "price > 0.0"\n  signal: 0.0\n  score: 0.1\n  mode: level\n');
     // A long idle flush keeps each shard's last window (and its entries) pending for a while, so the
     // once-a-second lag gauge is sampled while there is lag to report.
-    config = testConfig(tag, {
+    const overrides = {
       micro_batch: { flush_timeout_ms: 2500 },
       inference: { adapters: { rules: { enabled: true, file: rulesFile } } },
-    });
+    };
+    // Every shard must get events, or its series would legitimately be missing.
+    const base = testConfig(tag, overrides);
+    symbols = symbolsCoveringShards(base.producers.synthetic.provider, base.bus.shards);
+    config = testConfig(tag, { ...overrides, producers: { synthetic: { symbols } } });
     redis = await connectRedis(config);
     db = await connectStore(config);
     env = await startTemporal();
@@ -200,8 +206,8 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
     const flushes = await samples(metrics, 'microbatch_flush_total');
     assert.equal(sum(flushes), storedBars.length);
     assert.deepEqual(labelSet(flushes, 'window_ms'), [windowMs]);
-    assert.deepEqual(labelSet(flushes, 'symbol'), [...SYMBOLS].sort());
-    for (const symbol of SYMBOLS) {
+    assert.deepEqual(labelSet(flushes, 'symbol'), [...symbols].sort());
+    for (const symbol of symbols) {
       assert.equal(sum(flushes.filter((s) => s.labels.symbol === symbol)), storedBars.filter((b) => b.symbol === symbol).length, symbol);
     }
     const rows = await samples(metrics, 'microbatch_flush_rows');
@@ -225,7 +231,7 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
     // features_update_duration_seconds{symbol,window} — one feature update per bar.
     const features = await samples(metrics, 'features_update_duration_seconds');
     assert.equal(sum(features), storedBars.length);
-    assert.deepEqual(labelSet(features, 'symbol'), [...SYMBOLS].sort());
+    assert.deepEqual(labelSet(features, 'symbol'), [...symbols].sort());
     assert.deepEqual(labelSet(features, 'window'), [...new Set(storedBars.map((b) => b.interval))]);
 
     // inference_eval_duration_seconds{adapter} — one evaluation per feature snapshot.

@@ -16,7 +16,9 @@ import {
   ALERT_RULES, dashboardQueries, freePort, hasFiniteSample, loadAlertRules, PROMETHEUS_CONFIG, prometheusBinary, promtool, seriesOf,
   startPrometheus, testPrometheusConfig,
 } from '../helpers/prometheus.js';
-import { cleanupTestRun, connectRedis, connectStore, REPO_ROOT, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
+import {
+  REPO_ROOT, cleanupTestRun, connectRedis, connectStore, startTemporal, symbolsCoveringShards, testConfig, uniqueTag, waitFor,
+} from '../helpers/services.js';
 import { startWorkerProcess, writeConfigFile } from '../helpers/worker-process.js';
 import type { WorkerProcess } from '../helpers/worker-process.js';
 
@@ -29,20 +31,6 @@ const ALLOWED_EMPTY: Record<string, string> = {
     'inference_breaker_transitions_total only gets a series when the sklearn breaker changes state, which a healthy model never makes it do',
 };
 
-/** Symbols of the live producer; extended until the symbols cover every shard. */
-const BASE_SYMBOLS = ['SPY', 'AAPL', 'MSFT'];
-const EXTRA_SYMBOLS = ['QQQ', 'IWM', 'TSLA', 'NVDA', 'AMZN', 'GOOG', 'META'];
-
-function symbolsCoveringShards(provider: string, shards: number): string[] {
-  const symbols = [...BASE_SYMBOLS];
-  const covered = () => new Set(symbols.map((s) => shardOf(provider, s, shards))).size === shards;
-  for (const extra of EXTRA_SYMBOLS) {
-    if (covered()) break;
-    symbols.push(extra);
-  }
-  assert.ok(covered(), `symbols ${symbols.join(',')} cover all ${shards} shards`);
-  return symbols;
-}
 
 describe('observability: Prometheus config and alert rules, dashboards queried against a live pipeline', function () {
   this.timeout(240_000);
