@@ -65,12 +65,6 @@ export async function startInference(client: Client, config: StreamingConfig, ad
   return started;
 }
 
-/** The adapter the live pipeline runs: the ML model when enabled (rules as its fallback), else rules. */
-export function configuredAdapter(config: StreamingConfig): 'rules' | 'sklearn' | undefined {
-  const adapters = config.inference.adapters;
-  return adapters.sklearn.enabled ? 'sklearn' : adapters.rules.enabled ? 'rules' : undefined;
-}
-
 /** Workflow ids of the live pipeline (producer, every shard's micro-batcher and inference consumer). */
 export function pipelineWorkflowIds(config: StreamingConfig): string[] {
   const ids = [producerWorkflowId(config.producers.synthetic.provider)];

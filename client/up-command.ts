@@ -4,11 +4,12 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RedisBus } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
+import { configuredAdapter } from '../pipeline/config/index.js';
 import { createDb, migrateToLatest, StoreClient } from '../store/index.js';
 import { formatProgress, readProgress } from './progress.js';
 import type { PipelineProgress } from './progress.js';
 import { ensureRecoverySchedule } from './recover-command.js';
-import { configuredAdapter, startInference, startMicroBatchers, startProducer } from './stream-commands.js';
+import { startInference, startMicroBatchers, startProducer } from './stream-commands.js';
 import { connectTemporal, workflowUrl } from './temporal.js';
 
 const WORKER_PATH = fileURLToPath(new URL('../workers/worker.js', import.meta.url));

@@ -1,6 +1,7 @@
 import type { ActivityDeps } from '../activities/index.js';
 import { RedisBus } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
+import { configuredAdapter } from '../pipeline/config/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import type { Database } from '../store/index.js';
 import { JobRunTracker, SignalsStoreClient, StoreClient } from '../store/index.js';
@@ -61,7 +62,7 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
       lateStream: redis.late_stream,
       // Replays compute features and signals like the live pipeline: its adapter, its windows.
       inference: {
-        adapter: config.inference.adapters.sklearn.enabled ? 'sklearn' : config.inference.adapters.rules.enabled ? 'rules' : 'off',
+        adapter: configuredAdapter(config) ?? 'off',
         featureWindows: config.features.windows,
         signalsStream: redis.signals_stream,
         maxRuleCooldownMs: () => {

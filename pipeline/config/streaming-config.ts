@@ -557,3 +557,12 @@ export function loadStreamingConfig(options: LoadStreamingConfigOptions): Stream
   return deepFreeze(config.getProperties());
 }
 
+
+/**
+ * The inference adapter the pipeline runs: the ML model when enabled (rules as its fallback), else
+ * rules, else none. Live inference consumers and replays both follow it.
+ */
+export function configuredAdapter(config: StreamingConfig): 'rules' | 'sklearn' | undefined {
+  const adapters = config.inference.adapters;
+  return adapters.sklearn.enabled ? 'sklearn' : adapters.rules.enabled ? 'rules' : undefined;
+}
