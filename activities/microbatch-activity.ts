@@ -2,12 +2,12 @@ import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activ
 import type { Bus, BusEntry, DeadLetter } from '../pipeline/bus/index.js';
 import { shardOf, shardStream } from '../pipeline/bus/index.js';
 import type { BarSink, JobRunSink } from '../pipeline/contracts/index.js';
-import { decodeEvent, intervalLabel, parseDurationMs } from '../pipeline/contracts/index.js';
+import { decodeEvent, intervalLabel } from '../pipeline/contracts/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import type { WindowFlush } from '../pipeline/windowing/index.js';
 import { MicroBatcher } from '../pipeline/windowing/index.js';
 import type { FeatureWindowSpec } from '../pipeline/features/index.js';
-import { FeatureEngine } from '../pipeline/features/index.js';
+import { FeatureEngine, featureWarmSpanMs } from '../pipeline/features/index.js';
 import type { MicroBatchCounts, MicroBatchHeartbeat, MicroBatchInput, MicroBatchRunResult } from './types.js';
 
 /** Settings a micro-batch run needs beyond its input (from the worker's config). */
@@ -44,9 +44,7 @@ export interface MicroBatchDeps {
  */
 async function warmFeatures(engine: FeatureEngine, bars: BarSink, windows: readonly FeatureWindowSpec[],
   windowMs: number, shard: number, shards: number): Promise<number> {
-  const longest = Math.max(...windows.map((w) => (w.horizon === undefined ? 0 : parseDurationMs(w.horizon) ?? 0)));
-  // RSI needs its period (14) of bar-to-bar changes on top of the longest time window.
-  const fromMs = Date.now() - Math.max(longest, 16 * windowMs) - 2 * windowMs;
+  const fromMs = Date.now() - featureWarmSpanMs(windows, windowMs);
   let replayed = 0;
   for (const bar of await bars.listBars({ interval: intervalLabel(windowMs), fromMs })) {
     if (shardOf(bar.provider, bar.symbol, shards) !== shard) continue;

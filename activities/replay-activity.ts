@@ -1,13 +1,13 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Bus, BusEntry, DeadLetter } from '../pipeline/bus/index.js';
 import type { Bar, BarSink, InferenceAdapter, JobRunSink, SignalEventV1, StreamEventV1, UpsertCounts } from '../pipeline/contracts/index.js';
-import { decodeEvent, formatMicros, intervalLabel, makeEventId, parseDurationMs, parseIsoToMicros } from '../pipeline/contracts/index.js';
+import { decodeEvent, formatMicros, intervalLabel, makeEventId, parseIsoToMicros } from '../pipeline/contracts/index.js';
 import type { DatasetDefinition } from '../pipeline/datasets/index.js';
 import {
   DatasetCatalogError, findDataset, loadDatasetCatalog, openFileDataset, parseReplayBound, parseSpanMs, replayRange,
 } from '../pipeline/datasets/index.js';
 import type { FeatureWindowSpec } from '../pipeline/features/index.js';
-import { FeatureEngine, featureKindOf } from '../pipeline/features/index.js';
+import { FeatureEngine, featureWarmSpanMs } from '../pipeline/features/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import type { WindowFlush } from '../pipeline/windowing/index.js';
 import { MicroBatcher } from '../pipeline/windowing/index.js';
@@ -72,28 +72,15 @@ const REPLAY_GROUP = 'mdp-replay';
 const PACED_BATCH = 50;
 /** Signals per upsert/publish round of a chunk's inference. */
 const SIGNALS_BATCH = 1000;
-/** Default period of the canonical `rsi` (the FeatureEngine's). */
-const DEFAULT_RSI_PERIOD = 14;
 /**
- * Warm-up bars per RSI period. Wilder's RSI never forgets (each bar keeps (p−1)/p of the previous
- * average), so a series warmed from a cut-off differs from one computed since the data began by
- * ((p−1)/p)^bars of the seeding error: 40 periods (560 bars at p = 14) bring that to ~1e-18, below
- * the rounding of a double, so the same conditions hold as in one continuous pass.
- */
-const RSI_SETTLE_PERIODS = 40;
-
-/**
- * How far before a chunk its features and rule state are rebuilt from stored bars: the longest
- * feature horizon (at least 16 windows, as the live consumer's warm-up), plus the RSI settling
- * span, plus the longest rule cooldown (so a firing just before the chunk still silences the
- * rule inside it, as it would in one pass). A cooldown chain longer than that (firings each
- * inside the previous one's cooldown for the whole span) is the one case not reproduced exactly.
+ * How far before a chunk its features and rule state are rebuilt from stored bars: the features'
+ * warm-up span ({@link featureWarmSpanMs}) plus the longest rule cooldown (so a firing just before
+ * the chunk still silences the rule inside it, as it would in one pass). A cooldown chain longer
+ * than that (firings each inside the previous one's cooldown for the whole span) is the one case
+ * not reproduced exactly.
  */
 export function replayWarmSpanMs(windows: readonly FeatureWindowSpec[], windowMs: number, maxCooldownMs: number): number {
-  const longest = Math.max(0, ...windows.map((w) => (w.horizon === undefined ? 0 : parseDurationMs(w.horizon) ?? 0)));
-  const rsiPeriods = [DEFAULT_RSI_PERIOD, ...windows.filter((w) => featureKindOf(w) === 'rsi').map((w) => w.period ?? DEFAULT_RSI_PERIOD)];
-  const rsiBars = RSI_SETTLE_PERIODS * Math.max(...rsiPeriods);
-  return Math.max(longest, 16 * windowMs) + 2 * windowMs + rsiBars * windowMs + Math.max(0, maxCooldownMs);
+  return featureWarmSpanMs(windows, windowMs) + Math.max(0, maxCooldownMs);
 }
 
 export function zeroReplayCounts(): ReplayCounts {

@@ -31,7 +31,7 @@ export interface FeatureEngineOptions {
   readonly redeliveryDepth?: number | undefined;
 }
 
-const DEFAULT_RSI_PERIOD = 14;
+export const DEFAULT_RSI_PERIOD = 14;
 const DEFAULT_MAX_SYMBOLS = 10_000;
 const DEFAULT_REDELIVERY_DEPTH = 32;
 
