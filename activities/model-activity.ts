@@ -3,20 +3,23 @@ import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { InferenceAdapter, JobRunSink } from '../pipeline/contracts/index.js';
+import type { InferenceDefaults } from './inference-activity.js';
+import { jobAudit } from './job-audit.js';
+import type { AdapterFactory } from './signal-emitter.js';
 import { ModelError, OnnxAdapter, OnnxPool } from '../pipeline/inference/onnx/index.js';
 import type { Prediction } from '../pipeline/inference/onnx/index.js';
 import type { Logger } from '../pipeline/telemetry/index.js';
 import type {
-  ModelDescribeInput, ModelDescription, ModelReloadAuditFinish, ModelReloadAuditStart, ModelReloadTargets, ModelValidateInput,
-  ModelValidation,
+  ModelDescribeInput, ModelDescription, ModelReloadTargets, ModelValidateInput, ModelValidation,
 } from './types.js';
 
 export interface ModelDeps {
   /** Builds an adapter exactly as an inference run does (`sklearn`: the ONNX model, rules as fallback). */
-  readonly createAdapter: (kind: 'rules' | 'sklearn', modelPath?: string) => Promise<InferenceAdapter>;
-  readonly jobs: JobRunSink & { markAbandoned(jobName: string): Promise<number> };
+  readonly createAdapter: AdapterFactory;
+  readonly jobs: JobRunSink;
   readonly log: Logger;
-  readonly defaults: { readonly featuresStream: string; readonly shards: number };
+  /** The inference consumers a reload addresses: one per shard of the features stream. */
+  readonly inference: Pick<InferenceDefaults, 'featuresStream' | 'shards'>;
 }
 
 /** The `job_runs` kind of model reloads. */
@@ -126,17 +129,9 @@ export function createModelActivities(deps: ModelDeps) {
 
   /** The worker's features stream and shard count: its inference consumers are one per shard. */
   function modelReloadTargets(): Promise<ModelReloadTargets> {
-    return Promise.resolve({ featuresStream: deps.defaults.featuresStream, shards: deps.defaults.shards });
+    return Promise.resolve({ featuresStream: deps.inference.featuresStream, shards: deps.inference.shards });
   }
 
-  async function startModelReloadAudit(input: ModelReloadAuditStart): Promise<number> {
-    await deps.jobs.markAbandoned(input.jobName);
-    return deps.jobs.start({ jobName: input.jobName, kind: MODEL_RELOAD_JOB_KIND, meta: { ...input.meta } });
-  }
-
-  async function finishModelReloadAudit(input: ModelReloadAuditFinish): Promise<void> {
-    await deps.jobs.finish(input.jobRunId, input.status, input.counts, input.error);
-  }
-
-  return { validateModel, describeModel, modelReloadTargets, startModelReloadAudit, finishModelReloadAudit };
+  const audit = jobAudit(deps.jobs, MODEL_RELOAD_JOB_KIND);
+  return { validateModel, describeModel, modelReloadTargets, startModelReloadAudit: audit.start, finishModelReloadAudit: audit.finish };
 }

@@ -5,6 +5,7 @@ import type { StreamEventV1 } from '../pipeline/contracts/index.js';
 import { parseIsoToMicros } from '../pipeline/contracts/index.js';
 import { SyntheticProducer } from '../pipeline/producers/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
+import { reportFailure } from './shard-consumer.js';
 import type { ProducerHeartbeat, ProducerInput, ProducerResume, ProducerRunResult } from './types.js';
 
 export interface ProducerDefaults {
@@ -22,7 +23,7 @@ export interface ProducerDeps {
   readonly openBus: () => Bus;
   readonly metrics: Metrics;
   readonly log: Logger;
-  readonly defaults: ProducerDefaults;
+  readonly producer: ProducerDefaults;
 }
 
 /** Live pacing: how often due ticks are published. */
@@ -38,7 +39,7 @@ const FINITE_ROUND = 5000;
 export function createProducerActivity(deps: ProducerDeps) {
   return async function runProducer(input: ProducerInput): Promise<ProducerRunResult> {
     const ctx = Context.current();
-    const d = deps.defaults;
+    const d = deps.producer;
     // `input.provider` picks the kind of producer; events carry the configured provider name.
     const provider = d.provider;
     const baseStream = input.stream ?? d.stream;
@@ -100,10 +101,7 @@ export function createProducerActivity(deps: ProducerDeps) {
       }
       return { published: total - startPublished, finished: false, resume: snapshot() };
     } catch (err) {
-      if (!(err instanceof CancelledFailure)) {
-        deps.metrics.errors.inc({ component: 'producer', reason: 'activity_failure' });
-        log.error('producer failed', { err });
-      }
+      reportFailure(deps.metrics, log, 'producer', 'producer failed', err);
       throw err;
     } finally {
       await bus.close();

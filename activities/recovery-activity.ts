@@ -1,29 +1,28 @@
 import { Context } from '@temporalio/activity';
 import type { Bus, BusEntry, DeadLetter, PendingEntry } from '../pipeline/bus/index.js';
 import { shardStream } from '../pipeline/bus/index.js';
+import { shardOwnerId } from '../pipeline/contracts/index.js';
+import { deadLetterOf } from '../pipeline/routing/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
+import type { InferenceDefaults } from './inference-activity.js';
+import type { MicroBatchDefaults } from './microbatch-activity.js';
 import type { RecoveryInput, RecoveryReport, RecoveryStreamReport, RecoveryTarget } from './types.js';
 
-/** Settings the sweep needs beyond its input (from the worker's config). */
+/** Settings the sweep needs beyond its input (from the worker's config): both roles' streams, `recovery.*`. */
 export interface RecoveryDefaults {
-  /** Base event stream (micro-batch group) and its group. */
-  readonly stream: string;
-  readonly group: string;
-  /** Base feature stream (inference group) and its group. */
-  readonly featuresStream: string;
-  readonly inferenceGroup: string;
-  readonly dlqStream: string;
-  readonly maxDeliveries: number;
-  readonly shards: number;
+  /** The event streams and the micro-batch group; their DLQ, `max_deliveries` and shard count. */
+  readonly microBatch: Pick<MicroBatchDefaults, 'stream' | 'group' | 'dlqStream' | 'maxDeliveries' | 'shards'>;
+  /** The feature streams and the inference group. */
+  readonly inference: Pick<InferenceDefaults, 'featuresStream' | 'inferenceGroup'>;
   /** `recovery.min_idle_ms`. */
-  readonly recoveryMinIdleMs: number;
+  readonly minIdleMs: number;
 }
 
 export interface RecoveryDeps {
   readonly openBus: () => Bus;
   readonly metrics: Metrics;
   readonly log: Logger;
-  readonly defaults: RecoveryDefaults;
+  readonly recovery: RecoveryDefaults;
 }
 
 /**
@@ -37,21 +36,11 @@ export const RECOVERY_CONSUMER = 'mdp-recovery';
 const DLQ_LOOKBACK = 1000;
 const DEFAULT_MAX_ENTRIES = 10_000;
 
-/** Owner (workflow id = consumer name) of a role's shard; mirrors `workflows/definitions.ts`, which activities may not import. */
-export function shardOwner(role: RecoveryTarget['role'], baseStream: string, shard: number): string {
-  return role === 'microbatch' ? `mdp-microbatch-${baseStream}-${shard}` : `mdp-inference-${baseStream}-${shard}`;
-}
-
-/** The reason of an over-delivered entry's dead letter (the same words the consumers use). */
-export function overDeliveredReason(deliveries: number, maxDeliveries: number): string {
-  return `delivered ${deliveries} times (max_deliveries ${maxDeliveries})`;
-}
-
 /** Every shard of both roles of the config, when the input names none. */
 function defaultTargets(d: RecoveryDefaults): RecoveryTarget[] {
   const targets: RecoveryTarget[] = [];
-  for (let shard = 0; shard < d.shards; shard++) targets.push({ role: 'microbatch', shard });
-  for (let shard = 0; shard < d.shards; shard++) targets.push({ role: 'inference', shard });
+  for (let shard = 0; shard < d.microBatch.shards; shard++) targets.push({ role: 'microbatch', shard });
+  for (let shard = 0; shard < d.microBatch.shards; shard++) targets.push({ role: 'inference', shard });
   return targets;
 }
 
@@ -72,9 +61,9 @@ function isMissingGroup(err: unknown): boolean {
  */
 export function createRecoveryActivity(deps: RecoveryDeps) {
   return async function sweepPendingEntries(input: RecoveryInput = {}): Promise<RecoveryReport> {
-    const d = deps.defaults;
-    const minIdleMs = input.minIdleMs ?? d.recoveryMinIdleMs;
-    const maxDeliveries = input.maxDeliveries ?? d.maxDeliveries;
+    const d = deps.recovery;
+    const minIdleMs = input.minIdleMs ?? d.minIdleMs;
+    const maxDeliveries = input.maxDeliveries ?? d.microBatch.maxDeliveries;
     const maxEntries = input.maxEntries ?? DEFAULT_MAX_ENTRIES;
     const targets = input.targets ?? defaultTargets(d);
     const heartbeat = activityHeartbeat();
@@ -85,11 +74,11 @@ export function createRecoveryActivity(deps: RecoveryDeps) {
     const streams: RecoveryStreamReport[] = [];
     try {
       for (const target of targets) {
-        const base = target.stream ?? (target.role === 'microbatch' ? d.stream : d.featuresStream);
-        const group = target.group ?? (target.role === 'microbatch' ? d.group : d.inferenceGroup);
+        const base = target.stream ?? (target.role === 'microbatch' ? d.microBatch.stream : d.inference.featuresStream);
+        const group = target.group ?? (target.role === 'microbatch' ? d.microBatch.group : d.inference.inferenceGroup);
         const stream = shardStream(base, target.shard);
-        const owner = shardOwner(target.role, base, target.shard);
-        const report = await sweepStream(bus, { role: target.role, shard: target.shard, stream, group, owner }, { minIdleMs, maxDeliveries, maxEntries, dlqStream: d.dlqStream }, log);
+        const owner = shardOwnerId(target.role, base, target.shard);
+        const report = await sweepStream(bus, { role: target.role, shard: target.shard, stream, group, owner }, { minIdleMs, maxDeliveries, maxEntries, dlqStream: d.microBatch.dlqStream }, log);
         streams.push(report);
         if (report.claimed > 0) metrics.errors.inc({ component: 'recovery', reason: 'orphan_claimed' }, report.claimed);
         if (report.deadLettered > 0) metrics.errors.inc({ component: 'recovery', reason: 'max_deliveries' }, report.deadLettered);
@@ -102,7 +91,7 @@ export function createRecoveryActivity(deps: RecoveryDeps) {
     const totals = { claimed: sum('claimed'), deadLettered: sum('deadLettered'), skippedOwned: sum('skippedOwned'), skippedRecent: sum('skippedRecent') };
     if (totals.claimed > 0 || totals.deadLettered > 0) log.warn('recovery sweep moved pending entries', { ...totals, minIdleMs, maxDeliveries });
     else log.debug('recovery sweep found nothing to move', { ...totals });
-    return { minIdleMs, maxDeliveries, dlqStream: d.dlqStream, streams, totals };
+    return { minIdleMs, maxDeliveries, dlqStream: d.microBatch.dlqStream, streams, totals };
   };
 }
 
@@ -166,10 +155,7 @@ async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits, log: L
         continue;
       }
       const seen = toDeadLetter.get(entry.id)!;
-      letters.push({
-        sourceStream: stream, sourceId: entry.id, payload: entry.payload ?? entry.foreign,
-        reason: overDeliveredReason(seen.deliveries, limits.maxDeliveries), deliveries: seen.deliveries,
-      });
+      letters.push(deadLetterOf({ ...entry, deliveries: seen.deliveries }, stream, { code: 'max_deliveries', deliveries: seen.deliveries, maxDeliveries: limits.maxDeliveries }));
     }
     // Writes the letters, then acknowledges their sources.
     await bus.deadLetter(limits.dlqStream, group, letters);

@@ -4,6 +4,8 @@
  * take the worker's `configs/streaming.yaml` values.
  */
 
+import type { ConsumerRole } from '../pipeline/contracts/index.js';
+
 /** Input of one micro-batch shard consumer (`streamConsumerWorkflow` with role `microbatch`). */
 export interface MicroBatchInput {
   /** Base event stream; the shard's stream is `${stream}.${shard}`. Default `bus.redis.stream`. */
@@ -218,12 +220,14 @@ export interface ReplayChunkHeartbeat {
   readonly counts: ReplayCounts;
 }
 
-export interface ReplayAuditStart {
+/** Opens the `job_runs` row of a workflow-level job (a replay, a model reload). */
+export interface JobAuditStart {
   readonly jobName: string;
   readonly meta: Readonly<Record<string, unknown>>;
 }
 
-export interface ReplayAuditFinish {
+/** Closes a job's `job_runs` row with its outcome and counts. */
+export interface JobAuditFinish {
   readonly jobRunId: number;
   readonly status: 'success' | 'failure';
   readonly counts: Record<string, number>;
@@ -268,21 +272,10 @@ export interface ModelReloadTargets {
   readonly shards: number;
 }
 
-export interface ModelReloadAuditStart {
-  readonly jobName: string;
-  readonly meta: Readonly<Record<string, unknown>>;
-}
-
-export interface ModelReloadAuditFinish {
-  readonly jobRunId: number;
-  readonly status: 'success' | 'failure';
-  readonly counts: Record<string, number>;
-  readonly error?: string;
-}
 
 /** One consumer group on one shard stream that the recovery sweep looks at. */
 export interface RecoveryTarget {
-  readonly role: 'microbatch' | 'inference';
+  readonly role: ConsumerRole;
   readonly shard: number;
   /** Base stream (`bus.redis.stream` for microbatch, `bus.redis.features_stream` for inference by default). */
   readonly stream?: string;
@@ -307,7 +300,7 @@ export interface RecoveryInput {
 
 /** What the sweep did on one stream. */
 export interface RecoveryStreamReport {
-  readonly role: 'microbatch' | 'inference';
+  readonly role: ConsumerRole;
   readonly shard: number;
   readonly stream: string;
   readonly group: string;

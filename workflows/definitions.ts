@@ -1,4 +1,5 @@
 import { ActivityFailure, CancelledFailure, defineQuery, defineSignal } from '@temporalio/workflow';
+import { shardOwnerId } from '../pipeline/contracts/index.js';
 
 /** Stop a long-running consumer or producer workflow after its current activity stops. */
 export const drainSignal = defineSignal('drain');
@@ -64,13 +65,13 @@ export const recheckPendingSignal = defineSignal('recheckPending');
 /** Progress of a long-running workflow: completed activity runs and their summed counts. */
 export const statusQuery = defineQuery<LoopStatus>('status');
 
-/** Deterministic workflow ids: one owner per (role, stream, shard). */
+/** Deterministic workflow ids: one owner per (role, stream, shard), by the one rule of {@link shardOwnerId}. */
 export function microBatchWorkflowId(stream: string, shard: number): string {
-  return `mdp-microbatch-${stream}-${shard}`;
+  return shardOwnerId('microbatch', stream, shard);
 }
 
 export function inferenceWorkflowId(featuresStream: string, shard: number): string {
-  return `mdp-inference-${featuresStream}-${shard}`;
+  return shardOwnerId('inference', featuresStream, shard);
 }
 
 /** One model reload at a time per features stream (its inference consumers). */

@@ -1,3 +1,5 @@
+import type { DeadLetterCode } from '../contracts/index.js';
+
 /** One entry read from a stream: its id and the encoded event payload. */
 export interface BusEntry {
   readonly id: string;
@@ -9,11 +11,16 @@ export interface BusEntry {
   readonly deliveries?: number;
 }
 
-/** A message that could not be processed, with why, written to the dead-letter stream. */
+/**
+ * A message that could not be processed, with why, written to the dead-letter stream: `code` from
+ * the closed list for programs, `reason` (derived from it, see `deadLetterReason`) for people.
+ */
 export interface DeadLetter {
   readonly sourceStream: string;
   readonly sourceId: string;
+  /** The entry's payload as read, or all its fields (`BusEntry.foreign`) when it had no payload. */
   readonly payload: string | undefined;
+  readonly code: DeadLetterCode;
   readonly reason: string;
   readonly deliveries?: number;
 }
@@ -80,6 +87,8 @@ export interface Bus {
   length(stream: string): Promise<number>;
   /** Newest `limit` entries of a stream, newest last. */
   tail(stream: string, limit: number): Promise<BusEntry[]>;
+  /** Deletes a stream with its groups and entries (a finished replay chunk's); a no-op when missing. */
+  dropStream(stream: string): Promise<void>;
   /** Closes connections; idempotent, and interrupts a blocking read in progress. */
   close(): Promise<void>;
 }

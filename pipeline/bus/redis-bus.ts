@@ -125,7 +125,7 @@ export class RedisBus implements Bus {
     for (const l of letters) {
       // Never trimmed: a dead letter is the only copy of what failed.
       pipe.xadd(dlqStream, '*',
-        'reason', l.reason, 'stream', l.sourceStream, 'id', l.sourceId, 'group', group,
+        'reason', l.reason, 'code', l.code, 'stream', l.sourceStream, 'id', l.sourceId, 'group', group,
         'deliveries', String(l.deliveries ?? 1), 'original', l.payload ?? '');
     }
     for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
@@ -192,6 +192,10 @@ export class RedisBus implements Bus {
   async tail(stream: string, limit: number): Promise<BusEntry[]> {
     const rows = (await this.#cmd.xrevrange(stream, '+', '-', 'COUNT', limit)) as RawEntry[];
     return rows.map(toEntry).reverse();
+  }
+
+  async dropStream(stream: string): Promise<void> {
+    await this.#cmd.del(stream);
   }
 
   close(): Promise<void> {

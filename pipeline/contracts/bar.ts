@@ -38,4 +38,6 @@ export interface JobRunSink {
   start(input: { jobName: string; kind: string; meta?: Record<string, unknown> }): Promise<number>;
   heartbeat(id: number, counts: Record<string, number>): Promise<void>;
   finish(id: number, status: 'success' | 'failure', counts: Record<string, number>, error?: string): Promise<void>;
+  /** Marks the job's rows still `running` (a crashed attempt's) as `abandoned`; returns how many. */
+  markAbandoned(jobName: string): Promise<number>;
 }

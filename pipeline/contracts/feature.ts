@@ -22,3 +22,23 @@ export interface FeatureSnapshot {
   /** Horizon label of the window behind each value, e.g. `{ vwap_1m: "60s", rsi: "14 bars" }`. */
   readonly windows: Readonly<Record<string, string>>;
 }
+
+/** A decoded feature snapshot, or why the payload is not one. */
+export type SnapshotDecodeResult =
+  | { readonly ok: true; readonly snapshot: FeatureSnapshot }
+  | { readonly ok: false; readonly reason: string };
+
+/** Decodes one bus payload (JSON text) as a v1 feature snapshot; the reason names what is wrong. */
+export function decodeSnapshot(text: string): SnapshotDecodeResult {
+  let value: Partial<FeatureSnapshot> | null;
+  try {
+    value = JSON.parse(text) as Partial<FeatureSnapshot> | null;
+  } catch (err) {
+    return { ok: false, reason: `malformed JSON: ${(err as Error).message}` };
+  }
+  if (!value || value.ver !== 1 || typeof value.symbol !== 'string' || typeof value.provider !== 'string' ||
+      typeof value.tsMs !== 'number' || typeof value.values !== 'object' || value.values === null) {
+    return { ok: false, reason: 'not a v1 feature snapshot (ver, provider, symbol, tsMs, values)' };
+  }
+  return { ok: true, snapshot: value as FeatureSnapshot };
+}

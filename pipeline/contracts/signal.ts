@@ -1,3 +1,4 @@
+import type { UpsertCounts } from './bar.js';
 import type { FeatureSnapshot } from './feature.js';
 
 /** The v1 signal event exactly as spec §3.2 describes it; key (provider, symbol, name, ts). */
@@ -36,4 +37,9 @@ export interface InferenceAdapter {
   readonly version: string;
   evaluate(snapshot: FeatureSnapshot): Promise<readonly SignalEventV1[]>;
   close?(): Promise<void>;
+}
+
+/** Where signals are stored; implemented in `store/` (idempotent by the signals key). */
+export interface SignalSink {
+  upsertSignals(signals: readonly SignalEventV1[]): Promise<UpsertCounts>;
 }

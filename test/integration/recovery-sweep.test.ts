@@ -3,7 +3,8 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import { formatRecoveryReport, runRecovery } from '../../client/recover-command.js';
-import { RECOVERY_CONSUMER, shardOwner } from '../../activities/recovery-activity.js';
+import { RECOVERY_CONSUMER } from '../../activities/recovery-activity.js';
+import { shardOwnerId } from '../../pipeline/contracts/index.js';
 import { shardStream } from '../../pipeline/bus/index.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { SyntheticProducer } from '../../pipeline/producers/index.js';
@@ -55,9 +56,11 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → claim for 
     await cleanupTestRun(config, { redis, db, env });
   });
 
-  it('names owners exactly as the consumer workflows do', function () {
-    assert.equal(shardOwner('microbatch', 'mdp.events', 3), microBatchWorkflowId('mdp.events', 3));
-    assert.equal(shardOwner('inference', 'mdp.features', 2), inferenceWorkflowId('mdp.features', 2));
+  it('names owners exactly as the consumer workflows do, with ids that stay stable across releases', function () {
+    assert.equal(shardOwnerId('microbatch', 'mdp.events', 3), 'mdp-microbatch-mdp.events-3');
+    assert.equal(shardOwnerId('inference', 'mdp.features', 2), 'mdp-inference-mdp.features-2');
+    assert.equal(microBatchWorkflowId('mdp.events', 3), 'mdp-microbatch-mdp.events-3');
+    assert.equal(inferenceWorkflowId('mdp.features', 2), 'mdp-inference-mdp.features-2');
   });
 
   it('claims orphaned entries for the owner, dead-letters a poison entry exactly once, and leaves the owner\'s own entries alone', async function () {
@@ -130,7 +133,7 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → claim for 
       const letters = await dlqLetters(redis, dlq);
       assert.equal(letters.length, 1);
       assert.deepEqual(letters[0], {
-        reason: `delivered ${poisonDeliveries} times (max_deliveries ${MAX_DELIVERIES})`,
+        reason: `delivered ${poisonDeliveries} times (max_deliveries ${MAX_DELIVERIES})`, code: 'max_deliveries',
         stream, id: poison, group, deliveries: String(poisonDeliveries), original: poisonPayload,
       });
 

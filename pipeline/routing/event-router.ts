@@ -1,0 +1,33 @@
+import type { BusEntry, DeadLetter } from '../bus/index.js';
+import type { MicroBatcher } from '../windowing/index.js';
+import type { RouteOptions } from './entry-router.js';
+import { EVENT_PAYLOADS, routeEntries } from './entry-router.js';
+
+/** Where each event entry of a read went. */
+export interface RoutedEvents {
+  /** Entries for the dead-letter stream, with their codes. */
+  readonly dead: DeadLetter[];
+  /** Valid events whose window the batcher has already flushed: for the late stream, payload kept. */
+  readonly late: BusEntry[];
+  readonly accepted: number;
+  readonly duplicates: number;
+}
+
+/**
+ * Routes event entries into a shard's (or a replay chunk's) {@link MicroBatcher}, keyed by entry
+ * id: dead letters per {@link routeEntries}, then each valid event accepted, a duplicate, or late.
+ * A dead letter counts as activity for the idle-flush rule, like any other entry read.
+ */
+export function routeEvents(entries: readonly BusEntry[], batcher: MicroBatcher<string>, options: RouteOptions, nowMs: number): RoutedEvents {
+  const { decoded, dead } = routeEntries(entries, EVENT_PAYLOADS, options);
+  const late: BusEntry[] = [];
+  let accepted = 0, duplicates = 0;
+  for (const { entry, value } of decoded) {
+    const outcome = batcher.add(value, entry.id, nowMs);
+    if (outcome === 'accepted') accepted++;
+    else if (outcome === 'duplicate') duplicates++;
+    else late.push(entry);
+  }
+  if (dead.length > 0) batcher.touch(nowMs);
+  return { dead, late, accepted, duplicates };
+}

@@ -1,0 +1,88 @@
+import { resolve } from 'node:path';
+import type {
+  InferenceDefaults, MicroBatchDefaults, ProducerDefaults, RecoveryDefaults, ReplayDefaults,
+} from '../activities/index.js';
+import type { StreamingConfig } from '../pipeline/config/index.js';
+import { configuredAdapter } from '../pipeline/config/index.js';
+import { loadRulesFile } from '../pipeline/inference/rules/index.js';
+import { knownFeatures } from './adapters.js';
+
+/** Longest a consumer or producer activity runs before the workflow starts a fresh run. */
+const DEFAULT_MAX_RUN_MS = 15 * 60_000;
+
+/** `micro_batch.*` and the event streams, as the micro-batch consumer (and every replay) windows with them. */
+export function microBatchDefaults(config: StreamingConfig): MicroBatchDefaults {
+  const redis = config.bus.redis;
+  return {
+    stream: redis.stream,
+    group: redis.consumer_group,
+    lateStream: redis.late_stream,
+    dlqStream: redis.dlq_stream,
+    windowMs: config.micro_batch.window_ms,
+    allowLateMs: config.micro_batch.allow_late_ms,
+    flushTimeoutMs: config.micro_batch.flush_timeout_ms,
+    maxBatchSize: config.micro_batch.max_batch_size,
+    maxBufferedEvents: config.micro_batch.max_buffered_events,
+    maxDeliveries: config.bus.max_deliveries,
+    maxRunMs: DEFAULT_MAX_RUN_MS,
+    featuresStream: redis.features_stream,
+    featureWindows: config.features.windows,
+    shards: config.bus.shards,
+  };
+}
+
+/** `producers.synthetic.*` and where it publishes. */
+export function producerDefaults(config: StreamingConfig): ProducerDefaults {
+  const synthetic = config.producers.synthetic;
+  return {
+    stream: config.bus.redis.stream,
+    shards: config.bus.shards,
+    provider: synthetic.provider,
+    symbols: synthetic.symbols,
+    seed: synthetic.seed,
+    tickRate: synthetic.tick_rate,
+    priceVolatility: synthetic.price_volatility,
+    maxRunMs: DEFAULT_MAX_RUN_MS,
+  };
+}
+
+/** The features streams the inference consumers read, and where their signals go. */
+export function inferenceDefaults(config: StreamingConfig): InferenceDefaults {
+  const redis = config.bus.redis;
+  return {
+    featuresStream: redis.features_stream,
+    signalsStream: redis.signals_stream,
+    inferenceGroup: redis.inference_group,
+    dlqStream: redis.dlq_stream,
+    maxDeliveries: config.bus.max_deliveries,
+    maxRunMs: DEFAULT_MAX_RUN_MS,
+    shards: config.bus.shards,
+  };
+}
+
+/** Both roles' streams and groups, and `recovery.*`. */
+export function recoveryDefaults(config: StreamingConfig): RecoveryDefaults {
+  return { microBatch: microBatchDefaults(config), inference: inferenceDefaults(config), minIdleMs: config.recovery.min_idle_ms };
+}
+
+/** `replay.*` on top of the micro-batch settings, and the live pipeline's inference. */
+export function replayDefaults(config: StreamingConfig, baseDir = process.cwd()): ReplayDefaults {
+  return {
+    microBatch: microBatchDefaults(config),
+    datasetsFile: config.replay.datasets_file,
+    stream: config.replay.stream,
+    chunkSpan: config.replay.chunk_span,
+    // Replays compute features and signals like the live pipeline: its adapter, its windows.
+    inference: {
+      adapter: configuredAdapter(config) ?? 'off',
+      featureWindows: config.features.windows,
+      signalsStream: config.bus.redis.signals_stream,
+      maxRuleCooldownMs: () => {
+        const rules = config.inference.adapters.rules;
+        if (!rules.enabled) return 0;
+        const ruleSet = loadRulesFile(resolve(baseDir, rules.file), { knownFeatures: knownFeatures(config) });
+        return Math.max(0, ...ruleSet.rules.map((r) => r.cooldownMs));
+      },
+    },
+  };
+}
