@@ -1,0 +1,90 @@
+/**
+ * In-memory stores behind the pipeline's sink contracts, for unit tests of the activities without
+ * PostgreSQL. They keep the contracts' semantics: upserts are idempotent by key and report
+ * inserted/updated/unchanged; a job row moves once from `running` to a terminal status.
+ */
+import type { Bar, BarSink, JobRunSink, SignalEventV1, SignalSink, UpsertCounts } from '../../pipeline/contracts/index.js';
+
+function upsertByKey<T>(rows: Map<string, T>, items: readonly T[], key: (item: T) => string): UpsertCounts {
+  let inserted = 0, updated = 0, unchanged = 0;
+  for (const item of items) {
+    const k = key(item);
+    const before = rows.get(k);
+    if (before === undefined) inserted++;
+    else if (JSON.stringify(before) !== JSON.stringify(item)) updated++;
+    else unchanged++;
+    rows.set(k, item);
+  }
+  return { inserted, updated, unchanged };
+}
+
+export class MemoryBarStore implements BarSink {
+  readonly rows = new Map<string, Bar>();
+  upserts = 0;
+  /** When set, the next upserts throw it (a store outage or a rejected statement). */
+  failWith: Error | undefined;
+
+  upsertBars(bars: readonly Bar[]): Promise<UpsertCounts> {
+    if (this.failWith) return Promise.reject(this.failWith);
+    this.upserts++;
+    return Promise.resolve(upsertByKey(this.rows, bars, (b) => `${b.provider}|${b.symbol}|${b.interval}|${b.tsMs}`));
+  }
+
+  listBars(query: { interval: string; fromMs: number }): Promise<Bar[]> {
+    return Promise.resolve(this.sorted().filter((b) => b.interval === query.interval && b.tsMs >= query.fromMs));
+  }
+
+  /** Every stored bar ordered by provider, symbol, ts. */
+  sorted(): Bar[] {
+    return [...this.rows.values()].sort((a, b) => (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0) ||
+      (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0) || a.tsMs - b.tsMs);
+  }
+}
+
+export class MemorySignalStore implements SignalSink {
+  readonly rows = new Map<string, SignalEventV1>();
+
+  upsertSignals(signals: readonly SignalEventV1[]): Promise<UpsertCounts> {
+    return Promise.resolve(upsertByKey(this.rows, signals, (s) => `${s.provider}|${s.symbol}|${s.name}|${s.ts}`));
+  }
+}
+
+export interface MemoryJobRow {
+  readonly id: number;
+  readonly jobName: string;
+  readonly kind: string;
+  status: 'running' | 'success' | 'failure' | 'abandoned';
+  counts: Record<string, number>;
+  error?: string;
+}
+
+export class MemoryJobRuns implements JobRunSink {
+  readonly rows: MemoryJobRow[] = [];
+  /** When set, `start` throws it (PostgreSQL down when a run starts). */
+  failStartWith: Error | undefined;
+
+  start(input: { jobName: string; kind: string }): Promise<number> {
+    if (this.failStartWith) return Promise.reject(this.failStartWith);
+    const id = this.rows.length + 1;
+    this.rows.push({ id, jobName: input.jobName, kind: input.kind, status: 'running', counts: {} });
+    return Promise.resolve(id);
+  }
+
+  heartbeat(id: number, counts: Record<string, number>): Promise<void> {
+    const row = this.rows[id - 1];
+    if (row?.status === 'running') row.counts = { ...counts };
+    return Promise.resolve();
+  }
+
+  finish(id: number, status: 'success' | 'failure', counts: Record<string, number>, error?: string): Promise<void> {
+    const row = this.rows[id - 1];
+    if (row?.status === 'running') Object.assign(row, { status, counts: { ...counts }, ...(error === undefined ? {} : { error }) });
+    return Promise.resolve();
+  }
+
+  markAbandoned(jobName: string): Promise<number> {
+    const running = this.rows.filter((r) => r.jobName === jobName && r.status === 'running');
+    for (const row of running) row.status = 'abandoned';
+    return Promise.resolve(running.length);
+  }
+}

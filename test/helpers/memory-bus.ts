@@ -1,0 +1,220 @@
+/**
+ * An in-memory {@link Bus} with Redis Streams' consumer-group semantics (pending lists per
+ * consumer, delivery counts that grow on every re-read or claim, acknowledgements, checkpoints),
+ * for unit tests of the activities without a Redis server. The integration tests run the same
+ * activities on the real `RedisBus`.
+ */
+import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry } from '../../pipeline/bus/index.js';
+import { streamIdMs } from '../../pipeline/bus/index.js';
+
+interface StoredEntry {
+  readonly id: string;
+  /** Null once deleted (e.g. trimmed while pending). */
+  fields: Record<string, string> | null;
+}
+
+interface Pending {
+  consumer: string;
+  deliveries: number;
+  deliveredAtMs: number;
+}
+
+interface Group {
+  lastDelivered: string;
+  readonly pending: Map<string, Pending>;
+}
+
+interface Stream {
+  readonly entries: StoredEntry[];
+  readonly groups: Map<string, Group>;
+  added: number;
+}
+
+function compareIds(a: string, b: string): number {
+  const [am, as] = a.split('-').map(Number);
+  const [bm, bs] = b.split('-').map(Number);
+  return am - bm || (as ?? 0) - (bs ?? 0);
+}
+
+function toEntry(entry: StoredEntry): BusEntry {
+  if (!entry.fields) return { id: entry.id, payload: undefined };
+  if (entry.fields.d !== undefined) return { id: entry.id, payload: entry.fields.d };
+  return { id: entry.id, payload: undefined, foreign: JSON.stringify(entry.fields) };
+}
+
+export class MemoryBus implements Bus {
+  readonly #streams = new Map<string, Stream>();
+  readonly #checkpoints = new Map<string, number>();
+  #lastMs = 0;
+  #seq = 0;
+  /** How often `close()` was called (tests check every path closes the bus). */
+  closed = 0;
+
+  #stream(name: string): Stream {
+    let stream = this.#streams.get(name);
+    if (!stream) this.#streams.set(name, (stream = { entries: [], groups: new Map(), added: 0 }));
+    return stream;
+  }
+
+  #nextId(): string {
+    const now = Date.now();
+    if (now > this.#lastMs) {
+      this.#lastMs = now;
+      this.#seq = 0;
+    } else {
+      this.#seq++;
+    }
+    return `${this.#lastMs}-${this.#seq}`;
+  }
+
+  #group(stream: string, group: string): Group {
+    const g = this.#streams.get(stream)?.groups.get(group);
+    if (!g) throw new Error(`NOGROUP No such key '${stream}' or consumer group '${group}'`);
+    return g;
+  }
+
+  /** Appends an entry with arbitrary fields (a foreign entry has no `d`). */
+  appendRaw(stream: string, fields: Record<string, string>): string {
+    const s = this.#stream(stream);
+    const id = this.#nextId();
+    s.entries.push({ id, fields: { ...fields } });
+    s.added++;
+    return id;
+  }
+
+  /** Deletes an entry's content, as trimming does to an entry still pending. */
+  deleteEntry(stream: string, id: string): void {
+    const entry = this.#streams.get(stream)?.entries.find((e) => e.id === id);
+    if (entry) entry.fields = null;
+  }
+
+  /** Every entry of a stream with its fields, oldest first. */
+  entries(stream: string): { id: string; fields: Record<string, string> | null }[] {
+    return (this.#streams.get(stream)?.entries ?? []).map((e) => ({ id: e.id, fields: e.fields && { ...e.fields } }));
+  }
+
+  publish(stream: string, payloads: readonly string[]): Promise<string[]> {
+    return Promise.resolve(payloads.map((payload) => this.appendRaw(stream, { d: payload })));
+  }
+
+  async publishMany(batches: ReadonlyMap<string, readonly string[]>): Promise<void> {
+    for (const [stream, payloads] of batches) await this.publish(stream, payloads);
+  }
+
+  ensureGroup(stream: string, group: string): Promise<void> {
+    const s = this.#stream(stream);
+    if (!s.groups.has(group)) s.groups.set(group, { lastDelivered: '0-0', pending: new Map() });
+    return Promise.resolve();
+  }
+
+  async readNew(stream: string, group: string, consumer: string, count: number, blockMs: number): Promise<BusEntry[]> {
+    const g = this.#group(stream, group);
+    const fresh = this.#stream(stream).entries.filter((e) => compareIds(e.id, g.lastDelivered) > 0 && e.fields).slice(0, count);
+    if (fresh.length === 0) {
+      // A short block keeps the consume loop's pace without slowing the tests down.
+      await new Promise((done) => setTimeout(done, Math.min(blockMs, 10)));
+      return [];
+    }
+    for (const entry of fresh) g.pending.set(entry.id, { consumer, deliveries: 1, deliveredAtMs: Date.now() });
+    g.lastDelivered = fresh[fresh.length - 1].id;
+    return fresh.map(toEntry);
+  }
+
+  readPending(stream: string, group: string, consumer: string, afterId: string, count: number): Promise<BusEntry[]> {
+    const g = this.#group(stream, group);
+    const byId = new Map(this.#stream(stream).entries.map((e) => [e.id, e]));
+    const ids = [...g.pending].filter(([id, p]) => p.consumer === consumer && compareIds(id, afterId) > 0)
+      .map(([id]) => id).sort(compareIds).slice(0, count);
+    return Promise.resolve(ids.map((id) => {
+      const p = g.pending.get(id)!;
+      p.deliveries++;
+      p.deliveredAtMs = Date.now();
+      return { ...toEntry(byId.get(id) ?? { id, fields: null }), deliveries: p.deliveries };
+    }));
+  }
+
+  ack(stream: string, group: string, ids: readonly string[]): Promise<void> {
+    const g = this.#streams.get(stream)?.groups.get(group);
+    for (const id of ids) g?.pending.delete(id);
+    return Promise.resolve();
+  }
+
+  async ackWithCheckpoint(stream: string, group: string, ids: readonly string[], checkpoint: number): Promise<void> {
+    await this.ack(stream, group, ids);
+    this.#checkpoints.set(`${stream}|${group}`, checkpoint);
+  }
+
+  readCheckpoint(stream: string, group: string): Promise<number | undefined> {
+    return Promise.resolve(this.#checkpoints.get(`${stream}|${group}`));
+  }
+
+  /** Sets a checkpoint as a previous owner would have left it. */
+  setCheckpoint(stream: string, group: string, checkpoint: number): void {
+    this.#checkpoints.set(`${stream}|${group}`, checkpoint);
+  }
+
+  async deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[]): Promise<void> {
+    for (const l of letters) {
+      this.appendRaw(dlqStream, {
+        reason: l.reason, code: l.code, stream: l.sourceStream, id: l.sourceId, group, deliveries: String(l.deliveries ?? 1), original: l.payload ?? '',
+      });
+    }
+    for (const l of letters) await this.ack(l.sourceStream, group, [l.sourceId]);
+  }
+
+  pendingEntries(stream: string, group: string, count: number, consumer?: string): Promise<PendingEntry[]> {
+    const g = this.#group(stream, group);
+    const now = Date.now();
+    return Promise.resolve([...g.pending].filter(([, p]) => consumer === undefined || p.consumer === consumer)
+      .sort(([a], [b]) => compareIds(a, b)).slice(0, count)
+      .map(([id, p]) => ({ id, consumer: p.consumer, idleMs: now - p.deliveredAtMs, deliveries: p.deliveries })));
+  }
+
+  claim(stream: string, group: string, consumer: string, minIdleMs: number, ids: readonly string[]): Promise<BusEntry[]> {
+    const g = this.#group(stream, group);
+    const byId = new Map(this.#stream(stream).entries.map((e) => [e.id, e]));
+    const now = Date.now();
+    const moved: BusEntry[] = [];
+    for (const id of ids) {
+      const p = g.pending.get(id);
+      if (!p || now - p.deliveredAtMs < minIdleMs) continue;
+      Object.assign(p, { consumer, deliveries: p.deliveries + 1, deliveredAtMs: now });
+      moved.push(toEntry(byId.get(id) ?? { id, fields: null }));
+    }
+    return Promise.resolve(moved);
+  }
+
+  lag(stream: string, group: string, nowMs: number): Promise<GroupLag> {
+    const s = this.#stream(stream);
+    const g = s.groups.get(group);
+    const live = s.entries.filter((e) => e.fields);
+    if (!g) return Promise.resolve({ lagMs: 0, pending: 0, undelivered: live.length, length: live.length });
+    const undelivered = live.filter((e) => compareIds(e.id, g.lastDelivered) > 0);
+    const oldest = [...g.pending.keys(), ...undelivered.map((e) => e.id)].sort(compareIds)[0];
+    return Promise.resolve({
+      lagMs: oldest === undefined ? 0 : Math.max(0, nowMs - streamIdMs(oldest)), pending: g.pending.size, undelivered: undelivered.length, length: live.length,
+    });
+  }
+
+  added(stream: string): Promise<number> {
+    return Promise.resolve(this.#streams.get(stream)?.added ?? 0);
+  }
+
+  length(stream: string): Promise<number> {
+    return Promise.resolve((this.#streams.get(stream)?.entries ?? []).filter((e) => e.fields).length);
+  }
+
+  tail(stream: string, limit: number): Promise<BusEntry[]> {
+    return Promise.resolve((this.#streams.get(stream)?.entries ?? []).filter((e) => e.fields).slice(-limit).map(toEntry));
+  }
+
+  dropStream(stream: string): Promise<void> {
+    this.#streams.delete(stream);
+    return Promise.resolve();
+  }
+
+  close(): Promise<void> {
+    this.closed++;
+    return Promise.resolve();
+  }
+}

@@ -1,0 +1,277 @@
+import assert from 'node:assert/strict';
+import { CancelledFailure } from '@temporalio/activity';
+import { MockActivityEnvironment } from '@temporalio/testing';
+import { DefaultLogger } from '@temporalio/worker';
+import type { MetricValue } from 'prom-client';
+import { createInferenceActivity } from '../../activities/inference-activity.js';
+import type { InferenceDefaults } from '../../activities/inference-activity.js';
+import { createMicroBatchActivity } from '../../activities/microbatch-activity.js';
+import type { MicroBatchDefaults } from '../../activities/microbatch-activity.js';
+import type { InferenceInput, InferenceRunResult, MicroBatchInput, MicroBatchRunResult } from '../../activities/types.js';
+import type { FeatureSnapshot, InferenceAdapter, SignalEventV1, StreamEventV1 } from '../../pipeline/contracts/index.js';
+import { parseIsoToMicros, shardOwnerId } from '../../pipeline/contracts/index.js';
+import { SyntheticProducer } from '../../pipeline/producers/index.js';
+import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
+import type { Metrics } from '../../pipeline/telemetry/index.js';
+import { expectedBars } from '../helpers/expected-bars.js';
+import { MemoryBarStore, MemoryJobRuns, MemorySignalStore } from '../helpers/fake-sinks.js';
+import { MemoryBus } from '../helpers/memory-bus.js';
+
+// The activities on fake dependencies (an in-memory bus with consumer-group semantics, in-memory
+// stores): every routing path, forced flushes, cancellation and failures, without Redis or
+// PostgreSQL. The integration tests run the same activities on the real services.
+
+const BASE = 'ut.events';
+const STREAM = `${BASE}.0`;
+const GROUP = 'ut-group';
+const DLQ = 'ut.dlq';
+const LATE = 'ut.events.late';
+const OWNER = shardOwnerId('microbatch', BASE, 0);
+// 2025-10-24T14:02:00Z: event times long past, so the idle rule (wall clock) closes every window.
+const T0_MS = 1_761_314_520_000;
+const WINDOW_MS = 1000;
+
+function microBatchDefaults(overrides: Partial<MicroBatchDefaults> = {}): MicroBatchDefaults {
+  return {
+    stream: BASE, group: GROUP, lateStream: LATE, dlqStream: DLQ, windowMs: WINDOW_MS, allowLateMs: 100, flushTimeoutMs: 100,
+    maxBatchSize: 100, maxBufferedEvents: 5000, maxDeliveries: 3, maxRunMs: 800, featuresStream: 'ut.features', featureWindows: [{ name: 'vwap_1m', horizon: '60s' }], shards: 1,
+    ...overrides,
+  };
+}
+
+function events(count: number, startMs = T0_MS, tickRate = 10): StreamEventV1[] {
+  return new SyntheticProducer({ provider: 'ut', symbols: ['AAA', 'BBB'], seed: 7, tickRate, priceVolatility: 0.02 })
+    .generateFinite({ count, startUs: startMs * 1000 });
+}
+
+function srcMs(event: StreamEventV1): number {
+  return parseIsoToMicros(event.src_ts)! / 1000;
+}
+
+/** Runs an activity as Temporal would inside the shard owner's workflow. */
+function activityEnv(workflowId: string, activityType: string): MockActivityEnvironment {
+  // The SDK's own activity logger would print every expected failure; the tests assert on them instead.
+  return new MockActivityEnvironment({ activityType, attempt: 1, workflowExecution: { workflowId, runId: 'run-1' } }, { logger: new DefaultLogger('ERROR', () => undefined) });
+}
+
+async function metricValues(metrics: Metrics, name: string): Promise<MetricValue<string>[]> {
+  const all = await metrics.registry.getMetricsAsJSON();
+  return all.find((m) => m.name === name)?.values ?? [];
+}
+
+async function errorCount(metrics: Metrics, component: string, reason: string): Promise<number> {
+  return (await metricValues(metrics, 'errors_total')).find((v) => v.labels.component === component && v.labels.reason === reason)?.value ?? 0;
+}
+
+function dlqLetters(bus: MemoryBus): Record<string, string>[] {
+  return bus.entries(DLQ).map((e) => e.fields!);
+}
+
+function setup(overrides: Partial<MicroBatchDefaults> = {}) {
+  const bus = new MemoryBus();
+  const bars = new MemoryBarStore();
+  const jobs = new MemoryJobRuns();
+  const metrics = createMetrics();
+  const run = createMicroBatchActivity({ openBus: () => bus, bars, jobs, metrics, log: createLogger('ERROR', () => undefined), microBatch: microBatchDefaults(overrides) });
+  return { bus, bars, jobs, metrics, run: (env = activityEnv(OWNER, 'runMicroBatchShard')) => env.run<[MicroBatchInput], MicroBatchRunResult, typeof run>(run, { shard: 0 }) };
+}
+
+describe('micro-batch activity on fake dependencies', function () {
+  it('lands every valid event in exactly one bar and dead-letters the rest under their codes, payloads kept', async function () {
+    const { bus, bars, jobs, metrics, run } = setup();
+    const valid = events(200);
+    await bus.ensureGroup(STREAM, GROUP);
+    await bus.publish(STREAM, valid.slice(0, 100).map((e) => JSON.stringify(e)));
+    bus.appendRaw(STREAM, { data: 'x', note: 'foreign' });
+    const inverted = { ...valid[0], h: 1, l: 2 };
+    await bus.publish(STREAM, ['not json', JSON.stringify(inverted)]);
+    await bus.publish(STREAM, valid.slice(100).map((e) => JSON.stringify(e)));
+
+    const result: MicroBatchRunResult = await run();
+
+    assert.deepEqual(bars.sorted(), expectedBars(valid, WINDOW_MS));
+    assert.deepEqual(dlqLetters(bus).map((l) => [l.code, l.original, l.stream]), [
+      ['no_payload', JSON.stringify({ data: 'x', note: 'foreign' }), STREAM],
+      ['invalid_event', 'not json', STREAM],
+      ['invalid_event', JSON.stringify(inverted), STREAM],
+    ]);
+    assert.match(dlqLetters(bus)[0].reason, /no payload field "d"/);
+    assert.match(dlqLetters(bus)[1].reason, /^malformed JSON/);
+    assert.match(dlqLetters(bus)[2].reason, /field "h" must be >= "l"/);
+    assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 100), [], 'every entry acknowledged');
+    assert.equal(result.counts.events, 203);
+    assert.equal(result.counts.accepted, 200);
+    assert.equal(result.counts.invalid, 3);
+    assert.equal(result.counts.late, 0);
+    assert.equal(result.stoppedBy, 'max_run');
+    assert.equal(await errorCount(metrics, 'microbatch', 'invalid_event'), 2);
+    assert.equal(await errorCount(metrics, 'microbatch', 'no_payload'), 1);
+    assert.equal(bus.entries('ut.features.0').length, bars.rows.size, 'one feature snapshot per bar');
+    assert.equal(await bus.readCheckpoint(STREAM, GROUP), Math.max(...bars.sorted().map((b) => b.tsMs)) + WINDOW_MS, 'frontier at the last window end');
+    assert.deepEqual(jobs.rows.map((r) => [r.jobName, r.status, r.counts.bars]), [[OWNER, 'success', bars.rows.size]]);
+  });
+
+  it('sends events of windows before the stored frontier to the late stream with their payload, and changes no bar', async function () {
+    const { bus, bars, metrics, run } = setup();
+    const all = events(100); // 5 s of event time
+    const frontierMs = T0_MS + 3000;
+    bus.setCheckpoint(STREAM, GROUP, frontierMs);
+    await bus.ensureGroup(STREAM, GROUP);
+    await bus.publish(STREAM, all.map((e) => JSON.stringify(e)));
+
+    await run();
+
+    const before = all.filter((e) => srcMs(e) < frontierMs);
+    assert.ok(before.length > 0 && before.length < all.length);
+    assert.deepEqual(bus.entries(LATE).map((e) => e.fields!.d), before.map((e) => JSON.stringify(e)));
+    assert.deepEqual(bars.sorted(), expectedBars(all.filter((e) => srcMs(e) >= frontierMs), WINDOW_MS));
+    assert.equal(await errorCount(metrics, 'microbatch', 'late_event'), before.length);
+    assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 100), []);
+  });
+
+  it('dead-letters an entry delivered more than max_deliveries times with its own count, and nothing else', async function () {
+    const { bus, bars, metrics, run } = setup({ maxDeliveries: 3 });
+    const [poison, ...rest] = events(20);
+    await bus.ensureGroup(STREAM, GROUP);
+    await bus.publish(STREAM, [JSON.stringify(poison)]);
+    // Three earlier attempts of the owner read it and died before acknowledging it.
+    await bus.readNew(STREAM, GROUP, OWNER, 10, 0);
+    await bus.readPending(STREAM, GROUP, OWNER, '0', 10);
+    await bus.readPending(STREAM, GROUP, OWNER, '0', 10);
+    await bus.publish(STREAM, rest.map((e) => JSON.stringify(e)));
+
+    await run();
+
+    assert.deepEqual(dlqLetters(bus).map((l) => [l.code, l.reason, l.deliveries, l.original]),
+      [['max_deliveries', 'delivered 4 times (max_deliveries 3)', '4', JSON.stringify(poison)]]);
+    assert.deepEqual(bars.sorted(), expectedBars(rest, WINDOW_MS), 'its neighbours land');
+    assert.equal(await errorCount(metrics, 'microbatch', 'max_deliveries'), 1);
+    assert.equal(await errorCount(metrics, 'microbatch', 'invalid_event'), 0);
+  });
+
+  it('cuts the oldest window when the shard holds more than max_buffered_events, and accounts for every event', async function () {
+    const { bus, bars, metrics, run } = setup({ maxBufferedEvents: 20 });
+    const burst = events(50, T0_MS, 200).filter((e) => srcMs(e) < T0_MS + WINDOW_MS); // one window
+    assert.ok(burst.length >= 40);
+    await bus.ensureGroup(STREAM, GROUP);
+    await bus.publish(STREAM, burst.map((e) => JSON.stringify(e)));
+
+    const result: MicroBatchRunResult = await run();
+
+    assert.ok(result.counts.forcedFlushes >= 1);
+    assert.equal(await errorCount(metrics, 'microbatch', 'forced_flush'), result.counts.forcedFlushes);
+    const trades = bars.sorted().reduce((n, b) => n + b.trades, 0);
+    assert.equal(trades + bus.entries(LATE).length, burst.length, 'each event in exactly one bar or the late stream');
+    assert.equal(result.counts.late, bus.entries(LATE).length);
+    assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 100), []);
+  });
+
+  it('stops on cancellation with its counts in the CancelledFailure, removes its gauges and closes the bus', async function () {
+    const { bus, bars, jobs, metrics } = setup({ maxRunMs: 60_000 });
+    await bus.ensureGroup(STREAM, GROUP);
+    await bus.publish(STREAM, events(40).map((e) => JSON.stringify(e)));
+    const env = activityEnv(OWNER, 'runMicroBatchShard');
+    const run = createMicroBatchActivity({ openBus: () => bus, bars, jobs, metrics, log: createLogger('ERROR', () => undefined), microBatch: microBatchDefaults({ maxRunMs: 60_000 }) });
+    const running = env.run(run, { shard: 0 });
+    await new Promise((done) => setTimeout(done, 500));
+    env.cancel();
+    const err = await running.then(() => undefined, (e: unknown) => e);
+    assert.ok(err instanceof CancelledFailure, `cancelled, got ${String(err)}`);
+    const carried = err.details[0] as MicroBatchRunResult;
+    assert.equal(carried.stoppedBy, 'cancelled');
+    assert.equal(carried.counts.accepted, 40);
+    assert.equal(bus.closed, 1);
+    for (const gauge of ['stream_consumer_last_heartbeat_seconds', 'stream_consumer_lag_ms', 'stream_pending_entries', 'microbatch_watermark_ms']) {
+      assert.deepEqual(await metricValues(metrics, gauge), [], `${gauge} removed`);
+    }
+    assert.equal(jobs.rows[0].status, 'success');
+  });
+
+  it('counts activity_failure, ends its job row as failure and closes the bus when the store fails', async function () {
+    const { bus, bars, jobs, metrics, run } = setup();
+    bars.failWith = new Error('store down');
+    await bus.ensureGroup(STREAM, GROUP);
+    await bus.publish(STREAM, events(20).map((e) => JSON.stringify(e)));
+
+    await assert.rejects(run(), /store down/);
+
+    assert.equal(await errorCount(metrics, 'microbatch', 'activity_failure'), 1);
+    assert.deepEqual(jobs.rows.map((r) => [r.status, r.error]), [['failure', 'store down']]);
+    assert.equal(bus.closed, 1);
+    assert.equal((await bus.pendingEntries(STREAM, GROUP, 100)).length, 20, 'unflushed events stay pending for the next attempt');
+  });
+
+  it('closes the bus when its audit row cannot be started', async function () {
+    const { bus, jobs, run } = setup();
+    jobs.failStartWith = new Error('PostgreSQL is down');
+    await assert.rejects(run(), /PostgreSQL is down/);
+    assert.equal(bus.closed, 1);
+  });
+});
+
+describe('inference activity on fake dependencies', function () {
+  const FEATURES = 'ut.features';
+  const FSTREAM = `${FEATURES}.0`;
+  const IGROUP = 'ut-inference';
+  const SIGNALS = 'ut.signals';
+  const IOWNER = shardOwnerId('inference', FEATURES, 0);
+
+  function snapshot(i: number, price: number): FeatureSnapshot {
+    const tsMs = T0_MS + i * WINDOW_MS;
+    return { ver: 1, provider: 'ut', symbol: 'AAA', interval: '1s', ts: new Date(tsMs).toISOString(), tsMs, price, values: { price }, windows: {} };
+  }
+
+  /** Fires `above` for every snapshot priced over 100: simple, deterministic and order-visible. */
+  const adapter: InferenceAdapter = {
+    name: 'fake', version: 'v1',
+    evaluate: (s) => Promise.resolve(s.price > 100
+      ? [{ ver: 1, provider: s.provider, symbol: s.symbol, ts: s.ts, name: 'above', value: 1, score: 1, meta: { window: s.interval, price: s.price, inputs: {}, adapter: 'fake' } } satisfies SignalEventV1]
+      : []),
+  };
+
+  it('stores and publishes the signals of valid snapshots in order, and dead-letters the rest under their codes', async function () {
+    const bus = new MemoryBus();
+    const signals = new MemorySignalStore();
+    const metrics = createMetrics();
+    const defaults: InferenceDefaults = { featuresStream: FEATURES, signalsStream: SIGNALS, inferenceGroup: IGROUP, dlqStream: DLQ, maxDeliveries: 3, maxRunMs: 500, shards: 1 };
+    const run = createInferenceActivity({ openBus: () => bus, signals, createAdapter: () => Promise.resolve(adapter), metrics, log: createLogger('ERROR', () => undefined), inference: defaults });
+    await bus.ensureGroup(FSTREAM, IGROUP);
+    // A foreign entry three attempts already choked on: dead-lettered as over-delivered, with all its fields.
+    bus.appendRaw(FSTREAM, { junk: '1' });
+    await bus.readNew(FSTREAM, IGROUP, IOWNER, 10, 0);
+    await bus.readPending(FSTREAM, IGROUP, IOWNER, '0', 10);
+    await bus.readPending(FSTREAM, IGROUP, IOWNER, '0', 10);
+    const snaps = [snapshot(0, 99), snapshot(1, 101), snapshot(2, 102)];
+    await bus.publish(FSTREAM, [JSON.stringify(snaps[0]), '{"ver":2}', JSON.stringify(snaps[1]), JSON.stringify(snaps[2])]);
+
+    const result = await activityEnv(IOWNER, 'runInferenceShard').run<[InferenceInput], InferenceRunResult, typeof run>(run, { shard: 0, adapter: 'rules' });
+
+    assert.deepEqual([...signals.rows.values()].map((s) => s.ts), [snaps[1].ts, snaps[2].ts]);
+    assert.deepEqual(bus.entries(SIGNALS).map((e) => (JSON.parse(e.fields!.d) as SignalEventV1).ts), [snaps[1].ts, snaps[2].ts]);
+    assert.deepEqual(dlqLetters(bus).map((l) => [l.code, l.original]), [
+      ['max_deliveries', JSON.stringify({ junk: '1' })],
+      ['invalid_snapshot', '{"ver":2}'],
+    ]);
+    assert.equal(result.counts.snapshots, 3);
+    assert.equal(result.counts.signals, 2);
+    assert.equal(result.counts.invalid, 2);
+    assert.deepEqual(await bus.pendingEntries(FSTREAM, IGROUP, 100), []);
+    assert.equal(await errorCount(metrics, 'inference', 'invalid_snapshot'), 1);
+    assert.equal(await errorCount(metrics, 'inference', 'max_deliveries'), 1);
+    const emitted = await metricValues(metrics, 'signals_emitted_total');
+    assert.deepEqual(emitted.map((v) => [v.labels.name, v.value]), [['above', 2]]);
+    assert.equal(bus.closed, 1);
+  });
+
+  it('fails without retry when the adapter does not load, and opens no bus', async function () {
+    const bus = new MemoryBus();
+    const defaults: InferenceDefaults = { featuresStream: FEATURES, signalsStream: SIGNALS, inferenceGroup: IGROUP, dlqStream: DLQ, maxDeliveries: 3, maxRunMs: 500, shards: 1 };
+    const run = createInferenceActivity({
+      openBus: () => bus, signals: new MemorySignalStore(), createAdapter: () => Promise.reject(new Error('rules.yaml:3:7: unknown feature "foo"')),
+      metrics: createMetrics(), log: createLogger('ERROR', () => undefined), inference: defaults,
+    });
+    await assert.rejects(activityEnv(IOWNER, 'runInferenceShard').run(run, { shard: 0, adapter: 'rules' as const }),
+      (err: Error & { nonRetryable?: boolean; type?: string }) => err.nonRetryable === true && err.type === 'AdapterLoadError' && /unknown feature "foo"/.test(err.message));
+    assert.equal(bus.closed, 0);
+  });
+});
