@@ -37,6 +37,18 @@ export function formatMicros(us: number): string {
   return `${base.slice(0, 19)}.${micros}Z`;
 }
 
+/**
+ * Formats epoch milliseconds as a UTC clock time, `HH:MM:SS`, or `HH:MM:SS.mmm` with `millis`,
+ * for status and progress lines where the date is implied.
+ *
+ * @example
+ * formatClock(Date.UTC(2025, 9, 24, 14, 2, 1, 234))                   // '14:02:01'
+ * formatClock(Date.UTC(2025, 9, 24, 14, 2, 1, 234), { millis: true }) // '14:02:01.234'
+ */
+export function formatClock(ms: number, options: { readonly millis?: boolean } = {}): string {
+  return new Date(ms).toISOString().slice(11, options.millis === true ? 23 : 19);
+}
+
 const DURATION_FACTORS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
 
 /**
