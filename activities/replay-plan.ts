@@ -1,8 +1,8 @@
 import { ApplicationFailure } from '@temporalio/activity';
-import { intervalLabel } from '../pipeline/contracts/index.js';
+import { intervalLabel, parseDurationMs } from '../pipeline/contracts/index.js';
 import type { DatasetDefinition } from '../pipeline/datasets/index.js';
 import {
-  DatasetCatalogError, findDataset, loadDatasetCatalog, openFileDataset, parseReplayBound, parseSpanMs, replayRange,
+  DatasetCatalogError, findDataset, loadDatasetCatalog, openFileDataset, parseReplayBound, replayRange,
 } from '../pipeline/datasets/index.js';
 import type { Logger } from '../pipeline/telemetry/index.js';
 import type { ReplayPlan, ReplayPlanInput } from './types.js';
@@ -41,8 +41,8 @@ export async function planReplay(d: ReplayPlanDefaults, log: Logger, input: Repl
   if (toMs === undefined) nonRetryable(new Error(`to must be a date (2025-10-02) or an ISO-8601 timestamp with zone (got ${JSON.stringify(input.to)})`));
   const windowMs = input.windowMs ?? d.windowMs;
   if (!Number.isSafeInteger(windowMs) || windowMs <= 0) nonRetryable(new Error(`windowMs must be a positive integer (got ${windowMs})`));
-  const spanMs = parseSpanMs(input.chunkSpan ?? d.chunkSpan);
-  if (spanMs === undefined) nonRetryable(new Error(`chunkSpan must be a duration such as "15m" (got ${JSON.stringify(input.chunkSpan)})`));
+  const spanMs = parseDurationMs(input.chunkSpan ?? d.chunkSpan);
+  if (spanMs === undefined || spanMs <= 0) nonRetryable(new Error(`chunkSpan must be a duration such as "15m" (got ${JSON.stringify(input.chunkSpan)})`));
   let range;
   try {
     range = replayRange(fromMs, toMs, windowMs, spanMs);

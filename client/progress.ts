@@ -1,6 +1,7 @@
 import type { Bus } from '../pipeline/bus/index.js';
 import { shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
+import { formatClock } from '../pipeline/contracts/index.js';
 
 /** A point-in-time view of the live pipeline, read from Redis and the store. */
 export interface PipelineProgress {
@@ -37,7 +38,7 @@ export function formatProgress(p: PipelineProgress, previous?: PipelineProgress)
   const secs = previous ? Math.max(0.001, (p.atMs - previous.atMs) / 1000) : 0;
   const rate = (now: number, before: number | undefined) => (previous && before !== undefined ? ` (${Math.round((now - before) / secs)}/s)` : '');
   return [
-    `${new Date(p.atMs).toISOString().slice(11, 19)}`,
+    formatClock(p.atMs),
     `events in ${p.eventsIn}${rate(p.eventsIn, previous?.eventsIn)}`,
     `bars written ${p.bars}${rate(p.bars, previous?.bars)}`,
     `lag ${(p.maxLagMs / 1000).toFixed(1)}s`,

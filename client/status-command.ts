@@ -5,6 +5,7 @@ import type { InferenceHeartbeat, MicroBatchHeartbeat, ProducerHeartbeat } from 
 import type { Bus } from '../pipeline/bus/index.js';
 import { RedisBus, shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
+import { formatClock } from '../pipeline/contracts/index.js';
 import { createDb, StoreClient } from '../store/index.js';
 import type { ReplayProgress } from '../workflows/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId, RECOVERY_SCHEDULE_ID } from '../workflows/index.js';
@@ -227,7 +228,7 @@ function ago(nowMs: number, ms: number | null): string {
 }
 
 function clock(ms: number | null): string {
-  return ms === null ? '-' : new Date(ms).toISOString().slice(11, 23);
+  return ms === null ? '-' : formatClock(ms, { millis: true });
 }
 
 function every(ms: number): string {

@@ -4,7 +4,7 @@ import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { RedisBus } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
-import { configuredAdapter } from '../pipeline/config/index.js';
+import { configuredAdapter, redactSecrets } from '../pipeline/config/index.js';
 import { createDb, migrateToLatest, StoreClient } from '../store/index.js';
 import { formatProgress, readProgress } from './progress.js';
 import type { PipelineProgress } from './progress.js';
@@ -64,7 +64,7 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
       `  Temporal UI  ${options.uiBase}/namespaces/${ns}/workflows  (e.g. ${workflowUrl(options.uiBase, ns, consumers[0].workflowId)})`,
       `  metrics      http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics`,
       `  worker log   ${resolve(options.logFile)}`,
-      `  bars         psql "${config.store.url.replace(/:[^:@/]*@/, ':***@')}" -c "select * from bars_ohlcv where provider='${provider}' order by ts desc limit 10"`,
+      `  bars         psql "${redactSecrets(config.store.url, [config.store.url])}" -c "select * from bars_ohlcv where provider='${provider}' order by ts desc limit 10"`,
       'Ctrl-C stops the worker; run the same command again to resume.',
       '',
     ].join('\n') + '\n');

@@ -1,6 +1,7 @@
 import { Kysely, PostgresDialect } from 'kysely';
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import pg from 'pg';
+import { redactSecrets } from '../pipeline/config/index.js';
 import type { Database } from './schema.js';
 import { StoreError } from './store-error.js';
 
@@ -18,31 +19,6 @@ export interface CreateDbOptions {
    * node-postgres would crash the process; the default logs one redacted line to stderr.
    */
   readonly onPoolError?: (err: Error) => void;
-}
-
-/**
- * Returns `url` with its password (userinfo or `?password=`) replaced by `***`, for use in every
- * log line and error message that mentions a database URL.
- *
- * @example
- * redactUrl('postgres://mdp:secret@db:5432/mdp') // 'postgres://mdp:***@db:5432/mdp'
- */
-export function redactUrl(url: string): string {
-  let parsed: URL;
-  try {
-    parsed = new URL(url);
-  } catch {
-    // Not a WHATWG URL (e.g. an unescaped `@` or `#` in the password): cut the userinfo by hand.
-    return url
-      .replace(/^([a-z][a-z0-9+.-]*:\/\/[^:/?#]*):.*@(?=[^@]*$)/i, '$1:***@')
-      .replace(/([?&]password=)[^&]*/gi, '$1***');
-  }
-  if (parsed.password !== '') parsed.password = '***';
-  for (const key of [...parsed.searchParams.keys()]) {
-    if (key.toLowerCase() === 'password') parsed.searchParams.set(key, '***');
-  }
-  // URLSearchParams encodes `*` as `%2A`; keep the redaction readable.
-  return parsed.toString().replace(/%2A%2A%2A/g, '***');
 }
 
 /** A short description of a driver error; Node's connect errors can have an empty message. */
@@ -68,7 +44,6 @@ export function describeError(err: unknown): string {
  * try { await migrateToLatest(db); } finally { await db.destroy(); }
  */
 export function createDb(url: string, options: CreateDbOptions = {}): Kysely<Database> {
-  const redacted = redactUrl(url);
   const pool = new pg.Pool({
     connectionString: url,
     max: options.max ?? 10,
@@ -77,7 +52,7 @@ export function createDb(url: string, options: CreateDbOptions = {}): Kysely<Dat
   });
   const onPoolError =
     options.onPoolError ??
-    ((err: Error) => console.error(`[store] idle PostgreSQL connection to ${redacted} failed: ${describeError(err)}`));
+    ((err: Error) => console.error(redactSecrets(`[store] idle PostgreSQL connection to ${url} failed: ${describeError(err)}`, [url])));
   pool.on('error', onPoolError);
 
   // Kysely only needs connect/end; wrapping connect is the one place where every connection
@@ -87,7 +62,8 @@ export function createDb(url: string, options: CreateDbOptions = {}): Kysely<Dat
       try {
         return await pool.connect();
       } catch (err) {
-        throw new StoreError('CONNECTION_FAILED', `cannot connect to PostgreSQL at ${redacted}: ${describeError(err)}`, {
+        // The driver's message may echo the URL or its password too.
+        throw new StoreError('CONNECTION_FAILED', redactSecrets(`cannot connect to PostgreSQL at ${url}: ${describeError(err)}`, [url]), {
           cause: err,
         });
       }

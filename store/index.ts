@@ -1,5 +1,5 @@
 // The public surface of store/: everything that knows SQL lives behind these names.
-export { createDb, DEFAULT_STORE_URL, redactUrl } from './db.js';
+export { createDb, DEFAULT_STORE_URL } from './db.js';
 export type { CreateDbOptions } from './db.js';
 export { migrateToLatest } from './migrate.js';
 export { MIGRATIONS, migrationProvider } from './migrations.js';

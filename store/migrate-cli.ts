@@ -7,7 +7,8 @@
  * what was applied, 1 with a one-line reason (password redacted) on failure.
  */
 import { parseArgs } from 'node:util';
-import { createDb, DEFAULT_STORE_URL, redactUrl } from './db.js';
+import { redactSecrets } from '../pipeline/config/index.js';
+import { createDb, DEFAULT_STORE_URL } from './db.js';
 import { migrateToLatest } from './migrate.js';
 import { StoreError } from './store-error.js';
 
@@ -33,10 +34,10 @@ async function run(): Promise<void> {
   try {
     const applied = await migrateToLatest(db);
     if (applied.length === 0) {
-      console.log(`store schema at ${redactUrl(url)} is up to date`);
+      console.log(`store schema at ${redactSecrets(url, [url])} is up to date`);
     } else {
       for (const name of applied) console.log(`applied ${name}`);
-      console.log(`store schema at ${redactUrl(url)} migrated (${applied.length} applied)`);
+      console.log(`store schema at ${redactSecrets(url, [url])} migrated (${applied.length} applied)`);
     }
   } finally {
     await db.destroy();

@@ -13,7 +13,7 @@ export type StoreErrorCode = (typeof STORE_ERROR_CODES)[number];
 
 /**
  * A failure raised by `store/`. Messages never contain a database password: URLs are passed
- * through `redactUrl` first. The underlying driver error, if any, is kept as `cause`.
+ * through `redactSecrets` (pipeline/config) first. The underlying driver error, if any, is kept as `cause`.
  */
 export class StoreError extends Error {
   readonly code: StoreErrorCode;

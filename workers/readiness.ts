@@ -54,44 +54,11 @@ const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] 
 export async function checkReadiness(targets: ReadinessTargets): Promise<ReadinessReport> {
   const timeoutMs = targets.timeoutMs ?? DEFAULT_TIMEOUT_MS;
   const [redis, postgres, temporal] = await Promise.all([
-    runCheck(redactPasswords(targets.redisUri, [targets.redisUri]), [targets.redisUri], timeoutMs, () => pingRedis(targets.redisUri, timeoutMs)),
-    runCheck(redactPasswords(targets.storeUrl, [targets.storeUrl]), [targets.storeUrl], timeoutMs, () => selectOne(targets.storeUrl, timeoutMs)),
+    runCheck(redactSecrets(targets.redisUri, [targets.redisUri]), [targets.redisUri], timeoutMs, () => pingRedis(targets.redisUri, timeoutMs)),
+    runCheck(redactSecrets(targets.storeUrl, [targets.storeUrl]), [targets.storeUrl], timeoutMs, () => selectOne(targets.storeUrl, timeoutMs)),
     runCheck(targets.temporalAddress, [], timeoutMs, () => temporalServing(targets.temporalAddress, timeoutMs)),
   ]);
   return { ready: redis.ok && postgres.ok && temporal.ok, checks: { redis, postgres, temporal } };
-}
-
-/**
- * Masks every password of `urls` in `text`: inside any URL (`scheme://user:***@`, `?password=***`),
- * and as a bare string, since a driver may echo it on its own. A password equal to the URL's user
- * or database name is as public as those and is left alone (masking it would garble every message
- * naming them).
- */
-export function redactPasswords(text: string, urls: readonly string[]): string {
-  let out = redactSecrets(text).replace(/([?&]password=)[^&#\s]*/gi, '$1***');
-  for (const url of urls) {
-    let parsed: URL;
-    try {
-      parsed = new URL(url);
-    } catch {
-      continue;
-    }
-    const encoded = [parsed.password, ...[...parsed.searchParams].filter(([key]) => key.toLowerCase() === 'password').map(([, value]) => value)];
-    const publicNames = new Set([safeDecode(parsed.username), safeDecode(parsed.pathname.replace(/^\//, ''))]);
-    for (const secret of new Set(encoded.flatMap((e) => [e, safeDecode(e), encodeURIComponent(e)]))) {
-      if (secret === '' || publicNames.has(secret)) continue;
-      out = out.split(secret).join('***');
-    }
-  }
-  return out;
-}
-
-function safeDecode(text: string): string {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
 }
 
 async function runCheck(target: string, secrets: readonly string[], timeoutMs: number, probe: () => Promise<void>): Promise<DependencyCheck> {
@@ -106,7 +73,7 @@ async function runCheck(target: string, secrets: readonly string[], timeoutMs: n
     await Promise.race([probe(), deadline]);
     return { ok: true, ms: elapsed(), target };
   } catch (err) {
-    return { ok: false, ms: elapsed(), target, error: redactPasswords(describeError(err), secrets) };
+    return { ok: false, ms: elapsed(), target, error: redactSecrets(describeError(err), secrets) };
   } finally {
     clearTimeout(timer);
   }

@@ -36,9 +36,13 @@ export interface ConfigErrorDetails {
   readonly cause?: unknown;
 }
 
-/** Masks URL passwords in string values (and strings inside arrays/objects) before they are kept on an error. */
+/**
+ * Masks URL passwords in string values (and strings inside arrays/objects) before they are kept on
+ * an error or printed in its message. Each string is taken as a whole URL, so a password with a
+ * space or a `"` is masked too.
+ */
 export function redactValue(value: unknown): unknown {
-  if (typeof value === 'string') return redactSecrets(value);
+  if (typeof value === 'string') return redactSecrets(value, [value]);
   if (Array.isArray(value)) return value.map(redactValue);
   if (typeof value === 'object' && value !== null) {
     return Object.fromEntries(Object.entries(value).map(([k, v]) => [k, redactValue(v)]));

@@ -3,7 +3,7 @@ import { resolve } from 'node:path';
 import convict from 'convict';
 import { CORE_SCHEMA, YAMLException, load as parseYaml } from 'js-yaml';
 import { parseDurationMs } from '../contracts/index.js';
-import { ConfigError } from './config-error.js';
+import { ConfigError, redactValue } from './config-error.js';
 import type { ConfigIssue } from './config-error.js';
 import { expandEnv } from './expand-env.js';
 
@@ -423,8 +423,10 @@ function deepFreeze<T>(value: T): T {
   return value;
 }
 
+/** A value for an error message: passwords masked first, so the cut can never keep half of one. */
 function render(value: unknown): string {
-  const text = JSON.stringify(value) ?? String(value);
+  const redacted = redactValue(value);
+  const text = JSON.stringify(redacted) ?? String(redacted);
   return text.length > 120 ? `${text.slice(0, 117)}...` : text;
 }
 

@@ -37,15 +37,35 @@ export function formatMicros(us: number): string {
   return `${base.slice(0, 19)}.${micros}Z`;
 }
 
-/** Parses durations such as `500ms`, `2s`, `5m`, `1h` (a bare number is milliseconds). */
+/**
+ * Formats epoch milliseconds as a UTC clock time, `HH:MM:SS`, or `HH:MM:SS.mmm` with `millis`,
+ * for status and progress lines where the date is implied.
+ *
+ * @example
+ * formatClock(Date.UTC(2025, 9, 24, 14, 2, 1, 234))                   // '14:02:01'
+ * formatClock(Date.UTC(2025, 9, 24, 14, 2, 1, 234), { millis: true }) // '14:02:01.234'
+ */
+export function formatClock(ms: number, options: { readonly millis?: boolean } = {}): string {
+  return new Date(ms).toISOString().slice(11, options.millis === true ? 23 : 19);
+}
+
+const DURATION_FACTORS_MS: Readonly<Record<string, number>> = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 };
+
+/**
+ * Parses durations such as `500ms`, `2s`, `5m`, `1h`, `1d` (a bare number is milliseconds) into
+ * milliseconds; `undefined` when malformed or negative. Zero is a valid duration: callers that
+ * need a positive span check `> 0` themselves.
+ *
+ * @example
+ * parseDurationMs('15m') // 900000
+ * parseDurationMs('0s')  // 0
+ * parseDurationMs('-1s') // undefined
+ */
 export function parseDurationMs(text: string | number): number | undefined {
   if (typeof text === 'number') return Number.isFinite(text) && text >= 0 ? text : undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h)?\s*$/.exec(text);
+  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
   if (!m) return undefined;
-  const value = Number(m[1]);
-  const unit = m[2] ?? 'ms';
-  const factor = unit === 'ms' ? 1 : unit === 's' ? 1000 : unit === 'm' ? 60_000 : 3_600_000;
-  return value * factor;
+  return Number(m[1]) * DURATION_FACTORS_MS[m[2] ?? 'ms'];
 }
 
 /** Renders a window length as the bar `interval` label: 2000 → `2s`, 500 → `500ms`, 60000 → `1m`. */

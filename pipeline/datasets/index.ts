@@ -4,7 +4,7 @@ export type { DatasetDefinition, FileDatasetDefinition, GenerateSpec, StoreDatas
 export { rowToEvent, splitCsvLine } from './event-rows.js';
 export { FileDataset, fileLabel, writeJsonl } from './file-dataset.js';
 export type { DatasetSummary, FileDatasetOptions, FileFormat, SkippedLine } from './file-dataset.js';
-export { alignDown, alignUp, chunkAt, nextCursor, parseReplayBound, parseSpanMs, replayRange } from './replay-range.js';
+export { alignDown, alignUp, chunkAt, nextCursor, parseReplayBound, replayRange } from './replay-range.js';
 export type { ReplayRange } from './replay-range.js';
 export { generateSampleDay, intradayIntensity, newYorkOffsetHours, sessionBounds } from './sample-day.js';
 export type { SampleDayOptions } from './sample-day.js';

@@ -24,17 +24,6 @@ export function parseReplayBound(text: string): number | undefined {
   return Number.isFinite(ms) ? ms : undefined;
 }
 
-/** Parses `500ms`, `2s`, `15m`, `1h` (a bare number is ms); `undefined` when malformed or ≤ 0. */
-export function parseSpanMs(text: string | number): number | undefined {
-  if (typeof text === 'number') return Number.isFinite(text) && text > 0 ? text : undefined;
-  const m = /^\s*(\d+(?:\.\d+)?)\s*(ms|s|m|h|d)?\s*$/.exec(text);
-  if (!m) return undefined;
-  const unit = m[2] ?? 'ms';
-  const factor = { ms: 1, s: 1000, m: 60_000, h: 3_600_000, d: 86_400_000 }[unit] ?? 1;
-  const ms = Number(m[1]) * factor;
-  return ms > 0 ? ms : undefined;
-}
-
 export const alignDown = (ms: number, step: number): number => Math.floor(ms / step) * step;
 export const alignUp = (ms: number, step: number): number => Math.ceil(ms / step) * step;
 

@@ -1,7 +1,8 @@
 /** Store test helpers: open the configured database with a helpful failure, and address sibling databases. */
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import { createDb, redactUrl, StoreError } from '../../store/index.js';
+import { redactSecrets } from '../../pipeline/config/index.js';
+import { createDb, StoreError } from '../../store/index.js';
 import type { Database } from '../../store/index.js';
 
 /** Opens the store and fails with a pointer to the stack script when PostgreSQL is not up. */
@@ -12,7 +13,7 @@ export async function connectOrExplain(url: string): Promise<Kysely<Database>> {
   } catch (err) {
     await db.destroy();
     // A StoreError already names the redacted URL.
-    const reason = err instanceof StoreError ? err.message : `${redactUrl(url)}: ${String(err)}`;
+    const reason = err instanceof StoreError ? err.message : `${redactSecrets(url, [url])}: ${String(err)}`;
     throw new Error(
       `PostgreSQL is not reachable (${reason}). ` +
         'Start the local stack with `bash scripts/stack-start.sh`, or point STORE_URL at a running server.',

@@ -208,4 +208,28 @@ describe('loadStreamingConfig', () => {
     const store = configError(() => loadStreamingConfig({ env: { STORE_URL: 'mysql://mdp:hunter2@db/mdp' } }), 'CONFIG_INVALID');
     assert.ok(!store.message.includes('hunter2'), store.message);
   });
+
+  it('masks URL passwords with unencoded reserved characters, spaces or any length in errors', () => {
+    const cases: Array<[string, string, string]> = [
+      ['STORE_URL', 'postgres://mdp:pa/ss@host:5432/mdp', 'postgres://mdp:***@host:5432/mdp'],
+      ['STORE_URL', 'postgres://u:p@ss:w/rd@h/db', 'postgres://u:***@h/db'],
+      ['STORE_URL', 'postgres://mdp:p@ss w#rd@db:5432/mdp', 'postgres://mdp:***@db:5432/mdp'],
+      ['REDIS_URI', 'redis://:se/cr#et@127.0.0.1:6379/0', 'redis://:***@127.0.0.1:6379/0'],
+      ['REDIS_URI', 'redis://:a?b"c@127.0.0.1:6379/0', 'redis://:***@127.0.0.1:6379/0'],
+    ];
+    for (const [envVar, url, masked] of cases) {
+      const err = configError(() => loadStreamingConfig({ env: { [envVar]: url } }), 'CONFIG_INVALID');
+      const secret = url.slice(url.indexOf(':', url.indexOf('//')) + 1, url.lastIndexOf('@'));
+      for (const text of [err.message, JSON.stringify(err.value), JSON.stringify(err.issues)]) {
+        assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
+      }
+      assert.ok(err.message.includes(`(got ${JSON.stringify(masked)})`), err.message);
+      assert.equal(err.value, masked);
+    }
+    // A value too long for the message is cut after masking, so no prefix of the password survives.
+    const long = `postgres://mdp:${'x/'.repeat(80)}@host:5432/mdp`;
+    const err = configError(() => loadStreamingConfig({ env: { STORE_URL: long } }), 'CONFIG_INVALID');
+    assert.ok(!err.message.includes('x/x/'), err.message);
+    assert.match(err.message, /\(got "postgres:\/\/mdp:\*\*\*@host:5432\/mdp"\)/);
+  });
 });

@@ -1,0 +1,29 @@
+import assert from 'node:assert/strict';
+import type { PipelineProgress } from '../../client/progress.js';
+import { formatProgress } from '../../client/progress.js';
+import type { ConsumerView, FleetStatus } from '../../client/status-command.js';
+import { formatFleetStatus } from '../../client/status-command.js';
+
+const AT = Date.UTC(2025, 9, 24, 14, 2, 1, 234);
+const PROGRESS: PipelineProgress = { atMs: AT, eventsIn: 1200, bars: 40, maxLagMs: 1500, pending: 3, late: 0, dlq: 0, signals: 2 };
+
+describe('status and progress lines', () => {
+  it('start the progress line with the UTC clock time to the second', () => {
+    assert.equal(formatProgress(PROGRESS), '14:02:01 | events in 1200 | bars written 40 | lag 1.5s | pending 3 | signals 2 | late 0 | dlq 0');
+  });
+
+  it('show watermark, frontier and recovery runs as UTC clock times to the millisecond', () => {
+    const consumer: ConsumerView = {
+      role: 'microbatch', shard: 0, workflowId: 'mdp-microbatch-0', stream: 'mdp:events:0', status: 'RUNNING', attempt: 1,
+      activityState: 'STARTED', lastHeartbeatMs: AT - 500, lastFailure: null, watermarkMs: AT - 2000, frontierMs: Date.UTC(2025, 9, 24, 9, 5, 7, 8),
+      openWindows: 1, lastId: null, lagMs: 0, pending: 0, adapter: null, modelVersion: null, published: null,
+    };
+    const status: FleetStatus = {
+      atMs: AT, temporalError: null, consumers: [consumer], replays: [], progress: PROGRESS,
+      recovery: { scheduleId: 'mdp-recovery', intervalMs: 60_000, paused: false, nextRunMs: AT + 60_000, lastRunMs: null, runs: 0 },
+    };
+    const text = formatFleetStatus(status);
+    assert.match(text, /^microbatch\s+0\s+mdp-microbatch-0\s+RUNNING\s+0\.5s ago\s+14:01:59\.234\s+09:05:07\.008\s/m);
+    assert.match(text, /^recovery: schedule mdp-recovery every 1m, 0 runs, last -, next 14:03:01\.234$/m);
+  });
+});
