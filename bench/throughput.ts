@@ -15,8 +15,6 @@ import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readFileSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
-import type { AddressInfo } from 'node:net';
 import { availableParallelism, loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
@@ -41,6 +39,7 @@ import { StoreClient, createDb, migrateToLatest } from '../store/index.js';
 import type { Database } from '../store/index.js';
 import type { LoopStatus } from '../workflows/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
+import { freePort, pollUntil, waitFor } from '../test/helpers/wait.js';
 import type { BarToSignal, BenchSummary, DurationHistogram, ExactLatency, InferenceSummary, Sample } from './bench-report.js';
 import { SLA_LAG_WINDOWS, SLA_LATENCY_WINDOWS, fmtInt, fmtMs, formatReport, percentile, slope, verdicts } from './bench-report.js';
 import { LoadPublisher } from './load-publisher.js';
@@ -225,39 +224,6 @@ function pickRunTag(symbols: readonly string[], shards: number): string {
     if (used > best.used) best = { tag, used };
   }
   return best.tag;
-}
-
-async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', done);
-  });
-  const { port } = server.address() as AddressInfo;
-  await new Promise<void>((done) => server.close(() => done()));
-  return port;
-}
-
-/** Polls `check` until it yields a value; undefined after `timeoutMs`. `guard` throws to stop early. */
-async function pollUntil<T>(timeoutMs: number, everyMs: number, guard: () => void, check: () => Promise<T | undefined>): Promise<T | undefined> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    guard();
-    try {
-      const value = await check();
-      if (value !== undefined) return value;
-    } catch {
-      // not there yet (connection refused, stream missing): try again
-    }
-    if (Date.now() >= deadline) return undefined;
-    await delay(everyMs);
-  }
-}
-
-async function waitFor<T>(what: string, timeoutMs: number, guard: () => void, check: () => Promise<T | undefined>): Promise<T> {
-  const value = await pollUntil(timeoutMs, 200, guard, check);
-  if (value === undefined) throw new Error(`timed out after ${fmtMs(timeoutMs)} waiting for ${what}`);
-  return value;
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
@@ -573,7 +539,7 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
       return undefined;
     }
   };
-  await waitFor('the worker\'s /healthz', 60_000, guard, async () => (await fetch(`${metricsUrl}/healthz`, { signal: AbortSignal.timeout(1000) })).ok || undefined);
+  await waitFor('the worker\'s /healthz', 60_000, async () => (await fetch(`${metricsUrl}/healthz`, { signal: AbortSignal.timeout(1000) })).ok || undefined, { guard });
 
   // 5. Optionally warm history bars, then one micro-batch workflow per shard; wait until every consumer loop heartbeats.
   let warmUp: BenchSummary['run']['warmUp'] = null;
@@ -591,10 +557,10 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
     progress(`warm-up: stored ${bars.length} history bars of ${tag} over ${fmtMs(spanMs)} before ${new Date(endMs).toISOString()}`);
   }
   await startMicroBatchers(client, config, undefined);
-  await waitFor('every shard\'s consumer to run', 90_000, guard, async () => {
+  await waitFor('every shard\'s consumer to run', 90_000, async () => {
     const metrics = await scrape();
     return metrics && streams.every((topic) => select(metrics, 'stream_consumer_last_heartbeat_seconds', { topic }).length > 0) ? true : undefined;
-  });
+  }, { guard });
   if (inferenceOn) {
     // One inference workflow per shard of the features streams (as `mdp stream infer`), before any
     // snapshot exists; an adapter that does not load fails its workflow at once (non-retryable).
@@ -605,7 +571,7 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
       guard();
       if (failed !== undefined) throw new Error(failed);
     };
-    await waitFor(`every shard's ${opts.inference} inference consumer to run`, 90_000, inferenceGuard, async () => {
+    await waitFor(`every shard's ${opts.inference} inference consumer to run`, 90_000, async () => {
       if (Date.now() >= nextStatusAt) {
         nextStatusAt = Date.now() + 2000;
         for (const id of inferenceIds) {
@@ -623,7 +589,7 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
       }
       const metrics = await scrape();
       return failed === undefined && metrics && featureStreams.every((topic) => select(metrics, 'stream_consumer_last_heartbeat_seconds', { topic }).length > 0) ? true : undefined;
-    });
+    }, { guard: inferenceGuard });
   }
   progress(`worker pid ${workerPid} ready, ${shards} consumers${inferenceOn ? ` and ${shards} ${opts.inference} inference consumers` : ''} running; producing...`);
 
@@ -772,11 +738,11 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   } else {
     const started = await startProducer(client, config, { provider: 'synthetic', rate: opts.rate, maxRunMs: opts.durationMs });
     const handle = client.workflow.getHandle(started.workflowId);
-    const firstMs = await waitFor('the first published event', 60_000, guard, async () => {
+    const firstMs = await waitFor('the first published event', 60_000, async () => {
       const firsts = await Promise.all(streams.map((s) => redis.xrange(s, '-', '+', 'COUNT', 1)));
       const ids = firsts.flat().map(([id]) => streamIdMs(id));
       return ids.length > 0 ? Math.min(...ids) : undefined;
-    });
+    }, { guard });
     await delay(Math.max(0, firstMs + opts.durationMs - DRAIN_LEAD_MS - Date.now()), undefined, { signal: interrupt });
     const drainAt = Date.now();
     await handle.signal('drain');
@@ -790,13 +756,13 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   //    DLQ; with inference on, also until every feature snapshot is acknowledged by the inference group.
   progress(`production stopped; waiting for every event${inferenceOn ? ' and every feature snapshot' : ''} to be acknowledged...`);
   let eventsSettledAtMs: number | undefined;
-  const settledState = await pollUntil(opts.settleTimeoutMs, 250, guard, async () => {
+  const settledState = await pollUntil(opts.settleTimeoutMs, async () => {
     const state = await readRedis();
     const eventsDone = state.pending === 0 && state.undelivered === 0;
     if (eventsDone) eventsSettledAtMs ??= state.atMs;
     const inferenceDone = state.inference === undefined || (state.inference.pending === 0 && state.inference.undelivered === 0);
     return eventsDone && inferenceDone ? state : undefined;
-  });
+  }, { everyMs: 250, guard });
   const settled = eventsSettledAtMs !== undefined;
   const finalState = settledState ?? (await readRedis());
   const inferenceSettled = inferenceOn && settledState !== undefined;
