@@ -1,9 +1,8 @@
 /**
  * A headless Chromium for UI tests (the Debian package installed by `scripts/install.sh`, driven
- * by playwright-core), and a free loopback port for a server to listen on.
+ * by playwright-core).
  */
 import { existsSync, mkdtempSync, rmSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium } from 'playwright-core';
@@ -52,17 +51,4 @@ export async function launchBrowser(options: { width?: number; height?: number }
       rmSync(userDataDir, { recursive: true, force: true });
     },
   };
-}
-
-/** A TCP port free on 127.0.0.1 right now (the OS picks it). */
-export function freePort(): Promise<number> {
-  return new Promise((done, fail) => {
-    const server = createServer();
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => {
-      const address = server.address();
-      const port = typeof address === 'object' && address ? address.port : 0;
-      server.close(() => (port ? done(port) : fail(new Error('no port assigned'))));
-    });
-  });
 }

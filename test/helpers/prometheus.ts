@@ -7,9 +7,9 @@ import { spawn, spawnSync } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { randomUUID } from 'node:crypto';
 import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { createServer } from 'node:net';
 import { delimiter, join, resolve } from 'node:path';
 import yaml from 'js-yaml';
+import { freePort } from './wait.js';
 
 const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 export const PROMETHEUS_CONFIG = resolve(REPO_ROOT, 'configs/prometheus/prometheus.yml');
@@ -37,19 +37,6 @@ export function promtool(args: readonly string[]): { status: number | null; outp
   const run = spawnSync(prometheusBinary('promtool'), args, { encoding: 'utf8', timeout: 60_000 });
   if (run.error) throw run.error;
   return { status: run.status, output: `${run.stdout}${run.stderr}` };
-}
-
-/** A TCP port that was free on 127.0.0.1 a moment ago. */
-export async function freePort(): Promise<number> {
-  const server = createServer();
-  await new Promise<void>((done, fail) => {
-    server.once('error', fail);
-    server.listen(0, '127.0.0.1', () => done());
-  });
-  const address = server.address();
-  await new Promise<void>((done) => server.close(() => done()));
-  if (address === null || typeof address === 'string') throw new Error('no TCP port from the probe server');
-  return address.port;
 }
 
 interface PrometheusConfigFile {

@@ -12,7 +12,8 @@ import { StoreClient } from '../../store/index.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { microBatchWorkflowId } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
-import { cleanupTestRun, connectRedis, createTestWorker, connectStore, groupState, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, createTestWorker, connectStore, groupState, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** Valid ticks: 2 symbols × 5 ticks/s → 8 one-second windows per symbol. */
 const VALID_EVENTS = 80;

@@ -11,9 +11,10 @@ import { JobRunTracker, StoreClient } from '../../store/index.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { microBatchWorkflowId } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
-import { cleanupTestRun, connectRedis, connectStore, groupState, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, connectStore, groupState, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
 import { startWorkerProcess, writeConfigFile } from '../helpers/worker-process.js';
 import type { WorkerProcess } from '../helpers/worker-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const RATE = 300; // events/s across symbols, live timestamps
 const PUBLISH_MS = 8000;
@@ -88,7 +89,7 @@ describe('consumer recovery (SIGKILL the worker mid-window, start a new one)', f
     await waitFor('every window persisted after recovery', 120_000, async () => {
       const g = await groupState(redis, stream, group);
       return g && g.pending === 0 && g.lag === 0 && (await store.countBars(provider)) === expected.length ? true : undefined;
-    }, 500);
+    }, { everyMs: 500 });
 
     await handle.signal('drain');
     const status = (await handle.result()) as LoopStatus;

@@ -21,8 +21,9 @@ import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '.
 import { activityDeps } from '../../workers/wiring.js';
 import { WORKER_TUNING } from '../../workers/worker-options.js';
 import {
-  cleanupTestRun, connectRedis, connectStore, groupState, startTemporal, symbolsCoveringShards, testConfig, uniqueTag, waitFor, workflowBundle,
+  cleanupTestRun, connectRedis, connectStore, groupState, startTemporal, symbolsCoveringShards, testConfig, uniqueTag, workflowBundle,
 } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const EVENTS = 600;
 /** Payloads the micro-batcher must reject (to the DLQ, counted as errors). */

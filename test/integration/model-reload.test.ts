@@ -14,7 +14,8 @@ import { JobRunTracker, SignalsStoreClient } from '../../store/index.js';
 import type { LoopStatus, ModelReloadInput, ModelReloadResult } from '../../workflows/index.js';
 import { inferenceWorkflowId, modelReloadWorkflowId } from '../../workflows/index.js';
 import { runNodeScript, writeConfigFile } from '../helpers/worker-process.js';
-import { cleanupTestRun, connectRedis, connectStore, createTestWorker, groupState, REPO_ROOT, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, connectStore, createTestWorker, groupState, REPO_ROOT, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MODEL = resolve(REPO_ROOT, 'models/signal_model.onnx');
 const SIDECAR = resolve(REPO_ROOT, 'models/signal_model.json');

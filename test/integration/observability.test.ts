@@ -13,14 +13,15 @@ import { SignalsStoreClient, StoreClient } from '../../store/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../../workflows/index.js';
 import type { PanelQuery, PrometheusServer } from '../helpers/prometheus.js';
 import {
-  ALERT_RULES, dashboardQueries, freePort, hasFiniteSample, loadAlertRules, PROMETHEUS_CONFIG, prometheusBinary, promtool, seriesOf,
+  ALERT_RULES, dashboardQueries, hasFiniteSample, loadAlertRules, PROMETHEUS_CONFIG, prometheusBinary, promtool, seriesOf,
   startPrometheus, testPrometheusConfig,
 } from '../helpers/prometheus.js';
 import {
-  REPO_ROOT, cleanupTestRun, connectRedis, connectStore, startTemporal, symbolsCoveringShards, testConfig, uniqueTag, waitFor,
+  REPO_ROOT, cleanupTestRun, connectRedis, connectStore, startTemporal, symbolsCoveringShards, testConfig, uniqueTag,
 } from '../helpers/services.js';
 import { startWorkerProcess, writeConfigFile } from '../helpers/worker-process.js';
 import type { WorkerProcess } from '../helpers/worker-process.js';
+import { freePort, waitFor } from '../helpers/wait.js';
 
 /**
  * Panels allowed to return no data in this run, with the reason. Keep it short: a panel belongs
@@ -151,7 +152,7 @@ describe('observability: Prometheus config and alert rules, dashboards queried a
       const stored = await bars.listBars({ provider });
       const shardsWithBars = new Set(stored.map((b) => shardOf(provider, b.symbol, shards)));
       return shardsWithBars.size === shards && (await signals.countSignals(provider)) > 0 ? true : undefined;
-    }, 500);
+    }, { everyMs: 500 });
 
     // Bad input, in two rounds a few scrapes apart, so rates see it grow (a labelled counter
     // appears at its first increment, which rate() cannot see): invalid events (DLQ), events for
@@ -168,14 +169,14 @@ describe('observability: Prometheus config and alert rules, dashboards queried a
     await waitFor('the first bad input scraped', 30_000, async () => {
       const answer = await server.query('count_over_time(errors_total{reason="invalid_snapshot"}[1m]) >= 2');
       return seriesOf(answer).length > 0 ? true : undefined;
-    }, 500);
+    }, { everyMs: 500 });
     await injectBadInput();
 
     // Retried attempts of the failing producer: at least two, so the failure counter grows.
     await waitFor('failed producer attempts counted', 60_000, async () => {
       const answer = await server.query('errors_total{component="producer",reason="activity_failure"} >= 2');
       return seriesOf(answer).length > 0 ? true : undefined;
-    }, 1000);
+    }, { everyMs: 1000 });
     await failing.terminate('observability test: enough failed attempts');
 
     // The error panels see the injected errors as rates above zero.
@@ -188,7 +189,7 @@ describe('observability: Prometheus config and alert rules, dashboards queried a
         if (!hasFiniteSample(answer)) throw new Error(`${q.where} is not above zero`);
       }
       return true;
-    }, 1000);
+    }, { everyMs: 1000 });
 
     // Every panel query answers with data once the scrapes have seen it all.
     const queries = dashboardQueries();
@@ -206,7 +207,7 @@ describe('observability: Prometheus config and alert rules, dashboards queried a
       const missing = await withoutData(queries);
       if (missing.length > 0) throw new Error(`${missing.length} queries without data:\n  ${missing.join('\n  ')}`);
       return true;
-    }, 2000);
+    }, { everyMs: 2000 });
     for (const where of Object.keys(ALLOWED_EMPTY)) {
       assert.ok(queries.some((q) => q.where === where), `allowed-empty panel "${where}" exists`);
     }

@@ -12,7 +12,8 @@ import type { Database } from '../../store/index.js';
 import { SignalsStoreClient, StoreClient } from '../../store/index.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../../workflows/index.js';
-import { cleanupTestRun, connectRedis, createTestWorker, connectStore, groupState, REPO_ROOT, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, createTestWorker, connectStore, groupState, REPO_ROOT, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const EVENTS = 3000;
 

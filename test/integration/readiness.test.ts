@@ -10,9 +10,10 @@ import { startMetricsServer } from '../../workers/metrics-server.js';
 import type { ReadinessResult } from '../../workers/metrics-server.js';
 import { checkReadiness } from '../../workers/readiness.js';
 import type { ReadinessReport, ReadinessTargets } from '../../workers/readiness.js';
-import { startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
+import { startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
 import { startWorkerProcess, writeConfigFile } from '../helpers/worker-process.js';
 import type { WorkerProcess } from '../helpers/worker-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 /** The metric names of spec §6.1, which every mdp process exposes on /metrics. */
 const SPEC_METRICS = [

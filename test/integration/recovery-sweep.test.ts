@@ -13,7 +13,8 @@ import { StoreClient } from '../../store/index.js';
 import type { LoopStatus, RecoveryWorkflowInput, RecoveryWorkflowResult } from '../../workflows/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
-import { cleanupTestRun, connectRedis, connectStore, createTestWorker, groupState, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, connectStore, createTestWorker, groupState, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const MAX_DELIVERIES = 4;
 
@@ -199,7 +200,7 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → claim for 
       await waitFor('the owner to land the claimed events', 60_000, async () => {
         const g = await groupState(redis, stream, group);
         return g?.pending === 0 && (await store.countBars(provider)) === expected.length ? true : undefined;
-      }, 300);
+      }, { everyMs: 300 });
       await handle.signal('drain');
       const status = (await handle.result()) as LoopStatus;
       assert.equal(status.totals.accepted, events.length, 'every claimed event was accepted (none late, none dead-lettered)');

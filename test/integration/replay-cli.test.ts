@@ -24,9 +24,10 @@ import type { ReplayProgress } from '../../workflows/index.js';
 import { replayWorkflowId } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
 import {
-  cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, startTemporal, testConfig, uniqueTag, waitFor,
+  cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, startTemporal, testConfig, uniqueTag,
 } from '../helpers/services.js';
 import { configFreeEnv, writeConfigFile } from '../helpers/worker-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const CLI = resolve(REPO_ROOT, 'dist/client/cli.js');
 /** Env vars bound to config keys (as in worker-process.ts): cleared so the CLI reads its config file only. */
@@ -223,7 +224,7 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
     await waitFor('the CLI to show a few chunks done', 60_000, () => {
       const done = [...replay.stdout.matchAll(/\| (\d+)\/60 chunks \|/g)].map((m) => Number(m[1]));
       return Promise.resolve(done.some((n) => n >= 2) ? true : undefined);
-    }, 100);
+    }, { everyMs: 100 });
     const interruptedAt = performance.now();
     replay.child.kill('SIGINT');
     const exit = await replay.exited;

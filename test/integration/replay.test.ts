@@ -19,10 +19,11 @@ import type { ReplayProgress, ReplayWorkflowInput } from '../../workflows/index.
 import { microBatchWorkflowId } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
 import {
-  cleanupTestRun, connectRedis, connectStore, createTestWorker, groupState, REPO_ROOT, startTemporal, temporalCliPath, testConfig, uniqueTag, waitFor,
+  cleanupTestRun, connectRedis, connectStore, createTestWorker, groupState, REPO_ROOT, startTemporal, temporalCliPath, testConfig, uniqueTag,
 } from '../helpers/services.js';
 import type { WorkerProcess } from '../helpers/worker-process.js';
 import { startWorkerProcess, writeConfigFile } from '../helpers/worker-process.js';
+import { waitFor } from '../helpers/wait.js';
 
 const DATE = '2025-10-01';
 const SEED = 20251001;
@@ -175,7 +176,7 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
     const atKill = await waitFor('a few chunks done and one in flight', 90_000, async () => {
       const p = await handle.query<ReplayProgress>('progress');
       return p.chunksDone >= 4 && p.currentChunk !== null ? p : undefined;
-    }, 100);
+    }, { everyMs: 100 });
     processes[0].child.kill('SIGKILL');
     await processes[0].exited;
     processes.push(startWorkerProcess(configFile, `replay-${tag}-2`));

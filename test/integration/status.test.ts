@@ -11,7 +11,8 @@ import type { Database } from '../../store/index.js';
 import { StoreClient } from '../../store/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId, RECOVERY_SCHEDULE_ID } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
-import { cleanupTestRun, connectRedis, connectStore, createTestWorker, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, connectStore, createTestWorker, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 describe('mdp status (the fleet: owners, heartbeats, watermarks, lag, pending)', function () {
   this.timeout(240_000);
@@ -56,7 +57,7 @@ describe('mdp status (the fleet: owners, heartbeats, watermarks, lag, pending)',
           const s = await readFleetStatus(env.client, bus, countBars, config);
           const c = s.consumers.find((x) => x.workflowId === owner);
           return c?.watermarkMs !== null && c?.lastHeartbeatMs !== null && c?.pending === 0 ? s : undefined;
-        }, 500);
+        }, { everyMs: 500 });
 
         assert.equal(fleet.temporalError, null);
         assert.deepEqual(fleet.consumers.map((c) => [c.role, c.shard, c.workflowId]), [

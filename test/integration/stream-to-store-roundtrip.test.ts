@@ -11,7 +11,8 @@ import { JobRunTracker, StoreClient } from '../../store/index.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { microBatchWorkflowId, producerWorkflowId } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
-import { cleanupTestRun, connectRedis, createTestWorker, groupState, connectStore, startTemporal, testConfig, uniqueTag, waitFor } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, createTestWorker, groupState, connectStore, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
 
 const EVENTS = 3000;
 

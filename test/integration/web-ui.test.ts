@@ -19,10 +19,11 @@ import { generateSampleDay, writeJsonl } from '../../pipeline/datasets/index.js'
 import type { Database } from '../../store/index.js';
 import type { ReplayProgress } from '../../workflows/index.js';
 import type { HeadlessBrowser } from '../helpers/browser.js';
-import { chromiumPath, freePort, launchBrowser } from '../helpers/browser.js';
+import { chromiumPath, launchBrowser } from '../helpers/browser.js';
 import {
-  cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, temporalCliPath, testConfig, uniqueTag, waitFor,
+  cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, temporalCliPath, testConfig, uniqueTag,
 } from '../helpers/services.js';
+import { freePort, waitFor } from '../helpers/wait.js';
 
 const DATE = '2025-10-01';
 const SCREENSHOT = resolve(REPO_ROOT, 'artifacts/web-ui-replay.png');
@@ -96,7 +97,7 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
     assert.equal(result.chunksDone, 6);
 
     const base = `http://127.0.0.1:${uiPort}`;
-    await waitFor(`the Web UI at ${base}`, 60_000, async () => ((await fetch(base)).ok ? true : undefined), 500);
+    await waitFor(`the Web UI at ${base}`, 60_000, async () => ((await fetch(base)).ok ? true : undefined), { everyMs: 500 });
     browser = await launchBrowser();
     const { page } = browser;
     page.setDefaultTimeout(60_000);

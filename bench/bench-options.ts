@@ -1,0 +1,117 @@
+/** The bench's command line: `node dist/bench/throughput.js --help` prints {@link USAGE}. */
+import { resolve } from 'node:path';
+import { parseArgs } from 'node:util';
+import { parseDurationMs } from '../pipeline/contracts/index.js';
+import { fmtMs } from './bench-report.js';
+import { REPO_ROOT } from './repo-paths.js';
+
+export const USAGE = `usage: node dist/bench/throughput.js [options]
+  --rate N|max          events/s through the producer workflow, or "max": an in-process publisher
+                        XADDs synthetic events as fast as it can (default 1000)
+  --duration 60s        how long to produce (default 60s)
+  --window 2s           micro-batch window, 500ms..5s (default 2s)
+  --shards N            event streams / consumer workflows (default: the config's bus.shards)
+  --symbols A,B,C       symbols to simulate (default: the config's producers.synthetic.symbols)
+  --max-batch-size N    override micro_batch.max_batch_size (default: the config's)
+  --inference A         rules|sklearn|off: also run one inference consumer per shard of the run's
+                        features streams with adapter A, and wait for every snapshot to be
+                        evaluated (default off)
+  --warm-features       before the consumers start, store synthetic history bars of the run's
+                        provider covering the longest feature window, so the consumers' feature
+                        windows start warm (default: cold, values null until each window fills)
+  --max-backlog N       --rate max only: closed loop, pause publishing while more than N events
+                        wait undelivered (default: open loop, as fast as possible)
+  --publish-batch N     --rate max only: events per pipelined batch (default 1000)
+  --in-flight N         --rate max only: batches in flight (default 4)
+  --settle-timeout 120s longest wait, after producing, for every event to be acknowledged
+  --skip-baseline       do not run redis-benchmark
+  --keep                keep the run's streams, bars and job rows (default: deleted)
+  --config FILE         base config (default configs/streaming.yaml)`;
+
+export class UsageError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+export interface BenchOptions {
+  readonly rate: number | 'max';
+  readonly durationMs: number;
+  readonly windowMs: number;
+  readonly shards: number | undefined;
+  readonly symbols: readonly string[] | undefined;
+  readonly maxBatchSize: number | undefined;
+  readonly inference: 'rules' | 'sklearn' | 'off';
+  readonly warmFeatures: boolean;
+  readonly maxBacklog: number | undefined;
+  readonly publishBatch: number;
+  readonly inFlight: number;
+  readonly settleTimeoutMs: number;
+  readonly baseline: boolean;
+  readonly keep: boolean;
+  readonly configFile: string;
+}
+
+function positiveInt(name: string, value: string | undefined, max = Number.MAX_SAFE_INTEGER): number | undefined {
+  if (value === undefined) return undefined;
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0 || n > max) throw new UsageError(`--${name} must be an integer between 1 and ${max} (got "${value}")`);
+  return n;
+}
+
+function duration(name: string, value: string, min: number, max: number): number {
+  const ms = parseDurationMs(value);
+  if (ms === undefined || ms < min || ms > max) throw new UsageError(`--${name} must be a duration between ${fmtMs(min)} and ${fmtMs(max)}, e.g. 60s (got "${value}")`);
+  return ms;
+}
+
+/** The options of `argv`; undefined for `--help`. Throws {@link UsageError} on a bad value. */
+export function parseOptions(argv: string[]): BenchOptions | undefined {
+  const { values } = parseArgs({
+    args: argv,
+    options: {
+      rate: { type: 'string', default: '1000' },
+      duration: { type: 'string', default: '60s' },
+      window: { type: 'string', default: '2s' },
+      shards: { type: 'string' },
+      symbols: { type: 'string' },
+      'max-batch-size': { type: 'string' },
+      inference: { type: 'string', default: 'off' },
+      'warm-features': { type: 'boolean', default: false },
+      'max-backlog': { type: 'string' },
+      'publish-batch': { type: 'string', default: '1000' },
+      'in-flight': { type: 'string', default: '4' },
+      'settle-timeout': { type: 'string', default: '120s' },
+      'skip-baseline': { type: 'boolean', default: false },
+      keep: { type: 'boolean', default: false },
+      config: { type: 'string', default: resolve(REPO_ROOT, 'configs/streaming.yaml') },
+      help: { type: 'boolean', short: 'h', default: false },
+    },
+  });
+  if (values.help) return undefined;
+  const rate = values.rate === 'max' ? 'max' : Number(values.rate);
+  if (rate !== 'max' && !(Number.isFinite(rate) && rate > 0)) throw new UsageError(`--rate must be a positive number of events/s or "max" (got "${values.rate}")`);
+  const maxBacklog = positiveInt('max-backlog', values['max-backlog']);
+  if (maxBacklog !== undefined && rate !== 'max') throw new UsageError('--max-backlog only applies to --rate max');
+  const symbols = values.symbols?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const inference = values.inference;
+  if (inference !== 'rules' && inference !== 'sklearn' && inference !== 'off') throw new UsageError(`--inference must be rules, sklearn or off (got "${inference}")`);
+  return {
+    rate,
+    durationMs: duration('duration', values.duration, 5_000, 10 * 60_000),
+    windowMs: duration('window', values.window, 500, 5000),
+    shards: positiveInt('shards', values.shards, 64),
+    symbols: symbols && symbols.length > 0 ? symbols : undefined,
+    maxBatchSize: positiveInt('max-batch-size', values['max-batch-size']),
+    inference,
+    warmFeatures: values['warm-features'],
+    maxBacklog,
+    publishBatch: positiveInt('publish-batch', values['publish-batch'], 100_000)!,
+    inFlight: positiveInt('in-flight', values['in-flight'], 64)!,
+    settleTimeoutMs: duration('settle-timeout', values['settle-timeout'], 5_000, 30 * 60_000),
+    baseline: !values['skip-baseline'],
+    keep: values.keep,
+    configFile: values.config,
+  };
+}

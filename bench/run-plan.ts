@@ -1,0 +1,135 @@
+/**
+ * What one bench run is: its tag (also the provider name) and every name derived from it, the
+ * resolved config the run's worker reads, and the files the run leaves in `.data/bench/`.
+ */
+import { randomBytes } from 'node:crypto';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { dump as dumpYaml } from 'js-yaml';
+import { shardOf, shardStream } from '../pipeline/bus/index.js';
+import { loadStreamingConfig } from '../pipeline/config/index.js';
+import type { StreamingConfig, StreamingConfigOverrides } from '../pipeline/config/index.js';
+import { inferenceWorkflowId, microBatchWorkflowId } from '../workflows/index.js';
+import { freePort } from '../test/helpers/wait.js';
+import { progress } from './bench-progress.js';
+import type { BenchOptions } from './bench-options.js';
+import { fmtMs } from './bench-report.js';
+import { REPO_ROOT } from './repo-paths.js';
+
+/** Env vars that the config loader applies over the file; the worker must read our file only. */
+const ENV_BOUND_KEYS = ['REDIS_URI', 'STORE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'MDP_TASK_QUEUE', 'MDP_METRICS_PORT', 'MDP_SHARDS', 'LOG_LEVEL', 'MDP_CONFIG'];
+/** The model `--inference sklearn` runs when the base config names none. */
+const DEFAULT_MODEL_PATH = 'models/signal_model.onnx';
+
+export interface RunPlan {
+  readonly tag: string;
+  /** The base config with the run's names, shards, window, metrics port and inference adapters. */
+  readonly config: StreamingConfig;
+  readonly shards: number;
+  readonly symbols: readonly string[];
+  readonly symbolShards: Readonly<Record<string, number>>;
+  readonly windowMs: number;
+  readonly metricsPort: number;
+  readonly inferenceOn: boolean;
+  /** `--inference sklearn`: the model; otherwise the rules file (both absolute). */
+  readonly inferenceSource: string;
+  readonly modelPath: string;
+  /** Per shard: the event streams, their micro-batch workflow ids, the features streams and (inference on) their inference workflow ids. */
+  readonly streams: readonly string[];
+  readonly consumerIds: readonly string[];
+  readonly featureStreams: readonly string[];
+  readonly inferenceIds: readonly string[];
+  /** Written by redis-benchmark for the baseline. */
+  readonly baselineStream: string;
+  /** `.data/bench/<tag>.yaml`, the worker's only config, and the worker's log beside it. */
+  readonly configPath: string;
+  readonly logPath: string;
+}
+
+/**
+ * A run tag (also the provider name) that spreads the symbols over as many shards as the shard
+ * function allows, so runs compare (with more symbols than shards some must share).
+ */
+function pickRunTag(symbols: readonly string[], shards: number): string {
+  const want = Math.min(symbols.length, shards);
+  let best = { tag: '', used: 0 };
+  for (let i = 0; i < 1000 && best.used < want; i++) {
+    const tag = `bench-${randomBytes(4).toString('hex')}`;
+    const used = new Set(symbols.map((s) => shardOf(tag, s, shards))).size;
+    if (used > best.used) best = { tag, used };
+  }
+  return best.tag;
+}
+
+/** Picks the run's tag and metrics port and resolves its config; fails when the inference adapter's file is missing. */
+export async function planRun(opts: BenchOptions): Promise<RunPlan> {
+  const base = loadStreamingConfig({ file: opts.configFile, env: process.env });
+  const shards = opts.shards ?? base.bus.shards;
+  const symbols = opts.symbols ?? base.producers.synthetic.symbols;
+  const tag = pickRunTag(symbols, shards);
+  const metricsPort = await freePort();
+  // Relative paths resolve against the worker's cwd (the repo root); absolute ones say what ran.
+  const baseAdapters = base.inference.adapters;
+  const rulesFile = resolve(REPO_ROOT, baseAdapters.rules.file || 'configs/rules.yaml');
+  const modelPath = resolve(REPO_ROOT, baseAdapters.sklearn.model_path || DEFAULT_MODEL_PATH);
+  const inferenceSource = opts.inference === 'sklearn' ? modelPath : rulesFile;
+  if (opts.inference !== 'off' && !existsSync(inferenceSource)) throw new Error(`${inferenceSource} is missing: --inference ${opts.inference} needs it`);
+  const overrides: StreamingConfigOverrides = {
+    bus: {
+      shards,
+      redis: { stream: `${tag}.events`, signals_stream: `${tag}.signals`, consumer_group: `${tag}-group`, dlq_stream: `${tag}.dlq`, late_stream: `${tag}.events.late`,
+        features_stream: `${tag}.features`, inference_group: `${tag}-inference` },
+    },
+    producers: { synthetic: { provider: tag, symbols } },
+    micro_batch: { window_ms: opts.windowMs, ...(opts.maxBatchSize !== undefined ? { max_batch_size: opts.maxBatchSize } : {}) },
+    temporal: { task_queue: `${tag}-queue` },
+    telemetry: { metrics_port: metricsPort },
+    ...(opts.inference === 'off' ? {} : {
+      inference: {
+        adapters: {
+          // rules also serve as the sklearn adapter's circuit-breaker fallback, as in the shipped config.
+          rules: { enabled: true, file: rulesFile },
+          ...(opts.inference === 'sklearn' ? { sklearn: { enabled: true, model_path: modelPath } } : {}),
+        },
+      },
+    }),
+  };
+  const config: StreamingConfig = loadStreamingConfig({ file: opts.configFile, env: process.env, overrides });
+  const r = config.bus.redis;
+  const inferenceOn = opts.inference !== 'off';
+  const symbolShards = Object.fromEntries(symbols.map((s) => [s, shardOf(tag, s, shards)]));
+  const usedShards = new Set(Object.values(symbolShards)).size;
+  if (usedShards < Math.min(symbols.length, shards)) {
+    progress(`note: no provider name spreads ${symbols.join(', ')} over more than ${usedShards} of ${shards} shards`);
+  }
+  const dir = resolve(REPO_ROOT, '.data/bench');
+  return {
+    tag, config, shards, symbols, symbolShards, windowMs: config.micro_batch.window_ms, metricsPort, inferenceOn, inferenceSource, modelPath,
+    streams: Array.from({ length: shards }, (_, shard) => shardStream(r.stream, shard)),
+    consumerIds: Array.from({ length: shards }, (_, shard) => microBatchWorkflowId(r.stream, shard)),
+    featureStreams: Array.from({ length: shards }, (_, shard) => shardStream(r.features_stream, shard)),
+    inferenceIds: inferenceOn ? Array.from({ length: shards }, (_, shard) => inferenceWorkflowId(r.features_stream, shard)) : [],
+    baselineStream: `${tag}.baseline`,
+    configPath: resolve(dir, `${tag}.yaml`),
+    logPath: resolve(dir, `${tag}.worker.log`),
+  };
+}
+
+/**
+ * Writes the run's config file (mode 0600: it holds the store URL) and returns the worker's env:
+ * this one without the vars that would override the file. Fails unless the file loads back to
+ * the same config.
+ */
+export function writeRunConfig(plan: RunPlan, opts: BenchOptions): NodeJS.ProcessEnv {
+  const { config, configPath } = plan;
+  mkdirSync(resolve(configPath, '..'), { recursive: true });
+  writeFileSync(configPath, `# mdp bench run ${plan.tag}: ${opts.configFile} resolved, with names unique to the run (safe to delete)\n${dumpYaml(config, { lineWidth: 200 })}`, { mode: 0o600 });
+  const workerEnv: Record<string, string | undefined> = { ...process.env };
+  for (const key of ENV_BOUND_KEYS) delete workerEnv[key];
+  if (JSON.stringify(loadStreamingConfig({ file: configPath, env: workerEnv })) !== JSON.stringify(config)) {
+    throw new Error(`${configPath} does not load back to the same config`);
+  }
+  progress(`run ${plan.tag}: ${opts.rate === 'max' ? 'max rate' : `${opts.rate} events/s`} for ${fmtMs(opts.durationMs)}, window ${fmtMs(plan.windowMs)}, ${plan.shards} shards (${Object.entries(plan.symbolShards).map(([s, n]) => `${s}→${n}`).join(' ')}), ` +
+    `inference ${plan.inferenceOn ? `${opts.inference} (${plan.inferenceSource})` : 'off'}, config ${configPath}`);
+  return workerEnv;
+}
