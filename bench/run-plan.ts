@@ -15,9 +15,9 @@ import { progress } from './bench-progress.js';
 import type { BenchOptions } from './bench-options.js';
 import { fmtMs } from './bench-report.js';
 import { REPO_ROOT } from './repo-paths.js';
+import { configFreeEnv } from '../test/helpers/worker-process.js';
 
 /** Env vars that the config loader applies over the file; the worker must read our file only. */
-const ENV_BOUND_KEYS = ['REDIS_URI', 'STORE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'MDP_TASK_QUEUE', 'MDP_METRICS_PORT', 'MDP_SHARDS', 'LOG_LEVEL', 'MDP_CONFIG'];
 /** The model `--inference sklearn` runs when the base config names none. */
 const DEFAULT_MODEL_PATH = 'models/signal_model.onnx';
 
@@ -124,8 +124,7 @@ export function writeRunConfig(plan: RunPlan, opts: BenchOptions): NodeJS.Proces
   const { config, configPath } = plan;
   mkdirSync(resolve(configPath, '..'), { recursive: true });
   writeFileSync(configPath, `# mdp bench run ${plan.tag}: ${opts.configFile} resolved, with names unique to the run (safe to delete)\n${dumpYaml(config, { lineWidth: 200 })}`, { mode: 0o600 });
-  const workerEnv: Record<string, string | undefined> = { ...process.env };
-  for (const key of ENV_BOUND_KEYS) delete workerEnv[key];
+  const workerEnv = configFreeEnv();
   if (JSON.stringify(loadStreamingConfig({ file: configPath, env: workerEnv })) !== JSON.stringify(config)) {
     throw new Error(`${configPath} does not load back to the same config`);
   }

@@ -12,6 +12,7 @@ import type { Database } from '../store/index.js';
 import type { Cleanup } from './run-cleanup.js';
 import { progress } from './bench-progress.js';
 import type { RunPlan } from './run-plan.js';
+import { redactSecrets } from '../pipeline/config/index.js';
 
 /** Hash where RedisBus keeps consumer checkpoints (its default; workers/wiring.ts does not change it). */
 const CHECKPOINT_KEY = 'mdp:checkpoints';
@@ -33,7 +34,7 @@ export async function connectServices(plan: RunPlan, cleanup: Cleanup): Promise<
   try {
     await redis.connect();
   } catch (err) {
-    throw new Error(`Redis is not reachable at ${r.uri.replace(/\/\/[^@]*@/, '//***@')}: ${(err as Error).message} (start the stack: bash scripts/stack-start.sh)`);
+    throw new Error(`Redis is not reachable at ${redactSecrets(r.uri, [r.uri])}: ${(err as Error).message} (start the stack: bash scripts/stack-start.sh)`);
   }
   cleanup.add('close redis', () => redis.quit());
   const bus = new RedisBus(r.uri, { maxLen: r.maxlen });

@@ -41,7 +41,7 @@ export class RedisBus implements Bus {
     this.#cmd = new Redis(uri, redisOptions);
     this.#blocking = new Redis(uri, { ...redisOptions, maxRetriesPerRequest: null });
     // ioredis retries by itself; without a listener an unreachable server would crash the process.
-    const uriForLogs = redactSecrets(uri);
+    const uriForLogs = redactSecrets(uri, [uri]);
     for (const conn of [this.#cmd, this.#blocking]) {
       conn.on('error', (err: Error) => {
         if (!this.#closing) console.error(JSON.stringify({ level: 'error', msg: 'redis connection error', uri: uriForLogs, err: err.message }));
