@@ -6,9 +6,12 @@ import { parseDurationMs } from '../contracts/index.js';
 import { ConfigError, redactValue } from './config-error.js';
 import type { ConfigIssue } from './config-error.js';
 import { expandEnv } from './expand-env.js';
+import { LOG_LEVELS } from '../telemetry/index.js';
+import type { LogLevel } from '../telemetry/index.js';
 
-export const LOG_LEVELS = ['DEBUG', 'INFO', 'WARNING', 'ERROR'] as const;
-export type LogLevel = (typeof LOG_LEVELS)[number];
+// One list of log levels: the logger's (the config only validates against it).
+export { LOG_LEVELS };
+export type { LogLevel };
 
 export const BUS_TYPES = ['redis', 'kafka'] as const;
 export type BusType = (typeof BUS_TYPES)[number];
