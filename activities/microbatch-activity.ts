@@ -1,10 +1,10 @@
 import type { Bus } from '../pipeline/bus/index.js';
 import { shardOf, shardStream } from '../pipeline/bus/index.js';
-import type { BarSink, JobRunSink } from '../pipeline/contracts/index.js';
+import type { Bar, BarSink, CommitMark, JobRunSink, ShardLease, ShardPosition, ShardStore } from '../pipeline/contracts/index.js';
 import { intervalLabel } from '../pipeline/contracts/index.js';
 import type { FeatureWindowSpec } from '../pipeline/features/index.js';
 import { FeatureEngine, featureWarmSpanMs } from '../pipeline/features/index.js';
-import { routeEvents } from '../pipeline/routing/index.js';
+import { ResumeGuard, routeEvents } from '../pipeline/routing/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import type { WindowFlush } from '../pipeline/windowing/index.js';
 import { MicroBatcher } from '../pipeline/windowing/index.js';
@@ -36,6 +36,8 @@ export interface MicroBatchDefaults {
 export interface MicroBatchDeps {
   readonly openBus: () => Bus;
   readonly bars: BarSink;
+  /** Where bars and the shard's position are committed together, fenced by the owner's epoch. */
+  readonly shards: ShardStore;
   readonly jobs: JobRunSink;
   readonly metrics: Metrics;
   readonly log: Logger;
@@ -43,9 +45,11 @@ export interface MicroBatchDeps {
 }
 
 const AUDIT_EVERY_MS = 5000;
+/** Most windows whose snapshots a restarted owner re-publishes (the feature engine answers re-delivered bars this far back). */
+const REPUBLISH_WINDOWS = 32;
 
 export function zeroMicroBatchCounts(): MicroBatchCounts {
-  return { events: 0, accepted: 0, duplicates: 0, late: 0, invalid: 0, windows: 0, bars: 0, inserted: 0, updated: 0, unchanged: 0, forcedFlushes: 0 };
+  return { events: 0, accepted: 0, duplicates: 0, late: 0, invalid: 0, redelivered: 0, windows: 0, bars: 0, inserted: 0, updated: 0, unchanged: 0, forcedFlushes: 0 };
 }
 
 /**
@@ -62,6 +66,22 @@ async function warmFeatures(engine: FeatureEngine, bars: BarSink, windows: reado
     replayed++;
   }
   return replayed;
+}
+
+/**
+ * Feature snapshots of `bars` (in commit order) to the shard's features stream. An engine asked
+ * again for a bar it has seen returns that bar's original snapshot. Returns how many were published.
+ */
+async function publishSnapshots(bus: Bus, featuresStream: string, features: FeatureEngine, bars: readonly Bar[], metrics?: Metrics): Promise<number> {
+  const snapshots: string[] = [];
+  for (const bar of bars) {
+    const began = performance.now();
+    const snapshot = features.update(bar);
+    metrics?.featuresUpdateSeconds.observe({ symbol: bar.symbol, window: bar.interval }, (performance.now() - began) / 1000);
+    snapshots.push(JSON.stringify(snapshot));
+  }
+  await bus.publish(featuresStream, snapshots);
+  return snapshots.length;
 }
 
 /**
@@ -89,37 +109,55 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
     // `max_batch_size` caps one read (and so one routing/ack round); `max_buffered_events` caps memory.
     const consumerTarget = { role: 'microbatch' as const, stream, group, readCount: input.maxBatchSize ?? d.maxBatchSize, maxRunMs: input.maxRunMs ?? d.maxRunMs };
 
-    return runShardConsumer<MicroBatchRunResult>(deps, consumerTarget, async ({ bus, consumer, log, ctx }) => {
+    return runShardConsumer<MicroBatchRunResult>(deps, consumerTarget, async ({ bus, consumer, epoch, log, ctx, keepAlive }) => {
       const counts = zeroMicroBatchCounts();
+      // Take the shard before anything else: a stale attempt stops here, before it can touch the
+      // job rows, the store or the bus of its successor.
+      const lease: ShardLease = { stream, group, owner: consumer, epoch };
+      const stored = await deps.shards.acquire(lease);
       await deps.jobs.markAbandoned(consumer);
       const jobRunId = await deps.jobs.start({
         jobName: consumer, kind: 'microbatch',
-        meta: { stream, group, interval, attempt: ctx.info.attempt, workflowRunId: ctx.info.workflowExecution!.runId },
+        meta: { stream, group, interval, attempt: ctx.info.attempt, epoch: lease.epoch, workflowRunId: ctx.info.workflowExecution!.runId },
       });
-      const frontierMs = await bus.readCheckpoint(stream, group);
+      // The frontier stored with the bars; an owner upgraded from a release that kept it on the bus reads it there once.
+      const frontierMs = stored?.frontierMs ?? await bus.readCheckpoint(stream, group);
       const batcher = new MicroBatcher<string>({ ...opts, frontierMs });
+      const resume = new ResumeGuard(stored, opts.windowMs, (a, b) => bus.compareIds(a, b));
       const featuresStream = shardStream(input.featuresStream ?? d.featuresStream, input.shard);
       const features = new FeatureEngine({ windows: d.featureWindows });
       const warmed = await warmFeatures(features, deps.bars, d.featureWindows, opts.windowMs, input.shard, shards);
       zeroOutcomeMetrics(metrics, target);
       metrics.errors.inc({ component: 'microbatch', reason: 'forced_flush' }, 0);
-      log.info('micro-batch consumer started', { frontierMs, featuresWarmedFromBars: warmed, ...opts });
+      // The last commit's snapshots again: a crash between that commit and their publication
+      // would otherwise lose them (re-published ones are the same snapshots, at least once).
+      const republished = await publishSnapshots(bus, featuresStream, features,
+        stored?.lastCommitFromMs === undefined || stored.frontierMs === undefined ? []
+          : (await deps.bars.listBars({ interval, fromMs: Math.max(stored.lastCommitFromMs, stored.frontierMs - REPUBLISH_WINDOWS * opts.windowMs) }))
+            .filter((bar) => bar.tsMs < stored.frontierMs! && shardOf(bar.provider, bar.symbol, shards) === input.shard));
+      log.info('micro-batch consumer started', { frontierMs, readId: stored?.readId, epoch: lease.epoch, featuresWarmedFromBars: warmed, republished, ...opts });
+
+      let lastReadId = stored?.readId;
+      let marks: readonly CommitMark[] = stored?.marks ?? [];
+      /** The position this owner stores with a commit: see {@link ShardPosition}. */
+      const nextPosition = (firstWindowMs: number): ShardPosition => {
+        const oldestOpenId = batcher.openWindowFirstRefs().reduce<string | undefined>((min, id) => (min === undefined || bus.compareIds(id, min) < 0 ? id : min), undefined);
+        const frontier = batcher.frontierMs;
+        const mark = frontier === undefined || lastReadId === undefined ? [] : [{ frontierMs: frontier, readId: lastReadId }];
+        // Marks older than the oldest open entry can no longer decide anything.
+        marks = oldestOpenId === undefined ? [] : [...marks, ...mark].filter((m) => bus.compareIds(m.readId, oldestOpenId) >= 0);
+        return { frontierMs: frontier, readId: lastReadId, oldestOpenId, marks, lastCommitFromMs: firstWindowMs };
+      };
 
       const commit = async (flushes: readonly WindowFlush<string>[], forced = false) => {
         if (flushes.length === 0) return;
         const bars = flushes.flatMap((f) => f.bars);
-        const written = await deps.bars.upsertBars(bars); // timed by the store's onWrite
-        // Features after the bars are durable and before the acknowledgement: a crash in between
-        // re-flushes the same bars and re-publishes the same snapshots (at least once, never lost).
-        const snapshots: string[] = [];
-        for (const bar of bars) {
-          const began = performance.now();
-          const snapshot = features.update(bar);
-          metrics.featuresUpdateSeconds.observe({ symbol: bar.symbol, window: bar.interval }, (performance.now() - began) / 1000);
-          snapshots.push(JSON.stringify(snapshot));
-        }
-        await bus.publish(featuresStream, snapshots);
-        await bus.ackWithCheckpoint(stream, group, flushes.flatMap((f) => f.refs), batcher.frontierMs ?? flushes[flushes.length - 1].windowEndMs);
+        // Bars and position in one fenced transaction; the acknowledgement after it is only an
+        // optimisation (a lost one is recognised by the stored position on restart).
+        const position = nextPosition(flushes[0].windowStartMs);
+        const written = await keepAlive(() => deps.shards.commit(lease, bars, position)); // timed by the store's onWrite
+        await publishSnapshots(bus, featuresStream, features, bars, metrics);
+        await bus.ack(stream, group, flushes.flatMap((f) => f.refs));
         const committedMs = Date.now();
         counts.windows += flushes.length;
         counts.bars += bars.length;
@@ -136,12 +174,17 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       return {
         async process(entries, nowMs) {
           counts.events += entries.length;
-          const routed = routeEvents(entries, batcher, { sourceStream: stream, maxDeliveries: d.maxDeliveries }, nowMs);
+          const last = entries[entries.length - 1].id;
+          if (lastReadId === undefined || bus.compareIds(last, lastReadId) > 0) lastReadId = last;
+          const routed = routeEvents(entries, batcher, { sourceStream: stream, maxDeliveries: d.maxDeliveries, resume }, nowMs);
+          counts.redelivered += routed.redelivered.length;
           counts.accepted += routed.accepted;
           counts.duplicates += routed.duplicates;
           counts.invalid += routed.dead.length;
           counts.late += routed.late.length;
           await settleRoutedEvents(bus, metrics, log, target, routed);
+          // Already in stored bars (a lost acknowledgement, a crashed attempt): acknowledged, nothing rewritten.
+          await bus.ack(stream, group, routed.redelivered.map((e) => e.id));
         },
         afterRead: (nowMs) => commit(batcher.flush(nowMs)),
         room: () => opts.maxBufferedEvents - batcher.bufferedRefs,

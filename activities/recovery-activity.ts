@@ -1,5 +1,5 @@
 import { Context } from '@temporalio/activity';
-import type { Bus, BusEntry, DeadLetter, PendingEntry } from '../pipeline/bus/index.js';
+import type { Bus, DeadLetter, PendingEntry } from '../pipeline/bus/index.js';
 import { shardStream } from '../pipeline/bus/index.js';
 import { shardOwnerId } from '../pipeline/contracts/index.js';
 import { deadLetterOf } from '../pipeline/routing/index.js';
@@ -32,6 +32,13 @@ export interface RecoveryDeps {
  */
 export const RECOVERY_CONSUMER = 'mdp-recovery';
 
+/**
+ * Consumer name the sweep takes orphaned entries under before it re-appends them for the owner.
+ * Re-appending and acknowledging are one transaction, so an entry still pending under this name
+ * was taken by a sweep that stopped before it: the next sweep re-appends it.
+ */
+export const RECOVERY_REQUEUE_CONSUMER = 'mdp-recovery-requeue';
+
 /** Dead letters searched for a crashed sweep's letter before a second one is written. */
 const DLQ_LOOKBACK = 1000;
 const DEFAULT_MAX_ENTRIES = 10_000;
@@ -55,7 +62,9 @@ function isMissingGroup(err: unknown): boolean {
  *   holds them in open windows, or will re-read them when its next activity run starts;
  * - held by any other consumer (a dead or renamed one) and idle at least `minIdleMs`: delivered more
  *   than `maxDeliveries` times → written to the DLQ with reason and delivery count, then
- *   acknowledged; otherwise claimed for the owner (XCLAIM), whose next run re-reads them as its own.
+ *   acknowledged; otherwise re-appended to the stream (a copy with a new id) and acknowledged in one
+ *   transaction, so the owner reads it as a new entry. It is not handed to the owner as it is: the
+ *   owner's position, stored with its bars, covers entries by id, and this id was read elsewhere.
  * Idle time is checked again atomically by XCLAIM, so an entry a live consumer touched meanwhile
  * is not taken from it.
  */
@@ -69,7 +78,7 @@ export function createRecoveryActivity(deps: RecoveryDeps) {
     const heartbeat = activityHeartbeat();
     const log = deps.log.child({ activity: 'sweepPendingEntries' });
     const metrics = deps.metrics;
-    for (const reason of ['orphan_claimed', 'max_deliveries']) metrics.errors.inc({ component: 'recovery', reason }, 0);
+    for (const reason of ['orphan_requeued', 'max_deliveries']) metrics.errors.inc({ component: 'recovery', reason }, 0);
     const bus = deps.openBus();
     const streams: RecoveryStreamReport[] = [];
     try {
@@ -80,16 +89,16 @@ export function createRecoveryActivity(deps: RecoveryDeps) {
         const owner = shardOwnerId(target.role, base, target.shard);
         const report = await sweepStream(bus, { role: target.role, shard: target.shard, stream, group, owner }, { minIdleMs, maxDeliveries, maxEntries, dlqStream: d.microBatch.dlqStream }, log);
         streams.push(report);
-        if (report.claimed > 0) metrics.errors.inc({ component: 'recovery', reason: 'orphan_claimed' }, report.claimed);
+        if (report.requeued > 0) metrics.errors.inc({ component: 'recovery', reason: 'orphan_requeued' }, report.requeued);
         if (report.deadLettered > 0) metrics.errors.inc({ component: 'recovery', reason: 'max_deliveries' }, report.deadLettered);
         heartbeat({ streamsDone: streams.length, streams: targets.length });
       }
     } finally {
       await bus.close();
     }
-    const sum = (key: 'claimed' | 'deadLettered' | 'skippedOwned' | 'skippedRecent') => streams.reduce((n, s) => n + s[key], 0);
-    const totals = { claimed: sum('claimed'), deadLettered: sum('deadLettered'), skippedOwned: sum('skippedOwned'), skippedRecent: sum('skippedRecent') };
-    if (totals.claimed > 0 || totals.deadLettered > 0) log.warn('recovery sweep moved pending entries', { ...totals, minIdleMs, maxDeliveries });
+    const sum = (key: 'requeued' | 'deadLettered' | 'skippedOwned' | 'skippedRecent') => streams.reduce((n, s) => n + s[key], 0);
+    const totals = { requeued: sum('requeued'), deadLettered: sum('deadLettered'), skippedOwned: sum('skippedOwned'), skippedRecent: sum('skippedRecent') };
+    if (totals.requeued > 0 || totals.deadLettered > 0) log.warn('recovery sweep moved pending entries', { ...totals, minIdleMs, maxDeliveries });
     else log.debug('recovery sweep found nothing to move', { ...totals });
     return { minIdleMs, maxDeliveries, dlqStream: d.microBatch.dlqStream, streams, totals };
   };
@@ -122,7 +131,7 @@ interface SweepLimits {
 
 async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits, log: Logger): Promise<RecoveryStreamReport> {
   const { stream, group, owner } = ref;
-  const base = { ...ref, pending: 0, claimed: 0, deadLettered: 0, skippedOwned: 0, skippedRecent: 0, missing: false, truncated: false };
+  const base = { ...ref, pending: 0, requeued: 0, deadLettered: 0, skippedOwned: 0, skippedRecent: 0, missing: false, truncated: false };
   let pending: PendingEntry[];
   try {
     pending = await bus.pendingEntries(stream, group, limits.maxEntries);
@@ -130,17 +139,17 @@ async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits, log: L
     if (isMissingGroup(err)) return { ...base, missing: true };
     throw err;
   }
-  let skippedOwned = 0, skippedRecent = 0;
-  const toClaim: string[] = [];
+  let skippedOwned = 0, skippedRecent = 0, deadLettered = 0;
+  const toRequeue: string[] = [];
   const toDeadLetter = new Map<string, PendingEntry>();
   for (const entry of pending) {
     if (entry.consumer === owner) skippedOwned++;
     else if (entry.idleMs < limits.minIdleMs) skippedRecent++;
+    else if (entry.consumer === RECOVERY_REQUEUE_CONSUMER) toRequeue.push(entry.id);
     else if (entry.deliveries > limits.maxDeliveries || entry.consumer === RECOVERY_CONSUMER) toDeadLetter.set(entry.id, entry);
-    else toClaim.push(entry.id);
+    else toRequeue.push(entry.id);
   }
 
-  let deadLettered = 0;
   if (toDeadLetter.size > 0) {
     // Claiming first makes the sweep the entries' holder (XCLAIM re-checks the idle time, so a
     // consumer that touched an entry meanwhile keeps it) and returns their payloads.
@@ -160,19 +169,26 @@ async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits, log: L
     // Writes the letters, then acknowledges their sources.
     await bus.deadLetter(limits.dlqStream, group, letters);
     await bus.ack(stream, group, ackOnly);
-    deadLettered = letters.length;
+    deadLettered += letters.length;
     if (letters.length > 0 || ackOnly.length > 0) {
       log.warn('over-delivered pending entries moved to the DLQ', { stream, group, dlq: limits.dlqStream, count: letters.length, finishedEarlierSweep: ackOnly.length, first: letters[0]?.reason });
     }
   }
 
-  let claimed = 0;
-  if (toClaim.length > 0) {
-    const moved: BusEntry[] = await bus.claim(stream, group, owner, limits.minIdleMs, toClaim);
-    claimed = moved.length;
-    if (claimed > 0) log.warn('orphaned pending entries claimed for the shard owner', { stream, group, owner, count: claimed, from: [...new Set(pending.filter((p) => toClaim.includes(p.id)).map((p) => p.consumer))] });
+  let requeued = 0;
+  if (toRequeue.length > 0) {
+    // Never handed to the owner as they are: the owner's stored position covers entries by id, and
+    // these ids were read by another consumer. Copies appended now are new entries to the owner:
+    // their window takes them if it is still open, the late stream if it is not; nothing is lost.
+    const taken = await bus.claim(stream, group, RECOVERY_REQUEUE_CONSUMER, limits.minIdleMs, toRequeue);
+    const gone = taken.filter((e) => e.payload === undefined && e.foreign === undefined);
+    await bus.deadLetter(limits.dlqStream, group, gone.map((e) => deadLetterOf(e, stream, { code: 'no_payload' })));
+    const moved = await bus.requeue(stream, group, taken.filter((e) => !gone.includes(e)));
+    requeued = moved.length;
+    deadLettered += gone.length;
+    if (requeued > 0) log.warn('orphaned pending entries re-appended for the shard owner', { stream, group, owner, count: requeued, from: [...new Set(pending.filter((p) => toRequeue.includes(p.id)).map((p) => p.consumer))] });
   }
-  return { ...base, pending: pending.length, claimed, deadLettered, skippedOwned, skippedRecent, truncated: pending.length >= limits.maxEntries };
+  return { ...base, pending: pending.length, requeued, deadLettered, skippedOwned, skippedRecent, truncated: pending.length >= limits.maxEntries };
 }
 
 /** Source ids (of `stream` in `group`) among the newest dead letters. */

@@ -1,4 +1,5 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
+import { OwnerFencedError } from '../pipeline/contracts/index.js';
 import type { Bus, BusEntry } from '../pipeline/bus/index.js';
 import type { ConsumerRole } from '../pipeline/contracts/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
@@ -68,9 +69,19 @@ export interface ShardConsumerDeps {
 export interface ShardConsumerRun {
   readonly bus: Bus;
   readonly consumer: string;
+  /**
+   * The attempt's fencing token: when the server scheduled this attempt, so a later attempt (a
+   * retry, or the next run after continue-as-new) always has a larger one. Reads are fenced with it.
+   */
+  readonly epoch: number;
   readonly log: Logger;
   readonly ctx: Context;
+  /** Runs `work` (e.g. a store commit that may wait on a lock) heartbeating every second meanwhile. */
+  readonly keepAlive: <T>(work: () => Promise<T>) => Promise<T>;
 }
+
+/** How often {@link ShardConsumerRun.keepAlive} heartbeats while its work is pending. */
+const KEEP_ALIVE_MS = 1000;
 
 /**
  * The one consume loop of every shard owner (micro-batch and inference). It runs inside the
@@ -90,12 +101,22 @@ export async function runShardConsumer<R extends { readonly counts: object }>(de
   const { stream, group, role } = target;
   const { metrics } = deps;
   const log = deps.log.child({ activity: ctx.info.activityType, stream, consumer, attempt: ctx.info.attempt });
+  const epoch = ctx.info.currentAttemptScheduledTimestampMs;
   let bus: Bus | undefined;
   let handler: ShardConsumerHandler<R> | undefined;
+  let lastDetails: unknown;
+  const keepAlive = async <T>(work: () => Promise<T>): Promise<T> => {
+    const timer = setInterval(() => ctx.heartbeat(lastDetails), KEEP_ALIVE_MS);
+    try {
+      return await work();
+    } finally {
+      clearInterval(timer);
+    }
+  };
   try {
     bus = deps.openBus();
     await bus.ensureGroup(stream, group);
-    handler = await start({ bus, consumer, log, ctx });
+    handler = await start({ bus, consumer, epoch, log, ctx, keepAlive });
     const h = handler;
     const openBus = bus;
     let lastId: string | undefined;
@@ -107,7 +128,8 @@ export async function runShardConsumer<R extends { readonly counts: object }>(de
       lastId = entries[entries.length - 1].id;
     };
     const beat = async () => {
-      ctx.heartbeat(h.heartbeat({ lastId, lagMs }));
+      lastDetails = h.heartbeat({ lastId, lagMs });
+      ctx.heartbeat(lastDetails);
       metrics.consumerHeartbeat.set({ topic: stream, consumer }, Date.now() / 1000);
       await h.afterHeartbeat?.();
     };
@@ -120,7 +142,7 @@ export async function runShardConsumer<R extends { readonly counts: object }>(de
         await h.relieve!();
         continue;
       }
-      const entries = await openBus.readPending(stream, group, consumer, after, size);
+      const entries = await openBus.readPending(stream, group, consumer, after, size, epoch);
       if (entries.length === 0) break;
       await take(entries, Date.now());
       reread += entries.length;
@@ -139,7 +161,7 @@ export async function runShardConsumer<R extends { readonly counts: object }>(de
         await h.relieve!();
         continue;
       }
-      const entries = await openBus.readNew(stream, group, consumer, size, BLOCK_MS);
+      const entries = await openBus.readNew(stream, group, consumer, size, BLOCK_MS, epoch);
       const nowMs = Date.now();
       await take(entries, nowMs);
       await h.afterRead?.(Date.now());
@@ -160,6 +182,12 @@ export async function runShardConsumer<R extends { readonly counts: object }>(de
     if (stoppedBy === 'cancelled') throw new CancelledFailure(`${role} consumer cancelled`, [result]);
     return result;
   } catch (err) {
+    if (err instanceof OwnerFencedError) {
+      // Superseded: a newer attempt owns the shard. This one wrote nothing since; it just stops.
+      metrics.errors.inc({ component: role, reason: 'owner_fenced' });
+      log.warn(`${role} consumer fenced off by a newer owner`, { error: err.message });
+      throw ApplicationFailure.retryable(err.message, 'OwnerFenced');
+    }
     if (reportFailure(metrics, log, role, `${role} consumer failed`, err)) await handler?.failed?.(err).catch(() => undefined);
     throw err;
   } finally {

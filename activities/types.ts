@@ -34,6 +34,8 @@ export interface MicroBatchCounts {
   duplicates: number;
   late: number;
   invalid: number;
+  /** Entries settled before a restart and seen again (own pending, lost acknowledgements): acknowledged only. */
+  redelivered: number;
   windows: number;
   bars: number;
   inserted: number;
@@ -175,7 +177,7 @@ export interface ReplayPlan {
 }
 
 /** Counts of a replay (or of one chunk): the micro-batch counts; `events` = events published to the replay's stream. */
-export type ReplayCounts = Omit<MicroBatchCounts, 'forcedFlushes'>;
+export type ReplayCounts = Omit<MicroBatchCounts, 'forcedFlushes' | 'redelivered'>;
 
 export interface ReplayChunkInput {
   readonly dataset: string;
@@ -308,11 +310,11 @@ export interface RecoveryStreamReport {
   readonly owner: string;
   /** Pending entries examined. */
   readonly pending: number;
-  /** Entries of other consumers transferred to the owner. */
-  readonly claimed: number;
-  /** Entries delivered more than `maxDeliveries` times, written to the DLQ and acknowledged. */
+  /** Entries of other consumers re-appended to the stream for the owner (and acknowledged). */
+  readonly requeued: number;
+  /** Entries delivered more than `maxDeliveries` times (or whose content is gone), written to the DLQ and acknowledged. */
   readonly deadLettered: number;
-  /** Entries the owner itself holds (open windows, or already claimed for it): left alone. */
+  /** Entries the owner itself holds (open windows, or read by a crashed attempt): left alone. */
   readonly skippedOwned: number;
   /** Entries of other consumers idle less than `minIdleMs`: left for a later sweep. */
   readonly skippedRecent: number;
@@ -327,5 +329,5 @@ export interface RecoveryReport {
   readonly maxDeliveries: number;
   readonly dlqStream: string;
   readonly streams: readonly RecoveryStreamReport[];
-  readonly totals: { readonly claimed: number; readonly deadLettered: number; readonly skippedOwned: number; readonly skippedRecent: number };
+  readonly totals: { readonly requeued: number; readonly deadLettered: number; readonly skippedOwned: number; readonly skippedRecent: number };
 }

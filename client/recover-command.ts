@@ -75,11 +75,10 @@ export function formatRecoveryReport(result: RecoveryWorkflowResult): string[] {
   for (const s of result.streams) {
     if (s.missing) continue;
     if (s.pending === 0) continue;
-    lines.push(`  ${s.stream} (${s.group}, owner ${s.owner}): pending ${s.pending}, claimed ${s.claimed}, dead-lettered ${s.deadLettered}, owner's own ${s.skippedOwned}, too recent ${s.skippedRecent}${s.truncated ? ' (more left for the next sweep)' : ''}`);
+    lines.push(`  ${s.stream} (${s.group}, owner ${s.owner}): pending ${s.pending}, re-appended ${s.requeued}, dead-lettered ${s.deadLettered}, owner's own ${s.skippedOwned}, too recent ${s.skippedRecent}${s.truncated ? ' (more left for the next sweep)' : ''}`);
   }
   const t = result.totals;
   const streams = result.streams.filter((s) => !s.missing).length;
-  lines.unshift(`recovery sweep over ${streams} stream(s) (idle >= ${result.minIdleMs} ms, max_deliveries ${result.maxDeliveries}): claimed ${t.claimed}, dead-lettered ${t.deadLettered} to ${result.dlqStream}, left with their owner ${t.skippedOwned}, too recent ${t.skippedRecent}`);
-  if (result.notified.length > 0) lines.push(`  told to re-read their pending entries: ${result.notified.join(', ')}`);
+  lines.unshift(`recovery sweep over ${streams} stream(s) (idle >= ${result.minIdleMs} ms, max_deliveries ${result.maxDeliveries}): re-appended ${t.requeued}, dead-lettered ${t.deadLettered} to ${result.dlqStream}, left with their owner ${t.skippedOwned}, too recent ${t.skippedRecent}`);
   return lines;
 }

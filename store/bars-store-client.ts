@@ -56,58 +56,10 @@ export class StoreClient implements BarSink {
    */
   async upsertBars(bars: readonly Bar[]): Promise<UpsertCounts> {
     if (bars.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
-    const rows = lastPerKey(bars);
-    const n = rows.length;
-    const provider = new Array<string>(n);
-    const symbol = new Array<string>(n);
-    const interval = new Array<string>(n);
-    const ts = new Array<string>(n);
-    const open = new Array<number>(n);
-    const high = new Array<number>(n);
-    const low = new Array<number>(n);
-    const close = new Array<number>(n);
-    const volume = new Array<number>(n);
-    const trades = new Array<number>(n);
-    for (let i = 0; i < n; i++) {
-      const bar = rows[i];
-      provider[i] = bar.provider;
-      symbol[i] = bar.symbol;
-      interval[i] = bar.interval;
-      ts[i] = new Date(bar.tsMs).toISOString();
-      open[i] = bar.open;
-      high[i] = bar.high;
-      low[i] = bar.low;
-      close[i] = bar.close;
-      volume[i] = bar.volume;
-      trades[i] = bar.trades;
-    }
-
-    // One array parameter per column keeps the bind count at 10 for any batch size (the
-    // protocol caps a statement at 65535 parameters). `xmax = 0` marks a freshly inserted row;
-    // rows skipped by the WHERE are not returned at all, and count as unchanged.
     const started = performance.now();
-    const { rows: [written] } = await sql<{ inserted: number; updated: number }>`
-      WITH written AS (
-        INSERT INTO bars_ohlcv AS b (provider, symbol, "interval", ts, open, high, low, close, volume, trades)
-        SELECT * FROM unnest(
-          ${provider}::text[], ${symbol}::text[], ${interval}::text[], ${ts}::timestamptz[],
-          ${open}::float8[], ${high}::float8[], ${low}::float8[], ${close}::float8[],
-          ${volume}::float8[], ${trades}::int4[])
-        ON CONFLICT (provider, symbol, "interval", ts) DO UPDATE SET
-          open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
-          volume = excluded.volume, trades = excluded.trades, updated_at = now()
-        WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades)
-          IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume, excluded.trades)
-        RETURNING (xmax = 0) AS inserted
-      )
-      SELECT count(*) FILTER (WHERE inserted)::int4 AS inserted,
-             count(*) FILTER (WHERE NOT inserted)::int4 AS updated
-      FROM written`.execute(this.#db);
+    const counts = await upsertBarRows(this.#db, bars);
     this.#onWrite?.((performance.now() - started) / 1000, BARS_TABLE);
-
-    // An aggregate without GROUP BY always yields exactly one row.
-    const { inserted, updated } = written;
-    return { inserted, updated, unchanged: bars.length - inserted - updated };
+    return counts;
   }
 
   /** Bars of one provider matching `query`, ordered by symbol, then window start, then interval. */
@@ -155,4 +107,62 @@ function lastPerKey(bars: readonly Bar[]): readonly Bar[] {
   // NUL cannot occur in PostgreSQL text, so it cannot make two different keys collide.
   for (const bar of bars) byKey.set(`${bar.provider}\0${bar.symbol}\0${bar.interval}\0${bar.tsMs}`, bar);
   return byKey.size === bars.length ? bars : [...byKey.values()];
+}
+
+/**
+ * The upsert of {@link StoreClient.upsertBars} on `db`, which may be a transaction (the shard
+ * commit writes bars and position together).
+ */
+export async function upsertBarRows(db: Kysely<Database>, bars: readonly Bar[]): Promise<UpsertCounts> {
+  if (bars.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
+  const rows = lastPerKey(bars);
+  const n = rows.length;
+  const provider = new Array<string>(n);
+  const symbol = new Array<string>(n);
+  const interval = new Array<string>(n);
+  const ts = new Array<string>(n);
+  const open = new Array<number>(n);
+  const high = new Array<number>(n);
+  const low = new Array<number>(n);
+  const close = new Array<number>(n);
+  const volume = new Array<number>(n);
+  const trades = new Array<number>(n);
+  for (let i = 0; i < n; i++) {
+    const bar = rows[i];
+    provider[i] = bar.provider;
+    symbol[i] = bar.symbol;
+    interval[i] = bar.interval;
+    ts[i] = new Date(bar.tsMs).toISOString();
+    open[i] = bar.open;
+    high[i] = bar.high;
+    low[i] = bar.low;
+    close[i] = bar.close;
+    volume[i] = bar.volume;
+    trades[i] = bar.trades;
+  }
+
+  // One array parameter per column keeps the bind count at 10 for any batch size (the
+  // protocol caps a statement at 65535 parameters). `xmax = 0` marks a freshly inserted row;
+  // rows skipped by the WHERE are not returned at all, and count as unchanged.
+  const { rows: [written] } = await sql<{ inserted: number; updated: number }>`
+    WITH written AS (
+      INSERT INTO bars_ohlcv AS b (provider, symbol, "interval", ts, open, high, low, close, volume, trades)
+      SELECT * FROM unnest(
+        ${provider}::text[], ${symbol}::text[], ${interval}::text[], ${ts}::timestamptz[],
+        ${open}::float8[], ${high}::float8[], ${low}::float8[], ${close}::float8[],
+        ${volume}::float8[], ${trades}::int4[])
+      ON CONFLICT (provider, symbol, "interval", ts) DO UPDATE SET
+        open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+        volume = excluded.volume, trades = excluded.trades, updated_at = now()
+      WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades)
+        IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume, excluded.trades)
+      RETURNING (xmax = 0) AS inserted
+    )
+    SELECT count(*) FILTER (WHERE inserted)::int4 AS inserted,
+           count(*) FILTER (WHERE NOT inserted)::int4 AS updated
+    FROM written`.execute(db);
+
+  // An aggregate without GROUP BY always yields exactly one row.
+  const { inserted, updated } = written;
+  return { inserted, updated, unchanged: bars.length - inserted - updated };
 }

@@ -85,6 +85,34 @@ const signals: Migration = {
 };
 
 /**
+ * `shard_positions`: where each shard owner resumes, written in the same transaction as the bars
+ * it covers (frontier, read point, oldest open entry, recent commit marks), and the fencing epoch
+ * of the owner that last took the shard.
+ */
+const shardPositions: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await sql`
+      CREATE TABLE shard_positions (
+        stream          text        NOT NULL,
+        consumer_group  text        NOT NULL,
+        owner           text        NOT NULL,
+        epoch           bigint      NOT NULL,
+        frontier_ms     bigint,
+        read_id         text,
+        oldest_open_id  text,
+        marks           jsonb       NOT NULL DEFAULT '[]',
+        last_commit_from_ms bigint,
+        acquired_at     timestamptz NOT NULL DEFAULT now(),
+        committed_at    timestamptz,
+        PRIMARY KEY (stream, consumer_group)
+      )`.execute(db);
+  },
+  async down(db: Kysely<unknown>): Promise<void> {
+    await sql`DROP TABLE shard_positions`.execute(db);
+  },
+};
+
+/**
  * Turns `table` into a TimescaleDB hypertable on `ts` when the extension is available on the
  * server; does nothing otherwise.
  */
@@ -113,6 +141,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0001_bars_ohlcv': barsOhlcv,
   '0002_job_runs': jobRuns,
   '0003_signals': signals,
+  '0004_shard_positions': shardPositions,
 });
 
 /** Serves {@link MIGRATIONS} from code, so the compiled `dist/` needs no migration files on disk. */

@@ -63,4 +63,22 @@ export interface Database {
   bars_ohlcv: BarsOhlcvTable;
   job_runs: JobRunsTable;
   signals: SignalsTable;
+  shard_positions: ShardPositionsTable;
+}
+
+/** `shard_positions`: one row per (stream, consumer group); see `0004_shard_positions`. */
+export interface ShardPositionsTable {
+  stream: string;
+  consumer_group: string;
+  owner: string;
+  /** `bigint`; node-postgres returns int8 as a string. */
+  epoch: ColumnType<string, number | string, number | string>;
+  frontier_ms: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  read_id: string | null;
+  oldest_open_id: string | null;
+  /** `jsonb` list of `{ frontierMs, readId }`, written as JSON text. */
+  marks: ColumnType<{ frontierMs: number; readId: string }[], string | undefined, string>;
+  last_commit_from_ms: ColumnType<string | null, number | string | null | undefined, number | string | null>;
+  acquired_at: ColumnType<Date, Date | string | undefined, Date | string>;
+  committed_at: ColumnType<Date | null, Date | string | null | undefined, Date | string | null>;
 }

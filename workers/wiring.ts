@@ -4,7 +4,7 @@ import { RedisBus } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import type { Database } from '../store/index.js';
-import { JobRunTracker, SignalsStoreClient, StoreClient } from '../store/index.js';
+import { JobRunTracker, ShardPositionStore, SignalsStoreClient, StoreClient } from '../store/index.js';
 import { inferenceDefaults, microBatchDefaults, producerDefaults, recoveryDefaults, replayDefaults } from './activity-defaults.js';
 import { adapterFactory } from './adapters.js';
 
@@ -16,6 +16,7 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
   return {
     openBus: () => new RedisBus(redis.uri, { maxLen: redis.maxlen }),
     bars: store,
+    shards: new ShardPositionStore(db, { onWrite }),
     jobs: new JobRunTracker(db),
     signals: new SignalsStoreClient(db, { onWrite }),
     createAdapter: adapterFactory(config, metrics, log),

@@ -56,8 +56,9 @@ export const reloadModelSignal = defineSignal<[ReloadModelRequest]>('reloadModel
 export const modelReloadedSignal = defineSignal<[ModelReloadReply]>('modelReloaded');
 
 /**
- * Sent by `consumerRecoveryWorkflow` to a shard owner after entries of a dead consumer were claimed
- * for it: they sit in the owner's pending list, which its activity reads when a run starts. A
+ * Sent by the `consumerRecoveryWorkflow` of releases before 0.5 to a shard owner after entries of a
+ * dead consumer were claimed for it (the sweep now re-appends them instead, and sends nothing; the
+ * handler stays so consumer workflows started by an older release replay unchanged): they sit in the owner's pending list, which its activity reads when a run starts. A
  * consumer that handles it stops its current run (like a reload) so the next run reads them now.
  */
 export const recheckPendingSignal = defineSignal('recheckPending');

@@ -60,18 +60,22 @@ export interface Bus {
   publishMany(batches: ReadonlyMap<string, readonly string[]>): Promise<void>;
   /** Creates the consumer group (and the stream) if missing; a no-op otherwise. */
   ensureGroup(stream: string, group: string): Promise<void>;
-  /** Reads entries never delivered to the group, blocking up to `blockMs` when there are none. */
-  readNew(stream: string, group: string, consumer: string, count: number, blockMs: number): Promise<BusEntry[]>;
-  /** Reads this consumer's own pending entries with ids after `afterId` (`0` for all), with delivery counts. */
-  readPending(stream: string, group: string, consumer: string, afterId: string, count: number): Promise<BusEntry[]>;
+  /**
+   * Reads entries never delivered to the group, blocking up to `blockMs` when there are none. With
+   * `epoch` (a shard owner's fencing token) the read is fenced: it raises the (stream, group)
+   * fence to `epoch`, and throws `OwnerFencedError` when a newer epoch has read before, so a
+   * superseded attempt can never take entries out of the group's delivery sequence.
+   */
+  readNew(stream: string, group: string, consumer: string, count: number, blockMs: number, epoch?: number): Promise<BusEntry[]>;
+  /** Reads this consumer's own pending entries with ids after `afterId` (`0` for all), with delivery counts; fenced like `readNew`. */
+  readPending(stream: string, group: string, consumer: string, afterId: string, count: number, epoch?: number): Promise<BusEntry[]>;
   /** Acknowledges entries. */
   ack(stream: string, group: string, ids: readonly string[]): Promise<void>;
   /**
-   * Acknowledges entries and records the consumer's checkpoint (e.g. the end of the last persisted
-   * window) atomically, so a restart never sees one without the other.
+   * The frontier an mdp release before 0.5 kept on the bus (Redis hash `mdp:checkpoints`), if any.
+   * Read once, by an owner whose shard has no position in the store yet; never written any more:
+   * positions live in the store with the bars.
    */
-  ackWithCheckpoint(stream: string, group: string, ids: readonly string[], checkpoint: number): Promise<void>;
-  /** The last checkpoint stored by `ackWithCheckpoint`, if any. */
   readCheckpoint(stream: string, group: string): Promise<number | undefined>;
   /** Writes dead letters to `dlqStream`, then acknowledges their sources: nothing is lost in between. */
   deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[]): Promise<void>;
@@ -79,6 +83,11 @@ export interface Bus {
   pendingEntries(stream: string, group: string, count: number, consumer?: string): Promise<PendingEntry[]>;
   /** Transfers ownership of pending entries idle at least `minIdleMs` to `consumer`. */
   claim(stream: string, group: string, consumer: string, minIdleMs: number, ids: readonly string[]): Promise<BusEntry[]>;
+  /**
+   * Appends a copy of each entry (same fields, new id) and acknowledges the originals, in one
+   * transaction: an orphan of a dead consumer becomes a new entry for the group. Returns the new ids.
+   */
+  requeue(stream: string, group: string, entries: readonly BusEntry[]): Promise<string[]>;
   /** Lag of a group on a stream. */
   lag(stream: string, group: string, nowMs: number): Promise<GroupLag>;
   /** Entries ever appended to a stream (unaffected by trimming; 0 when missing). */
@@ -87,6 +96,8 @@ export interface Bus {
   length(stream: string): Promise<number>;
   /** Newest `limit` entries of a stream, newest last. */
   tail(stream: string, limit: number): Promise<BusEntry[]>;
+  /** Orders two entry ids of one stream (negative: `a` was appended first). */
+  compareIds(a: string, b: string): number;
   /** Deletes a stream with its groups and entries (a finished replay chunk's); a no-op when missing. */
   dropStream(stream: string): Promise<void>;
   /** Closes connections; idempotent, and interrupts a blocking read in progress. */

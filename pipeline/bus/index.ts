@@ -1,4 +1,4 @@
 export type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry } from './bus.js';
 export type { RedisBusOptions } from './redis-bus.js';
 export { RedisBus } from './redis-bus.js';
-export { shardOf, shardStream, streamIdMs } from './sharding.js';
+export { compareStreamIds, shardOf, shardStream, streamIdMs } from './sharding.js';

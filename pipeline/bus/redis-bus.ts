@@ -1,13 +1,28 @@
 import { Redis } from 'ioredis';
 import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry } from './bus.js';
 import { redactSecrets } from '../config/redact.js';
-import { streamIdMs } from './sharding.js';
+import { compareStreamIds, streamIdMs } from './sharding.js';
+import { FENCED_READ_SCRIPT } from './fenced-read.js';
+import { OwnerFencedError } from '../contracts/index.js';
 
 export interface RedisBusOptions {
   /** Approximate retention per stream (`XADD MAXLEN ~`). */
   readonly maxLen: number;
-  /** Hash holding consumer checkpoints. */
+  /** Hash where releases before 0.5 kept consumer checkpoints (read for upgrades only). */
   readonly checkpointKey?: string;
+}
+
+/** The fenced read, defined on the command connection (see {@link FENCED_READ_SCRIPT}). */
+interface FencedReadCommand {
+  mdpFencedRead(fence: string, stream: string, epoch: number, group: string, consumer: string, count: number, from: string): Promise<unknown>;
+}
+
+/** How often a fenced read polls for new entries while it waits. */
+const FENCED_POLL_MS = 20;
+
+/** Where the read fence of (stream, group) lives: the newest epoch that read it. */
+function fenceKey(stream: string, group: string): string {
+  return `mdp:fence:${stream}|${group}`;
 }
 
 /** Field carrying the encoded event in every entry. */
@@ -23,6 +38,13 @@ function toEntry([id, fields]: RawEntry): BusEntry {
     all[fields[i]] = fields[i + 1];
   }
   return { id, payload: undefined, foreign: JSON.stringify(all) };
+}
+
+/** The fields of an entry as stored: its payload, or all the fields of a foreign entry. */
+function entryFields(entry: BusEntry): string[] {
+  if (entry.payload !== undefined) return [PAYLOAD_FIELD, entry.payload];
+  const fields = JSON.parse(entry.foreign ?? '{}') as Record<string, string>;
+  return Object.entries(fields).flat();
 }
 
 /**
@@ -48,6 +70,8 @@ export class RedisBus implements Bus {
       });
     }
     this.#options = { checkpointKey: 'mdp:checkpoints', ...options };
+    // Sent by SHA after the first call (ioredis falls back to EVAL when Redis lost its script cache).
+    this.#cmd.defineCommand('mdpFencedRead', { numberOfKeys: 2, lua: FENCED_READ_SCRIPT });
   }
 
   async publish(stream: string, payloads: readonly string[], options: { readonly trim?: boolean } = {}): Promise<string[]> {
@@ -81,18 +105,26 @@ export class RedisBus implements Bus {
     }
   }
 
-  async readNew(stream: string, group: string, consumer: string, count: number, blockMs: number): Promise<BusEntry[]> {
-    const reply = (await this.#blocking.xreadgroup(
-      'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>',
-    )) as [string, RawEntry[]][] | null;
-    return reply?.[0]?.[1].map(toEntry) ?? [];
+  async readNew(stream: string, group: string, consumer: string, count: number, blockMs: number, epoch?: number): Promise<BusEntry[]> {
+    if (epoch === undefined) {
+      const reply = (await this.#blocking.xreadgroup(
+        'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>',
+      )) as [string, RawEntry[]][] | null;
+      return reply?.[0]?.[1].map(toEntry) ?? [];
+    }
+    // A fenced read cannot block (it runs as a script): poll until entries come or blockMs is up.
+    const until = Date.now() + blockMs;
+    for (;;) {
+      const entries = await this.#fencedRead(stream, group, consumer, count, '>', epoch);
+      if (entries.length > 0 || Date.now() >= until || this.#closing) return entries;
+      await new Promise((done) => setTimeout(done, Math.min(FENCED_POLL_MS, Math.max(1, until - Date.now()))));
+    }
   }
 
-  async readPending(stream: string, group: string, consumer: string, afterId: string, count: number): Promise<BusEntry[]> {
-    const reply = (await this.#cmd.xreadgroup(
-      'GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, afterId,
-    )) as [string, RawEntry[]][] | null;
-    const entries = reply?.[0]?.[1].map(toEntry) ?? [];
+  async readPending(stream: string, group: string, consumer: string, afterId: string, count: number, epoch?: number): Promise<BusEntry[]> {
+    const entries = epoch === undefined
+      ? ((await this.#cmd.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, afterId)) as [string, RawEntry[]][] | null)?.[0]?.[1].map(toEntry) ?? []
+      : await this.#fencedRead(stream, group, consumer, count, afterId, epoch);
     if (entries.length === 0) return entries;
     // Reading pending entries again counts as a delivery; XPENDING tells how many so far.
     const first = entries[0].id, last = entries[entries.length - 1].id;
@@ -101,17 +133,21 @@ export class RedisBus implements Bus {
     return entries.map((e) => ({ ...e, deliveries: deliveries.get(e.id) ?? 1 }));
   }
 
+  async #fencedRead(stream: string, group: string, consumer: string, count: number, from: string, epoch: number): Promise<BusEntry[]> {
+    let reply: [string, RawEntry[]][] | null;
+    try {
+      reply = (await (this.#cmd as Redis & FencedReadCommand).mdpFencedRead(fenceKey(stream, group), stream, epoch, group, consumer, count, from)) as [string, RawEntry[]][] | null;
+    } catch (err) {
+      const fenced = /^FENCED (\d+)/.exec((err as Error).message);
+      if (fenced) throw new OwnerFencedError({ stream, group, owner: consumer, epoch }, { owner: '(a newer attempt)', epoch: Number(fenced[1]) });
+      throw err;
+    }
+    return reply?.[0]?.[1].map(toEntry) ?? [];
+  }
+
   async ack(stream: string, group: string, ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
     await this.#cmd.xack(stream, group, ...ids);
-  }
-
-  async ackWithCheckpoint(stream: string, group: string, ids: readonly string[], checkpoint: number): Promise<void> {
-    const tx = this.#cmd.multi();
-    if (ids.length > 0) tx.xack(stream, group, ...ids);
-    tx.hset(this.#options.checkpointKey, `${stream}|${group}`, String(checkpoint));
-    const results = await tx.exec();
-    for (const [err] of results ?? []) if (err) throw err;
   }
 
   async readCheckpoint(stream: string, group: string): Promise<number | undefined> {
@@ -146,6 +182,16 @@ export class RedisBus implements Bus {
     if (ids.length === 0) return [];
     const reply = (await this.#cmd.xclaim(stream, group, consumer, minIdleMs, ...ids)) as RawEntry[];
     return reply.map(toEntry);
+  }
+
+  async requeue(stream: string, group: string, entries: readonly BusEntry[]): Promise<string[]> {
+    if (entries.length === 0) return [];
+    const tx = this.#cmd.multi();
+    for (const entry of entries) tx.xadd(stream, '*', ...entryFields(entry));
+    tx.xack(stream, group, ...entries.map((e) => e.id));
+    const results = (await tx.exec()) ?? [];
+    for (const [err] of results) if (err) throw err;
+    return results.slice(0, entries.length).map(([, id]) => id as string);
   }
 
   async lag(stream: string, group: string, nowMs: number): Promise<GroupLag> {
@@ -192,6 +238,10 @@ export class RedisBus implements Bus {
   async tail(stream: string, limit: number): Promise<BusEntry[]> {
     const rows = (await this.#cmd.xrevrange(stream, '+', '-', 'COUNT', limit)) as RawEntry[];
     return rows.map(toEntry).reverse();
+  }
+
+  compareIds(a: string, b: string): number {
+    return compareStreamIds(a, b);
   }
 
   async dropStream(stream: string): Promise<void> {

@@ -9,3 +9,5 @@ export type { ConsumerRole } from './consumer.js';
 export { CONSUMER_ROLES, shardOwnerId } from './consumer.js';
 export type { DeadLetterCause, DeadLetterCode } from './dead-letter.js';
 export { DEAD_LETTER_CODES, deadLetterReason } from './dead-letter.js';
+export type { CommitMark, ShardLease, ShardPosition, ShardStore } from './shard-position.js';
+export { OwnerFencedError } from './shard-position.js';

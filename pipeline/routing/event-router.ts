@@ -2,6 +2,7 @@ import type { BusEntry, DeadLetter } from '../bus/index.js';
 import type { MicroBatcher } from '../windowing/index.js';
 import type { RouteOptions } from './entry-router.js';
 import { EVENT_PAYLOADS, routeEntries } from './entry-router.js';
+import type { ResumeGuard } from './resume-guard.js';
 
 /** Where each event entry of a read went. */
 export interface RoutedEvents {
@@ -9,25 +10,41 @@ export interface RoutedEvents {
   readonly dead: DeadLetter[];
   /** Valid events whose window the batcher has already flushed: for the late stream, payload kept. */
   readonly late: BusEntry[];
+  /** Entries settled before a restart (see {@link ResumeGuard}): acknowledge them, nothing else. */
+  readonly redelivered: BusEntry[];
   readonly accepted: number;
   readonly duplicates: number;
 }
 
+export interface EventRouteOptions extends RouteOptions {
+  /** What the position stored with the bars says about entries read before a restart. */
+  readonly resume?: ResumeGuard;
+}
+
 /**
  * Routes event entries into a shard's (or a replay chunk's) {@link MicroBatcher}, keyed by entry
- * id: dead letters per {@link routeEntries}, then each valid event accepted, a duplicate, or late.
+ * id: entries a restarted owner had already settled are set apart first (see {@link ResumeGuard}),
+ * then dead letters per {@link routeEntries}, then each valid event accepted, a duplicate, or late.
  * A dead letter counts as activity for the idle-flush rule, like any other entry read.
  */
-export function routeEvents(entries: readonly BusEntry[], batcher: MicroBatcher<string>, options: RouteOptions, nowMs: number): RoutedEvents {
-  const { decoded, dead } = routeEntries(entries, EVENT_PAYLOADS, options);
+export function routeEvents(entries: readonly BusEntry[], batcher: MicroBatcher<string>, options: EventRouteOptions, nowMs: number): RoutedEvents {
+  const resume = options.resume;
+  const redelivered: BusEntry[] = [];
+  const unsettled: BusEntry[] = [];
+  for (const entry of entries) (resume?.settled(entry.id) ? redelivered : unsettled).push(entry);
+  const { decoded, dead } = routeEntries(unsettled, EVENT_PAYLOADS, options);
   const late: BusEntry[] = [];
   let accepted = 0, duplicates = 0;
   for (const { entry, value } of decoded) {
+    if (resume?.persisted(entry.id, value)) {
+      redelivered.push(entry);
+      continue;
+    }
     const outcome = batcher.add(value, entry.id, nowMs);
     if (outcome === 'accepted') accepted++;
     else if (outcome === 'duplicate') duplicates++;
     else late.push(entry);
   }
-  if (dead.length > 0) batcher.touch(nowMs);
-  return { dead, late, accepted, duplicates };
+  if (dead.length > 0 || redelivered.length > 0) batcher.touch(nowMs);
+  return { dead, late, redelivered, accepted, duplicates };
 }

@@ -300,6 +300,15 @@ export class MicroBatcher<Ref> {
     return this.#watermarkMs === -Infinity ? undefined : this.#watermarkMs;
   }
 
+  /**
+   * The first ref kept by each open window (refs are kept in arrival order), oldest window first:
+   * with refs that grow in arrival order (bus entry ids), the smallest of them is the oldest entry
+   * not yet flushed.
+   */
+  openWindowFirstRefs(): Ref[] {
+    return this.#openWindows.map((window) => window.refs[0]).filter((ref) => ref !== undefined);
+  }
+
   /** End of the last flushed window (or the restart frontier); `undefined` when neither exists. */
   get frontierMs(): number | undefined {
     return this.#frontierMs === -Infinity ? undefined : this.#frontierMs;

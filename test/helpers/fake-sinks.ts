@@ -3,7 +3,8 @@
  * PostgreSQL. They keep the contracts' semantics: upserts are idempotent by key and report
  * inserted/updated/unchanged; a job row moves once from `running` to a terminal status.
  */
-import type { Bar, BarSink, JobRunSink, SignalEventV1, SignalSink, UpsertCounts } from '../../pipeline/contracts/index.js';
+import type { Bar, BarSink, JobRunSink, ShardLease, ShardPosition, ShardStore, SignalEventV1, SignalSink, UpsertCounts } from '../../pipeline/contracts/index.js';
+import { OwnerFencedError } from '../../pipeline/contracts/index.js';
 
 function upsertByKey<T>(rows: Map<string, T>, items: readonly T[], key: (item: T) => string): UpsertCounts {
   let inserted = 0, updated = 0, unchanged = 0;
@@ -18,8 +19,10 @@ function upsertByKey<T>(rows: Map<string, T>, items: readonly T[], key: (item: T
   return { inserted, updated, unchanged };
 }
 
-export class MemoryBarStore implements BarSink {
+/** Bars and shard positions in one store, like PostgreSQL: a commit writes both or neither. */
+export class MemoryBarStore implements BarSink, ShardStore {
   readonly rows = new Map<string, Bar>();
+  readonly positions = new Map<string, { owner: string; epoch: number; position: ShardPosition | undefined }>();
   upserts = 0;
   /** When set, the next upserts throw it (a store outage or a rejected statement). */
   failWith: Error | undefined;
@@ -28,6 +31,22 @@ export class MemoryBarStore implements BarSink {
     if (this.failWith) return Promise.reject(this.failWith);
     this.upserts++;
     return Promise.resolve(upsertByKey(this.rows, bars, (b) => `${b.provider}|${b.symbol}|${b.interval}|${b.tsMs}`));
+  }
+
+  acquire(lease: ShardLease): Promise<ShardPosition | undefined> {
+    const key = `${lease.stream}|${lease.group}`;
+    const held = this.positions.get(key);
+    if (held && held.epoch > lease.epoch) return Promise.reject(new OwnerFencedError(lease, held));
+    this.positions.set(key, { owner: lease.owner, epoch: lease.epoch, position: held?.position });
+    return Promise.resolve(held?.position);
+  }
+
+  async commit(lease: ShardLease, bars: readonly Bar[], position: ShardPosition): Promise<UpsertCounts> {
+    const held = this.positions.get(`${lease.stream}|${lease.group}`);
+    if (!held || held.epoch !== lease.epoch) throw new OwnerFencedError(lease, held ?? { owner: '(nobody)', epoch: 0 });
+    const written = await this.upsertBars(bars);
+    held.position = position;
+    return written;
   }
 
   listBars(query: { interval: string; fromMs: number }): Promise<Bar[]> {

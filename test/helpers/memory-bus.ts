@@ -5,7 +5,8 @@
  * activities on the real `RedisBus`.
  */
 import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry } from '../../pipeline/bus/index.js';
-import { streamIdMs } from '../../pipeline/bus/index.js';
+import { OwnerFencedError } from '../../pipeline/contracts/index.js';
+import { compareStreamIds as compareIds, streamIdMs } from '../../pipeline/bus/index.js';
 
 interface StoredEntry {
   readonly id: string;
@@ -30,11 +31,6 @@ interface Stream {
   added: number;
 }
 
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(Number);
-  const [bm, bs] = b.split('-').map(Number);
-  return am - bm || (as ?? 0) - (bs ?? 0);
-}
 
 function toEntry(entry: StoredEntry): BusEntry {
   if (!entry.fields) return { id: entry.id, payload: undefined };
@@ -45,6 +41,7 @@ function toEntry(entry: StoredEntry): BusEntry {
 export class MemoryBus implements Bus {
   readonly #streams = new Map<string, Stream>();
   readonly #checkpoints = new Map<string, number>();
+  readonly #fences = new Map<string, number>();
   #lastMs = 0;
   #seq = 0;
   /** How often `close()` was called (tests check every path closes the bus). */
@@ -88,6 +85,16 @@ export class MemoryBus implements Bus {
     if (entry) entry.fields = null;
   }
 
+  /**
+   * Forgets the group's delivery state (last delivered id, pending entries), as a Redis that lost
+   * its last second of writes forgets acknowledgements: every entry left is delivered again.
+   */
+  rewindGroup(stream: string, group: string): void {
+    const g = this.#group(stream, group);
+    g.lastDelivered = '0-0';
+    g.pending.clear();
+  }
+
   /** Every entry of a stream with its fields, oldest first. */
   entries(stream: string): { id: string; fields: Record<string, string> | null }[] {
     return (this.#streams.get(stream)?.entries ?? []).map((e) => ({ id: e.id, fields: e.fields && { ...e.fields } }));
@@ -107,7 +114,17 @@ export class MemoryBus implements Bus {
     return Promise.resolve();
   }
 
-  async readNew(stream: string, group: string, consumer: string, count: number, blockMs: number): Promise<BusEntry[]> {
+  /** The read fence of (stream, group): only the newest epoch reads (see `RedisBus`' fenced read). */
+  #fence(stream: string, group: string, consumer: string, epoch: number | undefined): void {
+    if (epoch === undefined) return;
+    const key = `${stream}|${group}`;
+    const current = this.#fences.get(key);
+    if (current !== undefined && current > epoch) throw new OwnerFencedError({ stream, group, owner: consumer, epoch }, { owner: '(a newer attempt)', epoch: current });
+    this.#fences.set(key, epoch);
+  }
+
+  async readNew(stream: string, group: string, consumer: string, count: number, blockMs: number, epoch?: number): Promise<BusEntry[]> {
+    this.#fence(stream, group, consumer, epoch);
     const g = this.#group(stream, group);
     const fresh = this.#stream(stream).entries.filter((e) => compareIds(e.id, g.lastDelivered) > 0 && e.fields).slice(0, count);
     if (fresh.length === 0) {
@@ -120,28 +137,25 @@ export class MemoryBus implements Bus {
     return fresh.map(toEntry);
   }
 
-  readPending(stream: string, group: string, consumer: string, afterId: string, count: number): Promise<BusEntry[]> {
+  async readPending(stream: string, group: string, consumer: string, afterId: string, count: number, epoch?: number): Promise<BusEntry[]> {
+    await Promise.resolve();
+    this.#fence(stream, group, consumer, epoch);
     const g = this.#group(stream, group);
     const byId = new Map(this.#stream(stream).entries.map((e) => [e.id, e]));
     const ids = [...g.pending].filter(([id, p]) => p.consumer === consumer && compareIds(id, afterId) > 0)
       .map(([id]) => id).sort(compareIds).slice(0, count);
-    return Promise.resolve(ids.map((id) => {
+    return ids.map((id) => {
       const p = g.pending.get(id)!;
       p.deliveries++;
       p.deliveredAtMs = Date.now();
       return { ...toEntry(byId.get(id) ?? { id, fields: null }), deliveries: p.deliveries };
-    }));
+    });
   }
 
   ack(stream: string, group: string, ids: readonly string[]): Promise<void> {
     const g = this.#streams.get(stream)?.groups.get(group);
     for (const id of ids) g?.pending.delete(id);
     return Promise.resolve();
-  }
-
-  async ackWithCheckpoint(stream: string, group: string, ids: readonly string[], checkpoint: number): Promise<void> {
-    await this.ack(stream, group, ids);
-    this.#checkpoints.set(`${stream}|${group}`, checkpoint);
   }
 
   readCheckpoint(stream: string, group: string): Promise<number | undefined> {
@@ -184,6 +198,12 @@ export class MemoryBus implements Bus {
     return Promise.resolve(moved);
   }
 
+  async requeue(stream: string, group: string, entries: readonly BusEntry[]): Promise<string[]> {
+    const ids = entries.map((e) => this.appendRaw(stream, e.payload !== undefined ? { d: e.payload } : JSON.parse(e.foreign ?? '{}') as Record<string, string>));
+    await this.ack(stream, group, entries.map((e) => e.id));
+    return ids;
+  }
+
   lag(stream: string, group: string, nowMs: number): Promise<GroupLag> {
     const s = this.#stream(stream);
     const g = s.groups.get(group);
@@ -206,6 +226,10 @@ export class MemoryBus implements Bus {
 
   tail(stream: string, limit: number): Promise<BusEntry[]> {
     return Promise.resolve((this.#streams.get(stream)?.entries ?? []).filter((e) => e.fields).slice(-limit).map(toEntry));
+  }
+
+  compareIds(a: string, b: string): number {
+    return compareIds(a, b);
   }
 
   dropStream(stream: string): Promise<void> {

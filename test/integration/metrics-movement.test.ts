@@ -103,12 +103,18 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
   function countedDeps(): ActivityDeps {
     const deps = activityDeps(config, db, metrics, createLogger('WARNING', (line) => process.stderr.write(line + '\n')));
     const bars = deps.bars;
+    const shards = deps.shards;
     const signals = deps.signals;
     return {
       ...deps,
       bars: {
         upsertBars: (rows) => { upsertBarsCalls++; return bars.upsertBars(rows); },
         listBars: (query) => bars.listBars(query),
+      },
+      // The micro-batch consumer writes its bars in the commit that also stores its position.
+      shards: {
+        acquire: (lease) => shards.acquire(lease),
+        commit: (lease, rows, position) => { upsertBarsCalls++; return shards.commit(lease, rows, position); },
       },
       signals: { upsertSignals: (rows) => { upsertSignalsCalls++; return signals.upsertSignals(rows); } },
     };

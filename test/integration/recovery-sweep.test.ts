@@ -39,7 +39,7 @@ async function dlqLetters(redis: Redis, dlq: string): Promise<Record<string, str
   });
 }
 
-describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → claim for the owner, or DLQ)', function () {
+describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → re-appended for the owner, or DLQ)', function () {
   this.timeout(240_000);
   let env: TestWorkflowEnvironment;
   let db: Kysely<Database>;
@@ -64,7 +64,7 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → claim for 
     assert.equal(inferenceWorkflowId('mdp.features', 2), 'mdp-inference-mdp.features-2');
   });
 
-  it('claims orphaned entries for the owner, dead-letters a poison entry exactly once, and leaves the owner\'s own entries alone', async function () {
+  it('re-appends orphaned entries for the owner, dead-letters a poison entry exactly once, and leaves the owner\'s own entries alone', async function () {
     const redisCfg = config.bus.redis;
     const stream = shardStream(redisCfg.stream, 0);
     const group = redisCfg.consumer_group;
@@ -108,28 +108,31 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → claim for 
 
     await worker.runUntil(async () => {
       const first = await sweep({ minIdleMs }, 'recovery-1');
-      assert.deepEqual(first.totals, { claimed: 4, deadLettered: 1, skippedOwned: 2, skippedRecent: 1 });
+      assert.deepEqual(first.totals, { requeued: 4, deadLettered: 1, skippedOwned: 2, skippedRecent: 1 });
       assert.equal(first.maxDeliveries, MAX_DELIVERIES, 'bus.max_deliveries from the worker config');
       const events0 = first.streams.find((s) => s.stream === stream)!;
       assert.deepEqual(
-        { owner: events0.owner, role: events0.role, pending: events0.pending, claimed: events0.claimed, deadLettered: events0.deadLettered, missing: events0.missing, truncated: events0.truncated },
-        { owner, role: 'microbatch', pending: 7, claimed: 3, deadLettered: 1, missing: false, truncated: false });
+        { owner: events0.owner, role: events0.role, pending: events0.pending, requeued: events0.requeued, deadLettered: events0.deadLettered, missing: events0.missing, truncated: events0.truncated },
+        { owner, role: 'microbatch', pending: 7, requeued: 3, deadLettered: 1, missing: false, truncated: false });
       const features0 = first.streams.find((s) => s.stream === features)!;
       assert.equal(features0.owner, inferenceOwner);
-      assert.equal(features0.claimed, 1);
+      assert.equal(features0.requeued, 1);
       // Shard 1 has no consumer group yet: nothing to do there.
       assert.ok(first.streams.filter((s) => s.shard === 1).every((s) => s.missing));
-      assert.deepEqual(first.notified, [], 'no owner is running: they pick the entries up when they start');
 
+      // Each orphan is acknowledged and appended again as a new entry, which the owner reads as new.
       const after = await pendingOf(redis, stream, group);
-      for (const id of orphaned) assert.equal(after.get(id)?.consumer, owner, `orphan ${id} now belongs to the owner`);
+      for (const id of orphaned) assert.equal(after.has(id), false, `orphan ${id} is acknowledged`);
+      const appended = (await redis.xrange(stream, `(${recent}`, '+')).map(([, fields]) => fields);
+      assert.deepEqual(appended, [2, 3, 4].map((i) => ['d', payload(i)]), 'copies of the orphans, in order, after everything else');
       for (const id of owned) assert.deepEqual(after.get(id), ownedBefore.get(id), `the owner's own ${id} is untouched`);
       assert.equal(after.get(recent)?.consumer, 'ghost', 'a recently delivered entry stays with its consumer');
       // ... which was alive after all, and acknowledges it.
       await redis.xack(stream, group, recent);
       after.delete(recent);
       assert.equal(after.has(poison), false, 'the poison entry is acknowledged');
-      assert.equal((await pendingOf(redis, features, redisCfg.inference_group)).get(orphanedFeature[0])?.consumer, inferenceOwner);
+      assert.equal((await pendingOf(redis, features, redisCfg.inference_group)).has(orphanedFeature[0]), false);
+      assert.deepEqual((await redis.xrange(features, `(${orphanedFeature[0]}`, '+')).map(([, fields]) => fields), [['d', payload(50)]]);
 
       const letters = await dlqLetters(redis, dlq);
       assert.equal(letters.length, 1);
@@ -138,11 +141,11 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → claim for 
         stream, id: poison, group, deliveries: String(poisonDeliveries), original: poisonPayload,
       });
 
-      // A second sweep changes nothing: the orphans are the owner's now, the poison is gone.
+      // A second sweep changes nothing: the orphans are new entries now, the poison is gone.
       // (through the client function `mdp stream recover` uses)
       const { result: second } = await runRecovery(env.client, config, { minIdleMs });
-      assert.match(formatRecoveryReport(second).join('\n'), /claimed 0, dead-lettered 0 to .*\.dlq, left with their owner 6/);
-      assert.deepEqual(second.totals, { claimed: 0, deadLettered: 0, skippedOwned: 6, skippedRecent: 0 });
+      assert.match(formatRecoveryReport(second).join('\n'), /re-appended 0, dead-lettered 0 to .*\.dlq, left with their owner 2/);
+      assert.deepEqual(second.totals, { requeued: 0, deadLettered: 0, skippedOwned: 2, skippedRecent: 0 });
       assert.deepEqual(await pendingOf(redis, stream, group), after);
       assert.equal(await redis.xlen(dlq), 1, 'no second dead letter');
 
@@ -163,7 +166,7 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → claim for 
     });
   });
 
-  it('the live owner lands the bars of entries claimed for it', async function () {
+  it('the live owner lands the bars of entries re-appended for it, without a restart', async function () {
     const redisCfg = config.bus.redis;
     const stream = shardStream(redisCfg.stream, 1);
     const group = redisCfg.consumer_group;
@@ -194,18 +197,15 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → claim for 
       const result = await env.client.workflow.execute('consumerRecoveryWorkflow', {
         taskQueue: config.temporal.task_queue, workflowId: 'recovery-live', args: [{ minIdleMs: 0, targets: [{ role: 'microbatch', shard: 1 }] }],
       }) as RecoveryWorkflowResult;
-      assert.equal(result.totals.claimed, events.length);
-      assert.deepEqual(result.notified, [owner], 'the running owner was told to re-read its pending entries');
+      assert.equal(result.totals.requeued, events.length);
 
-      await waitFor('the owner to land the claimed events', 60_000, async () => {
+      await waitFor('the owner to land the re-appended events', 60_000, async () => {
         const g = await groupState(redis, stream, group);
         return g?.pending === 0 && (await store.countBars(provider)) === expected.length ? true : undefined;
       }, { everyMs: 300 });
       await handle.signal('drain');
       const status = (await handle.result()) as LoopStatus;
-      assert.equal(status.totals.accepted, events.length, 'every claimed event was accepted (none late, none dead-lettered)');
-      // The owner's run lasts 15 minutes: only the recheckPending signal can have restarted it.
-      assert.ok(status.runs >= 2, `the owner restarted its run to re-read its pending list (runs: ${status.runs})`);
+      assert.equal(status.totals.accepted, events.length, 'every re-appended event was accepted (none late, none dead-lettered)');
     });
     assert.deepEqual(await store.listBars({ provider }), expected);
     assert.equal(await redis.xlen(redisCfg.dlq_stream), 3, 'only the first test\'s letters');

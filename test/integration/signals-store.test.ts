@@ -131,7 +131,7 @@ describe('signals store (PostgreSQL integration)', () => {
         assert.equal(down.error, undefined);
         const tables = (await fresh.introspection.getTables()).map((t) => t.name);
         assert.ok(!tables.includes('signals') && tables.includes('bars_ohlcv'), tables.join(', '));
-        assert.deepEqual(await migrateToLatest(fresh), ['0003_signals']);
+        assert.deepEqual(await migrateToLatest(fresh), ['0003_signals', '0004_shard_positions']);
       } finally {
         await fresh.destroy();
         await sql`DROP DATABASE IF EXISTS ${sql.id(dbName)} WITH (FORCE)`.execute(db);

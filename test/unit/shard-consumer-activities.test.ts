@@ -49,9 +49,10 @@ function srcMs(event: StreamEventV1): number {
 }
 
 /** Runs an activity as Temporal would inside the shard owner's workflow. */
-function activityEnv(workflowId: string, activityType: string): MockActivityEnvironment {
+function activityEnv(workflowId: string, activityType: string, epoch = Date.now()): MockActivityEnvironment {
   // The SDK's own activity logger would print every expected failure; the tests assert on them instead.
-  return new MockActivityEnvironment({ activityType, attempt: 1, workflowExecution: { workflowId, runId: 'run-1' } }, { logger: new DefaultLogger('ERROR', () => undefined) });
+  return new MockActivityEnvironment({ activityType, attempt: 1, currentAttemptScheduledTimestampMs: epoch, workflowExecution: { workflowId, runId: 'run-1' } },
+    { logger: new DefaultLogger('ERROR', () => undefined) });
 }
 
 async function metricValues(metrics: Metrics, name: string): Promise<MetricValue<string>[]> {
@@ -72,7 +73,7 @@ function setup(overrides: Partial<MicroBatchDefaults> = {}) {
   const bars = new MemoryBarStore();
   const jobs = new MemoryJobRuns();
   const metrics = createMetrics();
-  const run = createMicroBatchActivity({ openBus: () => bus, bars, jobs, metrics, log: createLogger('ERROR', () => undefined), microBatch: microBatchDefaults(overrides) });
+  const run = createMicroBatchActivity({ openBus: () => bus, bars, shards: bars, jobs, metrics, log: createLogger('ERROR', () => undefined), microBatch: microBatchDefaults(overrides) });
   return { bus, bars, jobs, metrics, run: (env = activityEnv(OWNER, 'runMicroBatchShard')) => env.run<[MicroBatchInput], MicroBatchRunResult, typeof run>(run, { shard: 0 }) };
 }
 
@@ -107,7 +108,9 @@ describe('micro-batch activity on fake dependencies', function () {
     assert.equal(await errorCount(metrics, 'microbatch', 'invalid_event'), 2);
     assert.equal(await errorCount(metrics, 'microbatch', 'no_payload'), 1);
     assert.equal(bus.entries('ut.features.0').length, bars.rows.size, 'one feature snapshot per bar');
-    assert.equal(await bus.readCheckpoint(STREAM, GROUP), Math.max(...bars.sorted().map((b) => b.tsMs)) + WINDOW_MS, 'frontier at the last window end');
+    const stored = bars.positions.get(`${STREAM}|${GROUP}`);
+    assert.equal(stored?.owner, OWNER);
+    assert.equal(stored?.position?.frontierMs, Math.max(...bars.sorted().map((b) => b.tsMs)) + WINDOW_MS, 'frontier at the last window end, stored with the bars');
     assert.deepEqual(jobs.rows.map((r) => [r.jobName, r.status, r.counts.bars]), [[OWNER, 'success', bars.rows.size]]);
   });
 
@@ -171,7 +174,7 @@ describe('micro-batch activity on fake dependencies', function () {
     await bus.ensureGroup(STREAM, GROUP);
     await bus.publish(STREAM, events(40).map((e) => JSON.stringify(e)));
     const env = activityEnv(OWNER, 'runMicroBatchShard');
-    const run = createMicroBatchActivity({ openBus: () => bus, bars, jobs, metrics, log: createLogger('ERROR', () => undefined), microBatch: microBatchDefaults({ maxRunMs: 60_000 }) });
+    const run = createMicroBatchActivity({ openBus: () => bus, bars, shards: bars, jobs, metrics, log: createLogger('ERROR', () => undefined), microBatch: microBatchDefaults({ maxRunMs: 60_000 }) });
     const running = env.run(run, { shard: 0 });
     await new Promise((done) => setTimeout(done, 500));
     env.cancel();
@@ -199,6 +202,56 @@ describe('micro-batch activity on fake dependencies', function () {
     assert.deepEqual(jobs.rows.map((r) => [r.status, r.error]), [['failure', 'store down']]);
     assert.equal(bus.closed, 1);
     assert.equal((await bus.pendingEntries(STREAM, GROUP, 100)).length, 20, 'unflushed events stay pending for the next attempt');
+  });
+
+  it('after the bus forgot acknowledgements and its last entries, rewrites no stored bar and sends nothing late', async function () {
+    const { bus, bars, metrics, run } = setup();
+    const all = events(100);
+    await bus.ensureGroup(STREAM, GROUP);
+    const ids = await bus.publish(STREAM, all.map((e) => JSON.stringify(e)));
+    await run();
+    const committed = bars.sorted();
+    assert.deepEqual(committed, expectedBars(all, WINDOW_MS));
+    // A Redis crash that loses its last second: the newest entries (already in stored bars) are
+    // gone and the group's acknowledgements rolled back, so everything left is delivered again.
+    for (const id of ids.slice(-15)) bus.deleteEntry(STREAM, id);
+    bus.rewindGroup(STREAM, GROUP);
+
+    const again = await run(activityEnv(OWNER, 'runMicroBatchShard', Date.now() + 1));
+
+    assert.deepEqual(bars.sorted(), committed, 'no stored bar rewritten with a partial one');
+    assert.equal(again.counts.redelivered, 85);
+    assert.equal(again.counts.updated + again.counts.inserted, 0);
+    assert.equal(again.counts.late, 0);
+    assert.deepEqual(bus.entries(LATE), []);
+    assert.equal(await errorCount(metrics, 'microbatch', 'late_event'), 0);
+    assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 100), []);
+  });
+
+  it('fences off a superseded attempt: it stops reading and committing, and never touches its successor\'s job row', async function () {
+    const { bus, bars, jobs, metrics } = setup();
+    const run = createMicroBatchActivity({ openBus: () => bus, bars, shards: bars, jobs, metrics, log: createLogger('ERROR', () => undefined), microBatch: microBatchDefaults({ maxRunMs: 60_000 }) });
+    const all = events(120);
+    await bus.ensureGroup(STREAM, GROUP);
+    await bus.publish(STREAM, all.slice(0, 60).map((e) => JSON.stringify(e)));
+    const stale = activityEnv(OWNER, 'runMicroBatchShard', 1_000);
+    const staleRun = stale.run(run, { shard: 0 }).then(() => undefined, (e: unknown) => e);
+    await new Promise((done) => setTimeout(done, 300));
+    // The server gave up on the first attempt (e.g. its worker froze) and scheduled a second one.
+    const successor = activityEnv(OWNER, 'runMicroBatchShard', 2_000);
+    const successorRun = successor.run(run, { shard: 0, maxRunMs: 1500 });
+    await bus.publish(STREAM, all.slice(60).map((e) => JSON.stringify(e)));
+    const fenced = await staleRun;
+    assert.match(String(fenced), /epoch 1000 is fenced off/);
+    assert.equal((fenced as { type?: string }).type, 'OwnerFenced');
+    await successorRun;
+    // A third attempt older than the successor (scheduled before it, delivered late) gets nowhere.
+    await assert.rejects(activityEnv(OWNER, 'runMicroBatchShard', 1_500).run(run, { shard: 0 }), /epoch 1500 is fenced off/);
+
+    assert.deepEqual(bars.sorted(), expectedBars(all, WINDOW_MS), 'every event in exactly one bar');
+    assert.deepEqual(jobs.rows.map((r) => r.status), ['abandoned', 'success'], 'the stale attempt wrote no row after its successor started');
+    assert.equal(await errorCount(metrics, 'microbatch', 'owner_fenced'), 2);
+    assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 200), []);
   });
 
   it('closes the bus when its audit row cannot be started', async function () {
