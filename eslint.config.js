@@ -50,7 +50,11 @@ export default tseslint.config(
       { patterns: ['/pipeline/contracts/index.js'] },
       // Import-free chunk arithmetic shared with the replay activities (see its header).
       { patterns: ['/pipeline/datasets/replay-range.js'] },
-      { patterns: ['/activities/**'], typeOnly: true, reason: 'activities do I/O outside the workflow sandbox; use `import type` and call them through proxyActivities' },
+      {
+        patterns: ['/activities/**'],
+        typeOnly: true,
+        reason: 'activities do I/O outside the workflow sandbox; use `import type` and call them through proxyActivities',
+      },
     ],
     notAllowedReason:
       'workflow code is replayed and must be deterministic with no I/O (no Node built-ins, clients or non-contract pipeline modules); allowed: @temporalio/workflow, workflows/, pipeline/contracts/index.js, pipeline/datasets/replay-range.js, `import type` from activities/',

@@ -13,8 +13,7 @@ const REPO_ROOT = resolve(import.meta.dirname, '../..');
  */
 export function importTarget(specifier, filename) {
   if (specifier.startsWith('.') || specifier.startsWith('/')) {
-    const path = relative(REPO_ROOT, resolve(dirname(filename), specifier)).split(sep).join('/');
-    return `/${path}`;
+    return `/${relative(REPO_ROOT, resolve(dirname(filename), specifier)).replaceAll(sep, '/')}`;
   }
   if (isBuiltin(specifier)) return specifier.startsWith('node:') ? specifier : `node:${specifier}`;
   return specifier;
@@ -22,10 +21,9 @@ export function importTarget(specifier, filename) {
 
 /** `*` is one path segment, `**` any depth; a package pattern also covers its subpaths (`pg` → `pg/lib/x`). */
 function compile(pattern) {
-  const body = pattern
-    .split('**')
-    .map((part) => part.split('*').map((s) => s.replace(/[.+?^${}()|[\]\\]/g, '\\$&')).join('[^/]*'))
-    .join('.*');
+  const escape = (text) => text.replace(/[.+?^${}()|[\]\\]/g, '\\$&');
+  const segment = (part) => part.split('*').map(escape).join('[^/]*');
+  const body = pattern.split('**').map(segment).join('.*');
   return new RegExp(pattern.startsWith('/') ? `^${body}$` : `^${body}(/.*)?$`);
 }
 
@@ -94,7 +92,8 @@ const layerImports = {
       }
     }
 
-    const literal = (node) => (node?.type === 'Literal' ? node.value : node?.type === 'TemplateLiteral' && node.expressions.length === 0 ? node.quasis[0].value.cooked : undefined);
+    const literal = (node) =>
+      node?.type === 'Literal' ? node.value : node?.type === 'TemplateLiteral' && node.expressions.length === 0 ? node.quasis[0].value.cooked : undefined;
 
     return {
       ImportDeclaration: (node) => check(node, node.source.value, node.importKind === 'type'),

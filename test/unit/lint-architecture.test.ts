@@ -45,7 +45,11 @@ describe('lint enforces the architecture', function () {
 
   async function assertClean(file: string, code: string): Promise<void> {
     const messages = await lintAs(file, code);
-    assert.deepEqual(messages.map((m) => `${m.ruleId}: ${m.message}`), [], `${file} should accept:\n${code}`);
+    assert.deepEqual(
+      messages.map((m) => `${m.ruleId}: ${m.message}`),
+      [],
+      `${file} should accept:\n${code}`,
+    );
   }
 
   describe('pipeline/ is pure', () => {
@@ -69,7 +73,11 @@ describe('lint enforces the architecture', function () {
     });
 
     it('lets the contracts workflows import reach nothing but contracts', async () => {
-      await assertRejected('pipeline/contracts/index.ts', "import { createHash } from 'node:crypto';\nexport const h = createHash;\n", /workflows import this file/);
+      await assertRejected(
+        'pipeline/contracts/index.ts',
+        "import { createHash } from 'node:crypto';\nexport const h = createHash;\n",
+        /workflows import this file/,
+      );
     });
   });
 
@@ -80,7 +88,11 @@ describe('lint enforces the architecture', function () {
       ['an I/O client', "import { Redis } from 'ioredis';\nexport const R = Redis;\n", /deterministic/],
       ['datasets (pulls node:fs)', "import * as datasets from '../pipeline/datasets/index.js';\nexport const d = datasets;\n", /deterministic/],
       ['a value from activities', "import { createActivities } from '../activities/index.js';\nexport const c = createActivities;\n", /use `import type`/],
-      ['inline type specifiers, which still load the module', "import { type Activities } from '../activities/index.js';\nexport type A = Activities;\n", /write `import type/],
+      [
+        'inline type specifiers, which still load the module',
+        "import { type Activities } from '../activities/index.js';\nexport type A = Activities;\n",
+        /write `import type/,
+      ],
       ['a dynamic import', "export const load = (): Promise<unknown> => import('../store/index.js');\n", /deterministic/],
       ['a re-export', "export * from '../pipeline/bus/index.js';\n", /deterministic/],
     ] as const) {
@@ -121,8 +133,7 @@ describe('lint enforces the architecture', function () {
   describe('import cycles', () => {
     it('reports a value-import cycle and ignores a type-only one', async () => {
       const results = await eslint.lintFiles([join(fixtureDir, 'b.ts'), join(fixtureDir, 'c.ts')]);
-      const cycles = (name: string) =>
-        results.find((r) => r.filePath.endsWith(name))!.messages.filter((m) => m.ruleId === 'import-x/no-cycle');
+      const cycles = (name: string) => results.find((r) => r.filePath.endsWith(name))!.messages.filter((m) => m.ruleId === 'import-x/no-cycle');
       assert.equal(cycles('b.ts').length, 1, 'b.ts imports a.ts, which imports b.ts');
       assert.deepEqual(cycles('c.ts'), [], 'c.ts imports a.ts as a type only');
     });
