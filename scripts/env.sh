@@ -3,6 +3,9 @@
 MDP_ROOT=${MDP_ROOT:-$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)}
 MDP_DATA_DIR=${MDP_DATA_DIR:-$MDP_ROOT/.data}
 MDP_REDIS_PORT=${MDP_REDIS_PORT:-6379}
+# Redis AOF fsync policy: everysec (may lose the last second of accepted events on a host crash)
+# or always (loses nothing Redis acknowledged, at a throughput cost; see the README).
+MDP_REDIS_FSYNC=${MDP_REDIS_FSYNC:-everysec}
 MDP_PG_PORT=${MDP_PG_PORT:-5432}
 MDP_TEMPORAL_PORT=${MDP_TEMPORAL_PORT:-7233}
 MDP_TEMPORAL_UI_PORT=${MDP_TEMPORAL_UI_PORT:-8233}

@@ -15,10 +15,10 @@ start_redis() {
   if redis-cli -h 127.0.0.1 -p "$MDP_REDIS_PORT" ping >/dev/null 2>&1; then log "redis already up on :$MDP_REDIS_PORT"; return; fi
   mkdir -p "$MDP_DATA_DIR/redis"
   redis-server --bind 127.0.0.1 --port "$MDP_REDIS_PORT" --dir "$MDP_DATA_DIR/redis" \
-    --appendonly yes --appendfsync everysec --save 60 1000 --daemonize yes \
+    --appendonly yes --appendfsync "$MDP_REDIS_FSYNC" --save 60 1000 --daemonize yes \
     --logfile "$MDP_DATA_DIR/redis/redis.log" --pidfile "$MDP_DATA_DIR/redis/redis.pid"
   wait_for redis 10 redis-cli -h 127.0.0.1 -p "$MDP_REDIS_PORT" ping
-  log "redis up on 127.0.0.1:$MDP_REDIS_PORT (AOF everysec)"
+  log "redis up on 127.0.0.1:$MDP_REDIS_PORT (AOF $MDP_REDIS_FSYNC)"
 }
 
 start_postgres() {
