@@ -254,7 +254,7 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
     // the consumers know is exported from zero.
     const errors = await samples(metrics, 'errors_total');
     assert.deepEqual(errors.filter((s) => s.value !== 0), [{ value: INVALID.length, labels: { component: 'microbatch', reason: 'invalid_event' } }]);
-    assert.deepEqual(labelSet(errors, 'component'), ['inference', 'microbatch']);
+    assert.deepEqual(labelSet(errors, 'component'), ['inference', 'microbatch', 'producer']);
 
     // Retention: each consumer trims what its group acknowledged and reports its backlog's share of retention.
     const trimmed = await samples(metrics, 'stream_trimmed_entries_total');
