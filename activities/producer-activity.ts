@@ -1,6 +1,6 @@
-import { CancelledFailure, Context, sleep } from '@temporalio/activity';
+import { ApplicationFailure, CancelledFailure, Context, sleep } from '@temporalio/activity';
 import type { Bus } from '../pipeline/bus/index.js';
-import { shardOf, shardStream } from '../pipeline/bus/index.js';
+import { BacklogGate, shardOf, shardStream } from '../pipeline/bus/index.js';
 import type { StreamEventV1 } from '../pipeline/contracts/index.js';
 import { parseIsoToMicros } from '../pipeline/contracts/index.js';
 import { SyntheticProducer } from '../pipeline/producers/index.js';
@@ -35,6 +35,13 @@ const FINITE_ROUND = 5000;
  * The synthetic producer: deterministic ticks (seeded GBM per symbol) published to the shard
  * streams. A retried attempt resumes from its last heartbeat, a new run from the previous run's
  * result, so the sequence (and every event_id) continues exactly.
+ *
+ * Backpressure: before each publish it asks its shard streams for room ({@link BacklogGate}) and
+ * waits, heartbeating, while a consumer group's backlog is at 90% of the retention bound, so the
+ * streams never have to drop what no consumer has read. Finite rounds are cut to the room left. A
+ * wait ends at the run's deadline (live: the run returns as usual) or after `maxRunMs` (finite:
+ * the attempt fails and is retried from its heartbeat); while it waits, live ticks older than the
+ * synthetic source's backlog bound are skipped at the source, as a live feed would.
  */
 export function createProducerActivity(deps: ProducerDeps) {
   return async function runProducer(input: ProducerInput): Promise<ProducerRunResult> {
@@ -57,6 +64,9 @@ export function createProducerActivity(deps: ProducerDeps) {
     const startPublished = input.resume?.published ?? 0;
     let total = resume?.published ?? 0;
     const bus = deps.openBus();
+    const gate = new BacklogGate({ bus, metrics: deps.metrics, log, component: 'producer' });
+    // The shard streams this producer's symbols hash to: the ones it could overfill.
+    const streams = new Set(options.symbols.map((symbol) => shardStream(baseStream, shardOf(provider, symbol, shards))));
 
     const publish = async (events: readonly StreamEventV1[]) => {
       const batches = new Map<string, string[]>();
@@ -67,10 +77,14 @@ export function createProducerActivity(deps: ProducerDeps) {
         batch.push(JSON.stringify(event));
       }
       await bus.publishMany(batches);
+      gate.taken(events.length);
       for (const [stream, batch] of batches) deps.metrics.eventsIngested.inc({ bus: 'redis', topic: stream, provider }, batch.length);
       total += events.length;
     };
     const snapshot = (): ProducerResume => ({ published: total, state: producer.state() });
+    const waitForRoom = (untilMs: number) => gate.waitForRoom(streams, {
+      untilMs, signal: ctx.cancellationSignal, onWait: () => ctx.heartbeat(snapshot() satisfies ProducerHeartbeat),
+    });
 
     try {
       log.info('producer started', { resumedAt: resume?.published, mode: input.count ? 'finite' : input.rate ? 'rate' : 'live' });
@@ -82,7 +96,13 @@ export function createProducerActivity(deps: ProducerDeps) {
         let first = resume === undefined;
         while (total < input.count) {
           if (ctx.cancellationSignal.aborted) throw new CancelledFailure('producer cancelled');
-          const count = Math.min(FINITE_ROUND, input.count - total);
+          const maxWaitMs = input.maxRunMs ?? d.maxRunMs;
+          const room = await waitForRoom(Date.now() + maxWaitMs);
+          if (ctx.cancellationSignal.aborted) throw new CancelledFailure('producer cancelled');
+          if (room === 0) {
+            throw ApplicationFailure.retryable(`the consumers' backlog of ${[...streams].join(', ')} stayed at 90% of retention (bus.redis.maxlen) for ${maxWaitMs} ms`, 'BacklogAtRetention');
+          }
+          const count = Math.min(FINITE_ROUND, input.count - total, room);
           await publish(producer.generateFinite({ count, ...(first ? { startUs } : {}), ingestTsUs: Date.now() * 1000 }));
           first = false;
           ctx.heartbeat(snapshot() satisfies ProducerHeartbeat);
@@ -93,6 +113,8 @@ export function createProducerActivity(deps: ProducerDeps) {
       const deadline = Date.now() + (input.maxRunMs ?? d.maxRunMs);
       while (Date.now() < deadline) {
         if (ctx.cancellationSignal.aborted) throw new CancelledFailure('producer cancelled', [{ published: total - startPublished, finished: false, resume: snapshot() }]);
+        // No room until the deadline (or cancelled): the loop's own checks end the run.
+        if (await waitForRoom(deadline) === 0) continue;
         const nowUs = Date.now() * 1000;
         const events = input.rate ? producer.ticksForRate(input.rate, nowUs) : producer.ticksDue(nowUs);
         if (events.length > 0) await publish(events);
@@ -104,6 +126,7 @@ export function createProducerActivity(deps: ProducerDeps) {
       reportFailure(deps.metrics, log, 'producer', 'producer failed', err);
       throw err;
     } finally {
+      gate.close();
       await bus.close();
     }
   };

@@ -1,6 +1,7 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { OwnerFencedError } from '../pipeline/contracts/index.js';
 import type { Bus, BusEntry } from '../pipeline/bus/index.js';
+import { RetentionKeeper } from '../pipeline/bus/index.js';
 import type { ConsumerRole } from '../pipeline/contracts/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 
@@ -113,12 +114,18 @@ export async function runShardConsumer<R extends { readonly counts: object }>(de
       clearInterval(timer);
     }
   };
+  let retention: RetentionKeeper | undefined;
   try {
     bus = deps.openBus();
+    // Trims what every group acknowledged and counts what was lost unread (see RetentionKeeper). Its
+    // first check runs before the group is (re)created, to notice a stream deleted while we were down.
+    retention = new RetentionKeeper({ bus, metrics, log, stream, group, component: role });
+    await retention.check();
     await bus.ensureGroup(stream, group);
     handler = await start({ bus, consumer, epoch, log, ctx, keepAlive });
     const h = handler;
     const openBus = bus;
+    const keeper = retention;
     let lastId: string | undefined;
     let lagMs = 0;
     const readSize = (): number => Math.min(h.room?.() ?? target.readCount, target.readCount);
@@ -172,6 +179,7 @@ export async function runShardConsumer<R extends { readonly counts: object }>(de
         metrics.consumerLagMs.set({ topic: stream, group, consumer }, lag.lagMs);
         metrics.pendingEntries.set({ topic: stream, group }, lag.pending);
       }
+      await keeper.tick(Date.now()); // a retention check and a trim every second
       await beat();
     }
     const stoppedBy: StoppedBy = ctx.cancellationSignal.aborted ? 'cancelled' : 'max_run';
@@ -194,6 +202,7 @@ export async function runShardConsumer<R extends { readonly counts: object }>(de
     metrics.consumerHeartbeat.remove({ topic: stream, consumer });
     metrics.consumerLagMs.remove({ topic: stream, group, consumer });
     metrics.pendingEntries.remove({ topic: stream, group });
+    retention?.close();
     await handler?.close?.().catch((err: unknown) => log.warn('consumer cleanup failed', { err }));
     await bus?.close();
   }

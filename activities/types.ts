@@ -82,7 +82,11 @@ export interface ProducerInput {
   readonly count?: number;
   /** Finite mode: src_ts of the first event (ISO-8601); default now. */
   readonly startTs?: string;
-  /** Live/rate mode: return after this long (the workflow then continues), bounding each run. */
+  /**
+   * Live/rate mode: return after this long (the workflow then continues), bounding each run. Finite
+   * mode: the longest the producer waits for its consumers' backlog to fall under retention before
+   * the attempt fails (and is retried from its heartbeat).
+   */
   readonly maxRunMs?: number;
   /** Set by the workflow between runs: where the previous run stopped. Leave unset when starting. */
   readonly resume?: ProducerResume;

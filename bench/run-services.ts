@@ -6,7 +6,7 @@ import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import type { Client } from '@temporalio/client';
 import { connectTemporal } from '../client/temporal.js';
-import { RedisBus } from '../pipeline/bus/index.js';
+import { lossMemoKey, RedisBus } from '../pipeline/bus/index.js';
 import { createDb, migrateToLatest } from '../store/index.js';
 import type { Database } from '../store/index.js';
 import type { Cleanup } from './run-cleanup.js';
@@ -53,6 +53,7 @@ export function deleteRunDataAtEnd(plan: RunPlan, { redis, db }: RunServices, cl
   const r = plan.config.bus.redis;
   cleanup.add('delete the run\'s streams, checkpoints, bars, signals and job rows', async () => {
     const keys = await redis.del(...streams, ...featureStreams, r.late_stream, r.dlq_stream, r.signals_stream, plan.baselineStream);
+    await redis.del(...[...streams, ...featureStreams].map(lossMemoKey)); // the consumers' unread-loss memos
     await redis.hdel(CHECKPOINT_KEY, ...streams.map((s) => `${s}|${r.consumer_group}`));
     const bars = await db.deleteFrom('bars_ohlcv').where('provider', '=', tag).executeTakeFirst();
     const signals = await db.deleteFrom('signals').where('provider', '=', tag).executeTakeFirst();

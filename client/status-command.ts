@@ -43,6 +43,12 @@ export interface ConsumerView {
   /** From Redis: age of the oldest entry the group has not acknowledged, and its pending entries. */
   readonly lagMs: number | null;
   readonly pending: number | null;
+  /**
+   * From Redis: entries the group has not acknowledged (pending + never delivered) and the retention
+   * bound (`bus.redis.maxlen`) they count against: producers wait at 90% of it.
+   */
+  readonly backlog: number | null;
+  readonly retention: number | null;
   /** Inference: adapter and model version the run evaluates with. */
   readonly adapter: string | null;
   readonly modelVersion: string | null;
@@ -109,7 +115,7 @@ const ACTIVITY_STATES: Record<number, string> = { 1: 'SCHEDULED', 2: 'STARTED', 
 
 type AnyHeartbeat = Partial<MicroBatchHeartbeat & InferenceHeartbeat & ProducerHeartbeat>;
 
-function fromDescription(member: Member, description: WorkflowExecutionDescription | null): Omit<ConsumerView, 'lagMs' | 'pending'> {
+function fromDescription(member: Member, description: WorkflowExecutionDescription | null): Omit<ConsumerView, 'lagMs' | 'pending' | 'backlog' | 'retention'> {
   const empty = {
     role: member.role, shard: member.shard, workflowId: member.workflowId, stream: member.stream,
     status: description?.status.name ?? 'NOT_FOUND', attempt: null, activityState: null, lastHeartbeatMs: null, lastFailure: null,
@@ -210,13 +216,16 @@ export async function readFleetStatus(client: Client | null, bus: Bus, countBars
   const consumers: ConsumerView[] = [];
   for (const m of members) {
     const view = fromDescription(m, descriptions.get(m.workflowId) ?? null);
-    let lagMs: number | null = null, pending: number | null = null;
+    let lagMs: number | null = null, pending: number | null = null, backlog: number | null = null, retention: number | null = null;
     if (m.group) {
       const lag = await bus.lag(m.stream, m.group, atMs);
       lagMs = lag.lagMs;
       pending = lag.pending;
+      const streamBacklog = await bus.backlog(m.stream);
+      backlog = streamBacklog.groups.get(m.group) ?? null;
+      retention = streamBacklog.retention;
     }
-    consumers.push({ ...view, status: temporalError && !descriptions.has(m.workflowId) ? 'UNKNOWN' : view.status, lagMs, pending });
+    consumers.push({ ...view, status: temporalError && !descriptions.has(m.workflowId) ? 'UNKNOWN' : view.status, lagMs, pending, backlog, retention });
   }
   const progress = await readProgress(bus, countBars, config);
   return { atMs, temporalError, consumers, replays, recovery, progress };
@@ -245,9 +254,15 @@ function runningText(c: ConsumerView): string {
   return notes.length > 0 ? `RUNNING (${notes.join(', ')})` : 'RUNNING';
 }
 
+/** A group's backlog with its share of retention, e.g. `12000 (1.2%)`. */
+function backlogText(c: ConsumerView): string {
+  if (c.backlog === null) return '-';
+  return c.retention ? `${c.backlog} (${(Math.round((c.backlog / c.retention) * 1000) / 10).toString()}%)` : String(c.backlog);
+}
+
 /** The fleet as a table, then replays, the recovery schedule and the progress line. */
 export function formatFleetStatus(s: FleetStatus, previous?: FleetStatus): string {
-  const header = ['role', 'shard', 'owner (workflow id)', 'status', 'heartbeat', 'watermark', 'frontier', 'lag', 'pending', 'model / published'];
+  const header = ['role', 'shard', 'owner (workflow id)', 'status', 'heartbeat', 'watermark', 'frontier', 'lag', 'pending', 'backlog (of retention)', 'model / published'];
   const rows = s.consumers.map((c) => [
     c.role,
     c.shard === null ? '-' : String(c.shard),
@@ -258,6 +273,7 @@ export function formatFleetStatus(s: FleetStatus, previous?: FleetStatus): strin
     clock(c.frontierMs),
     c.lagMs === null ? '-' : `${(c.lagMs / 1000).toFixed(1)}s`,
     c.pending === null ? '-' : String(c.pending),
+    backlogText(c),
     c.role === 'inference' ? (c.adapter ? `${c.adapter}${c.modelVersion ? ` ${c.modelVersion}` : ''}` : '-') : c.role === 'producer' && c.published !== null ? String(c.published) : '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));

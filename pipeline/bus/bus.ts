@@ -46,17 +46,49 @@ export interface GroupLag {
 }
 
 /**
+ * What a stream holds that its consumer groups have not acknowledged, against the retention bound
+ * (`bus.redis.maxlen`). `entries` is the slowest group's backlog (pending + never delivered), or the
+ * stream's length when no group reads it yet (a group created later starts at its first entry).
+ */
+export interface StreamBacklog {
+  readonly entries: number;
+  /** The retention bound: the most entries a stream should hold for its groups. */
+  readonly retention: number;
+  /** Each group's backlog: its pending entries plus those never delivered to it. */
+  readonly groups: ReadonlyMap<string, number>;
+}
+
+/**
+ * Entries a group lost without reading them, as {@link Bus.takeUnreadLoss} reports them: each loss
+ * once, across runs and processes.
+ */
+export interface UnreadLoss {
+  /** Entries removed from the stream (trimmed, deleted) before the group read them, found since the last report. */
+  readonly removed: number;
+  /**
+   * Set when the stream or the group disappeared since the last report (deleted, evicted,
+   * destroyed): what it held that the group had not acknowledged is gone, and how much is not
+   * known. The figures are those of the last report (`undelivered` null when it was not known).
+   */
+  readonly deleted?: { readonly undelivered: number | null; readonly pending: number };
+}
+
+/**
  * The durable stream bus. Redis Streams is the default implementation; Kafka sits behind the same
  * interface. Consumers read in a group under a stable consumer name, so a restarted owner first
  * re-reads its own pending entries and then new ones.
  */
 export interface Bus {
   /**
-   * Appends payloads to a stream in one round trip; returns their ids in order. Streams are trimmed
-   * to the configured retention unless `trim: false` (late and dead-letter streams keep everything).
+   * Appends payloads to a stream in one round trip; returns their ids in order. Appending never
+   * removes an entry a consumer group has not acknowledged: a stream some group reads is trimmed
+   * only by {@link Bus.trimAcknowledged}, and producers wait on its backlog instead. A stream no
+   * group reads (signals, features while inference is off) is capped at the retention bound, since
+   * nobody can miss what nobody reads, unless `trim: false` (late, dead-letter and replay streams
+   * keep everything).
    */
   publish(stream: string, payloads: readonly string[], options?: { readonly trim?: boolean }): Promise<string[]>;
-  /** Appends payloads to several streams in one round trip. */
+  /** Appends payloads to several streams in one round trip (retention as in {@link Bus.publish}). */
   publishMany(batches: ReadonlyMap<string, readonly string[]>): Promise<void>;
   /** Creates the consumer group (and the stream) if missing; a no-op otherwise. */
   ensureGroup(stream: string, group: string): Promise<void>;
@@ -90,6 +122,20 @@ export interface Bus {
   requeue(stream: string, group: string, entries: readonly BusEntry[]): Promise<string[]>;
   /** Lag of a group on a stream. */
   lag(stream: string, group: string, nowMs: number): Promise<GroupLag>;
+  /**
+   * Removes the entries every group of the stream has acknowledged: those below the lowest id any
+   * group still needs (its oldest pending entry, or the first after its last delivered one).
+   * A stream no group reads is left alone. Returns the number of entries removed.
+   */
+  trimAcknowledged(stream: string): Promise<number>;
+  /** The stream's unacknowledged backlog against the retention bound (see {@link StreamBacklog}). */
+  backlog(stream: string): Promise<StreamBacklog>;
+  /**
+   * Entries of `stream` that `group` lost without reading them, not reported by an earlier call
+   * (for any caller, in any process): each loss is reported once. Call it before the group is
+   * (re)created too, so a stream deleted while its consumer was down is noticed.
+   */
+  takeUnreadLoss(stream: string, group: string): Promise<UnreadLoss>;
   /** Entries ever appended to a stream (unaffected by trimming; 0 when missing). */
   added(stream: string): Promise<number>;
   /** Number of entries in a stream (0 when missing). */

@@ -1,4 +1,10 @@
-export type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry } from './bus.js';
+export type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, UnreadLoss } from './bus.js';
 export type { RedisBusOptions } from './redis-bus.js';
 export { RedisBus } from './redis-bus.js';
 export { compareStreamIds, shardOf, shardStream, streamIdMs } from './sharding.js';
+export { lossMemoKey } from './redis-retention.js';
+export { BacklogGate } from './backlog-gate.js';
+export type { BacklogGateOptions, WaitOptions } from './backlog-gate.js';
+export { BACKLOG_CLEAR_RATIO, BACKLOG_WAIT_RATIO, BacklogWatch } from './backlog-watch.js';
+export { RetentionKeeper } from './retention-keeper.js';
+export type { RetentionKeeperOptions } from './retention-keeper.js';

@@ -1,12 +1,16 @@
 import { Redis } from 'ioredis';
-import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry } from './bus.js';
+import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, UnreadLoss } from './bus.js';
 import { redactSecrets } from '../config/redact.js';
 import { compareStreamIds, streamIdMs } from './sharding.js';
 import { FENCED_READ_SCRIPT } from './fenced-read.js';
 import { OwnerFencedError } from '../contracts/index.js';
+import { entriesRemovedSoFar, streamBacklog, takeUnreadLoss, trimAcknowledged } from './redis-retention.js';
 
 export interface RedisBusOptions {
-  /** Approximate retention per stream (`XADD MAXLEN ~`). */
+  /**
+   * The retention bound per stream (`bus.redis.maxlen`): producers wait when a group's unacknowledged
+   * backlog nears it; a stream no group reads is capped at it (`XADD MAXLEN ~`).
+   */
   readonly maxLen: number;
   /** Hash where releases before 0.5 kept consumer checkpoints (read for upgrades only). */
   readonly checkpointKey?: string;
@@ -27,6 +31,8 @@ function fenceKey(stream: string, group: string): string {
 
 /** Field carrying the encoded event in every entry. */
 const PAYLOAD_FIELD = 'd';
+/** How long `publish` trusts what it saw of a stream's groups (whether to cap it). */
+const GROUPS_SEEN_MS = 5000;
 
 type RawEntry = [id: string, fields: string[] | null];
 
@@ -56,6 +62,8 @@ export class RedisBus implements Bus {
   readonly #cmd: Redis;
   readonly #blocking: Redis;
   readonly #options: Required<RedisBusOptions>;
+  /** Per stream: whether it had consumer groups, and until when that is trusted. */
+  readonly #groupsSeen = new Map<string, { readonly grouped: boolean; readonly untilMs: number }>();
   #closing: Promise<void> | undefined;
 
   constructor(uri: string, options: RedisBusOptions) {
@@ -74,12 +82,31 @@ export class RedisBus implements Bus {
     this.#cmd.defineCommand('mdpFencedRead', { numberOfKeys: 2, lua: FENCED_READ_SCRIPT });
   }
 
+  /**
+   * Whether appends to `stream` may cap it at the retention bound: only while no group reads it.
+   * Seen at most {@link GROUPS_SEEN_MS} ago: a group created within that time can see `MAXLEN` trim
+   * entries it has not read, which `takeUnreadLoss` then counts.
+   */
+  async #capped(stream: string): Promise<boolean> {
+    const seen = this.#groupsSeen.get(stream);
+    if (seen && seen.untilMs > Date.now()) return !seen.grouped;
+    let grouped = false;
+    try {
+      grouped = ((await this.#cmd.xinfo('GROUPS', stream)) as unknown[]).length > 0;
+    } catch (err) {
+      if (!(err as Error).message.includes('no such key')) throw err;
+    }
+    this.#groupsSeen.set(stream, { grouped, untilMs: Date.now() + GROUPS_SEEN_MS });
+    return !grouped;
+  }
+
   async publish(stream: string, payloads: readonly string[], options: { readonly trim?: boolean } = {}): Promise<string[]> {
     if (payloads.length === 0) return [];
+    const capped = options.trim !== false && await this.#capped(stream);
     const pipe = this.#cmd.pipeline();
     for (const payload of payloads) {
-      if (options.trim === false) pipe.xadd(stream, '*', PAYLOAD_FIELD, payload);
-      else pipe.xadd(stream, 'MAXLEN', '~', this.#options.maxLen, '*', PAYLOAD_FIELD, payload);
+      if (capped) pipe.xadd(stream, 'MAXLEN', '~', this.#options.maxLen, '*', PAYLOAD_FIELD, payload);
+      else pipe.xadd(stream, '*', PAYLOAD_FIELD, payload);
     }
     const results = (await pipe.exec()) ?? [];
     return results.map(([err, id]) => {
@@ -89,9 +116,14 @@ export class RedisBus implements Bus {
   }
 
   async publishMany(batches: ReadonlyMap<string, readonly string[]>): Promise<void> {
+    const capped = new Map<string, boolean>();
+    for (const [stream, payloads] of batches) if (payloads.length > 0) capped.set(stream, await this.#capped(stream));
     const pipe = this.#cmd.pipeline();
     for (const [stream, payloads] of batches) {
-      for (const payload of payloads) pipe.xadd(stream, 'MAXLEN', '~', this.#options.maxLen, '*', PAYLOAD_FIELD, payload);
+      for (const payload of payloads) {
+        if (capped.get(stream)) pipe.xadd(stream, 'MAXLEN', '~', this.#options.maxLen, '*', PAYLOAD_FIELD, payload);
+        else pipe.xadd(stream, '*', PAYLOAD_FIELD, payload);
+      }
     }
     if (pipe.length === 0) return;
     for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
@@ -99,7 +131,9 @@ export class RedisBus implements Bus {
 
   async ensureGroup(stream: string, group: string): Promise<void> {
     try {
-      await this.#cmd.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+      // With a known read counter Redis can tell entries removed before the group read them.
+      await this.#cmd.call('XGROUP', 'CREATE', stream, group, '0', 'MKSTREAM', 'ENTRIESREAD', await entriesRemovedSoFar(this.#cmd, stream));
+      this.#groupsSeen.delete(stream);
     } catch (err) {
       if (!(err as Error).message.includes('BUSYGROUP')) throw err;
     }
@@ -215,9 +249,22 @@ export class RedisBus implements Bus {
     let undelivered = 0;
     if (next.length > 0) {
       oldestMs = Math.min(oldestMs, streamIdMs(next[0][0]));
-      undelivered = info.lag === null || info.lag === undefined ? 1 : Number(info.lag);
+      // Redis' lag also counts entries removed before the group read them: never more than the stream holds.
+      undelivered = info.lag === null || info.lag === undefined ? 1 : Math.min(Number(info.lag), length);
     }
     return { lagMs: Number.isFinite(oldestMs) ? Math.max(0, nowMs - oldestMs) : 0, pending, undelivered, length };
+  }
+
+  trimAcknowledged(stream: string): Promise<number> {
+    return trimAcknowledged(this.#cmd, stream);
+  }
+
+  backlog(stream: string): Promise<StreamBacklog> {
+    return streamBacklog(this.#cmd, stream, this.#options.maxLen);
+  }
+
+  takeUnreadLoss(stream: string, group: string): Promise<UnreadLoss> {
+    return takeUnreadLoss(this.#cmd, stream, group);
   }
 
   async added(stream: string): Promise<number> {

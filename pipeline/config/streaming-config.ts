@@ -24,7 +24,11 @@ export interface RedisBusConfig {
   readonly stream: string;
   readonly signals_stream: string;
   readonly consumer_group: string;
-  /** Approximate per-stream retention (`XADD MAXLEN ~`). */
+  /**
+   * Retention bound per stream, in entries: the most a stream should hold for its consumer groups.
+   * Streams are trimmed only below what every group acknowledged; producers wait while a group's
+   * unacknowledged backlog is at 90% of it; a stream no group reads is capped at it (`MAXLEN ~`).
+   */
   readonly maxlen: number;
   /** Dead-letter stream for invalid or over-delivered messages. */
   readonly dlq_stream: string;
@@ -315,7 +319,11 @@ const SCHEMA = {
       stream: { doc: 'Event stream base name (shard n is <stream>.<n>).', format: 'mdp-name', default: 'mdp.events' },
       signals_stream: { doc: 'Signals stream.', format: 'mdp-name', default: 'mdp.signals' },
       consumer_group: { doc: 'Consumer group name.', format: 'mdp-name', default: 'mdp-consumers' },
-      maxlen: { doc: 'Approximate retention per stream (XADD MAXLEN ~).', format: 'mdp-int', min: 1, default: 1_000_000 },
+      maxlen: {
+        doc: 'Retention bound per stream (entries): producers wait while a consumer group\'s unacknowledged backlog is at 90% of it; '
+          + 'streams are trimmed only below what every group acknowledged; a stream no group reads is capped at it (XADD MAXLEN ~).',
+        format: 'mdp-int', min: 1, default: 1_000_000,
+      },
       dlq_stream: { doc: 'Dead-letter stream.', format: 'mdp-name', default: 'mdp.dlq' },
       late_stream: { doc: 'Stream for events later than their window.', format: 'mdp-name', default: 'mdp.events.late' },
       features_stream: { doc: 'Feature snapshot stream base name (shard n is <features_stream>.<n>).', format: 'mdp-name', default: 'mdp.features' },

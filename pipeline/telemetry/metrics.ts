@@ -41,6 +41,9 @@ export function createMetrics(registry: Registry = new Registry()) {
     pendingEntries: gauge('stream_pending_entries', 'Entries delivered to the consumer group but not yet acknowledged', ['topic', 'group']),
     watermarkMs: gauge('microbatch_watermark_ms', 'Event-time watermark of a shard (epoch ms)', ['topic']),
     consumerHeartbeat: gauge('stream_consumer_last_heartbeat_seconds', 'Unix time of the consumer loop\'s last iteration', ['topic', 'consumer']),
+    backlogRatio: gauge('stream_backlog_ratio',
+      'Entries the slowest consumer group of a stream has not acknowledged (or the stream\'s length when no group reads it), as a fraction of the retention bound bus.redis.maxlen; producers wait at 0.9', ['topic']),
+    trimmedEntries: counter('stream_trimmed_entries_total', 'Entries removed from a stream because every consumer group had acknowledged them', ['topic']),
   };
 }
 

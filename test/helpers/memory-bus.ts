@@ -1,10 +1,11 @@
 /**
  * An in-memory {@link Bus} with Redis Streams' consumer-group semantics (pending lists per
- * consumer, delivery counts that grow on every re-read or claim, acknowledgements, checkpoints),
- * for unit tests of the activities without a Redis server. The integration tests run the same
- * activities on the real `RedisBus`.
+ * consumer, delivery counts that grow on every re-read or claim, acknowledgements, checkpoints,
+ * retention: trimming below what every group acknowledged, capping streams no group reads, counting
+ * entries removed before a group read them), for unit tests of the activities without a Redis
+ * server. The integration tests run the same activities on the real `RedisBus`.
  */
-import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry } from '../../pipeline/bus/index.js';
+import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, UnreadLoss } from '../../pipeline/bus/index.js';
 import { OwnerFencedError } from '../../pipeline/contracts/index.js';
 import { compareStreamIds as compareIds, streamIdMs } from '../../pipeline/bus/index.js';
 
@@ -23,6 +24,15 @@ interface Pending {
 interface Group {
   lastDelivered: string;
   readonly pending: Map<string, Pending>;
+  /** Entries removed (trimmed, deleted) while still after `lastDelivered`: the group never reads them. */
+  removedUnread: number;
+}
+
+/** What the last `takeUnreadLoss` saw of a group; outlives the stream, as Redis' memo does. */
+interface LossMemo {
+  readonly reported: number;
+  readonly undelivered: number;
+  readonly pending: number;
 }
 
 interface Stream {
@@ -42,10 +52,17 @@ export class MemoryBus implements Bus {
   readonly #streams = new Map<string, Stream>();
   readonly #checkpoints = new Map<string, number>();
   readonly #fences = new Map<string, number>();
+  readonly #lossMemos = new Map<string, LossMemo>();
+  /** The retention bound (`bus.redis.maxlen`). */
+  readonly retention: number;
   #lastMs = 0;
   #seq = 0;
   /** How often `close()` was called (tests check every path closes the bus). */
   closed = 0;
+
+  constructor(options: { readonly retention?: number } = {}) {
+    this.retention = options.retention ?? 1_000_000;
+  }
 
   #stream(name: string): Stream {
     let stream = this.#streams.get(name);
@@ -79,10 +96,29 @@ export class MemoryBus implements Bus {
     return id;
   }
 
-  /** Deletes an entry's content, as trimming does to an entry still pending. */
+  /** Deletes an entry's content, as trimming does to an entry still pending (or XDEL to any). */
   deleteEntry(stream: string, id: string): void {
-    const entry = this.#streams.get(stream)?.entries.find((e) => e.id === id);
-    if (entry) entry.fields = null;
+    const s = this.#streams.get(stream);
+    const entry = s?.entries.find((e) => e.id === id);
+    if (!s || !entry?.fields) return;
+    this.#countRemoved(s, [entry]);
+    entry.fields = null;
+  }
+
+  /** Removes the oldest `count` entries whatever the groups read, as an operator's `XTRIM` or an old `MAXLEN` would. */
+  trimOldest(stream: string, count: number): number {
+    const s = this.#streams.get(stream);
+    if (!s) return 0;
+    const removed = s.entries.splice(0, count);
+    this.#countRemoved(s, removed);
+    return removed.filter((e) => e.fields).length;
+  }
+
+  /** Counts, per group, the removed entries it had not been delivered yet. */
+  #countRemoved(s: Stream, removed: readonly StoredEntry[]): void {
+    for (const g of s.groups.values()) {
+      g.removedUnread += removed.filter((e) => e.fields && compareIds(e.id, g.lastDelivered) > 0).length;
+    }
   }
 
   /**
@@ -100,8 +136,15 @@ export class MemoryBus implements Bus {
     return (this.#streams.get(stream)?.entries ?? []).map((e) => ({ id: e.id, fields: e.fields && { ...e.fields } }));
   }
 
-  publish(stream: string, payloads: readonly string[]): Promise<string[]> {
-    return Promise.resolve(payloads.map((payload) => this.appendRaw(stream, { d: payload })));
+  publish(stream: string, payloads: readonly string[], options: { readonly trim?: boolean } = {}): Promise<string[]> {
+    const ids = payloads.map((payload) => this.appendRaw(stream, { d: payload }));
+    // Only a stream no group reads is capped at retention.
+    const s = this.#stream(stream);
+    if (options.trim !== false && s.groups.size === 0) {
+      const live = s.entries.filter((e) => e.fields).length;
+      if (live > this.retention) this.trimOldest(stream, live - this.retention);
+    }
+    return Promise.resolve(ids);
   }
 
   async publishMany(batches: ReadonlyMap<string, readonly string[]>): Promise<void> {
@@ -110,7 +153,7 @@ export class MemoryBus implements Bus {
 
   ensureGroup(stream: string, group: string): Promise<void> {
     const s = this.#stream(stream);
-    if (!s.groups.has(group)) s.groups.set(group, { lastDelivered: '0-0', pending: new Map() });
+    if (!s.groups.has(group)) s.groups.set(group, { lastDelivered: '0-0', pending: new Map(), removedUnread: 0 });
     return Promise.resolve();
   }
 
@@ -214,6 +257,38 @@ export class MemoryBus implements Bus {
     return Promise.resolve({
       lagMs: oldest === undefined ? 0 : Math.max(0, nowMs - streamIdMs(oldest)), pending: g.pending.size, undelivered: undelivered.length, length: live.length,
     });
+  }
+
+  trimAcknowledged(stream: string): Promise<number> {
+    const s = this.#streams.get(stream);
+    if (!s || s.groups.size === 0) return Promise.resolve(0);
+    // Below the lowest id a group still needs: its oldest pending one, or the first after its last delivered one.
+    const acknowledged = (id: string) => [...s.groups.values()].every((g) => compareIds(id, g.lastDelivered) <= 0
+      && [...g.pending.keys()].every((pending) => compareIds(id, pending) < 0));
+    let cut = 0;
+    while (cut < s.entries.length && acknowledged(s.entries[cut].id)) cut++;
+    return Promise.resolve(s.entries.splice(0, cut).filter((e) => e.fields).length);
+  }
+
+  backlog(stream: string): Promise<StreamBacklog> {
+    const s = this.#streams.get(stream);
+    const live = s?.entries.filter((e) => e.fields) ?? [];
+    const groups = new Map([...(s?.groups ?? [])].map(([name, g]) => [name, g.pending.size + live.filter((e) => compareIds(e.id, g.lastDelivered) > 0).length]));
+    return Promise.resolve({ entries: groups.size === 0 ? live.length : Math.max(...groups.values()), retention: this.retention, groups });
+  }
+
+  takeUnreadLoss(stream: string, group: string): Promise<UnreadLoss> {
+    const key = `${stream}|${group}`;
+    const memo = this.#lossMemos.get(key);
+    const s = this.#streams.get(stream);
+    const g = s?.groups.get(group);
+    if (!s || !g) {
+      this.#lossMemos.delete(key);
+      return Promise.resolve(memo ? { removed: 0, deleted: { undelivered: memo.undelivered, pending: memo.pending } } : { removed: 0 });
+    }
+    const undelivered = s.entries.filter((e) => e.fields && compareIds(e.id, g.lastDelivered) > 0).length;
+    this.#lossMemos.set(key, { reported: g.removedUnread, undelivered, pending: g.pending.size });
+    return Promise.resolve({ removed: g.removedUnread - (memo?.reported ?? 0) });
   }
 
   added(stream: string): Promise<number> {

@@ -46,7 +46,13 @@ async function samples(metrics: Metrics, name: string): Promise<Sample[]> {
 }
 
 /** Gauges the consumers set while they run (and remove when they stop). */
-const GAUGES = ['stream_consumer_lag_ms', 'stream_pending_entries', 'microbatch_watermark_ms', 'stream_consumer_last_heartbeat_seconds'];
+const GAUGES = ['stream_consumer_lag_ms', 'stream_pending_entries', 'microbatch_watermark_ms', 'stream_consumer_last_heartbeat_seconds', 'stream_backlog_ratio'];
+
+/** Entries ever appended to a stream: consumers trim what they acknowledged, so XLEN no longer says. */
+async function entriesAdded(redis: Redis, stream: string): Promise<number> {
+  const info = (await redis.xinfo('STREAM', stream)) as (string | number)[];
+  return Number(info[info.indexOf('entries-added') + 1]);
+}
 
 const sum = (list: readonly Sample[]) => list.reduce((total, s) => total + s.value, 0);
 const labelSet = (list: readonly Sample[], label: string) => [...new Set(list.map((s) => String(s.labels[label])))].sort();
@@ -198,7 +204,7 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
     assert.deepEqual(labelSet(ingested, 'bus'), ['redis']);
     assert.deepEqual(labelSet(ingested, 'provider'), [provider]);
     assert.deepEqual(labelSet(ingested, 'topic'), eventStreams);
-    for (const s of ingested) assert.equal(s.value, await redis.xlen(String(s.labels.topic)) - INVALID.filter((_, i) => shardStream(stream, i % shards) === s.labels.topic).length);
+    for (const s of ingested) assert.equal(s.value, await entriesAdded(redis, String(s.labels.topic)) - INVALID.filter((_, i) => shardStream(stream, i % shards) === s.labels.topic).length);
 
     // stream_consumer_lag_ms{topic,group,consumer} — every shard consumer (micro-batch and inference),
     // above zero while the micro-batcher held a window's entries.
@@ -254,7 +260,15 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
     // the consumers know is exported from zero.
     const errors = await samples(metrics, 'errors_total');
     assert.deepEqual(errors.filter((s) => s.value !== 0), [{ value: INVALID.length, labels: { component: 'microbatch', reason: 'invalid_event' } }]);
-    assert.deepEqual(labelSet(errors, 'component'), ['inference', 'microbatch']);
+    assert.deepEqual(labelSet(errors, 'component'), ['inference', 'microbatch', 'producer']);
+
+    // Retention: each consumer trims what its group acknowledged and reports its backlog's share of retention.
+    const trimmed = await samples(metrics, 'stream_trimmed_entries_total');
+    assert.deepEqual(labelSet(trimmed, 'topic'), [...eventStreams, ...featureStreams].sort());
+    assert.ok(sum(trimmed.filter((s) => eventStreams.includes(String(s.labels.topic)))) > 0, 'acknowledged events were trimmed');
+    const backlog = [...(peaks.get('stream_backlog_ratio')?.values() ?? [])];
+    assert.deepEqual(labelSet(backlog, 'topic'), [...eventStreams, ...featureStreams].sort());
+    for (const s of backlog) assert.ok(s.value >= 0 && s.value < 0.01, `backlog ratio of ${s.labels.topic}: ${s.value}`);
 
     // Extras: outcomes per event, pending entries, watermark, heartbeats.
     const outcomes = await samples(metrics, 'microbatch_events_total');

@@ -53,6 +53,10 @@ describe('end to end: synthetic → bars → features → signals, all under Tem
     const bars = new StoreClient(db);
     const signals = new SignalsStoreClient(db);
 
+    // A second group on the features streams, which only this test reads (at the end): streams are
+    // trimmed only below what every group acknowledged, so every snapshot is still there to check.
+    for (let shard = 0; shard < shards; shard++) await redis.xgroup('CREATE', shardStream(featuresStream, shard), 'e2e-reader', '0', 'MKSTREAM');
+
     await worker.runUntil(async () => {
       const handles: WorkflowHandle[] = [];
       for (let shard = 0; shard < shards; shard++) {

@@ -75,6 +75,7 @@ describe('mdp status (the fleet: owners, heartbeats, watermarks, lag, pending)',
         assert.ok(mb.frontierMs !== null && mb.frontierMs > Date.parse(events[0].src_ts), 'persisted windows move the frontier');
         assert.equal(mb.pending, 0);
         assert.equal(mb.lagMs, 0);
+        assert.deepEqual([mb.backlog, mb.retention], [0, redisCfg.maxlen]);
         assert.equal(fleet.consumers[0].status, 'NOT_FOUND');
         assert.equal(fleet.consumers[2].status, 'NOT_FOUND');
         assert.deepEqual(fleet.replays, []);

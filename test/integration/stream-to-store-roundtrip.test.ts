@@ -63,6 +63,10 @@ describe('stream to store round trip (synthetic → Redis → micro-batch under 
       const events = published.map((p) => p.event);
       assert.equal(events.length, EVENTS);
       const expected = expectedBars(events, config.micro_batch.window_ms);
+      // The group of step 5 exists from the start, as a replay's would have to: streams are trimmed
+      // only below what every group acknowledged, so the events wait for it.
+      const replayGroup = `${config.bus.redis.consumer_group}-replay`;
+      for (let shard = 0; shard < shards; shard++) await redis.xgroup('CREATE', shardStream(stream, shard), replayGroup, '0');
 
       // 2. One micro-batch owner per shard, until every window is persisted and acknowledged.
       const handles: WorkflowHandle[] = [];
@@ -108,8 +112,7 @@ describe('stream to store round trip (synthetic → Redis → micro-batch under 
         .where('provider', '=', provider).orderBy('symbol').orderBy('ts').execute();
       const before = await snapshotRows();
 
-      // 5. A fresh consumer group (as a replay would) re-aggregates every event: 0 new, 0 changed.
-      const replayGroup = `${config.bus.redis.consumer_group}-replay`;
+      // 5. A second consumer group (as a replay would) re-aggregates every event: 0 new, 0 changed.
       const replays: WorkflowHandle[] = [];
       for (let shard = 0; shard < shards; shard++) {
         replays.push(await env.client.workflow.start('streamConsumerWorkflow', {

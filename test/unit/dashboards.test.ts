@@ -144,7 +144,8 @@ describe('Prometheus alert rules (configs/prometheus/alerts.yml)', function () {
   it('cover the five SLA alert kinds in group mdp-sla, each with for, severity and annotations', function () {
     assert.deepEqual(groups.map((g) => g.name), ['mdp-sla']);
     const alerts = rules.filter((r) => r.alert !== undefined);
-    for (const name of ['MdpWindowLatencyHigh', 'MdpConsumerLagHigh', 'MdpPendingBacklogGrowing', 'MdpErrorRateHigh', 'MdpDlqRateHigh', 'MdpConsumerHeartbeatStale']) {
+    for (const name of ['MdpWindowLatencyHigh', 'MdpConsumerLagHigh', 'MdpPendingBacklogGrowing', 'MdpErrorRateHigh', 'MdpDlqRateHigh', 'MdpConsumerHeartbeatStale',
+      'MdpUnreadEntriesLost', 'MdpBacklogNearRetention']) {
       assert.ok(alerts.some((a) => a.alert === name), `alert ${name} exists`);
     }
     for (const alert of alerts) {

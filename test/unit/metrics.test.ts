@@ -45,6 +45,8 @@ const EXTRA: Readonly<Record<string, Expected>> = {
   stream_pending_entries: { type: 'gauge', labels: ['topic', 'group'], key: 'pendingEntries' },
   microbatch_watermark_ms: { type: 'gauge', labels: ['topic'], key: 'watermarkMs' },
   stream_consumer_last_heartbeat_seconds: { type: 'gauge', labels: ['topic', 'consumer'], key: 'consumerHeartbeat' },
+  stream_backlog_ratio: { type: 'gauge', labels: ['topic'], key: 'backlogRatio' },
+  stream_trimmed_entries_total: { type: 'counter', labels: ['topic'], key: 'trimmedEntries' },
 };
 
 const ALL: Readonly<Record<string, Expected>> = { ...SPEC, ...EXTRA };

@@ -169,6 +169,23 @@ describe('micro-batch activity on fake dependencies', function () {
     assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 100), []);
   });
 
+  it('counts entries trimmed before it read them, and trims what it acknowledged', async function () {
+    const { bus, bars, metrics, run } = setup();
+    const all = events(100);
+    await bus.ensureGroup(STREAM, GROUP);
+    await bus.publish(STREAM, all.map((e) => JSON.stringify(e)));
+    assert.equal(bus.trimOldest(STREAM, 30), 30); // an operator's XTRIM while no consumer ran
+
+    await run();
+
+    assert.equal(await errorCount(metrics, 'microbatch', 'trimmed_unread'), 30);
+    assert.deepEqual(bars.sorted(), expectedBars(all.slice(30), WINDOW_MS), 'the rest lands');
+    await run(); // the next run's first tick trims what the first acknowledged
+    assert.deepEqual(bus.entries(STREAM), []);
+    assert.deepEqual((await metricValues(metrics, 'stream_trimmed_entries_total')).map((v) => [v.labels.topic, v.value]), [[STREAM, 70]]);
+    assert.equal(await errorCount(metrics, 'microbatch', 'trimmed_unread'), 30, 'reported once');
+  });
+
   it('stops on cancellation with its counts in the CancelledFailure, removes its gauges and closes the bus', async function () {
     const { bus, bars, jobs, metrics } = setup({ maxRunMs: 60_000 });
     await bus.ensureGroup(STREAM, GROUP);
@@ -184,7 +201,7 @@ describe('micro-batch activity on fake dependencies', function () {
     assert.equal(carried.stoppedBy, 'cancelled');
     assert.equal(carried.counts.accepted, 40);
     assert.equal(bus.closed, 1);
-    for (const gauge of ['stream_consumer_last_heartbeat_seconds', 'stream_consumer_lag_ms', 'stream_pending_entries', 'microbatch_watermark_ms']) {
+    for (const gauge of ['stream_consumer_last_heartbeat_seconds', 'stream_consumer_lag_ms', 'stream_pending_entries', 'microbatch_watermark_ms', 'stream_backlog_ratio']) {
       assert.deepEqual(await metricValues(metrics, gauge), [], `${gauge} removed`);
     }
     assert.equal(jobs.rows[0].status, 'success');
@@ -208,6 +225,9 @@ describe('micro-batch activity on fake dependencies', function () {
     const { bus, bars, metrics, run } = setup();
     const all = events(100);
     await bus.ensureGroup(STREAM, GROUP);
+    // A second group that reads nothing keeps the acknowledged entries from being trimmed, so the
+    // rolled-back group below sees them all again.
+    await bus.ensureGroup(STREAM, 'ut-hold');
     const ids = await bus.publish(STREAM, all.map((e) => JSON.stringify(e)));
     await run();
     const committed = bars.sorted();
