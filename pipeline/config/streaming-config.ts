@@ -2,7 +2,7 @@ import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import convict from 'convict';
 import { CORE_SCHEMA, YAMLException, load as parseYaml } from 'js-yaml';
-import { parseDurationMs } from '../contracts/index.js';
+import { EVENT_FIELD_LIMITS, parseDurationMs } from '../contracts/index.js';
 import { ConfigError, redactValue } from './config-error.js';
 import type { ConfigIssue } from './config-error.js';
 import { expandEnv } from './expand-env.js';
@@ -243,6 +243,7 @@ const FORMATS: Record<string, convict.Format> = {
   'mdp-key-part': {
     validate(x: unknown) {
       if (typeof x !== 'string' || x.trim() === '' || /[\s|]/.test(x)) fail('must be a non-empty string without spaces or "|"');
+      if (x.length > EVENT_FIELD_LIMITS.provider) fail(`must be at most ${EVENT_FIELD_LIMITS.provider} characters, the event contract's limit (got ${x.length})`);
     },
   },
   'mdp-duration': {
@@ -275,6 +276,9 @@ const FORMATS: Record<string, convict.Format> = {
       x.forEach((symbol: unknown, i) => {
         if (typeof symbol !== 'string' || symbol.trim() === '' || /[\s|]/.test(symbol)) {
           fail(`entry ${i} must be a non-empty string without spaces or "|" (got ${JSON.stringify(symbol)})`);
+        }
+        if (symbol.length > EVENT_FIELD_LIMITS.symbol) {
+          fail(`entry ${i} must be at most ${EVENT_FIELD_LIMITS.symbol} characters, the event contract's limit (got ${symbol.length})`);
         }
         if (seen.has(symbol)) fail(`entry ${i} repeats ${JSON.stringify(symbol)}`);
         seen.add(symbol);

@@ -1,6 +1,6 @@
 export type { Bar, BarSink, JobRunSink, UpsertCounts } from './bar.js';
 export type { EventKind, MarketEvent, StreamEventV1, ValidationResult } from './stream-event.js';
-export { EVENT_KINDS, decodeEvent, makeEventId, validateEvent } from './stream-event.js';
+export { EVENT_FIELD_LIMITS, EVENT_KINDS, decodeEvent, makeEventId, validateEvent } from './stream-event.js';
 export { formatClock, formatMicros, intervalLabel, parseDurationMs, parseIsoToMicros } from './time.js';
 export type { FeatureSnapshot, SnapshotDecodeResult } from './feature.js';
 export { decodeSnapshot } from './feature.js';

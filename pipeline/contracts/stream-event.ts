@@ -59,6 +59,29 @@ function isNonEmptyString(value: unknown): value is string {
 }
 
 /**
+ * Longest `provider`, `symbol` and `interval` the v1 contract accepts, in UTF-16 code units (a
+ * character outside the Basic Multilingual Plane counts twice). They bound every key the store
+ * indexes (PostgreSQL rejects a btree row over ~2.7 kB, and with it a whole flush), and with them
+ * `event_id`, which must equal `provider|symbol|src_ts|seq`.
+ */
+export const EVENT_FIELD_LIMITS = { provider: 64, symbol: 64, interval: 16 } as const;
+
+/** NUL (PostgreSQL `text` cannot hold it) or a lone UTF-16 surrogate (not encodable as UTF-8). */
+const UNSTORABLE_CHAR = /\u0000|[\uD800-\uDBFF](?![\uDC00-\uDFFF])|(?<![\uD800-\uDBFF])[\uDC00-\uDFFF]/;
+
+/** Why a text field the store keys on cannot be stored as sent, or `undefined` when it can. */
+function unstorableText(key: keyof typeof EVENT_FIELD_LIMITS, value: string): string | undefined {
+  const limit = EVENT_FIELD_LIMITS[key];
+  if (value.length > limit) return `field "${key}" must be at most ${limit} characters (got ${value.length})`;
+  const bad = UNSTORABLE_CHAR.exec(value);
+  if (bad) {
+    const code = bad[0].charCodeAt(0).toString(16).toUpperCase().padStart(4, '0');
+    return `field "${key}" must not contain U+${code} (${code === '0000' ? 'NUL' : 'a lone surrogate'}) at index ${bad.index}`;
+  }
+  return undefined;
+}
+
+/**
  * Checks a decoded payload against the v1 contract. The reason names the first offending field,
  * e.g. `field "h" must be >= "l" (h=1, l=2)`, so a DLQ entry says what to fix.
  */
@@ -73,11 +96,17 @@ export function validateEvent(payload: unknown): ValidationResult {
   }
   const provider = p.provider as string;
   const symbol = p.symbol as string;
+  const textProblem = unstorableText('provider', provider) ?? unstorableText('symbol', symbol);
+  if (textProblem !== undefined) return invalid(textProblem);
   if (provider.includes('|') || symbol.includes('|')) return invalid('fields "provider" and "symbol" must not contain "|"');
   if (!EVENT_KINDS.includes(p.kind as EventKind)) {
     return invalid(`field "kind" must be one of ${EVENT_KINDS.join(', ')} (got ${JSON.stringify(p.kind)})`);
   }
-  if (p.interval !== undefined && typeof p.interval !== 'string') return invalid('field "interval" must be a string');
+  if (p.interval !== undefined) {
+    if (typeof p.interval !== 'string') return invalid('field "interval" must be a string');
+    const intervalProblem = unstorableText('interval', p.interval);
+    if (intervalProblem !== undefined) return invalid(intervalProblem);
+  }
   for (const key of ['o', 'h', 'l', 'c', 'v'] as const) {
     const value = p[key];
     if (typeof value !== 'number' || !Number.isFinite(value)) {

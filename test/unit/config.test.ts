@@ -172,6 +172,15 @@ describe('loadStreamingConfig', () => {
     assert.match(err.message, /producers\.synthetic\.symbols: entry 1 .*"A\|B"/);
   });
 
+  it('holds the synthetic provider and symbols to the event contract\'s field limits', () => {
+    const file = yamlFile(`producers:\n  synthetic:\n    provider: "${'p'.repeat(65)}"\n    symbols: ["SPY", "${'S'.repeat(65)}"]\n`);
+    const err = configError(() => loadStreamingConfig({ file, env: {} }), 'CONFIG_INVALID');
+    assert.match(err.message, /producers\.synthetic\.provider: must be at most 64 characters, the event contract's limit \(got 65\)/);
+    assert.match(err.message, /producers\.synthetic\.symbols: entry 1 must be at most 64 characters/);
+    const ok = loadStreamingConfig({ file: yamlFile(`producers:\n  synthetic:\n    provider: "${'p'.repeat(64)}"\n    symbols: ["${'S'.repeat(64)}"]\n`), env: {} });
+    assert.equal(ok.producers.synthetic.symbols[0].length, 64);
+  });
+
   it('reports a section replaced by a scalar once, and cross-key rules', () => {
     const err = configError(() => loadStreamingConfig({ env: {}, overrides: { bus: { redis: 'x' as never } } }), 'CONFIG_INVALID');
     assert.equal(err.message, 'config: bus.redis: must be a mapping of keys (got "x") [from overrides]');

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { decodeEvent, formatMicros, makeEventId, parseIsoToMicros, validateEvent } from '../../pipeline/contracts/index.js';
+import { decodeEvent, EVENT_FIELD_LIMITS, formatMicros, makeEventId, parseIsoToMicros, validateEvent } from '../../pipeline/contracts/index.js';
 import type { MarketEvent, StreamEventV1, ValidationResult } from '../../pipeline/contracts/index.js';
 
 const SRC_TS = '2025-10-24T14:02:01.123456Z';
@@ -214,6 +214,37 @@ describe('v1 stream event contract', () => {
     it('a "|" inside symbol or provider, which would make event_id ambiguous', () => {
       rejects(tick({ symbol: 'BRK|B' }), /fields "provider" and "symbol" must not contain "\|"/);
       rejects(tick({ provider: 'a|b' }), /fields "provider" and "symbol" must not contain "\|"/);
+    });
+  });
+
+  // Limits so that nothing valid by contract can be refused by the store (issue 9: a 4,001-character
+  // symbol made PostgreSQL reject a whole flush on the primary key's btree row size).
+  describe('field limits, so every valid event can be stored', () => {
+    it('provider and symbol up to 64 characters, interval up to 16; one more is rejected naming the field and the limit', () => {
+      assert.deepEqual({ ...EVENT_FIELD_LIMITS }, { provider: 64, symbol: 64, interval: 16 });
+      const longest = accepted(validateEvent(bar({ provider: 'p'.repeat(64), symbol: 'S'.repeat(64), interval: 'i'.repeat(16) })));
+      // event_id follows from the bounded parts: at most 64 + 64 + an ISO timestamp + a safe integer.
+      assert.ok(longest.eventId.length <= 64 + 64 + 35 + 16 + 3, `event_id of ${longest.eventId.length} characters`);
+      rejects(tick({ provider: 'p'.repeat(65) }), /^field "provider" must be at most 64 characters \(got 65\)$/);
+      rejects(tick({ symbol: 'S'.repeat(65) }), /^field "symbol" must be at most 64 characters \(got 65\)$/);
+      rejects(tick({ symbol: 'S'.repeat(4001) }), /^field "symbol" must be at most 64 characters \(got 4001\)$/);
+      rejects(bar({ interval: 'i'.repeat(17) }), /^field "interval" must be at most 16 characters \(got 17\)$/);
+    });
+
+    it('a NUL character, which PostgreSQL text cannot hold, in provider, symbol or interval', () => {
+      rejects(tick({ symbol: 'SP\u0000Y' }), /^field "symbol" must not contain U\+0000 \(NUL\) at index 2$/);
+      rejects(tick({ provider: '\u0000' }), /^field "provider" must not contain U\+0000 \(NUL\) at index 0$/);
+      rejects(bar({ interval: '1m\u0000' }), /^field "interval" must not contain U\+0000 \(NUL\) at index 2$/);
+      // As it arrives on the bus: the JSON escape decodes to the character.
+      rejectedWith(decodeEvent(JSON.stringify(tick()).replace('"symbol":"SPY"', '"symbol":"SPY\\u0000"')), /field "symbol" must not contain U\+0000/);
+    });
+
+    it('a lone surrogate (not encodable as UTF-8), but not a well-formed pair', () => {
+      rejects(tick({ symbol: 'A\uD83D' }), /^field "symbol" must not contain U\+D83D \(a lone surrogate\) at index 1$/);
+      rejects(tick({ symbol: '\uDE00A' }), /^field "symbol" must not contain U\+DE00 \(a lone surrogate\) at index 0$/);
+      rejects(tick({ provider: 'x\uDE00\uD83D' }), /field "provider" must not contain U\+DE00/);
+      accepted(validateEvent(tick({ symbol: 'ROCKET\uD83D\uDE80' })));
+      accepted(decodeEvent(JSON.stringify(tick({ symbol: 'ROCKET\uD83D\uDE80' }))));
     });
   });
 
