@@ -23,6 +23,8 @@ export interface MicroBatchDefaults {
   readonly windowMs: number;
   readonly allowLateMs: number;
   readonly flushTimeoutMs: number;
+  /** `micro_batch.max_future_ms`: how far ahead of the wall clock an event's src_ts may be. */
+  readonly maxFutureMs: number;
   readonly maxBatchSize: number;
   readonly maxBufferedEvents: number;
   readonly maxDeliveries: number;
@@ -102,6 +104,7 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
     const stream = shardStream(input.stream ?? d.stream, input.shard);
     const group = input.group ?? d.group;
     const shards = input.shards ?? d.shards;
+    const maxFutureMs = input.maxFutureMs ?? d.maxFutureMs;
     const { metrics } = deps;
     const windowLabel = String(opts.windowMs);
     const interval = intervalLabel(opts.windowMs);
@@ -176,7 +179,7 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
           counts.events += entries.length;
           const last = entries[entries.length - 1].id;
           if (lastReadId === undefined || bus.compareIds(last, lastReadId) > 0) lastReadId = last;
-          const routed = routeEvents(entries, batcher, { sourceStream: stream, maxDeliveries: d.maxDeliveries, resume }, nowMs);
+          const routed = routeEvents(entries, batcher, { sourceStream: stream, maxDeliveries: d.maxDeliveries, resume, maxFutureMs }, nowMs);
           counts.redelivered += routed.redelivered.length;
           counts.accepted += routed.accepted;
           counts.duplicates += routed.duplicates;

@@ -134,8 +134,10 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
       for (;;) {
         const entries = await chunkBus.readNew(stream, REPLAY_GROUP, replayId, batchSize, 1);
         if (entries.length === 0) break;
-        // Event time drives everything; `nowMs` is constant so the idle rule never fires.
-        const routed = routeEvents(entries, batcher, { sourceStream: stream, maxDeliveries: mb.maxDeliveries }, 0);
+        // Event time drives everything; `nowMs` is constant so the idle rule never fires. A replay
+        // is history (or a synthetic future) on its own streams, not the wall clock's: no
+        // future_event check, which would also measure against that constant.
+        const routed = routeEvents(entries, batcher, { sourceStream: stream, maxDeliveries: mb.maxDeliveries, maxFutureMs: Infinity }, 0);
         counts.accepted += routed.accepted;
         counts.duplicates += routed.duplicates;
         counts.invalid += routed.dead.length;

@@ -16,6 +16,8 @@ export interface MicroBatchInput {
   readonly windowMs?: number;
   readonly allowLateMs?: number;
   readonly flushTimeoutMs?: number;
+  /** Events whose src_ts is further ahead of the wall clock go to the DLQ. Default `micro_batch.max_future_ms`. */
+  readonly maxFutureMs?: number;
   /** Most entries read (and routed) in one round. Default `micro_batch.max_batch_size`. */
   readonly maxBatchSize?: number;
   /** Most events a shard buffers across open windows. Default `micro_batch.max_buffered_events`. */

@@ -21,6 +21,7 @@ export function microBatchDefaults(config: StreamingConfig): MicroBatchDefaults 
     windowMs: config.micro_batch.window_ms,
     allowLateMs: config.micro_batch.allow_late_ms,
     flushTimeoutMs: config.micro_batch.flush_timeout_ms,
+    maxFutureMs: config.micro_batch.max_future_ms,
     maxBatchSize: config.micro_batch.max_batch_size,
     maxBufferedEvents: config.micro_batch.max_buffered_events,
     maxDeliveries: config.bus.max_deliveries,

@@ -70,6 +70,8 @@ export interface MicroBatchConfig {
   readonly max_buffered_events: number;
   readonly allow_late_ms: number;
   readonly flush_timeout_ms: number;
+  /** An event whose src_ts is further ahead of the consumer's wall clock goes to the DLQ (`future_event`). */
+  readonly max_future_ms: number;
 }
 
 /** One entry of `features.windows`; `horizon` is a duration such as `60s` (see `parseDurationMs`). */
@@ -350,6 +352,7 @@ const SCHEMA = {
     max_buffered_events: { doc: 'Most events a shard holds in open windows; beyond it the oldest window is cut (memory bound).', format: 'mdp-int', min: 1, default: 500_000 },
     allow_late_ms: { doc: 'Grace for late events (watermark lag).', format: 'mdp-int', min: 0, default: 500 },
     flush_timeout_ms: { doc: 'Idle time after which the watermark follows the wall clock.', format: 'mdp-int', min: 1, default: 1000 },
+    max_future_ms: { doc: 'Events whose src_ts is further ahead of the wall clock go to the DLQ (future_event).', format: 'mdp-int', min: 0, default: 5000 },
   },
   features: {
     windows: {

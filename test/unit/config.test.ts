@@ -87,7 +87,7 @@ describe('loadStreamingConfig', () => {
     assert.deepEqual(config.producers.synthetic.symbols, ['SPY', 'AAPL', 'MSFT']);
     assert.equal(config.producers.synthetic.tick_rate, 1);
     assert.equal(config.producers.synthetic.price_volatility, 0.02);
-    assert.deepEqual(config.micro_batch, { window_ms: 2000, max_batch_size: 5000, max_buffered_events: 500_000, allow_late_ms: 500, flush_timeout_ms: 1000 });
+    assert.deepEqual(config.micro_batch, { window_ms: 2000, max_batch_size: 5000, max_buffered_events: 500_000, allow_late_ms: 500, flush_timeout_ms: 1000, max_future_ms: 5000 });
     assert.deepEqual(config.features.windows.map((w) => w.name), ['vwap_1m', 'ret_30s', 'vol_5m']);
     assert.deepEqual(config.inference.adapters, { rules: { enabled: true, file: 'configs/rules.yaml' }, sklearn: { enabled: false, model_path: 'models/signal_model.onnx', timeout_ms: 200 } });
     assert.equal(config.telemetry.metrics_port, 9101);
@@ -110,6 +110,7 @@ describe('loadStreamingConfig', () => {
     assert.equal(config.producers.synthetic.provider, 'synthetic');
     assert.equal(config.temporal.namespace, 'default');
     assert.equal(config.telemetry.metrics_host, '127.0.0.1');
+    assert.equal(config.micro_batch.max_future_ms, 5000);
   });
 
   it('expands ${VAR:-default} in the file for set, unset and empty variables', () => {

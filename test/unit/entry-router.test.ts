@@ -17,10 +17,12 @@ const entry = (id: string, payload: string | undefined, extra: Partial<BusEntry>
 
 describe('entry router', function () {
   it('derives every code\'s message from the code alone (and the validator\'s words for invalid payloads)', function () {
-    assert.deepEqual([...DEAD_LETTER_CODES], ['max_deliveries', 'no_payload', 'invalid_event', 'invalid_snapshot']);
+    assert.deepEqual([...DEAD_LETTER_CODES], ['max_deliveries', 'no_payload', 'invalid_event', 'invalid_snapshot', 'future_event']);
     assert.equal(deadLetterReason({ code: 'max_deliveries', deliveries: 6, maxDeliveries: 5 }), 'delivered 6 times (max_deliveries 5)');
     assert.equal(deadLetterReason({ code: 'no_payload' }), 'entry has no payload field "d" (deleted or foreign entry)');
     assert.equal(deadLetterReason({ code: 'invalid_event', detail: 'field "v" must be >= 0 (got -1)' }), 'field "v" must be >= 0 (got -1)');
+    assert.equal(deadLetterReason({ code: 'future_event', srcTsUs: Date.UTC(2026, 0, 2) * 1000 + 1, nowMs: Date.UTC(2026, 0, 1), maxFutureMs: 5000 }),
+      'src_ts 2026-01-02T00:00:00.000001Z is 86400000.001 ms ahead of the wall clock (max_future_ms 5000)');
   });
 
   it('routes each entry once: over-delivered first, then no payload, then invalid; valid ones decoded in order', function () {
@@ -61,10 +63,57 @@ describe('entry router', function () {
       entry('2-0', JSON.stringify(tick(3))),
       entry('3-0', JSON.stringify(tick(3))), // same event_id: duplicate
       entry('4-0', 'bad'),
-    ], batcher, { sourceStream: SRC, maxDeliveries: 5 }, 5_000);
+    ], batcher, { sourceStream: SRC, maxDeliveries: 5, maxFutureMs: Infinity }, 5_000); // nowMs here only drives the idle rule
     assert.deepEqual({ accepted: routed.accepted, duplicates: routed.duplicates, late: routed.late.map((e) => e.id), dead: routed.dead.map((l) => l.sourceId) },
       { accepted: 1, duplicates: 1, late: ['1-0'], dead: ['4-0'] });
     assert.equal(batcher.flush(5_999).length, 0, 'not idle yet: the dead letter at 5000 was activity');
     assert.equal(batcher.flush(6_000).length, 1);
+  });
+
+  describe('bounded event time (max_future_ms)', function () {
+    const NOW_MS = Date.UTC(2025, 9, 24, 14, 2, 10);
+    const at = (srcTs: string, seq = 0): string => JSON.stringify({ ...tick(0, seq), src_ts: srcTs, ingest_ts: srcTs, event_id: makeEventId('p', 'AAA', srcTs, seq) });
+    const batcher = () => new MicroBatcher<string>({ windowMs: 1000, allowLateMs: 0, flushTimeoutMs: 1000, maxBufferedEvents: 100 });
+
+    it('dead-letters an event a day ahead as future_event, payload kept, and it moves no watermark or frontier', function () {
+      const b = batcher();
+      const tomorrow = at('2025-10-25T14:02:10.000000Z');
+      const routed = routeEvents([
+        entry('1-0', JSON.stringify(tick(8))),
+        entry('2-0', tomorrow, { deliveries: 1 }),
+        entry('3-0', JSON.stringify(tick(9))),
+      ], b, { sourceStream: SRC, maxDeliveries: 5, maxFutureMs: 5000 }, NOW_MS);
+      assert.deepEqual(routed.dead.map((l) => [l.sourceId, l.code, l.reason, l.payload, l.deliveries]), [
+        ['2-0', 'future_event', 'src_ts 2025-10-25T14:02:10.000000Z is 86400000 ms ahead of the wall clock (max_future_ms 5000)', tomorrow, 1],
+      ]);
+      assert.equal(routed.accepted, 2, 'its neighbours are accepted');
+      assert.equal(b.watermarkMs, Date.UTC(2025, 9, 24, 14, 2, 9), 'watermark from the neighbours only');
+      const flushed = b.flush(NOW_MS + 1000); // idle: the watermark follows the wall clock, not tomorrow
+      assert.deepEqual(flushed.map((f) => f.windowStartMs), [Date.UTC(2025, 9, 24, 14, 2, 8), Date.UTC(2025, 9, 24, 14, 2, 9)]);
+      assert.equal(b.frontierMs, Date.UTC(2025, 9, 24, 14, 2, 10));
+      // The next event of the shard is on time, not late.
+      const next = routeEvents([entry('4-0', JSON.stringify(tick(10)))], b, { sourceStream: SRC, maxDeliveries: 5, maxFutureMs: 5000 }, NOW_MS + 1000);
+      assert.deepEqual([next.accepted, next.late.length, next.dead.length], [1, 0, 0]);
+    });
+
+    it('accepts exactly max_future_ms ahead and rejects one microsecond more', function () {
+      const b = batcher();
+      const routed = routeEvents([
+        entry('1-0', at('2025-10-24T14:02:15.000000Z')),
+        entry('2-0', at('2025-10-24T14:02:15.000001Z')),
+      ], b, { sourceStream: SRC, maxDeliveries: 5, maxFutureMs: 5000 }, NOW_MS);
+      assert.equal(routed.accepted, 1);
+      assert.deepEqual(routed.dead.map((l) => [l.sourceId, l.reason]), [
+        ['2-0', 'src_ts 2025-10-24T14:02:15.000001Z is 5000.001 ms ahead of the wall clock (max_future_ms 5000)'],
+      ]);
+      const zero = routeEvents([entry('3-0', at('2025-10-24T14:02:10.000000Z', 1)), entry('4-0', at('2025-10-24T14:02:10.001000Z'))],
+        batcher(), { sourceStream: SRC, maxDeliveries: 5, maxFutureMs: 0 }, NOW_MS);
+      assert.deepEqual([zero.accepted, zero.dead.map((l) => l.sourceId)], [1, ['4-0']], 'max_future_ms 0: up to the wall clock itself');
+    });
+
+    it('applies no bound with maxFutureMs Infinity (replays), whatever nowMs', function () {
+      const routed = routeEvents([entry('1-0', at('2099-01-01T00:00:00.000000Z'))], batcher(), { sourceStream: SRC, maxDeliveries: 5, maxFutureMs: Infinity }, 0);
+      assert.deepEqual([routed.accepted, routed.dead.length], [1, 0]);
+    });
   });
 });

@@ -9,7 +9,7 @@ import { createMicroBatchActivity } from '../../activities/microbatch-activity.j
 import type { MicroBatchDefaults } from '../../activities/microbatch-activity.js';
 import type { InferenceInput, InferenceRunResult, MicroBatchInput, MicroBatchRunResult } from '../../activities/types.js';
 import type { FeatureSnapshot, InferenceAdapter, SignalEventV1, StreamEventV1 } from '../../pipeline/contracts/index.js';
-import { parseIsoToMicros, shardOwnerId } from '../../pipeline/contracts/index.js';
+import { makeEventId, parseIsoToMicros, shardOwnerId } from '../../pipeline/contracts/index.js';
 import { SyntheticProducer } from '../../pipeline/producers/index.js';
 import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
 import type { Metrics } from '../../pipeline/telemetry/index.js';
@@ -33,7 +33,7 @@ const WINDOW_MS = 1000;
 
 function microBatchDefaults(overrides: Partial<MicroBatchDefaults> = {}): MicroBatchDefaults {
   return {
-    stream: BASE, group: GROUP, lateStream: LATE, dlqStream: DLQ, windowMs: WINDOW_MS, allowLateMs: 100, flushTimeoutMs: 100,
+    stream: BASE, group: GROUP, lateStream: LATE, dlqStream: DLQ, windowMs: WINDOW_MS, allowLateMs: 100, flushTimeoutMs: 100, maxFutureMs: 5000,
     maxBatchSize: 100, maxBufferedEvents: 5000, maxDeliveries: 3, maxRunMs: 800, featuresStream: 'ut.features', featureWindows: [{ name: 'vwap_1m', horizon: '60s' }], shards: 1,
     ...overrides,
   };
@@ -150,6 +150,31 @@ describe('micro-batch activity on fake dependencies', function () {
     assert.deepEqual(bars.sorted(), expectedBars(rest, WINDOW_MS), 'its neighbours land');
     assert.equal(await errorCount(metrics, 'microbatch', 'max_deliveries'), 1);
     assert.equal(await errorCount(metrics, 'microbatch', 'invalid_event'), 0);
+  });
+
+  it('dead-letters an event from tomorrow as future_event: it moves no watermark or frontier, and its neighbours land', async function () {
+    const { bus, bars, metrics, run } = setup({ maxFutureMs: 5000 });
+    const valid = events(60);
+    const srcTs = new Date(Date.now() + 86_400_000).toISOString().replace('Z', '000Z');
+    const tomorrow = JSON.stringify({ ...valid[0], seq: 999, src_ts: srcTs, event_id: makeEventId('ut', valid[0].symbol, srcTs, 999) });
+    await bus.ensureGroup(STREAM, GROUP);
+    // Before its neighbours' windows close: had it reached the batcher, every later event would be late.
+    await bus.publish(STREAM, valid.slice(0, 10).map((e) => JSON.stringify(e)));
+    await bus.publish(STREAM, [tomorrow]);
+    await bus.publish(STREAM, valid.slice(10).map((e) => JSON.stringify(e)));
+
+    const result: MicroBatchRunResult = await run();
+
+    assert.deepEqual(dlqLetters(bus).map((l) => [l.code, l.original]), [['future_event', tomorrow]]);
+    assert.match(dlqLetters(bus)[0].reason, new RegExp(`^src_ts ${srcTs.replace(/[.]/g, '[.]')} is 8[0-9.]+ ms ahead of the wall clock \\(max_future_ms 5000\\)$`));
+    assert.deepEqual(bars.sorted(), expectedBars(valid, WINDOW_MS), 'every neighbour in its bar');
+    assert.equal(bus.entries(LATE).length, 0, 'nothing went late');
+    const lastEndMs = Math.max(...bars.sorted().map((b) => b.tsMs)) + WINDOW_MS;
+    assert.equal(result.frontierMs, lastEndMs);
+    assert.equal(bars.positions.get(`${STREAM}|${GROUP}`)?.position?.frontierMs, lastEndMs, 'the durable frontier stays with the neighbours');
+    assert.deepEqual([result.counts.invalid, result.counts.accepted, result.counts.late], [1, valid.length, 0]);
+    assert.equal(await errorCount(metrics, 'microbatch', 'future_event'), 1);
+    assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 100), []);
   });
 
   it('cuts the oldest window when the shard holds more than max_buffered_events, and accounts for every event', async function () {
