@@ -1,7 +1,8 @@
-import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import type { Bar, BarSink, UpsertCounts } from '../pipeline/contracts/index.js';
+import type { Bar, BarSink, IsolatedUpsert, RejectedBar, UpsertCounts } from '../pipeline/contracts/index.js';
+import { upsertBarsIsolated } from './bars-upsert.js';
 import type { Database } from './schema.js';
+import { StoreError } from './store-error.js';
 
 /**
  * Receives the duration of each successful write, for a `store_write_duration_seconds{table}`
@@ -53,13 +54,27 @@ export class StoreClient implements BarSink {
    *
    * The counts always add up to `bars.length`: `inserted` new keys, `updated` keys whose values
    * changed, and `unchanged` for the rest (identical rows, and bars superseded within the call).
+   *
+   * @throws StoreError `REJECTED_ROWS` when the database refuses some bars for their own values,
+   * after writing the others (see {@link upsertBarsIsolated}); a transient error as it came.
    */
   async upsertBars(bars: readonly Bar[]): Promise<UpsertCounts> {
-    if (bars.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
-    const started = performance.now();
-    const counts = await upsertBarRows(this.#db, bars);
-    this.#onWrite?.((performance.now() - started) / 1000, BARS_TABLE);
+    const { counts, rejected } = await this.upsertBarsIsolated(bars);
+    if (rejected.length > 0) throw rejectedRowsError(rejected, bars.length);
     return counts;
+  }
+
+  /**
+   * Like {@link upsertBars}, but bars the database refuses for their own values are returned with
+   * its reason instead of failing the call, and their neighbours are written: see
+   * {@link upsertBarsIsolated} (the happy path is the same single statement).
+   */
+  async upsertBarsIsolated(bars: readonly Bar[]): Promise<IsolatedUpsert> {
+    if (bars.length === 0) return upsertBarsIsolated(this.#db, bars);
+    const started = performance.now();
+    const result = await upsertBarsIsolated(this.#db, bars);
+    this.#onWrite?.((performance.now() - started) / 1000, BARS_TABLE);
+    return result;
   }
 
   /** Bars of one provider matching `query`, ordered by symbol, then window start, then interval. */
@@ -98,71 +113,13 @@ export class StoreClient implements BarSink {
   }
 }
 
-/**
- * Collapses bars sharing a key, keeping the last occurrence: PostgreSQL rejects an upsert that
- * would touch the same row twice ("ON CONFLICT DO UPDATE command cannot affect row a second time").
- */
-function lastPerKey(bars: readonly Bar[]): readonly Bar[] {
-  const byKey = new Map<string, Bar>();
-  // NUL cannot occur in PostgreSQL text, so it cannot make two different keys collide.
-  for (const bar of bars) byKey.set(`${bar.provider}\0${bar.symbol}\0${bar.interval}\0${bar.tsMs}`, bar);
-  return byKey.size === bars.length ? bars : [...byKey.values()];
-}
-
-/**
- * The upsert of {@link StoreClient.upsertBars} on `db`, which may be a transaction (the shard
- * commit writes bars and position together).
- */
-export async function upsertBarRows(db: Kysely<Database>, bars: readonly Bar[]): Promise<UpsertCounts> {
-  if (bars.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
-  const rows = lastPerKey(bars);
-  const n = rows.length;
-  const provider = new Array<string>(n);
-  const symbol = new Array<string>(n);
-  const interval = new Array<string>(n);
-  const ts = new Array<string>(n);
-  const open = new Array<number>(n);
-  const high = new Array<number>(n);
-  const low = new Array<number>(n);
-  const close = new Array<number>(n);
-  const volume = new Array<number>(n);
-  const trades = new Array<number>(n);
-  for (let i = 0; i < n; i++) {
-    const bar = rows[i];
-    provider[i] = bar.provider;
-    symbol[i] = bar.symbol;
-    interval[i] = bar.interval;
-    ts[i] = new Date(bar.tsMs).toISOString();
-    open[i] = bar.open;
-    high[i] = bar.high;
-    low[i] = bar.low;
-    close[i] = bar.close;
-    volume[i] = bar.volume;
-    trades[i] = bar.trades;
-  }
-
-  // One array parameter per column keeps the bind count at 10 for any batch size (the
-  // protocol caps a statement at 65535 parameters). `xmax = 0` marks a freshly inserted row;
-  // rows skipped by the WHERE are not returned at all, and count as unchanged.
-  const { rows: [written] } = await sql<{ inserted: number; updated: number }>`
-    WITH written AS (
-      INSERT INTO bars_ohlcv AS b (provider, symbol, "interval", ts, open, high, low, close, volume, trades)
-      SELECT * FROM unnest(
-        ${provider}::text[], ${symbol}::text[], ${interval}::text[], ${ts}::timestamptz[],
-        ${open}::float8[], ${high}::float8[], ${low}::float8[], ${close}::float8[],
-        ${volume}::float8[], ${trades}::int4[])
-      ON CONFLICT (provider, symbol, "interval", ts) DO UPDATE SET
-        open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
-        volume = excluded.volume, trades = excluded.trades, updated_at = now()
-      WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades)
-        IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume, excluded.trades)
-      RETURNING (xmax = 0) AS inserted
-    )
-    SELECT count(*) FILTER (WHERE inserted)::int4 AS inserted,
-           count(*) FILTER (WHERE NOT inserted)::int4 AS updated
-    FROM written`.execute(db);
-
-  // An aggregate without GROUP BY always yields exactly one row.
-  const { inserted, updated } = written;
-  return { inserted, updated, unchanged: bars.length - inserted - updated };
+/** The error of an {@link StoreClient.upsertBars} call whose bars the database partly refused. */
+function rejectedRowsError(rejected: readonly RejectedBar[], total: number): StoreError {
+  // Keys are shown JSON-quoted (a NUL stays visible) and cut short (the symbol may be what was refused).
+  const shown = rejected.slice(0, 3).map(({ bar, reason }) => {
+    const key = [bar.provider, bar.symbol].map((text) => (text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}…(${text.length} chars)` : JSON.stringify(text)));
+    return `${key.join('/')} ${bar.interval} ${new Date(bar.tsMs).toISOString()}: ${reason}`;
+  });
+  const more = rejected.length > shown.length ? `; and ${rejected.length - shown.length} more` : '';
+  return new StoreError('REJECTED_ROWS', `the store rejected ${rejected.length} of ${total} bars (the others were written): ${shown.join('; ')}${more}`);
 }

@@ -2,7 +2,7 @@ import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { Bar, ShardLease, ShardPosition, ShardStore, UpsertCounts } from '../pipeline/contracts/index.js';
 import { OwnerFencedError } from '../pipeline/contracts/index.js';
-import { upsertBarRows } from './bars-store-client.js';
+import { upsertBarRows } from './bars-upsert.js';
 import type { WriteObserver } from './bars-store-client.js';
 import type { Database, ShardPositionsTable } from './schema.js';
 

@@ -6,6 +6,11 @@ export const STORE_ERROR_CODES = [
   'MIGRATION_FAILED',
   /** A `job_runs` row with the given id does not exist. Not retryable. */
   'JOB_RUN_NOT_FOUND',
+  /**
+   * The database refused some rows for their own values (a permanent error: SQLSTATE class 22, 23
+   * or 54); the other rows of the call were written. Not retryable: the same rows fail again.
+   */
+  'REJECTED_ROWS',
 ] as const;
 
 /** One of {@link STORE_ERROR_CODES}. */

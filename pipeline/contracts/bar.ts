@@ -26,9 +26,34 @@ export interface UpsertCounts {
   readonly unchanged: number;
 }
 
+/** A bar the store refused for its own values (a permanent error), with the store's words. */
+export interface RejectedBar {
+  /** The bar as passed in (the same object). */
+  readonly bar: Bar;
+  /** The store's error code (a PostgreSQL SQLSTATE such as `54000`). */
+  readonly code: string;
+  /** The store's message, e.g. `index row size 4016 exceeds btree version 4 maximum 2704 … (SQLSTATE 54000)`. */
+  readonly reason: string;
+}
+
+/** An upsert that wrote every bar it could: inserted + updated + unchanged + rejected = bars passed in. */
+export interface IsolatedUpsert {
+  readonly counts: UpsertCounts;
+  readonly rejected: readonly RejectedBar[];
+}
+
 /** What the pipeline needs from a bar store; implemented in `store/` (the only place with SQL). */
 export interface BarSink {
+  /**
+   * Writes the bars; throws on a transient error (nothing written), and when the store refuses
+   * some bars for their own values, after writing the others (see {@link upsertBarsIsolated}).
+   */
   upsertBars(bars: readonly Bar[]): Promise<UpsertCounts>;
+  /**
+   * Writes every bar the store accepts and returns the ones it refuses for their own values, with
+   * its reason, so one poison bar never holds back its neighbours. Throws on transient errors only.
+   */
+  upsertBarsIsolated(bars: readonly Bar[]): Promise<IsolatedUpsert>;
   /** Stored bars of one interval from `fromMs` on, all providers, ordered by provider, symbol, ts. */
   listBars(query: { interval: string; fromMs: number }): Promise<Bar[]>;
 }

@@ -1,4 +1,4 @@
-export type { Bar, BarSink, JobRunSink, UpsertCounts } from './bar.js';
+export type { Bar, BarSink, IsolatedUpsert, JobRunSink, RejectedBar, UpsertCounts } from './bar.js';
 export type { EventKind, MarketEvent, StreamEventV1, ValidationResult } from './stream-event.js';
 export { EVENT_FIELD_LIMITS, EVENT_KINDS, decodeEvent, makeEventId, validateEvent } from './stream-event.js';
 export { formatClock, formatMicros, intervalLabel, parseDurationMs, parseIsoToMicros } from './time.js';

@@ -3,7 +3,9 @@
  * PostgreSQL. They keep the contracts' semantics: upserts are idempotent by key and report
  * inserted/updated/unchanged; a job row moves once from `running` to a terminal status.
  */
-import type { Bar, BarSink, JobRunSink, ShardLease, ShardPosition, ShardStore, SignalEventV1, SignalSink, UpsertCounts } from '../../pipeline/contracts/index.js';
+import type {
+  Bar, BarSink, IsolatedUpsert, JobRunSink, RejectedBar, ShardLease, ShardPosition, ShardStore, SignalEventV1, SignalSink, UpsertCounts,
+} from '../../pipeline/contracts/index.js';
 import { OwnerFencedError } from '../../pipeline/contracts/index.js';
 
 function upsertByKey<T>(rows: Map<string, T>, items: readonly T[], key: (item: T) => string): UpsertCounts {
@@ -26,11 +28,31 @@ export class MemoryBarStore implements BarSink, ShardStore {
   upserts = 0;
   /** When set, the next upserts throw it (a store outage or a rejected statement). */
   failWith: Error | undefined;
+  /**
+   * When set, bars it returns a code and reason for are refused like PostgreSQL refuses a bar for
+   * its own values (e.g. `54000` index row size): not written, reported by `upsertBarsIsolated`.
+   */
+  reject: ((bar: Bar) => { readonly code: string; readonly reason: string } | undefined) | undefined;
+  /** Every bar refused so far, in order. */
+  readonly rejected: RejectedBar[] = [];
 
-  upsertBars(bars: readonly Bar[]): Promise<UpsertCounts> {
+  async upsertBars(bars: readonly Bar[]): Promise<UpsertCounts> {
+    const { counts, rejected } = await this.upsertBarsIsolated(bars);
+    if (rejected.length > 0) throw new Error(`the store rejected ${rejected.length} of ${bars.length} bars: ${rejected[0].reason}`);
+    return counts;
+  }
+
+  upsertBarsIsolated(bars: readonly Bar[]): Promise<IsolatedUpsert> {
     if (this.failWith) return Promise.reject(this.failWith);
     this.upserts++;
-    return Promise.resolve(upsertByKey(this.rows, bars, (b) => `${b.provider}|${b.symbol}|${b.interval}|${b.tsMs}`));
+    const rejected: RejectedBar[] = [];
+    const accepted = bars.filter((bar) => {
+      const refusal = this.reject?.(bar);
+      if (refusal) rejected.push({ bar, ...refusal });
+      return refusal === undefined;
+    });
+    this.rejected.push(...rejected);
+    return Promise.resolve({ counts: upsertByKey(this.rows, accepted, (b) => `${b.provider}|${b.symbol}|${b.interval}|${b.tsMs}`), rejected });
   }
 
   acquire(lease: ShardLease): Promise<ShardPosition | undefined> {
