@@ -17,7 +17,7 @@ export interface OutcomeTarget {
 /** The counters of an outcome target start from zero, so `rate()` sees their first increment. */
 export function zeroOutcomeMetrics(metrics: Metrics, target: OutcomeTarget): void {
   const reasons = target.events
-    ? ['invalid_event', 'future_event', 'no_payload', 'max_deliveries', 'late_event', 'activity_failure']
+    ? ['invalid_event', 'future_event', 'store_rejected', 'no_payload', 'max_deliveries', 'late_event', 'activity_failure']
     : ['invalid_snapshot', 'no_payload', 'max_deliveries', 'activity_failure'];
   for (const reason of reasons) {
     metrics.errors.inc({ component: target.component, reason }, 0);

@@ -1,16 +1,16 @@
-import type { Bus } from '../pipeline/bus/index.js';
+import type { Bus, BusEntry } from '../pipeline/bus/index.js';
 import { shardOf, shardStream } from '../pipeline/bus/index.js';
-import type { Bar, BarSink, CommitMark, JobRunSink, ShardLease, ShardPosition, ShardStore } from '../pipeline/contracts/index.js';
-import { intervalLabel } from '../pipeline/contracts/index.js';
+import type { Bar, BarSink, CommitMark, JobRunSink, ShardLease, ShardPosition, ShardStore, UpsertCounts } from '../pipeline/contracts/index.js';
+import { BarsRejectedError, intervalLabel } from '../pipeline/contracts/index.js';
 import type { FeatureWindowSpec } from '../pipeline/features/index.js';
 import { FeatureEngine, featureWarmSpanMs } from '../pipeline/features/index.js';
-import { ResumeGuard, routeEvents } from '../pipeline/routing/index.js';
+import { rejectedBarLetters, ResumeGuard, routeEvents } from '../pipeline/routing/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import type { WindowFlush } from '../pipeline/windowing/index.js';
 import { MicroBatcher } from '../pipeline/windowing/index.js';
 import { addUpserts } from './counts.js';
 import type { OutcomeTarget } from './entry-outcomes.js';
-import { settleRoutedEvents, zeroOutcomeMetrics } from './entry-outcomes.js';
+import { sendToDlq, settleRoutedEvents, zeroOutcomeMetrics } from './entry-outcomes.js';
 import { runShardConsumer } from './shard-consumer.js';
 import type { MicroBatchCounts, MicroBatchHeartbeat, MicroBatchInput, MicroBatchRunResult } from './types.js';
 
@@ -51,7 +51,7 @@ const AUDIT_EVERY_MS = 5000;
 const REPUBLISH_WINDOWS = 32;
 
 export function zeroMicroBatchCounts(): MicroBatchCounts {
-  return { events: 0, accepted: 0, duplicates: 0, late: 0, invalid: 0, redelivered: 0, windows: 0, bars: 0, inserted: 0, updated: 0, unchanged: 0, forcedFlushes: 0 };
+  return { events: 0, accepted: 0, duplicates: 0, late: 0, invalid: 0, redelivered: 0, rejected: 0, windows: 0, bars: 0, inserted: 0, updated: 0, unchanged: 0, forcedFlushes: 0 };
 }
 
 /**
@@ -125,7 +125,8 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       });
       // The frontier stored with the bars; an owner upgraded from a release that kept it on the bus reads it there once.
       const frontierMs = stored?.frontierMs ?? await bus.readCheckpoint(stream, group);
-      const batcher = new MicroBatcher<string>({ ...opts, frontierMs });
+      // Refs are the entries, payloads included: a bar the store refuses is dead-lettered with them.
+      const batcher = new MicroBatcher<BusEntry>({ ...opts, frontierMs });
       const resume = new ResumeGuard(stored, opts.windowMs, (a, b) => bus.compareIds(a, b));
       const featuresStream = shardStream(input.featuresStream ?? d.featuresStream, input.shard);
       const features = new FeatureEngine({ windows: d.featureWindows });
@@ -144,7 +145,7 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       let marks: readonly CommitMark[] = stored?.marks ?? [];
       /** The position this owner stores with a commit: see {@link ShardPosition}. */
       const nextPosition = (firstWindowMs: number): ShardPosition => {
-        const oldestOpenId = batcher.openWindowFirstRefs().reduce<string | undefined>((min, id) => (min === undefined || bus.compareIds(id, min) < 0 ? id : min), undefined);
+        const oldestOpenId = batcher.openWindowFirstRefs().map((entry) => entry.id).reduce<string | undefined>((min, id) => (min === undefined || bus.compareIds(id, min) < 0 ? id : min), undefined);
         const frontier = batcher.frontierMs;
         const mark = frontier === undefined || lastReadId === undefined ? [] : [{ frontierMs: frontier, readId: lastReadId }];
         // Marks older than the oldest open entry can no longer decide anything.
@@ -152,15 +153,34 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
         return { frontierMs: frontier, readId: lastReadId, oldestOpenId, marks, lastCommitFromMs: firstWindowMs };
       };
 
-      const commit = async (flushes: readonly WindowFlush<string>[], forced = false) => {
+      const commit = async (flushes: readonly WindowFlush<BusEntry>[], forced = false) => {
         if (flushes.length === 0) return;
-        const bars = flushes.flatMap((f) => f.bars);
+        let bars = flushes.flatMap((f) => f.bars);
         // Bars and position in one fenced transaction; the acknowledgement after it is only an
         // optimisation (a lost one is recognised by the stored position on restart).
         const position = nextPosition(flushes[0].windowStartMs);
-        const written = await keepAlive(() => deps.shards.commit(lease, bars, position)); // timed by the store's onWrite
+        const deadIds = new Set<string>();
+        let written: UpsertCounts | undefined;
+        while (written === undefined) {
+          try {
+            const committing = bars;
+            written = await keepAlive(() => deps.shards.commit(lease, committing, position)); // timed by the store's onWrite
+          } catch (err) {
+            if (!(err instanceof BarsRejectedError) || err.rejected.length === 0) throw err;
+            // The store refused some bars for their own values and wrote nothing: their entries go
+            // to the DLQ (acknowledged there) before the commit whose position covers them, then
+            // their neighbours commit. Each round drops at least one bar.
+            const letters = rejectedBarLetters(flushes, err.rejected, stream);
+            // Not counted again in microbatch_events_total: these entries were counted as accepted.
+            await sendToDlq(bus, metrics, log, { component: target.component, stream, group, dlqStream: d.dlqStream }, letters.dead);
+            counts.rejected += letters.dead.length;
+            for (const id of letters.deadIds) deadIds.add(id);
+            bars = bars.filter((bar) => !letters.refused.has(bar));
+          }
+        }
         await publishSnapshots(bus, featuresStream, features, bars, metrics);
-        await bus.ack(stream, group, flushes.flatMap((f) => f.refs));
+        const ids = flushes.flatMap((f) => f.refs.map((entry) => entry.id));
+        await bus.ack(stream, group, deadIds.size === 0 ? ids : ids.filter((id) => !deadIds.has(id)));
         const committedMs = Date.now();
         counts.windows += flushes.length;
         counts.bars += bars.length;

@@ -1,5 +1,5 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
-import type { Bus } from '../pipeline/bus/index.js';
+import type { Bus, BusEntry } from '../pipeline/bus/index.js';
 import type { Bar, StreamEventV1 } from '../pipeline/contracts/index.js';
 import { formatMicros, makeEventId, parseIsoToMicros } from '../pipeline/contracts/index.js';
 import type { DatasetDefinition } from '../pipeline/datasets/index.js';
@@ -98,14 +98,14 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
     await chunkBus.ensureGroup(stream, REPLAY_GROUP);
     // The replay's own watermark: event time only. The wall-clock idle rule of live consumers
     // would push the watermark past windows a replay is still filling after any pause.
-    const batcher = new MicroBatcher<string>({
+    const batcher = new MicroBatcher<BusEntry>({
       windowMs, allowLateMs: mb.allowLateMs, flushTimeoutMs: Number.MAX_SAFE_INTEGER, maxBufferedEvents: mb.maxBufferedEvents,
     });
-    const commit = async (flushes: readonly WindowFlush<string>[]) => {
+    const commit = async (flushes: readonly WindowFlush<BusEntry>[]) => {
       if (flushes.length === 0) return;
       const bars = flushes.flatMap((f) => f.bars);
       const written = await deps.bars.upsertBars(bars);
-      await chunkBus.ack(stream, REPLAY_GROUP, flushes.flatMap((f) => f.refs));
+      await chunkBus.ack(stream, REPLAY_GROUP, flushes.flatMap((f) => f.refs.map((entry) => entry.id)));
       if (inference !== 'off') committed.push(...bars);
       counts.windows += flushes.length;
       counts.bars += bars.length;
@@ -154,7 +154,7 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
       if (endMs > Date.now()) await sleep(endMs - Date.now(), ctx.cancellationSignal);
     }
     // The chunk ends on a window boundary and holds every event of its windows: all are complete.
-    const rest: WindowFlush<string>[] = [];
+    const rest: WindowFlush<BusEntry>[] = [];
     for (let w = batcher.forceFlushOldest(); w !== undefined; w = batcher.forceFlushOldest()) rest.push(w);
     await commit(rest);
     beat(events.length);

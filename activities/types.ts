@@ -38,6 +38,8 @@ export interface MicroBatchCounts {
   invalid: number;
   /** Entries settled before a restart and seen again (own pending, lost acknowledgements): acknowledged only. */
   redelivered: number;
+  /** Entries dead-lettered because the store refused their bar (`store_rejected`), after they were accepted. */
+  rejected: number;
   windows: number;
   bars: number;
   inserted: number;
@@ -183,7 +185,7 @@ export interface ReplayPlan {
 }
 
 /** Counts of a replay (or of one chunk): the micro-batch counts; `events` = events published to the replay's stream. */
-export type ReplayCounts = Omit<MicroBatchCounts, 'forcedFlushes' | 'redelivered'>;
+export type ReplayCounts = Omit<MicroBatchCounts, 'forcedFlushes' | 'redelivered' | 'rejected'>;
 
 export interface ReplayChunkInput {
   readonly dataset: string;

@@ -1,8 +1,8 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { Bar, ShardLease, ShardPosition, ShardStore, UpsertCounts } from '../pipeline/contracts/index.js';
-import { OwnerFencedError } from '../pipeline/contracts/index.js';
-import { upsertBarRows } from './bars-upsert.js';
+import { BarsRejectedError, OwnerFencedError } from '../pipeline/contracts/index.js';
+import { upsertBarsIsolated } from './bars-upsert.js';
 import type { WriteObserver } from './bars-store-client.js';
 import type { Database, ShardPositionsTable } from './schema.js';
 
@@ -65,7 +65,10 @@ export class ShardPositionStore implements ShardStore {
   /**
    * In one transaction: checks that `lease` still holds the shard (locking its row, so a newer
    * owner's `acquire` waits for this commit), upserts `bars`, and stores `position`. A fenced
-   * lease writes nothing and throws {@link OwnerFencedError}.
+   * lease writes nothing and throws {@link OwnerFencedError}. Bars PostgreSQL refuses for their own
+   * values are found by {@link upsertBarsIsolated}; then nothing is written either, and
+   * {@link BarsRejectedError} names them, so the caller settles their events before a position
+   * covers them and commits the rest again.
    */
   async commit(lease: ShardLease, bars: readonly Bar[], position: ShardPosition): Promise<UpsertCounts> {
     const started = performance.now();
@@ -76,7 +79,8 @@ export class ShardPositionStore implements ShardStore {
       if (held === undefined || Number(held.epoch) !== lease.epoch) {
         throw new OwnerFencedError(lease, held ? { owner: held.owner, epoch: Number(held.epoch) } : { owner: '(nobody)', epoch: 0 });
       }
-      const written = await upsertBarRows(trx, bars);
+      const { counts: written, rejected } = await upsertBarsIsolated(trx, bars);
+      if (rejected.length > 0) throw new BarsRejectedError(rejected, bars.length); // rolls the transaction back
       await sql`
         UPDATE shard_positions SET frontier_ms = ${position.frontierMs ?? null}, read_id = ${position.readId ?? null},
           oldest_open_id = ${position.oldestOpenId ?? null}, marks = ${JSON.stringify(position.marks)}::jsonb,

@@ -11,3 +11,4 @@ export type { DeadLetterCause, DeadLetterCode } from './dead-letter.js';
 export { DEAD_LETTER_CODES, deadLetterReason } from './dead-letter.js';
 export type { CommitMark, ShardLease, ShardPosition, ShardStore } from './shard-position.js';
 export { OwnerFencedError } from './shard-position.js';
+export { BarsRejectedError } from './bars-rejected-error.js';

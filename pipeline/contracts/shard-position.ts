@@ -51,7 +51,9 @@ export interface ShardLease {
 /**
  * Where a shard owner's bars and position live together (implemented in `store/`): `acquire`
  * takes the shard, `commit` writes bars and position atomically. Both throw {@link OwnerFencedError}
- * when a newer owner holds the shard.
+ * when a newer owner holds the shard; `commit` throws `BarsRejectedError`, having written nothing,
+ * when the store refuses some bars for their own values (so their events can be dead-lettered
+ * before a position covers them, and their neighbours committed again without them).
  */
 export interface ShardStore {
   /** Takes the shard for `lease` and returns the stored position (undefined: never committed). */

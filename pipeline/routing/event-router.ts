@@ -29,14 +29,15 @@ export interface EventRouteOptions extends RouteOptions {
 }
 
 /**
- * Routes event entries into a shard's (or a replay chunk's) {@link MicroBatcher}, keyed by entry
- * id: entries a restarted owner had already settled are set apart first (see {@link ResumeGuard}),
- * then dead letters per {@link routeEntries}; events too far in the future (`future_event`) never
- * reach the batcher, so they move no watermark and no frontier; each other valid event is
- * accepted, a duplicate, or late. A dead letter counts as activity for the idle-flush rule, like
- * any other entry read.
+ * Routes event entries into a shard's (or a replay chunk's) {@link MicroBatcher}, whose refs are
+ * the entries themselves (a window's entries are acknowledged by their ids, and a bar the store
+ * refuses is dead-lettered with its entries' payloads): entries a restarted owner had already
+ * settled are set apart first (see {@link ResumeGuard}), then dead letters per {@link routeEntries};
+ * events too far in the future (`future_event`) never reach the batcher, so they move no watermark
+ * and no frontier; each other valid event is accepted, a duplicate, or late. A dead letter counts
+ * as activity for the idle-flush rule, like any other entry read.
  */
-export function routeEvents(entries: readonly BusEntry[], batcher: MicroBatcher<string>, options: EventRouteOptions, nowMs: number): RoutedEvents {
+export function routeEvents(entries: readonly BusEntry[], batcher: MicroBatcher<BusEntry>, options: EventRouteOptions, nowMs: number): RoutedEvents {
   const resume = options.resume;
   const redelivered: BusEntry[] = [];
   const unsettled: BusEntry[] = [];
@@ -56,7 +57,7 @@ export function routeEvents(entries: readonly BusEntry[], batcher: MicroBatcher<
       dead.push(deadLetterOf(entry, options.sourceStream, { code: 'future_event', srcTsUs: value.srcTsUs, nowMs, maxFutureMs }));
       continue;
     }
-    const outcome = batcher.add(value, entry.id, nowMs);
+    const outcome = batcher.add(value, entry, nowMs);
     if (outcome === 'accepted') accepted++;
     else if (outcome === 'duplicate') duplicates++;
     else late.push(entry);

@@ -32,6 +32,12 @@ export interface WindowFlush<Ref> {
   readonly bars: Bar[];
   /** Refs of every accepted and duplicate event of the window, in arrival order. */
   readonly refs: Ref[];
+  /**
+   * The same refs per bar: `barRefs[i]` holds the refs of `bars[i]`'s events (a duplicate's with
+   * the bar of its provider and symbol), in arrival order, so a bar the store refuses can be traced
+   * back to its entries.
+   */
+  readonly barRefs: Ref[][];
   /** Distinct events aggregated into the window's bars. */
   readonly events: number;
   /** Events dropped as duplicates of an earlier `eventId` in the window (their refs are in `refs`). */
@@ -57,7 +63,7 @@ export interface MicroBatcherSnapshot {
 }
 
 /** Running OHLCV of one (provider, symbol) in one window; module-private and mutable for speed. */
-class BarAccumulator {
+class BarAccumulator<Ref> {
   open: number;
   openTsUs: number;
   openSeq: number;
@@ -70,8 +76,11 @@ class BarAccumulator {
   low: number;
   volume: number;
   trades = 1;
+  /** Refs of the bar's events, accepted and duplicate, in arrival order. */
+  readonly refs: Ref[];
 
-  constructor(event: MarketEvent) {
+  constructor(event: MarketEvent, ref: Ref) {
+    this.refs = [ref];
     this.open = event.o;
     this.openTsUs = event.srcTsUs;
     this.openSeq = event.seq;
@@ -85,7 +94,8 @@ class BarAccumulator {
     this.volume = event.v;
   }
 
-  add(event: MarketEvent): void {
+  add(event: MarketEvent, ref: Ref): void {
+    this.refs.push(ref);
     const ts = event.srcTsUs;
     const seq = event.seq;
     // (srcTs, seq) orders events; eventId only breaks exact ties so arrival order never matters.
@@ -113,7 +123,7 @@ class OpenWindow<Ref> {
   readonly eventIds = new Set<string>();
   readonly refs: Ref[] = [];
   /** provider → symbol → accumulator; nested maps avoid building a key string per event. */
-  readonly accumulators = new Map<string, Map<string, BarAccumulator>>();
+  readonly accumulators = new Map<string, Map<string, BarAccumulator<Ref>>>();
   duplicates = 0;
 
   constructor(
@@ -236,6 +246,8 @@ export class MicroBatcher<Ref> {
     if (eventIds.size === distinctBefore) {
       window.duplicates++;
       this.#duplicates++;
+      // event_id = provider|symbol|src_ts|seq: a duplicate belongs to the bar of the event it repeats.
+      window.accumulators.get(event.provider)?.get(event.symbol)?.refs.push(ref);
       return 'duplicate';
     }
     let bySymbol = window.accumulators.get(event.provider);
@@ -244,8 +256,8 @@ export class MicroBatcher<Ref> {
       window.accumulators.set(event.provider, bySymbol);
     }
     const accumulator = bySymbol.get(event.symbol);
-    if (accumulator === undefined) bySymbol.set(event.symbol, new BarAccumulator(event));
-    else accumulator.add(event);
+    if (accumulator === undefined) bySymbol.set(event.symbol, new BarAccumulator(event, ref));
+    else accumulator.add(event, ref);
     this.#accepted++;
     return 'accepted';
   }
@@ -363,8 +375,10 @@ export class MicroBatcher<Ref> {
     this.#bufferedRefs -= window.refs.length;
     if (window.endMs > this.#frontierMs) this.#frontierMs = window.endMs;
     const bars: Bar[] = [];
+    const barRefs: Ref[][] = [];
     for (const [provider, bySymbol] of [...window.accumulators].sort(byKey)) {
       for (const [symbol, acc] of [...bySymbol].sort(byKey)) {
+        barRefs.push(acc.refs);
         bars.push({
           provider,
           symbol,
@@ -386,6 +400,7 @@ export class MicroBatcher<Ref> {
       windowEndMs: window.endMs,
       bars,
       refs: window.refs,
+      barRefs,
       events: window.eventIds.size,
       duplicates: window.duplicates,
       lastArrivalMs: window.lastArrivalMs,

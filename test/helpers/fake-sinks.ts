@@ -6,7 +6,7 @@
 import type {
   Bar, BarSink, IsolatedUpsert, JobRunSink, RejectedBar, ShardLease, ShardPosition, ShardStore, SignalEventV1, SignalSink, UpsertCounts,
 } from '../../pipeline/contracts/index.js';
-import { OwnerFencedError } from '../../pipeline/contracts/index.js';
+import { BarsRejectedError, OwnerFencedError } from '../../pipeline/contracts/index.js';
 
 function upsertByKey<T>(rows: Map<string, T>, items: readonly T[], key: (item: T) => string): UpsertCounts {
   let inserted = 0, updated = 0, unchanged = 0;
@@ -45,14 +45,20 @@ export class MemoryBarStore implements BarSink, ShardStore {
   upsertBarsIsolated(bars: readonly Bar[]): Promise<IsolatedUpsert> {
     if (this.failWith) return Promise.reject(this.failWith);
     this.upserts++;
-    const rejected: RejectedBar[] = [];
-    const accepted = bars.filter((bar) => {
-      const refusal = this.reject?.(bar);
-      if (refusal) rejected.push({ bar, ...refusal });
-      return refusal === undefined;
-    });
-    this.rejected.push(...rejected);
+    const rejected = this.#refused(bars);
+    const accepted = rejected.length === 0 ? bars : bars.filter((bar) => !rejected.some((r) => r.bar === bar));
     return Promise.resolve({ counts: upsertByKey(this.rows, accepted, (b) => `${b.provider}|${b.symbol}|${b.interval}|${b.tsMs}`), rejected });
+  }
+
+  /** The bars {@link reject} refuses, recorded in {@link rejected}. */
+  #refused(bars: readonly Bar[]): RejectedBar[] {
+    const refused: RejectedBar[] = [];
+    for (const bar of bars) {
+      const refusal = this.reject?.(bar);
+      if (refusal) refused.push({ bar, ...refusal });
+    }
+    this.rejected.push(...refused);
+    return refused;
   }
 
   acquire(lease: ShardLease): Promise<ShardPosition | undefined> {
@@ -66,6 +72,10 @@ export class MemoryBarStore implements BarSink, ShardStore {
   async commit(lease: ShardLease, bars: readonly Bar[], position: ShardPosition): Promise<UpsertCounts> {
     const held = this.positions.get(`${lease.stream}|${lease.group}`);
     if (!held || held.epoch !== lease.epoch) throw new OwnerFencedError(lease, held ?? { owner: '(nobody)', epoch: 0 });
+    if (this.failWith) throw this.failWith;
+    // Like PostgreSQL's transaction: a refused bar means nothing of the commit is written.
+    const refused = this.#refused(bars);
+    if (refused.length > 0) throw new BarsRejectedError(refused, bars.length);
     const written = await this.upsertBars(bars);
     held.position = position;
     return written;

@@ -2,8 +2,9 @@ import assert from 'node:assert/strict';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import type { Bar, IsolatedUpsert } from '../../pipeline/contracts/index.js';
-import { createDb, DEFAULT_STORE_URL, migrateToLatest, StoreClient, StoreError, upsertBarsIsolated } from '../../store/index.js';
+import type { Bar, IsolatedUpsert, ShardLease, ShardPosition } from '../../pipeline/contracts/index.js';
+import { BarsRejectedError } from '../../pipeline/contracts/index.js';
+import { createDb, DEFAULT_STORE_URL, migrateToLatest, ShardPositionStore, StoreClient, StoreError, upsertBarsIsolated } from '../../store/index.js';
 import type { Database } from '../../store/index.js';
 import { connectOrExplain } from '../helpers/store-db.js';
 
@@ -68,6 +69,7 @@ describe('upsertBarsIsolated (PostgreSQL integration)', function () {
 
   afterEach(async function () {
     await db.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
+    await db.deleteFrom('shard_positions').where('stream', '=', provider).execute();
   });
 
   after(async function () {
@@ -159,5 +161,27 @@ describe('upsertBarsIsolated (PostgreSQL integration)', function () {
     assert.equal((await stored()).length, BATCH - poison.size);
     const { counts, rejected } = await store.upsertBarsIsolated(bars);
     assert.deepEqual([counts, rejected.length], [{ inserted: 0, updated: 0, unchanged: BATCH - 3 }, 3]);
+  });
+
+  it('ShardPositionStore.commit writes nothing when a bar is refused and names it; without it, bars and position commit', async function () {
+    const shards = new ShardPositionStore(db);
+    const lease: ShardLease = { stream: provider, group: 'g', owner: 'owner-0', epoch: 1 };
+    const position: ShardPosition = { frontierMs: T0 + 3000, readId: '9-0', oldestOpenId: undefined, marks: [], lastCommitFromMs: T0 };
+    await shards.acquire(lease);
+    const bars = Array.from({ length: 60 }, (_, i) => makeBar(provider, i));
+    bars[33] = makeBar(provider, 33, { symbol: 'NUL\u0000' });
+
+    await assert.rejects(shards.commit(lease, bars, position), (err: unknown) => {
+      assert.ok(err instanceof BarsRejectedError, String(err));
+      assert.deepEqual(err.rejected.map((r) => [r.bar, r.code]), [[bars[33], '22021']]);
+      return true;
+    });
+    assert.deepEqual(await stored(), [], 'no bar of the refused commit');
+    assert.equal((await shards.read(provider, 'g'))?.readId, undefined, 'nor its position');
+
+    const rest = bars.filter((_, i) => i !== 33);
+    assert.deepEqual(await shards.commit(lease, rest, position), { inserted: 59, updated: 0, unchanged: 0 });
+    assert.equal((await stored()).length, 59);
+    assert.equal((await shards.read(provider, 'g'))?.readId, '9-0');
   });
 });

@@ -3,7 +3,7 @@ import type { BusEntry } from '../../pipeline/bus/index.js';
 import type { StreamEventV1 } from '../../pipeline/contracts/index.js';
 import { DEAD_LETTER_CODES, deadLetterReason, makeEventId } from '../../pipeline/contracts/index.js';
 import type { PayloadKind } from '../../pipeline/routing/index.js';
-import { EVENT_PAYLOADS, routeEntries, routeEvents, SNAPSHOT_PAYLOADS } from '../../pipeline/routing/index.js';
+import { EVENT_PAYLOADS, rejectedBarLetters, routeEntries, routeEvents, SNAPSHOT_PAYLOADS } from '../../pipeline/routing/index.js';
 import { MicroBatcher } from '../../pipeline/windowing/index.js';
 
 const SRC = 'mdp.events.0';
@@ -17,7 +17,7 @@ const entry = (id: string, payload: string | undefined, extra: Partial<BusEntry>
 
 describe('entry router', function () {
   it('derives every code\'s message from the code alone (and the validator\'s words for invalid payloads)', function () {
-    assert.deepEqual([...DEAD_LETTER_CODES], ['max_deliveries', 'no_payload', 'invalid_event', 'invalid_snapshot', 'future_event']);
+    assert.deepEqual([...DEAD_LETTER_CODES], ['max_deliveries', 'no_payload', 'invalid_event', 'invalid_snapshot', 'future_event', 'store_rejected']);
     assert.equal(deadLetterReason({ code: 'max_deliveries', deliveries: 6, maxDeliveries: 5 }), 'delivered 6 times (max_deliveries 5)');
     assert.equal(deadLetterReason({ code: 'no_payload' }), 'entry has no payload field "d" (deleted or foreign entry)');
     assert.equal(deadLetterReason({ code: 'invalid_event', detail: 'field "v" must be >= 0 (got -1)' }), 'field "v" must be >= 0 (got -1)');
@@ -57,7 +57,7 @@ describe('entry router', function () {
   });
 
   it('sorts events into accepted, duplicate and late against the batcher, and a dead letter counts as activity', function () {
-    const batcher = new MicroBatcher<string>({ windowMs: 1000, allowLateMs: 0, flushTimeoutMs: 1000, maxBufferedEvents: 100, frontierMs: Date.UTC(2025, 9, 24, 14, 2, 2) });
+    const batcher = new MicroBatcher<BusEntry>({ windowMs: 1000, allowLateMs: 0, flushTimeoutMs: 1000, maxBufferedEvents: 100, frontierMs: Date.UTC(2025, 9, 24, 14, 2, 2) });
     const routed = routeEvents([
       entry('1-0', JSON.stringify(tick(1))), // before the frontier: late
       entry('2-0', JSON.stringify(tick(3))),
@@ -73,7 +73,7 @@ describe('entry router', function () {
   describe('bounded event time (max_future_ms)', function () {
     const NOW_MS = Date.UTC(2025, 9, 24, 14, 2, 10);
     const at = (srcTs: string, seq = 0): string => JSON.stringify({ ...tick(0, seq), src_ts: srcTs, ingest_ts: srcTs, event_id: makeEventId('p', 'AAA', srcTs, seq) });
-    const batcher = () => new MicroBatcher<string>({ windowMs: 1000, allowLateMs: 0, flushTimeoutMs: 1000, maxBufferedEvents: 100 });
+    const batcher = () => new MicroBatcher<BusEntry>({ windowMs: 1000, allowLateMs: 0, flushTimeoutMs: 1000, maxBufferedEvents: 100 });
 
     it('dead-letters an event a day ahead as future_event, payload kept, and it moves no watermark or frontier', function () {
       const b = batcher();
@@ -114,6 +114,29 @@ describe('entry router', function () {
     it('applies no bound with maxFutureMs Infinity (replays), whatever nowMs', function () {
       const routed = routeEvents([entry('1-0', at('2099-01-01T00:00:00.000000Z'))], batcher(), { sourceStream: SRC, maxDeliveries: 5, maxFutureMs: Infinity }, 0);
       assert.deepEqual([routed.accepted, routed.dead.length], [1, 0]);
+    });
+  });
+
+  describe('bars the store refuses', function () {
+    it('are traced back to exactly their entries, duplicates included, with the store\'s reason; a foreign bar throws', function () {
+      const b = new MicroBatcher<BusEntry>({ windowMs: 1000, allowLateMs: 0, flushTimeoutMs: 1000, maxBufferedEvents: 100 });
+      const other = { ...tick(1, 1), symbol: 'BBB', event_id: makeEventId('p', 'BBB', tick(1, 1).src_ts, 1) };
+      const entries = [entry('1-0', JSON.stringify(tick(1))), entry('2-0', JSON.stringify(other)), entry('3-0', JSON.stringify(tick(1)), { deliveries: 2 }), entry('4-0', JSON.stringify(tick(1, 2)))];
+      routeEvents(entries, b, { sourceStream: SRC, maxDeliveries: 5, maxFutureMs: Infinity }, 0);
+      const flushes = b.flush(10_000);
+      const [aaa, bbb] = flushes[0].bars;
+      assert.deepEqual([aaa.symbol, bbb.symbol], ['AAA', 'BBB']);
+
+      const { dead, deadIds, refused } = rejectedBarLetters(flushes, [{ bar: aaa, code: '22021', reason: 'invalid byte sequence (SQLSTATE 22021)' }], SRC);
+      assert.deepEqual(dead.map((l) => [l.sourceId, l.code, l.payload, l.deliveries]), [
+        ['1-0', 'store_rejected', entries[0].payload, undefined],
+        ['3-0', 'store_rejected', entries[2].payload, 2],
+        ['4-0', 'store_rejected', entries[3].payload, undefined],
+      ]);
+      assert.equal(dead[0].reason, 'the store rejected its 1s bar at 2025-10-24T14:02:01.000Z: invalid byte sequence (SQLSTATE 22021)');
+      assert.deepEqual([...deadIds], ['1-0', '3-0', '4-0']);
+      assert.deepEqual([...refused], [aaa]);
+      assert.throws(() => rejectedBarLetters(flushes, [{ bar: { ...aaa }, code: '22021', reason: 'x' }], SRC), /not one of the flush's/);
     });
   });
 });

@@ -135,6 +135,7 @@ describe('MicroBatcher aggregation', () => {
     const [window] = batcher.flush(NOW + 10_000);
     assert.ok(window);
     assert.deepEqual(window.refs, ['first', 'redelivery', 'second']);
+    assert.deepEqual(window.barRefs, [['first', 'redelivery', 'second']], 'a duplicate\'s ref goes with its bar');
     assert.equal(window.events, 2);
     assert.equal(window.duplicates, 1);
     assert.deepEqual(window.bars.map((bar) => [bar.volume, bar.trades, bar.close]), [[11, 2, 102]]);
@@ -200,6 +201,7 @@ describe('MicroBatcher aggregation', () => {
       ],
     );
     assert.equal(window.events, 5);
+    assert.deepEqual(window.barRefs, [['r3', 'r5'], ['r2'], ['r1', 'r4']], 'refs per bar, aligned with bars');
   });
 
   for (const seed of [1, 2, 3, 42, 2025]) {
@@ -207,10 +209,18 @@ describe('MicroBatcher aggregation', () => {
       const events = randomEvents(seed, 3000);
       const expected = bruteForceBars(events, 2000);
       const inOrder = aggregate([...events].sort((a, b) => a.srcTsUs - b.srcTsUs || a.seq - b.seq));
-      const shuffled = aggregate(shuffle(events, prng(seed * 7919)));
+      const arrival = shuffle(events, prng(seed * 7919));
+      const shuffled = aggregate(arrival);
       assert.deepEqual(shuffled.flatMap((f) => f.bars), expected);
       assert.deepEqual(inOrder.flatMap((f) => f.bars), expected);
       assert.equal(shuffled.reduce((n, f) => n + f.refs.length, 0), events.length, 'every ref comes back once');
+      for (const f of shuffled) {
+        // barRefs partitions the window's refs, each with the bar of its own provider and symbol.
+        assert.deepEqual(f.barRefs.flat().sort((a, b) => a - b), [...f.refs].sort((a, b) => a - b));
+        f.barRefs.forEach((refs, i) => {
+          assert.ok(refs.every((ref) => arrival[ref].provider === f.bars[i].provider && arrival[ref].symbol === f.bars[i].symbol));
+        });
+      }
       assert.equal(shuffled.reduce((n, f) => n + f.duplicates, 0), events.length - new Set(events.map((e) => e.eventId)).size);
     });
   }

@@ -177,6 +177,55 @@ describe('micro-batch activity on fake dependencies', function () {
     assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 100), []);
   });
 
+  it('dead-letters the entries of a bar the store refuses as store_rejected before any position covers them; its neighbours land, nothing stays pending', async function () {
+    const { bus, bars, jobs, metrics, run } = setup();
+    const valid = events(100); // 5 windows of AAA and BBB
+    const poisonStartMs = T0_MS + 2 * WINDOW_MS;
+    const inPoison = (e: StreamEventV1) => e.symbol === 'BBB' && srcMs(e) >= poisonStartMs && srcMs(e) < poisonStartMs + WINDOW_MS;
+    const reason = 'index row size 4016 exceeds btree version 4 maximum 2704 for index "bars_ohlcv_pkey" (SQLSTATE 54000)';
+    bars.reject = (bar) => (bar.symbol === 'BBB' && bar.tsMs === poisonStartMs ? { code: '54000', reason } : undefined);
+    // A producer's retry re-sent one refused event: its duplicate entry goes with it.
+    const first = valid.findIndex(inPoison);
+    const published = [...valid.slice(0, first + 1), valid[first], ...valid.slice(first + 1)];
+    await bus.ensureGroup(STREAM, GROUP);
+    await bus.publish(STREAM, published.map((e) => JSON.stringify(e)));
+    // What the DLQ held when each position that covers the refused window was stored.
+    const dlqAtCommit: number[] = [];
+    const commit = bars.commit.bind(bars);
+    bars.commit = async (lease, committed, position) => {
+      const written = await commit(lease, committed, position);
+      if ((position.frontierMs ?? 0) > poisonStartMs) dlqAtCommit.push(bus.entries(DLQ).length);
+      return written;
+    };
+
+    const result: MicroBatchRunResult = await run();
+
+    const refused = published.filter(inPoison).map((e) => JSON.stringify(e));
+    assert.ok(dlqAtCommit.length > 0 && dlqAtCommit.every((n) => n === refused.length), `DLQ before the position: ${dlqAtCommit.join(', ')}`);
+    assert.ok(refused.length >= 5);
+    const letters = dlqLetters(bus);
+    assert.deepEqual(letters.map((l) => l.original), refused, 'exactly the refused bar\'s entries, payloads kept');
+    for (const letter of letters) {
+      assert.equal(letter.code, 'store_rejected');
+      assert.equal(letter.reason, `the store rejected its 1s bar at ${new Date(poisonStartMs).toISOString()}: ${reason}`);
+      assert.equal(letter.deliveries, '1', 'each entry was delivered once: no "delivered N times" for anyone');
+    }
+    assert.deepEqual(bars.rejected.map((r) => [r.bar.symbol, r.bar.tsMs]), [['BBB', poisonStartMs]]);
+    assert.deepEqual(bars.sorted(), expectedBars(valid.filter((e) => !inPoison(e)), WINDOW_MS), 'every neighbour in its bar');
+    assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 200), [], 'nothing pending');
+    assert.equal(bus.entries(LATE).length, 0);
+    const lastEndMs = Math.max(...valid.map(srcMs).map((ms) => ms - (ms % WINDOW_MS))) + WINDOW_MS;
+    assert.equal(bars.positions.get(`${STREAM}|${GROUP}`)?.position?.frontierMs, lastEndMs, 'the position moved past the refused window');
+    assert.equal(bus.entries('ut.features.0').length, bars.rows.size, 'features of landed bars only');
+    assert.deepEqual([result.counts.rejected, result.counts.invalid, result.counts.accepted, result.counts.duplicates], [refused.length, 0, valid.length, 1]);
+    assert.equal(result.counts.bars, bars.rows.size);
+    assert.equal(await errorCount(metrics, 'microbatch', 'store_rejected'), refused.length);
+    assert.equal(await errorCount(metrics, 'microbatch', 'activity_failure'), 0);
+    const invalid = (await metricValues(metrics, 'microbatch_events_total')).find((v) => v.labels.outcome === 'invalid')?.value;
+    assert.equal(invalid, 0, 'accepted once, not counted again as invalid');
+    assert.equal(jobs.rows[0].status, 'success');
+  });
+
   it('cuts the oldest window when the shard holds more than max_buffered_events, and accounts for every event', async function () {
     const { bus, bars, metrics, run } = setup({ maxBufferedEvents: 20 });
     const burst = events(50, T0_MS, 200).filter((e) => srcMs(e) < T0_MS + WINDOW_MS); // one window
