@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
@@ -26,6 +27,8 @@ interface BadEntry {
   /** What the DLQ entry's `original` must hold. */
   readonly original: string;
   readonly reason: RegExp;
+  /** The dead letter's code (default `invalid_event`). */
+  readonly code?: string;
 }
 
 /**
@@ -37,7 +40,8 @@ function variant(base: StreamEventV1, n: number, overrides: Record<string, unkno
   const event: Record<string, unknown> = { ...base, seq: 1_000_000 + n, ...overrides };
   if (!('event_id' in overrides)) {
     const srcTs = typeof overrides.src_ts === 'string' ? overrides.src_ts : base.src_ts;
-    event.event_id = makeEventId(base.provider, base.symbol, srcTs, Number(event.seq));
+    const symbol = typeof overrides.symbol === 'string' ? overrides.symbol : base.symbol;
+    event.event_id = makeEventId(base.provider, symbol, srcTs, Number(event.seq));
   }
   return event;
 }
@@ -45,12 +49,15 @@ function variant(base: StreamEventV1, n: number, overrides: Record<string, unkno
 function badCases(valid: readonly StreamEventV1[]): BadEntry[] {
   // Spread the bases over the run so bad entries sit in different windows of both symbols.
   const base = (i: number) => valid[(i * 7 + 3) % valid.length];
-  const json = (name: string, payload: string, reason: RegExp): BadEntry => ({ name, fields: [['d', payload]], original: payload, reason });
-  const event = (name: string, i: number, overrides: Record<string, unknown>, reason: RegExp, drop?: string): BadEntry => {
+  const json = (name: string, payload: string, reason: RegExp, code?: string): BadEntry => ({ name, fields: [['d', payload]], original: payload, reason, ...(code ? { code } : {}) });
+  const event = (name: string, i: number, overrides: Record<string, unknown>, reason: RegExp, drop?: string, code?: string): BadEntry => {
     const payload = variant(base(i), i, overrides);
     if (drop) delete payload[drop];
-    return json(name, JSON.stringify(payload), reason);
+    return json(name, JSON.stringify(payload), reason, code);
   };
+  // Valid by every other rule: had it reached the windows, the shard's watermark would be a day
+  // ahead and every later event of this run would have gone to the late stream.
+  const tomorrow = new Date(Date.now() + 86_400_000).toISOString().replace('Z', '000Z');
   const b = base(99);
   const truncated = JSON.stringify(b).slice(0, 40);
   return [
@@ -73,7 +80,11 @@ function badCases(valid: readonly StreamEventV1[]): BadEntry[] {
     event('fractional seq', 13, { seq: 1.5 }, /field "seq" must be a non-negative integer/),
     event('"|" inside symbol', 14, { symbol: 'BRK|B' }, /must not contain "\|"/),
     event('event_id that does not match', 15, { event_id: 'not-the-key', v: 1_000_000 }, /field "event_id" must equal provider\|symbol\|src_ts\|seq/),
-    { name: 'entry without a "d" field', fields: [['data', JSON.stringify(b)], ['note', 'foreign']], original: JSON.stringify({ data: JSON.stringify(b), note: 'foreign' }), reason: /no payload field "d"/ },
+    event('src_ts a day ahead of the wall clock', 16, { src_ts: tomorrow }, /^src_ts \S+ is 8\d{7}(\.\d+)? ms ahead of the wall clock \(max_future_ms 5000\)$/, undefined, 'future_event'),
+    // Once rejected by PostgreSQL for the whole flush (btree row size): now by the contract's limit.
+    event('a 4,001-character symbol', 17, { symbol: randomBytes(3001).toString('base64').slice(0, 4001) }, /^field "symbol" must be at most 64 characters \(got 4001\)$/),
+    event('NUL inside symbol', 18, { symbol: 'AA\u0000A' }, /^field "symbol" must not contain U\+0000 \(NUL\) at index 2$/),
+    { name: 'entry without a "d" field', fields: [['data', JSON.stringify(b)], ['note', 'foreign']], original: JSON.stringify({ data: JSON.stringify(b), note: 'foreign' }), reason: /no payload field "d"/, code: 'no_payload' },
   ];
 }
 
@@ -125,8 +136,8 @@ describe('bad input on the event stream (micro-batch under Temporal → DLQ + Po
     let nextBad = 0;
     for (let i = 0; i < valid.length; i++) {
       await redis.xadd(stream, '*', 'd', JSON.stringify(valid[i]));
-      // One bad entry after every 4th valid one: before, between and after good events of each window.
-      if (i % 4 === 1 && nextBad < bad.length) {
+      // One bad entry after every 3rd valid one: before, between and after good events of each window.
+      if (i % 3 === 1 && nextBad < bad.length) {
         const entry = bad[nextBad++];
         const id = await redis.xadd(stream, '*', ...entry.fields.flat());
         assert.ok(id);
@@ -165,6 +176,7 @@ describe('bad input on the event stream (micro-batch under Temporal → DLQ + Po
         assert.ok(!seen.has(sourceId), `${entry.name}: dead-lettered once`);
         seen.add(sourceId);
         assert.match(letter.get('reason') ?? '', entry.reason, entry.name);
+        assert.equal(letter.get('code'), entry.code ?? 'invalid_event', `${entry.name}: code`);
         assert.equal(letter.get('original'), entry.original, `${entry.name}: original payload kept verbatim`);
         assert.equal(letter.get('stream'), stream, `${entry.name}: source stream`);
         assert.equal(letter.get('group'), group, `${entry.name}: group`);
