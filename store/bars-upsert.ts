@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import type { Bar, IsolatedUpsert, RejectedBar, UpsertCounts } from '../pipeline/contracts/index.js';
+import type { Bar, IsolatedUpsert, RejectedBar } from '../pipeline/contracts/index.js';
 import type { Database } from './schema.js';
 
 /**
@@ -105,17 +105,6 @@ async function bisect(trx: Kysely<Database>, rows: readonly Bar[], written: Writ
   const middle = Math.ceil(rows.length / 2);
   await attempt(trx, rows.slice(0, middle), written, rejected);
   await attempt(trx, rows.slice(middle), written, rejected);
-}
-
-/**
- * The upsert of `bars` as one statement on `db` (a transaction too), all or nothing: any error is
- * thrown as it came. Bars repeating a key are collapsed, the last one winning; the counts add up
- * to `bars.length`.
- */
-export async function upsertBarRows(db: Kysely<Database>, bars: readonly Bar[]): Promise<UpsertCounts> {
-  if (bars.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
-  const { inserted, updated } = await upsertBarsStatement(db, lastPerKey(bars));
-  return { inserted, updated, unchanged: bars.length - inserted - updated };
 }
 
 /**

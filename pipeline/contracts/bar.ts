@@ -36,7 +36,7 @@ export interface RejectedBar {
   readonly reason: string;
 }
 
-/** An upsert that wrote every bar it could: inserted + updated + unchanged + rejected = bars passed in. */
+/** An upsert that wrote every bar it could (`upsertBarsIsolated` in `store/`): inserted + updated + unchanged + rejected = bars passed in. */
 export interface IsolatedUpsert {
   readonly counts: UpsertCounts;
   readonly rejected: readonly RejectedBar[];
@@ -46,14 +46,9 @@ export interface IsolatedUpsert {
 export interface BarSink {
   /**
    * Writes the bars; throws on a transient error (nothing written), and when the store refuses
-   * some bars for their own values, after writing the others (see {@link upsertBarsIsolated}).
+   * some bars for their own values, after writing the others.
    */
   upsertBars(bars: readonly Bar[]): Promise<UpsertCounts>;
-  /**
-   * Writes every bar the store accepts and returns the ones it refuses for their own values, with
-   * its reason, so one poison bar never holds back its neighbours. Throws on transient errors only.
-   */
-  upsertBarsIsolated(bars: readonly Bar[]): Promise<IsolatedUpsert>;
   /** Stored bars of one interval from `fromMs` on, all providers, ordered by provider, symbol, ts. */
   listBars(query: { interval: string; fromMs: number }): Promise<Bar[]>;
 }

@@ -4,7 +4,7 @@
  * inserted/updated/unchanged; a job row moves once from `running` to a terminal status.
  */
 import type {
-  Bar, BarSink, IsolatedUpsert, JobRunSink, RejectedBar, ShardLease, ShardPosition, ShardStore, SignalEventV1, SignalSink, UpsertCounts,
+  Bar, BarSink, JobRunSink, RejectedBar, ShardLease, ShardPosition, ShardStore, SignalEventV1, SignalSink, UpsertCounts,
 } from '../../pipeline/contracts/index.js';
 import { BarsRejectedError, OwnerFencedError } from '../../pipeline/contracts/index.js';
 
@@ -30,24 +30,22 @@ export class MemoryBarStore implements BarSink, ShardStore {
   failWith: Error | undefined;
   /**
    * When set, bars it returns a code and reason for are refused like PostgreSQL refuses a bar for
-   * its own values (e.g. `54000` index row size): not written, reported by `upsertBarsIsolated`.
+   * its own values (e.g. `54000` index row size): `commit` then writes nothing and throws
+   * `BarsRejectedError`; `upsertBars` writes the others and throws.
    */
   reject: ((bar: Bar) => { readonly code: string; readonly reason: string } | undefined) | undefined;
   /** Every bar refused so far, in order. */
   readonly rejected: RejectedBar[] = [];
 
-  async upsertBars(bars: readonly Bar[]): Promise<UpsertCounts> {
-    const { counts, rejected } = await this.upsertBarsIsolated(bars);
-    if (rejected.length > 0) throw new Error(`the store rejected ${rejected.length} of ${bars.length} bars: ${rejected[0].reason}`);
-    return counts;
-  }
-
-  upsertBarsIsolated(bars: readonly Bar[]): Promise<IsolatedUpsert> {
+  upsertBars(bars: readonly Bar[]): Promise<UpsertCounts> {
     if (this.failWith) return Promise.reject(this.failWith);
     this.upserts++;
-    const rejected = this.#refused(bars);
-    const accepted = rejected.length === 0 ? bars : bars.filter((bar) => !rejected.some((r) => r.bar === bar));
-    return Promise.resolve({ counts: upsertByKey(this.rows, accepted, (b) => `${b.provider}|${b.symbol}|${b.interval}|${b.tsMs}`), rejected });
+    const refused = this.#refused(bars);
+    const counts = upsertByKey(this.rows, refused.length === 0 ? bars : bars.filter((bar) => !refused.some((r) => r.bar === bar)),
+      (b) => `${b.provider}|${b.symbol}|${b.interval}|${b.tsMs}`);
+    // Like StoreClient: the others are written, and the call fails naming the refused ones.
+    if (refused.length > 0) return Promise.reject(new Error(`the store rejected ${refused.length} of ${bars.length} bars: ${refused[0].reason}`));
+    return Promise.resolve(counts);
   }
 
   /** The bars {@link reject} refuses, recorded in {@link rejected}. */

@@ -115,7 +115,6 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
       ...deps,
       bars: {
         upsertBars: (rows) => { upsertBarsCalls++; return bars.upsertBars(rows); },
-        upsertBarsIsolated: (rows) => { upsertBarsCalls++; return bars.upsertBarsIsolated(rows); },
         listBars: (query) => bars.listBars(query),
       },
       // The micro-batch consumer writes its bars in the commit that also stores its position.
