@@ -113,7 +113,7 @@ async function bisect(trx: Kysely<Database>, rows: readonly Bar[], written: Writ
  * no writes. `rows` must not repeat a key (PostgreSQL rejects an upsert that would touch the same
  * row twice). Returns how many rows were inserted and updated.
  */
-export async function upsertBarsStatement(db: Kysely<Database>, rows: readonly Bar[]): Promise<Written> {
+async function upsertBarsStatement(db: Kysely<Database>, rows: readonly Bar[]): Promise<Written> {
   const n = rows.length;
   const provider = new Array<string>(n);
   const symbol = new Array<string>(n);
