@@ -9,7 +9,7 @@
  * Scaled down: the issue froze a worker 33 s; here it stays frozen until the successor has taken
  * over and committed the window the frozen attempt holds (heartbeat timeout + retry + a commit).
  *
- * The private Temporal's long polls expire after 5 s, not 60 s: a frozen worker's open polls are
+ * The private Temporal's long polls expire after 3 s, not 60 s: a frozen worker's open polls are
  * otherwise handed the next attempts, each timing out in turn (40-80 s before one reaches the other
  * worker in trials), and whether those attempts start on SIGCONT depends on the SDK's client-side
  * poll deadline — not deterministic enough for CI. Those handed attempts are as stale as the first
@@ -25,8 +25,8 @@ import { HOLD_OPEN, RECOVERY_MS } from './matrix.js';
 
 describe('fault matrix f: a frozen worker resumes after its successor took over', function () {
   this.timeout(300_000);
-  // Long polls expire after 5 s instead of 60 s (see the file's doc).
-  const faults = useFaultStack('frozen-worker', { temporalDynamicConfig: { 'matching.longPollExpirationInterval': '5s' } });
+  // Long polls expire after 3 s instead of 60 s (see the file's doc).
+  const faults = useFaultStack('frozen-worker', { temporalDynamicConfig: { 'matching.longPollExpirationInterval': '3s' } });
 
   it('the stale attempt writes, acknowledges and touches nothing; exact accounting', async function () {
     const run = await faults.run('frozen-worker', { overrides: HOLD_OPEN });

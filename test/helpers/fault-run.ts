@@ -463,8 +463,9 @@ export function outage(ms: number): Promise<void> {
 /**
  * Mocha wiring for a fault-matrix file: the private stack starts once in `before`; `run()` creates a
  * {@link FaultRun} that is closed after the test, `sharedRun()` one that lives until the file ends
- * (for a scenario run once in `before` and checked by several tests); when a test fails, the tails
- * of the workers' and the services' logs are printed; the stack is stopped in `after`, whatever happened.
+ * (for a scenario run once in `before` and checked by several tests). The tails of the workers' and
+ * the services' logs are printed when a test fails (a shared run's once, at the end, also when its
+ * hook failed); the stack is stopped in `after`, whatever happened.
  */
 export function useFaultStack(name: string, stackOptions: FaultStackOptions = {}): {
   readonly stack: FaultStack;
@@ -481,13 +482,18 @@ export function useFaultStack(name: string, stackOptions: FaultStackOptions = {}
   afterEach(async function () {
     this.timeout(60_000);
     if (this.currentTest?.state === 'failed') {
-      for (const run of [...shared, ...runs]) console.error(`\n===== logs of ${run.name} (${this.currentTest.fullTitle()})\n${run.logs()}`);
+      for (const run of runs) console.error(`\n===== logs of ${run.name} (${this.currentTest.fullTitle()})\n${run.logs()}`);
     }
     for (const run of runs) await run.close();
     runs = [];
   });
   after(async function () {
     this.timeout(120_000);
+    // Shared runs serve several tests (or failed in a hook, when no test ran): their logs once.
+    const suite = this.test?.parent;
+    if (suite && shared.length > 0 && suite.tests.concat(suite.suites.flatMap((s) => s.tests)).some((t) => t.state !== 'passed')) {
+      for (const run of shared) console.error(`\n===== logs of ${run.name} (${suite.fullTitle()})\n${run.logs()}`);
+    }
     for (const run of [...runs, ...shared]) await run.close();
     await stack?.stop();
   });
