@@ -371,7 +371,9 @@ export interface FaultStackOptions {
 export async function startFaultStack(name: string, options: FaultStackOptions = {}): Promise<FaultStack> {
   const dir = resolve(FAULTS_DIR, `${name}-${process.pid}-${Date.now().toString(36)}`);
   mkdirSync(dir, { recursive: true });
-  const [redisPort, pgPort, temporalPort] = [await freePort(), await freePort(), await freePort()];
+  const ports = new Set<number>();
+  while (ports.size < 3) ports.add(await freePort());
+  const [redisPort, pgPort, temporalPort] = [...ports];
   const redis = new PrivateRedis(redisPort, resolve(dir, 'redis'));
   const postgres = new PrivatePostgres(pgPort, resolve(dir, 'postgres'));
   const temporal = new PrivateTemporal(temporalPort, resolve(dir, 'temporal'), options.temporalDynamicConfig);
