@@ -51,7 +51,8 @@ export function testConfig(tag: string, overrides: Record<string, unknown> = {})
   return loadStreamingConfig({ file: resolve(REPO_ROOT, 'configs/streaming.yaml'), env: process.env, overrides: deepMerge(base, overrides) });
 }
 
-function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
+/** `b` merged into `a`, nested objects key by key (arrays and other values replaced). */
+export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>): Record<string, unknown> {
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const prev = out[k];

@@ -1,0 +1,514 @@
+/**
+ * One fault-matrix scenario on a private {@link FaultStack}: its config (unique streams, group,
+ * provider and task queue), real worker processes, the shard consumer workflows, deterministic
+ * events published straight to the shard streams (every XADD id recorded), waits on observable
+ * states, and the exact accounting at the end.
+ *
+ * Use {@link useFaultStack} in a `describe`: it starts the stack once for the file, closes every
+ * run after each test (printing the tails of every log when the test failed), and stops the stack.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
+import { resolve } from 'node:path';
+import { Client, Connection } from '@temporalio/client';
+import type { WorkflowHandle } from '@temporalio/client';
+import { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import pg from 'pg';
+import { shardOf, shardStream } from '../../pipeline/bus/index.js';
+import type { StreamingConfig } from '../../pipeline/config/index.js';
+import type { Bar, StreamEventV1 } from '../../pipeline/contracts/index.js';
+import { SyntheticProducer } from '../../pipeline/producers/index.js';
+import type { Database, JobRun } from '../../store/index.js';
+import { createDb, JobRunTracker, migrateToLatest, StoreClient } from '../../store/index.js';
+import type { LoopStatus } from '../../workflows/index.js';
+import { microBatchWorkflowId } from '../../workflows/index.js';
+import type { Accounting, AccountingOptions, ProducedEntry } from './accounting.js';
+import { accountFor, barDifferences, barKey, groupProgress, installBarAudit, showBar, waitSettled } from './accounting.js';
+import { expectedBars } from './expected-bars.js';
+import type { FaultStack, FaultStackOptions } from './fault-stack.js';
+import { FAULTS_DIR, startFaultStack, tailFile, track, untrack } from './fault-stack.js';
+import { deepMerge, symbolsCoveringShards, testConfig, uniqueTag } from './services.js';
+import { pollUntil, waitFor } from './wait.js';
+import type { WorkerProcess } from './worker-process.js';
+import { startWorkerProcess, writeConfigFile } from './worker-process.js';
+
+/** `temporal.api.enums.v1` values used here (the proto package is CommonJS and not a direct dependency). */
+const TASK_QUEUE_TYPE_WORKFLOW = 1;
+const TASK_QUEUE_TYPE_ACTIVITY = 2;
+const PENDING_ACTIVITY_STATES = ['UNSPECIFIED', 'SCHEDULED', 'STARTED', 'CANCEL_REQUESTED', 'PAUSED', 'PAUSE_REQUESTED'];
+
+export interface FaultRunOptions {
+  /** Shard streams (default 1). */
+  readonly shards?: number;
+  /** Config overrides on top of the test config (e.g. `{ micro_batch: { flush_timeout_ms: 4000 } }`). */
+  readonly overrides?: Record<string, unknown>;
+}
+
+/** A worker process of a run, with the identity Temporal knows it by. */
+export interface RunWorker extends WorkerProcess {
+  readonly label: string;
+  readonly pid: number;
+  /** `${pid}@${hostname}`: the SDK's default worker identity. */
+  readonly identity: string;
+}
+
+/** The pending consumer activity of a shard as Temporal describes it. */
+export interface ShardAttempt {
+  readonly attempt: number;
+  readonly state: string;
+  readonly workerIdentity: string;
+  readonly lastStartedMs: number | undefined;
+  readonly lastHeartbeatMs: number | undefined;
+}
+
+function timestampMs(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): number | undefined {
+  if (!ts || ts.seconds === undefined || ts.seconds === null) return undefined;
+  return Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
+}
+
+/** Splits events (in src_ts order) into consecutive windows of `windowMs` from `startMs`. */
+function byWindow(events: readonly StreamEventV1[], startMs: number, windowMs: number, windows: number): StreamEventV1[][] {
+  const out: StreamEventV1[][] = Array.from({ length: windows }, () => []);
+  for (const e of events) {
+    const ms = Date.parse(e.src_ts);
+    out[Math.floor((ms - startMs) / windowMs)].push(e);
+  }
+  return out;
+}
+
+/** Event time between a plan and one made with `after` (longer than any pause a row makes). */
+export const AFTER_PAUSE_GAP_MS = 120_000;
+
+export class FaultRun {
+  readonly name: string;
+  readonly stack: FaultStack;
+  readonly config: StreamingConfig;
+  readonly provider: string;
+  readonly shards: number;
+  readonly group: string;
+  readonly windowMs: number;
+  /** The shard streams, `streams[shard]`. */
+  readonly streams: readonly string[];
+  readonly redis: Redis;
+  readonly db: Kysely<Database>;
+  readonly client: Client;
+  /** Every entry this run published and Redis acknowledged, in order. */
+  readonly produced: ProducedEntry[] = [];
+  readonly workers: RunWorker[] = [];
+  readonly #connection: Connection;
+  readonly #configFile: string;
+  readonly #logDir: string;
+  #closed: Promise<void> | undefined;
+
+  private constructor(init: { name: string; stack: FaultStack; config: StreamingConfig; connection: Connection; redis: Redis; db: Kysely<Database>; logDir: string; configFile: string }) {
+    this.name = init.name;
+    this.stack = init.stack;
+    this.config = init.config;
+    this.provider = init.config.producers.synthetic.provider;
+    this.shards = init.config.bus.shards;
+    this.group = init.config.bus.redis.consumer_group;
+    this.windowMs = init.config.micro_batch.window_ms;
+    this.streams = Array.from({ length: this.shards }, (_, shard) => shardStream(init.config.bus.redis.stream, shard));
+    this.#connection = init.connection;
+    this.client = new Client({ connection: init.connection });
+    this.redis = init.redis;
+    this.db = init.db;
+    this.#logDir = init.logDir;
+    this.#configFile = init.configFile;
+  }
+
+  /** Symbols of the run's provider that land on every shard (SPY, AAPL, MSFT, … as needed). */
+  get symbols(): readonly string[] {
+    return symbolsCoveringShards(this.provider, this.shards);
+  }
+
+  /** A run with its own names on `stack`; migrates the stack's database and installs the bar audit. */
+  static async create(stack: FaultStack, name: string, options: FaultRunOptions = {}): Promise<FaultRun> {
+    const tag = uniqueTag('f');
+    const config = testConfig(tag, deepMerge({
+      bus: { shards: options.shards ?? 1, redis: { uri: stack.redis.uri } },
+      store: { url: stack.postgres.url },
+      temporal: { address: stack.temporal.address },
+      telemetry: { metrics_port: 0, log_level: 'INFO' },
+    }, options.overrides ?? {}));
+    const logDir = resolve(stack.dir, name);
+    mkdirSync(logDir, { recursive: true });
+    const configFile = writeConfigFile(config, `${relativeToTestData(logDir)}/config`);
+    const redis = new Redis(stack.redis.uri, { maxRetriesPerRequest: 2, retryStrategy: () => 100 });
+    redis.on('error', () => undefined); // the private Redis is killed on purpose; commands report their own errors
+    const db = createDb(stack.postgres.url, { onPoolError: () => undefined });
+    await migrateToLatest(db);
+    await installBarAudit(db);
+    const connection = await Connection.connect({ address: stack.temporal.address });
+    return new FaultRun({ name, stack, config, connection, redis, db, logDir, configFile });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Workers and consumers
+
+  /** Starts a real worker process on this run's config and waits until it polls both task types. */
+  async startWorker(label = `worker-${this.workers.length + 1}`): Promise<RunWorker> {
+    const proc = startWorkerProcess(this.#configFile, `${relativeToTestData(this.#logDir)}/${label}`);
+    const pid = proc.child.pid!;
+    const worker: RunWorker = { ...proc, label, pid, identity: `${pid}@${hostname()}` };
+    this.workers.push(worker);
+    track(pid);
+    void proc.exited.then(() => untrack(pid));
+    await waitFor(`${label} (pid ${pid}) polling task queue ${this.config.temporal.task_queue}`, 120_000, async () => {
+      for (const type of [TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY]) {
+        const { pollers } = await this.client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: this.config.temporal.task_queue }, taskQueueType: type });
+        if (!pollers?.some((p) => p.identity === worker.identity)) return undefined;
+      }
+      return true;
+    }, { everyMs: 250, guard: () => { if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw new Error(`${label} exited while starting:\n${tailFile(proc.logFile)}`); } });
+    return worker;
+  }
+
+  /** SIGKILL, and wait for the process to be gone. */
+  async killWorker(worker: RunWorker): Promise<void> {
+    worker.child.kill('SIGCONT');
+    worker.child.kill('SIGKILL');
+    await worker.exited;
+  }
+
+  consumerId(shard: number): string {
+    return microBatchWorkflowId(this.config.bus.redis.stream, shard);
+  }
+
+  consumer(shard: number): WorkflowHandle {
+    return this.client.workflow.getHandle(this.consumerId(shard));
+  }
+
+  /** Starts `streamConsumerWorkflow` for every shard (or the given ones). */
+  async startConsumers(shards: readonly number[] = this.streams.map((_, s) => s)): Promise<void> {
+    for (const shard of shards) {
+      await this.client.workflow.start('streamConsumerWorkflow', {
+        taskQueue: this.config.temporal.task_queue, workflowId: this.consumerId(shard), args: [{ role: 'microbatch', shard }],
+      });
+    }
+  }
+
+  /** The shard's pending consumer activity (undefined while none is scheduled). */
+  async attempt(shard: number): Promise<ShardAttempt | undefined> {
+    const { raw } = await this.consumer(shard).describe();
+    const pending = raw.pendingActivities?.[0];
+    if (!pending) return undefined;
+    return {
+      attempt: pending.attempt ?? 0,
+      state: PENDING_ACTIVITY_STATES[pending.state ?? 0] ?? String(pending.state),
+      workerIdentity: pending.lastWorkerIdentity ?? '',
+      lastStartedMs: timestampMs(pending.lastStartedTime),
+      lastHeartbeatMs: timestampMs(pending.lastHeartbeatTime),
+    };
+  }
+
+  /** Waits until the shard's consumer activity runs on `worker` and has heartbeated in that attempt. */
+  async waitForAttemptOn(shard: number, worker: RunWorker, timeoutMs: number, minAttempt = 1): Promise<ShardAttempt> {
+    return waitFor(`shard ${shard}'s consumer attempt ≥ ${minAttempt} running and heartbeating on ${worker.label}`, timeoutMs, async () => {
+      const a = await this.attempt(shard);
+      return a && a.attempt >= minAttempt && a.workerIdentity === worker.identity && a.state === 'STARTED'
+        && a.lastHeartbeatMs !== undefined && a.lastStartedMs !== undefined && a.lastHeartbeatMs >= a.lastStartedMs ? a : undefined;
+    }, { everyMs: 250 });
+  }
+
+  /** The consumer activity's heartbeat timeout, from the workflow's history (10 s today). */
+  async heartbeatTimeoutMs(shard = 0): Promise<number> {
+    return waitFor('the consumer activity to be scheduled', 30_000, async () => {
+      const history = await this.consumer(shard).fetchHistory();
+      for (const event of history.events ?? []) {
+        const timeout = event.activityTaskScheduledEventAttributes?.heartbeatTimeout;
+        if (timeout) return Number(timeout.seconds ?? 0) * 1000 + Math.floor((timeout.nanos ?? 0) / 1e6);
+      }
+      return undefined;
+    });
+  }
+
+  /** Signals `drain` to every shard's consumer and waits for the workflows to finish. */
+  async drain(timeoutMs = 60_000): Promise<LoopStatus[]> {
+    const handles = this.streams.map((_, shard) => this.consumer(shard));
+    for (const h of handles) await h.signal('drain');
+    return Promise.all(handles.map((h) => withTimeout(h.result() as Promise<LoopStatus>, timeoutMs, `consumer ${h.workflowId} to drain`)));
+  }
+
+  /** The `job_runs` rows of a shard's consumer, newest first. */
+  async jobRuns(shard = 0): Promise<JobRun[]> {
+    return new JobRunTracker(this.db).listRecent(this.consumerId(shard), 100);
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Events
+
+  /**
+   * Deterministic events for `windows` consecutive windows of `perWindow` events each (across this
+   * run's symbols), starting at an aligned window 10 minutes ago: `plan[i]` are window i's events
+   * in src_ts order. Event time is the producer's, not the wall clock, so windows close only when
+   * the test publishes later events (or the consumer's idle rule fires).
+   *
+   * Events published after a pause (an outage) come from a plan made with `after`: it starts
+   * {@link AFTER_PAUSE_GAP_MS} of event time after the previous plan, as a live producer's clock
+   * would have moved on. Otherwise a consumer that sat idle through the pause (its idle rule
+   * advancing the watermark by wall clock, as designed) would rightly find them late.
+   */
+  plan(windows: number, perWindow: number, options: { seed?: number; provider?: string; symbols?: readonly string[]; startMs?: number; after?: readonly StreamEventV1[][] } = {}): StreamEventV1[][] {
+    const symbols = options.symbols ?? this.symbols;
+    const startMs = options.startMs
+      ?? (options.after ? Math.floor(Date.parse(options.after.flat().at(-1)!.src_ts) / this.windowMs) * this.windowMs + AFTER_PAUSE_GAP_MS
+        : Math.floor((Date.now() - 10 * 60_000) / this.windowMs) * this.windowMs);
+    const producer = new SyntheticProducer({
+      provider: options.provider ?? this.provider, symbols: [...symbols], seed: options.seed ?? 7, priceVolatility: 0.3,
+      tickRate: perWindow / symbols.length / (this.windowMs / 1000),
+    });
+    return byWindow(producer.generateFinite({ count: windows * perWindow, startUs: startMs * 1000 }), startMs, this.windowMs, windows);
+  }
+
+  /** The shard stream an event belongs on (by the pipeline's own sharding rule). */
+  streamOf(event: StreamEventV1): string {
+    return this.streams[shardOf(event.provider, event.symbol, this.shards)];
+  }
+
+  /**
+   * XADDs events to their shard streams (no trimming: retention is not what these rows test) and
+   * records each with the id Redis returned. Throws if Redis refused any.
+   */
+  async publish(events: readonly StreamEventV1[], label?: string): Promise<ProducedEntry[]> {
+    return this.publishEntries(events.map((event) => ({ stream: this.streamOf(event), payload: JSON.stringify(event), event, expect: 'valid' as const, ...(label ? { label } : {}) })));
+  }
+
+  /** XADDs entries as given (e.g. poison), in order, and records them with their ids. */
+  async publishEntries(entries: readonly (Omit<ProducedEntry, 'id'> & { readonly fields?: readonly string[] })[]): Promise<ProducedEntry[]> {
+    if (entries.length === 0) return [];
+    const pipe = this.redis.pipeline();
+    for (const e of entries) pipe.xadd(e.stream, '*', ...(e.fields ?? ['d', e.payload]));
+    const results = (await pipe.exec()) ?? [];
+    const out: ProducedEntry[] = [];
+    results.forEach(([err, id], i) => {
+      if (err) throw new Error(`XADD refused: ${err.message}`);
+      const { fields: _fields, ...entry } = entries[i];
+      out.push({ ...entry, id: id as string });
+    });
+    this.produced.push(...out);
+    return out;
+  }
+
+  /**
+   * The state every mid-window fault starts from: windows `0..k-1` of `plan` published and
+   * committed, and the first half of window `k` published and pending on every shard (read, its
+   * window open). Returns window k's second half, still unpublished.
+   */
+  async commitThenOpen(plan: readonly StreamEventV1[][], k: number): Promise<StreamEventV1[]> {
+    const [firstHalf, secondHalf] = halves(plan[k]);
+    const committed = plan.slice(0, k).flat();
+    await this.publish([...committed, ...firstHalf]);
+    await this.waitForBars(committed, `windows 0..${k - 1} committed`);
+    for (let shard = 0; shard < this.shards; shard++) {
+      const open = firstHalf.filter((e) => this.streamOf(e) === this.streams[shard]).length;
+      await this.waitForPending(shard, open, `the first half of window ${k} read and its window open`);
+    }
+    return secondHalf;
+  }
+
+  /** Fails unless no bar of these events' windows is stored (their windows are still open). */
+  async assertOpen(events: readonly StreamEventV1[], what: string): Promise<void> {
+    const keys = new Set(expectedBars(events, this.windowMs).map(barKey));
+    const flushed = (await this.bars()).filter((b) => keys.has(barKey(b)));
+    if (flushed.length > 0) throw new Error(`precondition failed: ${what}, but ${flushed.length} of its bars were already flushed (the machine may be too slow for micro_batch.flush_timeout_ms)`);
+  }
+
+  /**
+   * Holds `LOCK TABLE bars_ohlcv IN ACCESS EXCLUSIVE MODE` in an open transaction on a connection of
+   * its own, until `release()` (a rollback). `waiters()` lists the other backends waiting on the table.
+   */
+  async lockBarsTable(): Promise<{ waiters(): Promise<{ pid: number; query: string }[]>; activity(): Promise<string>; release(): Promise<void>; readonly lockedAt: number }> {
+    const client = new pg.Client({ connectionString: this.stack.postgres.url });
+    client.on('error', () => undefined);
+    await client.connect();
+    await client.query('BEGIN');
+    await client.query('LOCK TABLE bars_ohlcv IN ACCESS EXCLUSIVE MODE');
+    const lockedAt = Date.now();
+    let released: Promise<void> | undefined;
+    return {
+      lockedAt,
+      async waiters() {
+        const { rows } = await client.query<{ pid: number; query: string }>(`
+          SELECT l.pid, a.query FROM pg_locks l JOIN pg_stat_activity a USING (pid)
+          WHERE l.locktype = 'relation' AND l.relation = 'bars_ohlcv'::regclass AND NOT l.granted AND l.pid <> pg_backend_pid()`);
+        return rows;
+      },
+      async activity() {
+        const { rows } = await client.query<Record<string, unknown>>(`
+          SELECT pid, state, wait_event_type, wait_event, left(query, 120) AS query FROM pg_stat_activity
+          WHERE datname = current_database() AND pid <> pg_backend_pid()`);
+        return rows.map((r) => JSON.stringify(r)).join('\n');
+      },
+      release() {
+        released ??= (async () => {
+          await client.query('ROLLBACK').catch(() => undefined);
+          await client.end().catch(() => undefined);
+        })();
+        return released;
+      },
+    };
+  }
+
+  /** JSON log lines of a worker, parsed (lines that are not JSON are skipped). */
+  logLines(worker: RunWorker): Record<string, unknown>[] {
+    if (!existsSync(worker.logFile)) return [];
+    return readFileSync(worker.logFile, 'utf8').split('\n').flatMap((line) => {
+      if (!line.startsWith('{')) return [];
+      try {
+        return [JSON.parse(line) as Record<string, unknown>];
+      } catch {
+        return [];
+      }
+    });
+  }
+
+  // ------------------------------------------------------------------------------------------
+  // Observations
+
+  async bars(): Promise<Bar[]> {
+    return new StoreClient(this.db).listBars({ provider: this.provider });
+  }
+
+  /** Waits until the stored bars of these events' windows equal their aggregate (the windows are committed). */
+  async waitForBars(events: readonly StreamEventV1[], what: string, timeoutMs = 60_000): Promise<Bar[]> {
+    const want = expectedBars(events, this.windowMs);
+    let last = '';
+    const got = await pollUntil(timeoutMs, async () => {
+      const stored = new Map((await this.bars()).map((b) => [barKey(b), b]));
+      const off = want.flatMap((b) => {
+        const have = stored.get(barKey(b));
+        if (!have) return [`${showBar(b)} missing`];
+        const diff = barDifferences(have, b);
+        return diff.length ? [`${showBar(b)}: ${diff.join(', ')}`] : [];
+      });
+      last = off.slice(0, 5).join('; ');
+      return off.length === 0 ? want : undefined;
+    }, { everyMs: 100 });
+    if (!got) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${last}`);
+    return got;
+  }
+
+  /** Waits until a shard has exactly `pending` entries delivered and unacknowledged, and none unread. */
+  async waitForPending(shard: number, pending: number, what: string, timeoutMs = 60_000): Promise<void> {
+    let last = '';
+    await waitFor(`${what} (shard ${shard}: ${pending} pending, 0 unread)`, timeoutMs, async () => {
+      const p = await groupProgress(this.redis, this.streams[shard], this.group);
+      last = `${p.pending} pending, ${p.undelivered} unread`;
+      return p.pending === pending && p.undelivered === 0 ? true : undefined;
+    }, { everyMs: 50 }).catch((err: unknown) => { throw new Error(`${(err as Error).message}; last seen ${last}`); });
+  }
+
+  /**
+   * Waits until every shard has nothing pending and nothing unread (the pipeline is done with what
+   * was published); false after `timeoutMs`. Callers account either way: the oracle's report says
+   * more than "timed out".
+   */
+  settle(timeoutMs = 60_000): Promise<boolean> {
+    return waitSettled(this.redis, this.streams, this.group, timeoutMs);
+  }
+
+  /** The exact accounting of everything this run produced (see accounting.ts). */
+  account(options: Partial<Pick<AccountingOptions, 'lost' | 'allowLate' | 'allowValidInDlq' | 'produced' | 'others' | 'streams'>> = {}): Promise<Accounting> {
+    const r = this.config.bus.redis;
+    return accountFor({
+      redis: this.redis, db: this.db, streams: this.streams, group: this.group, lateStream: r.late_stream, dlqStream: r.dlq_stream,
+      windowMs: this.windowMs, produced: this.produced, ...options,
+    });
+  }
+
+  /** Tails of every worker log of this run and of the stack's services. */
+  logs(lines = 40): string {
+    const files = [...this.workers.map((w) => w.logFile), ...this.stack.logFiles];
+    return files.map((f) => `----- ${f}\n${tailFile(f, lines)}`).join('\n');
+  }
+
+  /** Kills the workers and closes the clients; idempotent, never throws. */
+  close(): Promise<void> {
+    this.#closed ??= (async () => {
+      await Promise.allSettled(this.workers.map((w) => this.killWorker(w)));
+      this.redis.disconnect();
+      await Promise.allSettled([this.db.destroy(), this.#connection.close()]);
+    })();
+    return this.#closed;
+  }
+}
+
+/** The first and second half of a list (events in src_ts order: the two halves of a window). */
+export function halves<T>(items: readonly T[]): [T[], T[]] {
+  const mid = Math.floor(items.length / 2);
+  return [items.slice(0, mid), items.slice(mid)];
+}
+
+function relativeToTestData(dir: string): string {
+  return `faults/${dir.slice(FAULTS_DIR.length + 1)}`;
+}
+
+/** Rejects with a message naming `what` if `promise` has not settled within `ms`. */
+export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  try {
+    return await Promise.race([promise, new Promise<never>((_, fail) => { timer = setTimeout(() => fail(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); })]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** Resolves after `ms` — only where time itself is the fault (an outage's length), never to wait for a state. */
+export function outage(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/**
+ * Mocha wiring for a fault-matrix file: the private stack starts once in `before`; `run()` creates a
+ * {@link FaultRun} that is closed after the test, `sharedRun()` one that lives until the file ends
+ * (for a scenario run once in `before` and checked by several tests). The tails of the workers' and
+ * the services' logs are printed when a test fails (a shared run's once, at the end, also when its
+ * hook failed); the stack is stopped in `after`, whatever happened.
+ */
+export function useFaultStack(name: string, stackOptions: FaultStackOptions = {}): {
+  readonly stack: FaultStack;
+  run(runName: string, options?: FaultRunOptions): Promise<FaultRun>;
+  sharedRun(runName: string, options?: FaultRunOptions): Promise<FaultRun>;
+} {
+  let stack: FaultStack | undefined;
+  let runs: FaultRun[] = [];
+  const shared: FaultRun[] = [];
+  before(async function () {
+    this.timeout(240_000);
+    stack = await startFaultStack(name, stackOptions);
+  });
+  afterEach(async function () {
+    this.timeout(60_000);
+    if (this.currentTest?.state === 'failed') {
+      for (const run of runs) console.error(`\n===== logs of ${run.name} (${this.currentTest.fullTitle()})\n${run.logs()}`);
+    }
+    for (const run of runs) await run.close();
+    runs = [];
+  });
+  after(async function () {
+    this.timeout(120_000);
+    // Shared runs serve several tests (or failed in a hook, when no test ran): their logs once.
+    const suite = this.test?.parent;
+    if (suite && shared.length > 0 && suite.tests.concat(suite.suites.flatMap((s) => s.tests)).some((t) => t.state !== 'passed')) {
+      for (const run of shared) console.error(`\n===== logs of ${run.name} (${suite.fullTitle()})\n${run.logs()}`);
+    }
+    for (const run of [...runs, ...shared]) await run.close();
+    await stack?.stop();
+  });
+  const create = async (runName: string, options: FaultRunOptions | undefined, into: FaultRun[]) => {
+    if (!stack) throw new Error('the fault stack is not started');
+    const run = await FaultRun.create(stack, runName, options);
+    into.push(run);
+    return run;
+  };
+  return {
+    get stack() {
+      if (!stack) throw new Error('the fault stack is not started (use it inside a test or hook)');
+      return stack;
+    },
+    run: (runName, options) => create(runName, options, runs),
+    sharedRun: (runName, options) => create(runName, options, shared),
+  };
+}

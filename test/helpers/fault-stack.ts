@@ -1,0 +1,403 @@
+/**
+ * Private services for fault-injection tests: a Redis (AOF `everysec`), a PostgreSQL 15 cluster
+ * and a Temporal dev server (SQLite file) of the test file's own, on free loopback ports, with
+ * their data and logs under `.data/test/faults/<name>/`. A test may SIGKILL, SIGSTOP/SIGCONT,
+ * stop and restart them; the shared local stack (6379/5432/7233) is never touched.
+ *
+ * Every process started here is also killed when the test process exits, even if an `after`
+ * hook never ran.
+ *
+ * @example
+ * const stack = await startFaultStack('redis-kill');
+ * stack.redis.kill();                 // SIGKILL, AOF intact
+ * await stack.redis.start();          // same port, same data
+ * await stack.stop();                 // in `after`, on every path
+ */
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { promisify } from 'node:util';
+import { Connection } from '@temporalio/client';
+import { Redis } from 'ioredis';
+import pg from 'pg';
+import { REPO_ROOT, temporalCliPath } from './services.js';
+import { freePort, waitFor } from './wait.js';
+import type { AofCut, AofMark } from './redis-aof.js';
+import { cutAofToMark, markAof } from './redis-aof.js';
+
+const PG_BIN = process.env.PG_BIN ?? '/usr/lib/postgresql/15/bin';
+/** Root of every fault test's data and logs (git-ignored: `.data/`). */
+export const FAULTS_DIR = resolve(REPO_ROOT, '.data/test/faults');
+
+/** Pids to kill if the test process exits without stopping them (crash, mocha --exit, Ctrl-C). */
+const live = new Map<number, NodeJS.Signals>();
+let exitHookInstalled = false;
+/** Kills `pid` with `signal` if it is still tracked when this process exits; see {@link untrack}. */
+export function track(pid: number | undefined, signal: NodeJS.Signals = 'SIGKILL'): void {
+  if (pid === undefined) return;
+  live.set(pid, signal);
+  if (exitHookInstalled) return;
+  exitHookInstalled = true;
+  process.on('exit', () => {
+    for (const [p, sig] of live) {
+      try {
+        process.kill(p, 'SIGCONT'); // a stopped process would not act on SIGQUIT
+        process.kill(p, sig);
+      } catch {
+        // already gone
+      }
+    }
+  });
+}
+export function untrack(pid: number | undefined): void {
+  if (pid !== undefined) live.delete(pid);
+}
+
+/** The last `lines` lines of a log file, or a note that it is missing. */
+export function tailFile(file: string, lines = 40): string {
+  if (!existsSync(file)) return `(no ${file})`;
+  const all = readFileSync(file, 'utf8').trimEnd().split('\n');
+  return all.slice(-lines).join('\n');
+}
+
+/** Whether a pid is alive (signal 0). */
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch {
+    return false;
+  }
+}
+
+/** A child process writing to a log file, with its exit as a promise. */
+interface Spawned {
+  readonly child: ChildProcess;
+  readonly exited: Promise<void>;
+}
+function spawnLogged(command: string, args: readonly string[], logFile: string): Spawned {
+  const fd = openSync(logFile, 'a');
+  const child = spawn(command, args, { stdio: ['ignore', fd, fd] });
+  closeSync(fd);
+  track(child.pid);
+  const exited = new Promise<void>((done) => child.once('exit', () => {
+    untrack(child.pid);
+    done();
+  }));
+  return { child, exited };
+}
+
+// ---------------------------------------------------------------------------------------------
+// Redis
+
+/**
+ * A private `redis-server`: AOF on with `appendfsync everysec`, automatic AOF rewrites and RDB
+ * snapshots off (so the incremental AOF holds every write since start, and a cut stays meaningful).
+ */
+export class PrivateRedis {
+  readonly port: number;
+  readonly dir: string;
+  readonly logFile: string;
+  #proc: Spawned | undefined;
+
+  constructor(port: number, dir: string) {
+    this.port = port;
+    this.dir = dir;
+    this.logFile = resolve(dir, 'redis.log');
+    mkdirSync(dir, { recursive: true });
+  }
+
+  get uri(): string {
+    return `redis://127.0.0.1:${this.port}/0`;
+  }
+
+  get pid(): number | undefined {
+    return this.#proc?.child.pid;
+  }
+
+  /** Starts (or restarts, on the same port and data) and waits until it answers PING. */
+  async start(): Promise<void> {
+    if (this.#proc) throw new Error('private redis is already running');
+    this.#proc = spawnLogged('redis-server', [
+      '--bind', '127.0.0.1', '--port', String(this.port), '--dir', this.dir,
+      '--appendonly', 'yes', '--appendfsync', 'everysec', '--auto-aof-rewrite-percentage', '0',
+      '--save', '', '--daemonize', 'no', '--logfile', '', '--protected-mode', 'no',
+    ], this.logFile);
+    const proc = this.#proc;
+    await waitFor(`private redis on :${this.port} (log ${this.logFile})`, 30_000, async () => {
+      const probe = new Redis(this.uri, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+      probe.on('error', () => undefined); // refused while starting: the poll retries
+      try {
+        await probe.connect();
+        // While the AOF loads, commands answer LOADING: not up yet.
+        return (await probe.ping()) === 'PONG' ? true : undefined;
+      } finally {
+        probe.disconnect();
+      }
+    }, { everyMs: 100, guard: () => { if (proc.child.exitCode !== null) throw new Error(`private redis exited at start:\n${tailFile(this.logFile)}`); } });
+  }
+
+  /** SIGKILL (a process crash: everything written to the AOF so far survives). */
+  async kill(): Promise<void> {
+    const proc = this.#proc;
+    if (!proc) return;
+    this.#proc = undefined;
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+  }
+
+  /** SIGSTOP / SIGCONT: a frozen server whose sockets stay open. */
+  freeze(): void {
+    this.#proc?.child.kill('SIGSTOP');
+  }
+
+  thaw(): void {
+    this.#proc?.child.kill('SIGCONT');
+  }
+
+  /**
+   * Marks the current end of the AOF once Redis has written every command it acknowledged (INFO
+   * `aof_buffer_length:0`; with `everysec` a write may be postponed while a background fsync runs).
+   */
+  async markAof(client: Redis): Promise<AofMark> {
+    return waitFor('the AOF buffer to be written', 10_000, async () => {
+      const before = await client.info('persistence');
+      if (!/^aof_buffer_length:0\r?$/m.test(before)) return undefined;
+      const mark = markAof(this.dir);
+      const after = await client.info('persistence');
+      return /^aof_buffer_length:0\r?$/m.test(after) ? mark : undefined;
+    }, { everyMs: 20 });
+  }
+
+  /**
+   * "Loses" every write after `mark`, as a host crash with `appendfsync everysec` may: call it
+   * after {@link kill}, then {@link start} again. See `redis-aof.ts`.
+   */
+  loseWritesAfter(mark: AofMark): AofCut {
+    if (this.#proc) throw new Error('kill the private redis before cutting its AOF');
+    return cutAofToMark(this.dir, mark);
+  }
+
+  async stop(): Promise<void> {
+    if (this.#proc) this.thaw();
+    await this.kill();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// PostgreSQL
+
+/** uid/gid of the `postgres` user when this process is root (PostgreSQL refuses to run as root). */
+function postgresIds(): { uid: number; gid: number } | undefined {
+  if (process.getuid?.() !== 0) return undefined;
+  const uid = Number(execFileSync('id', ['-u', 'postgres']).toString().trim());
+  const gid = Number(execFileSync('id', ['-g', 'postgres']).toString().trim());
+  return { uid, gid };
+}
+
+/**
+ * A private PostgreSQL 15 cluster (initdb into its own directory, trust auth on loopback, role and
+ * database `mdp`). Stopping is `pg_ctl stop -m immediate` (a crash: recovery runs at the next start)
+ * unless told otherwise. As root, every PostgreSQL binary runs as the `postgres` user.
+ */
+export class PrivatePostgres {
+  readonly port: number;
+  readonly dataDir: string;
+  readonly logFile: string;
+  readonly #ids = postgresIds();
+  #running = false;
+
+  constructor(port: number, dir: string) {
+    this.port = port;
+    this.dataDir = resolve(dir, 'data');
+    this.logFile = resolve(dir, 'postgres.log');
+    mkdirSync(dir, { recursive: true });
+  }
+
+  /** URL of database `mdp` as role `mdp`. */
+  get url(): string {
+    return `postgres://mdp:mdp@127.0.0.1:${this.port}/mdp`;
+  }
+
+  get running(): boolean {
+    return this.#running;
+  }
+
+  async #run(bin: string, args: readonly string[]): Promise<string> {
+    try {
+      const { stdout } = await promisify(execFile)(resolve(PG_BIN, bin), args, { ...(this.#ids ?? {}), env: { ...process.env, LC_ALL: 'C' } });
+      return stdout;
+    } catch (err) {
+      const e = err as { stderr?: string; message: string };
+      throw new Error(`${bin} ${args.join(' ')} failed: ${e.stderr ?? e.message}\n${tailFile(this.logFile)}`);
+    }
+  }
+
+  /** initdb, settings, first start, database `mdp`. */
+  async init(): Promise<void> {
+    mkdirSync(this.dataDir, { recursive: true });
+    writeFileSync(this.logFile, '');
+    if (this.#ids) execFileSync('chown', ['-R', `${this.#ids.uid}:${this.#ids.gid}`, resolve(this.dataDir, '..')]);
+    await this.#run('initdb', ['-D', this.dataDir, '-U', 'mdp', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
+    // No unix socket (TCP on loopback only); fsync off: faults here are process crashes, which
+    // lose nothing the OS already has, and the shared disk is spared.
+    writeFileSync(resolve(this.dataDir, 'postgresql.auto.conf'), [
+      `port = ${this.port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = ''`,
+      'fsync = off', 'full_page_writes = off', 'max_connections = 100', 'shared_buffers = 32MB',
+      `log_line_prefix = '%m [%p] %a '`, 'log_min_error_statement = error', 'log_lock_waits = on',
+      '',
+    ].join('\n'));
+    if (this.#ids) execFileSync('chown', [`${this.#ids.uid}:${this.#ids.gid}`, resolve(this.dataDir, 'postgresql.auto.conf')]);
+    await this.start();
+    const admin = new pg.Client({ connectionString: `postgres://mdp@127.0.0.1:${this.port}/postgres` });
+    await admin.connect();
+    try {
+      await admin.query('CREATE DATABASE mdp');
+    } finally {
+      await admin.end();
+    }
+  }
+
+  async start(): Promise<void> {
+    await this.#run('pg_ctl', ['start', '-D', this.dataDir, '-l', this.logFile, '-w', '-t', '60']);
+    this.#running = true;
+    track(this.#postmasterPid(), 'SIGQUIT');
+  }
+
+  /** `immediate`: a crash (no checkpoint, recovery at next start); `fast`: a clean shutdown. */
+  async stop(mode: 'immediate' | 'fast' = 'immediate'): Promise<void> {
+    if (!this.#running) return;
+    const pid = this.#postmasterPid();
+    await this.#run('pg_ctl', ['stop', '-D', this.dataDir, '-m', mode, '-w', '-t', '60']);
+    this.#running = false;
+    untrack(pid);
+  }
+
+  #postmasterPid(): number | undefined {
+    const file = resolve(this.dataDir, 'postmaster.pid');
+    if (!existsSync(file)) return undefined;
+    const pid = Number(readFileSync(file, 'utf8').split('\n')[0]);
+    return Number.isSafeInteger(pid) && alive(pid) ? pid : undefined;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Temporal
+
+/**
+ * A private Temporal dev server (`temporal server start-dev`) with its state in a SQLite file, so a
+ * SIGKILL and restart on the same port keeps every workflow's history. (The shared helper
+ * `startTemporal` runs an in-memory server owned by the SDK, which a test cannot kill and restart.)
+ */
+export class PrivateTemporal {
+  readonly port: number;
+  readonly dbFile: string;
+  readonly logFile: string;
+  readonly #dynamicConfig: Readonly<Record<string, string | number | boolean>>;
+  #proc: Spawned | undefined;
+
+  /** `dynamicConfig`: server settings, e.g. `{ 'matching.longPollExpirationInterval': '5s' }`. */
+  constructor(port: number, dir: string, dynamicConfig: Readonly<Record<string, string | number | boolean>> = {}) {
+    this.#dynamicConfig = dynamicConfig;
+    this.port = port;
+    this.dbFile = resolve(dir, 'temporal.db');
+    this.logFile = resolve(dir, 'temporal.log');
+    mkdirSync(dir, { recursive: true });
+  }
+
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.#proc?.child.pid;
+  }
+
+  /** Starts (or restarts on the same port and SQLite file) and waits until namespace `default` answers. */
+  async start(): Promise<void> {
+    if (this.#proc) throw new Error('private temporal is already running');
+    this.#proc = spawnLogged(temporalCliPath(), [
+      'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(this.port), '--headless',
+      '--db-filename', this.dbFile, '--log-level', 'warn',
+      ...Object.entries(this.#dynamicConfig).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
+    ], this.logFile);
+    const proc = this.#proc;
+    await waitFor(`private temporal on :${this.port} (log ${this.logFile})`, 90_000, async () => {
+      const connection = await Connection.connect({ address: this.address, connectTimeout: 1000 });
+      try {
+        await connection.workflowService.describeNamespace({ namespace: 'default' });
+        return true;
+      } finally {
+        await connection.close();
+      }
+    }, { everyMs: 250, guard: () => { if (proc.child.exitCode !== null) throw new Error(`private temporal exited at start:\n${tailFile(this.logFile)}`); } });
+  }
+
+  async kill(): Promise<void> {
+    const proc = this.#proc;
+    if (!proc) return;
+    this.#proc = undefined;
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The stack
+
+export interface FaultStack {
+  /** `.data/test/faults/<name>-<n>`: data and logs of this stack (and of its runs' workers). */
+  readonly dir: string;
+  readonly redis: PrivateRedis;
+  readonly postgres: PrivatePostgres;
+  readonly temporal: PrivateTemporal;
+  /** Service log files, for printing their tails when a test fails. */
+  readonly logFiles: readonly string[];
+  /** Stops every service (idempotent, never throws); removes data unless MDP_FAULTS_KEEP=1 (logs stay). */
+  stop(): Promise<void>;
+}
+
+export interface FaultStackOptions {
+  /** Dynamic config of the Temporal dev server (see {@link PrivateTemporal}). */
+  readonly temporalDynamicConfig?: Readonly<Record<string, string | number | boolean>>;
+}
+
+/** Starts the three private services in parallel for one test file. */
+export async function startFaultStack(name: string, options: FaultStackOptions = {}): Promise<FaultStack> {
+  const dir = resolve(FAULTS_DIR, `${name}-${process.pid}-${Date.now().toString(36)}`);
+  mkdirSync(dir, { recursive: true });
+  const ports = new Set<number>();
+  while (ports.size < 3) ports.add(await freePort());
+  const [redisPort, pgPort, temporalPort] = [...ports];
+  const redis = new PrivateRedis(redisPort, resolve(dir, 'redis'));
+  const postgres = new PrivatePostgres(pgPort, resolve(dir, 'postgres'));
+  const temporal = new PrivateTemporal(temporalPort, resolve(dir, 'temporal'), options.temporalDynamicConfig);
+  let stopping: Promise<void> | undefined;
+  const stack: FaultStack = {
+    dir, redis, postgres, temporal,
+    logFiles: [redis.logFile, postgres.logFile, temporal.logFile],
+    stop() {
+      stopping ??= (async () => {
+        const results = await Promise.allSettled([redis.stop(), postgres.stop('immediate'), temporal.stop()]);
+        for (const r of results) if (r.status === 'rejected') console.error('fault stack: stopping a service failed:', r.reason);
+        if (process.env.MDP_FAULTS_KEEP !== '1') {
+          const temporalFiles = ['', '-journal', '-wal', '-shm'].map((suffix) => temporal.dbFile + suffix);
+          for (const data of [resolve(redis.dir, 'appendonlydir'), postgres.dataDir, ...temporalFiles]) rmSync(data, { recursive: true, force: true });
+        }
+      })();
+      return stopping;
+    },
+  };
+  const started = await Promise.allSettled([redis.start(), postgres.init(), temporal.start()]);
+  const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
+  if (failed) {
+    await stack.stop();
+    throw failed.reason;
+  }
+  return stack;
+}
