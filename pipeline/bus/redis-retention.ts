@@ -1,6 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { StreamBacklog, UnreadLoss } from './bus.js';
+import { compareStreamIds } from './sharding.js';
 import { STREAM_STATE_1 } from './scripts/stream-state-1.js';
 import { TRIM_ACKNOWLEDGED_1 } from './scripts/trim-acknowledged-1.js';
 
@@ -52,6 +53,8 @@ interface GroupState {
 interface StreamState {
   readonly entriesAdded: number;
   readonly length: number;
+  /** The newest id ever removed from the stream (`0-0`: none). */
+  readonly maxDeletedId: string;
   readonly groups: readonly GroupState[];
 }
 
@@ -59,11 +62,11 @@ const known = (n: number): number | undefined => (n < 0 ? undefined : n);
 
 /** The stream and its groups in one atomic snapshot; undefined when the stream does not exist. */
 async function readStreamState(redis: Redis, stream: string): Promise<StreamState | undefined> {
-  const reply = (await STREAM_STATE.run(redis, [stream], [UNDELIVERED_PROBE])) as [] | [number, number, [string, number, string, number, number, number][]];
+  const reply = (await STREAM_STATE.run(redis, [stream], [UNDELIVERED_PROBE])) as [] | [number, number, [string, number, string, number, number, number][], string];
   if (reply.length === 0) return undefined;
-  const [entriesAdded, length, groups] = reply;
+  const [entriesAdded, length, groups, maxDeletedId] = reply;
   return {
-    entriesAdded, length,
+    entriesAdded, length, maxDeletedId,
     groups: groups.map(([name, pending, lastDeliveredId, entriesRead, undelivered, lag]) => ({
       name, pending, lastDeliveredId, entriesRead: known(entriesRead), undelivered: known(undelivered), lag: known(lag),
     })),
@@ -116,6 +119,13 @@ interface LossMemo {
   readonly pending: number;
   /** Entries Redis counted as removed before the group read them, already reported. */
   readonly reported: number;
+  /** The Redis server's `run_id` then: a new one means Redis restarted (and reloaded its AOF). */
+  readonly runId?: string;
+}
+
+/** The server's `run_id`, new at every Redis start. */
+async function serverRunId(redis: Redis): Promise<string | undefined> {
+  return /^run_id:(\w+)/m.exec(await redis.info('server'))?.[1];
 }
 
 /** Hash beside the stream, one field per group. */
@@ -137,7 +147,7 @@ export function lossMemoKey(stream: string): string {
  */
 export async function takeUnreadLoss(redis: Redis, stream: string, group: string): Promise<UnreadLoss> {
   const key = lossMemoKey(stream);
-  const [state, memoText] = await Promise.all([readStreamState(redis, stream), redis.hget(key, group)]);
+  const [state, memoText, runId] = await Promise.all([readStreamState(redis, stream), redis.hget(key, group), serverRunId(redis)]);
   const memo = memoText === null ? undefined : (JSON.parse(memoText) as LossMemo);
   const g = state?.groups.find((x) => x.name === group);
   const gone = memo && { undelivered: memo.undelivered, pending: memo.pending };
@@ -147,14 +157,23 @@ export async function takeUnreadLoss(redis: Redis, stream: string, group: string
   }
   const recreated = memo !== undefined && state.entriesAdded < memo.added;
   const reported = recreated ? 0 : (memo?.reported ?? 0);
-  const lost = g.entriesRead !== undefined && g.undelivered !== undefined ? state.entriesAdded - g.entriesRead - g.undelivered : undefined;
+  const counted = g.entriesRead !== undefined && g.undelivered !== undefined ? state.entriesAdded - g.entriesRead - g.undelivered : undefined;
+  // Redis 7.0 does not restore a group's read counter when it reloads its AOF (it restarts from the
+  // value the group was created with), so after a restart the counter would claim a loss that never
+  // happened. Then only an entry removed after the group's last delivered one can have been lost
+  // unread; without one, whatever the counter says is the new baseline.
+  const restarted = memo?.runId !== undefined && runId !== undefined && memo.runId !== runId;
+  const trusted = !restarted || compareStreamIds(state.maxDeletedId, g.lastDeliveredId) > 0;
+  const lost = counted;
   const next: LossMemo = {
     added: state.entriesAdded, undelivered: g.undelivered ?? null, pending: g.pending,
     // Lower than reported: Redis re-derived its counter (after an XDEL) and forgot; count from there.
     reported: lost ?? reported,
+    // A restart is settled once the counter could be read again (and taken as the new baseline).
+    ...(runId === undefined ? {} : { runId: restarted && lost === undefined ? memo.runId : runId }),
   };
   const nextText = JSON.stringify(next);
   if (nextText !== memoText) await redis.hset(key, group, nextText);
-  const removed = lost === undefined ? 0 : Math.max(0, lost - reported);
+  const removed = lost === undefined || !trusted ? 0 : Math.max(0, lost - reported);
   return recreated && gone ? { removed, deleted: gone } : { removed };
 }

@@ -410,7 +410,7 @@ export class FaultRun {
   }
 
   /** The exact accounting of everything this run produced (see accounting.ts). */
-  account(options: Partial<Pick<AccountingOptions, 'lost' | 'allowLate' | 'allowValidInDlq' | 'produced' | 'others' | 'streams'>> = {}): Promise<Accounting> {
+  account(options: Partial<Pick<AccountingOptions, 'lost' | 'allowLate' | 'allowValidInDlq' | 'produced' | 'others' | 'streams' | 'redisRestarted'>> = {}): Promise<Accounting> {
     const r = this.config.bus.redis;
     return accountFor({
       redis: this.redis, db: this.db, streams: this.streams, group: this.group, lateStream: r.late_stream, dlqStream: r.dlq_stream,

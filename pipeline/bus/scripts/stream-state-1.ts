@@ -8,7 +8,7 @@
  *          the count is unknown (-1)
  *
  * Reply: {} when the stream does not exist; otherwise
- *   { entries-added, length, { { name, pending, last-delivered-id, entries-read, undelivered, lag }, ... } }
+ *   { entries-added, length, { { name, pending, last-delivered-id, entries-read, undelivered, lag }, ... }, max-deleted-entry-id }
  * with entries-read, undelivered and lag -1 where Redis (or the probe) cannot tell.
  *
  * Kept as a TypeScript string, not a `.lua` file: the build and the runtime image carry only
@@ -52,5 +52,5 @@ for _, raw in ipairs(redis.call('XINFO', 'GROUPS', key)) do
   end
   out[#out + 1] = { g['name'], g['pending'], last, g['entries-read'] or -1, undelivered, g['lag'] or -1 }
 end
-return { stream['entries-added'], length, out }
+return { stream['entries-added'], length, out, stream['max-deleted-entry-id'] }
 `;
