@@ -1,6 +1,7 @@
 import { Redis } from 'ioredis';
 import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry } from './bus.js';
 import { redactSecrets } from '../config/redact.js';
+import { createLogger, OutageLog } from '../telemetry/index.js';
 import { streamIdMs } from './sharding.js';
 
 export interface RedisBusOptions {
@@ -8,6 +9,11 @@ export interface RedisBusOptions {
   readonly maxLen: number;
   /** Hash holding consumer checkpoints. */
   readonly checkpointKey?: string;
+  /**
+   * Where connection errors are reported (throttled, see {@link OutageLog}). Pass one to every bus
+   * of a process so an outage is logged once; by default each bus has its own, on stderr.
+   */
+  readonly connectionErrors?: OutageLog;
 }
 
 /** Field carrying the encoded event in every entry. */
@@ -33,21 +39,28 @@ function toEntry([id, fields]: RawEntry): BusEntry {
 export class RedisBus implements Bus {
   readonly #cmd: Redis;
   readonly #blocking: Redis;
-  readonly #options: Required<RedisBusOptions>;
+  readonly #options: Required<Omit<RedisBusOptions, 'connectionErrors'>>;
   #closing: Promise<void> | undefined;
 
   constructor(uri: string, options: RedisBusOptions) {
     const redisOptions = { lazyConnect: false, maxRetriesPerRequest: 3, enableOfflineQueue: true, connectionName: 'mdp' };
     this.#cmd = new Redis(uri, redisOptions);
-    this.#blocking = new Redis(uri, { ...redisOptions, maxRetriesPerRequest: null });
+    // Reads fail like every other command when the server is gone: a read that waited forever would
+    // never return to see a cancellation, so a worker could not shut down during an outage.
+    this.#blocking = new Redis(uri, redisOptions);
     // ioredis retries by itself; without a listener an unreachable server would crash the process.
+    // A closed bus reports nothing: its connections are going away on purpose.
+    const errors = options.connectionErrors ?? new OutageLog(createLogger('INFO', (line) => console.error(line)), 'redis');
     const uriForLogs = redactSecrets(uri, [uri]);
     for (const conn of [this.#cmd, this.#blocking]) {
       conn.on('error', (err: Error) => {
-        if (!this.#closing) console.error(JSON.stringify({ level: 'error', msg: 'redis connection error', uri: uriForLogs, err: err.message }));
+        if (!this.#closing) errors.error(err, { uri: uriForLogs });
+      });
+      conn.on('ready', () => {
+        if (!this.#closing) errors.recovered({ uri: uriForLogs });
       });
     }
-    this.#options = { checkpointKey: 'mdp:checkpoints', ...options };
+    this.#options = { maxLen: options.maxLen, checkpointKey: options.checkpointKey ?? 'mdp:checkpoints' };
   }
 
   async publish(stream: string, payloads: readonly string[], options: { readonly trim?: boolean } = {}): Promise<string[]> {
