@@ -11,6 +11,7 @@ import { MicroBatcher } from '../pipeline/windowing/index.js';
 import { addUpserts } from './counts.js';
 import type { OutcomeTarget } from './entry-outcomes.js';
 import { sendToDlq, settleRoutedEvents, zeroOutcomeMetrics } from './entry-outcomes.js';
+import { finishJobRun } from './job-run-finish.js';
 import { runShardConsumer } from './shard-consumer.js';
 import type { MicroBatchCounts, MicroBatchHeartbeat, MicroBatchInput, MicroBatchRunResult } from './types.js';
 
@@ -235,7 +236,7 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
         },
         result: (stoppedBy) => ({ counts: { ...counts }, frontierMs: batcher.frontierMs, stoppedBy }),
         stopped: (result) => deps.jobs.finish(jobRunId, 'success', { ...result.counts }),
-        failed: (err) => deps.jobs.finish(jobRunId, 'failure', { ...counts }, (err as Error).message),
+        failed: (err) => finishJobRun(deps.jobs, log, { id: jobRunId, status: 'failure', counts: { ...counts }, error: (err as Error).message }),
         close: () => {
           metrics.watermarkMs.remove({ topic: stream });
           return Promise.resolve();

@@ -5,7 +5,7 @@ import type {
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { configuredAdapter } from '../pipeline/config/index.js';
 import { loadRulesFile } from '../pipeline/inference/rules/index.js';
-import { knownFeatures } from './adapters.js';
+import { rulesLoadOptions } from './adapters.js';
 
 /** Longest a consumer or producer activity runs before the workflow starts a fresh run. */
 const DEFAULT_MAX_RUN_MS = 15 * 60_000;
@@ -81,7 +81,7 @@ export function replayDefaults(config: StreamingConfig, baseDir = process.cwd())
       maxRuleCooldownMs: () => {
         const rules = config.inference.adapters.rules;
         if (!rules.enabled) return 0;
-        const ruleSet = loadRulesFile(resolve(baseDir, rules.file), { knownFeatures: knownFeatures(config) });
+        const ruleSet = loadRulesFile(resolve(baseDir, rules.file), rulesLoadOptions(config));
         return Math.max(0, ...ruleSet.rules.map((r) => r.cooldownMs));
       },
     },

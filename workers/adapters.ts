@@ -3,6 +3,7 @@ import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { InferenceAdapter } from '../pipeline/contracts/index.js';
 import { OnnxAdapter } from '../pipeline/inference/onnx/index.js';
 import { CANONICAL_FEATURES, loadRulesFile, RulesAdapter } from '../pipeline/inference/rules/index.js';
+import type { LoadRulesOptions } from '../pipeline/inference/rules/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 
 const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
@@ -10,6 +11,12 @@ const BREAKER_LEVEL = { closed: 0, 'half-open': 1, open: 2 } as const;
 /** Feature names a rule may reference: the canonical ones plus every configured window. */
 export function knownFeatures(config: StreamingConfig): string[] {
   return [...CANONICAL_FEATURES, ...config.features.windows.map((w) => w.name)];
+}
+
+/** How the worker loads its rules file: the features rules may use and the configured size bounds. */
+export function rulesLoadOptions(config: StreamingConfig): LoadRulesOptions {
+  const { max_rules: maxRules, max_bytes: maxBytes } = config.inference.adapters.rules;
+  return { knownFeatures: knownFeatures(config), maxRules, maxBytes };
 }
 
 /**
@@ -20,7 +27,7 @@ export function knownFeatures(config: StreamingConfig): string[] {
 export function adapterFactory(config: StreamingConfig, metrics: Metrics, log: Logger, baseDir = process.cwd()) {
   const rules = (): RulesAdapter => {
     const file = resolve(baseDir, config.inference.adapters.rules.file);
-    const ruleSet = loadRulesFile(file, { knownFeatures: knownFeatures(config) });
+    const ruleSet = loadRulesFile(file, rulesLoadOptions(config));
     return new RulesAdapter(ruleSet, {
       onError: (error) => {
         metrics.errors.inc({ component: 'inference', reason: 'rule_evaluation' });

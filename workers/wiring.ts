@@ -3,6 +3,7 @@ import type { ActivityDeps } from '../activities/index.js';
 import { RedisBus } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
+import { OutageLog } from '../pipeline/telemetry/index.js';
 import type { Database } from '../store/index.js';
 import { JobRunTracker, ShardPositionStore, SignalsStoreClient, StoreClient } from '../store/index.js';
 import { inferenceDefaults, microBatchDefaults, producerDefaults, recoveryDefaults, replayDefaults } from './activity-defaults.js';
@@ -13,8 +14,10 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
   const redis = config.bus.redis;
   const onWrite = (seconds: number, table: string) => metrics.storeWriteSeconds.observe({ table }, seconds);
   const store = new StoreClient(db, { onWrite });
+  // One for every bus of the worker: an outage is one error line, then a summary every 10 s.
+  const redisErrors = new OutageLog(log, 'redis');
   return {
-    openBus: () => new RedisBus(redis.uri, { maxLen: redis.maxlen }),
+    openBus: () => new RedisBus(redis.uri, { maxLen: redis.maxlen, connectionErrors: redisErrors }),
     bars: store,
     shards: new ShardPositionStore(db, { onWrite }),
     jobs: new JobRunTracker(db),

@@ -84,8 +84,13 @@ export function producerWorkflowId(provider: string): string {
   return `mdp-producer-${provider}`;
 }
 
-/** The result a cancelled activity attached to its CancelledFailure (its counts up to the stop). */
-export function cancelledResult<T>(err: unknown): T | undefined {
+/**
+ * The result a cancelled activity attached to its CancelledFailure (its counts up to the stop).
+ * An activity cancelled while it waited for a retry never ran to attach one: the server's
+ * failure then carries its reason (`"ACTIVITY_ID_NOT_STARTED"`), which is no result.
+ */
+export function cancelledResult<T extends object>(err: unknown): T | undefined {
   const failure = err instanceof ActivityFailure ? err.cause : err;
-  return failure instanceof CancelledFailure ? (failure.details[0] as T | undefined) : undefined;
+  const details: unknown = failure instanceof CancelledFailure ? failure.details[0] : undefined;
+  return typeof details === 'object' && details !== null ? (details as T) : undefined;
 }

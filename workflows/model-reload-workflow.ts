@@ -4,6 +4,7 @@ import {
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ModelValidation } from '../activities/types.js';
+import { AUDIT_FINISH_OPTIONS } from './activity-options.js';
 import type { ModelReloadReply } from './definitions.js';
 import { inferenceWorkflowId, modelReloadedSignal, reloadModelSignal } from './definitions.js';
 
@@ -11,10 +12,11 @@ const { validateModel, modelReloadTargets } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 3 },
 });
-const { startModelReloadAudit, finishModelReloadAudit } = proxyActivities<Activities>({
+const { startModelReloadAudit } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
+const { finishModelReloadAudit } = proxyActivities<Activities>(AUDIT_FINISH_OPTIONS);
 
 /**
  * Input of {@link modelReloadWorkflow}, JSON — e.g.

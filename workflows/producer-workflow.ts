@@ -1,18 +1,14 @@
 import {
-  ActivityCancellationType, CancellationScope, continueAsNew, isCancellation, proxyActivities,
+  CancellationScope, continueAsNew, isCancellation, proxyActivities,
   setHandler, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ProducerInput, ProducerResume, ProducerRunResult } from '../activities/types.js';
+import { LOOP_ACTIVITY_OPTIONS } from './activity-options.js';
 import type { LoopStatus } from './definitions.js';
 import { cancelledResult, drainSignal, statusQuery } from './definitions.js';
 
-const { runProducer } = proxyActivities<Activities>({
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '10 seconds',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+const { runProducer } = proxyActivities<Activities>(LOOP_ACTIVITY_OPTIONS);
 
 export interface ProducerWorkflowInput extends ProducerInput {
   readonly carried?: { runs: number; published: number; resume?: ProducerResume };

@@ -3,6 +3,7 @@ import {
   proxyActivities, setHandler, upsertMemo, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
+import { AUDIT_FINISH_OPTIONS } from './activity-options.js';
 import type { ReplayChunkResult, ReplayCounts as ChunkCounts, ReplayInferenceCounts, ReplayPlan } from '../activities/types.js';
 
 /** Bars, and the features/signals computed from them when inference is enabled. */
@@ -16,10 +17,11 @@ const { runReplayChunk } = proxyActivities<Activities>({
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
 });
-const { planReplay, startReplayAudit, finishReplayAudit } = proxyActivities<Activities>({
+const { planReplay, startReplayAudit } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
 });
+const { finishReplayAudit } = proxyActivities<Activities>(AUDIT_FINISH_OPTIONS);
 
 /**
  * Input of {@link replayWorkflow}, JSON — e.g. from the Temporal CLI:

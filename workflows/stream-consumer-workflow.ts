@@ -1,19 +1,14 @@
 import {
-  ActivityCancellationType, ActivityFailure, allHandlersFinished, CancellationScope, condition, continueAsNew,
+  ActivityFailure, allHandlersFinished, CancellationScope, condition, continueAsNew,
   getExternalWorkflowHandle, isCancellation, proxyActivities, setHandler, sleep, workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { InferenceInput, InferenceRunResult, MicroBatchInput, MicroBatchRunResult } from '../activities/types.js';
+import { LOOP_ACTIVITY_OPTIONS } from './activity-options.js';
 import type { LoopStatus, ModelReloadReply, ReloadModelRequest } from './definitions.js';
 import { cancelledResult, drainSignal, modelReloadedSignal, recheckPendingSignal, reloadModelSignal, statusQuery } from './definitions.js';
 
-const { runMicroBatchShard, runInferenceShard } = proxyActivities<Activities>({
-  // A consumer runs for `maxRunMs`; the heartbeat timeout is what detects a dead worker.
-  startToCloseTimeout: '2 hours',
-  heartbeatTimeout: '10 seconds',
-  cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
-  retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+const { runMicroBatchShard, runInferenceShard } = proxyActivities<Activities>(LOOP_ACTIVITY_OPTIONS);
 const { describeModel } = proxyActivities<Activities>({
   startToCloseTimeout: '2 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 3 },

@@ -5,6 +5,7 @@ import { compareStreamIds, streamIdMs } from './sharding.js';
 import { FENCED_READ_SCRIPT } from './fenced-read.js';
 import { OwnerFencedError } from '../contracts/index.js';
 import { entriesRemovedSoFar, streamBacklog, takeUnreadLoss, trimAcknowledged } from './redis-retention.js';
+import { createLogger, OutageLog } from '../telemetry/index.js';
 
 export interface RedisBusOptions {
   /**
@@ -14,6 +15,11 @@ export interface RedisBusOptions {
   readonly maxLen: number;
   /** Hash where releases before 0.5 kept consumer checkpoints (read for upgrades only). */
   readonly checkpointKey?: string;
+  /**
+   * Where connection errors are reported (throttled, see {@link OutageLog}). Pass one to every bus
+   * of a process so an outage is logged once; by default each bus has its own, on stderr.
+   */
+  readonly connectionErrors?: OutageLog;
 }
 
 /** The fenced read, defined on the command connection (see {@link FENCED_READ_SCRIPT}). */
@@ -61,7 +67,7 @@ function entryFields(entry: BusEntry): string[] {
 export class RedisBus implements Bus {
   readonly #cmd: Redis;
   readonly #blocking: Redis;
-  readonly #options: Required<RedisBusOptions>;
+  readonly #options: Required<Omit<RedisBusOptions, 'connectionErrors'>>;
   /** Per stream: whether it had consumer groups, and until when that is trusted. */
   readonly #groupsSeen = new Map<string, { readonly grouped: boolean; readonly untilMs: number }>();
   #closing: Promise<void> | undefined;
@@ -69,15 +75,22 @@ export class RedisBus implements Bus {
   constructor(uri: string, options: RedisBusOptions) {
     const redisOptions = { lazyConnect: false, maxRetriesPerRequest: 3, enableOfflineQueue: true, connectionName: 'mdp' };
     this.#cmd = new Redis(uri, redisOptions);
-    this.#blocking = new Redis(uri, { ...redisOptions, maxRetriesPerRequest: null });
+    // Reads fail like every other command when the server is gone: a read that waited forever would
+    // never return to see a cancellation, so a worker could not shut down during an outage.
+    this.#blocking = new Redis(uri, redisOptions);
     // ioredis retries by itself; without a listener an unreachable server would crash the process.
+    // A closed bus reports nothing: its connections are going away on purpose.
+    const errors = options.connectionErrors ?? new OutageLog(createLogger('INFO', (line) => console.error(line)), 'redis');
     const uriForLogs = redactSecrets(uri, [uri]);
     for (const conn of [this.#cmd, this.#blocking]) {
       conn.on('error', (err: Error) => {
-        if (!this.#closing) console.error(JSON.stringify({ level: 'error', msg: 'redis connection error', uri: uriForLogs, err: err.message }));
+        if (!this.#closing) errors.error(err, { uri: uriForLogs });
+      });
+      conn.on('ready', () => {
+        if (!this.#closing) errors.recovered({ uri: uriForLogs });
       });
     }
-    this.#options = { checkpointKey: 'mdp:checkpoints', ...options };
+    this.#options = { maxLen: options.maxLen, checkpointKey: options.checkpointKey ?? 'mdp:checkpoints' };
     // Sent by SHA after the first call (ioredis falls back to EVAL when Redis lost its script cache).
     this.#cmd.defineCommand('mdpFencedRead', { numberOfKeys: 2, lua: FENCED_READ_SCRIPT });
   }

@@ -6,6 +6,7 @@ import { EVENT_FIELD_LIMITS, parseDurationMs } from '../contracts/index.js';
 import { ConfigError, redactValue } from './config-error.js';
 import type { ConfigIssue } from './config-error.js';
 import { expandEnv } from './expand-env.js';
+import { DEFAULT_MAX_RULES, DEFAULT_MAX_RULES_BYTES } from '../inference/rules/index.js';
 import { LOG_LEVELS } from '../telemetry/index.js';
 import type { LogLevel } from '../telemetry/index.js';
 
@@ -82,7 +83,8 @@ export interface FeatureWindowConfig {
 
 /** `inference.adapters`. */
 export interface InferenceAdaptersConfig {
-  readonly rules: { readonly enabled: boolean; readonly file: string };
+  /** `max_rules`/`max_bytes` bound how long loading the file holds the worker's event loop. */
+  readonly rules: { readonly enabled: boolean; readonly file: string; readonly max_rules: number; readonly max_bytes: number };
   readonly sklearn: { readonly enabled: boolean; readonly model_path: string; readonly timeout_ms: number };
 }
 
@@ -370,6 +372,8 @@ const SCHEMA = {
       rules: {
         enabled: { doc: 'Evaluate rules.', format: 'mdp-boolean', default: true },
         file: { doc: 'Rules file.', format: 'mdp-path', default: 'configs/rules.yaml' },
+        max_rules: { doc: 'Most rules the file may hold; loading checks each rule on the event loop (about 0.1 ms per rule).', format: 'mdp-int', min: 1, default: DEFAULT_MAX_RULES },
+        max_bytes: { doc: 'Largest rules file in bytes; a larger one is refused before it is read.', format: 'mdp-int', min: 1, default: DEFAULT_MAX_RULES_BYTES },
       },
       sklearn: {
         enabled: { doc: 'Evaluate the ML model.', format: 'mdp-boolean', default: false },

@@ -89,7 +89,7 @@ describe('loadStreamingConfig', () => {
     assert.equal(config.producers.synthetic.price_volatility, 0.02);
     assert.deepEqual(config.micro_batch, { window_ms: 2000, max_batch_size: 5000, max_buffered_events: 500_000, allow_late_ms: 500, flush_timeout_ms: 1000, max_future_ms: 5000 });
     assert.deepEqual(config.features.windows.map((w) => w.name), ['vwap_1m', 'ret_30s', 'vol_5m']);
-    assert.deepEqual(config.inference.adapters, { rules: { enabled: true, file: 'configs/rules.yaml' }, sklearn: { enabled: false, model_path: 'models/signal_model.onnx', timeout_ms: 200 } });
+    assert.deepEqual(config.inference.adapters, { rules: { enabled: true, file: 'configs/rules.yaml', max_rules: 10_000, max_bytes: 2 * 1024 * 1024 }, sklearn: { enabled: false, model_path: 'models/signal_model.onnx', timeout_ms: 200 } });
     assert.equal(config.telemetry.metrics_port, 9101);
     assert.equal(config.telemetry.log_level, 'INFO');
     assert.equal(config.bus.shards, 4);

@@ -1,14 +1,23 @@
 import assert from 'node:assert/strict';
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FeatureSnapshot, SignalEventV1 } from '../../pipeline/contracts/index.js';
-import { CANONICAL_FEATURES, RulesAdapter, RulesError, loadRulesFile, parseRules } from '../../pipeline/inference/rules/index.js';
+import {
+  CANONICAL_FEATURES, DEFAULT_MAX_RULES, DEFAULT_MAX_RULES_BYTES, RulesAdapter, RulesError, loadRulesFile, parseRules,
+} from '../../pipeline/inference/rules/index.js';
 import type { RuleEvaluationError, RuleSet, RulesErrorCode } from '../../pipeline/inference/rules/index.js';
 import { SeededRandom } from '../../pipeline/producers/index.js';
+import { loadStreamingConfig } from '../../pipeline/config/index.js';
+import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
+import { adapterFactory } from '../../workers/adapters.js';
+import { manyRulesText } from '../helpers/rules-text.js';
 
 // dist/test/unit/ → repo root
 const SHIPPED = fileURLToPath(new URL('../../../configs/rules.yaml', import.meta.url));
+const SHIPPED_CONFIG = fileURLToPath(new URL('../../../configs/streaming.yaml', import.meta.url));
 const LABEL = 'configs/rules.yaml';
 const FEATURES = [...CANONICAL_FEATURES, 'vwap_1m', 'ret_30s', 'vol_5m'];
 const T0 = Date.UTC(2025, 9, 24, 14, 2, 0);
@@ -219,6 +228,73 @@ describe('rules file', () => {
     assert.match(rulesError(() => rules('- name: a\n  name: b\n'), 'RULES_YAML').message, /duplicated mapping key/);
     const missing = rulesError(() => loadRulesFile('/nonexistent/rules.yaml'), 'RULES_FILE_NOT_FOUND');
     assert.equal(missing.file, '/nonexistent/rules.yaml');
+  });
+});
+
+describe('rules file size', () => {
+  let dir: string;
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mdp-rules-test-'));
+  });
+  after(() => rmSync(dir, { recursive: true, force: true }));
+
+  it('loads 100,000 rules (a 10 MB file) in linear time, under a generous bound', function () {
+    // Issue 9 measured 328 s for this file when every rule's position rescanned the file; one line
+    // index makes it about 10 s on a busy 2-core machine.
+    this.timeout(180_000);
+    const file = join(dir, 'rules-100k.yaml');
+    writeFileSync(file, manyRulesText(100_000));
+    const began = performance.now();
+    const set = loadRulesFile(file, { maxRules: 100_000, maxBytes: 16 * 1024 * 1024 });
+    const seconds = (performance.now() - began) / 1000;
+    assert.equal(set.rules.length, 100_000);
+    assert.equal(set.rules[99_999]?.name, 'rule_099999');
+    assert.ok(seconds < 60, `loading took ${seconds.toFixed(1)} s`);
+  });
+
+  it('still points at the line of a bad rule deep in a large file', () => {
+    const text = manyRulesText(5000).replace('rule_004999"\n  condition: "rsi > 99.5', 'rule_004999"\n  condition: "rsi >> 99.5');
+    const err = rulesError(() => parseRules(text, 'big.yaml'), 'RULE_SYNTAX');
+    const line = text.split('\n').findIndex((l) => l.includes('rsi >> 99.5')) + 1;
+    assert.equal(err.rule, 'rule_004999');
+    assert.deepEqual(err.position, { line, column: '  condition: "'.length + 1 + 4 });
+  });
+
+  it('refuses a file with more rules than max_rules, naming the file and the limit, before checking any', () => {
+    // The first rule is broken: the count is refused before any rule is looked at.
+    const text = '- just a string\n' + manyRulesText(DEFAULT_MAX_RULES);
+    const err = rulesError(() => parseRules(text, 'huge.yaml'), 'RULES_TOO_LARGE');
+    assert.equal(err.file, 'huge.yaml');
+    assert.equal(err.limit, DEFAULT_MAX_RULES);
+    assert.equal(err.message, `huge.yaml: the file has ${DEFAULT_MAX_RULES + 1} rules, more than the limit of ${DEFAULT_MAX_RULES} (inference.adapters.rules.max_rules)`);
+    assert.equal(rules(manyRulesText(3)).rules.length, 3);
+    assert.equal(rulesError(() => parseRules(manyRulesText(3), 'x.yaml', { maxRules: 2 }), 'RULES_TOO_LARGE').limit, 2);
+  });
+
+  it('refuses a file larger than max_bytes before reading it, naming the file and the limit', () => {
+    const large = join(dir, 'rules-large.yaml');
+    writeFileSync(large, `# ${'x'.repeat(DEFAULT_MAX_RULES_BYTES)}\n`);
+    const err = rulesError(() => loadRulesFile(large), 'RULES_TOO_LARGE');
+    assert.equal(err.file, large);
+    assert.equal(err.limit, DEFAULT_MAX_RULES_BYTES);
+    assert.equal(err.message, `${large}: the file has ${DEFAULT_MAX_RULES_BYTES + 3} bytes, more than the limit of ${DEFAULT_MAX_RULES_BYTES} (inference.adapters.rules.max_bytes)`);
+    const small = join(dir, 'rules-small.yaml');
+    writeFileSync(small, manyRulesText(10));
+    const size = statSync(small).size;
+    assert.equal(rulesError(() => loadRulesFile(small, { maxBytes: size - 1 }), 'RULES_TOO_LARGE').limit, size - 1);
+    assert.equal(loadRulesFile(small, { maxBytes: size }).rules.length, 10);
+  });
+
+  it('the worker loads its rules under inference.adapters.rules.max_rules and max_bytes', async () => {
+    const load = (rules: Record<string, unknown>) => {
+      const config = loadStreamingConfig({ file: SHIPPED_CONFIG, env: {}, overrides: { inference: { adapters: { rules: { file: SHIPPED, ...rules } } } } });
+      return adapterFactory(config, createMetrics(), createLogger('ERROR', () => undefined))('rules');
+    };
+    assert.equal((await load({})).name, 'rules');
+    const tooMany = await load({ max_rules: 4 }).then(() => undefined, (err: unknown) => err);
+    assert.ok(tooMany instanceof RulesError && tooMany.code === 'RULES_TOO_LARGE' && tooMany.limit === 4, String(tooMany));
+    const tooLarge = await load({ max_bytes: 100 }).then(() => undefined, (err: unknown) => err);
+    assert.ok(tooLarge instanceof RulesError && tooLarge.code === 'RULES_TOO_LARGE' && tooLarge.limit === 100, String(tooLarge));
   });
 });
 

@@ -4,6 +4,8 @@ export const RULES_ERROR_CODES = [
   'RULES_FILE_NOT_FOUND',
   /** The rules file exists but could not be read (permissions, a directory, ...). */
   'RULES_READ',
+  /** The file has more bytes or rules than the loader's limit (`limit`), so it is not parsed or checked. */
+  'RULES_TOO_LARGE',
   /** The file is not valid YAML; `position` says where. */
   'RULES_YAML',
   /** The YAML parsed but is not a list of well-formed rules: a missing, unknown or bad key. */
@@ -34,6 +36,7 @@ export interface RulesErrorDetails {
   readonly position?: RulesFilePosition | undefined;
   readonly offset?: number | undefined;
   readonly variable?: string | undefined;
+  readonly limit?: number | undefined;
   readonly cause?: unknown;
 }
 
@@ -57,6 +60,8 @@ export class RulesError extends Error {
   readonly offset: number | undefined;
   /** The unknown variable of a `RULE_UNKNOWN_VARIABLE` error. */
   readonly variable: string | undefined;
+  /** The limit a `RULES_TOO_LARGE` file exceeds (bytes or rules, as the message says). */
+  readonly limit: number | undefined;
 
   constructor(message: string, details: RulesErrorDetails) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -68,5 +73,6 @@ export class RulesError extends Error {
     this.position = details.position;
     this.offset = details.offset;
     this.variable = details.variable;
+    this.limit = details.limit;
   }
 }

@@ -1,8 +1,9 @@
 import { createHash } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { readFileSync, statSync } from 'node:fs';
 import yaml from 'js-yaml';
 import { parseDurationMs } from '../../contracts/index.js';
 import { checkCondition } from './condition-checker.js';
+import { LineIndex } from './line-index.js';
 import type { Rule, RuleMode, RuleSet } from './rule-set.js';
 import { RULE_MODES } from './rule-set.js';
 import { RulesError } from './rules-error.js';
@@ -13,12 +14,27 @@ export const CANONICAL_FEATURES = [
   'vwap', 'returns', 'volatility', 'momentum', 'rsi', 'skewness', 'kurtosis', 'price', 'volume',
 ] as const;
 
+/**
+ * Default most rules a file may hold. Loading runs on the worker's event loop (about 0.1 ms per rule,
+ * mostly CEL parsing), so 10,000 rules hold it for about a second, well inside a heartbeat timeout.
+ */
+export const DEFAULT_MAX_RULES = 10_000;
+/** Default largest rules file, in bytes: room for {@link DEFAULT_MAX_RULES} commented rules. */
+export const DEFAULT_MAX_RULES_BYTES = 2 * 1024 * 1024;
+
 export interface ParseRulesOptions {
   /**
    * Feature names a condition may use, each a CEL `double`: the canonical names plus the configured
    * window names (`vwap_1m`, `ret_30s`, …). Defaults to `CANONICAL_FEATURES`.
    */
   readonly knownFeatures?: readonly string[];
+  /** Most rules the file may hold; more is refused (`RULES_TOO_LARGE`) before any is checked. Default {@link DEFAULT_MAX_RULES}. */
+  readonly maxRules?: number;
+}
+
+export interface LoadRulesOptions extends ParseRulesOptions {
+  /** Largest file, in bytes; a larger one is refused (`RULES_TOO_LARGE`) before it is read. Default {@link DEFAULT_MAX_RULES_BYTES}. */
+  readonly maxBytes?: number;
 }
 
 const RULE_KEYS = ['name', 'condition', 'signal', 'score', 'mode', 'cooldown', 'window'] as const;
@@ -33,11 +49,19 @@ const WINDOW_SUFFIX = /_(\d+(?:ms|s|m|h|d))$/;
  * const rules = loadRulesFile('configs/rules.yaml', { knownFeatures: [...CANONICAL_FEATURES, 'vwap_1m'] });
  * const adapter = new RulesAdapter(rules);
  */
-export function loadRulesFile(path: string, options: ParseRulesOptions = {}): RuleSet {
+export function loadRulesFile(path: string, options: LoadRulesOptions = {}): RuleSet {
+  const maxBytes = options.maxBytes ?? DEFAULT_MAX_RULES_BYTES;
   let text: string;
   try {
+    const { size } = statSync(path);
+    if (size > maxBytes) {
+      throw new RulesError(`${path}: the file has ${size} bytes, more than the limit of ${maxBytes} (inference.adapters.rules.max_bytes)`, {
+        code: 'RULES_TOO_LARGE', file: path, limit: maxBytes,
+      });
+    }
     text = readFileSync(path, 'utf8');
   } catch (error) {
+    if (error instanceof RulesError) throw error;
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     const code: RulesErrorCode = missing ? 'RULES_FILE_NOT_FOUND' : 'RULES_READ';
     const reason = missing ? 'file not found' : `cannot read the file: ${(error as Error).message}`;
@@ -55,16 +79,23 @@ export function loadRulesFile(path: string, options: ParseRulesOptions = {}): Ru
 export function parseRules(text: string, fileLabel: string, options: ParseRulesOptions = {}): RuleSet {
   const known = new Set<string>(options.knownFeatures ?? CANONICAL_FEATURES);
   const { document, input, items } = loadYaml(text, fileLabel);
+  const lines = new LineIndex(input);
   if (!Array.isArray(document)) {
     throw new RulesError(`${fileLabel}: expected a YAML list of rules, got ${describe(document)}`, { code: 'RULES_INVALID', file: fileLabel });
+  }
+  const maxRules = options.maxRules ?? DEFAULT_MAX_RULES;
+  if (document.length > maxRules) {
+    throw new RulesError(`${fileLabel}: the file has ${document.length} rules, more than the limit of ${maxRules} (inference.adapters.rules.max_rules)`, {
+      code: 'RULES_TOO_LARGE', file: fileLabel, limit: maxRules,
+    });
   }
   const rules: Rule[] = [];
   const seen = new Map<string, number>();
   document.forEach((item: unknown, index) => {
-    const rule = validateRule(item, index, items[index], input, fileLabel, known);
+    const rule = validateRule(item, index, items[index], input, lines, fileLabel, known);
     const previous = seen.get(rule.name);
     if (previous !== undefined) {
-      const position = positionOf(input, items[index]?.values.get('name') ?? items[index]?.start);
+      const position = positionOf(lines, items[index]?.values.get('name') ?? items[index]?.start);
       throw new RulesError(
         `${fileLabel}: rule "${rule.name}": duplicate name (rule #${previous + 1} has it too; signals are keyed by name)${at(position)}`,
         { code: 'RULE_DUPLICATE_NAME', file: fileLabel, rule: rule.name, key: 'name', position },
@@ -153,10 +184,11 @@ function validateRule(
   index: number,
   layout: ItemLayout | undefined,
   input: string,
+  lines: LineIndex,
   file: string,
   known: ReadonlySet<string>,
 ): Rule {
-  const itemPosition = positionOf(input, layout?.start);
+  const itemPosition = positionOf(lines, layout?.start);
   if (!isRecord(item)) {
     throw new RulesError(`${file}: rule #${index + 1}: expected a mapping with name, condition, signal and score, got ${describe(item)}${at(itemPosition)}`, {
       code: 'RULES_INVALID', file, position: itemPosition,
@@ -164,7 +196,7 @@ function validateRule(
   }
   const label = typeof item.name === 'string' && item.name.trim() !== '' ? `rule "${item.name}"` : `rule #${index + 1}`;
   const invalid = (key: string, reason: string): RulesError => {
-    const position = positionOf(input, layout?.values.get(key) ?? layout?.start);
+    const position = positionOf(lines, layout?.values.get(key) ?? layout?.start);
     return new RulesError(`${file}: ${label}: ${key}: ${reason}${at(position)}`, {
       code: 'RULES_INVALID', file, rule: typeof item.name === 'string' ? item.name : undefined, key, position,
     });
@@ -208,7 +240,7 @@ function validateRule(
 
   const checked = checkCondition(condition, known);
   if (!checked.ok) {
-    const position = conditionPosition(input, layout?.values.get('condition'), condition, checked.offset);
+    const position = conditionPosition(input, lines, layout?.values.get('condition'), condition, checked.offset);
     const where = describeOffset(condition, checked.offset, position);
     const what = checked.kind === 'syntax' ? `syntax error ${where}: ${checked.reason}`
       : checked.kind === 'unknown-variable'
@@ -240,14 +272,14 @@ function windowOf(variables: readonly string[]): string | undefined {
  * text up to the offset equals the condition are mapped; escapes, folding or block scalars would
  * shift columns, so those report the offset within the condition instead.
  */
-function conditionPosition(input: string, valueStart: number | undefined, condition: string, offset: number): RulesFilePosition | undefined {
+function conditionPosition(input: string, lines: LineIndex, valueStart: number | undefined, condition: string, offset: number): RulesFilePosition | undefined {
   if (valueStart === undefined) return undefined;
   const first = input[valueStart];
   if (first === '|' || first === '>') return undefined;
   const contentStart = first === '"' || first === "'" ? valueStart + 1 : valueStart;
   const raw = input.slice(contentStart, contentStart + offset);
   if (raw !== condition.slice(0, offset) || raw.includes('\n')) return undefined;
-  return positionOf(input, contentStart + offset);
+  return positionOf(lines, contentStart + offset);
 }
 
 /** `at line 17, column 19 (condition column 5)`, or just the condition column when unmapped. */
@@ -259,15 +291,8 @@ function describeOffset(condition: string, offset: number, position: RulesFilePo
   return position ? `at line ${position.line}, column ${position.column} (${local})` : `at ${local}`;
 }
 
-function positionOf(input: string, offset: number | undefined): RulesFilePosition | undefined {
-  if (offset === undefined) return undefined;
-  let line = 1;
-  let lineStart = 0;
-  for (let i = input.indexOf('\n'); i !== -1 && i < offset; i = input.indexOf('\n', i + 1)) {
-    line += 1;
-    lineStart = i + 1;
-  }
-  return { line, column: offset - lineStart + 1 };
+function positionOf(lines: LineIndex, offset: number | undefined): RulesFilePosition | undefined {
+  return offset === undefined ? undefined : lines.position(offset);
 }
 
 function at(position: RulesFilePosition | undefined): string {
