@@ -9,5 +9,6 @@ cd "$MDP_ROOT"
 npm run lint --silent
 # With no arguments, the whole suite; otherwise the given files (the spec list is not in
 # .mocharc.json, or mocha would add it to the files given).
-if [ $# -eq 0 ]; then set -- 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js'; fi
+# The fault matrix (test/faults) starts private Redis, PostgreSQL and Temporal servers per file.
+if [ $# -eq 0 ]; then set -- 'dist/test/unit/**/*.test.js' 'dist/test/integration/**/*.test.js' 'dist/test/faults/**/*.test.js'; fi
 npx mocha "$@"

@@ -158,19 +158,22 @@ export async function takeUnreadLoss(redis: Redis, stream: string, group: string
   const recreated = memo !== undefined && state.entriesAdded < memo.added;
   const reported = recreated ? 0 : (memo?.reported ?? 0);
   const counted = g.entriesRead !== undefined && g.undelivered !== undefined ? state.entriesAdded - g.entriesRead - g.undelivered : undefined;
-  // Redis 7.0 does not restore a group's read counter when it reloads its AOF (it restarts from the
-  // value the group was created with), so after a restart the counter would claim a loss that never
-  // happened. Then only an entry removed after the group's last delivered one can have been lost
-  // unread; without one, whatever the counter says is the new baseline.
-  const restarted = memo?.runId !== undefined && runId !== undefined && memo.runId !== runId;
-  const trusted = !restarted || compareStreamIds(state.maxDeletedId, g.lastDeliveredId) > 0;
+  // Redis 7.0 does not restore a group's read counter when it reloads its AOF: it restarts from the
+  // value the group was created with, so for a group that had read anything the counter would then
+  // claim a loss that never happened. On first sight of a group in a Redis' lifetime (no memo, or a
+  // memo of another run_id) the counter is trusted only for a group that never read (its counter is
+  // still the one it was created with) or when an entry past its position was deleted (XDEL);
+  // otherwise it becomes the new baseline. The keeper checks every second, so a trim behind a
+  // running group's back is seen by a memo of the same run.
+  const restarted = memo?.runId === undefined || (runId !== undefined && memo.runId !== runId);
+  const trusted = !restarted || g.lastDeliveredId === '0-0' || compareStreamIds(state.maxDeletedId, g.lastDeliveredId) > 0;
   const lost = counted;
   const next: LossMemo = {
     added: state.entriesAdded, undelivered: g.undelivered ?? null, pending: g.pending,
     // Lower than reported: Redis re-derived its counter (after an XDEL) and forgot; count from there.
     reported: lost ?? reported,
     // A restart is settled once the counter could be read again (and taken as the new baseline).
-    ...(runId === undefined ? {} : { runId: restarted && lost === undefined ? memo.runId : runId }),
+    ...(runId === undefined ? {} : restarted && lost === undefined ? (memo?.runId === undefined ? {} : { runId: memo.runId }) : { runId }),
   };
   const nextText = JSON.stringify(next);
   if (nextText !== memoText) await redis.hset(key, group, nextText);
