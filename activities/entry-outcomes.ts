@@ -54,8 +54,16 @@ export async function settleRoutedEvents(bus: Bus, metrics: Metrics, log: Logger
   if (routed.late.length > 0) metrics.consumedEvents.inc({ topic, outcome: 'late' }, routed.late.length);
   await sendToDlq(bus, metrics, log, target, routed.dead);
   if (routed.late.length > 0) {
-    await bus.publish(lateStream, routed.late.map((entry) => entry.payload!), { trim: false });
-    await bus.ack(target.stream, target.group, routed.late.map((entry) => entry.id));
+    await bus.publish(
+      lateStream,
+      routed.late.map((entry) => entry.payload!),
+      { trim: false },
+    );
+    await bus.ack(
+      target.stream,
+      target.group,
+      routed.late.map((entry) => entry.id),
+    );
     metrics.errors.inc({ component: target.component, reason: 'late_event' }, routed.late.length);
   }
 }

@@ -55,7 +55,9 @@ export function createInferenceActivity(deps: InferenceDeps) {
     const target: OutcomeTarget = { component: 'inference', stream, group, dlqStream: d.dlqStream };
     const adapter = await loadAdapter(deps.createAdapter, input.adapter, input.modelPath);
     try {
-      return await runShardConsumer<InferenceRunResult>(deps, { role: 'inference', stream, group, readCount: READ_COUNT, maxRunMs: input.maxRunMs ?? d.maxRunMs },
+      return await runShardConsumer<InferenceRunResult>(
+        deps,
+        { role: 'inference', stream, group, readCount: READ_COUNT, maxRunMs: input.maxRunMs ?? d.maxRunMs },
         ({ bus, consumer, log }) => {
           const counts = zeroCounts();
           const emitter = new SignalEmitter({ bus, sink: deps.signals, metrics, signalsStream: input.signalsStream ?? d.signalsStream });
@@ -67,18 +69,30 @@ export function createInferenceActivity(deps: InferenceDeps) {
               const emitted: SignalEventV1[] = [];
               for (const { value: snapshot } of decoded) {
                 counts.snapshots++;
-                emitted.push(...await emitter.evaluate(adapter, snapshot));
+                emitted.push(...(await emitter.evaluate(adapter, snapshot)));
               }
               addUpserts(counts, await emitter.emit(emitted));
               counts.signals += emitted.length;
               counts.invalid += dead.length;
               await sendToDlq(bus, metrics, log, target, dead);
-              await bus.ack(stream, group, decoded.map(({ entry }) => entry.id));
+              await bus.ack(
+                stream,
+                group,
+                decoded.map(({ entry }) => entry.id),
+              );
             },
-            heartbeat: ({ lastId }): InferenceHeartbeat => ({ consumer, stream, adapter: adapter.name, version: adapter.version, lastId, counts: { ...counts } }),
+            heartbeat: ({ lastId }): InferenceHeartbeat => ({
+              consumer,
+              stream,
+              adapter: adapter.name,
+              version: adapter.version,
+              lastId,
+              counts: { ...counts },
+            }),
             result: (stoppedBy) => ({ counts: { ...counts }, adapter: adapter.name, version: adapter.version, stoppedBy }),
           });
-        });
+        },
+      );
     } finally {
       await adapter.close?.();
     }

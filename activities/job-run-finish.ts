@@ -21,9 +21,12 @@ const NOT_FOUND = 'JOB_RUN_NOT_FOUND';
  * not held up. The retries do not keep the process alive, and never fight a successor's
  * `markAbandoned`: the first terminal status wins.
  */
-export async function finishJobRun(jobs: JobRunSink, log: Logger,
+export async function finishJobRun(
+  jobs: JobRunSink,
+  log: Logger,
   run: { readonly id: number; readonly status: 'success' | 'failure'; readonly counts: Record<string, number>; readonly error?: string },
-  retry: FinishRetry = {}): Promise<void> {
+  retry: FinishRetry = {},
+): Promise<void> {
   const { firstDelayMs = 1000, maxDelayMs = 10_000, retryForMs = 3_600_000 } = retry;
   const giveUpAt = Date.now() + retryForMs;
   const attempt = async (): Promise<unknown> => {

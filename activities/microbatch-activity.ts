@@ -52,15 +52,35 @@ const AUDIT_EVERY_MS = 5000;
 const REPUBLISH_WINDOWS = 32;
 
 export function zeroMicroBatchCounts(): MicroBatchCounts {
-  return { events: 0, accepted: 0, duplicates: 0, late: 0, invalid: 0, redelivered: 0, rejected: 0, windows: 0, bars: 0, inserted: 0, updated: 0, unchanged: 0, forcedFlushes: 0 };
+  return {
+    events: 0,
+    accepted: 0,
+    duplicates: 0,
+    late: 0,
+    invalid: 0,
+    redelivered: 0,
+    rejected: 0,
+    windows: 0,
+    bars: 0,
+    inserted: 0,
+    updated: 0,
+    unchanged: 0,
+    forcedFlushes: 0,
+  };
 }
 
 /**
  * Rebuilds the shard's feature windows from stored bars, so a restarted consumer's features (and
  * the signals derived from them) do not start warming up from scratch. Returns the bars replayed.
  */
-async function warmFeatures(engine: FeatureEngine, bars: BarSink, windows: readonly FeatureWindowSpec[],
-  windowMs: number, shard: number, shards: number): Promise<number> {
+async function warmFeatures(
+  engine: FeatureEngine,
+  bars: BarSink,
+  windows: readonly FeatureWindowSpec[],
+  windowMs: number,
+  shard: number,
+  shards: number,
+): Promise<number> {
   const fromMs = Date.now() - featureWarmSpanMs(windows, windowMs);
   let replayed = 0;
   for (const bar of await bars.listBars({ interval: intervalLabel(windowMs), fromMs })) {
@@ -111,7 +131,13 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
     const interval = intervalLabel(opts.windowMs);
     const target: OutcomeTarget = { component: 'microbatch', stream, group, dlqStream: d.dlqStream, events: { lateStream: d.lateStream, topic: stream } };
     // `max_batch_size` caps one read (and so one routing/ack round); `max_buffered_events` caps memory.
-    const consumerTarget = { role: 'microbatch' as const, stream, group, readCount: input.maxBatchSize ?? d.maxBatchSize, maxRunMs: input.maxRunMs ?? d.maxRunMs };
+    const consumerTarget = {
+      role: 'microbatch' as const,
+      stream,
+      group,
+      readCount: input.maxBatchSize ?? d.maxBatchSize,
+      maxRunMs: input.maxRunMs ?? d.maxRunMs,
+    };
 
     return runShardConsumer<MicroBatchRunResult>(deps, consumerTarget, async ({ bus, consumer, epoch, log, ctx, keepAlive }) => {
       const counts = zeroMicroBatchCounts();
@@ -121,11 +147,12 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       const stored = await deps.shards.acquire(lease);
       await deps.jobs.markAbandoned(consumer);
       const jobRunId = await deps.jobs.start({
-        jobName: consumer, kind: 'microbatch',
+        jobName: consumer,
+        kind: 'microbatch',
         meta: { stream, group, interval, attempt: ctx.info.attempt, epoch: lease.epoch, workflowRunId: ctx.info.workflowExecution!.runId },
       });
       // The frontier stored with the bars; an owner upgraded from a release that kept it on the bus reads it there once.
-      const frontierMs = stored?.frontierMs ?? await bus.readCheckpoint(stream, group);
+      const frontierMs = stored?.frontierMs ?? (await bus.readCheckpoint(stream, group));
       // Refs are the entries, payloads included: a bar the store refuses is dead-lettered with them.
       const batcher = new MicroBatcher<BusEntry>({ ...opts, frontierMs });
       const resume = new ResumeGuard(stored, opts.windowMs, (a, b) => bus.compareIds(a, b));
@@ -136,17 +163,33 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       metrics.errors.inc({ component: 'microbatch', reason: 'forced_flush' }, 0);
       // The last commit's snapshots again: a crash between that commit and their publication
       // would otherwise lose them (re-published ones are the same snapshots, at least once).
-      const republished = await publishSnapshots(bus, featuresStream, features,
-        stored?.lastCommitFromMs === undefined || stored.frontierMs === undefined ? []
-          : (await deps.bars.listBars({ interval, fromMs: Math.max(stored.lastCommitFromMs, stored.frontierMs - REPUBLISH_WINDOWS * opts.windowMs) }))
-            .filter((bar) => bar.tsMs < stored.frontierMs! && shardOf(bar.provider, bar.symbol, shards) === input.shard));
-      log.info('micro-batch consumer started', { frontierMs, readId: stored?.readId, epoch: lease.epoch, featuresWarmedFromBars: warmed, republished, ...opts });
+      const republished = await publishSnapshots(
+        bus,
+        featuresStream,
+        features,
+        stored?.lastCommitFromMs === undefined || stored.frontierMs === undefined
+          ? []
+          : (await deps.bars.listBars({ interval, fromMs: Math.max(stored.lastCommitFromMs, stored.frontierMs - REPUBLISH_WINDOWS * opts.windowMs) })).filter(
+              (bar) => bar.tsMs < stored.frontierMs! && shardOf(bar.provider, bar.symbol, shards) === input.shard,
+            ),
+      );
+      log.info('micro-batch consumer started', {
+        frontierMs,
+        readId: stored?.readId,
+        epoch: lease.epoch,
+        featuresWarmedFromBars: warmed,
+        republished,
+        ...opts,
+      });
 
       let lastReadId = stored?.readId;
       let marks: readonly CommitMark[] = stored?.marks ?? [];
       /** The position this owner stores with a commit: see {@link ShardPosition}. */
       const nextPosition = (firstWindowMs: number): ShardPosition => {
-        const oldestOpenId = batcher.openWindowFirstRefs().map((entry) => entry.id).reduce<string | undefined>((min, id) => (min === undefined || bus.compareIds(id, min) < 0 ? id : min), undefined);
+        const oldestOpenId = batcher
+          .openWindowFirstRefs()
+          .map((entry) => entry.id)
+          .reduce<string | undefined>((min, id) => (min === undefined || bus.compareIds(id, min) < 0 ? id : min), undefined);
         const frontier = batcher.frontierMs;
         const mark = frontier === undefined || lastReadId === undefined ? [] : [{ frontierMs: frontier, readId: lastReadId }];
         // Marks older than the oldest open entry can no longer decide anything.
@@ -208,7 +251,11 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
           counts.late += routed.late.length;
           await settleRoutedEvents(bus, metrics, log, target, routed);
           // Already in stored bars (a lost acknowledgement, a crashed attempt): acknowledged, nothing rewritten.
-          await bus.ack(stream, group, routed.redelivered.map((e) => e.id));
+          await bus.ack(
+            stream,
+            group,
+            routed.redelivered.map((e) => e.id),
+          );
         },
         afterRead: (nowMs) => commit(batcher.flush(nowMs)),
         room: () => opts.maxBufferedEvents - batcher.bufferedRefs,
@@ -224,8 +271,16 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
           const snap = batcher.snapshot();
           if (batcher.watermarkMs !== undefined) metrics.watermarkMs.set({ topic: stream }, batcher.watermarkMs);
           return {
-            consumer, stream, frontierMs: batcher.frontierMs, watermarkMs: batcher.watermarkMs, lastId,
-            openWindows: snap.openWindows, bufferedEvents: snap.bufferedRefs, lagMs, counts: { ...counts }, jobRunId,
+            consumer,
+            stream,
+            frontierMs: batcher.frontierMs,
+            watermarkMs: batcher.watermarkMs,
+            lastId,
+            openWindows: snap.openWindows,
+            bufferedEvents: snap.bufferedRefs,
+            lagMs,
+            counts: { ...counts },
+            jobRunId,
           };
         },
         async afterHeartbeat() {

@@ -9,9 +9,7 @@ import type { AdapterFactory } from './signal-emitter.js';
 import { ModelError, OnnxAdapter, OnnxPool } from '../pipeline/inference/onnx/index.js';
 import type { Prediction } from '../pipeline/inference/onnx/index.js';
 import type { Logger } from '../pipeline/telemetry/index.js';
-import type {
-  ModelDescribeInput, ModelDescription, ModelReloadTargets, ModelValidateInput, ModelValidation,
-} from './types.js';
+import type { ModelDescribeInput, ModelDescription, ModelReloadTargets, ModelValidateInput, ModelValidation } from './types.js';
 
 export interface ModelDeps {
   /** Builds an adapter exactly as an inference run does (`sklearn`: the ONNX model, rules as fallback). */
@@ -96,7 +94,11 @@ export function createModelActivities(deps: ModelDeps) {
         await adapter.close();
       }
       const pool = await OnnxPool.start({
-        modelPath, inputName: sidecar.inputName, outputs: sidecar.outputs, width: sidecar.inputs.length, classCount: sidecar.classes.length,
+        modelPath,
+        inputName: sidecar.inputName,
+        outputs: sidecar.outputs,
+        width: sidecar.inputs.length,
+        classCount: sidecar.classes.length,
       });
       try {
         const problem = outputProblem(await pool.predict(rows, { timeoutMs: 10_000 }), rows.length, sidecar.classes);
@@ -105,7 +107,14 @@ export function createModelActivities(deps: ModelDeps) {
         await pool.close();
       }
       log.info('model validated', { version: sidecar.version, referencePath, maxAbsDiff, rows: rows.length });
-      return { modelPath: input.modelPath, version: sidecar.version, referencePath: referencePath ?? null, rows: rows.length, maxAbsDiff, classes: [...sidecar.classes] };
+      return {
+        modelPath: input.modelPath,
+        version: sidecar.version,
+        referencePath: referencePath ?? null,
+        rows: rows.length,
+        maxAbsDiff,
+        classes: [...sidecar.classes],
+      };
     } catch (err) {
       log.warn('model rejected', { error: (err as Error).message });
       return reject(err);

@@ -82,9 +82,12 @@ export function createProducerActivity(deps: ProducerDeps) {
       total += events.length;
     };
     const snapshot = (): ProducerResume => ({ published: total, state: producer.state() });
-    const waitForRoom = (untilMs: number) => gate.waitForRoom(streams, {
-      untilMs, signal: ctx.cancellationSignal, onWait: () => ctx.heartbeat(snapshot() satisfies ProducerHeartbeat),
-    });
+    const waitForRoom = (untilMs: number) =>
+      gate.waitForRoom(streams, {
+        untilMs,
+        signal: ctx.cancellationSignal,
+        onWait: () => ctx.heartbeat(snapshot() satisfies ProducerHeartbeat),
+      });
 
     try {
       log.info('producer started', { resumedAt: resume?.published, mode: input.count ? 'finite' : input.rate ? 'rate' : 'live' });
@@ -100,7 +103,10 @@ export function createProducerActivity(deps: ProducerDeps) {
           const room = await waitForRoom(Date.now() + maxWaitMs);
           if (ctx.cancellationSignal.aborted) throw new CancelledFailure('producer cancelled');
           if (room === 0) {
-            throw ApplicationFailure.retryable(`the consumers' backlog of ${[...streams].join(', ')} stayed at 90% of retention (bus.redis.maxlen) for ${maxWaitMs} ms`, 'BacklogAtRetention');
+            throw ApplicationFailure.retryable(
+              `the consumers' backlog of ${[...streams].join(', ')} stayed at 90% of retention (bus.redis.maxlen) for ${maxWaitMs} ms`,
+              'BacklogAtRetention',
+            );
           }
           const count = Math.min(FINITE_ROUND, input.count - total, room);
           await publish(producer.generateFinite({ count, ...(first ? { startUs } : {}), ingestTsUs: Date.now() * 1000 }));
@@ -112,9 +118,10 @@ export function createProducerActivity(deps: ProducerDeps) {
       }
       const deadline = Date.now() + (input.maxRunMs ?? d.maxRunMs);
       while (Date.now() < deadline) {
-        if (ctx.cancellationSignal.aborted) throw new CancelledFailure('producer cancelled', [{ published: total - startPublished, finished: false, resume: snapshot() }]);
+        if (ctx.cancellationSignal.aborted)
+          throw new CancelledFailure('producer cancelled', [{ published: total - startPublished, finished: false, resume: snapshot() }]);
         // No room until the deadline (or cancelled): the loop's own checks end the run.
-        if (await waitForRoom(deadline) === 0) continue;
+        if ((await waitForRoom(deadline)) === 0) continue;
         const nowUs = Date.now() * 1000;
         const events = input.rate ? producer.ticksForRate(input.rate, nowUs) : producer.ticksDue(nowUs);
         if (events.length > 0) await publish(events);

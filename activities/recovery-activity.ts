@@ -87,7 +87,12 @@ export function createRecoveryActivity(deps: RecoveryDeps) {
         const group = target.group ?? (target.role === 'microbatch' ? d.microBatch.group : d.inference.inferenceGroup);
         const stream = shardStream(base, target.shard);
         const owner = shardOwnerId(target.role, base, target.shard);
-        const report = await sweepStream(bus, { role: target.role, shard: target.shard, stream, group, owner }, { minIdleMs, maxDeliveries, maxEntries, dlqStream: d.microBatch.dlqStream }, log);
+        const report = await sweepStream(
+          bus,
+          { role: target.role, shard: target.shard, stream, group, owner },
+          { minIdleMs, maxDeliveries, maxEntries, dlqStream: d.microBatch.dlqStream },
+          log,
+        );
         streams.push(report);
         if (report.requeued > 0) metrics.errors.inc({ component: 'recovery', reason: 'orphan_requeued' }, report.requeued);
         if (report.deadLettered > 0) metrics.errors.inc({ component: 'recovery', reason: 'max_deliveries' }, report.deadLettered);
@@ -139,7 +144,9 @@ async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits, log: L
     if (isMissingGroup(err)) return { ...base, missing: true };
     throw err;
   }
-  let skippedOwned = 0, skippedRecent = 0, deadLettered = 0;
+  let skippedOwned = 0,
+    skippedRecent = 0,
+    deadLettered = 0;
   const toRequeue: string[] = [];
   const toDeadLetter = new Map<string, PendingEntry>();
   for (const entry of pending) {
@@ -164,14 +171,27 @@ async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits, log: L
         continue;
       }
       const seen = toDeadLetter.get(entry.id)!;
-      letters.push(deadLetterOf({ ...entry, deliveries: seen.deliveries }, stream, { code: 'max_deliveries', deliveries: seen.deliveries, maxDeliveries: limits.maxDeliveries }));
+      letters.push(
+        deadLetterOf({ ...entry, deliveries: seen.deliveries }, stream, {
+          code: 'max_deliveries',
+          deliveries: seen.deliveries,
+          maxDeliveries: limits.maxDeliveries,
+        }),
+      );
     }
     // Writes the letters, then acknowledges their sources.
     await bus.deadLetter(limits.dlqStream, group, letters);
     await bus.ack(stream, group, ackOnly);
     deadLettered += letters.length;
     if (letters.length > 0 || ackOnly.length > 0) {
-      log.warn('over-delivered pending entries moved to the DLQ', { stream, group, dlq: limits.dlqStream, count: letters.length, finishedEarlierSweep: ackOnly.length, first: letters[0]?.reason });
+      log.warn('over-delivered pending entries moved to the DLQ', {
+        stream,
+        group,
+        dlq: limits.dlqStream,
+        count: letters.length,
+        finishedEarlierSweep: ackOnly.length,
+        first: letters[0]?.reason,
+      });
     }
   }
 
@@ -182,11 +202,26 @@ async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits, log: L
     // their window takes them if it is still open, the late stream if it is not; nothing is lost.
     const taken = await bus.claim(stream, group, RECOVERY_REQUEUE_CONSUMER, limits.minIdleMs, toRequeue);
     const gone = taken.filter((e) => e.payload === undefined && e.foreign === undefined);
-    await bus.deadLetter(limits.dlqStream, group, gone.map((e) => deadLetterOf(e, stream, { code: 'no_payload' })));
-    const moved = await bus.requeue(stream, group, taken.filter((e) => !gone.includes(e)));
+    await bus.deadLetter(
+      limits.dlqStream,
+      group,
+      gone.map((e) => deadLetterOf(e, stream, { code: 'no_payload' })),
+    );
+    const moved = await bus.requeue(
+      stream,
+      group,
+      taken.filter((e) => !gone.includes(e)),
+    );
     requeued = moved.length;
     deadLettered += gone.length;
-    if (requeued > 0) log.warn('orphaned pending entries re-appended for the shard owner', { stream, group, owner, count: requeued, from: [...new Set(pending.filter((p) => toRequeue.includes(p.id)).map((p) => p.consumer))] });
+    if (requeued > 0)
+      log.warn('orphaned pending entries re-appended for the shard owner', {
+        stream,
+        group,
+        owner,
+        count: requeued,
+        from: [...new Set(pending.filter((p) => toRequeue.includes(p.id)).map((p) => p.consumer))],
+      });
   }
   return { ...base, pending: pending.length, requeued, deadLettered, skippedOwned, skippedRecent, truncated: pending.length >= limits.maxEntries };
 }

@@ -34,14 +34,32 @@ function barsToEvents(bars: readonly Bar[], provider: string): StreamEventV1[] {
   return bars.map((bar) => {
     const srcTs = formatMicros(bar.tsMs * 1000);
     return {
-      ver: 1, provider, symbol: bar.symbol, kind: 'bar', interval: bar.interval, src_ts: srcTs, ingest_ts: srcTs,
-      o: bar.open, h: bar.high, l: bar.low, c: bar.close, v: bar.volume, seq: 0, event_id: makeEventId(provider, bar.symbol, srcTs, 0),
+      ver: 1,
+      provider,
+      symbol: bar.symbol,
+      kind: 'bar',
+      interval: bar.interval,
+      src_ts: srcTs,
+      ingest_ts: srcTs,
+      o: bar.open,
+      h: bar.high,
+      l: bar.low,
+      c: bar.close,
+      v: bar.volume,
+      seq: 0,
+      event_id: makeEventId(provider, bar.symbol, srcTs, 0),
     } satisfies StreamEventV1;
   });
 }
 
 /** The chunk's events in event-time order, and the first minute holding data after it. */
-async function readChunk(readStoredBars: StoredBarsReader, def: DatasetDefinition, fromMs: number, toMs: number, rangeToMs: number): Promise<{ events: StreamEventV1[]; nextDataMs: number | null }> {
+async function readChunk(
+  readStoredBars: StoredBarsReader,
+  def: DatasetDefinition,
+  fromMs: number,
+  toMs: number,
+  rangeToMs: number,
+): Promise<{ events: StreamEventV1[]; nextDataMs: number | null }> {
   if (def.format === 'store') {
     const bars = await readStoredBars({ provider: def.provider, interval: def.interval, fromMs, toMs });
     const kept = def.symbols ? bars.filter((b) => def.symbols!.includes(b.symbol)) : bars;
@@ -54,10 +72,18 @@ async function readChunk(readStoredBars: StoredBarsReader, def: DatasetDefinitio
   return { events, nextDataMs: await source.nextDataMs(toMs, rangeToMs) };
 }
 
-const sleep = (ms: number, signal: AbortSignal) => new Promise<void>((done) => {
-  const timer = setTimeout(done, ms);
-  signal.addEventListener('abort', () => { clearTimeout(timer); done(); }, { once: true });
-});
+const sleep = (ms: number, signal: AbortSignal) =>
+  new Promise<void>((done) => {
+    const timer = setTimeout(done, ms);
+    signal.addEventListener(
+      'abort',
+      () => {
+        clearTimeout(timer);
+        done();
+      },
+      { once: true },
+    );
+  });
 
 /**
  * One chunk of a replay: publishes its events (in event-time order) to the chunk's own stream,
@@ -82,7 +108,13 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
   }
   const windowMs = input.range.windowMs;
   const batchSize = mb.maxBatchSize;
-  const target: OutcomeTarget = { component: 'replay', stream, group: REPLAY_GROUP, dlqStream: mb.dlqStream, events: { lateStream: mb.lateStream, topic: d.stream } };
+  const target: OutcomeTarget = {
+    component: 'replay',
+    stream,
+    group: REPLAY_GROUP,
+    dlqStream: mb.dlqStream,
+    events: { lateStream: mb.lateStream, topic: d.stream },
+  };
   const counts: ReplayCounts & ReplayInferenceCounts = { ...zeroReplayCounts(), snapshots: 0, signals: 0 };
   /** The chunk's bars in commit (window) order, for its features and signals. */
   const committed: Bar[] = [];
@@ -99,13 +131,20 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
     // The replay's own watermark: event time only. The wall-clock idle rule of live consumers
     // would push the watermark past windows a replay is still filling after any pause.
     const batcher = new MicroBatcher<BusEntry>({
-      windowMs, allowLateMs: mb.allowLateMs, flushTimeoutMs: Number.MAX_SAFE_INTEGER, maxBufferedEvents: mb.maxBufferedEvents,
+      windowMs,
+      allowLateMs: mb.allowLateMs,
+      flushTimeoutMs: Number.MAX_SAFE_INTEGER,
+      maxBufferedEvents: mb.maxBufferedEvents,
     });
     const commit = async (flushes: readonly WindowFlush<BusEntry>[]) => {
       if (flushes.length === 0) return;
       const bars = flushes.flatMap((f) => f.bars);
       const written = await deps.bars.upsertBars(bars);
-      await chunkBus.ack(stream, REPLAY_GROUP, flushes.flatMap((f) => f.refs.map((entry) => entry.id)));
+      await chunkBus.ack(
+        stream,
+        REPLAY_GROUP,
+        flushes.flatMap((f) => f.refs.map((entry) => entry.id)),
+      );
       if (inference !== 'off') committed.push(...bars);
       counts.windows += flushes.length;
       counts.bars += bars.length;
@@ -129,7 +168,11 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
         const dueMs = started + (batchUs / 1000 - fromMs) / paced;
         if (dueMs > Date.now()) await sleep(dueMs - Date.now(), ctx.cancellationSignal);
       }
-      await chunkBus.publish(stream, batch.map((e) => JSON.stringify(e)), { trim: false });
+      await chunkBus.publish(
+        stream,
+        batch.map((e) => JSON.stringify(e)),
+        { trim: false },
+      );
       counts.events += batch.length;
       for (;;) {
         const entries = await chunkBus.readNew(stream, REPLAY_GROUP, replayId, batchSize, 1);
@@ -161,10 +204,20 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
     if (inference !== 'off') {
       // After every bar of the chunk is durable: a retried attempt recomputes the same signals.
       const emitter = new SignalEmitter({ bus: chunkBus, sink: deps.signals, metrics: deps.metrics, signalsStream: d.inference!.signalsStream });
-      const inferred = await inferChunk({
-        kind: inference, settings: d.inference!, createAdapter: deps.createAdapter, readStoredBars: deps.readStoredBars,
-        emitter, signal: ctx.cancellationSignal, progress: () => beat(events.length),
-      }, committed, fromMs, windowMs);
+      const inferred = await inferChunk(
+        {
+          kind: inference,
+          settings: d.inference!,
+          createAdapter: deps.createAdapter,
+          readStoredBars: deps.readStoredBars,
+          emitter,
+          signal: ctx.cancellationSignal,
+          progress: () => beat(events.length),
+        },
+        committed,
+        fromMs,
+        windowMs,
+      );
       counts.snapshots += inferred.snapshots;
       counts.signals += inferred.signals;
       log.debug('replay chunk signals', { adapter: inference, ...inferred });

@@ -60,7 +60,12 @@ export interface ChunkInference {
  * through the shared {@link SignalEmitter}. Snapshots are not published: the live `features`
  * streams feed live inference, which must not see history.
  */
-export async function inferChunk(options: ChunkInference, bars: readonly Bar[], fromMs: number, windowMs: number): Promise<ReplayInferenceCounts & UpsertCounts> {
+export async function inferChunk(
+  options: ChunkInference,
+  bars: readonly Bar[],
+  fromMs: number,
+  windowMs: number,
+): Promise<ReplayInferenceCounts & UpsertCounts> {
   const { settings, emitter } = options;
   const result = { snapshots: 0, signals: 0, inserted: 0, updated: 0, unchanged: 0 };
   if (bars.length === 0) return result;
@@ -90,7 +95,7 @@ export async function inferChunk(options: ChunkInference, bars: readonly Bar[], 
     for (const bar of [...bars].sort(byTimeThenSymbol)) {
       if (options.signal.aborted) throw new CancelledFailure('replay chunk cancelled');
       result.snapshots++;
-      pending.push(...await emitter.evaluate(adapter, engine.update(bar)));
+      pending.push(...(await emitter.evaluate(adapter, engine.update(bar))));
       if (pending.length >= SIGNALS_BATCH) await emit();
     }
     await emit();

@@ -1,9 +1,7 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { intervalLabel, parseDurationMs } from '../pipeline/contracts/index.js';
 import type { DatasetDefinition } from '../pipeline/datasets/index.js';
-import {
-  DatasetCatalogError, findDataset, loadDatasetCatalog, openFileDataset, parseReplayBound, replayRange,
-} from '../pipeline/datasets/index.js';
+import { DatasetCatalogError, findDataset, loadDatasetCatalog, openFileDataset, parseReplayBound, replayRange } from '../pipeline/datasets/index.js';
 import type { Logger } from '../pipeline/telemetry/index.js';
 import type { ReplayPlan, ReplayPlanInput } from './types.js';
 
@@ -50,7 +48,9 @@ export async function planReplay(d: ReplayPlanDefaults, log: Logger, input: Repl
     nonRetryable(err);
   }
   if (def.format === 'store' && intervalLabel(windowMs) === def.interval && (def.as_provider ?? def.provider) === def.provider) {
-    nonRetryable(new Error(`dataset ${def.name} re-aggregates ${def.provider} ${def.interval} bars into the same rows; set as_provider or replay with another window`));
+    nonRetryable(
+      new Error(`dataset ${def.name} re-aggregates ${def.provider} ${def.interval} bars into the same rows; set as_provider or replay with another window`),
+    );
   }
   const base = { dataset: def.name, format: def.format, ...range, interval: intervalLabel(windowMs) };
   if (def.format === 'store') {
@@ -63,9 +63,14 @@ export async function planReplay(d: ReplayPlanDefaults, log: Logger, input: Repl
   } catch (err) {
     nonRetryable(err);
   }
-  if (summary.skippedLines > 0) log.warn('dataset lines without a parseable time were skipped', { dataset: def.name, skipped: summary.skippedLines, first: summary.skippedSample[0] });
+  if (summary.skippedLines > 0)
+    log.warn('dataset lines without a parseable time were skipped', { dataset: def.name, skipped: summary.skippedLines, first: summary.skippedSample[0] });
   return {
-    ...base, eventsTotal: summary.events, chunksTotal: summary.chunks, firstDataMs: summary.firstMs,
-    skippedLines: summary.skippedLines, skippedSample: summary.skippedSample.map((s) => `${s.file}:${s.line}: ${s.reason}`),
+    ...base,
+    eventsTotal: summary.events,
+    chunksTotal: summary.chunks,
+    firstDataMs: summary.firstMs,
+    skippedLines: summary.skippedLines,
+    skippedSample: summary.skippedSample.map((s) => `${s.file}:${s.line}: ${s.reason}`),
   };
 }

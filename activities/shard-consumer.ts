@@ -93,8 +93,11 @@ const KEEP_ALIVE_MS = 1000;
  * run's gauges, releases the handler and closes the bus. A cancelled run throws a
  * `CancelledFailure` carrying its result.
  */
-export async function runShardConsumer<R extends { readonly counts: object }>(deps: ShardConsumerDeps, target: ShardConsumerTarget,
-  start: (run: ShardConsumerRun) => Promise<ShardConsumerHandler<R>>): Promise<R> {
+export async function runShardConsumer<R extends { readonly counts: object }>(
+  deps: ShardConsumerDeps,
+  target: ShardConsumerTarget,
+  start: (run: ShardConsumerRun) => Promise<ShardConsumerHandler<R>>,
+): Promise<R> {
   const ctx = Context.current();
   const execution = ctx.info.workflowExecution;
   if (!execution) throw ApplicationFailure.nonRetryable(`${ctx.info.activityType} must run inside a workflow: the workflow id names the shard owner`);

@@ -45,7 +45,10 @@ export class SignalEmitter {
   async emit(signals: readonly SignalEventV1[]): Promise<UpsertCounts> {
     if (signals.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
     const written = await this.#sink.upsertSignals(signals); // timed by the store's onWrite
-    await this.#bus.publish(this.#signalsStream, signals.map((signal) => JSON.stringify(signal)));
+    await this.#bus.publish(
+      this.#signalsStream,
+      signals.map((signal) => JSON.stringify(signal)),
+    );
     for (const signal of signals) this.#metrics.signalsEmitted.inc({ name: signal.name, adapter: signal.meta.adapter });
     return written;
   }

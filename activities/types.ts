@@ -282,7 +282,6 @@ export interface ModelReloadTargets {
   readonly shards: number;
 }
 
-
 /** One consumer group on one shard stream that the recovery sweep looks at. */
 export interface RecoveryTarget {
   readonly role: ConsumerRole;

@@ -62,7 +62,8 @@ function positiveInt(name: string, value: string | undefined, max = Number.MAX_S
 
 function duration(name: string, value: string, min: number, max: number): number {
   const ms = parseDurationMs(value);
-  if (ms === undefined || ms < min || ms > max) throw new UsageError(`--${name} must be a duration between ${fmtMs(min)} and ${fmtMs(max)}, e.g. 60s (got "${value}")`);
+  if (ms === undefined || ms < min || ms > max)
+    throw new UsageError(`--${name} must be a duration between ${fmtMs(min)} and ${fmtMs(max)}, e.g. 60s (got "${value}")`);
   return ms;
 }
 
@@ -91,12 +92,17 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   });
   if (values.help) return undefined;
   const rate = values.rate === 'max' ? 'max' : Number(values.rate);
-  if (rate !== 'max' && !(Number.isFinite(rate) && rate > 0)) throw new UsageError(`--rate must be a positive number of events/s or "max" (got "${values.rate}")`);
+  if (rate !== 'max' && !(Number.isFinite(rate) && rate > 0))
+    throw new UsageError(`--rate must be a positive number of events/s or "max" (got "${values.rate}")`);
   const maxBacklog = positiveInt('max-backlog', values['max-backlog']);
   if (maxBacklog !== undefined && rate !== 'max') throw new UsageError('--max-backlog only applies to --rate max');
-  const symbols = values.symbols?.split(',').map((s) => s.trim()).filter((s) => s !== '');
+  const symbols = values.symbols
+    ?.split(',')
+    .map((s) => s.trim())
+    .filter((s) => s !== '');
   const inference = values.inference;
-  if (inference !== 'rules' && inference !== 'sklearn' && inference !== 'off') throw new UsageError(`--inference must be rules, sklearn or off (got "${inference}")`);
+  if (inference !== 'rules' && inference !== 'sklearn' && inference !== 'off')
+    throw new UsageError(`--inference must be rules, sklearn or off (got "${inference}")`);
   return {
     rate,
     durationMs: duration('duration', values.duration, 5_000, 10 * 60_000),

@@ -246,15 +246,17 @@ export interface BenchSummary {
     readonly benchCpuSeconds: number | undefined;
     readonly redisCpuSeconds: number | undefined;
   };
-  readonly baseline: {
-    readonly xaddPerSecond: number;
-    readonly command: string;
-    readonly payloadBytes: number;
-    /** Our published events/s over redis-benchmark's XADD/s. */
-    readonly publishedRatio: number;
-    /** Our events into bars per second (whole run) over redis-benchmark's XADD/s. */
-    readonly intoBarsRatio: number;
-  } | { readonly skipped: string };
+  readonly baseline:
+    | {
+        readonly xaddPerSecond: number;
+        readonly command: string;
+        readonly payloadBytes: number;
+        /** Our published events/s over redis-benchmark's XADD/s. */
+        readonly publishedRatio: number;
+        /** Our events into bars per second (whole run) over redis-benchmark's XADD/s. */
+        readonly intoBarsRatio: number;
+      }
+    | { readonly skipped: string };
   readonly shutdown: {
     readonly consumerDrainMs: readonly number[];
     /** Inference workflows (empty with `--inference off`). */
@@ -276,9 +278,15 @@ export interface BenchSummary {
 export function slope(points: readonly (readonly [number, number])[]): number | undefined {
   const n = points.length;
   if (n < 3) return undefined;
-  let sx = 0, sy = 0, sxx = 0, sxy = 0;
+  let sx = 0,
+    sy = 0,
+    sxx = 0,
+    sxy = 0;
   for (const [x, y] of points) {
-    sx += x; sy += y; sxx += x * x; sxy += x * y;
+    sx += x;
+    sy += y;
+    sxx += x * x;
+    sxy += x * y;
   }
   const denominator = n * sxx - sx * sx;
   return denominator === 0 ? undefined : (n * sxy - sx * sy) / denominator;
@@ -315,14 +323,17 @@ export function verdicts(s: Omit<BenchSummary, 'verdicts'>): BenchSummary['verdi
   if (within === undefined || p95 === undefined) {
     latencyP95 = { pass: false, detail: 'no window committed' };
   } else {
-    const measured = `p95 ≈ ${fmtMs(p95.value)} (bucket ${fmtMs(p95.lower)}–${fmtMs(p95.upper)}), ` +
+    const measured =
+      `p95 ≈ ${fmtMs(p95.value)} (bucket ${fmtMs(p95.lower)}–${fmtMs(p95.upper)}), ` +
       `${(within.fraction * 100).toFixed(1)}% of windows ≤ ${fmtMs(target)}${within.exact ? ' (exact: bucket bound)' : ' (interpolated)'}`;
-    latencyP95 = lateShare > 0.05
-      // Late events never reach a bar: their latency is unbounded, and over 5% of them put the p95 there.
-      ? { pass: false, detail: `${(lateShare * 100).toFixed(1)}% of events never reached a bar, so their p95 is unbounded; windows alone: ${measured}` }
-      // With the target on a bucket bound the bucket count decides exactly; otherwise interpolation does.
-      : { pass: within.exact ? within.fraction >= 0.95 : p95.value <= target, detail: measured };
-    if (e.forcedFlushes > 0) latencyP95 = { ...latencyP95, detail: `${latencyP95.detail}; ${fmtInt(e.forcedFlushes)} windows were cut early (their latency is clamped to 0)` };
+    latencyP95 =
+      lateShare > 0.05
+        ? // Late events never reach a bar: their latency is unbounded, and over 5% of them put the p95 there.
+          { pass: false, detail: `${(lateShare * 100).toFixed(1)}% of events never reached a bar, so their p95 is unbounded; windows alone: ${measured}` }
+        : // With the target on a bucket bound the bucket count decides exactly; otherwise interpolation does.
+          { pass: within.exact ? within.fraction >= 0.95 : p95.value <= target, detail: measured };
+    if (e.forcedFlushes > 0)
+      latencyP95 = { ...latencyP95, detail: `${latencyP95.detail}; ${fmtInt(e.forcedFlushes)} windows were cut early (their latency is clamped to 0)` };
   }
 
   const lagMax = s.lag.maxMetricMs ?? s.lag.maxRedisMs;
@@ -334,12 +345,13 @@ export function verdicts(s: Omit<BenchSummary, 'verdicts'>): BenchSummary['verdi
   // "No ack backlog growth": over the producing phase the backlog may not grow by more than one window of events.
   const slopeEps = s.pending.backlogSlopePerSecond;
   const oneWindow = s.rates.publishedPerSecond * (s.run.windowMs / 1000);
-  const backlog: Verdict = slopeEps === undefined
-    ? { pass: false, detail: 'too few samples' }
-    : {
-      pass: slopeEps * s.rates.producingSeconds <= oneWindow,
-      detail: `pending + undelivered trend ${slopeEps >= 0 ? '+' : ''}${slopeEps.toFixed(1)} events/s → ${fmtInt(slopeEps * s.rates.producingSeconds)} over the run (allowed ≤ one window = ${fmtInt(oneWindow)})`,
-    };
+  const backlog: Verdict =
+    slopeEps === undefined
+      ? { pass: false, detail: 'too few samples' }
+      : {
+          pass: slopeEps * s.rates.producingSeconds <= oneWindow,
+          detail: `pending + undelivered trend ${slopeEps >= 0 ? '+' : ''}${slopeEps.toFixed(1)} events/s → ${fmtInt(slopeEps * s.rates.producingSeconds)} over the run (allowed ≤ one window = ${fmtInt(oneWindow)})`,
+        };
   const inf = s.inference;
   if (inf === null) return { throughput, latencyP95, lag, backlog };
   const infProblems = [
@@ -350,7 +362,8 @@ export function verdicts(s: Omit<BenchSummary, 'verdicts'>): BenchSummary['verdi
   ].filter((p) => p !== '');
   const inference: Verdict = {
     pass: infProblems.length === 0,
-    detail: `${fmtInt(inf.evaluated)} of ${fmtInt(s.features.published)} snapshots evaluated, max sampled lag ${fmtMs(inf.lag.maxMs)} (target < ${fmtMs(inf.lag.targetMs)})` +
+    detail:
+      `${fmtInt(inf.evaluated)} of ${fmtInt(s.features.published)} snapshots evaluated, max sampled lag ${fmtMs(inf.lag.maxMs)} (target < ${fmtMs(inf.lag.targetMs)})` +
       (infProblems.length === 0 ? '' : `: ${infProblems.join(', ')}`),
   };
   return { throughput, latencyP95, lag, backlog, inference };
@@ -411,33 +424,60 @@ export function formatReport(s: BenchSummary): string {
   const e = s.events;
   const r = s.rates;
   const mode = s.run.mode === 'rate' ? `rate ${fmtInt(s.run.targetRate ?? 0)} events/s` : 'max';
-  rows.push(`mdp throughput bench ${s.run.tag} — ${mode}, ${s.run.durationMs / 1000} s, window ${fmtMs(s.run.windowMs)}, ${s.run.shards} shards, ${s.run.cpus} CPUs`);
+  rows.push(
+    `mdp throughput bench ${s.run.tag} — ${mode}, ${s.run.durationMs / 1000} s, window ${fmtMs(s.run.windowMs)}, ${s.run.shards} shards, ${s.run.cpus} CPUs`,
+  );
   rows.push(['load source', s.run.loadSource]);
   rows.push(['host load average (1 min) start / end', `${s.run.loadAverage[0].toFixed(2)} / ${s.run.loadAverage[1].toFixed(2)}  on ${s.run.cpus} CPUs`]);
   const usedShards = new Set(Object.values(s.run.symbolShards)).size;
-  rows.push(['symbol → shard', `${Object.entries(s.run.symbolShards).map(([sym, shard]) => `${sym}→${shard}`).join(' ')}  (${usedShards} of ${s.run.shards} shards carry load)`]);
+  rows.push([
+    'symbol → shard',
+    `${Object.entries(s.run.symbolShards)
+      .map(([sym, shard]) => `${sym}→${shard}`)
+      .join(' ')}  (${usedShards} of ${s.run.shards} shards carry load)`,
+  ]);
   rows.push(['max_batch_size / allow_late', `${fmtInt(s.run.maxBatchSize)} / ${fmtMs(s.run.allowLateMs)}`]);
   const w = s.run.warmUp;
-  rows.push(['feature windows at start', w === null ? 'cold (each value null until its window fills)'
-    : `warm: ${fmtInt(w.bars)} history bars over ${fmtMs(w.toMs - w.fromMs)} stored first (not counted below)`]);
+  rows.push([
+    'feature windows at start',
+    w === null
+      ? 'cold (each value null until its window fills)'
+      : `warm: ${fmtInt(w.bars)} history bars over ${fmtMs(w.toMs - w.fromMs)} stored first (not counted below)`,
+  ]);
   rows.push('events');
   rows.push(['published', fmtInt(e.published)]);
-  rows.push(['accepted / duplicate / late / invalid', `${fmtInt(e.accepted)} / ${fmtInt(e.duplicates)} / ${fmtInt(e.late)} / ${fmtInt(e.invalid)}  (${e.accountingSource})`]);
+  rows.push([
+    'accepted / duplicate / late / invalid',
+    `${fmtInt(e.accepted)} / ${fmtInt(e.duplicates)} / ${fmtInt(e.late)} / ${fmtInt(e.invalid)}  (${e.accountingSource})`,
+  ]);
   rows.push(['lost (published − accounted)', `${fmtInt(e.lost)}${s.settled ? '' : '  (did not settle)'}`]);
   rows.push(['unacked at end (pending + undelivered)', fmtInt(e.unacked)]);
   rows.push(['late stream / DLQ entries', `${fmtInt(e.lateStream)} / ${fmtInt(e.dlqStream)}`]);
-  rows.push(['bars in PostgreSQL / Σ trades', `${fmtInt(e.bars)} / ${fmtInt(e.eventsInBars)}${e.eventsInBars === e.accepted ? ' (= accepted)' : ` (≠ accepted ${fmtInt(e.accepted)})`}`]);
+  rows.push([
+    'bars in PostgreSQL / Σ trades',
+    `${fmtInt(e.bars)} / ${fmtInt(e.eventsInBars)}${e.eventsInBars === e.accepted ? ' (= accepted)' : ` (≠ accepted ${fmtInt(e.accepted)})`}`,
+  ]);
   rows.push(['windows cut by forced flush', fmtInt(e.forcedFlushes)]);
   rows.push('throughput');
   rows.push(['producing time', `${r.producingSeconds.toFixed(1)} s`]);
   rows.push(['published', `${fmtInt(r.publishedPerSecond)} events/s  (${fmtInt(r.publishedPerSecond * 60)}/min)`]);
-  rows.push(['into bars, whole run', `${fmtInt(r.intoBarsPerSecond)} events/s  (${fmtInt(r.intoBarsPerSecond * 60)}/min over ${r.wholeRunSeconds.toFixed(1)} s, first event → all acked)`]);
+  rows.push([
+    'into bars, whole run',
+    `${fmtInt(r.intoBarsPerSecond)} events/s  (${fmtInt(r.intoBarsPerSecond * 60)}/min over ${r.wholeRunSeconds.toFixed(1)} s, first event → all acked)`,
+  ]);
   rows.push(['acknowledged, whole run', `${fmtInt(r.committedPerSecond)} events/s  (bars + late stream + DLQ)`]);
-  rows.push(['steady state (linear fit)', r.steadyCommittedPerSecond === undefined ? 'n/a'
-    : `published ${fmtInt(r.steadyPublishedPerSecond ?? 0)}/s, acknowledged ${fmtInt(r.steadyCommittedPerSecond)}/s (after the first window)`]);
+  rows.push([
+    'steady state (linear fit)',
+    r.steadyCommittedPerSecond === undefined
+      ? 'n/a'
+      : `published ${fmtInt(r.steadyPublishedPerSecond ?? 0)}/s, acknowledged ${fmtInt(r.steadyCommittedPerSecond)}/s (after the first window)`,
+  ]);
   if ('xaddPerSecond' in s.baseline) {
     rows.push(['redis-benchmark XADD (P=64)', `${fmtInt(s.baseline.xaddPerSecond)}/s with ${s.baseline.payloadBytes}-byte payload`]);
-    rows.push(['ours / redis-benchmark', `published ${(s.baseline.publishedRatio * 100).toFixed(2)}%, into bars ${(s.baseline.intoBarsRatio * 100).toFixed(2)}%`]);
+    rows.push([
+      'ours / redis-benchmark',
+      `published ${(s.baseline.publishedRatio * 100).toFixed(2)}%, into bars ${(s.baseline.intoBarsRatio * 100).toFixed(2)}%`,
+    ]);
   } else {
     rows.push(['redis-benchmark', `skipped: ${s.baseline.skipped}`]);
   }
@@ -447,38 +487,69 @@ export function formatReport(s: BenchSummary): string {
   rows.push(['p95 (histogram)', fmtQuantile(s.latency.p95)]);
   rows.push(['p99 (histogram)', fmtQuantile(s.latency.p99)]);
   const x = s.latency.exactFromBars;
-  rows.push(['exact, window end → row written', x === undefined ? 'n/a'
-    : `p50 ${fmtMs(x.p50)}  p95 ${fmtMs(x.p95)}  p99 ${fmtMs(x.p99)}  max ${fmtMs(x.max)}  (${fmtInt(x.bars)} bars, bars_ohlcv.updated_at` +
-      `${x.early > 0 ? `; ${fmtInt(x.early)} written before their window ended` : ''})`]);
+  rows.push([
+    'exact, window end → row written',
+    x === undefined
+      ? 'n/a'
+      : `p50 ${fmtMs(x.p50)}  p95 ${fmtMs(x.p95)}  p99 ${fmtMs(x.p99)}  max ${fmtMs(x.max)}  (${fmtInt(x.bars)} bars, bars_ohlcv.updated_at` +
+        `${x.early > 0 ? `; ${fmtInt(x.early)} written before their window ended` : ''})`,
+  ]);
   const f = s.features;
   rows.push('feature snapshots (one per bar, published after its commit)');
-  rows.push(['published (entries added) / XLEN', `${fmtInt(f.published)} / ${fmtInt(f.streamLength)}${f.published === e.bars ? ' (= bars)' : `  (bars ${fmtInt(e.bars)})`}`]);
+  rows.push([
+    'published (entries added) / XLEN',
+    `${fmtInt(f.published)} / ${fmtInt(f.streamLength)}${f.published === e.bars ? ' (= bars)' : `  (bars ${fmtInt(e.bars)})`}`,
+  ]);
   rows.push(['with every value warmed up (non-null)', f.complete === undefined ? 'n/a' : fmtInt(f.complete)]);
-  if (f.nullByFeature !== undefined && Object.keys(f.nullByFeature).length > 0) rows.push(['snapshots with the feature still null', fmtCounts(f.nullByFeature)]);
+  if (f.nullByFeature !== undefined && Object.keys(f.nullByFeature).length > 0)
+    rows.push(['snapshots with the feature still null', fmtCounts(f.nullByFeature)]);
   rows.push(...fmtDurationHistogram(f.updateDuration).map(([k, v]) => [`features update per bar, ${k}`, v] as const));
   const inf = s.inference;
   if (inf !== null) {
     rows.push(`inference (${inf.adapter}: ${inf.source})`);
-    rows.push(['snapshots evaluated / invalid / lost', `${fmtInt(inf.evaluated)} / ${fmtInt(inf.invalid)} / ${fmtInt(inf.lost)}  (${inf.accountingSource})${inf.settled ? '' : `; ${fmtInt(inf.unacked)} unacked (did not settle)`}`]);
+    rows.push([
+      'snapshots evaluated / invalid / lost',
+      `${fmtInt(inf.evaluated)} / ${fmtInt(inf.invalid)} / ${fmtInt(inf.lost)}  (${inf.accountingSource})${inf.settled ? '' : `; ${fmtInt(inf.unacked)} unacked (did not settle)`}`,
+    ]);
     rows.push(...fmtDurationHistogram(inf.evalDuration).map(([k, v]) => [`eval per snapshot, ${k}`, v] as const));
     rows.push(['eval observations by adapter label', fmtCounts(inf.evalByAdapter)]);
     if (inf.modelReady !== undefined) {
       const skipped = inf.evaluated - inf.modelReady;
-      rows.push(['snapshots that ran the model', `${fmtInt(inf.modelReady)} of ${fmtInt(inf.evaluated)}` +
-        (skipped > 0 ? ` (${fmtInt(skipped)} had a model input still null (warming up) and returned without calling the model; they are in the eval histogram too)` : '')]);
+      rows.push([
+        'snapshots that ran the model',
+        `${fmtInt(inf.modelReady)} of ${fmtInt(inf.evaluated)}` +
+          (skipped > 0
+            ? ` (${fmtInt(skipped)} had a model input still null (warming up) and returned without calling the model; they are in the eval histogram too)`
+            : ''),
+      ]);
     }
     rows.push(['signals emitted (metric) by name', `${fmtInt(inf.signals.emitted)}: ${fmtCounts(inf.signals.byName)}`]);
     rows.push(['signals emitted by adapter', fmtCounts(inf.signals.byAdapter)]);
     rows.push(['signals stream entries / signals rows', `${fmtInt(inf.signals.stream)} / ${fmtInt(inf.signals.rows)}`]);
     const b = inf.signals.barToSignal;
-    rows.push(['exact, bar row → signal row', b === undefined ? 'n/a (no signal)'
-      : `p50 ${fmtMs(b.p50)}  p99 ${fmtMs(b.p99)}  max ${fmtMs(b.max)}  (${fmtInt(b.signals)} signals, updated_at of both rows)`]);
-    rows.push(['inference lag: max / p50 (sampled)', `${fmtMs(inf.lag.maxMs)} / ${fmtMs(inf.lag.p50Ms)}  (${fmtInt(inf.lag.samples)} samples every ${fmtMs(inf.lag.everyMs)}, ` +
-      `${fmtInt(inf.lag.nonZeroSamples)} saw an unacked snapshot)`]);
-    rows.push(['inference lag: max (metric)', inf.lag.maxMetricMs === undefined ? 'n/a' : `${fmtMs(inf.lag.maxMetricMs)}  (stream_consumer_lag_ms of the features streams, set by each consumer once a second)`]);
+    rows.push([
+      'exact, bar row → signal row',
+      b === undefined
+        ? 'n/a (no signal)'
+        : `p50 ${fmtMs(b.p50)}  p99 ${fmtMs(b.p99)}  max ${fmtMs(b.max)}  (${fmtInt(b.signals)} signals, updated_at of both rows)`,
+    ]);
+    rows.push([
+      'inference lag: max / p50 (sampled)',
+      `${fmtMs(inf.lag.maxMs)} / ${fmtMs(inf.lag.p50Ms)}  (${fmtInt(inf.lag.samples)} samples every ${fmtMs(inf.lag.everyMs)}, ` +
+        `${fmtInt(inf.lag.nonZeroSamples)} saw an unacked snapshot)`,
+    ]);
+    rows.push([
+      'inference lag: max (metric)',
+      inf.lag.maxMetricMs === undefined
+        ? 'n/a'
+        : `${fmtMs(inf.lag.maxMetricMs)}  (stream_consumer_lag_ms of the features streams, set by each consumer once a second)`,
+    ]);
     rows.push(['inference max pending / undelivered', `${fmtInt(inf.lag.maxPending)} / ${fmtInt(inf.lag.maxUndelivered)}`]);
-    rows.push(['end to end, events with inference on', `${fmtInt(inf.rates.endToEndPerSecond)} events/s  (${fmtInt(inf.rates.endToEndPerSecond * 60)}/min over ${inf.rates.wholeRunSeconds.toFixed(1)} s, ` +
-      `first event → all acked and every snapshot evaluated; ${inf.rates.snapshotsPerSecond.toFixed(2)} snapshots/s)`]);
+    rows.push([
+      'end to end, events with inference on',
+      `${fmtInt(inf.rates.endToEndPerSecond)} events/s  (${fmtInt(inf.rates.endToEndPerSecond * 60)}/min over ${inf.rates.wholeRunSeconds.toFixed(1)} s, ` +
+        `first event → all acked and every snapshot evaluated; ${inf.rates.snapshotsPerSecond.toFixed(2)} snapshots/s)`,
+    ]);
     rows.push(['last snapshot acked after events settled', inf.rates.tailAfterEventsMs === undefined ? 'n/a' : fmtMs(inf.rates.tailAfterEventsMs)]);
     const errors = Object.fromEntries(Object.entries(inf.errors).filter(([, n]) => n !== 0));
     rows.push(['inference errors / breaker transitions', `${fmtCounts(errors)} / ${fmtInt(inf.breakerTransitions)}`]);
@@ -491,10 +562,19 @@ export function formatReport(s: BenchSummary): string {
   rows.push(['max undelivered', fmtInt(p.maxUndelivered)]);
   rows.push('resources (peak RSS: VmHWM of the process; redis-server: max sampled used_memory_rss)');
   const wall = s.resources.cpuWallSeconds;
-  rows.push(['worker peak RSS / sampled max / CPU', `${fmtMb(s.resources.workerPeakRssBytes)} / ${fmtMb(s.resources.workerMaxSampledRssBytes)} / ${fmtCpu(s.resources.workerCpuSeconds, wall)}`]);
-  rows.push(['bench peak RSS / sampled max / CPU', `${fmtMb(s.resources.benchPeakRssBytes)} / ${fmtMb(s.resources.benchMaxSampledRssBytes)} / ${fmtCpu(s.resources.benchCpuSeconds, wall)}`]);
+  rows.push([
+    'worker peak RSS / sampled max / CPU',
+    `${fmtMb(s.resources.workerPeakRssBytes)} / ${fmtMb(s.resources.workerMaxSampledRssBytes)} / ${fmtCpu(s.resources.workerCpuSeconds, wall)}`,
+  ]);
+  rows.push([
+    'bench peak RSS / sampled max / CPU',
+    `${fmtMb(s.resources.benchPeakRssBytes)} / ${fmtMb(s.resources.benchMaxSampledRssBytes)} / ${fmtCpu(s.resources.benchCpuSeconds, wall)}`,
+  ]);
   rows.push(['redis-server sampled max RSS / CPU', `${fmtMb(s.resources.redisPeakRssBytes)} / ${fmtCpu(s.resources.redisCpuSeconds, wall)}`]);
-  rows.push(['drain: consumers / producer / worker exit', `${s.shutdown.consumerDrainMs.map(fmtMs).join(', ') || 'n/a'} / ${s.shutdown.producerDrainMs === undefined ? 'n/a' : fmtMs(s.shutdown.producerDrainMs)} / ${s.shutdown.workerExitMs === undefined ? 'n/a' : fmtMs(s.shutdown.workerExitMs)}`]);
+  rows.push([
+    'drain: consumers / producer / worker exit',
+    `${s.shutdown.consumerDrainMs.map(fmtMs).join(', ') || 'n/a'} / ${s.shutdown.producerDrainMs === undefined ? 'n/a' : fmtMs(s.shutdown.producerDrainMs)} / ${s.shutdown.workerExitMs === undefined ? 'n/a' : fmtMs(s.shutdown.workerExitMs)}`,
+  ]);
   if (s.shutdown.inferenceDrainMs.length > 0) rows.push(['drain: inference consumers', s.shutdown.inferenceDrainMs.map(fmtMs).join(', ')]);
   rows.push('SLA (spec §6.2, §10.3)');
   const v = s.verdicts;
@@ -502,15 +582,19 @@ export function formatReport(s: BenchSummary): string {
   rows.push([`p95 latency ≤ ${SLA_LATENCY_WINDOWS} × window`, `${v.latencyP95.pass ? 'PASS' : 'FAIL'}  ${v.latencyP95.detail}`]);
   rows.push([`consumer lag < ${SLA_LAG_WINDOWS} × window`, `${v.lag.pass ? 'PASS' : 'FAIL'}  ${v.lag.detail}`]);
   rows.push(['no ack backlog growth', `${v.backlog.pass ? 'PASS' : 'FAIL'}  ${v.backlog.detail}`]);
-  if (v.inference !== undefined) rows.push([`inference keeps up (lag < ${SLA_LAG_WINDOWS} × window)`, `${v.inference.pass ? 'PASS' : 'FAIL'}  ${v.inference.detail}`]);
+  if (v.inference !== undefined)
+    rows.push([`inference keeps up (lag < ${SLA_LAG_WINDOWS} × window)`, `${v.inference.pass ? 'PASS' : 'FAIL'}  ${v.inference.detail}`]);
 
   const width = Math.max(...rows.map((row) => (typeof row === 'string' ? 0 : row[0].length)));
   const lines = rows.map((row) => (typeof row === 'string' ? `\n${row}` : `  ${row[0].padEnd(width)}  ${row[1]}`));
-  lines.push('', 'CPU percentages are of one core over production start → settled; the worker\'s VmHWM includes its start-up (workflow bundling).',
+  lines.push(
+    '',
+    "CPU percentages are of one core over production start → settled; the worker's VmHWM includes its start-up (workflow bundling).",
     `Histogram quantiles are interpolated inside the bucket that holds them (bounds ${s.latency.bucketBounds.join(', ')} ms):`,
     'precision is limited to those bounds, the true value lies somewhere in the bucket shown. Lag is sampled once a second.',
     `Features update buckets: ${f.updateDuration.bucketBounds.map(fmtSeconds).join(', ')}` +
       (inf === null ? '.' : `; inference eval buckets: ${inf.evalDuration.bucketBounds.map(fmtSeconds).join(', ')}.`),
-    'A quantile in the first bucket is interpolated from 0, so it says little more than "below that bound"; the mean is exact.');
+    'A quantile in the first bucket is interpolated from 0, so it says little more than "below that bound"; the mean is exact.',
+  );
   return lines.join('\n');
 }

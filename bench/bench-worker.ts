@@ -42,7 +42,12 @@ export class BenchWorker {
     const logFd = openSync(this.logPath, 'a');
     this.#child = spawn(process.execPath, [WORKER_PATH, '--config', plan.configPath], { cwd: REPO_ROOT, env, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
-    this.#exited = new Promise<void>((done) => this.#child.once('exit', (code, signal) => { this.#exit = signal ?? String(code); done(); }));
+    this.#exited = new Promise<void>((done) =>
+      this.#child.once('exit', (code, signal) => {
+        this.#exit = signal ?? String(code);
+        done();
+      }),
+    );
     this.pid = this.#child.pid!;
   }
 
@@ -58,7 +63,12 @@ export class BenchWorker {
 
   /** Resolves once the worker's `/healthz` answers OK. */
   async whenHealthy(guard: () => void): Promise<void> {
-    await waitFor('the worker\'s /healthz', 60_000, async () => (await fetch(`${this.metricsUrl}/healthz`, { signal: AbortSignal.timeout(1000) })).ok || undefined, { guard });
+    await waitFor(
+      "the worker's /healthz",
+      60_000,
+      async () => (await fetch(`${this.metricsUrl}/healthz`, { signal: AbortSignal.timeout(1000) })).ok || undefined,
+      { guard },
+    );
   }
 
   /** The worker's `/metrics`, parsed; undefined when it does not answer within 2 s. */

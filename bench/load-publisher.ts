@@ -101,10 +101,17 @@ export class LoadPublisher {
         if (!batch) batches.set(stream, (batch = []));
         batch.push(JSON.stringify(event));
       }
-      const sent: Promise<void> = bus.publishMany(batches).then(
-        () => { this.#published += events.length; },
-        (err: unknown) => { failure ??= err instanceof Error ? err : new Error('XADD pipeline failed', { cause: err }); },
-      ).finally(() => inflight.delete(sent));
+      const sent: Promise<void> = bus
+        .publishMany(batches)
+        .then(
+          () => {
+            this.#published += events.length;
+          },
+          (err: unknown) => {
+            failure ??= err instanceof Error ? err : new Error('XADD pipeline failed', { cause: err });
+          },
+        )
+        .finally(() => inflight.delete(sent));
       inflight.add(sent);
       if (inflight.size >= inFlight) await Promise.race(inflight);
     }

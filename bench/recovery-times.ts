@@ -46,7 +46,13 @@ interface Run {
 
 /** Publishes live ticks to the run's shard until `stop` is set. */
 function publishLive(run: Run, stop: { done: boolean }): Promise<void> {
-  const producer = new SyntheticProducer({ provider: run.config.producers.synthetic.provider, symbols: ['SPY', 'AAPL'], seed: 5, tickRate: RATE_PER_SYMBOL, priceVolatility: 0.3 });
+  const producer = new SyntheticProducer({
+    provider: run.config.producers.synthetic.provider,
+    symbols: ['SPY', 'AAPL'],
+    seed: 5,
+    tickRate: RATE_PER_SYMBOL,
+    priceVolatility: 0.3,
+  });
   const stream = shardStream(run.config.bus.redis.stream, 0);
   return (async () => {
     while (!stop.done) {
@@ -78,11 +84,16 @@ function startWorker(run: Run, name: string): WorkerProcess {
 
 /** The worker process running the consumer's activity (its identity is `pid@host`). */
 async function activityWorker(run: Run, workflowId: string): Promise<WorkerProcess> {
-  return waitFor('the worker running the consumer', 60_000, async () => {
-    const pending = (await run.env.client.workflow.getHandle(workflowId).describe()).raw.pendingActivities?.[0];
-    const pid = Number(pending?.lastWorkerIdentity?.split('@')[0]);
-    return run.workers.find((w) => w.child.pid === pid && w.child.exitCode === null && w.child.signalCode === null);
-  }, { everyMs: 200 });
+  return waitFor(
+    'the worker running the consumer',
+    60_000,
+    async () => {
+      const pending = (await run.env.client.workflow.getHandle(workflowId).describe()).raw.pendingActivities?.[0];
+      const pid = Number(pending?.lastWorkerIdentity?.split('@')[0]);
+      return run.workers.find((w) => w.child.pid === pid && w.child.exitCode === null && w.child.signalCode === null);
+    },
+    { everyMs: 200 },
+  );
 }
 
 async function kill(worker: WorkerProcess): Promise<void> {
@@ -90,10 +101,23 @@ async function kill(worker: WorkerProcess): Promise<void> {
   await worker.exited;
 }
 
-async function measure(kind: 'failover' | 'restart' | 'postgres', kills: number, outagesMs: readonly number[], env: TestWorkflowEnvironment, pg: PrivatePostgres): Promise<number[]> {
+async function measure(
+  kind: 'failover' | 'restart' | 'postgres',
+  kills: number,
+  outagesMs: readonly number[],
+  env: TestWorkflowEnvironment,
+  pg: PrivatePostgres,
+): Promise<number[]> {
   const tag = uniqueTag('rec');
   const config = testConfig(tag, { bus: { shards: 1 }, store: { url: pg.url }, temporal: { address: env.address } });
-  const run: Run = { env, config, configFile: writeConfigFile(config, `recovery-${tag}`), db: await connectStore(config), redis: await connectRedis(config), workers: [] };
+  const run: Run = {
+    env,
+    config,
+    configFile: writeConfigFile(config, `recovery-${tag}`),
+    db: await connectStore(config),
+    redis: await connectRedis(config),
+    workers: [],
+  };
   const stop = { done: false };
   const publishing = publishLive(run, stop);
   const workflowId = microBatchWorkflowId(config.bus.redis.stream, 0);
@@ -120,7 +144,9 @@ async function measure(kind: 'failover' | 'restart' | 'postgres', kills: number,
         ms = await nextCommitMs(run, killedAt);
       }
       times.push(ms);
-      console.log(`${kind} #${i + 1}: next committed bar ${(ms / 1000).toFixed(1)} s after the ${kind === 'postgres' ? `end of a ${outagesMs[i] / 1000} s outage` : 'SIGKILL'}`);
+      console.log(
+        `${kind} #${i + 1}: next committed bar ${(ms / 1000).toFixed(1)} s after the ${kind === 'postgres' ? `end of a ${outagesMs[i] / 1000} s outage` : 'SIGKILL'}`,
+      );
     }
     await env.client.workflow.getHandle(workflowId).terminate('recovery bench done');
   } finally {

@@ -36,17 +36,39 @@ export function runRedisBaseline(options: RedisBaselineOptions): Promise<RedisBa
   const requests = options.requests ?? 200_000;
   const pipeline = options.pipeline ?? 64;
   const args = [
-    '-h', options.host, '-p', String(options.port), '-q', '-n', String(requests), '-P', String(pipeline),
-    'XADD', options.stream, 'MAXLEN', '~', '100000', '*', 'd', options.payload,
+    '-h',
+    options.host,
+    '-p',
+    String(options.port),
+    '-q',
+    '-n',
+    String(requests),
+    '-P',
+    String(pipeline),
+    'XADD',
+    options.stream,
+    'MAXLEN',
+    '~',
+    '100000',
+    '*',
+    'd',
+    options.payload,
   ];
-  const command = `redis-benchmark ${args.slice(0, -1).map((a) => (a === '*' || a === '~' ? `'${a}'` : a)).join(' ')} '<${Buffer.byteLength(options.payload)}-byte event JSON>'`;
+  const command = `redis-benchmark ${args
+    .slice(0, -1)
+    .map((a) => (a === '*' || a === '~' ? `'${a}'` : a))
+    .join(' ')} '<${Buffer.byteLength(options.payload)}-byte event JSON>'`;
   return new Promise((resolve, reject) => {
     // No shell: the JSON payload goes through as one argument, untouched.
     const child = spawn('redis-benchmark', args, { stdio: ['ignore', 'pipe', 'pipe'] });
     let out = '';
     let err = '';
-    child.stdout.on('data', (chunk: Buffer) => { out += chunk.toString(); });
-    child.stderr.on('data', (chunk: Buffer) => { err += chunk.toString(); });
+    child.stdout.on('data', (chunk: Buffer) => {
+      out += chunk.toString();
+    });
+    child.stderr.on('data', (chunk: Buffer) => {
+      err += chunk.toString();
+    });
     const timer = setTimeout(() => child.kill('SIGKILL'), options.timeoutMs ?? 60_000);
     child.once('error', (e) => {
       clearTimeout(timer);
@@ -75,9 +97,17 @@ export async function measureRedisCeiling(enabled: boolean, plan: RunPlan, redis
   const redisUrl = new URL(plan.config.bus.redis.uri);
   if (!enabled) return { skipped: '--skip-baseline' };
   if (redisUrl.password !== '' || redisUrl.username !== '') return { skipped: 'the Redis URI carries credentials' };
-  const sample = new SyntheticProducer({ provider: plan.tag, symbols: plan.symbols, seed: 1, tickRate: 1, priceVolatility: 0.02 }).generateFinite({ count: 1, startUs: Date.now() * 1000 })[0];
+  const sample = new SyntheticProducer({ provider: plan.tag, symbols: plan.symbols, seed: 1, tickRate: 1, priceVolatility: 0.02 }).generateFinite({
+    count: 1,
+    startUs: Date.now() * 1000,
+  })[0];
   progress('redis-benchmark: pipelined XADD baseline...');
-  const baseline = await runRedisBaseline({ host: redisUrl.hostname, port: Number(redisUrl.port || 6379), stream: plan.baselineStream, payload: JSON.stringify(sample) });
+  const baseline = await runRedisBaseline({
+    host: redisUrl.hostname,
+    port: Number(redisUrl.port || 6379),
+    stream: plan.baselineStream,
+    payload: JSON.stringify(sample),
+  });
   await redis.del(plan.baselineStream);
   progress(`redis-benchmark: ${fmtInt(baseline.xaddPerSecond)} XADD/s`);
   return baseline;

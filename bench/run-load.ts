@@ -47,22 +47,41 @@ async function groupUndelivered(redis: Redis, stream: string, group: string): Pr
 }
 
 /** Produces until `startedAtMs + --duration` (rate mode: for `--duration` from the first published event); Ctrl-C stops early. */
-export async function produceLoad(opts: BenchOptions, plan: RunPlan, services: RunServices, startedAtMs: number, guard: () => void, interrupt: AbortSignal, cleanup: Cleanup): Promise<LoadResult> {
+export async function produceLoad(
+  opts: BenchOptions,
+  plan: RunPlan,
+  services: RunServices,
+  startedAtMs: number,
+  guard: () => void,
+  interrupt: AbortSignal,
+  cleanup: Cleanup,
+): Promise<LoadResult> {
   return opts.rate === 'max'
     ? { loadSource: await publishFromBench(opts, plan, services.redis, startedAtMs, interrupt, cleanup), producerDrainMs: undefined }
     : produceWithWorkflow(opts.rate, opts.durationMs, plan, services, guard, interrupt);
 }
 
 /** `--rate max`: SyntheticProducer events with live timestamps through the pipeline's own `Bus.publishMany`. */
-async function publishFromBench(opts: BenchOptions, plan: RunPlan, redis: Redis, startedAtMs: number, interrupt: AbortSignal, cleanup: Cleanup): Promise<string> {
+async function publishFromBench(
+  opts: BenchOptions,
+  plan: RunPlan,
+  redis: Redis,
+  startedAtMs: number,
+  interrupt: AbortSignal,
+  cleanup: Cleanup,
+): Promise<string> {
   const { config, tag, symbols, shards, streams } = plan;
   const r = config.bus.redis;
   const pubBus = new RedisBus(r.uri, { maxLen: r.maxlen });
   cleanup.add('close publisher bus', () => pubBus.close());
   const publisher = new LoadPublisher({
-    bus: pubBus, baseStream: r.stream, shards,
+    bus: pubBus,
+    baseStream: r.stream,
+    shards,
     producer: { provider: tag, symbols, seed: config.producers.synthetic.seed, priceVolatility: config.producers.synthetic.price_volatility },
-    batchSize: opts.publishBatch, inFlight: opts.inFlight, maxBacklog: opts.maxBacklog,
+    batchSize: opts.publishBatch,
+    inFlight: opts.inFlight,
+    maxBacklog: opts.maxBacklog,
     undelivered: async () => {
       let sum = 0;
       for (const stream of streams) sum += await groupUndelivered(redis, stream, r.consumer_group);
@@ -73,12 +92,23 @@ async function publishFromBench(opts: BenchOptions, plan: RunPlan, redis: Redis,
   interrupt.addEventListener('abort', onAbort);
   const result = await publisher.run(startedAtMs + opts.durationMs);
   interrupt.removeEventListener('abort', onAbort);
-  return `in-bench publisher: SyntheticProducer events with live timestamps, Bus.publishMany (pipelined XADD) ${opts.publishBatch}/batch × ${opts.inFlight} in flight, ` +
-    (opts.maxBacklog === undefined ? 'open loop (as fast as possible)' : `closed loop (paused ${fmtMs(result.throttledMs)} while > ${fmtInt(opts.maxBacklog)} undelivered)`);
+  return (
+    `in-bench publisher: SyntheticProducer events with live timestamps, Bus.publishMany (pipelined XADD) ${opts.publishBatch}/batch × ${opts.inFlight} in flight, ` +
+    (opts.maxBacklog === undefined
+      ? 'open loop (as fast as possible)'
+      : `closed loop (paused ${fmtMs(result.throttledMs)} while > ${fmtInt(opts.maxBacklog)} undelivered)`)
+  );
 }
 
 /** `--rate N`: the producer workflow in rate mode (as `mdp stream produce`), drained {@link DRAIN_LEAD_MS} before its deadline. */
-async function produceWithWorkflow(rate: number, durationMs: number, plan: RunPlan, { redis, client }: { redis: Redis; client: Client }, guard: () => void, interrupt: AbortSignal): Promise<LoadResult> {
+async function produceWithWorkflow(
+  rate: number,
+  durationMs: number,
+  plan: RunPlan,
+  { redis, client }: { redis: Redis; client: Client },
+  guard: () => void,
+  interrupt: AbortSignal,
+): Promise<LoadResult> {
   const started = await startProducer(client, plan.config, { provider: 'synthetic', rate, maxRunMs: durationMs });
   const handle = client.workflow.getHandle(started.workflowId);
   const firstMs = await waitFor('the first published event', 60_000, () => firstEntryMs(redis, plan.streams), { guard });

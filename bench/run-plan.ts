@@ -77,22 +77,31 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
   const overrides: StreamingConfigOverrides = {
     bus: {
       shards,
-      redis: { stream: `${tag}.events`, signals_stream: `${tag}.signals`, consumer_group: `${tag}-group`, dlq_stream: `${tag}.dlq`, late_stream: `${tag}.events.late`,
-        features_stream: `${tag}.features`, inference_group: `${tag}-inference` },
+      redis: {
+        stream: `${tag}.events`,
+        signals_stream: `${tag}.signals`,
+        consumer_group: `${tag}-group`,
+        dlq_stream: `${tag}.dlq`,
+        late_stream: `${tag}.events.late`,
+        features_stream: `${tag}.features`,
+        inference_group: `${tag}-inference`,
+      },
     },
     producers: { synthetic: { provider: tag, symbols } },
     micro_batch: { window_ms: opts.windowMs, ...(opts.maxBatchSize !== undefined ? { max_batch_size: opts.maxBatchSize } : {}) },
     temporal: { task_queue: `${tag}-queue` },
     telemetry: { metrics_port: metricsPort },
-    ...(opts.inference === 'off' ? {} : {
-      inference: {
-        adapters: {
-          // rules also serve as the sklearn adapter's circuit-breaker fallback, as in the shipped config.
-          rules: { enabled: true, file: rulesFile },
-          ...(opts.inference === 'sklearn' ? { sklearn: { enabled: true, model_path: modelPath } } : {}),
-        },
-      },
-    }),
+    ...(opts.inference === 'off'
+      ? {}
+      : {
+          inference: {
+            adapters: {
+              // rules also serve as the sklearn adapter's circuit-breaker fallback, as in the shipped config.
+              rules: { enabled: true, file: rulesFile },
+              ...(opts.inference === 'sklearn' ? { sklearn: { enabled: true, model_path: modelPath } } : {}),
+            },
+          },
+        }),
   };
   const config: StreamingConfig = loadStreamingConfig({ file: opts.configFile, env: process.env, overrides });
   const r = config.bus.redis;
@@ -104,7 +113,16 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
   }
   const dir = resolve(REPO_ROOT, '.data/bench');
   return {
-    tag, config, shards, symbols, symbolShards, windowMs: config.micro_batch.window_ms, metricsPort, inferenceOn, inferenceSource, modelPath,
+    tag,
+    config,
+    shards,
+    symbols,
+    symbolShards,
+    windowMs: config.micro_batch.window_ms,
+    metricsPort,
+    inferenceOn,
+    inferenceSource,
+    modelPath,
     streams: Array.from({ length: shards }, (_, shard) => shardStream(r.stream, shard)),
     consumerIds: Array.from({ length: shards }, (_, shard) => microBatchWorkflowId(r.stream, shard)),
     featureStreams: Array.from({ length: shards }, (_, shard) => shardStream(r.features_stream, shard)),
@@ -123,12 +141,21 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
 export function writeRunConfig(plan: RunPlan, opts: BenchOptions): NodeJS.ProcessEnv {
   const { config, configPath } = plan;
   mkdirSync(resolve(configPath, '..'), { recursive: true });
-  writeFileSync(configPath, `# mdp bench run ${plan.tag}: ${opts.configFile} resolved, with names unique to the run (safe to delete)\n${dumpYaml(config, { lineWidth: 200 })}`, { mode: 0o600 });
+  writeFileSync(
+    configPath,
+    `# mdp bench run ${plan.tag}: ${opts.configFile} resolved, with names unique to the run (safe to delete)\n${dumpYaml(config, { lineWidth: 200 })}`,
+    { mode: 0o600 },
+  );
   const workerEnv = configFreeEnv();
   if (JSON.stringify(loadStreamingConfig({ file: configPath, env: workerEnv })) !== JSON.stringify(config)) {
     throw new Error(`${configPath} does not load back to the same config`);
   }
-  progress(`run ${plan.tag}: ${opts.rate === 'max' ? 'max rate' : `${opts.rate} events/s`} for ${fmtMs(opts.durationMs)}, window ${fmtMs(plan.windowMs)}, ${plan.shards} shards (${Object.entries(plan.symbolShards).map(([s, n]) => `${s}→${n}`).join(' ')}), ` +
-    `inference ${plan.inferenceOn ? `${opts.inference} (${plan.inferenceSource})` : 'off'}, config ${configPath}`);
+  progress(
+    `run ${plan.tag}: ${opts.rate === 'max' ? 'max rate' : `${opts.rate} events/s`} for ${fmtMs(opts.durationMs)}, window ${fmtMs(plan.windowMs)}, ${plan.shards} shards (${Object.entries(
+      plan.symbolShards,
+    )
+      .map(([s, n]) => `${s}→${n}`)
+      .join(' ')}), ` + `inference ${plan.inferenceOn ? `${opts.inference} (${plan.inferenceSource})` : 'off'}, config ${configPath}`,
+  );
   return workerEnv;
 }

@@ -46,14 +46,31 @@ interface LatencyRow {
 }
 
 /** The run's live bars (window start ≥ `fromMs`: `--warm-features` history bars are older). */
-async function exactLatency(db: Kysely<Database>, provider: string, windowMs: number, fromMs: number): Promise<{ rows: LatencyRow[]; exact: ExactLatency | undefined }> {
-  const rows = await db.selectFrom('bars_ohlcv').select(['ts', 'updated_at', 'trades']).where('provider', '=', provider).where('ts', '>=', new Date(fromMs)).execute();
+async function exactLatency(
+  db: Kysely<Database>,
+  provider: string,
+  windowMs: number,
+  fromMs: number,
+): Promise<{ rows: LatencyRow[]; exact: ExactLatency | undefined }> {
+  const rows = await db
+    .selectFrom('bars_ohlcv')
+    .select(['ts', 'updated_at', 'trades'])
+    .where('provider', '=', provider)
+    .where('ts', '>=', new Date(fromMs))
+    .execute();
   if (rows.length === 0) return { rows, exact: undefined };
   // updated_at is now() of the upsert's transaction: when the bar reached PostgreSQL.
   const latencies = rows.map((r) => r.updated_at.getTime() - (r.ts.getTime() + windowMs)).sort((a, b) => a - b);
   return {
     rows,
-    exact: { bars: rows.length, early: latencies.filter((ms) => ms < 0).length, p50: percentile(latencies, 0.5), p95: percentile(latencies, 0.95), p99: percentile(latencies, 0.99), max: latencies[latencies.length - 1] },
+    exact: {
+      bars: rows.length,
+      early: latencies.filter((ms) => ms < 0).length,
+      p50: percentile(latencies, 0.5),
+      p95: percentile(latencies, 0.95),
+      p99: percentile(latencies, 0.99),
+      max: latencies[latencies.length - 1],
+    },
   };
 }
 
@@ -62,8 +79,11 @@ async function exactLatency(db: Kysely<Database>, provider: string, windowMs: nu
  * sidecar) how many had every model input ready, which is when the sklearn adapter calls the model.
  * Small: one snapshot per symbol per window.
  */
-async function snapshotReadiness(bus: RedisBus, streams: readonly string[], sidecar: ModelSidecar | undefined):
-Promise<{ complete: number; nullByFeature: Record<string, number>; modelReady: number | undefined }> {
+async function snapshotReadiness(
+  bus: RedisBus,
+  streams: readonly string[],
+  sidecar: ModelSidecar | undefined,
+): Promise<{ complete: number; nullByFeature: Record<string, number>; modelReady: number | undefined }> {
   let complete = 0;
   let modelReady = 0;
   const nullByFeature: Record<string, number> = {};
@@ -72,7 +92,9 @@ Promise<{ complete: number; nullByFeature: Record<string, number>; modelReady: n
       try {
         const snapshot = JSON.parse(entry.payload ?? 'null') as FeatureSnapshot | null;
         if (!snapshot?.values) continue;
-        const nulls = Object.entries(snapshot.values).filter(([, v]) => v === null).map(([name]) => name);
+        const nulls = Object.entries(snapshot.values)
+          .filter(([, v]) => v === null)
+          .map(([name]) => name);
         if (nulls.length === 0) complete++;
         for (const name of nulls) nullByFeature[name] = (nullByFeature[name] ?? 0) + 1;
         if (sidecar && buildInputRow(sidecar, snapshot.values) !== undefined) modelReady++;
@@ -88,19 +110,30 @@ Promise<{ complete: number; nullByFeature: Record<string, number>; modelReady: n
  * Per signal of the run: its row's `updated_at` minus its bar's (same provider, symbol and bar
  * start): from the bar reaching PostgreSQL to the signal derived from it reaching PostgreSQL.
  */
-async function barToSignal(db: Kysely<Database>, provider: string, interval: string): Promise<{ rows: number; byName: Record<string, number>; exact: BarToSignal | undefined }> {
-  const rows = await db.selectFrom('signals as s')
-    .leftJoin('bars_ohlcv as b', (join) => join.onRef('b.provider', '=', 's.provider').onRef('b.symbol', '=', 's.symbol').onRef('b.ts', '=', 's.ts').on('b.interval', '=', interval))
+async function barToSignal(
+  db: Kysely<Database>,
+  provider: string,
+  interval: string,
+): Promise<{ rows: number; byName: Record<string, number>; exact: BarToSignal | undefined }> {
+  const rows = await db
+    .selectFrom('signals as s')
+    .leftJoin('bars_ohlcv as b', (join) =>
+      join.onRef('b.provider', '=', 's.provider').onRef('b.symbol', '=', 's.symbol').onRef('b.ts', '=', 's.ts').on('b.interval', '=', interval),
+    )
     .select(['s.name', 's.updated_at as signal_at', 'b.updated_at as bar_at'])
     .where('s.provider', '=', provider)
     .execute();
   const byName: Record<string, number> = {};
   for (const row of rows) byName[row.name] = (byName[row.name] ?? 0) + 1;
-  const delays = rows.filter((r) => r.bar_at !== null).map((r) => r.signal_at.getTime() - r.bar_at!.getTime()).sort((a, b) => a - b);
+  const delays = rows
+    .filter((r) => r.bar_at !== null)
+    .map((r) => r.signal_at.getTime() - r.bar_at!.getTime())
+    .sort((a, b) => a - b);
   return {
     rows: rows.length,
     byName,
-    exact: delays.length === 0 ? undefined : { signals: delays.length, p50: percentile(delays, 0.5), p99: percentile(delays, 0.99), max: delays[delays.length - 1] },
+    exact:
+      delays.length === 0 ? undefined : { signals: delays.length, p50: percentile(delays, 0.5), p99: percentile(delays, 0.99), max: delays[delays.length - 1] },
   };
 }
 
@@ -124,11 +157,14 @@ export async function readBack(adapter: 'rules' | 'sklearn' | 'off', plan: RunPl
   const { rows: bars, exact } = await exactLatency(db, tag, windowMs, liveFromMs);
   const signals = inferenceOn ? await barToSignal(db, tag, intervalLabel(windowMs)) : undefined;
   const featuresStreamLength = (await Promise.all(featureStreams.map((stream) => bus.length(stream)))).reduce((acc, n) => acc + n, 0);
-  const readiness = await snapshotReadiness(bus, featureStreams, adapter === 'sklearn' ? await loadModelSidecar(defaultSidecarPath(plan.modelPath)) : undefined)
-    .catch((err: unknown) => {
-      progress(`note: reading the snapshots back failed: ${(err as Error).message}`);
-      return undefined;
-    });
+  const readiness = await snapshotReadiness(
+    bus,
+    featureStreams,
+    adapter === 'sklearn' ? await loadModelSidecar(defaultSidecarPath(plan.modelPath)) : undefined,
+  ).catch((err: unknown) => {
+    progress(`note: reading the snapshots back failed: ${(err as Error).message}`);
+    return undefined;
+  });
   const signalsStreamAdded = inferenceOn ? await bus.added(plan.config.bus.redis.signals_stream) : 0;
   return { bars, exact, signals, featuresStreamLength, readiness, signalsStreamAdded };
 }

@@ -79,7 +79,9 @@ function infoNumber(info: string, field: string): number | undefined {
 
 /** Max `stream_consumer_lag_ms` over the consumers of `topics`; undefined when none exports it. */
 function lagOf(metrics: readonly PromSample[], topics: readonly string[]): number | undefined {
-  const values = select(metrics, 'stream_consumer_lag_ms').filter((m) => topics.includes(m.labels.topic ?? '')).map((m) => m.value);
+  const values = select(metrics, 'stream_consumer_lag_ms')
+    .filter((m) => topics.includes(m.labels.topic ?? ''))
+    .map((m) => m.value);
   return values.length > 0 ? Math.max(...values) : undefined;
 }
 
@@ -152,10 +154,12 @@ export class RunSampler {
   /** The inference group on the features streams: pending, undelivered, oldest unacknowledged age (max over shards). */
   async readInference(): Promise<InferenceState> {
     const now = Date.now();
-    const states = await Promise.all(this.#plan.featureStreams.map(async (stream) => {
-      const lag = await this.#bus.lag(stream, this.#plan.config.bus.redis.inference_group, now);
-      return { lag, added: await this.#bus.added(stream) };
-    }));
+    const states = await Promise.all(
+      this.#plan.featureStreams.map(async (stream) => {
+        const lag = await this.#bus.lag(stream, this.#plan.config.bus.redis.inference_group, now);
+        return { lag, added: await this.#bus.added(stream) };
+      }),
+    );
     return {
       atMs: now,
       published: states.reduce((acc, s) => acc + s.added, 0),
@@ -170,16 +174,19 @@ export class RunSampler {
     const group = this.#plan.config.bus.redis.consumer_group;
     const now = Date.now();
     // Shards in parallel, so a sample stays short while Redis is busy with a flood.
-    const shardStates = await Promise.all(streams.map(async (stream) => {
-      // Group state first, then entries-added: read the other way round, entries published in
-      // between would count as pending before they count as published.
-      const lag = await this.#bus.lag(stream, group, now);
-      return { lag, added: await this.#bus.added(stream) };
-    }));
+    const shardStates = await Promise.all(
+      streams.map(async (stream) => {
+        // Group state first, then entries-added: read the other way round, entries published in
+        // between would count as pending before they count as published.
+        const lag = await this.#bus.lag(stream, group, now);
+        return { lag, added: await this.#bus.added(stream) };
+      }),
+    );
     // The features streams after the events: a window's snapshots are published before its events
     // are acknowledged, so once the events read as settled every snapshot is already counted here.
     const inference = inferenceOn ? await this.readInference() : undefined;
-    const featuresPublished = inference?.published ?? (await Promise.all(featureStreams.map((stream) => this.#bus.added(stream)))).reduce((acc, n) => acc + n, 0);
+    const featuresPublished =
+      inference?.published ?? (await Promise.all(featureStreams.map((stream) => this.#bus.added(stream)))).reduce((acc, n) => acc + n, 0);
     return {
       atMs: now,
       published: shardStates.reduce((acc, s) => acc + s.added, 0),
@@ -200,14 +207,23 @@ export class RunSampler {
       try {
         const [state, metrics, redisMem] = await Promise.all([this.readState(), this.#worker.scrape(), redisStats(this.#redis)]);
         const sample: Sample = {
-          atMs: state.atMs, phase: this.#phase, published: state.published, pending: state.pending, pendingByShard: state.pendingByShard,
-          undelivered: state.undelivered, redisLagMs: state.lagMs,
+          atMs: state.atMs,
+          phase: this.#phase,
+          published: state.published,
+          pending: state.pending,
+          pendingByShard: state.pendingByShard,
+          undelivered: state.undelivered,
+          redisLagMs: state.lagMs,
           // The inference consumers export the same gauge for the features streams: keep the two apart.
           metricLagMs: metrics ? (lagOf(metrics, streams) ?? 0) : undefined,
           ...(inferenceOn && metrics ? { inferenceMetricLagMs: lagOf(metrics, featureStreams) } : {}),
-          workerRssBytes: readMemory(workerPid)?.rssBytes, benchRssBytes: readMemory('self')?.rssBytes, redisRssBytes: redisMem.rssBytes,
+          workerRssBytes: readMemory(workerPid)?.rssBytes,
+          benchRssBytes: readMemory('self')?.rssBytes,
+          redisRssBytes: redisMem.rssBytes,
           featuresPublished: state.featuresPublished,
-          ...(state.inference ? { inferencePending: state.inference.pending, inferenceUndelivered: state.inference.undelivered, inferenceLagMs: state.inference.lagMs } : {}),
+          ...(state.inference
+            ? { inferencePending: state.inference.pending, inferenceUndelivered: state.inference.undelivered, inferenceLagMs: state.inference.lagMs }
+            : {}),
         };
         this.samples.push(sample);
         this.#printProgress(sample, state.inference);
@@ -226,11 +242,13 @@ export class RunSampler {
     this.#lastPrinted = sample;
     const secs = Math.max(0.001, (sample.atMs - previous.atMs) / 1000);
     const acked = (s: Sample) => s.published - s.pending - s.undelivered;
-    progress(`t+${String(Math.round((sample.atMs - this.startedAtMs) / 1000)).padStart(3)}s ${this.#phase.padEnd(7)} published ${fmtInt(sample.published)} (${fmtInt((sample.published - previous.published) / secs)}/s)` +
-      ` acked ${fmtInt(acked(sample))} (${fmtInt((acked(sample) - acked(previous)) / secs)}/s) pending ${fmtInt(sample.pending)} undelivered ${fmtInt(sample.undelivered)}` +
-      ` lag ${fmtMs(sample.metricLagMs ?? sample.redisLagMs)} snapshots ${fmtInt(sample.featuresPublished)}` +
-      (inference ? ` (inference pending ${fmtInt(inference.pending)} undelivered ${fmtInt(inference.undelivered)} lag ${fmtMs(inference.lagMs)})` : '') +
-      ` worker RSS ${((sample.workerRssBytes ?? 0) / 1048576).toFixed(0)} MB`);
+    progress(
+      `t+${String(Math.round((sample.atMs - this.startedAtMs) / 1000)).padStart(3)}s ${this.#phase.padEnd(7)} published ${fmtInt(sample.published)} (${fmtInt((sample.published - previous.published) / secs)}/s)` +
+        ` acked ${fmtInt(acked(sample))} (${fmtInt((acked(sample) - acked(previous)) / secs)}/s) pending ${fmtInt(sample.pending)} undelivered ${fmtInt(sample.undelivered)}` +
+        ` lag ${fmtMs(sample.metricLagMs ?? sample.redisLagMs)} snapshots ${fmtInt(sample.featuresPublished)}` +
+        (inference ? ` (inference pending ${fmtInt(inference.pending)} undelivered ${fmtInt(inference.undelivered)} lag ${fmtMs(inference.lagMs)})` : '') +
+        ` worker RSS ${((sample.workerRssBytes ?? 0) / 1048576).toFixed(0)} MB`,
+    );
   }
 
   /** The inference lag, more often than the rest (see {@link INFERENCE_LAG_EVERY_MS}). */
@@ -256,13 +274,17 @@ export class RunSampler {
     this.#phase = 'settle';
     progress(`production stopped; waiting for every event${this.#plan.inferenceOn ? ' and every feature snapshot' : ''} to be acknowledged...`);
     let eventsSettledAtMs: number | undefined;
-    const settledState = await pollUntil(timeoutMs, async () => {
-      const state = await this.readState();
-      const eventsDone = state.pending === 0 && state.undelivered === 0;
-      if (eventsDone) eventsSettledAtMs ??= state.atMs;
-      const inferenceDone = state.inference === undefined || (state.inference.pending === 0 && state.inference.undelivered === 0);
-      return eventsDone && inferenceDone ? state : undefined;
-    }, { everyMs: 250, guard });
+    const settledState = await pollUntil(
+      timeoutMs,
+      async () => {
+        const state = await this.readState();
+        const eventsDone = state.pending === 0 && state.undelivered === 0;
+        if (eventsDone) eventsSettledAtMs ??= state.atMs;
+        const inferenceDone = state.inference === undefined || (state.inference.pending === 0 && state.inference.undelivered === 0);
+        return eventsDone && inferenceDone ? state : undefined;
+      },
+      { everyMs: 250, guard },
+    );
     return {
       settled: eventsSettledAtMs !== undefined,
       eventsSettledAtMs,

@@ -51,13 +51,15 @@ export async function connectServices(plan: RunPlan, cleanup: Cleanup): Promise<
 export function deleteRunDataAtEnd(plan: RunPlan, { redis, db }: RunServices, cleanup: Cleanup): void {
   const { tag, streams, featureStreams, consumerIds } = plan;
   const r = plan.config.bus.redis;
-  cleanup.add('delete the run\'s streams, checkpoints, bars, signals and job rows', async () => {
+  cleanup.add("delete the run's streams, checkpoints, bars, signals and job rows", async () => {
     const keys = await redis.del(...streams, ...featureStreams, r.late_stream, r.dlq_stream, r.signals_stream, plan.baselineStream);
     await redis.del(...[...streams, ...featureStreams].map(lossMemoKey)); // the consumers' unread-loss memos
     await redis.hdel(CHECKPOINT_KEY, ...streams.map((s) => `${s}|${r.consumer_group}`));
     const bars = await db.deleteFrom('bars_ohlcv').where('provider', '=', tag).executeTakeFirst();
     const signals = await db.deleteFrom('signals').where('provider', '=', tag).executeTakeFirst();
     const jobs = await db.deleteFrom('job_runs').where('job_name', 'in', consumerIds).executeTakeFirst();
-    progress(`cleanup: deleted ${keys} streams, ${String(bars.numDeletedRows)} bars, ${String(signals.numDeletedRows)} signals, ${String(jobs.numDeletedRows)} job_runs rows`);
+    progress(
+      `cleanup: deleted ${keys} streams, ${String(bars.numDeletedRows)} bars, ${String(signals.numDeletedRows)} signals, ${String(jobs.numDeletedRows)} job_runs rows`,
+    );
   });
 }

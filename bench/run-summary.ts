@@ -86,7 +86,11 @@ function peak(values: (number | undefined)[]): number | undefined {
  * workflows' totals, or from the worker's metrics when a drain failed.
  */
 function accountEvents(results: RunResults): BenchSummary['events'] {
-  const { drained, finalMetrics, settle: { finalState } } = results;
+  const {
+    drained,
+    finalMetrics,
+    settle: { finalState },
+  } = results;
   const published = finalState.published;
   const total = (key: string) => drained.reduce((acc, d) => acc + (d.status?.totals[key] ?? 0), 0);
   const fromWorkflows = drained.every((d) => d.status !== undefined);
@@ -102,16 +106,32 @@ function accountEvents(results: RunResults): BenchSummary['events'] {
   const forcedFlushes = fromWorkflows ? total('forcedFlushes') : sumOf(finalMetrics, 'errors_total', { component: 'microbatch', reason: 'forced_flush' });
   const bars = results.readback.bars;
   return {
-    published, accepted, duplicates, late, invalid, accounted, lost: published - accounted,
-    accountingSource: fromWorkflows ? 'workflow totals' : 'worker metrics', unacked: finalState.pending + finalState.undelivered,
-    lateStream: results.lateStream, dlqStream: results.dlqStream,
-    bars: bars.length, eventsInBars: bars.reduce((acc, row) => acc + row.trades, 0), forcedFlushes,
+    published,
+    accepted,
+    duplicates,
+    late,
+    invalid,
+    accounted,
+    lost: published - accounted,
+    accountingSource: fromWorkflows ? 'workflow totals' : 'worker metrics',
+    unacked: finalState.pending + finalState.undelivered,
+    lateStream: results.lateStream,
+    dlqStream: results.dlqStream,
+    bars: bars.length,
+    eventsInBars: bars.reduce((acc, row) => acc + row.trades, 0),
+    forcedFlushes,
   };
 }
 
 /** `--inference` on: snapshots evaluated (or lost), eval durations, signals, the inference group's lag, and end-to-end rates. */
 function summarizeInference(adapter: 'rules' | 'sklearn', plan: RunPlan, results: RunResults, accepted: number): InferenceSummary {
-  const { finalMetrics, drainedInference, firstEntryMs, readback, settle: { finalState, inferenceSettled, eventsSettledAtMs } } = results;
+  const {
+    finalMetrics,
+    drainedInference,
+    firstEntryMs,
+    readback,
+    settle: { finalState, inferenceSettled, eventsSettledAtMs },
+  } = results;
   const { samples, inferenceLags } = results.sampling;
   const featuresPublished = finalState.featuresPublished;
   const infTotal = (key: string) => drainedInference.reduce((acc, d) => acc + (d.status?.totals[key] ?? 0), 0);
@@ -174,7 +194,15 @@ function summarizeInference(adapter: 'rules' | 'sklearn', plan: RunPlan, results
 /** The run's summary with its SLA verdicts. Reads the clock, the load average and this process's peak RSS: call it right at the end. */
 export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults): BenchSummary {
   const { config, tag, windowMs, shards, symbolShards } = plan;
-  const { baseline, finalMetrics, firstEntryMs, lastEntryMs, readback, cpuEnd, settle: { settled, eventsSettledAtMs, finalState } } = results;
+  const {
+    baseline,
+    finalMetrics,
+    firstEntryMs,
+    lastEntryMs,
+    readback,
+    cpuEnd,
+    settle: { settled, eventsSettledAtMs, finalState },
+  } = results;
   const { samples, startedAtMs, loadAtStart, cpuStart } = results.sampling;
   const events = accountEvents(results);
   const { published, accepted, unacked } = events;
@@ -199,14 +227,28 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
 
   const partial: Omit<BenchSummary, 'verdicts'> = {
     run: {
-      tag, mode: opts.rate === 'max' ? 'max' : 'rate', targetRate: opts.rate === 'max' ? undefined : opts.rate, loadSource: results.load.loadSource,
-      durationMs: opts.durationMs, windowMs, allowLateMs: config.micro_batch.allow_late_ms, maxBatchSize: config.micro_batch.max_batch_size,
-      shards, symbolShards, warmUp: results.warmUp, cpus: availableParallelism(), loadAverage: [loadAtStart, loadavg()[0]], startedAt: new Date(startedAtMs).toISOString(),
+      tag,
+      mode: opts.rate === 'max' ? 'max' : 'rate',
+      targetRate: opts.rate === 'max' ? undefined : opts.rate,
+      loadSource: results.load.loadSource,
+      durationMs: opts.durationMs,
+      windowMs,
+      allowLateMs: config.micro_batch.allow_late_ms,
+      maxBatchSize: config.micro_batch.max_batch_size,
+      shards,
+      symbolShards,
+      warmUp: results.warmUp,
+      cpus: availableParallelism(),
+      loadAverage: [loadAtStart, loadavg()[0]],
+      startedAt: new Date(startedAtMs).toISOString(),
     },
     settled,
     events,
     rates: {
-      producingSeconds, publishedPerSecond: published / producingSeconds, wholeRunSeconds, committedPerSecond: committed / wholeRunSeconds,
+      producingSeconds,
+      publishedPerSecond: published / producingSeconds,
+      wholeRunSeconds,
+      committedPerSecond: committed / wholeRunSeconds,
       intoBarsPerSecond: accepted / wholeRunSeconds,
       steadyPublishedPerSecond: slope(steady.map((s) => [at(s), s.published])),
       steadyCommittedPerSecond: slope(steady.map((s) => [at(s), s.published - s.pending - s.undelivered])),
@@ -222,11 +264,18 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
       exactFromBars: readback.exact,
     },
     features: {
-      published: featuresPublished, streamLength: readback.featuresStreamLength, complete: readback.readiness?.complete, nullByFeature: readback.readiness?.nullByFeature,
+      published: featuresPublished,
+      streamLength: readback.featuresStreamLength,
+      complete: readback.readiness?.complete,
+      nullByFeature: readback.readiness?.nullByFeature,
       updateDuration: featuresUpdate,
     },
     inference,
-    lag: { maxMetricMs: lagMetrics.length > 0 ? Math.max(...lagMetrics) : undefined, maxRedisMs: Math.max(0, ...samples.map((s) => s.redisLagMs)), targetMs: SLA_LAG_WINDOWS * windowMs },
+    lag: {
+      maxMetricMs: lagMetrics.length > 0 ? Math.max(...lagMetrics) : undefined,
+      maxRedisMs: Math.max(0, ...samples.map((s) => s.redisLagMs)),
+      targetMs: SLA_LAG_WINDOWS * windowMs,
+    },
     pending: {
       first: trend[0]?.pending ?? 0,
       mid: trend[Math.floor(trend.length / 2)]?.pending ?? 0,
@@ -246,15 +295,21 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
       benchCpuSeconds: cpuDelta(cpuStart.bench, cpuEnd.bench),
       redisCpuSeconds: cpuDelta(cpuStart.redis, cpuEnd.redis),
     },
-    baseline: 'xaddPerSecond' in baseline
-      ? {
-        xaddPerSecond: baseline.xaddPerSecond, command: baseline.command, payloadBytes: baseline.payloadBytes,
-        publishedRatio: published / producingSeconds / baseline.xaddPerSecond, intoBarsRatio: accepted / wholeRunSeconds / baseline.xaddPerSecond,
-      }
-      : baseline,
+    baseline:
+      'xaddPerSecond' in baseline
+        ? {
+            xaddPerSecond: baseline.xaddPerSecond,
+            command: baseline.command,
+            payloadBytes: baseline.payloadBytes,
+            publishedRatio: published / producingSeconds / baseline.xaddPerSecond,
+            intoBarsRatio: accepted / wholeRunSeconds / baseline.xaddPerSecond,
+          }
+        : baseline,
     shutdown: {
-      consumerDrainMs: results.drained.map((d) => d.ms), inferenceDrainMs: results.drainedInference.map((d) => d.ms),
-      producerDrainMs: results.load.producerDrainMs, workerExitMs: results.workerExitMs,
+      consumerDrainMs: results.drained.map((d) => d.ms),
+      inferenceDrainMs: results.drainedInference.map((d) => d.ms),
+      producerDrainMs: results.load.producerDrainMs,
+      workerExitMs: results.workerExitMs,
     },
   };
   return { ...partial, verdicts: verdicts(partial) };

@@ -48,7 +48,7 @@ export function terminateLeftoverWorkflowsAtEnd(plan: RunPlan, client: Client, c
 /** One micro-batch workflow per shard (as `mdp stream micro-batch`); resolves once every shard's consumer loop heartbeats. */
 export async function startMicroBatchConsumers(plan: RunPlan, client: Client, worker: BenchWorker, guard: () => void): Promise<void> {
   await startMicroBatchers(client, plan.config, undefined);
-  await waitFor('every shard\'s consumer to run', 90_000, async () => heartbeating(await worker.scrape(), plan.streams), { guard });
+  await waitFor("every shard's consumer to run", 90_000, async () => heartbeating(await worker.scrape(), plan.streams), { guard });
 }
 
 /**
@@ -56,7 +56,13 @@ export async function startMicroBatchConsumers(plan: RunPlan, client: Client, wo
  * snapshot exists; resolves once every one heartbeats. An adapter that does not load fails its
  * workflow at once (non-retryable): that stops the wait with the failure's reason.
  */
-export async function startInferenceConsumers(adapter: 'rules' | 'sklearn', plan: RunPlan, client: Client, worker: BenchWorker, guard: () => void): Promise<void> {
+export async function startInferenceConsumers(
+  adapter: 'rules' | 'sklearn',
+  plan: RunPlan,
+  client: Client,
+  worker: BenchWorker,
+  guard: () => void,
+): Promise<void> {
   await startInference(client, plan.config, adapter);
   let nextStatusAt = 0;
   let failed: string | undefined;
@@ -64,25 +70,30 @@ export async function startInferenceConsumers(adapter: 'rules' | 'sklearn', plan
     guard();
     if (failed !== undefined) throw new Error(failed);
   };
-  await waitFor(`every shard's ${adapter} inference consumer to run`, 90_000, async () => {
-    if (Date.now() >= nextStatusAt) {
-      nextStatusAt = Date.now() + 2000;
-      for (const id of plan.inferenceIds) {
-        const handle = client.workflow.getHandle(id);
-        const { status } = await handle.describe();
-        if (status.name !== 'RUNNING') {
-          // The failure's cause chain names the reason (e.g. the adapter that did not load).
-          const reasons: string[] = [];
-          await handle.result().catch((err: unknown) => {
-            for (let e: unknown = err; e instanceof Error && reasons.length < 5; e = e.cause) reasons.push(e.message);
-          });
-          failed = `${id} is ${status.name}: ${reasons.join(': ') || 'no reason given'} (worker log ${worker.logPath})`;
+  await waitFor(
+    `every shard's ${adapter} inference consumer to run`,
+    90_000,
+    async () => {
+      if (Date.now() >= nextStatusAt) {
+        nextStatusAt = Date.now() + 2000;
+        for (const id of plan.inferenceIds) {
+          const handle = client.workflow.getHandle(id);
+          const { status } = await handle.describe();
+          if (status.name !== 'RUNNING') {
+            // The failure's cause chain names the reason (e.g. the adapter that did not load).
+            const reasons: string[] = [];
+            await handle.result().catch((err: unknown) => {
+              for (let e: unknown = err; e instanceof Error && reasons.length < 5; e = e.cause) reasons.push(e.message);
+            });
+            failed = `${id} is ${status.name}: ${reasons.join(': ') || 'no reason given'} (worker log ${worker.logPath})`;
+          }
         }
       }
-    }
-    const metrics = await worker.scrape();
-    return failed === undefined ? heartbeating(metrics, plan.featureStreams) : undefined;
-  }, { guard: inferenceGuard });
+      const metrics = await worker.scrape();
+      return failed === undefined ? heartbeating(metrics, plan.featureStreams) : undefined;
+    },
+    { guard: inferenceGuard },
+  );
 }
 
 export interface Drained {
@@ -95,16 +106,18 @@ export interface Drained {
 
 /** Signals `drain` to every workflow of `ids` at once (each may wait for a throttled heartbeat) and collects their results. */
 export function drainWorkflows(client: Client, ids: readonly string[]): Promise<Drained[]> {
-  return Promise.all(ids.map(async (id) => {
-    const handle = client.workflow.getHandle(id);
-    const at = Date.now();
-    try {
-      await handle.signal('drain');
-      const status = await withTimeout(handle.result() as Promise<LoopStatus>, 60_000, `${id} to drain`);
-      return { id, ms: Date.now() - at, status };
-    } catch (err) {
-      progress(`drain of ${id} failed: ${(err as Error).message}`);
-      return { id, ms: Date.now() - at, status: undefined };
-    }
-  }));
+  return Promise.all(
+    ids.map(async (id) => {
+      const handle = client.workflow.getHandle(id);
+      const at = Date.now();
+      try {
+        await handle.signal('drain');
+        const status = await withTimeout(handle.result() as Promise<LoopStatus>, 60_000, `${id} to drain`);
+        return { id, ms: Date.now() - at, status };
+      } catch (err) {
+        progress(`drain of ${id} failed: ${(err as Error).message}`);
+        return { id, ms: Date.now() - at, status: undefined };
+      }
+    }),
+  );
 }

@@ -60,7 +60,9 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   const warmUp = opts.warmFeatures ? await storeWarmUpBars(plan, services.db) : null;
   await startMicroBatchConsumers(plan, services.client, worker, guard);
   if (opts.inference !== 'off') await startInferenceConsumers(opts.inference, plan, services.client, worker, guard);
-  progress(`worker pid ${worker.pid} ready, ${plan.shards} consumers${plan.inferenceOn ? ` and ${plan.shards} ${opts.inference} inference consumers` : ''} running; producing...`);
+  progress(
+    `worker pid ${worker.pid} ready, ${plan.shards} consumers${plan.inferenceOn ? ` and ${plan.shards} ${opts.inference} inference consumers` : ''} running; producing...`,
+  );
 
   // 5. Produce for the duration, sampling every second; then wait until everything is acknowledged.
   const sampling = await RunSampler.start(plan, services, worker, cleanup);
@@ -85,7 +87,9 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
 /** Drains the consumer and inference workflows in parallel (their results carry the totals), then stops the worker. */
 async function drainAndStop(plan: RunPlan, settle: SettleOutcome, client: Client, worker: BenchWorker) {
   const { shards, inferenceOn } = plan;
-  progress(`settled=${settle.settled}${inferenceOn ? ` inference settled=${settle.inferenceSettled}` : ''}; draining ${shards} consumer workflows${inferenceOn ? ` and ${shards} inference workflows` : ''}...`);
+  progress(
+    `settled=${settle.settled}${inferenceOn ? ` inference settled=${settle.inferenceSettled}` : ''}; draining ${shards} consumer workflows${inferenceOn ? ` and ${shards} inference workflows` : ''}...`,
+  );
   const [drained, drainedInference] = await Promise.all([drainWorkflows(client, plan.consumerIds), drainWorkflows(client, plan.inferenceIds)]);
   const workerPeakRssBytes = readMemory(worker.pid)?.peakRssBytes;
   const workerExitMs = await worker.stop();

@@ -20,7 +20,15 @@ import type { RunPlan } from './run-plan.js';
  * activity replays stored bars of its shard into its feature engine when it starts
  * (`warmFeatures`), so the first live bar already sees full windows.
  */
-function warmUpBars(provider: string, symbols: readonly string[], seed: number, priceVolatility: number, windowMs: number, spanMs: number, endMs: number): Bar[] {
+function warmUpBars(
+  provider: string,
+  symbols: readonly string[],
+  seed: number,
+  priceVolatility: number,
+  windowMs: number,
+  spanMs: number,
+  endMs: number,
+): Bar[] {
   const startMs = endMs - spanMs;
   const producer = new SyntheticProducer({ provider, symbols, seed: seed + 1, tickRate: 1, priceVolatility });
   const events = producer.generateFinite({ count: Math.ceil(spanMs / 1000) * symbols.length, startUs: startMs * 1000 });

@@ -124,16 +124,20 @@ async function run(argv: string[]): Promise<number> {
       });
     case 'stream produce': {
       if (values.provider !== 'synthetic') {
-        throw new UsageError(values.provider === 'ibkr'
-          ? 'provider "ibkr" needs an IBKR gateway and is not available in this build yet (use --provider synthetic)'
-          : `--provider must be "synthetic" (got ${JSON.stringify(values.provider)})`);
+        throw new UsageError(
+          values.provider === 'ibkr'
+            ? 'provider "ibkr" needs an IBKR gateway and is not available in this build yet (use --provider synthetic)'
+            : `--provider must be "synthetic" (got ${JSON.stringify(values.provider)})`,
+        );
       }
-      const started = await withTemporal(config, (client) => startProducer(client, config, {
-        provider: 'synthetic',
-        rate: intOption('rate', values.rate),
-        count: intOption('count', values.count),
-        startTs: values['start-ts'],
-      }));
+      const started = await withTemporal(config, (client) =>
+        startProducer(client, config, {
+          provider: 'synthetic',
+          rate: intOption('rate', values.rate),
+          count: intOption('count', values.count),
+          startTs: values['start-ts'],
+        }),
+      );
       out(`${started.workflowId}: ${started.started ? 'started' : 'already running (kept; drain it to change its input)'}\n`);
       return 0;
     }
@@ -163,7 +167,8 @@ async function run(argv: string[]): Promise<number> {
     }
     case 'stream drain': {
       const drained = await withTemporal(config, (client) => drainPipeline(client, config));
-      for (const d of drained) out(`${d.workflowId}: ${d.status === 'not running' ? 'not running' : `drained after ${d.status.runs} runs ${JSON.stringify(d.status.totals)}`}\n`);
+      for (const d of drained)
+        out(`${d.workflowId}: ${d.status === 'not running' ? 'not running' : `drained after ${d.status.runs} runs ${JSON.stringify(d.status.totals)}`}\n`);
       return 0;
     }
     case 'stream replay': {
@@ -174,10 +179,14 @@ async function run(argv: string[]): Promise<number> {
         return await withTemporal(config, async (client) => {
           let workflowId = values.follow;
           if (workflowId === undefined) {
-            if (!values.dataset || !values.from || !values.to) throw new UsageError('stream replay needs --dataset NAME --from DATE --to DATE (or --follow WORKFLOW_ID)');
+            if (!values.dataset || !values.from || !values.to)
+              throw new UsageError('stream replay needs --dataset NAME --from DATE --to DATE (or --follow WORKFLOW_ID)');
             const started = await startReplay(client, config, {
-              dataset: values.dataset, from: values.from, to: values.to,
-              chunkSpan: values['chunk-span'], speed: intOption('speed', values.speed),
+              dataset: values.dataset,
+              from: values.from,
+              to: values.to,
+              chunkSpan: values['chunk-span'],
+              speed: intOption('speed', values.speed),
             });
             workflowId = started.workflowId;
             out(`${workflowId}: ${started.started ? 'started' : 'already running (following it)'}\n`);
@@ -221,7 +230,9 @@ async function run(argv: string[]): Promise<number> {
     case 'stream recover': {
       if (values.schedule) {
         const schedule = await withTemporal(config, (client) => ensureRecoverySchedule(client, config));
-        out(`${schedule.scheduleId}: ${schedule.created ? 'created' : 'updated'}, every ${config.recovery.interval}${schedule.nextRunAt ? `, next run ${schedule.nextRunAt.toISOString()}` : ''}\n`);
+        out(
+          `${schedule.scheduleId}: ${schedule.created ? 'created' : 'updated'}, every ${config.recovery.interval}${schedule.nextRunAt ? `, next run ${schedule.nextRunAt.toISOString()}` : ''}\n`,
+        );
         return 0;
       }
       let minIdleMs: number | undefined;
@@ -249,15 +260,18 @@ async function run(argv: string[]): Promise<number> {
   }
 }
 
-run(process.argv.slice(2)).then((code) => process.exit(code), (err: unknown) => {
-  if (err instanceof ConfigError) {
-    console.error(`mdp: invalid configuration: ${err.message}`);
-    process.exit(2);
-  }
-  if (err instanceof UsageError || (err as { code?: string } | undefined)?.code?.startsWith('ERR_PARSE_ARGS')) {
-    console.error(`mdp: ${(err as Error).message}`);
-    process.exit(2);
-  }
-  console.error(`mdp: ${err instanceof Error ? err.message : String(err)}`);
-  process.exit(1);
-});
+run(process.argv.slice(2)).then(
+  (code) => process.exit(code),
+  (err: unknown) => {
+    if (err instanceof ConfigError) {
+      console.error(`mdp: invalid configuration: ${err.message}`);
+      process.exit(2);
+    }
+    if (err instanceof UsageError || (err as { code?: string } | undefined)?.code?.startsWith('ERR_PARSE_ARGS')) {
+      console.error(`mdp: ${(err as Error).message}`);
+      process.exit(2);
+    }
+    console.error(`mdp: ${err instanceof Error ? err.message : String(err)}`);
+    process.exit(1);
+  },
+);

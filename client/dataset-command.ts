@@ -1,8 +1,6 @@
 import { existsSync } from 'node:fs';
 import type { StreamingConfig } from '../pipeline/config/index.js';
-import {
-  findDataset, generateSampleDay, loadDatasetCatalog, openFileDataset, sampleDayFile, writeJsonl,
-} from '../pipeline/datasets/index.js';
+import { findDataset, generateSampleDay, loadDatasetCatalog, openFileDataset, sampleDayFile, writeJsonl } from '../pipeline/datasets/index.js';
 
 /** `mdp dataset ls`: one line per dataset with its format, where it lives and what it holds. */
 export async function listDatasets(config: StreamingConfig, write: (line: string) => void): Promise<void> {
@@ -24,7 +22,11 @@ export async function listDatasets(config: StreamingConfig, write: (line: string
         const files = await ds.files();
         const s = await ds.summary(0, 8.64e15, 86_400_000);
         if (files.length === 0 && def.generate) holds = notGenerated;
-        else holds = s.events === 0 ? `${files.length} files, empty` : `${files.length} files, ${s.events} events, ${new Date(s.firstMs!).toISOString()} .. ${new Date(s.lastMs! + 60_000).toISOString()}`;
+        else
+          holds =
+            s.events === 0
+              ? `${files.length} files, empty`
+              : `${files.length} files, ${s.events} events, ${new Date(s.firstMs!).toISOString()} .. ${new Date(s.lastMs! + 60_000).toISOString()}`;
       } catch (err) {
         // A file that is there but cannot be read (e.g. a CSV without a time column): say why.
         holds = `unreadable: ${(err as Error).message}`;
@@ -41,8 +43,13 @@ export async function generateDataset(config: StreamingConfig, name: string, dat
   if (def.format === 'store' || !def.generate) throw new Error(`dataset ${name} has no generate: block in ${file}`);
   const spec = def.generate;
   const events = generateSampleDay({
-    date, provider: def.provider ?? 'history', symbols: spec.symbols, seed: spec.seed,
-    ticksPerDay: spec.ticks_per_day, volatility: spec.volatility, startPrices: spec.start_prices,
+    date,
+    provider: def.provider ?? 'history',
+    symbols: spec.symbols,
+    seed: spec.seed,
+    ticksPerDay: spec.ticks_per_day,
+    volatility: spec.volatility,
+    startPrices: spec.start_prices,
   });
   const out = sampleDayFile(def, date);
   await writeJsonl(out, events);

@@ -17,7 +17,10 @@ export interface ModelReloadOptions {
 
 /** A reload that did not take effect; `message` is the reason (naming the model or the consumers). */
 export class ModelReloadError extends Error {
-  constructor(message: string, readonly consumers: readonly ConsumerReloadOutcome[] = []) {
+  constructor(
+    message: string,
+    readonly consumers: readonly ConsumerReloadOutcome[] = [],
+  ) {
     super(message);
     this.name = this.constructor.name;
   }
@@ -38,18 +41,22 @@ export async function reloadModel(client: Client, config: StreamingConfig, optio
     ...(options.consumers ? { consumers: options.consumers } : {}),
   };
   try {
-    return await client.workflow.execute('modelReloadWorkflow', {
-      taskQueue: config.temporal.task_queue, workflowId, args: [input],
+    return (await client.workflow.execute('modelReloadWorkflow', {
+      taskQueue: config.temporal.task_queue,
+      workflowId,
+      args: [input],
       // One reload at a time; a finished one may be followed by the next.
-      workflowIdConflictPolicy: 'FAIL', workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       memo: { modelPath: options.modelPath },
-    }) as ModelReloadResult;
+    })) as ModelReloadResult;
   } catch (err) {
-    if (err instanceof WorkflowExecutionAlreadyStartedError) throw new ModelReloadError(`another model reload is running (${workflowId}); wait for it to finish`);
+    if (err instanceof WorkflowExecutionAlreadyStartedError)
+      throw new ModelReloadError(`another model reload is running (${workflowId}); wait for it to finish`);
     if (err instanceof WorkflowFailedError) {
       const cause = err.cause;
       const details = cause instanceof ApplicationFailure ? cause.details : undefined;
-      const consumers = Array.isArray(details?.[0]) ? details[0] as ConsumerReloadOutcome[] : [];
+      const consumers = Array.isArray(details?.[0]) ? (details[0] as ConsumerReloadOutcome[]) : [];
       throw new ModelReloadError(cause?.message ?? err.message, consumers);
     }
     throw err;
@@ -60,10 +67,7 @@ export async function reloadModel(client: Client, config: StreamingConfig, optio
 export function formatReloadResult(result: ModelReloadResult): string[] {
   const v = result.validation;
   const check = v.referencePath === null ? `${v.rows} probe rows` : `${v.rows} reference rows, max |Δp| ${v.maxAbsDiff}`;
-  return [
-    `model ${result.modelPath} version ${result.version} validated (${check}); job run ${result.jobRunId}`,
-    ...result.consumers.map(formatOutcome),
-  ];
+  return [`model ${result.modelPath} version ${result.version} validated (${check}); job run ${result.jobRunId}`, ...result.consumers.map(formatOutcome)];
 }
 
 export function formatOutcome(o: ConsumerReloadOutcome): string {

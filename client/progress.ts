@@ -17,7 +17,9 @@ export interface PipelineProgress {
 
 export async function readProgress(bus: Bus, countBars: () => Promise<number>, config: StreamingConfig): Promise<PipelineProgress> {
   const redis = config.bus.redis;
-  let eventsIn = 0, maxLagMs = 0, pending = 0;
+  let eventsIn = 0,
+    maxLagMs = 0,
+    pending = 0;
   const now = Date.now();
   for (let shard = 0; shard < config.bus.shards; shard++) {
     const stream = shardStream(redis.stream, shard);
@@ -27,8 +29,13 @@ export async function readProgress(bus: Bus, countBars: () => Promise<number>, c
     pending += lag.pending;
   }
   return {
-    atMs: now, eventsIn, bars: await countBars(), maxLagMs, pending,
-    late: await bus.length(redis.late_stream), dlq: await bus.length(redis.dlq_stream),
+    atMs: now,
+    eventsIn,
+    bars: await countBars(),
+    maxLagMs,
+    pending,
+    late: await bus.length(redis.late_stream),
+    dlq: await bus.length(redis.dlq_stream),
     signals: await bus.added(redis.signals_stream),
   };
 }

@@ -49,7 +49,9 @@ export async function ensureRecoverySchedule(client: Client, config: StreamingCo
     if (!(err instanceof ScheduleAlreadyRunning)) throw err;
     created = false;
     await client.schedule.getHandle(scheduleId).update((previous) => ({
-      spec, action, policies,
+      spec,
+      action,
+      policies,
       state: { paused: previous.state.paused, ...(previous.state.note === undefined ? {} : { note: previous.state.note }) },
     }));
   }
@@ -58,7 +60,12 @@ export async function ensureRecoverySchedule(client: Client, config: StreamingCo
 }
 
 /** Runs one sweep now (`mdp stream recover`) and waits for its report. */
-export async function runRecovery(client: Client, config: StreamingConfig, input: RecoveryWorkflowInput = {}, workflowId = `${RECOVERY_SCHEDULE_ID}-manual-${Date.now()}`): Promise<{ workflowId: string; result: RecoveryWorkflowResult }> {
+export async function runRecovery(
+  client: Client,
+  config: StreamingConfig,
+  input: RecoveryWorkflowInput = {},
+  workflowId = `${RECOVERY_SCHEDULE_ID}-manual-${Date.now()}`,
+): Promise<{ workflowId: string; result: RecoveryWorkflowResult }> {
   const handle = await client.workflow.start('consumerRecoveryWorkflow', {
     taskQueue: config.temporal.task_queue,
     workflowId,
@@ -75,10 +82,14 @@ export function formatRecoveryReport(result: RecoveryWorkflowResult): string[] {
   for (const s of result.streams) {
     if (s.missing) continue;
     if (s.pending === 0) continue;
-    lines.push(`  ${s.stream} (${s.group}, owner ${s.owner}): pending ${s.pending}, re-appended ${s.requeued}, dead-lettered ${s.deadLettered}, owner's own ${s.skippedOwned}, too recent ${s.skippedRecent}${s.truncated ? ' (more left for the next sweep)' : ''}`);
+    lines.push(
+      `  ${s.stream} (${s.group}, owner ${s.owner}): pending ${s.pending}, re-appended ${s.requeued}, dead-lettered ${s.deadLettered}, owner's own ${s.skippedOwned}, too recent ${s.skippedRecent}${s.truncated ? ' (more left for the next sweep)' : ''}`,
+    );
   }
   const t = result.totals;
   const streams = result.streams.filter((s) => !s.missing).length;
-  lines.unshift(`recovery sweep over ${streams} stream(s) (idle >= ${result.minIdleMs} ms, max_deliveries ${result.maxDeliveries}): re-appended ${t.requeued}, dead-lettered ${t.deadLettered} to ${result.dlqStream}, left with their owner ${t.skippedOwned}, too recent ${t.skippedRecent}`);
+  lines.unshift(
+    `recovery sweep over ${streams} stream(s) (idle >= ${result.minIdleMs} ms, max_deliveries ${result.maxDeliveries}): re-appended ${t.requeued}, dead-lettered ${t.deadLettered} to ${result.dlqStream}, left with their owner ${t.skippedOwned}, too recent ${t.skippedRecent}`,
+  );
   return lines;
 }

@@ -18,14 +18,20 @@ export interface ReplayOptions {
 export async function startReplay(client: Client, config: StreamingConfig, options: ReplayOptions): Promise<{ workflowId: string; started: boolean }> {
   const workflowId = options.workflowId ?? replayWorkflowId(options.dataset, options.from, options.to);
   const input: ReplayWorkflowInput = {
-    dataset: options.dataset, from: options.from, to: options.to,
-    ...(options.chunkSpan ? { chunkSpan: options.chunkSpan } : {}), ...(options.speed ? { speed: options.speed } : {}),
+    dataset: options.dataset,
+    from: options.from,
+    to: options.to,
+    ...(options.chunkSpan ? { chunkSpan: options.chunkSpan } : {}),
+    ...(options.speed ? { speed: options.speed } : {}),
   };
   try {
     await client.workflow.start('replayWorkflow', {
-      taskQueue: config.temporal.task_queue, workflowId, args: [input],
+      taskQueue: config.temporal.task_queue,
+      workflowId,
+      args: [input],
       // A running replay of the same range keeps running; a finished one may be run again.
-      workflowIdConflictPolicy: 'FAIL', workflowIdReusePolicy: 'ALLOW_DUPLICATE',
+      workflowIdConflictPolicy: 'FAIL',
+      workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       memo: { dataset: options.dataset, from: options.from, to: options.to },
     });
     return { workflowId, started: true };
@@ -38,16 +44,16 @@ export async function startReplay(client: Client, config: StreamingConfig, optio
 function duration(ms: number | null): string {
   if (ms === null || !Number.isFinite(ms)) return '--:--';
   const s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600), m = Math.floor((s % 3600) / 60), sec = s % 60;
+  const h = Math.floor(s / 3600),
+    m = Math.floor((s % 3600) / 60),
+    sec = s % 60;
   return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}` : `${m}:${String(sec).padStart(2, '0')}`;
 }
 
 /** One progress line: `[#####-----] 12/26 chunks 45% | 31200 events 41000/s | 9800 bars | ETA 0:03`. */
 export function formatReplayProgress(p: ReplayProgress, width = 24): string {
   const total = p.eventsTotal ?? null;
-  const fraction = p.phase === 'finished' ? 1
-    : total ? Math.min(1, p.counts.events / total)
-      : p.chunksTotal ? Math.min(1, p.chunksDone / p.chunksTotal) : 0;
+  const fraction = p.phase === 'finished' ? 1 : total ? Math.min(1, p.counts.events / total) : p.chunksTotal ? Math.min(1, p.chunksDone / p.chunksTotal) : 0;
   const filled = Math.round(fraction * width);
   const bar = `[${'#'.repeat(filled)}${'-'.repeat(width - filled)}]`;
   return [
@@ -69,17 +75,23 @@ function rootCause(err: unknown): string {
 /** The closing line of a finished replay: what it read, what it landed and what it set aside. */
 export function formatReplaySummary(workflowId: string, p: ReplayProgress): string {
   const c = p.counts;
-  return `replay ${workflowId} finished: ${p.chunksDone} chunks, ${c.events} events → ${c.bars} bars ` +
+  return (
+    `replay ${workflowId} finished: ${p.chunksDone} chunks, ${c.events} events → ${c.bars} bars ` +
     `(new ${c.inserted}, changed ${c.updated}, unchanged ${c.unchanged}); late ${c.late}, invalid ${c.invalid}, duplicates ${c.duplicates}; ` +
-    `redone chunks ${p.redoneChunks}; in ${duration(p.activeMs)}`;
+    `redone chunks ${p.redoneChunks}; in ${duration(p.activeMs)}`
+  );
 }
 
 /**
  * Polls the replay's `progress` query and redraws one line until the workflow closes, or until
  * `signal` aborts (Ctrl-C: detach only — the replay keeps running on the workers).
  */
-export async function followReplay(client: Client, workflowId: string, write: (text: string) => void,
-  options: { signal?: AbortSignal; everyMs?: number; tty?: boolean } = {}): Promise<'finished' | 'detached' | 'failed'> {
+export async function followReplay(
+  client: Client,
+  workflowId: string,
+  write: (text: string) => void,
+  options: { signal?: AbortSignal; everyMs?: number; tty?: boolean } = {},
+): Promise<'finished' | 'detached' | 'failed'> {
   const handle = client.workflow.getHandle(workflowId);
   const tty = options.tty ?? false;
   let last = '';
@@ -118,7 +130,14 @@ export async function followReplay(client: Client, workflowId: string, write: (t
     }
     await new Promise<void>((done) => {
       const timer = setTimeout(done, options.everyMs ?? 500);
-      options.signal?.addEventListener('abort', () => { clearTimeout(timer); done(); }, { once: true });
+      options.signal?.addEventListener(
+        'abort',
+        () => {
+          clearTimeout(timer);
+          done();
+        },
+        { once: true },
+      );
     });
   }
 }

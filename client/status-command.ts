@@ -94,12 +94,26 @@ interface Member {
 /** The fleet of the config: the producer, then every shard's micro-batch and inference owner. */
 export function fleetMembers(config: StreamingConfig): Member[] {
   const redis = config.bus.redis;
-  const members: Member[] = [{ role: 'producer', shard: null, workflowId: producerWorkflowId(config.producers.synthetic.provider), stream: redis.stream, group: null }];
+  const members: Member[] = [
+    { role: 'producer', shard: null, workflowId: producerWorkflowId(config.producers.synthetic.provider), stream: redis.stream, group: null },
+  ];
   for (let shard = 0; shard < config.bus.shards; shard++) {
-    members.push({ role: 'microbatch', shard, workflowId: microBatchWorkflowId(redis.stream, shard), stream: shardStream(redis.stream, shard), group: redis.consumer_group });
+    members.push({
+      role: 'microbatch',
+      shard,
+      workflowId: microBatchWorkflowId(redis.stream, shard),
+      stream: shardStream(redis.stream, shard),
+      group: redis.consumer_group,
+    });
   }
   for (let shard = 0; shard < config.bus.shards; shard++) {
-    members.push({ role: 'inference', shard, workflowId: inferenceWorkflowId(redis.features_stream, shard), stream: shardStream(redis.features_stream, shard), group: redis.inference_group });
+    members.push({
+      role: 'inference',
+      shard,
+      workflowId: inferenceWorkflowId(redis.features_stream, shard),
+      stream: shardStream(redis.features_stream, shard),
+      group: redis.inference_group,
+    });
   }
   return members;
 }
@@ -117,9 +131,22 @@ type AnyHeartbeat = Partial<MicroBatchHeartbeat & InferenceHeartbeat & ProducerH
 
 function fromDescription(member: Member, description: WorkflowExecutionDescription | null): Omit<ConsumerView, 'lagMs' | 'pending' | 'backlog' | 'retention'> {
   const empty = {
-    role: member.role, shard: member.shard, workflowId: member.workflowId, stream: member.stream,
-    status: description?.status.name ?? 'NOT_FOUND', attempt: null, activityState: null, lastHeartbeatMs: null, lastFailure: null,
-    watermarkMs: null, frontierMs: null, openWindows: null, lastId: null, adapter: null, modelVersion: null, published: null,
+    role: member.role,
+    shard: member.shard,
+    workflowId: member.workflowId,
+    stream: member.stream,
+    status: description?.status.name ?? 'NOT_FOUND',
+    attempt: null,
+    activityState: null,
+    lastHeartbeatMs: null,
+    lastFailure: null,
+    watermarkMs: null,
+    frontierMs: null,
+    openWindows: null,
+    lastId: null,
+    adapter: null,
+    modelVersion: null,
+    published: null,
   };
   const activity = description?.status.name === 'RUNNING' ? description.raw.pendingActivities?.[0] : undefined;
   if (!activity) return empty;
@@ -216,7 +243,10 @@ export async function readFleetStatus(client: Client | null, bus: Bus, countBars
   const consumers: ConsumerView[] = [];
   for (const m of members) {
     const view = fromDescription(m, descriptions.get(m.workflowId) ?? null);
-    let lagMs: number | null = null, pending: number | null = null, backlog: number | null = null, retention: number | null = null;
+    let lagMs: number | null = null,
+      pending: number | null = null,
+      backlog: number | null = null,
+      retention: number | null = null;
     if (m.group) {
       const lag = await bus.lag(m.stream, m.group, atMs);
       lagMs = lag.lagMs;
@@ -247,10 +277,7 @@ function every(ms: number): string {
 /** `RUNNING`, with the activity's retry attempt and whether it waits for a worker (scheduled, not started). */
 function runningText(c: ConsumerView): string {
   if (c.status !== 'RUNNING') return c.status;
-  const notes = [
-    ...(c.attempt !== null && c.attempt > 1 ? [`attempt ${c.attempt}`] : []),
-    ...(c.activityState === 'SCHEDULED' ? ['no worker'] : []),
-  ];
+  const notes = [...(c.attempt !== null && c.attempt > 1 ? [`attempt ${c.attempt}`] : []), ...(c.activityState === 'SCHEDULED' ? ['no worker'] : [])];
   return notes.length > 0 ? `RUNNING (${notes.join(', ')})` : 'RUNNING';
 }
 
@@ -262,7 +289,19 @@ function backlogText(c: ConsumerView): string {
 
 /** The fleet as a table, then replays, the recovery schedule and the progress line. */
 export function formatFleetStatus(s: FleetStatus, previous?: FleetStatus): string {
-  const header = ['role', 'shard', 'owner (workflow id)', 'status', 'heartbeat', 'watermark', 'frontier', 'lag', 'pending', 'backlog (of retention)', 'model / published'];
+  const header = [
+    'role',
+    'shard',
+    'owner (workflow id)',
+    'status',
+    'heartbeat',
+    'watermark',
+    'frontier',
+    'lag',
+    'pending',
+    'backlog (of retention)',
+    'model / published',
+  ];
   const rows = s.consumers.map((c) => [
     c.role,
     c.shard === null ? '-' : String(c.shard),
@@ -274,19 +313,34 @@ export function formatFleetStatus(s: FleetStatus, previous?: FleetStatus): strin
     c.lagMs === null ? '-' : `${(c.lagMs / 1000).toFixed(1)}s`,
     c.pending === null ? '-' : String(c.pending),
     backlogText(c),
-    c.role === 'inference' ? (c.adapter ? `${c.adapter}${c.modelVersion ? ` ${c.modelVersion}` : ''}` : '-') : c.role === 'producer' && c.published !== null ? String(c.published) : '-',
+    c.role === 'inference'
+      ? c.adapter
+        ? `${c.adapter}${c.modelVersion ? ` ${c.modelVersion}` : ''}`
+        : '-'
+      : c.role === 'producer' && c.published !== null
+        ? String(c.published)
+        : '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
-  const line = (cells: string[]) => cells.map((cell, i) => cell.padEnd(widths[i])).join('  ').trimEnd();
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => cell.padEnd(widths[i]))
+      .join('  ')
+      .trimEnd();
   const out = [line(header), ...rows.map(line)];
   for (const c of s.consumers) if (c.lastFailure) out.push(`  ${c.workflowId}: last attempt failed: ${c.lastFailure}`);
   if (s.temporalError) out.push(`Temporal: ${s.temporalError}`);
   if (s.replays.length === 0) out.push('replays: none running');
-  for (const r of s.replays) out.push(`replay ${r.workflowId}: ${r.progress ? formatReplayProgress(r.progress) : `${r.status} (no worker answered the progress query)`}`);
+  for (const r of s.replays)
+    out.push(`replay ${r.workflowId}: ${r.progress ? formatReplayProgress(r.progress) : `${r.status} (no worker answered the progress query)`}`);
   const rec = s.recovery;
-  out.push(rec
-    ? `recovery: schedule ${rec.scheduleId}${rec.intervalMs ? ` every ${every(rec.intervalMs)}` : ''}${rec.paused ? ' (paused)' : ''}, ${rec.runs} runs, last ${clock(rec.lastRunMs)}, next ${clock(rec.nextRunMs)}`
-    : s.temporalError ? 'recovery: unknown' : 'recovery: no schedule (mdp up or mdp stream recover --schedule creates it)');
+  out.push(
+    rec
+      ? `recovery: schedule ${rec.scheduleId}${rec.intervalMs ? ` every ${every(rec.intervalMs)}` : ''}${rec.paused ? ' (paused)' : ''}, ${rec.runs} runs, last ${clock(rec.lastRunMs)}, next ${clock(rec.nextRunMs)}`
+      : s.temporalError
+        ? 'recovery: unknown'
+        : 'recovery: no schedule (mdp up or mdp stream recover --schedule creates it)',
+  );
   out.push(formatProgress(s.progress, previous?.progress));
   return out.join('\n');
 }
@@ -318,7 +372,9 @@ export async function statusCommand(config: StreamingConfig, options: StatusOpti
     connectError = (err as Error).message;
   }
   let stop = false;
-  const onSigint = () => { stop = true; };
+  const onSigint = () => {
+    stop = true;
+  };
   process.once('SIGINT', onSigint);
   try {
     let previous: FleetStatus | undefined;

@@ -40,7 +40,12 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
   const worker = spawn(process.execPath, [WORKER_PATH, '--config', options.configFile], { stdio: ['ignore', logFd, logFd], env: process.env, detached: true });
   closeSync(logFd);
   let workerExit: number | null | undefined;
-  const exited = new Promise<void>((done) => worker.once('exit', (code) => { workerExit = code; done(); }));
+  const exited = new Promise<void>((done) =>
+    worker.once('exit', (code) => {
+      workerExit = code;
+      done();
+    }),
+  );
 
   const temporal = await connectTemporal(config);
   const bus = new RedisBus(config.bus.redis.uri, { maxLen: config.bus.redis.maxlen });
@@ -51,26 +56,32 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
     const inference = adapter ? await startInference(temporal.client, config, adapter) : [];
     // The pending-entry sweep (consumerRecoveryWorkflow) on a Temporal Schedule; the pipeline runs without it.
     const recovery = await ensureRecoverySchedule(temporal.client, config).then(
-      (s) => `${s.scheduleId} (schedule ${s.created ? 'created' : 'updated'}: every ${config.recovery.interval}, claims a dead consumer's pending entries, DLQ past max_deliveries)`,
-      (err: unknown) => `not scheduled: ${(err as Error).message}`);
+      (s) =>
+        `${s.scheduleId} (schedule ${s.created ? 'created' : 'updated'}: every ${config.recovery.interval}, claims a dead consumer's pending entries, DLQ past max_deliveries)`,
+      (err: unknown) => `not scheduled: ${(err as Error).message}`,
+    );
     const ns = config.temporal.namespace;
-    write([
-      '',
-      `mdp live pipeline: ${config.producers.synthetic.symbols.join(', ')} at ${config.producers.synthetic.tick_rate} ticks/s each, ${config.micro_batch.window_ms} ms windows, ${config.bus.shards} shards`,
-      `  producer   ${producer.workflowId} (${producer.started ? 'started' : 'already running, resumed'})`,
-      ...consumers.map((c) => `  consumer   ${c.workflowId} (${c.started ? 'started' : 'already running, resumed'})`),
-      ...inference.map((c) => `  inference  ${c.workflowId} (${adapter}; ${c.started ? 'started' : 'already running, resumed'})`),
-      `  recovery   ${recovery}`,
-      `  Temporal UI  ${options.uiBase}/namespaces/${ns}/workflows  (e.g. ${workflowUrl(options.uiBase, ns, consumers[0].workflowId)})`,
-      `  metrics      http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics`,
-      `  worker log   ${resolve(options.logFile)}`,
-      `  bars         psql "${redactSecrets(config.store.url, [config.store.url])}" -c "select * from bars_ohlcv where provider='${provider}' order by ts desc limit 10"`,
-      'Ctrl-C stops the worker; run the same command again to resume.',
-      '',
-    ].join('\n') + '\n');
+    write(
+      [
+        '',
+        `mdp live pipeline: ${config.producers.synthetic.symbols.join(', ')} at ${config.producers.synthetic.tick_rate} ticks/s each, ${config.micro_batch.window_ms} ms windows, ${config.bus.shards} shards`,
+        `  producer   ${producer.workflowId} (${producer.started ? 'started' : 'already running, resumed'})`,
+        ...consumers.map((c) => `  consumer   ${c.workflowId} (${c.started ? 'started' : 'already running, resumed'})`),
+        ...inference.map((c) => `  inference  ${c.workflowId} (${adapter}; ${c.started ? 'started' : 'already running, resumed'})`),
+        `  recovery   ${recovery}`,
+        `  Temporal UI  ${options.uiBase}/namespaces/${ns}/workflows  (e.g. ${workflowUrl(options.uiBase, ns, consumers[0].workflowId)})`,
+        `  metrics      http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics`,
+        `  worker log   ${resolve(options.logFile)}`,
+        `  bars         psql "${redactSecrets(config.store.url, [config.store.url])}" -c "select * from bars_ohlcv where provider='${provider}' order by ts desc limit 10"`,
+        'Ctrl-C stops the worker; run the same command again to resume.',
+        '',
+      ].join('\n') + '\n',
+    );
 
     let stopping = false;
-    const stop = () => { stopping = true; };
+    const stop = () => {
+      stopping = true;
+    };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     let previous: PipelineProgress | undefined;

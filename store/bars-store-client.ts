@@ -79,9 +79,7 @@ export class StoreClient implements BarSink {
 
   /** Bars of one provider matching `query`, ordered by symbol, then window start, then interval. */
   async listBars(query: ListBarsQuery): Promise<Bar[]> {
-    let select = this.#db
-      .selectFrom('bars_ohlcv')
-      .select(['provider', 'symbol', 'interval', 'ts', 'open', 'high', 'low', 'close', 'volume', 'trades']);
+    let select = this.#db.selectFrom('bars_ohlcv').select(['provider', 'symbol', 'interval', 'ts', 'open', 'high', 'low', 'close', 'volume', 'trades']);
     if (query.provider !== undefined) select = select.where('provider', '=', query.provider);
     if (query.symbol !== undefined) select = select.where('symbol', '=', query.symbol);
     if (query.interval !== undefined) select = select.where('interval', '=', query.interval);
@@ -117,7 +115,9 @@ export class StoreClient implements BarSink {
 function rejectedRowsError(rejected: readonly RejectedBar[], total: number): StoreError {
   // Keys are shown JSON-quoted (a NUL stays visible) and cut short (the symbol may be what was refused).
   const shown = rejected.slice(0, 3).map(({ bar, reason }) => {
-    const key = [bar.provider, bar.symbol].map((text) => (text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}…(${text.length} chars)` : JSON.stringify(text)));
+    const key = [bar.provider, bar.symbol].map((text) =>
+      text.length > 40 ? `${JSON.stringify(text.slice(0, 40))}…(${text.length} chars)` : JSON.stringify(text),
+    );
     return `${key.join('/')} ${bar.interval} ${new Date(bar.tsMs).toISOString()}: ${reason}`;
   });
   const more = rejected.length > shown.length ? `; and ${rejected.length - shown.length} more` : '';

@@ -68,7 +68,10 @@ export async function upsertBarsIsolated(db: Kysely<Database>, bars: readonly Ba
   return { counts: { inserted, updated, unchanged: bars.length - inserted - updated - rejected.length }, rejected };
 }
 
-interface Written { inserted: number; updated: number }
+interface Written {
+  inserted: number;
+  updated: number;
+}
 
 function add(written: Written, counts: Written): void {
   written.inserted += counts.inserted;
@@ -142,7 +145,9 @@ async function upsertBarsStatement(db: Kysely<Database>, rows: readonly Bar[]): 
   // One array parameter per column keeps the bind count at 10 for any batch size (the
   // protocol caps a statement at 65535 parameters). `xmax = 0` marks a freshly inserted row;
   // rows skipped by the WHERE are not returned at all, and count as unchanged.
-  const { rows: [written] } = await sql<Written>`
+  const {
+    rows: [written],
+  } = await sql<Written>`
     WITH written AS (
       INSERT INTO bars_ohlcv AS b (provider, symbol, "interval", ts, open, high, low, close, volume, trades)
       SELECT * FROM unnest(

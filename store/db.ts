@@ -51,8 +51,7 @@ export function createDb(url: string, options: CreateDbOptions = {}): Kysely<Dat
     application_name: 'mdp',
   });
   const onPoolError =
-    options.onPoolError ??
-    ((err: Error) => console.error(redactSecrets(`[store] idle PostgreSQL connection to ${url} failed: ${describeError(err)}`, [url])));
+    options.onPoolError ?? ((err: Error) => console.error(redactSecrets(`[store] idle PostgreSQL connection to ${url} failed: ${describeError(err)}`, [url])));
   pool.on('error', onPoolError);
 
   // Kysely only needs connect/end; wrapping connect is the one place where every connection

@@ -124,10 +124,7 @@ async function createHypertableIfAvailable(db: Kysely<unknown>, table: string): 
     await sql`CREATE EXTENSION IF NOT EXISTS timescaledb`.execute(db);
   } catch (err) {
     // The usual cause: the package is installed but the server was not started with it preloaded.
-    throw new Error(
-      `timescaledb is available but CREATE EXTENSION failed (is it in shared_preload_libraries?): ${describeError(err)}`,
-      { cause: err },
-    );
+    throw new Error(`timescaledb is available but CREATE EXTENSION failed (is it in shared_preload_libraries?): ${describeError(err)}`, { cause: err });
   }
   await sql`
     SELECT create_hypertable(${table}::regclass, 'ts', if_not_exists => true, migrate_data => true)`.execute(db);

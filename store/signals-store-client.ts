@@ -106,7 +106,9 @@ export class SignalsStoreClient {
     // marks a freshly inserted row; rows skipped by the WHERE are not returned and count as
     // unchanged. jsonb compares by value, so a meta with its keys in another order is unchanged.
     const started = performance.now();
-    const { rows: [written] } = await sql<{ inserted: number; updated: number }>`
+    const {
+      rows: [written],
+    } = await sql<{ inserted: number; updated: number }>`
       WITH written AS (
         INSERT INTO signals AS s (provider, symbol, name, ts, value, score, meta, adapter, model_version)
         SELECT * FROM unnest(

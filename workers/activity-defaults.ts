@@ -1,7 +1,5 @@
 import { resolve } from 'node:path';
-import type {
-  InferenceDefaults, MicroBatchDefaults, ProducerDefaults, RecoveryDefaults, ReplayDefaults,
-} from '../activities/index.js';
+import type { InferenceDefaults, MicroBatchDefaults, ProducerDefaults, RecoveryDefaults, ReplayDefaults } from '../activities/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { configuredAdapter } from '../pipeline/config/index.js';
 import { loadRulesFile } from '../pipeline/inference/rules/index.js';

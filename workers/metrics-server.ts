@@ -29,26 +29,33 @@ export async function startMetricsServer(registry: Registry, host: string, port:
   const probe = (): Promise<ReadinessResult> => {
     const readiness = options.readiness;
     if (!readiness) return Promise.resolve({ ready: true, checks: {} });
-    probing ??= readiness().finally(() => { probing = undefined; });
+    probing ??= readiness().finally(() => {
+      probing = undefined;
+    });
     return probing;
   };
 
   const server = createServer((req, res) => {
     const path = (req.url ?? '/').split('?')[0];
     if (path === '/metrics') {
-      registry.metrics().then((body) => {
-        res.writeHead(200, { 'content-type': registry.contentType });
-        res.end(body);
-      }, (err: Error) => {
-        res.writeHead(500, { 'content-type': 'text/plain' });
-        res.end(`${redactSecrets(err.message)}\n`);
-      });
+      registry.metrics().then(
+        (body) => {
+          res.writeHead(200, { 'content-type': registry.contentType });
+          res.end(body);
+        },
+        (err: Error) => {
+          res.writeHead(500, { 'content-type': 'text/plain' });
+          res.end(`${redactSecrets(err.message)}\n`);
+        },
+      );
     } else if (path === '/healthz') {
       res.writeHead(200, { 'content-type': 'text/plain' });
       res.end('ok\n');
     } else if (path === '/readyz') {
-      probe().then((result) => sendJson(res, result.ready ? 200 : 503, result),
-        (err: unknown) => sendJson(res, 503, { ready: false, checks: {}, error: redactSecrets(err instanceof Error ? err.message : String(err)) }));
+      probe().then(
+        (result) => sendJson(res, result.ready ? 200 : 503, result),
+        (err: unknown) => sendJson(res, 503, { ready: false, checks: {}, error: redactSecrets(err instanceof Error ? err.message : String(err)) }),
+      );
     } else {
       res.writeHead(404, { 'content-type': 'text/plain' });
       res.end('not found: try /metrics, /healthz or /readyz\n');

@@ -102,7 +102,9 @@ async function pingRedis(uri: string, timeoutMs: number): Promise<void> {
   // Without a listener ioredis prints every connection error to stderr itself (unredacted). The
   // event also carries the cause (ECONNREFUSED…); connect() itself only says "Connection is closed.".
   let cause: Error | undefined;
-  redis.on('error', (err: Error) => { cause ??= err; });
+  redis.on('error', (err: Error) => {
+    cause ??= err;
+  });
   try {
     await redis.connect();
     await redis.ping(); // an error reply (NOAUTH, LOADING…) rejects
@@ -134,8 +136,7 @@ async function temporalServing(address: string, timeoutMs: number): Promise<void
     channelArgs: { 'grpc.enable_http_proxy': 0 },
   });
   try {
-    const reply = await connection.withDeadline(Date.now() + timeoutMs,
-      () => connection.healthService.check({ service: TEMPORAL_HEALTH_SERVICE }));
+    const reply = await connection.withDeadline(Date.now() + timeoutMs, () => connection.healthService.check({ service: TEMPORAL_HEALTH_SERVICE }));
     const status = SERVING_STATUS[reply.status ?? 0] ?? String(reply.status);
     if (status !== 'SERVING') throw new Error(`frontend health is ${status}, not SERVING`);
   } finally {

@@ -21,12 +21,23 @@ import { activityDeps } from './wiring.js';
 import { WORKER_TUNING } from './worker-options.js';
 import { WORKFLOWS_PATH } from './workflows-path.js';
 
-
 async function run(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string', default: process.env.MDP_CONFIG ?? 'configs/streaming.yaml' } } });
   const config = loadStreamingConfig({ file: values.config, env: process.env });
-  const log = createLogger(config.telemetry.log_level.toUpperCase() as LogLevel, (line) => process.stdout.write(line + '\n'), { proc: 'worker', pid: process.pid });
-  Runtime.install({ logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: (m, meta) => log.warn(m, meta), error: (m, meta) => log.error(m, meta) } });
+  const log = createLogger(config.telemetry.log_level.toUpperCase() as LogLevel, (line) => process.stdout.write(line + '\n'), {
+    proc: 'worker',
+    pid: process.pid,
+  });
+  Runtime.install({
+    logger: {
+      log: () => undefined,
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: (m, meta) => log.warn(m, meta),
+      error: (m, meta) => log.error(m, meta),
+    },
+  });
 
   const metrics = createMetrics();
   // Process metrics (heap, RSS, event-loop lag, GC) beside the pipeline's own.

@@ -1,5 +1,12 @@
 import {
-  ActivityFailure, ApplicationFailure, CancellationScope, condition, defineQuery, getExternalWorkflowHandle, proxyActivities, setHandler,
+  ActivityFailure,
+  ApplicationFailure,
+  CancellationScope,
+  condition,
+  defineQuery,
+  getExternalWorkflowHandle,
+  proxyActivities,
+  setHandler,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
@@ -100,10 +107,11 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
   });
   setHandler(modelReloadProgressQuery, () => ({ phase, modelPath: input.modelPath, version, consumers: [...outcomes.values()] }));
 
-  const audit = async (meta: Record<string, unknown>) => startModelReloadAudit({
-    jobName: info.workflowId,
-    meta: { modelPath: input.modelPath, ...(input.referencePath ? { referencePath: input.referencePath } : {}), workflowRunId: info.runId, ...meta },
-  });
+  const audit = async (meta: Record<string, unknown>) =>
+    startModelReloadAudit({
+      jobName: info.workflowId,
+      meta: { modelPath: input.modelPath, ...(input.referencePath ? { referencePath: input.referencePath } : {}), workflowRunId: info.runId, ...meta },
+    });
   const counts = () => {
     const c: Record<string, number> = { consumers: outcomes.size };
     for (const o of outcomes.values()) {
@@ -127,7 +135,12 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
     throw ApplicationFailure.nonRetryable(`model rejected, nothing changed: ${reason}`, MODEL_RELOAD_FAILURES.rejected);
   }
   version = validation.version;
-  const jobRunId = await audit({ version: validation.version, referencePath: validation.referencePath, maxAbsDiff: validation.maxAbsDiff, rows: validation.rows });
+  const jobRunId = await audit({
+    version: validation.version,
+    referencePath: validation.referencePath,
+    maxAbsDiff: validation.maxAbsDiff,
+    rows: validation.rows,
+  });
 
   try {
     // 2. Ask every inference consumer to switch, and wait for their answers.
@@ -138,14 +151,20 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
       consumers = Array.from({ length: targets.shards }, (_, shard) => inferenceWorkflowId(targets.featuresStream, shard));
     }
     const requestId = `${info.workflowId}/${info.runId}`;
-    const asked = await signalAll(consumers, (workflowId) => outcomes.set(workflowId, { workflowId, status: 'not running' }),
-      { requestId, modelPath: input.modelPath, replyTo: info.workflowId });
+    const asked = await signalAll(consumers, (workflowId) => outcomes.set(workflowId, { workflowId, status: 'not running' }), {
+      requestId,
+      modelPath: input.modelPath,
+      replyTo: info.workflowId,
+    });
     await condition(() => asked.every((id) => replies.has(replyKey(requestId, id))), timeoutMs);
     for (const id of asked) {
       const reply = replies.get(replyKey(requestId, id));
-      outcomes.set(id, reply === undefined
-        ? { workflowId: id, status: 'timed out', reason: `no confirmation within ${timeoutMs} ms` }
-        : { workflowId: id, status: reply.status, ...pick(reply) });
+      outcomes.set(
+        id,
+        reply === undefined
+          ? { workflowId: id, status: 'timed out', reason: `no confirmation within ${timeoutMs} ms` }
+          : { workflowId: id, status: reply.status, ...pick(reply) },
+      );
     }
     const failed = [...outcomes.values()].filter((o) => o.status === 'failed' || o.status === 'timed out');
     if (failed.length === 0) {
@@ -165,12 +184,19 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
       const reply = replies.get(replyKey(rollbackId, id));
       const before = outcomes.get(id)!;
       if (before.status !== 'reloaded') continue;
-      outcomes.set(id, reply?.status === 'reloaded'
-        ? { ...before, status: 'rolled back' }
-        : { ...before, status: 'rollback failed', reason: reply?.reason ?? `no rollback confirmation within ${timeoutMs} ms` });
+      outcomes.set(
+        id,
+        reply?.status === 'reloaded'
+          ? { ...before, status: 'rolled back' }
+          : { ...before, status: 'rollback failed', reason: reply?.reason ?? `no rollback confirmation within ${timeoutMs} ms` },
+      );
     }
     const reason = failed.map((o) => `${o.workflowId}: ${o.reason ?? o.status}`).join('; ');
-    throw ApplicationFailure.nonRetryable(`model reload to ${input.modelPath} (${validation.version}) failed, rolled back: ${reason}`, MODEL_RELOAD_FAILURES.notConfirmed, [...outcomes.values()]);
+    throw ApplicationFailure.nonRetryable(
+      `model reload to ${input.modelPath} (${validation.version}) failed, rolled back: ${reason}`,
+      MODEL_RELOAD_FAILURES.notConfirmed,
+      [...outcomes.values()],
+    );
   } catch (err) {
     phase = 'failed';
     await CancellationScope.nonCancellable(() => finishModelReloadAudit({ jobRunId, status: 'failure', counts: counts(), error: failureMessage(err) }));
@@ -188,16 +214,21 @@ function pick(reply: ModelReloadReply): Omit<ConsumerReloadOutcome, 'workflowId'
 }
 
 /** Signals `request` to each workflow; returns those it reached (the others are not running). */
-async function signalAll(ids: readonly string[], notRunning: (id: string) => void,
-  request: { requestId: string; modelPath?: string; rollbackOf?: string; replyTo: string }): Promise<string[]> {
-  const reached = await Promise.all(ids.map(async (id) => {
-    try {
-      await getExternalWorkflowHandle(id).signal(reloadModelSignal, request);
-      return id;
-    } catch {
-      notRunning(id);
-      return undefined;
-    }
-  }));
+async function signalAll(
+  ids: readonly string[],
+  notRunning: (id: string) => void,
+  request: { requestId: string; modelPath?: string; rollbackOf?: string; replyTo: string },
+): Promise<string[]> {
+  const reached = await Promise.all(
+    ids.map(async (id) => {
+      try {
+        await getExternalWorkflowHandle(id).signal(reloadModelSignal, request);
+        return id;
+      } catch {
+        notRunning(id);
+        return undefined;
+      }
+    }),
+  );
   return reached.filter((id): id is string => id !== undefined);
 }

@@ -1,7 +1,4 @@
-import {
-  CancellationScope, continueAsNew, isCancellation, proxyActivities,
-  setHandler, workflowInfo,
-} from '@temporalio/workflow';
+import { CancellationScope, continueAsNew, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ProducerInput, ProducerResume, ProducerRunResult } from '../activities/types.js';
 import { LOOP_ACTIVITY_OPTIONS } from './activity-options.js';

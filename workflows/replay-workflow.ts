@@ -1,6 +1,15 @@
 import {
-  ActivityCancellationType, allHandlersFinished, CancellationScope, condition, ContinueAsNew, continueAsNew, defineQuery,
-  proxyActivities, setHandler, upsertMemo, workflowInfo,
+  ActivityCancellationType,
+  allHandlersFinished,
+  CancellationScope,
+  condition,
+  ContinueAsNew,
+  continueAsNew,
+  defineQuery,
+  proxyActivities,
+  setHandler,
+  upsertMemo,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { AUDIT_FINISH_OPTIONS } from './activity-options.js';
@@ -125,12 +134,26 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
     const barsPerSecond = secs > 0 ? totals.bars / secs : 0;
     let etaMs: number | null = null;
     if (phase === 'finished') etaMs = 0;
-    else if (plan && plan.eventsTotal !== null && eventsPerSecond > 0) etaMs = Math.max(0, (plan.eventsTotal - totals.events) / eventsPerSecond * 1000);
+    else if (plan && plan.eventsTotal !== null && eventsPerSecond > 0) etaMs = Math.max(0, ((plan.eventsTotal - totals.events) / eventsPerSecond) * 1000);
     else if (plan && chunksDone > 0) etaMs = Math.max(0, (plan.chunksTotal - chunksDone) * (activeMs / chunksDone));
     return {
-      dataset: input.dataset, from: input.from, to: input.to, phase, plan, chunksDone, chunksTotal: plan?.chunksTotal ?? null,
-      redoneChunks, currentChunk, eventsTotal: plan?.eventsTotal ?? null, counts: { ...totals }, startedAtMs, activeMs,
-      eventsPerSecond, barsPerSecond, etaMs, jobRunId,
+      dataset: input.dataset,
+      from: input.from,
+      to: input.to,
+      phase,
+      plan,
+      chunksDone,
+      chunksTotal: plan?.chunksTotal ?? null,
+      redoneChunks,
+      currentChunk,
+      eventsTotal: plan?.eventsTotal ?? null,
+      counts: { ...totals },
+      startedAtMs,
+      activeMs,
+      eventsPerSecond,
+      barsPerSecond,
+      etaMs,
+      jobRunId,
     };
   };
   setHandler(progressQuery, progress);
@@ -140,12 +163,25 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
   try {
     if (!plan) {
       plan = await planReplay({ dataset: input.dataset, from: input.from, to: input.to, chunkSpan: input.chunkSpan, windowMs: input.windowMs });
-      upsertMemo({ range: `${new Date(plan.fromMs).toISOString()} .. ${new Date(plan.toMs).toISOString()}`, chunksTotal: plan.chunksTotal, eventsTotal: plan.eventsTotal });
+      upsertMemo({
+        range: `${new Date(plan.fromMs).toISOString()} .. ${new Date(plan.toMs).toISOString()}`,
+        chunksTotal: plan.chunksTotal,
+        eventsTotal: plan.eventsTotal,
+      });
     }
     if (jobRunId === null) {
       jobRunId = await startReplayAudit({
         jobName: info.workflowId,
-        meta: { dataset: input.dataset, from: input.from, to: input.to, fromMs: plan.fromMs, toMs: plan.toMs, windowMs: plan.windowMs, chunkSpanMs: plan.chunkSpanMs, workflowRunId: info.runId },
+        meta: {
+          dataset: input.dataset,
+          from: input.from,
+          to: input.to,
+          fromMs: plan.fromMs,
+          toMs: plan.toMs,
+          windowMs: plan.windowMs,
+          chunkSpanMs: plan.chunkSpanMs,
+          workflowRunId: info.runId,
+        },
       });
     }
     phase = 'replaying';
@@ -161,11 +197,13 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
       }
       currentChunk = chunkAt(plan, cursorMs);
       const result: ReplayChunkResult = await runReplayChunk({
-        dataset: input.dataset, chunk: currentChunk,
+        dataset: input.dataset,
+        chunk: currentChunk,
         range: { fromMs: plan.fromMs, toMs: plan.toMs, windowMs: plan.windowMs, chunkSpanMs: plan.chunkSpanMs },
         ...(input.speed !== undefined ? { speed: input.speed } : {}),
         ...(input.inference !== undefined ? { inference: input.inference } : {}),
-        jobRunId, totalsBefore: { ...totals, chunksDone },
+        jobRunId,
+        totalsBefore: { ...totals, chunksDone },
       });
       for (const key of Object.keys(totals) as (keyof ReplayCounts)[]) totals[key] += result.counts[key] ?? 0;
       chunksDone++;
@@ -184,7 +222,9 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
     phase = 'failed';
     if (jobRunId !== null) {
       const id = jobRunId;
-      await CancellationScope.nonCancellable(() => finishReplayAudit({ jobRunId: id, status: 'failure', counts: { ...totals, chunksDone, redoneChunks }, error: (err as Error).message }));
+      await CancellationScope.nonCancellable(() =>
+        finishReplayAudit({ jobRunId: id, status: 'failure', counts: { ...totals, chunksDone, redoneChunks }, error: (err as Error).message }),
+      );
     }
     throw err;
   }

@@ -1,6 +1,15 @@
 import {
-  ActivityFailure, allHandlersFinished, CancellationScope, condition, continueAsNew,
-  getExternalWorkflowHandle, isCancellation, proxyActivities, setHandler, sleep, workflowInfo,
+  ActivityFailure,
+  allHandlersFinished,
+  CancellationScope,
+  condition,
+  continueAsNew,
+  getExternalWorkflowHandle,
+  isCancellation,
+  proxyActivities,
+  setHandler,
+  sleep,
+  workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { InferenceInput, InferenceRunResult, MicroBatchInput, MicroBatchRunResult } from '../activities/types.js';
@@ -31,9 +40,7 @@ interface Carried {
  * Input of {@link streamConsumerWorkflow}; JSON, e.g. `{"role":"microbatch","shard":0}` or
  * `{"role":"inference","shard":0,"adapter":"rules"}`.
  */
-export type StreamConsumerInput =
-  | (MicroBatchInput & Carried & { readonly role: 'microbatch' })
-  | (InferenceInput & Carried & { readonly role: 'inference' });
+export type StreamConsumerInput = (MicroBatchInput & Carried & { readonly role: 'microbatch' }) | (InferenceInput & Carried & { readonly role: 'inference' });
 
 type RunResult = MicroBatchRunResult | InferenceRunResult;
 
@@ -69,14 +76,29 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
   const inference = input.role === 'inference' ? input : undefined;
   const carriedModel = input.carried?.model;
   const model: { path: string | undefined; version: string | undefined; generation: number } = {
-    path: inference?.modelPath, version: carriedModel?.version, generation: carriedModel?.generation ?? 0,
+    path: inference?.modelPath,
+    version: carriedModel?.version,
+    generation: carriedModel?.generation ?? 0,
   };
   let lastReload = carriedModel?.lastReload;
   let reloading = false;
 
   const status = (): LoopStatus => ({
-    role: input.role, runs, draining, totals: { ...totals }, lastStoppedBy,
-    ...(inference ? { model: { adapter: inference.adapter, ...(model.path === undefined ? {} : { path: model.path }), ...(model.version === undefined ? {} : { version: model.version }), generation: model.generation } } : {}),
+    role: input.role,
+    runs,
+    draining,
+    totals: { ...totals },
+    lastStoppedBy,
+    ...(inference
+      ? {
+          model: {
+            adapter: inference.adapter,
+            ...(model.path === undefined ? {} : { path: model.path }),
+            ...(model.version === undefined ? {} : { version: model.version }),
+            generation: model.generation,
+          },
+        }
+      : {}),
   });
   setHandler(statusQuery, status);
   setHandler(drainSignal, () => {
@@ -112,7 +134,8 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
       }
     };
     if (!inference) return reply({ status: 'skipped', reason: `a ${input.role} consumer has no model` });
-    if (inference.adapter !== 'sklearn') return reply({ status: 'skipped', reason: `adapter ${inference.adapter} has no model`, ...(model.version ? { version: model.version } : {}) });
+    if (inference.adapter !== 'sklearn')
+      return reply({ status: 'skipped', reason: `adapter ${inference.adapter} has no model`, ...(model.version ? { version: model.version } : {}) });
     // One reload at a time, in arrival order.
     await condition(() => !reloading);
     reloading = true;
@@ -120,7 +143,12 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
       let target = request.modelPath;
       if (request.rollbackOf !== undefined) {
         if (lastReload?.requestId !== request.rollbackOf) {
-          return await reply({ status: 'skipped', reason: `reload ${request.rollbackOf} is not the last one applied here`, ...(model.path ? { modelPath: model.path } : {}), ...(model.version ? { version: model.version } : {}) });
+          return await reply({
+            status: 'skipped',
+            reason: `reload ${request.rollbackOf} is not the last one applied here`,
+            ...(model.path ? { modelPath: model.path } : {}),
+            ...(model.version ? { version: model.version } : {}),
+          });
         }
         target = lastReload.previousModelPath;
       }
@@ -136,9 +164,14 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
       model.path = target;
       model.version = version;
       const generation = ++model.generation;
-      lastReload = request.rollbackOf === undefined
-        ? { requestId: request.requestId, ...(previous.path === undefined ? {} : { previousModelPath: previous.path }), ...(previous.version === undefined ? {} : { previousVersion: previous.version }) }
-        : undefined;
+      lastReload =
+        request.rollbackOf === undefined
+          ? {
+              requestId: request.requestId,
+              ...(previous.path === undefined ? {} : { previousModelPath: previous.path }),
+              ...(previous.version === undefined ? {} : { previousVersion: previous.version }),
+            }
+          : undefined;
       if (active && active.generation < generation) {
         active.stopping ??= 'reload';
         active.scope.cancel();
@@ -146,7 +179,8 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
       // Once the old run has stopped, every later run (here or after continue-as-new) uses `target`.
       await condition(() => active === undefined || active.generation >= generation);
       return await reply({
-        status: 'reloaded', version,
+        status: 'reloaded',
+        version,
         ...(target === undefined ? {} : { modelPath: target }),
         ...(previous.path === undefined ? {} : { previousModelPath: previous.path }),
         ...(previous.version === undefined ? {} : { previousVersion: previous.version }),
@@ -163,9 +197,9 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
     const run: NonNullable<typeof active> = { scope: new CancellationScope(), generation: model.generation, startedAt: Date.now() };
     active = run;
     try {
-      result = await run.scope.run<RunResult>(() => (inference
-        ? runInferenceShard({ ...(activityInput as InferenceInput), modelPath: model.path })
-        : runMicroBatchShard(activityInput)));
+      result = await run.scope.run<RunResult>(() =>
+        inference ? runInferenceShard({ ...(activityInput as InferenceInput), modelPath: model.path }) : runMicroBatchShard(activityInput),
+      );
       lastStoppedBy = result.stoppedBy;
     } catch (err) {
       if (!(run.stopping !== undefined && isCancellation(err))) throw err;
@@ -185,8 +219,11 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
   await condition(allHandlersFinished);
   if (draining) return status();
   const carried = {
-    runs, totals,
-    ...(inference ? { model: { generation: model.generation, ...(model.version === undefined ? {} : { version: model.version }), ...(lastReload ? { lastReload } : {}) } } : {}),
+    runs,
+    totals,
+    ...(inference
+      ? { model: { generation: model.generation, ...(model.version === undefined ? {} : { version: model.version }), ...(lastReload ? { lastReload } : {}) } }
+      : {}),
   };
   if (inference) return continueAsNew<typeof streamConsumerWorkflow>({ ...inference, modelPath: model.path, carried });
   return continueAsNew<typeof streamConsumerWorkflow>({ ...input, carried });

@@ -45,12 +45,20 @@ export class BacklogWatch {
       this.#metrics.errors.inc({ component: this.#component, reason: 'backlog_near_retention' });
       const slowest = [...backlog.groups].reduce<[string, number] | undefined>((a, b) => (a && a[1] >= b[1] ? a : b), undefined)?.[0];
       this.#log.warn('stream backlog near retention: producers wait until consumers catch up', {
-        stream, ...(group === undefined ? { slowestGroup: slowest ?? null } : { group }), backlog: entries, retention: backlog.retention,
+        stream,
+        ...(group === undefined ? { slowestGroup: slowest ?? null } : { group }),
+        backlog: entries,
+        retention: backlog.retention,
         percent: Math.round(ratio * 1000) / 10,
       });
     } else if (since !== undefined && ratio < BACKLOG_CLEAR_RATIO) {
       this.#near.delete(stream);
-      this.#log.info('stream backlog back under retention', { stream, ...(group === undefined ? {} : { group }), backlog: entries, episodeMs: Date.now() - since });
+      this.#log.info('stream backlog back under retention', {
+        stream,
+        ...(group === undefined ? {} : { group }),
+        backlog: entries,
+        episodeMs: Date.now() - since,
+      });
     }
     return ratio;
   }

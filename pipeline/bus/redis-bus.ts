@@ -80,7 +80,12 @@ export class RedisBus implements Bus {
     this.#blocking = new Redis(uri, redisOptions);
     // ioredis retries by itself; without a listener an unreachable server would crash the process.
     // A closed bus reports nothing: its connections are going away on purpose.
-    const errors = options.connectionErrors ?? new OutageLog(createLogger('INFO', (line) => console.error(line)), 'redis');
+    const errors =
+      options.connectionErrors ??
+      new OutageLog(
+        createLogger('INFO', (line) => console.error(line)),
+        'redis',
+      );
     const uriForLogs = redactSecrets(uri, [uri]);
     for (const conn of [this.#cmd, this.#blocking]) {
       conn.on('error', (err: Error) => {
@@ -115,7 +120,7 @@ export class RedisBus implements Bus {
 
   async publish(stream: string, payloads: readonly string[], options: { readonly trim?: boolean } = {}): Promise<string[]> {
     if (payloads.length === 0) return [];
-    const capped = options.trim !== false && await this.#capped(stream);
+    const capped = options.trim !== false && (await this.#capped(stream));
     const pipe = this.#cmd.pipeline();
     for (const payload of payloads) {
       if (capped) pipe.xadd(stream, 'MAXLEN', '~', this.#options.maxLen, '*', PAYLOAD_FIELD, payload);
@@ -154,9 +159,8 @@ export class RedisBus implements Bus {
 
   async readNew(stream: string, group: string, consumer: string, count: number, blockMs: number, epoch?: number): Promise<BusEntry[]> {
     if (epoch === undefined) {
-      const reply = (await this.#blocking.xreadgroup(
-        'GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>',
-      )) as [string, RawEntry[]][] | null;
+      const reply = (await this.#blocking.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')) as
+        [string, RawEntry[]][] | null;
       return reply?.[0]?.[1].map(toEntry) ?? [];
     }
     // A fenced read cannot block (it runs as a script): poll until entries come or blockMs is up.
@@ -169,12 +173,16 @@ export class RedisBus implements Bus {
   }
 
   async readPending(stream: string, group: string, consumer: string, afterId: string, count: number, epoch?: number): Promise<BusEntry[]> {
-    const entries = epoch === undefined
-      ? ((await this.#cmd.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, afterId)) as [string, RawEntry[]][] | null)?.[0]?.[1].map(toEntry) ?? []
-      : await this.#fencedRead(stream, group, consumer, count, afterId, epoch);
+    const entries =
+      epoch === undefined
+        ? (((await this.#cmd.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, afterId)) as [string, RawEntry[]][] | null)?.[0]?.[1].map(
+            toEntry,
+          ) ?? [])
+        : await this.#fencedRead(stream, group, consumer, count, afterId, epoch);
     if (entries.length === 0) return entries;
     // Reading pending entries again counts as a delivery; XPENDING tells how many so far.
-    const first = entries[0].id, last = entries[entries.length - 1].id;
+    const first = entries[0].id,
+      last = entries[entries.length - 1].id;
     const details = (await this.#cmd.xpending(stream, group, first, last, entries.length, consumer)) as [string, string, number, number][];
     const deliveries = new Map(details.map(([id, , , times]) => [id, times]));
     return entries.map((e) => ({ ...e, deliveries: deliveries.get(e.id) ?? 1 }));
@@ -183,7 +191,8 @@ export class RedisBus implements Bus {
   async #fencedRead(stream: string, group: string, consumer: string, count: number, from: string, epoch: number): Promise<BusEntry[]> {
     let reply: [string, RawEntry[]][] | null;
     try {
-      reply = (await (this.#cmd as Redis & FencedReadCommand).mdpFencedRead(fenceKey(stream, group), stream, epoch, group, consumer, count, from)) as [string, RawEntry[]][] | null;
+      reply = (await (this.#cmd as Redis & FencedReadCommand).mdpFencedRead(fenceKey(stream, group), stream, epoch, group, consumer, count, from)) as
+        [string, RawEntry[]][] | null;
     } catch (err) {
       const fenced = /^FENCED (\d+)/.exec((err as Error).message);
       if (fenced) throw new OwnerFencedError({ stream, group, owner: consumer, epoch }, { owner: '(a newer attempt)', epoch: Number(fenced[1]) });
@@ -207,9 +216,24 @@ export class RedisBus implements Bus {
     const pipe = this.#cmd.pipeline();
     for (const l of letters) {
       // Never trimmed: a dead letter is the only copy of what failed.
-      pipe.xadd(dlqStream, '*',
-        'reason', l.reason, 'code', l.code, 'stream', l.sourceStream, 'id', l.sourceId, 'group', group,
-        'deliveries', String(l.deliveries ?? 1), 'original', l.payload ?? '');
+      pipe.xadd(
+        dlqStream,
+        '*',
+        'reason',
+        l.reason,
+        'code',
+        l.code,
+        'stream',
+        l.sourceStream,
+        'id',
+        l.sourceId,
+        'group',
+        group,
+        'deliveries',
+        String(l.deliveries ?? 1),
+        'original',
+        l.payload ?? '',
+      );
     }
     for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
     // Acknowledge only after every dead letter is durable in the DLQ stream.
@@ -245,11 +269,13 @@ export class RedisBus implements Bus {
     const length = await this.#cmd.xlen(stream);
     if (length === 0) return { lagMs: 0, pending: 0, undelivered: 0, length };
     const groups = (await this.#cmd.xinfo('GROUPS', stream)) as (string | number | null)[][];
-    const info = groups.map((g) => {
-      const o: Record<string, string | number | null> = {};
-      for (let i = 0; i < g.length; i += 2) o[String(g[i])] = g[i + 1] ?? null;
-      return o;
-    }).find((g) => g.name === group);
+    const info = groups
+      .map((g) => {
+        const o: Record<string, string | number | null> = {};
+        for (let i = 0; i < g.length; i += 2) o[String(g[i])] = g[i + 1] ?? null;
+        return o;
+      })
+      .find((g) => g.name === group);
     if (!info) return { lagMs: 0, pending: 0, undelivered: length, length };
     const pending = Number(info.pending ?? 0);
     let oldestMs = Number.POSITIVE_INFINITY;

@@ -62,13 +62,21 @@ const known = (n: number): number | undefined => (n < 0 ? undefined : n);
 
 /** The stream and its groups in one atomic snapshot; undefined when the stream does not exist. */
 async function readStreamState(redis: Redis, stream: string): Promise<StreamState | undefined> {
-  const reply = (await STREAM_STATE.run(redis, [stream], [UNDELIVERED_PROBE])) as [] | [number, number, [string, number, string, number, number, number][], string];
+  const reply = (await STREAM_STATE.run(redis, [stream], [UNDELIVERED_PROBE])) as
+    [] | [number, number, [string, number, string, number, number, number][], string];
   if (reply.length === 0) return undefined;
   const [entriesAdded, length, groups, maxDeletedId] = reply;
   return {
-    entriesAdded, length, maxDeletedId,
+    entriesAdded,
+    length,
+    maxDeletedId,
     groups: groups.map(([name, pending, lastDeliveredId, entriesRead, undelivered, lag]) => ({
-      name, pending, lastDeliveredId, entriesRead: known(entriesRead), undelivered: known(undelivered), lag: known(lag),
+      name,
+      pending,
+      lastDeliveredId,
+      entriesRead: known(entriesRead),
+      undelivered: known(undelivered),
+      lag: known(lag),
     })),
   };
 }
@@ -169,7 +177,9 @@ export async function takeUnreadLoss(redis: Redis, stream: string, group: string
   const trusted = !restarted || g.lastDeliveredId === '0-0' || compareStreamIds(state.maxDeletedId, g.lastDeliveredId) > 0;
   const lost = counted;
   const next: LossMemo = {
-    added: state.entriesAdded, undelivered: g.undelivered ?? null, pending: g.pending,
+    added: state.entriesAdded,
+    undelivered: g.undelivered ?? null,
+    pending: g.pending,
     // Lower than reported: Redis re-derived its counter (after an XDEL) and forgot; count from there.
     reported: lost ?? reported,
     // A restart is settled once the counter could be read again (and taken as the new baseline).

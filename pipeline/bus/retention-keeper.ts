@@ -54,13 +54,18 @@ export class RetentionKeeper {
     if (loss.deleted) {
       metrics.errors.inc({ component, reason: 'stream_deleted' });
       log.error('stream or consumer group deleted: the entries the group had not acknowledged are lost, how many is not known', {
-        stream, group, lastSeenUndelivered: loss.deleted.undelivered, lastSeenPending: loss.deleted.pending,
+        stream,
+        group,
+        lastSeenUndelivered: loss.deleted.undelivered,
+        lastSeenPending: loss.deleted.pending,
       });
     }
     if (loss.removed > 0) {
       metrics.errors.inc({ component, reason: 'trimmed_unread' }, loss.removed);
       log.error('entries removed from the stream before the group read them (trimmed or deleted behind its back): they are lost', {
-        stream, group, entries: loss.removed,
+        stream,
+        group,
+        entries: loss.removed,
       });
     }
     this.#watch.observe(stream, await bus.backlog(stream), group);

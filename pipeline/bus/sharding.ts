@@ -32,8 +32,10 @@ export function streamIdMs(id: string): number {
 
 /** Orders two Redis stream ids (`ms-seq`): negative when `a` was appended before `b`. */
 export function compareStreamIds(a: string, b: string): number {
-  const da = a.indexOf('-'), db = b.indexOf('-');
-  const msA = Number(da < 0 ? a : a.slice(0, da)), msB = Number(db < 0 ? b : b.slice(0, db));
+  const da = a.indexOf('-'),
+    db = b.indexOf('-');
+  const msA = Number(da < 0 ? a : a.slice(0, da)),
+    msB = Number(db < 0 ? b : b.slice(0, db));
   if (msA !== msB) return msA - msB;
   return Number(da < 0 ? 0 : a.slice(da + 1)) - Number(db < 0 ? 0 : b.slice(db + 1));
 }

@@ -180,8 +180,7 @@ function rangeText(spec: RangeSpec): string {
 }
 
 function inRange(x: number, spec: RangeSpec): boolean {
-  return (spec.min === undefined || x >= spec.min) && (spec.max === undefined || x <= spec.max) &&
-    (spec.exclusiveMin === undefined || x > spec.exclusiveMin);
+  return (spec.min === undefined || x >= spec.min) && (spec.max === undefined || x <= spec.max) && (spec.exclusiveMin === undefined || x > spec.exclusiveMin);
 }
 
 const INT_TEXT = /^\s*[+-]?\d+\s*$/;
@@ -247,7 +246,8 @@ const FORMATS: Record<string, convict.Format> = {
   'mdp-key-part': {
     validate(x: unknown) {
       if (typeof x !== 'string' || x.trim() === '' || /[\s|]/.test(x)) fail('must be a non-empty string without spaces or "|"');
-      if (x.length > EVENT_FIELD_LIMITS.provider) fail(`must be at most ${EVENT_FIELD_LIMITS.provider} characters, the event contract's limit (got ${x.length})`);
+      if (x.length > EVENT_FIELD_LIMITS.provider)
+        fail(`must be at most ${EVENT_FIELD_LIMITS.provider} characters, the event contract's limit (got ${x.length})`);
     },
   },
   'mdp-duration': {
@@ -304,7 +304,8 @@ const FORMATS: Record<string, convict.Format> = {
         if (seen.has(name)) fail(`entry ${i}: name ${JSON.stringify(name)} is used twice`);
         seen.add(name);
         const ms = typeof horizon === 'string' ? parseDurationMs(horizon) : undefined;
-        if (ms === undefined || ms <= 0) fail(`entry ${i} (${name}): horizon must be a duration such as "60s", "500ms" or "5m" (got ${JSON.stringify(horizon)})`);
+        if (ms === undefined || ms <= 0)
+          fail(`entry ${i} (${name}): horizon must be a duration such as "60s", "500ms" or "5m" (got ${JSON.stringify(horizon)})`);
       });
     },
   },
@@ -328,9 +329,12 @@ const SCHEMA = {
       signals_stream: { doc: 'Signals stream.', format: 'mdp-name', default: 'mdp.signals' },
       consumer_group: { doc: 'Consumer group name.', format: 'mdp-name', default: 'mdp-consumers' },
       maxlen: {
-        doc: 'Retention bound per stream (entries): producers wait while a consumer group\'s unacknowledged backlog is at 90% of it; '
-          + 'streams are trimmed only below what every group acknowledged; a stream no group reads is capped at it (XADD MAXLEN ~).',
-        format: 'mdp-int', min: 1, default: 1_000_000,
+        doc:
+          "Retention bound per stream (entries): producers wait while a consumer group's unacknowledged backlog is at 90% of it; " +
+          'streams are trimmed only below what every group acknowledged; a stream no group reads is capped at it (XADD MAXLEN ~).',
+        format: 'mdp-int',
+        min: 1,
+        default: 1_000_000,
       },
       dlq_stream: { doc: 'Dead-letter stream.', format: 'mdp-name', default: 'mdp.dlq' },
       late_stream: { doc: 'Stream for events later than their window.', format: 'mdp-name', default: 'mdp.events.late' },
@@ -351,7 +355,12 @@ const SCHEMA = {
   micro_batch: {
     window_ms: { doc: 'Tumbling window length (0.5–5 s).', format: 'mdp-int', min: 500, max: 5000, default: 2000 },
     max_batch_size: { doc: 'Most messages read (and routed, acknowledged) per batch.', format: 'mdp-int', min: 1, default: 5000 },
-    max_buffered_events: { doc: 'Most events a shard holds in open windows; beyond it the oldest window is cut (memory bound).', format: 'mdp-int', min: 1, default: 500_000 },
+    max_buffered_events: {
+      doc: 'Most events a shard holds in open windows; beyond it the oldest window is cut (memory bound).',
+      format: 'mdp-int',
+      min: 1,
+      default: 500_000,
+    },
     allow_late_ms: { doc: 'Grace for late events (watermark lag).', format: 'mdp-int', min: 0, default: 500 },
     flush_timeout_ms: { doc: 'Idle time after which the watermark follows the wall clock.', format: 'mdp-int', min: 1, default: 1000 },
     max_future_ms: { doc: 'Events whose src_ts is further ahead of the wall clock go to the DLQ (future_event).', format: 'mdp-int', min: 0, default: 5000 },
@@ -372,8 +381,18 @@ const SCHEMA = {
       rules: {
         enabled: { doc: 'Evaluate rules.', format: 'mdp-boolean', default: true },
         file: { doc: 'Rules file.', format: 'mdp-path', default: 'configs/rules.yaml' },
-        max_rules: { doc: 'Most rules the file may hold; loading checks each rule on the event loop (about 0.1 ms per rule).', format: 'mdp-int', min: 1, default: DEFAULT_MAX_RULES },
-        max_bytes: { doc: 'Largest rules file in bytes; a larger one is refused before it is read.', format: 'mdp-int', min: 1, default: DEFAULT_MAX_RULES_BYTES },
+        max_rules: {
+          doc: 'Most rules the file may hold; loading checks each rule on the event loop (about 0.1 ms per rule).',
+          format: 'mdp-int',
+          min: 1,
+          default: DEFAULT_MAX_RULES,
+        },
+        max_bytes: {
+          doc: 'Largest rules file in bytes; a larger one is refused before it is read.',
+          format: 'mdp-int',
+          min: 1,
+          default: DEFAULT_MAX_RULES_BYTES,
+        },
       },
       sklearn: {
         enabled: { doc: 'Evaluate the ML model.', format: 'mdp-boolean', default: false },
@@ -383,7 +402,14 @@ const SCHEMA = {
     },
   },
   store: {
-    url: { doc: 'PostgreSQL URL.', format: 'mdp-url', protocols: ['postgres:', 'postgresql:'], default: 'postgres://mdp:mdp@127.0.0.1:5432/mdp', env: 'STORE_URL', sensitive: true },
+    url: {
+      doc: 'PostgreSQL URL.',
+      format: 'mdp-url',
+      protocols: ['postgres:', 'postgresql:'],
+      default: 'postgres://mdp:mdp@127.0.0.1:5432/mdp',
+      env: 'STORE_URL',
+      sensitive: true,
+    },
   },
   temporal: {
     address: { doc: 'Temporal frontend host:port.', format: 'mdp-host-port', default: '127.0.0.1:7233', env: 'TEMPORAL_ADDRESS' },
@@ -402,7 +428,12 @@ const SCHEMA = {
   },
   recovery: {
     interval: { doc: 'How often the mdp-recovery schedule sweeps pending entries, e.g. 1m.', format: 'mdp-duration', default: '1m' },
-    min_idle_ms: { doc: "Idle time (ms) after which a pending entry not held by its shard's owner is claimed for the owner (or dead-lettered past max_deliveries).", format: 'mdp-int', min: 0, default: 60_000 },
+    min_idle_ms: {
+      doc: "Idle time (ms) after which a pending entry not held by its shard's owner is claimed for the owner (or dead-lettered past max_deliveries).",
+      format: 'mdp-int',
+      min: 0,
+      default: 60_000,
+    },
   },
 } satisfies convict.Schema<StreamingConfig>;
 
@@ -417,8 +448,7 @@ function isMapping(value: unknown): value is Json {
 
 /** Dotted paths of the leaves of a plain object (arrays are leaves, empty mappings have none). */
 function leaves(value: Json, prefix = ''): Array<[string, unknown]> {
-  return Object.entries(value).flatMap(([k, v]): Array<[string, unknown]> =>
-    isMapping(v) ? leaves(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v]]);
+  return Object.entries(value).flatMap(([k, v]): Array<[string, unknown]> => (isMapping(v) ? leaves(v, `${prefix}${k}.`) : [[`${prefix}${k}`, v]]));
 }
 
 function lookup(root: unknown, key: string): { found: boolean; value?: unknown } {
@@ -483,7 +513,12 @@ function readDocument(file: string, env: LoadStreamingConfigOptions['env']): Jso
     throw new ConfigError(`${file}: line ${line}, column ${err.mark.column + 1}: invalid YAML: ${err.reason}`, { code: 'CONFIG_PARSE', file, line });
   }
   if (doc === undefined || doc === null) return {};
-  if (!isMapping(doc)) throw new ConfigError(`${file}: the top level must be a mapping of keys (got ${Array.isArray(doc) ? 'a list' : typeof doc})`, { code: 'CONFIG_PARSE', file, line: 1 });
+  if (!isMapping(doc))
+    throw new ConfigError(`${file}: the top level must be a mapping of keys (got ${Array.isArray(doc) ? 'a list' : typeof doc})`, {
+      code: 'CONFIG_PARSE',
+      file,
+      line: 1,
+    });
   return doc;
 }
 
@@ -560,10 +595,18 @@ export function loadStreamingConfig(options: LoadStreamingConfigOptions): Stream
   if (issues.length === 0) {
     const adapters = config.get('inference').adapters;
     if (adapters.rules.enabled && adapters.rules.file === '') {
-      issues.push({ key: 'inference.adapters.rules.file', reason: 'must be set when inference.adapters.rules.enabled is true', ...origin('inference.adapters.rules.file', '') });
+      issues.push({
+        key: 'inference.adapters.rules.file',
+        reason: 'must be set when inference.adapters.rules.enabled is true',
+        ...origin('inference.adapters.rules.file', ''),
+      });
     }
     if (adapters.sklearn.enabled && adapters.sklearn.model_path === '') {
-      issues.push({ key: 'inference.adapters.sklearn.model_path', reason: 'must be set when inference.adapters.sklearn.enabled is true', ...origin('inference.adapters.sklearn.model_path', '') });
+      issues.push({
+        key: 'inference.adapters.sklearn.model_path',
+        reason: 'must be set when inference.adapters.sklearn.enabled is true',
+        ...origin('inference.adapters.sklearn.model_path', ''),
+      });
     }
   }
   if (issues.length > 0) {
@@ -580,7 +623,6 @@ export function loadStreamingConfig(options: LoadStreamingConfigOptions): Stream
   }
   return deepFreeze(config.getProperties());
 }
-
 
 /**
  * The inference adapter the pipeline runs: the ML model when enabled (rules as its fallback), else

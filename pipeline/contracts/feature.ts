@@ -24,9 +24,7 @@ export interface FeatureSnapshot {
 }
 
 /** A decoded feature snapshot, or why the payload is not one. */
-export type SnapshotDecodeResult =
-  | { readonly ok: true; readonly snapshot: FeatureSnapshot }
-  | { readonly ok: false; readonly reason: string };
+export type SnapshotDecodeResult = { readonly ok: true; readonly snapshot: FeatureSnapshot } | { readonly ok: false; readonly reason: string };
 
 /** Decodes one bus payload (JSON text) as a v1 feature snapshot; the reason names what is wrong. */
 export function decodeSnapshot(text: string): SnapshotDecodeResult {
@@ -36,8 +34,15 @@ export function decodeSnapshot(text: string): SnapshotDecodeResult {
   } catch (err) {
     return { ok: false, reason: `malformed JSON: ${(err as Error).message}` };
   }
-  if (!value || value.ver !== 1 || typeof value.symbol !== 'string' || typeof value.provider !== 'string' ||
-      typeof value.tsMs !== 'number' || typeof value.values !== 'object' || value.values === null) {
+  if (
+    !value ||
+    value.ver !== 1 ||
+    typeof value.symbol !== 'string' ||
+    typeof value.provider !== 'string' ||
+    typeof value.tsMs !== 'number' ||
+    typeof value.values !== 'object' ||
+    value.values === null
+  ) {
     return { ok: false, reason: 'not a v1 feature snapshot (ver, provider, symbol, tsMs, values)' };
   }
   return { ok: true, snapshot: value as FeatureSnapshot };

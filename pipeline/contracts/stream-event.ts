@@ -48,9 +48,7 @@ export function makeEventId(provider: string, symbol: string, srcTs: string, seq
   return `${provider}|${symbol}|${srcTs}|${seq}`;
 }
 
-export type ValidationResult =
-  | { readonly ok: true; readonly event: MarketEvent }
-  | { readonly ok: false; readonly reason: string };
+export type ValidationResult = { readonly ok: true; readonly event: MarketEvent } | { readonly ok: false; readonly reason: string };
 
 const invalid = (reason: string): ValidationResult => ({ ok: false, reason });
 
@@ -110,11 +108,15 @@ export function validateEvent(payload: unknown): ValidationResult {
   for (const key of ['o', 'h', 'l', 'c', 'v'] as const) {
     const value = p[key];
     if (typeof value !== 'number' || !Number.isFinite(value)) {
-      const shown = typeof value === 'number' ? String(value) : JSON.stringify(value) ?? String(value);
+      const shown = typeof value === 'number' ? String(value) : (JSON.stringify(value) ?? String(value));
       return invalid(`field "${key}" must be a finite number (got ${shown})`);
     }
   }
-  const o = p.o as number, h = p.h as number, l = p.l as number, c = p.c as number, v = p.v as number;
+  const o = p.o as number,
+    h = p.h as number,
+    l = p.l as number,
+    c = p.c as number,
+    v = p.v as number;
   if (l <= 0) return invalid(`prices must be > 0 (l=${l})`);
   if (h < l) return invalid(`field "h" must be >= "l" (h=${h}, l=${l})`);
   if (o > h || o < l || c > h || c < l) return invalid(`fields "o" and "c" must lie within [l, h] (o=${o}, c=${c}, l=${l}, h=${h})`);

@@ -10,18 +10,30 @@ export function parseIsoToMicros(text: string): number | undefined {
   const m = ISO_RE.exec(text);
   if (!m) return undefined;
   const [, y, mo, d, h, mi, s, frac, zone] = m as unknown as [string, string, string, string, string, string, string, string | undefined, string];
-  const year = Number(y), month = Number(mo), day = Number(d), hour = Number(h), minute = Number(mi), second = Number(s);
+  const year = Number(y),
+    month = Number(mo),
+    day = Number(d),
+    hour = Number(h),
+    minute = Number(mi),
+    second = Number(s);
   const ms = Date.UTC(year, month - 1, day, hour, minute, second);
   const check = new Date(ms);
   // Date.UTC silently rolls 2025-02-30 over into March; a round trip catches it.
-  if (check.getUTCFullYear() !== year || check.getUTCMonth() !== month - 1 || check.getUTCDate() !== day ||
-      check.getUTCHours() !== hour || check.getUTCMinutes() !== minute || check.getUTCSeconds() !== second) {
+  if (
+    check.getUTCFullYear() !== year ||
+    check.getUTCMonth() !== month - 1 ||
+    check.getUTCDate() !== day ||
+    check.getUTCHours() !== hour ||
+    check.getUTCMinutes() !== minute ||
+    check.getUTCSeconds() !== second
+  ) {
     return undefined;
   }
   let offsetMin = 0;
   if (zone !== 'Z') {
     const sign = zone.startsWith('-') ? -1 : 1;
-    const offsetHours = Number(zone.slice(1, 3)), offsetMinutes = Number(zone.slice(4, 6));
+    const offsetHours = Number(zone.slice(1, 3)),
+      offsetMinutes = Number(zone.slice(4, 6));
     if (offsetHours > 23 || offsetMinutes > 59) return undefined;
     offsetMin = sign * (offsetHours * 60 + offsetMinutes);
   }

@@ -97,9 +97,13 @@ export function loadDatasetCatalog(file: string, baseDir = process.cwd()): Map<s
     const description = str(`${where}.description`, d.description, true);
     if (format === 'store') {
       out.set(name, {
-        name, format, description,
-        provider: str(`${where}.provider`, d.provider)!, interval: str(`${where}.interval`, d.interval)!,
-        symbols: symbolsOf(`${where}.symbols`, d.symbols), as_provider: str(`${where}.as_provider`, d.as_provider, true),
+        name,
+        format,
+        description,
+        provider: str(`${where}.provider`, d.provider)!,
+        interval: str(`${where}.interval`, d.interval)!,
+        symbols: symbolsOf(`${where}.symbols`, d.symbols),
+        as_provider: str(`${where}.as_provider`, d.as_provider, true),
       });
       continue;
     }
@@ -111,14 +115,21 @@ export function loadDatasetCatalog(file: string, baseDir = process.cwd()): Map<s
       if (typeof g !== 'object' || g === null) throw new DatasetCatalogError(`${where}.generate: must be a mapping`);
       if (!Number.isSafeInteger(g.seed)) throw new DatasetCatalogError(`${where}.generate.seed: must be an integer`);
       generate = {
-        symbols: symbolsOf(`${where}.generate.symbols`, g.symbols) ?? ['SPY'], seed: g.seed as number,
-        ticks_per_day: g.ticks_per_day as number | undefined, volatility: g.volatility as number | undefined,
+        symbols: symbolsOf(`${where}.generate.symbols`, g.symbols) ?? ['SPY'],
+        seed: g.seed as number,
+        ticks_per_day: g.ticks_per_day as number | undefined,
+        volatility: g.volatility as number | undefined,
         start_prices: g.start_prices as Record<string, number> | undefined,
       };
     }
     out.set(name, {
-      name, format, description, path: isAbsolute(path) ? path : resolve(baseDir, path),
-      provider: str(`${where}.provider`, d.provider, true), symbols: symbolsOf(`${where}.symbols`, d.symbols), generate,
+      name,
+      format,
+      description,
+      path: isAbsolute(path) ? path : resolve(baseDir, path),
+      provider: str(`${where}.provider`, d.provider, true),
+      symbols: symbolsOf(`${where}.symbols`, d.symbols),
+      generate,
     });
   }
   return out;

@@ -50,9 +50,19 @@ export function rowToEvent(row: Record<string, unknown>, defaults: { provider?: 
   const seq = seqValue === undefined ? defaults.rowIndex : seqValue;
   const interval = text('interval');
   return {
-    ver: 1, provider, symbol, kind, ...(interval ? { interval } : {}),
-    src_ts: srcTs, ingest_ts: srcTs,
-    o, h, l, c, v: num('v') ?? num('volume') ?? 0, seq,
+    ver: 1,
+    provider,
+    symbol,
+    kind,
+    ...(interval ? { interval } : {}),
+    src_ts: srcTs,
+    ingest_ts: srcTs,
+    o,
+    h,
+    l,
+    c,
+    v: num('v') ?? num('volume') ?? 0,
+    seq,
     event_id: makeEventId(provider, symbol, srcTs, seq),
   };
 }
@@ -66,12 +76,16 @@ export function splitCsvLine(line: string): string[] {
   for (let i = 0; i < line.length; i++) {
     const ch = line[i];
     if (quoted) {
-      if (ch === '"' && line[i + 1] === '"') { field += '"'; i++; }
-      else if (ch === '"') quoted = false;
+      if (ch === '"' && line[i + 1] === '"') {
+        field += '"';
+        i++;
+      } else if (ch === '"') quoted = false;
       else field += ch;
     } else if (ch === '"') quoted = true;
-    else if (ch === ',') { out.push(field.trim()); field = ''; }
-    else field += ch;
+    else if (ch === ',') {
+      out.push(field.trim());
+      field = '';
+    } else field += ch;
   }
   out.push(field.trim());
   return out;

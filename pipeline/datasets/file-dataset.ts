@@ -85,14 +85,16 @@ function parseRow(text: string, format: FileFormat, header: string[] | undefined
   if (format === 'jsonl') {
     try {
       const value: unknown = JSON.parse(text);
-      return typeof value === 'object' && value !== null && !Array.isArray(value) ? value as Record<string, unknown> : 'line is not a JSON object';
+      return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : 'line is not a JSON object';
     } catch (err) {
       return `malformed JSON: ${(err as Error).message}`;
     }
   }
   const cells = splitCsvLine(text);
   const row: Record<string, unknown> = {};
-  header!.forEach((name, i) => { row[name] = cells[i]; });
+  header!.forEach((name, i) => {
+    row[name] = cells[i];
+  });
   return row;
 }
 
@@ -100,7 +102,10 @@ async function buildIndex(file: string, options: FileDatasetOptions, size: numbe
   const symbols = options.symbols ? new Set(options.symbols) : undefined;
   let header: string[] | undefined;
   let sorted = true;
-  const minutes: number[] = [], counts: number[] = [], offsets: number[] = [], rowIndexes: number[] = [];
+  const minutes: number[] = [],
+    counts: number[] = [],
+    offsets: number[] = [],
+    rowIndexes: number[] = [];
   const outOfOrder = new Map<number, number>();
   const skipped: SkippedLine[] = [];
   let skippedCount = 0;
@@ -119,7 +124,8 @@ async function buildIndex(file: string, options: FileDatasetOptions, size: numbe
     const us = typeof row === 'string' ? undefined : rowTimeUs(row);
     if (us === undefined) {
       skippedCount++;
-      if (skipped.length < SKIPPED_SAMPLE) skipped.push({ file, line: lineNo, reason: typeof row === 'string' ? row : 'no parseable src_ts/ts (ISO-8601 with zone)' });
+      if (skipped.length < SKIPPED_SAMPLE)
+        skipped.push({ file, line: lineNo, reason: typeof row === 'string' ? row : 'no parseable src_ts/ts (ISO-8601 with zone)' });
       continue;
     }
     if (symbols && !symbols.has(String((row as Record<string, unknown>).symbol))) continue;
@@ -127,7 +133,10 @@ async function buildIndex(file: string, options: FileDatasetOptions, size: numbe
     const last = minutes.length - 1;
     if (last >= 0 && minute === minutes[last]) counts[last]++;
     else if (last < 0 || minute > minutes[last]) {
-      minutes.push(minute); counts.push(1); offsets.push(offset); rowIndexes.push(rowIndex);
+      minutes.push(minute);
+      counts.push(1);
+      offsets.push(offset);
+      rowIndexes.push(rowIndex);
     } else {
       sorted = false;
       outOfOrder.set(minute, (outOfOrder.get(minute) ?? 0) + 1);
@@ -139,15 +148,22 @@ async function buildIndex(file: string, options: FileDatasetOptions, size: numbe
     minutes.forEach((m, i) => all.set(m, counts[i]));
     for (const [m, n] of outOfOrder) all.set(m, (all.get(m) ?? 0) + n);
     const merged = [...all].sort((a, b) => a[0] - b[0]);
-    minutes.length = 0; counts.length = 0; offsets.length = 0; rowIndexes.length = 0;
-    for (const [m, n] of merged) { minutes.push(m); counts.push(n); }
+    minutes.length = 0;
+    counts.length = 0;
+    offsets.length = 0;
+    rowIndexes.length = 0;
+    for (const [m, n] of merged) {
+      minutes.push(m);
+      counts.push(n);
+    }
   }
   return { file, size, mtimeMs, header, sorted, minutes, counts, offsets, rowIndexes, skipped, skippedCount };
 }
 
 /** First index `i` with `values[i] >= target` (binary search; `values.length` when none). */
 function lowerBound(values: readonly number[], target: number): number {
-  let lo = 0, hi = values.length;
+  let lo = 0,
+    hi = values.length;
   while (lo < hi) {
     const mid = (lo + hi) >>> 1;
     if (values[mid] < target) lo = mid + 1;
@@ -210,8 +226,10 @@ export class FileDataset {
   /** Counts of `[fromMs, toMs)` from the index (minute resolution at the edges). */
   async summary(fromMs: number, toMs: number, chunkSpanMs: number): Promise<DatasetSummary> {
     const indexes = await this.#indexes();
-    let events = 0, skippedLines = 0;
-    let firstMs: number | null = null, lastMs: number | null = null;
+    let events = 0,
+      skippedLines = 0;
+    let firstMs: number | null = null,
+      lastMs: number | null = null;
     const chunks = new Set<number>();
     const skippedSample: SkippedLine[] = [];
     for (const index of indexes) {
@@ -246,9 +264,12 @@ export class FileDataset {
   async read(fromMs: number, toMs: number): Promise<{ events: StreamEventV1[] }> {
     const keyed: { us: number; event: StreamEventV1 }[] = [];
     const symbols = this.#options.symbols ? new Set(this.#options.symbols) : undefined;
-    const fromUs = fromMs * 1000, toUs = toMs * 1000;
+    const fromUs = fromMs * 1000,
+      toUs = toMs * 1000;
     for (const index of await this.#indexes()) {
-      let start = 0, end: number | undefined, rowIndex = 0;
+      let start = 0,
+        end: number | undefined,
+        rowIndex = 0;
       if (index.sorted) {
         const first = lowerBound(index.minutes, Math.floor(fromMs / MINUTE_MS) * MINUTE_MS);
         if (first >= index.minutes.length || index.minutes[first] >= toMs) continue;

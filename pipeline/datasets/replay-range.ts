@@ -43,7 +43,8 @@ export interface ReplayRange {
  * live bar with a partial one) and rounds the chunk span up to a multiple of the window.
  */
 export function replayRange(fromMs: number, toMs: number, windowMs: number, chunkSpanMs: number): ReplayRange {
-  if (!(toMs > fromMs)) throw new RangeError(`replay range is empty: to (${new Date(toMs).toISOString()}) must be after from (${new Date(fromMs).toISOString()})`);
+  if (!(toMs > fromMs))
+    throw new RangeError(`replay range is empty: to (${new Date(toMs).toISOString()}) must be after from (${new Date(fromMs).toISOString()})`);
   return {
     fromMs: alignDown(fromMs, windowMs),
     toMs: alignUp(toMs, windowMs),

@@ -89,8 +89,12 @@ export function generateSampleDay(options: SampleDayOptions): StreamEventV1[] {
   }
   arrivals.sort((a, b) => a.us - b.us || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
   const producer = new SyntheticProducer({
-    provider: options.provider, symbols: options.symbols, seed: options.seed, tickRate: 1,
-    priceVolatility: options.volatility ?? 0.15, startPrices: options.startPrices,
+    provider: options.provider,
+    symbols: options.symbols,
+    seed: options.seed,
+    tickRate: 1,
+    priceVolatility: options.volatility ?? 0.15,
+    startPrices: options.startPrices,
   });
   return arrivals.map((a) => producer.nextTick(a.symbol, a.us, a.us));
 }

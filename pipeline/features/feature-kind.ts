@@ -53,7 +53,10 @@ const PREFIX_KINDS: ReadonlyMap<string, FeatureKind> = new Map<string, FeatureKi
 export function featureKindOf(window: Pick<FeatureWindowSpec, 'name' | 'kind'>): FeatureKind {
   if (window.kind !== undefined) {
     if (!(FEATURE_KINDS as readonly string[]).includes(window.kind)) {
-      throw new FeatureError('FEATURE_WINDOW_INVALID', `feature window "${window.name}": unknown kind "${String(window.kind)}" (expected one of ${FEATURE_KINDS.join(', ')})`);
+      throw new FeatureError(
+        'FEATURE_WINDOW_INVALID',
+        `feature window "${window.name}": unknown kind "${String(window.kind)}" (expected one of ${FEATURE_KINDS.join(', ')})`,
+      );
     }
     return window.kind;
   }

@@ -17,7 +17,7 @@ const RSI_SETTLE_PERIODS = 40;
  * the RSI settling span. Used by the live consumer on start and by replays before each chunk.
  */
 export function featureWarmSpanMs(windows: readonly FeatureWindowSpec[], windowMs: number): number {
-  const longest = Math.max(0, ...windows.map((w) => (w.horizon === undefined ? 0 : parseDurationMs(w.horizon) ?? 0)));
+  const longest = Math.max(0, ...windows.map((w) => (w.horizon === undefined ? 0 : (parseDurationMs(w.horizon) ?? 0))));
   const rsiPeriods = [DEFAULT_RSI_PERIOD, ...windows.filter((w) => featureKindOf(w) === 'rsi').map((w) => w.period ?? DEFAULT_RSI_PERIOD)];
   return Math.max(longest, 16 * windowMs) + 2 * windowMs + RSI_SETTLE_PERIODS * Math.max(...rsiPeriods) * windowMs;
 }

@@ -99,7 +99,10 @@ export class SeededRandom {
   /** Next uint32 in [0, 2^32). */
   nextUint32(): number {
     const s = this.#s;
-    const s0 = s[0], s1 = s[1], s2 = s[2], s3 = s[3];
+    const s0 = s[0],
+      s1 = s[1],
+      s2 = s[2],
+      s3 = s[3];
     const result = Math.imul(rotl(Math.imul(s1, 5), 7), 9) >>> 0;
     const t = s1 << 9;
     const n2 = s2 ^ s0;

@@ -404,8 +404,12 @@ export class SyntheticProducer {
       const saved = Object.hasOwn(symbols, track.symbol) ? symbols[track.symbol] : undefined;
       if (saved === undefined) continue;
       const { seq, price, lastSrcTsUs } = saved;
-      if (!Number.isSafeInteger(seq) || seq < 0 || !(Number.isFinite(price) && price > 0) ||
-          (lastSrcTsUs !== null && (!Number.isSafeInteger(lastSrcTsUs) || lastSrcTsUs < 0))) {
+      if (
+        !Number.isSafeInteger(seq) ||
+        seq < 0 ||
+        !(Number.isFinite(price) && price > 0) ||
+        (lastSrcTsUs !== null && (!Number.isSafeInteger(lastSrcTsUs) || lastSrcTsUs < 0))
+      ) {
         throw new TypeError(`producer state of ${track.symbol} is malformed`);
       }
       track.seq = seq;
@@ -415,8 +419,14 @@ export class SyntheticProducer {
     const schedule = state.schedule;
     if (schedule !== null) {
       const { originUs, eventsPerSecond, index, position } = schedule;
-      if (!Number.isFinite(originUs) || !(Number.isFinite(eventsPerSecond) && eventsPerSecond > 0) ||
-          !Number.isSafeInteger(index) || index < 0 || !Number.isSafeInteger(position) || position < 0) {
+      if (
+        !Number.isFinite(originUs) ||
+        !(Number.isFinite(eventsPerSecond) && eventsPerSecond > 0) ||
+        !Number.isSafeInteger(index) ||
+        index < 0 ||
+        !Number.isSafeInteger(position) ||
+        position < 0
+      ) {
         throw new TypeError('producer state.schedule is malformed');
       }
       this.#schedule = { originUs, eventsPerSecond, index, position };

@@ -50,7 +50,11 @@ export interface RoutedEntries<T> {
  */
 export function deadLetterOf(entry: BusEntry, sourceStream: string, cause: DeadLetterCause): DeadLetter {
   return {
-    sourceStream, sourceId: entry.id, payload: entry.payload ?? entry.foreign, code: cause.code, reason: deadLetterReason(cause),
+    sourceStream,
+    sourceId: entry.id,
+    payload: entry.payload ?? entry.foreign,
+    code: cause.code,
+    reason: deadLetterReason(cause),
     ...(entry.deliveries === undefined ? {} : { deliveries: entry.deliveries }),
   };
 }

@@ -44,7 +44,8 @@ export function routeEvents(entries: readonly BusEntry[], batcher: MicroBatcher<
   for (const entry of entries) (resume?.settled(entry.id) ? redelivered : unsettled).push(entry);
   const { decoded, dead } = routeEntries(unsettled, EVENT_PAYLOADS, options);
   const late: BusEntry[] = [];
-  let accepted = 0, duplicates = 0;
+  let accepted = 0,
+    duplicates = 0;
   const { maxFutureMs } = options;
   // In microseconds like src_ts, so the boundary is exact: `maxFutureMs` ahead is still accepted.
   const horizonUs = (nowMs + maxFutureMs) * 1000;

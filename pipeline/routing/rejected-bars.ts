@@ -28,7 +28,8 @@ export function rejectedBarLetters(flushes: readonly WindowFlush<BusEntry>[], re
   const refused = new Set<Bar>();
   for (const { bar, reason } of rejected) {
     const entries = entriesOf.get(bar);
-    if (entries === undefined) throw new Error(`the store rejected a bar that is not one of the flush's (${bar.provider}/${bar.symbol} ${bar.interval} ${bar.tsMs})`);
+    if (entries === undefined)
+      throw new Error(`the store rejected a bar that is not one of the flush's (${bar.provider}/${bar.symbol} ${bar.interval} ${bar.tsMs})`);
     refused.add(bar);
     for (const entry of entries) {
       dead.push(deadLetterOf(entry, sourceStream, { code: 'store_rejected', interval: bar.interval, windowStartMs: bar.tsMs, detail: reason }));

@@ -12,14 +12,14 @@ export interface Logger {
   child(fields: Record<string, unknown>): Logger;
 }
 
-
 export function createLogger(level: LogLevel, write: (line: string) => void, base: Record<string, unknown> = {}): Logger {
   const threshold = LOG_LEVELS.indexOf(level);
   const emit = (lvl: LogLevel, msg: string, fields?: Record<string, unknown>) => {
     if (LOG_LEVELS.indexOf(lvl) < threshold) return;
     const line = JSON.stringify({ ts: new Date().toISOString(), level: lvl.toLowerCase(), msg, ...base, ...fields }, (_k, v: unknown) =>
       // The cause chain is where Temporal keeps the real reason ("Activity failed" ← the activity's error).
-      v instanceof Error ? { name: v.name, message: v.message, ...(v.cause === undefined ? {} : { cause: v.cause }) } : v);
+      v instanceof Error ? { name: v.name, message: v.message, ...(v.cause === undefined ? {} : { cause: v.cause }) } : v,
+    );
     write(redactSecrets(line)); // passwords in URLs never reach a log line
   };
   return {

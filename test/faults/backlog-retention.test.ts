@@ -40,19 +40,43 @@ describe('fault matrix h: a backlog larger than retention', function () {
     await run.drain();
 
     const startUs = (Math.floor(Date.parse(warmUp[1][0].src_ts) / run.windowMs) + 1) * run.windowMs * 1000;
-    const options = { provider: run.provider, symbols: [...run.symbols], seed: 11, priceVolatility: 0.3, tickRate: PER_WINDOW / run.symbols.length / (run.windowMs / 1000) };
+    const options = {
+      provider: run.provider,
+      symbols: [...run.symbols],
+      seed: 11,
+      priceVolatility: 0.3,
+      tickRate: PER_WINDOW / run.symbols.length / (run.windowMs / 1000),
+    };
     const producer = await run.client.workflow.start('producerWorkflow', {
-      taskQueue: run.config.temporal.task_queue, workflowId: producerWorkflowId(run.provider),
-      args: [{ count: BACKLOG, startTs: formatMicros(startUs), symbols: options.symbols, seed: options.seed, tickRate: options.tickRate, priceVolatility: options.priceVolatility }],
+      taskQueue: run.config.temporal.task_queue,
+      workflowId: producerWorkflowId(run.provider),
+      args: [
+        {
+          count: BACKLOG,
+          startTs: formatMicros(startUs),
+          symbols: options.symbols,
+          seed: options.seed,
+          tickRate: options.tickRate,
+          priceVolatility: options.priceVolatility,
+        },
+      ],
     });
     const finished = producer.result().then(() => true);
     // Until the producer is done, or stalls for 5 s (backpressure while nothing consumes).
-    let lastAdded = -1, since = Date.now();
-    await Promise.race([finished, pollUntil(120_000, async () => {
-      const added = await entriesAdded(run.redis, stream);
-      if (added !== lastAdded) [lastAdded, since] = [added, Date.now()];
-      return Date.now() - since > 5000 ? true : undefined;
-    }, { everyMs: 250 })]);
+    let lastAdded = -1,
+      since = Date.now();
+    await Promise.race([
+      finished,
+      pollUntil(
+        120_000,
+        async () => {
+          const added = await entriesAdded(run.redis, stream);
+          if (added !== lastAdded) [lastAdded, since] = [added, Date.now()];
+          return Date.now() - since > 5000 ? true : undefined;
+        },
+        { everyMs: 250 },
+      ),
+    ]);
 
     await run.startConsumers();
     await withTimeout(finished, 120_000, 'the producer to publish the whole backlog');

@@ -17,11 +17,15 @@ describe('fault matrix instruments', function () {
     const cmd = (...args: string[]) => `*${args.length}\r\n${args.map((a) => `$${Buffer.byteLength(a)}\r\n${a}\r\n`).join('')}`;
 
     it('keeps MULTI…EXEC whole and ignores a trailing partial command or transaction', function () {
-      const complete = cmd('XADD', 's', '1-1', 'd', 'x\r\ny') + '#TS:1700000000\r\n' + cmd('MULTI') + cmd('XACK', 's', 'g', '1-1') + cmd('HSET', 'h', 'f', '1') + cmd('EXEC');
+      const complete =
+        cmd('XADD', 's', '1-1', 'd', 'x\r\ny') + '#TS:1700000000\r\n' + cmd('MULTI') + cmd('XACK', 's', 'g', '1-1') + cmd('HSET', 'h', 'f', '1') + cmd('EXEC');
       const partialTx = cmd('MULTI') + cmd('XACK', 's', 'g', '1-2');
       const partialCmd = cmd('XADD', 's', '1-3', 'd', 'zzzz').slice(0, -3);
       const units = parseAofUnits(Buffer.from(complete + partialTx + partialCmd));
-      assert.deepEqual(units.map((u) => u.commands), [['XADD'], [], ['MULTI', 'XACK', 'HSET', 'EXEC']]);
+      assert.deepEqual(
+        units.map((u) => u.commands),
+        [['XADD'], [], ['MULTI', 'XACK', 'HSET', 'EXEC']],
+      );
       assert.equal(units[units.length - 1].end, Buffer.byteLength(complete));
     });
   });
@@ -72,10 +76,27 @@ describe('fault matrix instruments', function () {
       await run.redis.xadd(late, '*', 'd', JSON.stringify(w0[0]));
       const [extra] = await run.publish(run.plan(4, 30)[3].slice(0, 1));
       await run.redis.xreadgroup('GROUP', run.group, 'c', 'COUNT', 10, 'STREAMS', stream, '>');
-      await run.redis.xadd(run.config.bus.redis.dlq_stream, '*', 'reason', 'test', 'code', 'invalid_event', 'stream', stream, 'id', extra.id!, 'original', extra.payload);
+      await run.redis.xadd(
+        run.config.bus.redis.dlq_stream,
+        '*',
+        'reason',
+        'test',
+        'code',
+        'invalid_event',
+        'stream',
+        stream,
+        'id',
+        extra.id!,
+        'original',
+        extra.payload,
+      );
       const wrong = await run.account({ allowLate: true });
       const report = wrong.report;
-      assert.match(report, new RegExp(`${partial.symbol}\\|${intervalLabel(run.windowMs)}\\|.*trades ${partial.trades} ≠ ${partial.trades + 1} \\(-1\\)`), report);
+      assert.match(
+        report,
+        new RegExp(`${partial.symbol}\\|${intervalLabel(run.windowMs)}\\|.*trades ${partial.trades} ≠ ${partial.trades + 1} \\(-1\\)`),
+        report,
+      );
       assert.match(report, /committed bars rewritten or deleted \(bar audit\) \(1\)/, report);
       assert.match(report, new RegExp(`${w0[0].symbol}\\|.*trades`), 'the event in a bar and in the late stream shows in its bar');
       assert.match(report, /valid events sent to the DLQ \(1\)/, report);

@@ -43,10 +43,15 @@ describe('fault matrix f: a frozen worker resumes after its successor took over'
       await run.assertOpen(plan[3], 'window 3 was open when the worker froze');
       // Its blocking read (100 ms) was in flight: let Redis time it out, or the first entries
       // published next would be delivered into the frozen worker's socket.
-      await waitFor('the frozen worker\'s blocking read to expire', 10_000, async () => {
-        const clients = (await run.redis.client('LIST') as string).split('\n');
-        return clients.some((c) => / name=mdp /.test(c) && / flags=\S*b/.test(c)) ? undefined : true;
-      }, { everyMs: 50 });
+      await waitFor(
+        "the frozen worker's blocking read to expire",
+        10_000,
+        async () => {
+          const clients = ((await run.redis.client('LIST')) as string).split('\n');
+          return clients.some((c) => / name=mdp /.test(c) && / flags=\S*b/.test(c)) ? undefined : true;
+        },
+        { everyMs: 50 },
+      );
       // The rest of window 3 is waiting when the successor starts; it closes by the idle rule.
       await run.publish(rest3);
       const successor = await run.waitForAttemptOn(0, successorWorker, 3 * heartbeatTimeoutMs + 60_000, 2);
@@ -62,14 +67,21 @@ describe('fault matrix f: a frozen worker resumes after its successor took over'
 
       const accounting = await run.account();
       const rowBeforeDrain = await new JobRunTracker(run.db).get(successorRow.id);
-      const drained = await run.drain().then(() => 'drained', (err: unknown) => (err as Error).message);
+      const drained = await run.drain().then(
+        () => 'drained',
+        (err: unknown) => (err as Error).message,
+      );
       const rowAfterDrain = await new JobRunTracker(run.db).get(successorRow.id);
       const rowLines = (row: typeof rowBeforeDrain) => `#${row?.id} ${row?.status}${row?.error ? ` (${row.error})` : ''}`;
       assertAccounted(accounting, {
         'bars committed by the successor that changed after the frozen worker resumed': changedBars(committed, accounting.bars),
-        'the successor\'s job_runs row, touched by a stale attempt': rowBeforeDrain?.status === 'running' && rowBeforeDrain.error === null && rowAfterDrain?.status === 'success'
-          ? [] : [`attempt ${successor.attempt}: ${rowLines(rowBeforeDrain)} before the drain, ${rowLines(rowAfterDrain)} after it (expected running, then success)`],
-        'drain': drained === 'drained' ? [] : [drained],
+        "the successor's job_runs row, touched by a stale attempt":
+          rowBeforeDrain?.status === 'running' && rowBeforeDrain.error === null && rowAfterDrain?.status === 'success'
+            ? []
+            : [
+                `attempt ${successor.attempt}: ${rowLines(rowBeforeDrain)} before the drain, ${rowLines(rowAfterDrain)} after it (expected running, then success)`,
+              ],
+        drain: drained === 'drained' ? [] : [drained],
       });
     } finally {
       frozen.child.kill('SIGCONT');

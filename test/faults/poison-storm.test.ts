@@ -46,13 +46,30 @@ function symbolsOn(provider: string, shard: number, count: number, make: (i: num
 function craft(provider: string, symbol: string, srcMs: number, seq: number): StreamEventV1 {
   const src_ts = formatMicros(srcMs * 1000);
   return {
-    ver: 1, provider, symbol, kind: 'tick', src_ts, ingest_ts: src_ts,
-    o: 100.5, h: 100.5, l: 100.5, c: 100.5, v: 100, seq, event_id: makeEventId(provider, symbol, src_ts, seq),
+    ver: 1,
+    provider,
+    symbol,
+    kind: 'tick',
+    src_ts,
+    ingest_ts: src_ts,
+    o: 100.5,
+    h: 100.5,
+    l: 100.5,
+    c: 100.5,
+    v: 100,
+    seq,
+    event_id: makeEventId(provider, symbol, src_ts, seq),
   };
 }
 
 /** The poison entries of `kinds` for one shard, all in window 2's time span unless told otherwise. */
-function poison(run: FaultRun, shard: number, provider: string, kinds: readonly PoisonKind[], window2Ms: number): (Omit<ProducedEntry, 'id'> & { fields?: string[] })[] {
+function poison(
+  run: FaultRun,
+  shard: number,
+  provider: string,
+  kinds: readonly PoisonKind[],
+  window2Ms: number,
+): (Omit<ProducedEntry, 'id'> & { fields?: string[] })[] {
   const stream = run.streams[shard];
   const out: (Omit<ProducedEntry, 'id'> & { fields?: string[] })[] = [];
   const entry = (label: string, payload: string, event?: StreamEventV1) => out.push({ stream, payload, expect: 'poison', label, ...(event ? { event } : {}) });
@@ -73,14 +90,33 @@ function poison(run: FaultRun, shard: number, provider: string, kinds: readonly 
           change(e);
           entry(label, JSON.stringify(e));
         };
-        bad('h < l', (e) => { e.h = 99; e.l = 101; e.o = 100; e.c = 100; });
-        bad('negative volume', (e) => { e.v = -5; });
-        bad('unknown kind', (e) => { e.kind = 'quote'; });
-        bad('string price', (e) => { e.o = '100.5'; });
-        bad('version 2', (e) => { e.ver = 2; });
-        bad('event_id not provider|symbol|src_ts|seq', (e) => { e.event_id = 'nope'; });
-        bad('unparseable src_ts', (e) => { e.src_ts = 'yesterday'; });
-        bad('no symbol', (e) => { delete e.symbol; });
+        bad('h < l', (e) => {
+          e.h = 99;
+          e.l = 101;
+          e.o = 100;
+          e.c = 100;
+        });
+        bad('negative volume', (e) => {
+          e.v = -5;
+        });
+        bad('unknown kind', (e) => {
+          e.kind = 'quote';
+        });
+        bad('string price', (e) => {
+          e.o = '100.5';
+        });
+        bad('version 2', (e) => {
+          e.ver = 2;
+        });
+        bad('event_id not provider|symbol|src_ts|seq', (e) => {
+          e.event_id = 'nope';
+        });
+        bad('unparseable src_ts', (e) => {
+          e.src_ts = 'yesterday';
+        });
+        bad('no symbol', (e) => {
+          delete e.symbol;
+        });
         out.push({ stream, payload: '(entry without field d)', fields: ['x', 'y'], expect: 'poison', label: 'no payload field' });
         break;
       }
@@ -92,7 +128,9 @@ function poison(run: FaultRun, shard: number, provider: string, kinds: readonly 
       case 'oversized-symbol': {
         const random = SeededRandom.fromSeed(shard + 1);
         const alphabet = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
-        const [symbol] = symbolsOn(provider, shard, 1, () => Array.from({ length: 4001 }, () => alphabet[Math.floor(random.next() * alphabet.length)]).join(''));
+        const [symbol] = symbolsOn(provider, shard, 1, () =>
+          Array.from({ length: 4001 }, () => alphabet[Math.floor(random.next() * alphabet.length)]).join(''),
+        );
         const e = craft(provider, symbol, window2Ms + 400, seq++);
         entry('4,001-character symbol', JSON.stringify(e), e);
         break;

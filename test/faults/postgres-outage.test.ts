@@ -37,9 +37,12 @@ describe('fault matrix d: PostgreSQL stopped, then started', function () {
 
     await run.drain();
     const runs = await run.jobRuns();
-    assert.deepEqual(runs.filter((r) => r.status === 'running').map((r) => `#${r.id} attempt ${String(r.meta.attempt)}`), [],
-      `every job_runs row ends after the outage: ${runs.map((r) => `${r.status}(attempt ${String(r.meta.attempt)})`).join(', ')}`);
-    const clients = (await run.redis.client('LIST') as string).split('\n').filter((line) => / name=mdp /.test(line));
+    assert.deepEqual(
+      runs.filter((r) => r.status === 'running').map((r) => `#${r.id} attempt ${String(r.meta.attempt)}`),
+      [],
+      `every job_runs row ends after the outage: ${runs.map((r) => `${r.status}(attempt ${String(r.meta.attempt)})`).join(', ')}`,
+    );
+    const clients = ((await run.redis.client('LIST')) as string).split('\n').filter((line) => / name=mdp /.test(line));
     assert.deepEqual(clients, [], 'no consumer is running after the drain, so no Redis connection of the pipeline is open');
   });
 });

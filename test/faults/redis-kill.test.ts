@@ -36,13 +36,21 @@ describe('fault matrix b: Redis SIGKILLed and restarted (AOF intact)', function 
     await outage(REDIS_DOWN_MS);
     await faults.stack.redis.start();
     const held = new Set(((await run.redis.xrange(run.streams[0], '-', '+')) as [string, unknown][]).map(([id]) => id));
-    assert.deepEqual([...unacknowledged].filter((id) => !held.has(id)), [], 'every entry Redis took and no group acknowledged is back after the restart');
+    assert.deepEqual(
+      [...unacknowledged].filter((id) => !held.has(id)),
+      [],
+      'every entry Redis took and no group acknowledged is back after the restart',
+    );
 
     await run.publish([...rest, ...run.plan(4, 240, { after: plan }).flat()]);
     await run.settle(RECOVERY_MS);
     const accounting = await run.account({ redisRestarted: true });
     assertAccounted(accounting);
     // Redis 7.0 forgets its groups' read counters on an AOF reload: that is no loss to report.
-    assert.deepEqual(run.logLines(worker).filter((l) => typeof l.msg === 'string' && /before the group read them/.test(l.msg)), [], 'no false trimmed_unread after the restart');
+    assert.deepEqual(
+      run.logLines(worker).filter((l) => typeof l.msg === 'string' && /before the group read them/.test(l.msg)),
+      [],
+      'no false trimmed_unread after the restart',
+    );
   });
 });

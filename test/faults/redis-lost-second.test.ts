@@ -56,16 +56,23 @@ describe('fault matrix c: Redis loses its last second', function () {
       const key = `${e.stream}|${e.id}`;
       return !idsAfterRestart.has(key) && (atMark.has(key) || lastSecondKeys.has(key));
     });
-    assert.deepEqual(gone, lastSecond, `the cut removed exactly the entries published after the mark (${lostMs} ms of writes: ${JSON.stringify(cut.droppedCommands)})`);
+    assert.deepEqual(
+      gone,
+      lastSecond,
+      `the cut removed exactly the entries published after the mark (${lostMs} ms of writes: ${JSON.stringify(cut.droppedCommands)})`,
+    );
     const { survived, lost } = survivorsOfRedisLoss({ publishedBeforeCrash, streamIdsAfterRestart: idsAfterRestart, barsAtCrash, windowMs: run.windowMs });
-    assert.equal(lost.length, w4a.length, 'Redis lost window 4\'s first half (never committed); window 3\'s second half is in its committed bar');
+    assert.equal(lost.length, w4a.length, "Redis lost window 4's first half (never committed); window 3's second half is in its committed bar");
 
     await run.startWorker();
     const afterRestart: ProducedEntry[] = await run.publish(plan.slice(5).flat());
     await run.settle(RECOVERY_MS);
     const accounting = await run.account({ produced: [...survived, ...afterRestart], lost, redisRestarted: true });
     assertAccounted(accounting, {
-      [`bars committed before the crash that changed after it (AOF cut back ${lostMs} ms: ${JSON.stringify(cut.droppedCommands)})`]: changedBars(barsAtCrash, accounting.bars),
+      [`bars committed before the crash that changed after it (AOF cut back ${lostMs} ms: ${JSON.stringify(cut.droppedCommands)})`]: changedBars(
+        barsAtCrash,
+        accounting.bars,
+      ),
     });
   });
 });

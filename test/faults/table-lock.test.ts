@@ -42,13 +42,19 @@ describe('fault matrix g: an exclusive lock on the bars table past the heartbeat
       const pendingAtLock = await groupProgress(run.redis, run.streams[0], run.group);
       assert.deepEqual(pendingAtLock, pendingBefore, 'precondition: window 3 was still open when the lock was taken');
       // Silence: the idle rule flushes window 3 (its first half), and the upsert blocks.
-      await waitFor('the consumer\'s flush of window 3 to wait on the lock', 60_000, async () => ((await lock.waiters()).length > 0 ? true : undefined), { everyMs: 100 })
-        .catch(async (err: unknown) => { throw new Error(`${(err as Error).message}; backends:\n${await lock.activity()}`); });
+      await waitFor("the consumer's flush of window 3 to wait on the lock", 60_000, async () => ((await lock.waiters()).length > 0 ? true : undefined), {
+        everyMs: 100,
+      }).catch(async (err: unknown) => {
+        throw new Error(`${(err as Error).message}; backends:\n${await lock.activity()}`);
+      });
       firstAttempt = (await run.attempt(0))?.attempt ?? 1;
       await outage(lockMs);
       const during = await run.attempt(0);
-      assert.deepEqual({ attempt: during?.attempt, state: during?.state }, { attempt: firstAttempt, state: 'STARTED' },
-        'the attempt waiting on the lock is still the one running: no attempt stacked behind it');
+      assert.deepEqual(
+        { attempt: during?.attempt, state: during?.state },
+        { attempt: firstAttempt, state: 'STARTED' },
+        'the attempt waiting on the lock is still the one running: no attempt stacked behind it',
+      );
     } finally {
       await lock.release();
     }

@@ -42,10 +42,15 @@ describe('fault matrix a: worker SIGKILLed', function () {
       assert.deepEqual(await groupProgress(run.redis, run.streams[0], run.group), openBefore, 'precondition: window 3 was still open when the lock was taken');
       // Window 3 closes (window 4's events move the watermark past it): its flush blocks.
       await run.publish([...rest, ...plan[4]]);
-      const blocked = await waitFor('the worker\'s bar upsert to wait on the lock', 30_000, async () => {
-        const waiters = await lock.waiters();
-        return waiters.length > 0 ? waiters : undefined;
-      }, { everyMs: 50 });
+      const blocked = await waitFor(
+        "the worker's bar upsert to wait on the lock",
+        30_000,
+        async () => {
+          const waiters = await lock.waiters();
+          return waiters.length > 0 ? waiters : undefined;
+        },
+        { everyMs: 50 },
+      );
       // A waiter on the bars_ohlcv relation lock (pg_locks) is the flush's upsert: pg_stat_activity
       // may still show the session's previous statement while the new one waits in parse/bind.
       assert.ok(blocked.length > 0);

@@ -163,13 +163,17 @@ export async function unacknowledgedIds(redis: Redis, stream: string, group: str
 
 /** Waits until every stream has nothing pending and nothing unread; false if `timeoutMs` passed first. */
 export async function waitSettled(redis: Redis, streams: readonly string[], group: string, timeoutMs: number): Promise<boolean> {
-  const settled = await pollUntil(timeoutMs, async () => {
-    for (const stream of streams) {
-      const p = await groupProgress(redis, stream, group);
-      if (p.pending > 0 || p.undelivered > 0) return undefined;
-    }
-    return true;
-  }, { everyMs: 250 });
+  const settled = await pollUntil(
+    timeoutMs,
+    async () => {
+      for (const stream of streams) {
+        const p = await groupProgress(redis, stream, group);
+        if (p.pending > 0 || p.undelivered > 0) return undefined;
+      }
+      return true;
+    },
+    { everyMs: 250 },
+  );
   return settled === true;
 }
 
@@ -248,7 +252,9 @@ export function barDifferences(actual: Bar, expected: Bar): string[] {
   for (const field of ['open', 'high', 'low', 'close', 'volume', 'trades'] as const) {
     if (!sameNumber(actual[field], expected[field])) {
       const delta = actual[field] - expected[field];
-      out.push(`${field} ${actual[field]} ≠ ${expected[field]}${field === 'trades' || field === 'volume' ? ` (${delta > 0 ? '+' : ''}${Math.round(delta * 1e6) / 1e6})` : ''}`);
+      out.push(
+        `${field} ${actual[field]} ≠ ${expected[field]}${field === 'trades' || field === 'volume' ? ` (${delta > 0 ? '+' : ''}${Math.round(delta * 1e6) / 1e6})` : ''}`,
+      );
     }
   }
   return out;
@@ -406,7 +412,8 @@ export async function accountFor(options: AccountingOptions): Promise<Accounting
     const original = fields.get('original');
     const source = `${fields.get('stream')}|${fields.get('id')}`;
     const eventId = eventIdOf(original);
-    const match = bySource.get(source) ?? (original !== undefined ? byPayload.get(original) : undefined) ?? (eventId !== undefined ? byEventId.get(eventId) : undefined);
+    const match =
+      bySource.get(source) ?? (original !== undefined ? byPayload.get(original) : undefined) ?? (eventId !== undefined ? byEventId.get(eventId) : undefined);
     const reason = `${fields.get('code') ?? '?'}: ${fields.get('reason') ?? ''}`;
     if (match && others.has(match)) continue;
     if (!match) unknownDlq.push(`${id} from ${source} (${reason}) ${original?.slice(0, 80) ?? ''}`);
@@ -455,20 +462,29 @@ export async function accountFor(options: AccountingOptions): Promise<Accounting
   for (const [key, have] of stored) if (!wanted.has(key)) barProblems.push(`${showBar(have)}: unexpected bar (${have.trades} trades)`);
   if (barProblems.length > 0) notAccounted.push(...barProblems);
 
-  let pending = 0, undelivered = 0;
+  let pending = 0,
+    undelivered = 0;
   const groupLines: string[] = [];
   for (const stream of options.streams) {
     const p = await groupProgress(redis, stream, options.group);
     pending += p.pending;
     undelivered += p.undelivered;
     if (p.pending > 0 || p.undelivered > 0) groupLines.push(`${stream}: ${p.pending} pending, ${p.undelivered} never delivered`);
-    if (!options.redisRestarted && p.lag !== undefined && p.lag > p.undelivered) groupLines.push(`${stream}: Redis counts ${p.lag - p.undelivered} entries added that the group never read and the stream no longer holds (trimmed unread)`);
+    if (!options.redisRestarted && p.lag !== undefined && p.lag > p.undelivered)
+      groupLines.push(
+        `${stream}: Redis counts ${p.lag - p.undelivered} entries added that the group never read and the stream no longer holds (trimmed unread)`,
+      );
   }
 
   const rewrites = await barRewrites(db, providers);
-  const rewriteLines = rewrites.map((r) => `${showBar({ provider: r.provider, symbol: r.symbol, interval: r.interval, tsMs: r.ts.getTime() })} at ${r.at.toISOString()}: ${r.op === 'DELETE'
-    ? 'deleted'
-    : `trades ${r.old_values.trades} → ${r.new_values?.trades}, volume ${r.old_values.volume} → ${r.new_values?.volume}, close ${r.old_values.close} → ${r.new_values?.close}`}`);
+  const rewriteLines = rewrites.map(
+    (r) =>
+      `${showBar({ provider: r.provider, symbol: r.symbol, interval: r.interval, tsMs: r.ts.getTime() })} at ${r.at.toISOString()}: ${
+        r.op === 'DELETE'
+          ? 'deleted'
+          : `trades ${r.old_values.trades} → ${r.new_values?.trades}, volume ${r.old_values.volume} → ${r.new_values?.volume}, close ${r.old_values.close} → ${r.new_values?.close}`
+      }`,
+  );
 
   problems.push(
     ...section('bars that differ from the aggregate of the events that should be in them', notAccounted),
@@ -483,16 +499,23 @@ export async function accountFor(options: AccountingOptions): Promise<Accounting
     ...section('entries left in the consumer group', groupLines),
   );
   const summary: AccountingSummary = {
-    produced: produced.length, valid: produced.filter((e) => e.expect === 'valid').length,
-    poison: produced.filter((e) => e.expect === 'poison').length, lost: lost.length,
-    barsStored: bars.length, barsExpected: expected.length, tradesStored: bars.reduce((n, b) => n + b.trades, 0),
+    produced: produced.length,
+    valid: produced.filter((e) => e.expect === 'valid').length,
+    poison: produced.filter((e) => e.expect === 'poison').length,
+    lost: lost.length,
+    barsStored: bars.length,
+    barsExpected: expected.length,
+    tradesStored: bars.reduce((n, b) => n + b.trades, 0),
     late: [...late.values()].reduce((n, c) => n + c, 0) + unknownLate.length,
     dlq: [...dlq.values()].reduce((n, r) => n + r.length, 0) + unknownDlq.length,
-    pending, undelivered, rewrites: rewrites.length,
+    pending,
+    undelivered,
+    rewrites: rewrites.length,
   };
-  const head = `accounting of ${summary.produced} produced entries (${summary.valid} valid, ${summary.poison} poison${summary.lost ? `; ${summary.lost} lost by Redis, exempt` : ''}): `
-    + `${summary.barsStored} bars stored / ${summary.barsExpected} expected, ${summary.tradesStored} trades in bars (${inBars.length} expected), `
-    + `${summary.late} late, ${summary.dlq} in the DLQ, ${pending} pending, ${undelivered} unread, ${summary.rewrites} bar rewrites`;
+  const head =
+    `accounting of ${summary.produced} produced entries (${summary.valid} valid, ${summary.poison} poison${summary.lost ? `; ${summary.lost} lost by Redis, exempt` : ''}): ` +
+    `${summary.barsStored} bars stored / ${summary.barsExpected} expected, ${summary.tradesStored} trades in bars (${inBars.length} expected), ` +
+    `${summary.late} late, ${summary.dlq} in the DLQ, ${pending} pending, ${undelivered} unread, ${summary.rewrites} bar rewrites`;
   const report = problems.length === 0 ? `${head}: exact` : [`${head}. Problems:`, ...problems].join('\n');
   return { summary, problems, report, bars };
 }

@@ -17,8 +17,14 @@ export function chromiumPath(): string {
 
 /** Chromium flags: no GPU, no sandbox (containers), and nothing that phones home. */
 const FLAGS = [
-  '--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update',
-  '--disable-sync', '--no-first-run', '--disable-dev-shm-usage',
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+  '--no-first-run',
+  '--disable-dev-shm-usage',
 ];
 
 export interface HeadlessBrowser {
@@ -36,16 +42,20 @@ export async function launchBrowser(options: { width?: number; height?: number }
   try {
     // Playwright passes the profile as --user-data-dir itself (it refuses the flag in `args`).
     context = await chromium.launchPersistentContext(userDataDir, {
-      executablePath, headless: true, args: FLAGS, timeout: 60_000,
+      executablePath,
+      headless: true,
+      args: FLAGS,
+      timeout: 60_000,
       viewport: { width: options.width ?? 1440, height: options.height ?? 1000 },
     });
   } catch (err) {
     rmSync(userDataDir, { recursive: true, force: true });
     throw new Error(`cannot launch Chromium at ${executablePath} (bash scripts/install.sh installs it): ${(err as Error).message}`);
   }
-  const page = context.pages()[0] ?? await context.newPage();
+  const page = context.pages()[0] ?? (await context.newPage());
   return {
-    context, page,
+    context,
+    page,
     close: async () => {
       await context.close().catch(() => undefined);
       rmSync(userDataDir, { recursive: true, force: true });

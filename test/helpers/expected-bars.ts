@@ -24,10 +24,16 @@ export function expectedBars(events: readonly StreamEventV1[], windowMs: number)
     const [provider, symbol, ts] = key.split('|') as [string, string, string];
     group.sort((a, b) => micros(a) - micros(b) || a.seq - b.seq);
     bars.push({
-      provider, symbol, interval: intervalLabel(windowMs), tsMs: Number(ts),
-      open: group[0].o, close: group[group.length - 1].c,
-      high: Math.max(...group.map((e) => e.h)), low: Math.min(...group.map((e) => e.l)),
-      volume: group.reduce((sum, e) => sum + e.v, 0), trades: group.length,
+      provider,
+      symbol,
+      interval: intervalLabel(windowMs),
+      tsMs: Number(ts),
+      open: group[0].o,
+      close: group[group.length - 1].c,
+      high: Math.max(...group.map((e) => e.h)),
+      low: Math.min(...group.map((e) => e.l)),
+      volume: group.reduce((sum, e) => sum + e.v, 0),
+      trades: group.length,
     });
   }
   return bars.sort((a, b) => a.symbol.localeCompare(b.symbol) || a.tsMs - b.tsMs);

@@ -4,12 +4,23 @@
  * inserted/updated/unchanged; a job row moves once from `running` to a terminal status.
  */
 import type {
-  Bar, BarSink, JobRunSink, RejectedBar, ShardLease, ShardPosition, ShardStore, SignalEventV1, SignalSink, UpsertCounts,
+  Bar,
+  BarSink,
+  JobRunSink,
+  RejectedBar,
+  ShardLease,
+  ShardPosition,
+  ShardStore,
+  SignalEventV1,
+  SignalSink,
+  UpsertCounts,
 } from '../../pipeline/contracts/index.js';
 import { BarsRejectedError, OwnerFencedError } from '../../pipeline/contracts/index.js';
 
 function upsertByKey<T>(rows: Map<string, T>, items: readonly T[], key: (item: T) => string): UpsertCounts {
-  let inserted = 0, updated = 0, unchanged = 0;
+  let inserted = 0,
+    updated = 0,
+    unchanged = 0;
   for (const item of items) {
     const k = key(item);
     const before = rows.get(k);
@@ -41,8 +52,11 @@ export class MemoryBarStore implements BarSink, ShardStore {
     if (this.failWith) return Promise.reject(this.failWith);
     this.upserts++;
     const refused = this.#refused(bars);
-    const counts = upsertByKey(this.rows, refused.length === 0 ? bars : bars.filter((bar) => !refused.some((r) => r.bar === bar)),
-      (b) => `${b.provider}|${b.symbol}|${b.interval}|${b.tsMs}`);
+    const counts = upsertByKey(
+      this.rows,
+      refused.length === 0 ? bars : bars.filter((bar) => !refused.some((r) => r.bar === bar)),
+      (b) => `${b.provider}|${b.symbol}|${b.interval}|${b.tsMs}`,
+    );
     // Like StoreClient: the others are written, and the call fails naming the refused ones.
     if (refused.length > 0) return Promise.reject(new Error(`the store rejected ${refused.length} of ${bars.length} bars: ${refused[0].reason}`));
     return Promise.resolve(counts);
@@ -85,8 +99,9 @@ export class MemoryBarStore implements BarSink, ShardStore {
 
   /** Every stored bar ordered by provider, symbol, ts. */
   sorted(): Bar[] {
-    return [...this.rows.values()].sort((a, b) => (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0) ||
-      (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0) || a.tsMs - b.tsMs);
+    return [...this.rows.values()].sort(
+      (a, b) => (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0) || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0) || a.tsMs - b.tsMs,
+    );
   }
 }
 

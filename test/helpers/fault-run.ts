@@ -101,7 +101,16 @@ export class FaultRun {
   readonly #logDir: string;
   #closed: Promise<void> | undefined;
 
-  private constructor(init: { name: string; stack: FaultStack; config: StreamingConfig; connection: Connection; redis: Redis; db: Kysely<Database>; logDir: string; configFile: string }) {
+  private constructor(init: {
+    name: string;
+    stack: FaultStack;
+    config: StreamingConfig;
+    connection: Connection;
+    redis: Redis;
+    db: Kysely<Database>;
+    logDir: string;
+    configFile: string;
+  }) {
     this.name = init.name;
     this.stack = init.stack;
     this.config = init.config;
@@ -126,12 +135,18 @@ export class FaultRun {
   /** A run with its own names on `stack`; migrates the stack's database and installs the bar audit. */
   static async create(stack: FaultStack, name: string, options: FaultRunOptions = {}): Promise<FaultRun> {
     const tag = uniqueTag('f');
-    const config = testConfig(tag, deepMerge({
-      bus: { shards: options.shards ?? 1, redis: { uri: stack.redis.uri } },
-      store: { url: stack.postgres.url },
-      temporal: { address: stack.temporal.address },
-      telemetry: { metrics_port: 0, log_level: 'INFO' },
-    }, options.overrides ?? {}));
+    const config = testConfig(
+      tag,
+      deepMerge(
+        {
+          bus: { shards: options.shards ?? 1, redis: { uri: stack.redis.uri } },
+          store: { url: stack.postgres.url },
+          temporal: { address: stack.temporal.address },
+          telemetry: { metrics_port: 0, log_level: 'INFO' },
+        },
+        options.overrides ?? {},
+      ),
+    );
     const logDir = resolve(stack.dir, name);
     mkdirSync(logDir, { recursive: true });
     const configFile = writeConfigFile(config, `${relativeToTestData(logDir)}/config`);
@@ -155,13 +170,27 @@ export class FaultRun {
     this.workers.push(worker);
     track(pid);
     void proc.exited.then(() => untrack(pid));
-    await waitFor(`${label} (pid ${pid}) polling task queue ${this.config.temporal.task_queue}`, 120_000, async () => {
-      for (const type of [TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY]) {
-        const { pollers } = await this.client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: this.config.temporal.task_queue }, taskQueueType: type });
-        if (!pollers?.some((p) => p.identity === worker.identity)) return undefined;
-      }
-      return true;
-    }, { everyMs: 250, guard: () => { if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw new Error(`${label} exited while starting:\n${tailFile(proc.logFile)}`); } });
+    await waitFor(
+      `${label} (pid ${pid}) polling task queue ${this.config.temporal.task_queue}`,
+      120_000,
+      async () => {
+        for (const type of [TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY]) {
+          const { pollers } = await this.client.workflowService.describeTaskQueue({
+            namespace: 'default',
+            taskQueue: { name: this.config.temporal.task_queue },
+            taskQueueType: type,
+          });
+          if (!pollers?.some((p) => p.identity === worker.identity)) return undefined;
+        }
+        return true;
+      },
+      {
+        everyMs: 250,
+        guard: () => {
+          if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw new Error(`${label} exited while starting:\n${tailFile(proc.logFile)}`);
+        },
+      },
+    );
     return worker;
   }
 
@@ -184,7 +213,9 @@ export class FaultRun {
   async startConsumers(shards: readonly number[] = this.streams.map((_, s) => s)): Promise<void> {
     for (const shard of shards) {
       await this.client.workflow.start('streamConsumerWorkflow', {
-        taskQueue: this.config.temporal.task_queue, workflowId: this.consumerId(shard), args: [{ role: 'microbatch', shard }],
+        taskQueue: this.config.temporal.task_queue,
+        workflowId: this.consumerId(shard),
+        args: [{ role: 'microbatch', shard }],
       });
     }
   }
@@ -205,11 +236,23 @@ export class FaultRun {
 
   /** Waits until the shard's consumer activity runs on `worker` and has heartbeated in that attempt. */
   async waitForAttemptOn(shard: number, worker: RunWorker, timeoutMs: number, minAttempt = 1): Promise<ShardAttempt> {
-    return waitFor(`shard ${shard}'s consumer attempt ≥ ${minAttempt} running and heartbeating on ${worker.label}`, timeoutMs, async () => {
-      const a = await this.attempt(shard);
-      return a && a.attempt >= minAttempt && a.workerIdentity === worker.identity && a.state === 'STARTED'
-        && a.lastHeartbeatMs !== undefined && a.lastStartedMs !== undefined && a.lastHeartbeatMs >= a.lastStartedMs ? a : undefined;
-    }, { everyMs: 250 });
+    return waitFor(
+      `shard ${shard}'s consumer attempt ≥ ${minAttempt} running and heartbeating on ${worker.label}`,
+      timeoutMs,
+      async () => {
+        const a = await this.attempt(shard);
+        return a &&
+          a.attempt >= minAttempt &&
+          a.workerIdentity === worker.identity &&
+          a.state === 'STARTED' &&
+          a.lastHeartbeatMs !== undefined &&
+          a.lastStartedMs !== undefined &&
+          a.lastHeartbeatMs >= a.lastStartedMs
+          ? a
+          : undefined;
+      },
+      { everyMs: 250 },
+    );
   }
 
   /** The consumer activity's heartbeat timeout, from the workflow's history (10 s today). */
@@ -250,13 +293,22 @@ export class FaultRun {
    * would have moved on. Otherwise a consumer that sat idle through the pause (its idle rule
    * advancing the watermark by wall clock, as designed) would rightly find them late.
    */
-  plan(windows: number, perWindow: number, options: { seed?: number; provider?: string; symbols?: readonly string[]; startMs?: number; after?: readonly StreamEventV1[][] } = {}): StreamEventV1[][] {
+  plan(
+    windows: number,
+    perWindow: number,
+    options: { seed?: number; provider?: string; symbols?: readonly string[]; startMs?: number; after?: readonly StreamEventV1[][] } = {},
+  ): StreamEventV1[][] {
     const symbols = options.symbols ?? this.symbols;
-    const startMs = options.startMs
-      ?? (options.after ? Math.floor(Date.parse(options.after.flat().at(-1)!.src_ts) / this.windowMs) * this.windowMs + AFTER_PAUSE_GAP_MS
+    const startMs =
+      options.startMs ??
+      (options.after
+        ? Math.floor(Date.parse(options.after.flat().at(-1)!.src_ts) / this.windowMs) * this.windowMs + AFTER_PAUSE_GAP_MS
         : Math.floor((Date.now() - 10 * 60_000) / this.windowMs) * this.windowMs);
     const producer = new SyntheticProducer({
-      provider: options.provider ?? this.provider, symbols: [...symbols], seed: options.seed ?? 7, priceVolatility: 0.3,
+      provider: options.provider ?? this.provider,
+      symbols: [...symbols],
+      seed: options.seed ?? 7,
+      priceVolatility: 0.3,
       tickRate: perWindow / symbols.length / (this.windowMs / 1000),
     });
     return byWindow(producer.generateFinite({ count: windows * perWindow, startUs: startMs * 1000 }), startMs, this.windowMs, windows);
@@ -272,7 +324,9 @@ export class FaultRun {
    * records each with the id Redis returned. Throws if Redis refused any.
    */
   async publish(events: readonly StreamEventV1[], label?: string): Promise<ProducedEntry[]> {
-    return this.publishEntries(events.map((event) => ({ stream: this.streamOf(event), payload: JSON.stringify(event), event, expect: 'valid' as const, ...(label ? { label } : {}) })));
+    return this.publishEntries(
+      events.map((event) => ({ stream: this.streamOf(event), payload: JSON.stringify(event), event, expect: 'valid' as const, ...(label ? { label } : {}) })),
+    );
   }
 
   /** XADDs entries as given (e.g. poison), in order, and records them with their ids. */
@@ -312,14 +366,22 @@ export class FaultRun {
   async assertOpen(events: readonly StreamEventV1[], what: string): Promise<void> {
     const keys = new Set(expectedBars(events, this.windowMs).map(barKey));
     const flushed = (await this.bars()).filter((b) => keys.has(barKey(b)));
-    if (flushed.length > 0) throw new Error(`precondition failed: ${what}, but ${flushed.length} of its bars were already flushed (the machine may be too slow for micro_batch.flush_timeout_ms)`);
+    if (flushed.length > 0)
+      throw new Error(
+        `precondition failed: ${what}, but ${flushed.length} of its bars were already flushed (the machine may be too slow for micro_batch.flush_timeout_ms)`,
+      );
   }
 
   /**
    * Holds `LOCK TABLE bars_ohlcv IN ACCESS EXCLUSIVE MODE` in an open transaction on a connection of
    * its own, until `release()` (a rollback). `waiters()` lists the other backends waiting on the table.
    */
-  async lockBarsTable(): Promise<{ waiters(): Promise<{ pid: number; query: string }[]>; activity(): Promise<string>; release(): Promise<void>; readonly lockedAt: number }> {
+  async lockBarsTable(): Promise<{
+    waiters(): Promise<{ pid: number; query: string }[]>;
+    activity(): Promise<string>;
+    release(): Promise<void>;
+    readonly lockedAt: number;
+  }> {
     const client = new pg.Client({ connectionString: this.stack.postgres.url });
     client.on('error', () => undefined);
     await client.connect();
@@ -354,14 +416,16 @@ export class FaultRun {
   /** JSON log lines of a worker, parsed (lines that are not JSON are skipped). */
   logLines(worker: RunWorker): Record<string, unknown>[] {
     if (!existsSync(worker.logFile)) return [];
-    return readFileSync(worker.logFile, 'utf8').split('\n').flatMap((line) => {
-      if (!line.startsWith('{')) return [];
-      try {
-        return [JSON.parse(line) as Record<string, unknown>];
-      } catch {
-        return [];
-      }
-    });
+    return readFileSync(worker.logFile, 'utf8')
+      .split('\n')
+      .flatMap((line) => {
+        if (!line.startsWith('{')) return [];
+        try {
+          return [JSON.parse(line) as Record<string, unknown>];
+        } catch {
+          return [];
+        }
+      });
   }
 
   // ------------------------------------------------------------------------------------------
@@ -375,17 +439,21 @@ export class FaultRun {
   async waitForBars(events: readonly StreamEventV1[], what: string, timeoutMs = 60_000): Promise<Bar[]> {
     const want = expectedBars(events, this.windowMs);
     let last = '';
-    const got = await pollUntil(timeoutMs, async () => {
-      const stored = new Map((await this.bars()).map((b) => [barKey(b), b]));
-      const off = want.flatMap((b) => {
-        const have = stored.get(barKey(b));
-        if (!have) return [`${showBar(b)} missing`];
-        const diff = barDifferences(have, b);
-        return diff.length ? [`${showBar(b)}: ${diff.join(', ')}`] : [];
-      });
-      last = off.slice(0, 5).join('; ');
-      return off.length === 0 ? want : undefined;
-    }, { everyMs: 100 });
+    const got = await pollUntil(
+      timeoutMs,
+      async () => {
+        const stored = new Map((await this.bars()).map((b) => [barKey(b), b]));
+        const off = want.flatMap((b) => {
+          const have = stored.get(barKey(b));
+          if (!have) return [`${showBar(b)} missing`];
+          const diff = barDifferences(have, b);
+          return diff.length ? [`${showBar(b)}: ${diff.join(', ')}`] : [];
+        });
+        last = off.slice(0, 5).join('; ');
+        return off.length === 0 ? want : undefined;
+      },
+      { everyMs: 100 },
+    );
     if (!got) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${last}`);
     return got;
   }
@@ -393,11 +461,18 @@ export class FaultRun {
   /** Waits until a shard has exactly `pending` entries delivered and unacknowledged, and none unread. */
   async waitForPending(shard: number, pending: number, what: string, timeoutMs = 60_000): Promise<void> {
     let last = '';
-    await waitFor(`${what} (shard ${shard}: ${pending} pending, 0 unread)`, timeoutMs, async () => {
-      const p = await groupProgress(this.redis, this.streams[shard], this.group);
-      last = `${p.pending} pending, ${p.undelivered} unread`;
-      return p.pending === pending && p.undelivered === 0 ? true : undefined;
-    }, { everyMs: 50 }).catch((err: unknown) => { throw new Error(`${(err as Error).message}; last seen ${last}`); });
+    await waitFor(
+      `${what} (shard ${shard}: ${pending} pending, 0 unread)`,
+      timeoutMs,
+      async () => {
+        const p = await groupProgress(this.redis, this.streams[shard], this.group);
+        last = `${p.pending} pending, ${p.undelivered} unread`;
+        return p.pending === pending && p.undelivered === 0 ? true : undefined;
+      },
+      { everyMs: 50 },
+    ).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; last seen ${last}`);
+    });
   }
 
   /**
@@ -410,11 +485,20 @@ export class FaultRun {
   }
 
   /** The exact accounting of everything this run produced (see accounting.ts). */
-  account(options: Partial<Pick<AccountingOptions, 'lost' | 'allowLate' | 'allowValidInDlq' | 'produced' | 'others' | 'streams' | 'redisRestarted'>> = {}): Promise<Accounting> {
+  account(
+    options: Partial<Pick<AccountingOptions, 'lost' | 'allowLate' | 'allowValidInDlq' | 'produced' | 'others' | 'streams' | 'redisRestarted'>> = {},
+  ): Promise<Accounting> {
     const r = this.config.bus.redis;
     return accountFor({
-      redis: this.redis, db: this.db, streams: this.streams, group: this.group, lateStream: r.late_stream, dlqStream: r.dlq_stream,
-      windowMs: this.windowMs, produced: this.produced, ...options,
+      redis: this.redis,
+      db: this.db,
+      streams: this.streams,
+      group: this.group,
+      lateStream: r.late_stream,
+      dlqStream: r.dlq_stream,
+      windowMs: this.windowMs,
+      produced: this.produced,
+      ...options,
     });
   }
 
@@ -449,7 +533,12 @@ function relativeToTestData(dir: string): string {
 export async function withTimeout<T>(promise: Promise<T>, ms: number, what: string): Promise<T> {
   let timer: NodeJS.Timeout | undefined;
   try {
-    return await Promise.race([promise, new Promise<never>((_, fail) => { timer = setTimeout(() => fail(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms); })]);
+    return await Promise.race([
+      promise,
+      new Promise<never>((_, fail) => {
+        timer = setTimeout(() => fail(new Error(`timed out after ${ms} ms waiting for ${what}`)), ms);
+      }),
+    ]);
   } finally {
     clearTimeout(timer);
   }
@@ -467,7 +556,10 @@ export function outage(ms: number): Promise<void> {
  * the services' logs are printed when a test fails (a shared run's once, at the end, also when its
  * hook failed); the stack is stopped in `after`, whatever happened.
  */
-export function useFaultStack(name: string, stackOptions: FaultStackOptions = {}): {
+export function useFaultStack(
+  name: string,
+  stackOptions: FaultStackOptions = {},
+): {
   readonly stack: FaultStack;
   run(runName: string, options?: FaultRunOptions): Promise<FaultRun>;
   sharedRun(runName: string, options?: FaultRunOptions): Promise<FaultRun>;

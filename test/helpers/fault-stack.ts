@@ -81,10 +81,12 @@ function spawnLogged(command: string, args: readonly string[], logFile: string):
   const child = spawn(command, args, { stdio: ['ignore', fd, fd] });
   closeSync(fd);
   track(child.pid);
-  const exited = new Promise<void>((done) => child.once('exit', () => {
-    untrack(child.pid);
-    done();
-  }));
+  const exited = new Promise<void>((done) =>
+    child.once('exit', () => {
+      untrack(child.pid);
+      done();
+    }),
+  );
   return { child, exited };
 }
 
@@ -119,23 +121,54 @@ export class PrivateRedis {
   /** Starts (or restarts, on the same port and data) and waits until it answers PING. */
   async start(): Promise<void> {
     if (this.#proc) throw new Error('private redis is already running');
-    this.#proc = spawnLogged('redis-server', [
-      '--bind', '127.0.0.1', '--port', String(this.port), '--dir', this.dir,
-      '--appendonly', 'yes', '--appendfsync', 'everysec', '--auto-aof-rewrite-percentage', '0',
-      '--save', '', '--daemonize', 'no', '--logfile', '', '--protected-mode', 'no',
-    ], this.logFile);
+    this.#proc = spawnLogged(
+      'redis-server',
+      [
+        '--bind',
+        '127.0.0.1',
+        '--port',
+        String(this.port),
+        '--dir',
+        this.dir,
+        '--appendonly',
+        'yes',
+        '--appendfsync',
+        'everysec',
+        '--auto-aof-rewrite-percentage',
+        '0',
+        '--save',
+        '',
+        '--daemonize',
+        'no',
+        '--logfile',
+        '',
+        '--protected-mode',
+        'no',
+      ],
+      this.logFile,
+    );
     const proc = this.#proc;
-    await waitFor(`private redis on :${this.port} (log ${this.logFile})`, 30_000, async () => {
-      const probe = new Redis(this.uri, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
-      probe.on('error', () => undefined); // refused while starting: the poll retries
-      try {
-        await probe.connect();
-        // While the AOF loads, commands answer LOADING: not up yet.
-        return (await probe.ping()) === 'PONG' ? true : undefined;
-      } finally {
-        probe.disconnect();
-      }
-    }, { everyMs: 100, guard: () => { if (proc.child.exitCode !== null) throw new Error(`private redis exited at start:\n${tailFile(this.logFile)}`); } });
+    await waitFor(
+      `private redis on :${this.port} (log ${this.logFile})`,
+      30_000,
+      async () => {
+        const probe = new Redis(this.uri, { lazyConnect: true, maxRetriesPerRequest: 0, retryStrategy: () => null });
+        probe.on('error', () => undefined); // refused while starting: the poll retries
+        try {
+          await probe.connect();
+          // While the AOF loads, commands answer LOADING: not up yet.
+          return (await probe.ping()) === 'PONG' ? true : undefined;
+        } finally {
+          probe.disconnect();
+        }
+      },
+      {
+        everyMs: 100,
+        guard: () => {
+          if (proc.child.exitCode !== null) throw new Error(`private redis exited at start:\n${tailFile(this.logFile)}`);
+        },
+      },
+    );
   }
 
   /** SIGKILL (a process crash: everything written to the AOF so far survives). */
@@ -161,13 +194,18 @@ export class PrivateRedis {
    * `aof_buffer_length:0`; with `everysec` a write may be postponed while a background fsync runs).
    */
   async markAof(client: Redis): Promise<AofMark> {
-    return waitFor('the AOF buffer to be written', 10_000, async () => {
-      const before = await client.info('persistence');
-      if (!/^aof_buffer_length:0\r?$/m.test(before)) return undefined;
-      const mark = markAof(this.dir);
-      const after = await client.info('persistence');
-      return /^aof_buffer_length:0\r?$/m.test(after) ? mark : undefined;
-    }, { everyMs: 20 });
+    return waitFor(
+      'the AOF buffer to be written',
+      10_000,
+      async () => {
+        const before = await client.info('persistence');
+        if (!/^aof_buffer_length:0\r?$/m.test(before)) return undefined;
+        const mark = markAof(this.dir);
+        const after = await client.info('persistence');
+        return /^aof_buffer_length:0\r?$/m.test(after) ? mark : undefined;
+      },
+      { everyMs: 20 },
+    );
   }
 
   /**
@@ -242,12 +280,22 @@ export class PrivatePostgres {
     await this.#run('initdb', ['-D', this.dataDir, '-U', 'mdp', '--auth=trust', '-E', 'UTF8', '--locale=C', '--no-sync']);
     // No unix socket (TCP on loopback only); fsync off: faults here are process crashes, which
     // lose nothing the OS already has, and the shared disk is spared.
-    writeFileSync(resolve(this.dataDir, 'postgresql.auto.conf'), [
-      `port = ${this.port}`, `listen_addresses = '127.0.0.1'`, `unix_socket_directories = ''`,
-      'fsync = off', 'full_page_writes = off', 'max_connections = 100', 'shared_buffers = 32MB',
-      `log_line_prefix = '%m [%p] %a '`, 'log_min_error_statement = error', 'log_lock_waits = on',
-      '',
-    ].join('\n'));
+    writeFileSync(
+      resolve(this.dataDir, 'postgresql.auto.conf'),
+      [
+        `port = ${this.port}`,
+        `listen_addresses = '127.0.0.1'`,
+        `unix_socket_directories = ''`,
+        'fsync = off',
+        'full_page_writes = off',
+        'max_connections = 100',
+        'shared_buffers = 32MB',
+        `log_line_prefix = '%m [%p] %a '`,
+        'log_min_error_statement = error',
+        'log_lock_waits = on',
+        '',
+      ].join('\n'),
+    );
     if (this.#ids) execFileSync('chown', [`${this.#ids.uid}:${this.#ids.gid}`, resolve(this.dataDir, 'postgresql.auto.conf')]);
     await this.start();
     const admin = new pg.Client({ connectionString: `postgres://mdp@127.0.0.1:${this.port}/postgres` });
@@ -317,21 +365,44 @@ export class PrivateTemporal {
   /** Starts (or restarts on the same port and SQLite file) and waits until namespace `default` answers. */
   async start(): Promise<void> {
     if (this.#proc) throw new Error('private temporal is already running');
-    this.#proc = spawnLogged(temporalCliPath(), [
-      'server', 'start-dev', '--ip', '127.0.0.1', '--port', String(this.port), '--headless',
-      '--db-filename', this.dbFile, '--log-level', 'warn',
-      ...Object.entries(this.#dynamicConfig).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
-    ], this.logFile);
+    this.#proc = spawnLogged(
+      temporalCliPath(),
+      [
+        'server',
+        'start-dev',
+        '--ip',
+        '127.0.0.1',
+        '--port',
+        String(this.port),
+        '--headless',
+        '--db-filename',
+        this.dbFile,
+        '--log-level',
+        'warn',
+        ...Object.entries(this.#dynamicConfig).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
+      ],
+      this.logFile,
+    );
     const proc = this.#proc;
-    await waitFor(`private temporal on :${this.port} (log ${this.logFile})`, 90_000, async () => {
-      const connection = await Connection.connect({ address: this.address, connectTimeout: 1000 });
-      try {
-        await connection.workflowService.describeNamespace({ namespace: 'default' });
-        return true;
-      } finally {
-        await connection.close();
-      }
-    }, { everyMs: 250, guard: () => { if (proc.child.exitCode !== null) throw new Error(`private temporal exited at start:\n${tailFile(this.logFile)}`); } });
+    await waitFor(
+      `private temporal on :${this.port} (log ${this.logFile})`,
+      90_000,
+      async () => {
+        const connection = await Connection.connect({ address: this.address, connectTimeout: 1000 });
+        try {
+          await connection.workflowService.describeNamespace({ namespace: 'default' });
+          return true;
+        } finally {
+          await connection.close();
+        }
+      },
+      {
+        everyMs: 250,
+        guard: () => {
+          if (proc.child.exitCode !== null) throw new Error(`private temporal exited at start:\n${tailFile(this.logFile)}`);
+        },
+      },
+    );
   }
 
   async kill(): Promise<void> {
@@ -379,7 +450,10 @@ export async function startFaultStack(name: string, options: FaultStackOptions =
   const temporal = new PrivateTemporal(temporalPort, resolve(dir, 'temporal'), options.temporalDynamicConfig);
   let stopping: Promise<void> | undefined;
   const stack: FaultStack = {
-    dir, redis, postgres, temporal,
+    dir,
+    redis,
+    postgres,
+    temporal,
     logFiles: [redis.logFile, postgres.logFile, temporal.logFile],
     stop() {
       stopping ??= (async () => {

@@ -41,7 +41,6 @@ interface Stream {
   added: number;
 }
 
-
 function toEntry(entry: StoredEntry): BusEntry {
   if (!entry.fields) return { id: entry.id, payload: undefined };
   if (entry.fields.d !== undefined) return { id: entry.id, payload: entry.fields.d };
@@ -162,14 +161,17 @@ export class MemoryBus implements Bus {
     if (epoch === undefined) return;
     const key = `${stream}|${group}`;
     const current = this.#fences.get(key);
-    if (current !== undefined && current > epoch) throw new OwnerFencedError({ stream, group, owner: consumer, epoch }, { owner: '(a newer attempt)', epoch: current });
+    if (current !== undefined && current > epoch)
+      throw new OwnerFencedError({ stream, group, owner: consumer, epoch }, { owner: '(a newer attempt)', epoch: current });
     this.#fences.set(key, epoch);
   }
 
   async readNew(stream: string, group: string, consumer: string, count: number, blockMs: number, epoch?: number): Promise<BusEntry[]> {
     this.#fence(stream, group, consumer, epoch);
     const g = this.#group(stream, group);
-    const fresh = this.#stream(stream).entries.filter((e) => compareIds(e.id, g.lastDelivered) > 0 && e.fields).slice(0, count);
+    const fresh = this.#stream(stream)
+      .entries.filter((e) => compareIds(e.id, g.lastDelivered) > 0 && e.fields)
+      .slice(0, count);
     if (fresh.length === 0) {
       // A short block keeps the consume loop's pace without slowing the tests down.
       await new Promise((done) => setTimeout(done, Math.min(blockMs, 10)));
@@ -185,8 +187,11 @@ export class MemoryBus implements Bus {
     this.#fence(stream, group, consumer, epoch);
     const g = this.#group(stream, group);
     const byId = new Map(this.#stream(stream).entries.map((e) => [e.id, e]));
-    const ids = [...g.pending].filter(([id, p]) => p.consumer === consumer && compareIds(id, afterId) > 0)
-      .map(([id]) => id).sort(compareIds).slice(0, count);
+    const ids = [...g.pending]
+      .filter(([id, p]) => p.consumer === consumer && compareIds(id, afterId) > 0)
+      .map(([id]) => id)
+      .sort(compareIds)
+      .slice(0, count);
     return ids.map((id) => {
       const p = g.pending.get(id)!;
       p.deliveries++;
@@ -213,7 +218,13 @@ export class MemoryBus implements Bus {
   async deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[]): Promise<void> {
     for (const l of letters) {
       this.appendRaw(dlqStream, {
-        reason: l.reason, code: l.code, stream: l.sourceStream, id: l.sourceId, group, deliveries: String(l.deliveries ?? 1), original: l.payload ?? '',
+        reason: l.reason,
+        code: l.code,
+        stream: l.sourceStream,
+        id: l.sourceId,
+        group,
+        deliveries: String(l.deliveries ?? 1),
+        original: l.payload ?? '',
       });
     }
     for (const l of letters) await this.ack(l.sourceStream, group, [l.sourceId]);
@@ -222,9 +233,13 @@ export class MemoryBus implements Bus {
   pendingEntries(stream: string, group: string, count: number, consumer?: string): Promise<PendingEntry[]> {
     const g = this.#group(stream, group);
     const now = Date.now();
-    return Promise.resolve([...g.pending].filter(([, p]) => consumer === undefined || p.consumer === consumer)
-      .sort(([a], [b]) => compareIds(a, b)).slice(0, count)
-      .map(([id, p]) => ({ id, consumer: p.consumer, idleMs: now - p.deliveredAtMs, deliveries: p.deliveries })));
+    return Promise.resolve(
+      [...g.pending]
+        .filter(([, p]) => consumer === undefined || p.consumer === consumer)
+        .sort(([a], [b]) => compareIds(a, b))
+        .slice(0, count)
+        .map(([id, p]) => ({ id, consumer: p.consumer, idleMs: now - p.deliveredAtMs, deliveries: p.deliveries })),
+    );
   }
 
   claim(stream: string, group: string, consumer: string, minIdleMs: number, ids: readonly string[]): Promise<BusEntry[]> {
@@ -242,8 +257,14 @@ export class MemoryBus implements Bus {
   }
 
   async requeue(stream: string, group: string, entries: readonly BusEntry[]): Promise<string[]> {
-    const ids = entries.map((e) => this.appendRaw(stream, e.payload !== undefined ? { d: e.payload } : JSON.parse(e.foreign ?? '{}') as Record<string, string>));
-    await this.ack(stream, group, entries.map((e) => e.id));
+    const ids = entries.map((e) =>
+      this.appendRaw(stream, e.payload !== undefined ? { d: e.payload } : (JSON.parse(e.foreign ?? '{}') as Record<string, string>)),
+    );
+    await this.ack(
+      stream,
+      group,
+      entries.map((e) => e.id),
+    );
     return ids;
   }
 
@@ -255,7 +276,10 @@ export class MemoryBus implements Bus {
     const undelivered = live.filter((e) => compareIds(e.id, g.lastDelivered) > 0);
     const oldest = [...g.pending.keys(), ...undelivered.map((e) => e.id)].sort(compareIds)[0];
     return Promise.resolve({
-      lagMs: oldest === undefined ? 0 : Math.max(0, nowMs - streamIdMs(oldest)), pending: g.pending.size, undelivered: undelivered.length, length: live.length,
+      lagMs: oldest === undefined ? 0 : Math.max(0, nowMs - streamIdMs(oldest)),
+      pending: g.pending.size,
+      undelivered: undelivered.length,
+      length: live.length,
     });
   }
 
@@ -263,8 +287,8 @@ export class MemoryBus implements Bus {
     const s = this.#streams.get(stream);
     if (!s || s.groups.size === 0) return Promise.resolve(0);
     // Below the lowest id a group still needs: its oldest pending one, or the first after its last delivered one.
-    const acknowledged = (id: string) => [...s.groups.values()].every((g) => compareIds(id, g.lastDelivered) <= 0
-      && [...g.pending.keys()].every((pending) => compareIds(id, pending) < 0));
+    const acknowledged = (id: string) =>
+      [...s.groups.values()].every((g) => compareIds(id, g.lastDelivered) <= 0 && [...g.pending.keys()].every((pending) => compareIds(id, pending) < 0));
     let cut = 0;
     while (cut < s.entries.length && acknowledged(s.entries[cut].id)) cut++;
     return Promise.resolve(s.entries.splice(0, cut).filter((e) => e.fields).length);
@@ -273,7 +297,9 @@ export class MemoryBus implements Bus {
   backlog(stream: string): Promise<StreamBacklog> {
     const s = this.#streams.get(stream);
     const live = s?.entries.filter((e) => e.fields) ?? [];
-    const groups = new Map([...(s?.groups ?? [])].map(([name, g]) => [name, g.pending.size + live.filter((e) => compareIds(e.id, g.lastDelivered) > 0).length]));
+    const groups = new Map(
+      [...(s?.groups ?? [])].map(([name, g]) => [name, g.pending.size + live.filter((e) => compareIds(e.id, g.lastDelivered) > 0).length]),
+    );
     return Promise.resolve({ entries: groups.size === 0 ? live.length : Math.max(...groups.values()), retention: this.retention, groups });
   }
 
@@ -300,7 +326,12 @@ export class MemoryBus implements Bus {
   }
 
   tail(stream: string, limit: number): Promise<BusEntry[]> {
-    return Promise.resolve((this.#streams.get(stream)?.entries ?? []).filter((e) => e.fields).slice(-limit).map(toEntry));
+    return Promise.resolve(
+      (this.#streams.get(stream)?.entries ?? [])
+        .filter((e) => e.fields)
+        .slice(-limit)
+        .map(toEntry),
+    );
   }
 
   compareIds(a: string, b: string): number {

@@ -19,7 +19,10 @@ let sinceTestStart: string[] = [];
 
 function format(entry: LogEntry): string {
   const ts = new Date(Number(entry.timestampNanos / 1_000_000n)).toISOString();
-  const meta = entry.meta && Object.keys(entry.meta).length > 0 ? ` ${JSON.stringify(entry.meta, (_, v: unknown) => (v instanceof Error ? `${v.name}: ${v.message}` : v))}` : '';
+  const meta =
+    entry.meta && Object.keys(entry.meta).length > 0
+      ? ` ${JSON.stringify(entry.meta, (_, v: unknown) => (v instanceof Error ? `${v.name}: ${v.message}` : v))}`
+      : '';
   return `${ts} [${entry.level}] ${entry.message}${meta}`;
 }
 
@@ -37,7 +40,9 @@ export const mochaHooks = {
   },
   afterEach(this: Context): void {
     if (this.currentTest?.state === 'failed' && sinceTestStart.length > 0) {
-      process.stderr.write(`\n--- Temporal SDK log during "${this.currentTest.fullTitle()}" (all of it: ${LOG_FILE}) ---\n${sinceTestStart.slice(-80).join('\n')}\n---\n`);
+      process.stderr.write(
+        `\n--- Temporal SDK log during "${this.currentTest.fullTitle()}" (all of it: ${LOG_FILE}) ---\n${sinceTestStart.slice(-80).join('\n')}\n---\n`,
+      );
     }
   },
 };

@@ -38,17 +38,22 @@ export class PrivateRedis {
     const child = spawn(REDIS_SERVER, ['--bind', '127.0.0.1', '--port', String(this.port), '--save', '', '--appendonly', 'no'], { stdio: 'ignore' });
     child.once('error', () => undefined);
     this.#child = child;
-    await waitFor(`the private redis-server on :${this.port}`, 10_000, async () => {
-      if (child.exitCode !== null) throw new Error(`${REDIS_SERVER} exited with ${child.exitCode}`);
-      const probe = new Redis(this.uri, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
-      probe.on('error', () => undefined);
-      try {
-        await probe.connect();
-        return (await probe.ping()) === 'PONG' ? true : undefined;
-      } finally {
-        probe.disconnect();
-      }
-    }, { everyMs: 50 });
+    await waitFor(
+      `the private redis-server on :${this.port}`,
+      10_000,
+      async () => {
+        if (child.exitCode !== null) throw new Error(`${REDIS_SERVER} exited with ${child.exitCode}`);
+        const probe = new Redis(this.uri, { lazyConnect: true, retryStrategy: () => null, maxRetriesPerRequest: 0 });
+        probe.on('error', () => undefined);
+        try {
+          await probe.connect();
+          return (await probe.ping()) === 'PONG' ? true : undefined;
+        } finally {
+          probe.disconnect();
+        }
+      },
+      { everyMs: 50 },
+    );
   }
 
   /** Kills the server (SIGKILL: an outage, not a shutdown) and waits until it is gone. */
@@ -111,8 +116,18 @@ export class PrivatePostgres {
   /** Starts the cluster (again) and waits until it accepts connections. */
   async start(): Promise<void> {
     if (this.#running) return;
-    await pgTool('pg_ctl', ['-D', join(this.#dir, 'data'), '-l', join(this.#dir, 'server.log'), '-w', '-t', '30',
-      '-o', `-c listen_addresses=127.0.0.1 -p ${this.port} -k ${this.#dir} -c fsync=off`, 'start']);
+    await pgTool('pg_ctl', [
+      '-D',
+      join(this.#dir, 'data'),
+      '-l',
+      join(this.#dir, 'server.log'),
+      '-w',
+      '-t',
+      '30',
+      '-o',
+      `-c listen_addresses=127.0.0.1 -p ${this.port} -k ${this.#dir} -c fsync=off`,
+      'start',
+    ]);
     this.#running = true;
   }
 

@@ -171,13 +171,17 @@ export async function startPrometheus(targets: readonly string[], options: { int
   const port = await freePort();
   const logFile = join(dir, 'prometheus.log');
   const fd = openSync(logFile, 'a');
-  const child = spawn(binary, [
-    `--config.file=${configFile}`,
-    `--storage.tsdb.path=${join(dir, 'data')}`,
-    `--web.listen-address=127.0.0.1:${port}`,
-    '--storage.tsdb.retention.time=1h',
-    '--log.level=warn',
-  ], { stdio: ['ignore', fd, fd] });
+  const child = spawn(
+    binary,
+    [
+      `--config.file=${configFile}`,
+      `--storage.tsdb.path=${join(dir, 'data')}`,
+      `--web.listen-address=127.0.0.1:${port}`,
+      '--storage.tsdb.retention.time=1h',
+      '--log.level=warn',
+    ],
+    { stdio: ['ignore', fd, fd] },
+  );
   closeSync(fd);
   const server = new PrometheusServer(`http://127.0.0.1:${port}`, dir, logFile, child);
   const deadline = Date.now() + 30_000;
@@ -187,7 +191,10 @@ export async function startPrometheus(targets: readonly string[], options: { int
       await server.stop();
       throw new Error(`prometheus exited (${child.exitCode ?? child.signalCode}) before it was ready:\n${log}`);
     }
-    const ready = await fetch(`${server.url}/-/ready`).then((r) => r.ok, () => false);
+    const ready = await fetch(`${server.url}/-/ready`).then(
+      (r) => r.ok,
+      () => false,
+    );
     if (ready) return server;
     if (Date.now() > deadline) {
       await server.stop();
@@ -229,7 +236,9 @@ export interface Dashboard {
 
 /** Every dashboard of configs/grafana/dashboards/, parsed, with its file name. */
 export function loadDashboards(): { file: string; dashboard: Dashboard }[] {
-  return readdirSync(DASHBOARDS_DIR).filter((f) => f.endsWith('.json')).sort()
+  return readdirSync(DASHBOARDS_DIR)
+    .filter((f) => f.endsWith('.json'))
+    .sort()
     .map((file) => ({ file, dashboard: JSON.parse(readFileSync(join(DASHBOARDS_DIR, file), 'utf8')) as Dashboard }));
 }
 
@@ -242,12 +251,16 @@ export interface PanelQuery {
 }
 
 export function dashboardQueries(): PanelQuery[] {
-  return loadDashboards().flatMap(({ dashboard }) => (dashboard.panels ?? []).flatMap((panel) => (panel.targets ?? []).map((t) => ({
-    where: `${dashboard.title} / ${panel.title} [${t.refId}]`,
-    dashboard: dashboard.title ?? '',
-    panel: panel.title ?? '',
-    expr: t.expr ?? '',
-  }))));
+  return loadDashboards().flatMap(({ dashboard }) =>
+    (dashboard.panels ?? []).flatMap((panel) =>
+      (panel.targets ?? []).map((t) => ({
+        where: `${dashboard.title} / ${panel.title} [${t.refId}]`,
+        dashboard: dashboard.title ?? '',
+        panel: panel.title ?? '',
+        expr: t.expr ?? '',
+      })),
+    ),
+  );
 }
 
 /** A rule of configs/prometheus/alerts.yml. */

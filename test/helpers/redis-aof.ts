@@ -73,14 +73,27 @@ export function parseAofUnits(buf: Buffer): AofUnit[] {
     let name = '';
     let complete = true;
     for (let i = 0; i < argc; i++) {
-      if (end >= buf.length) { complete = false; break; }
+      if (end >= buf.length) {
+        complete = false;
+        break;
+      }
       if (buf[end] !== 0x24 /* $ */) throw new Error(`bad bulk string at byte ${end}`);
       const lenEnd = lineEnd(buf, end);
-      if (lenEnd < 0) { complete = false; break; }
+      if (lenEnd < 0) {
+        complete = false;
+        break;
+      }
       const len = Number(buf.subarray(end + 1, lenEnd - 2).toString('latin1'));
       const dataEnd = lenEnd + len + 2;
-      if (dataEnd > buf.length || buf[dataEnd - 2] !== CR) { complete = false; break; }
-      if (i === 0) name = buf.subarray(lenEnd, lenEnd + len).toString('latin1').toUpperCase();
+      if (dataEnd > buf.length || buf[dataEnd - 2] !== CR) {
+        complete = false;
+        break;
+      }
+      if (i === 0)
+        name = buf
+          .subarray(lenEnd, lenEnd + len)
+          .toString('latin1')
+          .toUpperCase();
       end = dataEnd;
     }
     if (!complete) break;

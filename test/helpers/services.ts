@@ -38,9 +38,13 @@ export function testConfig(tag: string, overrides: Record<string, unknown> = {})
       shards: 2,
       redis: {
         uri: process.env.REDIS_URI ?? 'redis://127.0.0.1:6379/0',
-        stream: `${tag}.events`, signals_stream: `${tag}.signals`, consumer_group: `${tag}-group`,
-        dlq_stream: `${tag}.dlq`, late_stream: `${tag}.events.late`,
-        features_stream: `${tag}.features`, inference_group: `${tag}-inference`,
+        stream: `${tag}.events`,
+        signals_stream: `${tag}.signals`,
+        consumer_group: `${tag}-group`,
+        dlq_stream: `${tag}.dlq`,
+        late_stream: `${tag}.events.late`,
+        features_stream: `${tag}.features`,
+        inference_group: `${tag}-inference`,
       },
     },
     producers: { synthetic: { provider: `synth-${tag}` } },
@@ -56,8 +60,10 @@ export function deepMerge(a: Record<string, unknown>, b: Record<string, unknown>
   const out: Record<string, unknown> = { ...a };
   for (const [k, v] of Object.entries(b)) {
     const prev = out[k];
-    out[k] = v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev)
-      ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>) : v;
+    out[k] =
+      v && typeof v === 'object' && !Array.isArray(v) && prev && typeof prev === 'object' && !Array.isArray(prev)
+        ? deepMerge(prev as Record<string, unknown>, v as Record<string, unknown>)
+        : v;
   }
   return out;
 }
@@ -103,7 +109,17 @@ export function startTemporal(): Promise<TestWorkflowEnvironment> {
 let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
 /** The workflow bundle, built once per test process. */
 export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({ workflowsPath: WORKFLOWS_PATH, logger: { log: () => undefined, trace: () => undefined, debug: () => undefined, info: () => undefined, warn: () => undefined, error: (m) => console.error(m) } });
+  bundle ??= bundleWorkflowCode({
+    workflowsPath: WORKFLOWS_PATH,
+    logger: {
+      log: () => undefined,
+      trace: () => undefined,
+      debug: () => undefined,
+      info: () => undefined,
+      warn: () => undefined,
+      error: (m) => console.error(m),
+    },
+  });
   return bundle;
 }
 
@@ -127,8 +143,12 @@ function runTag(config: StreamingConfig): string {
  * An in-process worker with the real activities wired to this test's config and clients, on the
  * config's task queue (or `taskQueue`). Logs at WARNING to stderr unless told otherwise.
  */
-export async function createTestWorker(env: TestWorkflowEnvironment, config: StreamingConfig, db: Kysely<Database>,
-  options: { taskQueue?: string; logLevel?: LogLevel } = {}): Promise<Worker> {
+export async function createTestWorker(
+  env: TestWorkflowEnvironment,
+  config: StreamingConfig,
+  db: Kysely<Database>,
+  options: { taskQueue?: string; logLevel?: LogLevel } = {},
+): Promise<Worker> {
   const level = options.logLevel ?? (process.env.MDP_TEST_LOG === 'debug' ? 'DEBUG' : 'WARNING');
   const log = createLogger(level, (line) => process.stderr.write(line + '\n'));
   return Worker.create({
@@ -144,7 +164,10 @@ export async function createTestWorker(env: TestWorkflowEnvironment, config: Str
  * Removes what a test run created — its streams and checkpoints (all named after its tag), the
  * bars, signals and job_runs of its provider and workflows — and closes the clients.
  */
-export async function cleanupTestRun(config: StreamingConfig | undefined, clients: { redis?: Redis; db?: Kysely<Database>; env?: TestWorkflowEnvironment }): Promise<void> {
+export async function cleanupTestRun(
+  config: StreamingConfig | undefined,
+  clients: { redis?: Redis; db?: Kysely<Database>; env?: TestWorkflowEnvironment },
+): Promise<void> {
   const { redis, db, env } = clients;
   if (config) {
     const tag = runTag(config);

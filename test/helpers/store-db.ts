@@ -15,8 +15,7 @@ export async function connectOrExplain(url: string): Promise<Kysely<Database>> {
     // A StoreError already names the redacted URL.
     const reason = err instanceof StoreError ? err.message : `${redactSecrets(url, [url])}: ${String(err)}`;
     throw new Error(
-      `PostgreSQL is not reachable (${reason}). ` +
-        'Start the local stack with `bash scripts/stack-start.sh`, or point STORE_URL at a running server.',
+      `PostgreSQL is not reachable (${reason}). ` + 'Start the local stack with `bash scripts/stack-start.sh`, or point STORE_URL at a running server.',
       { cause: err },
     );
   }

@@ -9,7 +9,17 @@ import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { REPO_ROOT } from './services.js';
 
 /** Env vars bound to config keys (and the default config file); see {@link configFreeEnv}. */
-const CONFIG_ENV = ['REDIS_URI', 'STORE_URL', 'TEMPORAL_ADDRESS', 'TEMPORAL_NAMESPACE', 'MDP_TASK_QUEUE', 'MDP_METRICS_PORT', 'MDP_SHARDS', 'LOG_LEVEL', 'MDP_CONFIG'];
+const CONFIG_ENV = [
+  'REDIS_URI',
+  'STORE_URL',
+  'TEMPORAL_ADDRESS',
+  'TEMPORAL_NAMESPACE',
+  'MDP_TASK_QUEUE',
+  'MDP_METRICS_PORT',
+  'MDP_SHARDS',
+  'LOG_LEVEL',
+  'MDP_CONFIG',
+];
 
 /**
  * This process's environment without the variables that override config keys, so a child started

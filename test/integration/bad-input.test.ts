@@ -49,7 +49,13 @@ function variant(base: StreamEventV1, n: number, overrides: Record<string, unkno
 function badCases(valid: readonly StreamEventV1[]): BadEntry[] {
   // Spread the bases over the run so bad entries sit in different windows of both symbols.
   const base = (i: number) => valid[(i * 7 + 3) % valid.length];
-  const json = (name: string, payload: string, reason: RegExp, code?: string): BadEntry => ({ name, fields: [['d', payload]], original: payload, reason, ...(code ? { code } : {}) });
+  const json = (name: string, payload: string, reason: RegExp, code?: string): BadEntry => ({
+    name,
+    fields: [['d', payload]],
+    original: payload,
+    reason,
+    ...(code ? { code } : {}),
+  });
   const event = (name: string, i: number, overrides: Record<string, unknown>, reason: RegExp, drop?: string, code?: string): BadEntry => {
     const payload = variant(base(i), i, overrides);
     if (drop) delete payload[drop];
@@ -80,11 +86,32 @@ function badCases(valid: readonly StreamEventV1[]): BadEntry[] {
     event('fractional seq', 13, { seq: 1.5 }, /field "seq" must be a non-negative integer/),
     event('"|" inside symbol', 14, { symbol: 'BRK|B' }, /must not contain "\|"/),
     event('event_id that does not match', 15, { event_id: 'not-the-key', v: 1_000_000 }, /field "event_id" must equal provider\|symbol\|src_ts\|seq/),
-    event('src_ts a day ahead of the wall clock', 16, { src_ts: tomorrow }, /^src_ts \S+ is 8\d{7}(\.\d+)? ms ahead of the wall clock \(max_future_ms 5000\)$/, undefined, 'future_event'),
+    event(
+      'src_ts a day ahead of the wall clock',
+      16,
+      { src_ts: tomorrow },
+      /^src_ts \S+ is 8\d{7}(\.\d+)? ms ahead of the wall clock \(max_future_ms 5000\)$/,
+      undefined,
+      'future_event',
+    ),
     // Once rejected by PostgreSQL for the whole flush (btree row size): now by the contract's limit.
-    event('a 4,001-character symbol', 17, { symbol: randomBytes(3001).toString('base64').slice(0, 4001) }, /^field "symbol" must be at most 64 characters \(got 4001\)$/),
+    event(
+      'a 4,001-character symbol',
+      17,
+      { symbol: randomBytes(3001).toString('base64').slice(0, 4001) },
+      /^field "symbol" must be at most 64 characters \(got 4001\)$/,
+    ),
     event('NUL inside symbol', 18, { symbol: 'AA\u0000A' }, /^field "symbol" must not contain U\+0000 \(NUL\) at index 2$/),
-    { name: 'entry without a "d" field', fields: [['data', JSON.stringify(b)], ['note', 'foreign']], original: JSON.stringify({ data: JSON.stringify(b), note: 'foreign' }), reason: /no payload field "d"/, code: 'no_payload' },
+    {
+      name: 'entry without a "d" field',
+      fields: [
+        ['data', JSON.stringify(b)],
+        ['note', 'foreign'],
+      ],
+      original: JSON.stringify({ data: JSON.stringify(b), note: 'foreign' }),
+      reason: /no payload field "d"/,
+      code: 'no_payload',
+    },
   ];
 }
 
@@ -124,13 +151,21 @@ describe('bad input on the event stream (micro-batch under Temporal → DLQ + Po
 
     // 1. Valid ticks with bad entries interleaved, all on shard 0's stream, in one known order.
     const producer = new SyntheticProducer({
-      provider, symbols: ['AAA', 'BBB'], seed: 7, tickRate: 5, priceVolatility: 3, startPrices: { AAA: 100, BBB: 50 },
+      provider,
+      symbols: ['AAA', 'BBB'],
+      seed: 7,
+      tickRate: 5,
+      priceVolatility: 3,
+      startPrices: { AAA: 100, BBB: 50 },
     });
     const valid = producer.generateFinite({ count: VALID_EVENTS, startUs: Date.UTC(2025, 9, 1, 14) * 1000 });
     const bad = badCases(valid);
     const expected = expectedBars(valid, config.micro_batch.window_ms);
     assert.equal(expected.length, 16, '2 symbols × 8 windows');
-    assert.ok(expected.some((bar) => bar.high > bar.low), 'prices move within a window, so o/h/l/c are distinguishable');
+    assert.ok(
+      expected.some((bar) => bar.high > bar.low),
+      'prices move within a window, so o/h/l/c are distinguishable',
+    );
 
     const badIds = new Map<string, BadEntry>();
     let nextBad = 0;
@@ -150,7 +185,8 @@ describe('bad input on the event stream (micro-batch under Temporal → DLQ + Po
     await worker.runUntil(async () => {
       // 2. The shard's single owner consumes until everything is acknowledged and dead-lettered.
       const handle = await env.client.workflow.start('streamConsumerWorkflow', {
-        taskQueue: config.temporal.task_queue, workflowId: microBatchWorkflowId(config.bus.redis.stream, 0),
+        taskQueue: config.temporal.task_queue,
+        workflowId: microBatchWorkflowId(config.bus.redis.stream, 0),
         args: [{ role: 'microbatch', shard: 0 }],
       });
       // The DLQ is not part of the condition: dead letters are written before their entries are

@@ -18,8 +18,17 @@ const BATCH = 1000;
 function makeBar(provider: string, i: number, overrides: Partial<Bar> = {}): Bar {
   const open = 100 + (i % 50) * 0.25;
   return {
-    provider, symbol: `S${i % 20}`, interval: '1s', tsMs: T0 + Math.floor(i / 20) * 1000,
-    open, high: open + 1, low: open - 0.5, close: open + 0.25, volume: 1000 + i, trades: 1 + (i % 9), ...overrides,
+    provider,
+    symbol: `S${i % 20}`,
+    interval: '1s',
+    tsMs: T0 + Math.floor(i / 20) * 1000,
+    open,
+    high: open + 1,
+    low: open - 0.5,
+    close: open + 0.25,
+    volume: 1000 + i,
+    trades: 1 + (i % 9),
+    ...overrides,
   };
 }
 
@@ -80,7 +89,7 @@ describe('upsertBarsIsolated (PostgreSQL integration)', function () {
     return (await new StoreClient(db).listBars({ provider })).sort(byKey);
   }
 
-  it('lands 997 of 1,000 bars and rejects exactly the 3 poison ones with the store\'s reason', async function () {
+  it("lands 997 of 1,000 bars and rejects exactly the 3 poison ones with the store's reason", async function () {
     const { bars, poison } = poisonedBatch(provider);
 
     assertIsolated(await upsertBarsIsolated(db, bars), poison, { inserted: BATCH - 3, updated: 0, unchanged: 0 });
@@ -89,22 +98,27 @@ describe('upsertBarsIsolated (PostgreSQL integration)', function () {
     assertIsolated(await upsertBarsIsolated(db, bars), poison, { inserted: 0, updated: 0, unchanged: BATCH - 3 });
   });
 
-  it('does the same inside a caller\'s transaction, which stays usable and owns the outcome', async function () {
+  it("does the same inside a caller's transaction, which stays usable and owns the outcome", async function () {
     const { bars, poison } = poisonedBatch(provider);
     const changed = bars.map((b) => (poison.has(b) ? b : { ...b, volume: b.volume + 1 }));
     await upsertBarsIsolated(db, bars.slice(0, 100)); // 1 poison among them, 99 rows already there
 
     // A caller that rolls back takes the bars back with it: they were written in its transaction.
-    await assert.rejects(db.transaction().execute(async (trx) => {
-      assertIsolated(await upsertBarsIsolated(trx, changed), poison, { inserted: BATCH - 100 - 2, updated: 99, unchanged: 0 });
-      throw new Error('caller rolls back');
-    }), /caller rolls back/);
+    await assert.rejects(
+      db.transaction().execute(async (trx) => {
+        assertIsolated(await upsertBarsIsolated(trx, changed), poison, { inserted: BATCH - 100 - 2, updated: 99, unchanged: 0 });
+        throw new Error('caller rolls back');
+      }),
+      /caller rolls back/,
+    );
     assert.equal((await stored()).length, 99);
 
     const after = await db.transaction().execute(async (trx) => {
       const result = await upsertBarsIsolated(trx, changed);
       // The transaction was never aborted by the rejected bars: it goes on and commits.
-      const { rows: [row] } = await sql<{ n: number }>`SELECT count(*)::int4 AS n FROM bars_ohlcv WHERE provider = ${provider}`.execute(trx);
+      const {
+        rows: [row],
+      } = await sql<{ n: number }>`SELECT count(*)::int4 AS n FROM bars_ohlcv WHERE provider = ${provider}`.execute(trx);
       assert.equal(row.n, BATCH - 3);
       return result;
     });
@@ -135,7 +149,10 @@ describe('upsertBarsIsolated (PostgreSQL integration)', function () {
         return true;
       };
       await assert.rejects(upsertBarsIsolated(lockTimeoutDb, changed), isLockTimeout);
-      await assert.rejects(lockTimeoutDb.transaction().execute((trx) => upsertBarsIsolated(trx, changed)), isLockTimeout);
+      await assert.rejects(
+        lockTimeoutDb.transaction().execute((trx) => upsertBarsIsolated(trx, changed)),
+        isLockTimeout,
+      );
       await assert.rejects(new StoreClient(lockTimeoutDb).upsertBars(changed), isLockTimeout);
     } finally {
       release();
@@ -173,7 +190,10 @@ describe('upsertBarsIsolated (PostgreSQL integration)', function () {
 
     await assert.rejects(shards.commit(lease, bars, position), (err: unknown) => {
       assert.ok(err instanceof BarsRejectedError, String(err));
-      assert.deepEqual(err.rejected.map((r) => [r.bar, r.code]), [[bars[33], '22021']]);
+      assert.deepEqual(
+        err.rejected.map((r) => [r.bar, r.code]),
+        [[bars[33], '22021']],
+      );
       return true;
     });
     assert.deepEqual(await stored(), [], 'no bar of the refused commit');

@@ -71,7 +71,13 @@ describe('mdp command line', function () {
     });
 
     it('prints the newest events of every shard, oldest first, one readable line each', async function () {
-      const producer = new SyntheticProducer({ provider: config.producers.synthetic.provider, symbols: ['SPY', 'AAPL', 'MSFT', 'QQQ'], seed: 1, tickRate: 10, priceVolatility: 0.2 });
+      const producer = new SyntheticProducer({
+        provider: config.producers.synthetic.provider,
+        symbols: ['SPY', 'AAPL', 'MSFT', 'QQQ'],
+        seed: 1,
+        tickRate: 10,
+        priceVolatility: 0.2,
+      });
       const events = producer.generateFinite({ count: 40, startUs: Date.UTC(2025, 9, 1, 14) * 1000, ingestTsUs: Date.UTC(2025, 9, 1, 14) * 1000 });
       for (const [i, e] of events.entries()) {
         await redis.xadd(shardStream(config.bus.redis.stream, i % 2), '*', 'd', JSON.stringify(e));

@@ -22,10 +22,17 @@ const COMPOSE_FILE = resolve(REPO_ROOT, 'docker-compose.yml');
 const SERVICES = ['redis', 'postgres', 'temporal', 'temporal-ui', 'prometheus', 'grafana', 'migrate', 'worker'];
 /** Services whose data must outlive their containers. */
 const STATEFUL: Readonly<Record<string, string>> = {
-  redis: '/data', postgres: '/var/lib/postgresql/data', prometheus: '/prometheus', grafana: '/var/lib/grafana',
+  redis: '/data',
+  postgres: '/var/lib/postgresql/data',
+  prometheus: '/prometheus',
+  grafana: '/var/lib/grafana',
 };
 
-interface Healthcheck { readonly test: string[] | string; readonly interval?: string; readonly start_period?: string }
+interface Healthcheck {
+  readonly test: string[] | string;
+  readonly interval?: string;
+  readonly start_period?: string;
+}
 interface Service {
   readonly image?: string;
   readonly build?: { context: string; dockerfile?: string };
@@ -36,8 +43,17 @@ interface Service {
   readonly depends_on?: Record<string, { condition: string }>;
   readonly healthcheck?: Healthcheck;
 }
-interface ComposeModel { readonly version?: string; readonly services: Record<string, Service>; readonly volumes?: Record<string, unknown> }
-interface Mount { readonly source: string; readonly target: string; readonly named: boolean; readonly readOnly: boolean }
+interface ComposeModel {
+  readonly version?: string;
+  readonly services: Record<string, Service>;
+  readonly volumes?: Record<string, unknown>;
+}
+interface Mount {
+  readonly source: string;
+  readonly target: string;
+  readonly named: boolean;
+  readonly readOnly: boolean;
+}
 
 function mountsOf(service: Service): Mount[] {
   return (service.volumes ?? []).map((spec) => {
@@ -130,7 +146,8 @@ describe('docker-compose.yml: the full stack of spec §14.4', function () {
     assert.match(postgres.image ?? '', /^timescale\/timescaledb:.*pg15/);
     assert.deepEqual(
       { user: postgres.environment?.POSTGRES_USER, password: postgres.environment?.POSTGRES_PASSWORD, db: postgres.environment?.POSTGRES_DB },
-      { user: 'mdp', password: 'mdp', db: 'mdp' });
+      { user: 'mdp', password: 'mdp', db: 'mdp' },
+    );
     assert.match(JSON.stringify(postgres.healthcheck?.test), /pg_isready/);
   });
 
@@ -145,7 +162,10 @@ describe('docker-compose.yml: the full stack of spec §14.4', function () {
     const ui = model.services['temporal-ui'];
     assert.match(ui.image ?? '', /^temporalio\/ui:/);
     assert.equal(ui.environment?.TEMPORAL_ADDRESS, 'temporal:7233');
-    assert.ok((ui.ports ?? []).some((p) => p.includes(':8233:8080')), 'Web UI on host port 8233');
+    assert.ok(
+      (ui.ports ?? []).some((p) => p.includes(':8233:8080')),
+      'Web UI on host port 8233',
+    );
   });
 
   it('starts the workers from the Dockerfile once Redis, PostgreSQL and Temporal are healthy and the store is migrated', function () {
@@ -161,13 +181,20 @@ describe('docker-compose.yml: the full stack of spec §14.4', function () {
     assert.deepEqual(migrate.command, ['node', 'dist/store/migrate-cli.js']);
     assert.equal(migrate.environment?.STORE_URL, worker.environment?.STORE_URL);
     assert.match(JSON.stringify(worker.healthcheck?.test), /\/healthz/);
-    assert.deepEqual(worker.environment && {
-      REDIS_URI: worker.environment.REDIS_URI, STORE_URL: worker.environment.STORE_URL,
-      TEMPORAL_ADDRESS: worker.environment.TEMPORAL_ADDRESS, MDP_METRICS_PORT: worker.environment.MDP_METRICS_PORT,
-    }, {
-      REDIS_URI: 'redis://redis:6379/0', STORE_URL: 'postgres://mdp:mdp@postgres:5432/mdp',
-      TEMPORAL_ADDRESS: 'temporal:7233', MDP_METRICS_PORT: '9101',
-    });
+    assert.deepEqual(
+      worker.environment && {
+        REDIS_URI: worker.environment.REDIS_URI,
+        STORE_URL: worker.environment.STORE_URL,
+        TEMPORAL_ADDRESS: worker.environment.TEMPORAL_ADDRESS,
+        MDP_METRICS_PORT: worker.environment.MDP_METRICS_PORT,
+      },
+      {
+        REDIS_URI: 'redis://redis:6379/0',
+        STORE_URL: 'postgres://mdp:mdp@postgres:5432/mdp',
+        TEMPORAL_ADDRESS: 'temporal:7233',
+        MDP_METRICS_PORT: '9101',
+      },
+    );
   });
 
   it('gives the workers a config that serves /metrics on all interfaces and otherwise matches configs/streaming.yaml', function () {
@@ -189,12 +216,17 @@ describe('docker-compose.yml: the full stack of spec §14.4', function () {
     assert.equal(compose.temporal.address, 'temporal:7233');
     // Without the service's environment its defaults still name the compose services.
     const defaults = loadStreamingConfig({ file: mount.source, env: {} });
-    assert.deepEqual([defaults.bus.redis.uri, defaults.store.url, defaults.temporal.address],
-      ['redis://redis:6379/0', 'postgres://mdp:mdp@postgres:5432/mdp', 'temporal:7233']);
+    assert.deepEqual(
+      [defaults.bus.redis.uri, defaults.store.url, defaults.temporal.address],
+      ['redis://redis:6379/0', 'postgres://mdp:mdp@postgres:5432/mdp', 'temporal:7233'],
+    );
     // Every other key as shipped (a change to configs/streaming.yaml must reach the containers too).
     const shipped = loadStreamingConfig({ file: resolve(REPO_ROOT, 'configs/streaming.yaml'), env });
-    assert.deepEqual({ ...compose, telemetry: { ...compose.telemetry, metrics_host: shipped.telemetry.metrics_host } }, shipped,
-      'deploy/streaming.compose.yaml differs from configs/streaming.yaml beyond metrics_host and the service URLs');
+    assert.deepEqual(
+      { ...compose, telemetry: { ...compose.telemetry, metrics_host: shipped.telemetry.metrics_host } },
+      shipped,
+      'deploy/streaming.compose.yaml differs from configs/streaming.yaml beyond metrics_host and the service URLs',
+    );
   });
 
   it('has Prometheus scrape every worker container and load the SLA alerts', async function () {
@@ -252,15 +284,23 @@ describe('docker-compose.yml: the full stack of spec §14.4', function () {
     assert.ok(dashboards?.readOnly, 'configs/grafana/dashboards is mounted');
 
     const providerDir = join(provisioning.source, 'dashboards');
-    const paths = readdirSync(providerDir).filter((f) => /\.ya?ml$/.test(f)).flatMap((f) =>
-      ((yaml.load(readFileSync(join(providerDir, f), 'utf8')) as { providers?: { options?: { path?: string } }[] }).providers ?? [])
-        .map((p) => p.options?.path));
+    const paths = readdirSync(providerDir)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .flatMap((f) =>
+        ((yaml.load(readFileSync(join(providerDir, f), 'utf8')) as { providers?: { options?: { path?: string } }[] }).providers ?? []).map(
+          (p) => p.options?.path,
+        ),
+      );
     assert.ok(paths.length > 0 && paths.every((p) => p === dashboards.target), `dashboard providers read ${paths.join(', ')}; mounted at ${dashboards.target}`);
 
     const datasourceDir = join(provisioning.source, 'datasources');
-    const urls = readdirSync(datasourceDir).filter((f) => /\.ya?ml$/.test(f)).flatMap((f) =>
-      ((yaml.load(readFileSync(join(datasourceDir, f), 'utf8')) as { datasources?: { type?: string; url?: string }[] }).datasources ?? [])
-        .filter((d) => d.type === 'prometheus').map((d) => d.url));
+    const urls = readdirSync(datasourceDir)
+      .filter((f) => /\.ya?ml$/.test(f))
+      .flatMap((f) =>
+        ((yaml.load(readFileSync(join(datasourceDir, f), 'utf8')) as { datasources?: { type?: string; url?: string }[] }).datasources ?? [])
+          .filter((d) => d.type === 'prometheus')
+          .map((d) => d.url),
+      );
     assert.deepEqual(urls, ['http://prometheus:9090'], 'the datasource reaches the prometheus service');
 
     const home = grafana.environment?.GF_DASHBOARDS_DEFAULT_HOME_DASHBOARD_PATH;
@@ -311,17 +351,30 @@ describe('docker-compose.yml: the full stack of spec §14.4', function () {
 
 describe('Dockerfile and .dockerignore', function () {
   const dockerfile = readFileSync(resolve(REPO_ROOT, 'Dockerfile'), 'utf8');
-  const ignored = readFileSync(resolve(REPO_ROOT, '.dockerignore'), 'utf8').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
-  const instructions = dockerfile.replace(/\\\n/g, ' ').split('\n').map((l) => l.trim()).filter((l) => l !== '' && !l.startsWith('#'));
+  const ignored = readFileSync(resolve(REPO_ROOT, '.dockerignore'), 'utf8')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
+  const instructions = dockerfile
+    .replace(/\\\n/g, ' ')
+    .split('\n')
+    .map((l) => l.trim())
+    .filter((l) => l !== '' && !l.startsWith('#'));
 
   it('builds on node:20-bookworm-slim in two stages and installs only production dependencies in the image', function () {
     assert.ok(instructions.includes('ARG NODE_IMAGE=node:20-bookworm-slim'));
     const stages = instructions.filter((l) => l.startsWith('FROM '));
     assert.deepEqual(stages, ['FROM ${NODE_IMAGE} AS build', 'FROM ${NODE_IMAGE} AS runtime']);
     const runtime = instructions.slice(instructions.indexOf('FROM ${NODE_IMAGE} AS runtime'));
-    assert.ok(runtime.some((l) => /^RUN npm ci --omit=dev\b/.test(l)), 'npm ci --omit=dev in the runtime stage');
+    assert.ok(
+      runtime.some((l) => /^RUN npm ci --omit=dev\b/.test(l)),
+      'npm ci --omit=dev in the runtime stage',
+    );
     assert.ok(runtime.some((l) => /^ENV .*ONNXRUNTIME_NODE_INSTALL=skip/.test(l)));
-    assert.ok(instructions.some((l) => l === 'RUN npm run build'), 'the build stage compiles');
+    assert.ok(
+      instructions.some((l) => l === 'RUN npm run build'),
+      'the build stage compiles',
+    );
   });
 
   it('runs the worker as a non-root user', function () {

@@ -51,7 +51,9 @@ describe('consumer recovery (SIGKILL the worker mid-window, start a new one)', f
     const first = startWorkerProcess(configFile, `recovery-${provider}-1`);
     workers.push(first);
     const handle = await env.client.workflow.start('streamConsumerWorkflow', {
-      taskQueue: config.temporal.task_queue, workflowId, args: [{ role: 'microbatch', shard: 0 }],
+      taskQueue: config.temporal.task_queue,
+      workflowId,
+      args: [{ role: 'microbatch', shard: 0 }],
     });
 
     // Publish live ticks in the background for PUBLISH_MS, whatever happens to the workers.
@@ -86,10 +88,15 @@ describe('consumer recovery (SIGKILL the worker mid-window, start a new one)', f
     const expected = expectedBars(published, config.micro_batch.window_ms);
     // The retried attempt starts after the heartbeat timeout, re-reads the dead attempt's pending
     // entries under the same consumer name, then the rest of the stream.
-    await waitFor('every window persisted after recovery', 120_000, async () => {
-      const g = await groupState(redis, stream, group);
-      return g && g.pending === 0 && g.lag === 0 && (await store.countBars(provider)) === expected.length ? true : undefined;
-    }, { everyMs: 500 });
+    await waitFor(
+      'every window persisted after recovery',
+      120_000,
+      async () => {
+        const g = await groupState(redis, stream, group);
+        return g && g.pending === 0 && g.lag === 0 && (await store.countBars(provider)) === expected.length ? true : undefined;
+      },
+      { everyMs: 500 },
+    );
 
     await handle.signal('drain');
     const status = (await handle.result()) as LoopStatus;

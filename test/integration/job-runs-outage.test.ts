@@ -34,7 +34,13 @@ describe('job_runs rows after a PostgreSQL outage (a private cluster, stopped an
     db = await connectStore(config);
     worker = await createTestWorker(env, config, db);
     running = worker.run();
-    const producer = new SyntheticProducer({ provider: config.producers.synthetic.provider, symbols: ['SPY', 'AAPL'], seed: 3, tickRate: 20, priceVolatility: 0.3 });
+    const producer = new SyntheticProducer({
+      provider: config.producers.synthetic.provider,
+      symbols: ['SPY', 'AAPL'],
+      seed: 3,
+      tickRate: 20,
+      priceVolatility: 0.3,
+    });
     publisher = (async () => {
       while (publishing) {
         const events = producer.ticksDue(Date.now() * 1000);
@@ -60,14 +66,23 @@ describe('job_runs rows after a PostgreSQL outage (a private cluster, stopped an
 
   const jobs = () => new JobRunTracker(db);
   const store = () => new StoreClient(db);
-  const start = (stream: string) => env.client.workflow.start('streamConsumerWorkflow', {
-    taskQueue: config.temporal.task_queue, workflowId: microBatchWorkflowId(stream, 0), args: [{ role: 'microbatch', shard: 0, stream }],
-  });
+  const start = (stream: string) =>
+    env.client.workflow.start('streamConsumerWorkflow', {
+      taskQueue: config.temporal.task_queue,
+      workflowId: microBatchWorkflowId(stream, 0),
+      args: [{ role: 'microbatch', shard: 0, stream }],
+    });
   /** The attempt number of the consumer's activity, once it is past `attempt` (it failed that many times). */
-  const attemptPast = async (workflowId: string, attempt: number) => waitFor(`attempt ${attempt + 1} of ${workflowId}`, 60_000, async () => {
-    const pending = (await env.client.workflow.getHandle(workflowId).describe()).raw.pendingActivities?.[0];
-    return pending && (pending.attempt ?? 0) > attempt ? pending.attempt : undefined;
-  }, { everyMs: 250 });
+  const attemptPast = async (workflowId: string, attempt: number) =>
+    waitFor(
+      `attempt ${attempt + 1} of ${workflowId}`,
+      60_000,
+      async () => {
+        const pending = (await env.client.workflow.getHandle(workflowId).describe()).raw.pendingActivities?.[0];
+        return pending && (pending.attempt ?? 0) > attempt ? pending.attempt : undefined;
+      },
+      { everyMs: 250 },
+    );
   const statuses = async (workflowId: string) => (await jobs().listRecent(workflowId, 100)).map((r) => r.status);
 
   it('a consumer whose PostgreSQL came back closes the row of the attempt that failed during the outage', async function () {
@@ -84,7 +99,8 @@ describe('job_runs rows after a PostgreSQL outage (a private cluster, stopped an
     const rows = await jobs().listRecent(handle.workflowId, 100);
     assert.ok(rows.length >= 2, `an attempt before and after the outage: ${JSON.stringify(rows)}`);
     assert.equal(rows[0]?.status, 'running', 'the live attempt');
-    for (const row of rows.slice(1)) assert.ok(row.status === 'failure' || row.status === 'abandoned', `row ${row.id} (attempt ${String(row.meta.attempt)}) is ${row.status}`);
+    for (const row of rows.slice(1))
+      assert.ok(row.status === 'failure' || row.status === 'abandoned', `row ${row.id} (attempt ${String(row.meta.attempt)}) is ${row.status}`);
     await handle.signal('drain');
     await handle.result();
     assert.ok((await statuses(handle.workflowId)).every((s) => s !== 'running'));
@@ -94,18 +110,26 @@ describe('job_runs rows after a PostgreSQL outage (a private cluster, stopped an
     const stream = `${config.bus.redis.stream}2`;
     streams.push(stream);
     const handle = await start(stream);
-    await waitFor('the first attempt\'s row', 60_000, async () => ((await statuses(handle.workflowId)).includes('running') ? true : undefined));
+    await waitFor("the first attempt's row", 60_000, async () => ((await statuses(handle.workflowId)).includes('running') ? true : undefined));
     await pg.stop();
     await attemptPast(handle.workflowId, 1);
     // Drained while PostgreSQL is down: no later attempt will abandon the failed one's row.
     await handle.signal('drain');
     await handle.result();
     await pg.start();
-    const rows = await waitFor('every row ended', 30_000, async () => {
-      const rows = await jobs().listRecent(handle.workflowId, 100);
-      return rows.every((r) => r.status !== 'running') ? rows : undefined;
-    }, { everyMs: 500 });
-    assert.deepEqual(rows.map((r) => r.status), ['failure']);
+    const rows = await waitFor(
+      'every row ended',
+      30_000,
+      async () => {
+        const rows = await jobs().listRecent(handle.workflowId, 100);
+        return rows.every((r) => r.status !== 'running') ? rows : undefined;
+      },
+      { everyMs: 500 },
+    );
+    assert.deepEqual(
+      rows.map((r) => r.status),
+      ['failure'],
+    );
     assert.ok(rows[0]?.error, 'the failure keeps its reason');
   });
 });

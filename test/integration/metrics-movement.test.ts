@@ -21,7 +21,15 @@ import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '.
 import { activityDeps } from '../../workers/wiring.js';
 import { WORKER_TUNING } from '../../workers/worker-options.js';
 import {
-  cleanupTestRun, connectRedis, connectStore, groupState, startTemporal, symbolsCoveringShards, testConfig, uniqueTag, workflowBundle,
+  cleanupTestRun,
+  connectRedis,
+  connectStore,
+  groupState,
+  startTemporal,
+  symbolsCoveringShards,
+  testConfig,
+  uniqueTag,
+  workflowBundle,
 } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -46,7 +54,13 @@ async function samples(metrics: Metrics, name: string): Promise<Sample[]> {
 }
 
 /** Gauges the consumers set while they run (and remove when they stop). */
-const GAUGES = ['stream_consumer_lag_ms', 'stream_pending_entries', 'microbatch_watermark_ms', 'stream_consumer_last_heartbeat_seconds', 'stream_backlog_ratio'];
+const GAUGES = [
+  'stream_consumer_lag_ms',
+  'stream_pending_entries',
+  'microbatch_watermark_ms',
+  'stream_consumer_last_heartbeat_seconds',
+  'stream_backlog_ratio',
+];
 
 /** Entries ever appended to a stream: consumers trim what they acknowledged, so XLEN no longer says. */
 async function entriesAdded(redis: Redis, stream: string): Promise<number> {
@@ -107,45 +121,75 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
 
   /** The worker's own wiring (workers/wiring.ts), with store writes counted on the way. */
   function countedDeps(): ActivityDeps {
-    const deps = activityDeps(config, db, metrics, createLogger('WARNING', (line) => process.stderr.write(line + '\n')));
+    const deps = activityDeps(
+      config,
+      db,
+      metrics,
+      createLogger('WARNING', (line) => process.stderr.write(line + '\n')),
+    );
     const bars = deps.bars;
     const shards = deps.shards;
     const signals = deps.signals;
     return {
       ...deps,
       bars: {
-        upsertBars: (rows) => { upsertBarsCalls++; return bars.upsertBars(rows); },
+        upsertBars: (rows) => {
+          upsertBarsCalls++;
+          return bars.upsertBars(rows);
+        },
         listBars: (query) => bars.listBars(query),
       },
       // The micro-batch consumer writes its bars in the commit that also stores its position.
       shards: {
         acquire: (lease) => shards.acquire(lease),
-        commit: (lease, rows, position) => { upsertBarsCalls++; return shards.commit(lease, rows, position); },
+        commit: (lease, rows, position) => {
+          upsertBarsCalls++;
+          return shards.commit(lease, rows, position);
+        },
       },
-      signals: { upsertSignals: (rows) => { upsertSignalsCalls++; return signals.upsertSignals(rows); } },
+      signals: {
+        upsertSignals: (rows) => {
+          upsertSignalsCalls++;
+          return signals.upsertSignals(rows);
+        },
+      },
     };
   }
 
   it('moves every metric with the labels of spec §6.1', async function () {
-    assert.ok(INVALID.every((payload) => !decodeEvent(payload).ok), 'the injected payloads are invalid');
+    assert.ok(
+      INVALID.every((payload) => !decodeEvent(payload).ok),
+      'the injected payloads are invalid',
+    );
     const provider = config.producers.synthetic.provider;
     const shards = config.bus.shards;
     const { stream, features_stream: featuresStream, consumer_group: group, inference_group: inferenceGroup } = config.bus.redis;
     const queue = config.temporal.task_queue;
     const worker = await Worker.create({
-      connection: env.nativeConnection, taskQueue: queue, workflowBundle: await workflowBundle(),
-      activities: createActivities(countedDeps()), ...WORKER_TUNING,
+      connection: env.nativeConnection,
+      taskQueue: queue,
+      workflowBundle: await workflowBundle(),
+      activities: createActivities(countedDeps()),
+      ...WORKER_TUNING,
     });
 
     await worker.runUntil(async () => {
       const handles: WorkflowHandle[] = [];
       for (let shard = 0; shard < shards; shard++) {
-        handles.push(await env.client.workflow.start('streamConsumerWorkflow', {
-          taskQueue: queue, workflowId: microBatchWorkflowId(stream, shard), args: [{ role: 'microbatch', shard }],
-        }));
-        handles.push(await env.client.workflow.start('streamConsumerWorkflow', {
-          taskQueue: queue, workflowId: inferenceWorkflowId(featuresStream, shard), args: [{ role: 'inference', shard, adapter: 'rules' }],
-        }));
+        handles.push(
+          await env.client.workflow.start('streamConsumerWorkflow', {
+            taskQueue: queue,
+            workflowId: microBatchWorkflowId(stream, shard),
+            args: [{ role: 'microbatch', shard }],
+          }),
+        );
+        handles.push(
+          await env.client.workflow.start('streamConsumerWorkflow', {
+            taskQueue: queue,
+            workflowId: inferenceWorkflowId(featuresStream, shard),
+            args: [{ role: 'inference', shard, adapter: 'rules' }],
+          }),
+        );
       }
 
       let sampling = true;
@@ -165,7 +209,8 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
 
       try {
         await env.client.workflow.execute('producerWorkflow', {
-          taskQueue: queue, workflowId: producerWorkflowId(provider),
+          taskQueue: queue,
+          workflowId: producerWorkflowId(provider),
           args: [{ provider: 'synthetic', count: EVENTS, startTs: '2025-10-01T14:00:00Z', tickRate: 10, priceVolatility: 0.5 }],
         });
         for (const [i, payload] of INVALID.entries()) await redis.xadd(shardStream(stream, i % shards), '*', 'd', payload);
@@ -204,15 +249,22 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
     assert.deepEqual(labelSet(ingested, 'bus'), ['redis']);
     assert.deepEqual(labelSet(ingested, 'provider'), [provider]);
     assert.deepEqual(labelSet(ingested, 'topic'), eventStreams);
-    for (const s of ingested) assert.equal(s.value, await entriesAdded(redis, String(s.labels.topic)) - INVALID.filter((_, i) => shardStream(stream, i % shards) === s.labels.topic).length);
+    for (const s of ingested)
+      assert.equal(
+        s.value,
+        (await entriesAdded(redis, String(s.labels.topic))) - INVALID.filter((_, i) => shardStream(stream, i % shards) === s.labels.topic).length,
+      );
 
     // stream_consumer_lag_ms{topic,group,consumer} — every shard consumer (micro-batch and inference),
     // above zero while the micro-batcher held a window's entries.
     const lag = [...(peaks.get('stream_consumer_lag_ms')?.values() ?? [])];
-    assert.deepEqual(lag.map((s) => `${s.labels.topic}|${s.labels.group}|${s.labels.consumer}`).sort(), [
-      ...eventStreams.map((topic, shard) => `${topic}|${group}|${microConsumers[shard]}`),
-      ...featureStreams.map((topic, shard) => `${topic}|${inferenceGroup}|${inferenceConsumers[shard]}`),
-    ].sort());
+    assert.deepEqual(
+      lag.map((s) => `${s.labels.topic}|${s.labels.group}|${s.labels.consumer}`).sort(),
+      [
+        ...eventStreams.map((topic, shard) => `${topic}|${group}|${microConsumers[shard]}`),
+        ...featureStreams.map((topic, shard) => `${topic}|${inferenceGroup}|${inferenceConsumers[shard]}`),
+      ].sort(),
+    );
     for (const s of lag.filter((l) => eventStreams.includes(String(l.labels.topic)))) assert.ok(s.value > 0, `lag of ${s.labels.topic} was reported above 0`);
 
     // microbatch_flush_total{window_ms,symbol} — one per bar flushed; microbatch_flush_rows{window_ms} — rows written.
@@ -259,7 +311,10 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
     // errors_total{component,reason} — the invalid events, by the micro-batcher; every other reason
     // the consumers know is exported from zero.
     const errors = await samples(metrics, 'errors_total');
-    assert.deepEqual(errors.filter((s) => s.value !== 0), [{ value: INVALID.length, labels: { component: 'microbatch', reason: 'invalid_event' } }]);
+    assert.deepEqual(
+      errors.filter((s) => s.value !== 0),
+      [{ value: INVALID.length, labels: { component: 'microbatch', reason: 'invalid_event' } }],
+    );
     assert.deepEqual(labelSet(errors, 'component'), ['inference', 'microbatch', 'producer']);
 
     // Retention: each consumer trims what its group acknowledged and reports its backlog's share of retention.
@@ -276,16 +331,22 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
     assert.equal(sum(outcomes.filter((s) => s.labels.outcome === 'invalid')), INVALID.length);
     assert.deepEqual(labelSet(outcomes, 'topic'), eventStreams);
     const pending = [...(peaks.get('stream_pending_entries')?.values() ?? [])];
-    assert.deepEqual(pending.map((s) => `${s.labels.topic}|${s.labels.group}`).sort(),
-      [...eventStreams.map((t) => `${t}|${group}`), ...featureStreams.map((t) => `${t}|${inferenceGroup}`)].sort());
-    assert.ok(pending.some((s) => eventStreams.includes(String(s.labels.topic)) && s.value > 0), 'pending entries were reported');
+    assert.deepEqual(
+      pending.map((s) => `${s.labels.topic}|${s.labels.group}`).sort(),
+      [...eventStreams.map((t) => `${t}|${group}`), ...featureStreams.map((t) => `${t}|${inferenceGroup}`)].sort(),
+    );
+    assert.ok(
+      pending.some((s) => eventStreams.includes(String(s.labels.topic)) && s.value > 0),
+      'pending entries were reported',
+    );
     const watermarks = [...(peaks.get('microbatch_watermark_ms')?.values() ?? [])];
     assert.deepEqual(labelSet(watermarks, 'topic'), eventStreams);
     for (const s of watermarks) assert.ok(s.value >= Date.parse('2025-10-01T14:00:00Z'), `watermark of ${s.labels.topic}`);
     const heartbeats = [...(peaks.get('stream_consumer_last_heartbeat_seconds')?.values() ?? [])];
-    assert.deepEqual(heartbeats.map((s) => `${s.labels.topic}|${s.labels.consumer}`).sort(), [
-      ...eventStreams.map((t, shard) => `${t}|${microConsumers[shard]}`), ...featureStreams.map((t, shard) => `${t}|${inferenceConsumers[shard]}`),
-    ].sort());
+    assert.deepEqual(
+      heartbeats.map((s) => `${s.labels.topic}|${s.labels.consumer}`).sort(),
+      [...eventStreams.map((t, shard) => `${t}|${microConsumers[shard]}`), ...featureStreams.map((t, shard) => `${t}|${inferenceConsumers[shard]}`)].sort(),
+    );
     for (const s of heartbeats) assert.ok(Math.abs(s.value - Date.now() / 1000) < 300, `heartbeat of ${s.labels.consumer} is recent`);
     // Drained consumers take their gauges with them, so a stopped consumer never looks stale.
     for (const name of GAUGES) assert.deepEqual(await samples(metrics, name), [], `${name} after the consumers stopped`);

@@ -14,7 +14,17 @@ import { JobRunTracker, SignalsStoreClient } from '../../store/index.js';
 import type { LoopStatus, ModelReloadInput, ModelReloadResult } from '../../workflows/index.js';
 import { inferenceWorkflowId, modelReloadWorkflowId } from '../../workflows/index.js';
 import { runNodeScript, writeConfigFile } from '../helpers/worker-process.js';
-import { cleanupTestRun, connectRedis, connectStore, createTestWorker, groupState, REPO_ROOT, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
+import {
+  cleanupTestRun,
+  connectRedis,
+  connectStore,
+  createTestWorker,
+  groupState,
+  REPO_ROOT,
+  startTemporal,
+  testConfig,
+  uniqueTag,
+} from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MODEL = resolve(REPO_ROOT, 'models/signal_model.onnx');
@@ -26,7 +36,11 @@ const CLI = resolve(REPO_ROOT, 'dist/client/cli.js');
 /** Runs `mdp` with `args` (config from the test's file only); resolves with its exit code and output. */
 const exec = (args: string[]) => runNodeScript(CLI, args);
 
-interface Reference { inputs: number[][]; labels: number[]; probabilities: number[][] }
+interface Reference {
+  inputs: number[][];
+  labels: number[];
+  probabilities: number[][];
+}
 
 /** A copy of the shipped model whose sidecar says `version` (same bytes, so the same outputs and reference). */
 function modelVersion(dir: string, version: string): string {
@@ -53,8 +67,15 @@ function snapshots(provider: string, symbol: string, day: number, reference: Ref
     const tsMs = Date.UTC(2025, 9, day, 10, 0, 2 * i);
     const price = 100 * (1 + vwapGap);
     return {
-      ver: 1, provider, symbol, interval: '2s', ts: new Date(tsMs).toISOString().replace('.000Z', 'Z'), tsMs, price,
-      values: { returns, momentum, volatility, rsi, price, vwap: 100 }, windows: { returns: '30s' },
+      ver: 1,
+      provider,
+      symbol,
+      interval: '2s',
+      ts: new Date(tsMs).toISOString().replace('.000Z', 'Z'),
+      tsMs,
+      price,
+      values: { returns, momentum, volatility, rsi, price, vwap: 100 },
+      windows: { returns: '30s' },
     };
   });
 }
@@ -97,13 +118,14 @@ describe('model reload (modelReloadWorkflow → inference consumers under Tempor
         for (const s of snapshots(provider, symbol, day, reference)) await redis.xadd(shardStream(features, shard), '*', 'd', JSON.stringify(s));
       }
     };
-    const caughtUp = () => waitFor('inference consumers caught up', 60_000, async () => {
-      for (let shard = 0; shard < symbols.length; shard++) {
-        const g = await groupState(redis, shardStream(features, shard), group);
-        if (!g || g.pending !== 0 || g.lag !== 0) return undefined;
-      }
-      return true;
-    });
+    const caughtUp = () =>
+      waitFor('inference consumers caught up', 60_000, async () => {
+        for (let shard = 0; shard < symbols.length; shard++) {
+          const g = await groupState(redis, shardStream(features, shard), group);
+          if (!g || g.pending !== 0 || g.lag !== 0) return undefined;
+        }
+        return true;
+      });
     /** model_version of the signals of `day`, per symbol (all of a day's signals share one). */
     const versionsOf = async (day: number) => {
       const out: Record<string, string[]> = {};
@@ -120,10 +142,15 @@ describe('model reload (modelReloadWorkflow → inference consumers under Tempor
 
     const worker = await createTestWorker(env, config, db);
     await worker.runUntil(async () => {
-      const handles = await Promise.all(symbols.map((_, shard) => env.client.workflow.start('streamConsumerWorkflow', {
-        taskQueue: config.temporal.task_queue, workflowId: inferenceWorkflowId(features, shard),
-        args: [{ role: 'inference', shard, adapter: 'sklearn', modelPath: MODEL }],
-      })));
+      const handles = await Promise.all(
+        symbols.map((_, shard) =>
+          env.client.workflow.start('streamConsumerWorkflow', {
+            taskQueue: config.temporal.task_queue,
+            workflowId: inferenceWorkflowId(features, shard),
+            args: [{ role: 'inference', shard, adapter: 'sklearn', modelPath: MODEL }],
+          }),
+        ),
+      );
 
       // Before: the shipped model.
       await publish(1);
@@ -135,8 +162,10 @@ describe('model reload (modelReloadWorkflow → inference consumers under Tempor
       assert.equal(result.version, '1.1.0');
       assert.equal(result.validation.referencePath, v2Path.replace(/\.onnx$/, '.reference.json'));
       assert.ok(result.validation.maxAbsDiff !== null && result.validation.maxAbsDiff <= 1e-5);
-      assert.deepEqual(result.consumers.map((c) => [c.workflowId, c.status, c.version, c.previousVersion]).sort(),
-        symbols.map((_, shard) => [inferenceWorkflowId(features, shard), 'reloaded', '1.1.0', undefined]));
+      assert.deepEqual(
+        result.consumers.map((c) => [c.workflowId, c.status, c.version, c.previousVersion]).sort(),
+        symbols.map((_, shard) => [inferenceWorkflowId(features, shard), 'reloaded', '1.1.0', undefined]),
+      );
       for (const h of handles) {
         const status = await h.query<LoopStatus>('status');
         assert.deepEqual(status.model, { adapter: 'sklearn', path: v2Path, version: '1.1.0', generation: 1 });
@@ -146,7 +175,10 @@ describe('model reload (modelReloadWorkflow → inference consumers under Tempor
       assert.deepEqual(await versionsOf(2), both('1.1.0'));
 
       // A corrupt model is rejected with the reason, naming the file; nothing changes.
-      const rejected = await reloadModel(env.client, config, { modelPath: badPath }).then(() => undefined, (err: unknown) => err);
+      const rejected = await reloadModel(env.client, config, { modelPath: badPath }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       assert.ok(rejected instanceof ModelReloadError, `rejected: ${String(rejected)}`);
       assert.match(rejected.message, /model rejected, nothing changed/);
       assert.ok(rejected.message.includes(badPath), rejected.message);
@@ -164,7 +196,13 @@ describe('model reload (modelReloadWorkflow → inference consumers under Tempor
 
     // One audit row per reload: the success with its counts, the rejection with its reason.
     const rows = await new JobRunTracker(db).listRecent(modelReloadWorkflowId(features), 10);
-    assert.deepEqual(rows.map((r) => [r.kind, r.status]), [['model_reload', 'failure'], ['model_reload', 'success']]);
+    assert.deepEqual(
+      rows.map((r) => [r.kind, r.status]),
+      [
+        ['model_reload', 'failure'],
+        ['model_reload', 'success'],
+      ],
+    );
     const [failure, success] = rows;
     assert.ok(failure.error?.includes(badPath), String(failure.error));
     assert.equal(failure.meta.modelPath, badPath);
@@ -189,34 +227,51 @@ describe('model reload (modelReloadWorkflow → inference consumers under Tempor
     const workerA = await createTestWorker(env, config, db);
     const workerB = await createTestWorker(env, configB, db, { taskQueue: queueB });
     const ids = [inferenceWorkflowId(features, 0), inferenceWorkflowId(features, 1)];
-    await Promise.all([workerB.runUntil(workerA.runUntil(async () => {
-      const handles = await Promise.all(ids.map((workflowId, shard) => env.client.workflow.start('streamConsumerWorkflow', {
-        taskQueue: shard === 0 ? config.temporal.task_queue : queueB, workflowId,
-        args: [{ role: 'inference', shard, adapter: 'sklearn', stream: features, modelPath: MODEL }],
-      })));
-      await waitFor('consumer 1 running', 30_000, async () => (await groupState(redis, shardStream(features, 1), group)) ? true : undefined);
-      writeFileSync(rulesFile, '- name: "broken"\n  condition: "rsi >> 70"\n  signal: 1.0\n  score: 0.5\n');
+    await Promise.all([
+      workerB.runUntil(
+        workerA.runUntil(async () => {
+          const handles = await Promise.all(
+            ids.map((workflowId, shard) =>
+              env.client.workflow.start('streamConsumerWorkflow', {
+                taskQueue: shard === 0 ? config.temporal.task_queue : queueB,
+                workflowId,
+                args: [{ role: 'inference', shard, adapter: 'sklearn', stream: features, modelPath: MODEL }],
+              }),
+            ),
+          );
+          await waitFor('consumer 1 running', 30_000, async () => ((await groupState(redis, shardStream(features, 1), group)) ? true : undefined));
+          writeFileSync(rulesFile, '- name: "broken"\n  condition: "rsi >> 70"\n  signal: 1.0\n  score: 0.5\n');
 
-      const failed = await reloadModel(env.client, config, { modelPath: v2Path, consumers: ids, workflowId: `${modelReloadWorkflowId(features)}` })
-        .then(() => undefined, (err: unknown) => err);
-      assert.ok(failed instanceof ModelReloadError, `failed: ${String(failed)}`);
-      assert.match(failed.message, new RegExp(`rolled back: ${ids[1]}: .*rb-rules\\.yaml`));
-      assert.deepEqual(failed.consumers.map((c) => [c.workflowId, c.status]), [[ids[0], 'rolled back'], [ids[1], 'failed']]);
-      const status0 = await handles[0].query<LoopStatus>('status');
-      assert.deepEqual(status0.model, { adapter: 'sklearn', path: MODEL, version: '1.0.0', generation: 2 });
+          const failed = await reloadModel(env.client, config, { modelPath: v2Path, consumers: ids, workflowId: `${modelReloadWorkflowId(features)}` }).then(
+            () => undefined,
+            (err: unknown) => err,
+          );
+          assert.ok(failed instanceof ModelReloadError, `failed: ${String(failed)}`);
+          assert.match(failed.message, new RegExp(`rolled back: ${ids[1]}: .*rb-rules\\.yaml`));
+          assert.deepEqual(
+            failed.consumers.map((c) => [c.workflowId, c.status]),
+            [
+              [ids[0], 'rolled back'],
+              [ids[1], 'failed'],
+            ],
+          );
+          const status0 = await handles[0].query<LoopStatus>('status');
+          assert.deepEqual(status0.model, { adapter: 'sklearn', path: MODEL, version: '1.0.0', generation: 2 });
 
-      // Consumer 0 serves the old model again.
-      for (const s of snapshots(provider, symbol, 4, reference)) await redis.xadd(shardStream(features, 0), '*', 'd', JSON.stringify(s));
-      await waitFor('consumer 0 caught up', 60_000, async () => {
-        const g = await groupState(redis, shardStream(features, 0), group);
-        return g && g.pending === 0 && g.lag === 0 ? true : undefined;
-      });
-      const rows = await new SignalsStoreClient(db).listSignals({ provider, symbol });
-      assert.ok(rows.length > 5);
-      assert.deepEqual([...new Set(rows.map((r) => r.meta.model_version))], ['1.0.0']);
-      for (const h of handles) await h.signal('drain');
-      for (const h of handles) await h.result();
-    }))]);
+          // Consumer 0 serves the old model again.
+          for (const s of snapshots(provider, symbol, 4, reference)) await redis.xadd(shardStream(features, 0), '*', 'd', JSON.stringify(s));
+          await waitFor('consumer 0 caught up', 60_000, async () => {
+            const g = await groupState(redis, shardStream(features, 0), group);
+            return g && g.pending === 0 && g.lag === 0 ? true : undefined;
+          });
+          const rows = await new SignalsStoreClient(db).listSignals({ provider, symbol });
+          assert.ok(rows.length > 5);
+          assert.deepEqual([...new Set(rows.map((r) => r.meta.model_version))], ['1.0.0']);
+          for (const h of handles) await h.signal('drain');
+          for (const h of handles) await h.result();
+        }),
+      ),
+    ]);
     const [row] = await new JobRunTracker(db).listRecent(modelReloadWorkflowId(features), 1);
     assert.equal(row.status, 'failure');
     assert.deepEqual(row.counts, { consumers: 2, rolled_back: 1, failed: 1 });
@@ -234,41 +289,55 @@ describe('model reload (modelReloadWorkflow → inference consumers under Tempor
     const worker = await createTestWorker(env, config, db, { taskQueue: queue });
     await worker.runUntil(async () => {
       const rules = await env.client.workflow.start('streamConsumerWorkflow', {
-        taskQueue: queue, workflowId: inferenceWorkflowId(features, 0), args: [{ role: 'inference', shard: 0, adapter: 'rules', stream: features }],
+        taskQueue: queue,
+        workflowId: inferenceWorkflowId(features, 0),
+        args: [{ role: 'inference', shard: 0, adapter: 'rules', stream: features }],
       });
       const opts = { workflowId: `${modelReloadWorkflowId(features)}`, consumers: [inferenceWorkflowId(features, 0), inferenceWorkflowId(features, 1)] };
       const client = { ...config, temporal: { ...config.temporal, task_queue: queue } } as StreamingConfig;
 
-      const bad = await reloadModel(env.client, client, { modelPath: v3Path, ...opts }).then(() => undefined, (err: unknown) => err);
+      const bad = await reloadModel(env.client, client, { modelPath: v3Path, ...opts }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
       assert.ok(bad instanceof ModelReloadError);
       assert.match(bad.message, /differs from .*reference\.json/);
 
       // The same model against the shipped (matching) reference: the rules consumer is skipped, shard 1 is not running.
       const ok = await env.client.workflow.execute<(input: ModelReloadInput) => Promise<ModelReloadResult>>('modelReloadWorkflow', {
-        taskQueue: queue, workflowId: `${opts.workflowId}-2`,
+        taskQueue: queue,
+        workflowId: `${opts.workflowId}-2`,
         args: [{ modelPath: v3Path, referencePath: REFERENCE, consumers: opts.consumers }],
       });
-      assert.deepEqual(ok.consumers.map((c) => [c.workflowId, c.status]).sort(),
-        [[opts.consumers[0], 'skipped'], [opts.consumers[1], 'not running']]);
+      assert.deepEqual(ok.consumers.map((c) => [c.workflowId, c.status]).sort(), [
+        [opts.consumers[0], 'skipped'],
+        [opts.consumers[1], 'not running'],
+      ]);
       await rules.signal('drain');
       await rules.result();
     });
   });
   it('mdp model reload prints the new version, and exits 1 with the reason for a rejected model', async function () {
     const features = `${config.bus.redis.features_stream}-cli`;
-    const cliConfig = { ...config, temporal: { ...config.temporal, address: env.address }, bus: { ...config.bus, shards: 1, redis: { ...config.bus.redis, features_stream: features } } } as StreamingConfig;
+    const cliConfig = {
+      ...config,
+      temporal: { ...config.temporal, address: env.address },
+      bus: { ...config.bus, shards: 1, redis: { ...config.bus.redis, features_stream: features } },
+    } as StreamingConfig;
     const file = writeConfigFile(cliConfig, `${features}-cli`);
     const worker = await createTestWorker(env, cliConfig, db);
-    await worker.runUntil(async () => {
-      const good = await exec(['model', 'reload', '--config', file, '--path', modelVersion(dir, '1.4.0')]);
-      assert.equal(good.code, 0, good.stderr);
-      assert.match(good.stdout, /version 1\.4\.0 validated \(50 reference rows/);
-      assert.match(good.stdout, new RegExp(`${inferenceWorkflowId(features, 0)}: not running`));
-      const bad = await exec(['model', 'reload', '--config', file, '--path', resolve(dir, 'missing.onnx')]);
-      assert.equal(bad.code, 1);
-      assert.match(bad.stderr, /mdp: model reload failed: model rejected, nothing changed: .*missing\.(onnx|json)/);
-      const usage = await exec(['model', 'reload', '--config', file]);
-      assert.equal(usage.code, 2);
-    }).finally(() => rmSync(file, { force: true }));
+    await worker
+      .runUntil(async () => {
+        const good = await exec(['model', 'reload', '--config', file, '--path', modelVersion(dir, '1.4.0')]);
+        assert.equal(good.code, 0, good.stderr);
+        assert.match(good.stdout, /version 1\.4\.0 validated \(50 reference rows/);
+        assert.match(good.stdout, new RegExp(`${inferenceWorkflowId(features, 0)}: not running`));
+        const bad = await exec(['model', 'reload', '--config', file, '--path', resolve(dir, 'missing.onnx')]);
+        assert.equal(bad.code, 1);
+        assert.match(bad.stderr, /mdp: model reload failed: model rejected, nothing changed: .*missing\.(onnx|json)/);
+        const usage = await exec(['model', 'reload', '--config', file]);
+        assert.equal(usage.code, 2);
+      })
+      .finally(() => rmSync(file, { force: true }));
   });
 });

@@ -13,12 +13,18 @@ import { SignalsStoreClient, StoreClient } from '../../store/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../../workflows/index.js';
 import type { PanelQuery, PrometheusServer } from '../helpers/prometheus.js';
 import {
-  ALERT_RULES, dashboardQueries, hasFiniteSample, loadAlertRules, PROMETHEUS_CONFIG, prometheusBinary, promtool, seriesOf,
-  startPrometheus, testPrometheusConfig,
+  ALERT_RULES,
+  dashboardQueries,
+  hasFiniteSample,
+  loadAlertRules,
+  PROMETHEUS_CONFIG,
+  prometheusBinary,
+  promtool,
+  seriesOf,
+  startPrometheus,
+  testPrometheusConfig,
 } from '../helpers/prometheus.js';
-import {
-  REPO_ROOT, cleanupTestRun, connectRedis, connectStore, startTemporal, symbolsCoveringShards, testConfig, uniqueTag,
-} from '../helpers/services.js';
+import { REPO_ROOT, cleanupTestRun, connectRedis, connectStore, startTemporal, symbolsCoveringShards, testConfig, uniqueTag } from '../helpers/services.js';
 import { startWorkerProcess, writeConfigFile } from '../helpers/worker-process.js';
 import type { WorkerProcess } from '../helpers/worker-process.js';
 import { freePort, waitFor } from '../helpers/wait.js';
@@ -31,7 +37,6 @@ const ALLOWED_EMPTY: Record<string, string> = {
   'Inference Engine / Circuit breaker transitions [A]':
     'inference_breaker_transitions_total only gets a series when the sklearn breaker changes state, which a healthy model never makes it do',
 };
-
 
 describe('observability: Prometheus config and alert rules, dashboards queried against a live pipeline', function () {
   this.timeout(240_000);
@@ -51,13 +56,16 @@ describe('observability: Prometheus config and alert rules, dashboards queried a
     const tag = uniqueTag();
     // The spec's rules plus one that holds on every bar, so signals flow from the first bar on.
     const rulesFile = resolve(REPO_ROOT, '.data/test', `${tag}-rules.yaml`);
-    writeFileSync(rulesFile, `${readFileSync(resolve(REPO_ROOT, 'configs/rules.yaml'), 'utf8')}
+    writeFileSync(
+      rulesFile,
+      `${readFileSync(resolve(REPO_ROOT, 'configs/rules.yaml'), 'utf8')}
 - name: "every_bar"
   condition: "price > 0.0"
   signal: 0.0
   score: 0.1
   mode: level
-`);
+`,
+    );
     files.push(rulesFile);
     env = await startTemporal();
     const metricsPort = await freePort();
@@ -129,30 +137,48 @@ describe('observability: Prometheus config and alert rules, dashboards queried a
     // and a live producer (event time = wall clock).
     const handles: WorkflowHandle[] = [];
     for (let shard = 0; shard < shards; shard++) {
-      handles.push(await env.client.workflow.start('streamConsumerWorkflow', {
-        taskQueue: queue, workflowId: microBatchWorkflowId(stream, shard), args: [{ role: 'microbatch', shard }],
-      }));
-      handles.push(await env.client.workflow.start('streamConsumerWorkflow', {
-        taskQueue: queue, workflowId: inferenceWorkflowId(featuresStream, shard),
-        args: [{ role: 'inference', shard, adapter: shard === 0 ? 'rules' : 'sklearn' }],
-      }));
+      handles.push(
+        await env.client.workflow.start('streamConsumerWorkflow', {
+          taskQueue: queue,
+          workflowId: microBatchWorkflowId(stream, shard),
+          args: [{ role: 'microbatch', shard }],
+        }),
+      );
+      handles.push(
+        await env.client.workflow.start('streamConsumerWorkflow', {
+          taskQueue: queue,
+          workflowId: inferenceWorkflowId(featuresStream, shard),
+          args: [{ role: 'inference', shard, adapter: shard === 0 ? 'rules' : 'sklearn' }],
+        }),
+      );
     }
-    handles.push(await env.client.workflow.start('producerWorkflow', {
-      taskQueue: queue, workflowId: producerWorkflowId(provider), args: [{ provider: 'synthetic', symbols, tickRate: 5, priceVolatility: 0.5 }],
-    }));
+    handles.push(
+      await env.client.workflow.start('producerWorkflow', {
+        taskQueue: queue,
+        workflowId: producerWorkflowId(provider),
+        args: [{ provider: 'synthetic', symbols, tickRate: 5, priceVolatility: 0.5 }],
+      }),
+    );
     // A producer whose input its activity rejects: failed attempts that Temporal retries.
     const failing = await env.client.workflow.start('producerWorkflow', {
-      taskQueue: queue, workflowId: `${producerWorkflowId(provider)}-failing`, args: [{ provider: 'synthetic', count: 1, startTs: 'not-a-timestamp' }],
+      taskQueue: queue,
+      workflowId: `${producerWorkflowId(provider)}-failing`,
+      args: [{ provider: 'synthetic', count: 1, startTs: 'not-a-timestamp' }],
     });
 
     // Bars and signals committed on every shard.
     const bars = new StoreClient(db);
     const signals = new SignalsStoreClient(db);
-    await waitFor('bars on every shard and signals in the store', 120_000, async () => {
-      const stored = await bars.listBars({ provider });
-      const shardsWithBars = new Set(stored.map((b) => shardOf(provider, b.symbol, shards)));
-      return shardsWithBars.size === shards && (await signals.countSignals(provider)) > 0 ? true : undefined;
-    }, { everyMs: 500 });
+    await waitFor(
+      'bars on every shard and signals in the store',
+      120_000,
+      async () => {
+        const stored = await bars.listBars({ provider });
+        const shardsWithBars = new Set(stored.map((b) => shardOf(provider, b.symbol, shards)));
+        return shardsWithBars.size === shards && (await signals.countSignals(provider)) > 0 ? true : undefined;
+      },
+      { everyMs: 500 },
+    );
 
     // Bad input, in two rounds a few scrapes apart, so rates see it grow (a labelled counter
     // appears at its first increment, which rate() cannot see): invalid events (DLQ), events for
@@ -166,30 +192,46 @@ describe('observability: Prometheus config and alert rules, dashboards queried a
       await redis.xadd(shardStream(featuresStream, 0), '*', 'd', '{"not":"a snapshot"}');
     };
     await injectBadInput();
-    await waitFor('the first bad input scraped', 30_000, async () => {
-      const answer = await server.query('count_over_time(errors_total{reason="invalid_snapshot"}[1m]) >= 2');
-      return seriesOf(answer).length > 0 ? true : undefined;
-    }, { everyMs: 500 });
+    await waitFor(
+      'the first bad input scraped',
+      30_000,
+      async () => {
+        const answer = await server.query('count_over_time(errors_total{reason="invalid_snapshot"}[1m]) >= 2');
+        return seriesOf(answer).length > 0 ? true : undefined;
+      },
+      { everyMs: 500 },
+    );
     await injectBadInput();
 
     // Retried attempts of the failing producer: at least two, so the failure counter grows.
-    await waitFor('failed producer attempts counted', 60_000, async () => {
-      const answer = await server.query('errors_total{component="producer",reason="activity_failure"} >= 2');
-      return seriesOf(answer).length > 0 ? true : undefined;
-    }, { everyMs: 1000 });
+    await waitFor(
+      'failed producer attempts counted',
+      60_000,
+      async () => {
+        const answer = await server.query('errors_total{component="producer",reason="activity_failure"} >= 2');
+        return seriesOf(answer).length > 0 ? true : undefined;
+      },
+      { everyMs: 1000 },
+    );
     await failing.terminate('observability test: enough failed attempts');
 
     // The error panels see the injected errors as rates above zero.
-    const errorPanels = dashboardQueries().filter((q) => q.dashboard === 'Error Monitoring'
-      && ['Error rate (excl. late)', 'DLQ share (5m)', 'Late share (5m)', 'Inference errors'].includes(q.panel));
+    const errorPanels = dashboardQueries().filter(
+      (q) => q.dashboard === 'Error Monitoring' && ['Error rate (excl. late)', 'DLQ share (5m)', 'Late share (5m)', 'Inference errors'].includes(q.panel),
+    );
     assert.equal(errorPanels.length, 4);
-    await waitFor('error rates above zero', 60_000, async () => {
-      for (const q of errorPanels) {
-        const answer = await server.query(`(${q.expr}) > 0`);
-        if (!hasFiniteSample(answer)) throw new Error(`${q.where} is not above zero`);
-      }
-      return true;
-    }, { everyMs: 1000 });
+    await waitFor(
+      'error rates above zero',
+      60_000,
+      async () => {
+        for (const q of errorPanels) {
+          const answer = await server.query(`(${q.expr}) > 0`);
+          if (!hasFiniteSample(answer)) throw new Error(`${q.where} is not above zero`);
+        }
+        return true;
+      },
+      { everyMs: 1000 },
+    );
 
     // Every panel query answers with data once the scrapes have seen it all.
     const queries = dashboardQueries();
@@ -203,13 +245,21 @@ describe('observability: Prometheus config and alert rules, dashboards queried a
       }
       return missing;
     };
-    await waitFor('every dashboard query to return data', 90_000, async () => {
-      const missing = await withoutData(queries);
-      if (missing.length > 0) throw new Error(`${missing.length} queries without data:\n  ${missing.join('\n  ')}`);
-      return true;
-    }, { everyMs: 2000 });
+    await waitFor(
+      'every dashboard query to return data',
+      90_000,
+      async () => {
+        const missing = await withoutData(queries);
+        if (missing.length > 0) throw new Error(`${missing.length} queries without data:\n  ${missing.join('\n  ')}`);
+        return true;
+      },
+      { everyMs: 2000 },
+    );
     for (const where of Object.keys(ALLOWED_EMPTY)) {
-      assert.ok(queries.some((q) => q.where === where), `allowed-empty panel "${where}" exists`);
+      assert.ok(
+        queries.some((q) => q.where === where),
+        `allowed-empty panel "${where}" exists`,
+      );
     }
 
     // Every alert and recording rule evaluates without error, through the API and in Prometheus's own rule loop.
@@ -221,13 +271,23 @@ describe('observability: Prometheus config and alert rules, dashboards queried a
     const window = await server.query('mdp:microbatch_window_ms');
     assert.equal(seriesOf(window)[0]?.value?.[1], '2000', 'the recording rule of the window is evaluated');
     const evaluated = await server.rules();
-    assert.deepEqual(evaluated.map((g) => g.group), ['mdp-sla']);
-    assert.deepEqual(evaluated[0].rules.map((r) => r.name), rules.map((r) => r.alert ?? r.record));
+    assert.deepEqual(
+      evaluated.map((g) => g.group),
+      ['mdp-sla'],
+    );
+    assert.deepEqual(
+      evaluated[0].rules.map((r) => r.name),
+      rules.map((r) => r.alert ?? r.record),
+    );
     for (const rule of evaluated[0].rules) {
       assert.equal(rule.health, 'ok', `rule ${rule.name} evaluates: ${rule.lastError ?? ''}`);
     }
     const targets = await server.targets();
-    assert.deepEqual(targets.map((t) => t.health), ['up'], JSON.stringify(targets));
+    assert.deepEqual(
+      targets.map((t) => t.health),
+      ['up'],
+      JSON.stringify(targets),
+    );
 
     for (const h of handles) await h.signal('drain');
     await Promise.all(handles.map((h) => h.result()));

@@ -12,7 +12,17 @@ import type { Database } from '../../store/index.js';
 import { SignalsStoreClient, StoreClient } from '../../store/index.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../../workflows/index.js';
-import { cleanupTestRun, connectRedis, createTestWorker, connectStore, groupState, REPO_ROOT, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
+import {
+  cleanupTestRun,
+  connectRedis,
+  createTestWorker,
+  connectStore,
+  groupState,
+  REPO_ROOT,
+  startTemporal,
+  testConfig,
+  uniqueTag,
+} from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 const EVENTS = 3000;
@@ -28,13 +38,16 @@ describe('end to end: synthetic → bars → features → signals, all under Tem
     const tag = uniqueTag();
     const rulesFile = resolve(REPO_ROOT, '.data/test', `${tag}-rules.yaml`);
     // The spec's rules plus one that holds on every bar, so the count of signals is known exactly.
-    writeFileSync(rulesFile, `${await import('node:fs').then((fs) => fs.readFileSync(resolve(REPO_ROOT, 'configs/rules.yaml'), 'utf8'))}
+    writeFileSync(
+      rulesFile,
+      `${await import('node:fs').then((fs) => fs.readFileSync(resolve(REPO_ROOT, 'configs/rules.yaml'), 'utf8'))}
 - name: "every_bar"
   condition: "price > 0.0 && volume >= 0.0"
   signal: 0.0
   score: 0.1
   mode: level
-`);
+`,
+    );
     config = testConfig(tag, { inference: { adapters: { rules: { enabled: true, file: rulesFile } } } });
     redis = await connectRedis(config);
     db = await connectStore(config);
@@ -60,15 +73,24 @@ describe('end to end: synthetic → bars → features → signals, all under Tem
     await worker.runUntil(async () => {
       const handles: WorkflowHandle[] = [];
       for (let shard = 0; shard < shards; shard++) {
-        handles.push(await env.client.workflow.start('streamConsumerWorkflow', {
-          taskQueue: config.temporal.task_queue, workflowId: microBatchWorkflowId(stream, shard), args: [{ role: 'microbatch', shard }],
-        }));
-        handles.push(await env.client.workflow.start('streamConsumerWorkflow', {
-          taskQueue: config.temporal.task_queue, workflowId: inferenceWorkflowId(featuresStream, shard), args: [{ role: 'inference', shard, adapter: 'rules' }],
-        }));
+        handles.push(
+          await env.client.workflow.start('streamConsumerWorkflow', {
+            taskQueue: config.temporal.task_queue,
+            workflowId: microBatchWorkflowId(stream, shard),
+            args: [{ role: 'microbatch', shard }],
+          }),
+        );
+        handles.push(
+          await env.client.workflow.start('streamConsumerWorkflow', {
+            taskQueue: config.temporal.task_queue,
+            workflowId: inferenceWorkflowId(featuresStream, shard),
+            args: [{ role: 'inference', shard, adapter: 'rules' }],
+          }),
+        );
       }
       await env.client.workflow.execute('producerWorkflow', {
-        taskQueue: config.temporal.task_queue, workflowId: producerWorkflowId(provider),
+        taskQueue: config.temporal.task_queue,
+        workflowId: producerWorkflowId(provider),
         args: [{ provider: 'synthetic', count: EVENTS, startTs: '2025-10-01T14:00:00Z', tickRate: 10, priceVolatility: 0.5 }],
       });
 
@@ -96,7 +118,10 @@ describe('end to end: synthetic → bars → features → signals, all under Tem
       const barKeys = new Set(stored.map((b) => `${b.symbol}|${b.tsMs}`));
       for (const s of snapshots) assert.ok(barKeys.has(`${s.symbol}|${s.tsMs}`), `snapshot ${s.symbol} ${s.ts} belongs to a bar`);
       // Features warm up and then carry values (rsi after 14 changes, vwap after a full minute).
-      const last = snapshots.filter((s) => s.symbol === 'SPY').sort((a, b) => a.tsMs - b.tsMs).at(-1)!;
+      const last = snapshots
+        .filter((s) => s.symbol === 'SPY')
+        .sort((a, b) => a.tsMs - b.tsMs)
+        .at(-1)!;
       assert.equal(typeof last.values.rsi, 'number', JSON.stringify(last));
       assert.equal(typeof last.values.vwap_1m, 'number', JSON.stringify(last));
 
@@ -105,7 +130,10 @@ describe('end to end: synthetic → bars → features → signals, all under Tem
         const every = await signals.listSignals({ provider, symbol, name: 'every_bar' });
         const symbolBars = stored.filter((b) => b.symbol === symbol);
         assert.equal(every.length, symbolBars.length);
-        assert.deepEqual(every.map((s) => Date.parse(s.ts)), symbolBars.map((b) => b.tsMs));
+        assert.deepEqual(
+          every.map((s) => Date.parse(s.ts)),
+          symbolBars.map((b) => b.tsMs),
+        );
         assert.ok(every.every((s) => s.meta.price === symbolBars.find((b) => b.tsMs === Date.parse(s.ts))!.close));
       }
       const streamed = await redis.xlen(config.bus.redis.signals_stream);

@@ -17,9 +17,16 @@ import { waitFor } from '../helpers/wait.js';
 
 /** The metric names of spec §6.1, which every mdp process exposes on /metrics. */
 const SPEC_METRICS = [
-  'stream_events_ingested_total', 'stream_consumer_lag_ms', 'microbatch_flush_total', 'microbatch_flush_rows',
-  'microbatch_window_latency_ms', 'store_write_duration_seconds', 'features_update_duration_seconds',
-  'inference_eval_duration_seconds', 'signals_emitted_total', 'errors_total',
+  'stream_events_ingested_total',
+  'stream_consumer_lag_ms',
+  'microbatch_flush_total',
+  'microbatch_flush_rows',
+  'microbatch_window_latency_ms',
+  'store_write_duration_seconds',
+  'features_update_duration_seconds',
+  'inference_eval_duration_seconds',
+  'signals_emitted_total',
+  'errors_total',
 ];
 
 /** A loopback port nothing listens on (bound, then released). */
@@ -152,8 +159,10 @@ describe('worker /healthz and /readyz (Redis, PostgreSQL, Temporal)', function (
     try {
       const started = Date.now();
       const report = await checkReadiness({
-        redisUri: `redis://127.0.0.1:${port}/0`, storeUrl: `postgres://mdp:s1lent-pw@127.0.0.1:${port}/mdp`,
-        temporalAddress: `127.0.0.1:${port}`, timeoutMs: 500,
+        redisUri: `redis://127.0.0.1:${port}/0`,
+        storeUrl: `postgres://mdp:s1lent-pw@127.0.0.1:${port}/mdp`,
+        temporalAddress: `127.0.0.1:${port}`,
+        timeoutMs: 500,
       });
       const took = Date.now() - started;
       assert.equal(report.ready, false);
@@ -174,7 +183,10 @@ describe('worker /healthz and /readyz (Redis, PostgreSQL, Temporal)', function (
       return { ready: true, checks: {} };
     });
     const answers = await Promise.all(Array.from({ length: 5 }, () => fetch(urlOf(server, '/readyz'))));
-    assert.deepEqual(answers.map((a) => a.status), [200, 200, 200, 200, 200]);
+    assert.deepEqual(
+      answers.map((a) => a.status),
+      [200, 200, 200, 200, 200],
+    );
     assert.equal(rounds, 1);
     await fetch(urlOf(server, '/readyz'));
     assert.equal(rounds, 2, 'a later request probes again');
@@ -213,14 +225,14 @@ describe('worker /healthz and /readyz (Redis, PostgreSQL, Temporal)', function (
       const ready = await waitFor('the worker to report ready', 60_000, async () => {
         if (worker!.child.exitCode !== null) throw new Error(`worker exited with ${worker!.child.exitCode}; see ${worker!.logFile}`);
         const res = await fetch(`${base}/readyz`);
-        return res.status === 200 ? (await res.json()) as ReadinessReport : undefined;
+        return res.status === 200 ? ((await res.json()) as ReadinessReport) : undefined;
       });
       assert.equal(ready.ready, true);
       assert.deepEqual(Object.keys(ready.checks).sort(), ['postgres', 'redis', 'temporal']);
       assert.equal((await fetch(`${base}/healthz`)).status, 200);
       const text = await (await fetch(`${base}/metrics`)).text();
       for (const name of SPEC_METRICS) assert.match(text, new RegExp(`^# TYPE ${name} `, 'm'), `${name} on the worker's /metrics`);
-      assert.match(text, /^# TYPE process_resident_memory_bytes gauge/m, 'process metrics beside the pipeline\'s');
+      assert.match(text, /^# TYPE process_resident_memory_bytes gauge/m, "process metrics beside the pipeline's");
       worker.child.kill('SIGTERM');
       assert.equal(await worker.exited, 0, 'a clean shutdown on SIGTERM');
       passed = true;

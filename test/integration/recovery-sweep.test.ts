@@ -64,7 +64,7 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → re-appende
     assert.equal(inferenceWorkflowId('mdp.features', 2), 'mdp-inference-mdp.features-2');
   });
 
-  it('re-appends orphaned entries for the owner, dead-letters a poison entry exactly once, and leaves the owner\'s own entries alone', async function () {
+  it("re-appends orphaned entries for the owner, dead-letters a poison entry exactly once, and leaves the owner's own entries alone", async function () {
     const redisCfg = config.bus.redis;
     const stream = shardStream(redisCfg.stream, 0);
     const group = redisCfg.consumer_group;
@@ -102,9 +102,12 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → re-appende
     const [recent] = await readAs(redis, stream, group, 'ghost', 1);
     const ownedBefore = await pendingOf(redis, stream, group);
 
-    const sweep = (input: RecoveryWorkflowInput, id: string) => env.client.workflow.execute('consumerRecoveryWorkflow', {
-      taskQueue: config.temporal.task_queue, workflowId: id, args: [input],
-    }) as Promise<RecoveryWorkflowResult>;
+    const sweep = (input: RecoveryWorkflowInput, id: string) =>
+      env.client.workflow.execute('consumerRecoveryWorkflow', {
+        taskQueue: config.temporal.task_queue,
+        workflowId: id,
+        args: [input],
+      }) as Promise<RecoveryWorkflowResult>;
 
     await worker.runUntil(async () => {
       const first = await sweep({ minIdleMs }, 'recovery-1');
@@ -112,8 +115,17 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → re-appende
       assert.equal(first.maxDeliveries, MAX_DELIVERIES, 'bus.max_deliveries from the worker config');
       const events0 = first.streams.find((s) => s.stream === stream)!;
       assert.deepEqual(
-        { owner: events0.owner, role: events0.role, pending: events0.pending, requeued: events0.requeued, deadLettered: events0.deadLettered, missing: events0.missing, truncated: events0.truncated },
-        { owner, role: 'microbatch', pending: 7, requeued: 3, deadLettered: 1, missing: false, truncated: false });
+        {
+          owner: events0.owner,
+          role: events0.role,
+          pending: events0.pending,
+          requeued: events0.requeued,
+          deadLettered: events0.deadLettered,
+          missing: events0.missing,
+          truncated: events0.truncated,
+        },
+        { owner, role: 'microbatch', pending: 7, requeued: 3, deadLettered: 1, missing: false, truncated: false },
+      );
       const features0 = first.streams.find((s) => s.stream === features)!;
       assert.equal(features0.owner, inferenceOwner);
       assert.equal(features0.requeued, 1);
@@ -124,7 +136,11 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → re-appende
       const after = await pendingOf(redis, stream, group);
       for (const id of orphaned) assert.equal(after.has(id), false, `orphan ${id} is acknowledged`);
       const appended = (await redis.xrange(stream, `(${recent}`, '+')).map(([, fields]) => fields);
-      assert.deepEqual(appended, [2, 3, 4].map((i) => ['d', payload(i)]), 'copies of the orphans, in order, after everything else');
+      assert.deepEqual(
+        appended,
+        [2, 3, 4].map((i) => ['d', payload(i)]),
+        'copies of the orphans, in order, after everything else',
+      );
       for (const id of owned) assert.deepEqual(after.get(id), ownedBefore.get(id), `the owner's own ${id} is untouched`);
       assert.equal(after.get(recent)?.consumer, 'ghost', 'a recently delivered entry stays with its consumer');
       // ... which was alive after all, and acknowledges it.
@@ -132,13 +148,21 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → re-appende
       after.delete(recent);
       assert.equal(after.has(poison), false, 'the poison entry is acknowledged');
       assert.equal((await pendingOf(redis, features, redisCfg.inference_group)).has(orphanedFeature[0]), false);
-      assert.deepEqual((await redis.xrange(features, `(${orphanedFeature[0]}`, '+')).map(([, fields]) => fields), [['d', payload(50)]]);
+      assert.deepEqual(
+        (await redis.xrange(features, `(${orphanedFeature[0]}`, '+')).map(([, fields]) => fields),
+        [['d', payload(50)]],
+      );
 
       const letters = await dlqLetters(redis, dlq);
       assert.equal(letters.length, 1);
       assert.deepEqual(letters[0], {
-        reason: `delivered ${poisonDeliveries} times (max_deliveries ${MAX_DELIVERIES})`, code: 'max_deliveries',
-        stream, id: poison, group, deliveries: String(poisonDeliveries), original: poisonPayload,
+        reason: `delivered ${poisonDeliveries} times (max_deliveries ${MAX_DELIVERIES})`,
+        code: 'max_deliveries',
+        stream,
+        id: poison,
+        group,
+        deliveries: String(poisonDeliveries),
+        original: poisonPayload,
       });
 
       // A second sweep changes nothing: the orphans are new entries now, the poison is gone.
@@ -153,7 +177,22 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → re-appende
       // acknowledges without writing the letter again; one that died before writing writes it.
       await redis.xadd(stream, '*', 'd', payload(100));
       const [halfDone] = await readAs(redis, stream, group, RECOVERY_CONSUMER, 1);
-      await redis.xadd(dlq, '*', 'reason', 'delivered 5 times (max_deliveries 4)', 'stream', stream, 'id', halfDone, 'group', group, 'deliveries', '5', 'original', payload(100));
+      await redis.xadd(
+        dlq,
+        '*',
+        'reason',
+        'delivered 5 times (max_deliveries 4)',
+        'stream',
+        stream,
+        'id',
+        halfDone,
+        'group',
+        group,
+        'deliveries',
+        '5',
+        'original',
+        payload(100),
+      );
       await redis.xadd(stream, '*', 'd', payload(101));
       const [notWritten] = await readAs(redis, stream, group, RECOVERY_CONSUMER, 1);
       const third = await sweep({ minIdleMs: 0 }, 'recovery-3');
@@ -173,16 +212,20 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → re-appende
     const owner = microBatchWorkflowId(redisCfg.stream, 1);
     const provider = config.producers.synthetic.provider;
     const store = new StoreClient(db);
-    const events = new SyntheticProducer({ provider, symbols: ['RCV', 'RCW'], seed: 11, tickRate: 4, priceVolatility: 2 })
-      .generateFinite({ count: 24, startUs: Date.UTC(2025, 9, 2, 15) * 1000 });
+    const events = new SyntheticProducer({ provider, symbols: ['RCV', 'RCW'], seed: 11, tickRate: 4, priceVolatility: 2 }).generateFinite({
+      count: 24,
+      startUs: Date.UTC(2025, 9, 2, 15) * 1000,
+    });
     const expected = expectedBars(events, config.micro_batch.window_ms);
 
     const worker = await createTestWorker(env, config, db, { logLevel: 'ERROR' });
     await worker.runUntil(async () => {
       const handle = await env.client.workflow.start('streamConsumerWorkflow', {
-        taskQueue: config.temporal.task_queue, workflowId: owner, args: [{ role: 'microbatch', shard: 1 }],
+        taskQueue: config.temporal.task_queue,
+        workflowId: owner,
+        args: [{ role: 'microbatch', shard: 1 }],
       });
-      await waitFor('the owner to create its group', 30_000, async () => (await groupState(redis, stream, group)) ? true : undefined);
+      await waitFor('the owner to create its group', 30_000, async () => ((await groupState(redis, stream, group)) ? true : undefined));
       // A consumer that died holding these events: added and read in one transaction, so the live
       // owner (blocked on new entries) never sees them as new.
       const tx = redis.multi();
@@ -194,20 +237,27 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → re-appende
       assert.ok([...before.values()].every((p) => p.consumer === 'ghost'));
       assert.equal(await store.countBars(provider), 0);
 
-      const result = await env.client.workflow.execute('consumerRecoveryWorkflow', {
-        taskQueue: config.temporal.task_queue, workflowId: 'recovery-live', args: [{ minIdleMs: 0, targets: [{ role: 'microbatch', shard: 1 }] }],
-      }) as RecoveryWorkflowResult;
+      const result = (await env.client.workflow.execute('consumerRecoveryWorkflow', {
+        taskQueue: config.temporal.task_queue,
+        workflowId: 'recovery-live',
+        args: [{ minIdleMs: 0, targets: [{ role: 'microbatch', shard: 1 }] }],
+      })) as RecoveryWorkflowResult;
       assert.equal(result.totals.requeued, events.length);
 
-      await waitFor('the owner to land the re-appended events', 60_000, async () => {
-        const g = await groupState(redis, stream, group);
-        return g?.pending === 0 && (await store.countBars(provider)) === expected.length ? true : undefined;
-      }, { everyMs: 300 });
+      await waitFor(
+        'the owner to land the re-appended events',
+        60_000,
+        async () => {
+          const g = await groupState(redis, stream, group);
+          return g?.pending === 0 && (await store.countBars(provider)) === expected.length ? true : undefined;
+        },
+        { everyMs: 300 },
+      );
       await handle.signal('drain');
       const status = (await handle.result()) as LoopStatus;
       assert.equal(status.totals.accepted, events.length, 'every re-appended event was accepted (none late, none dead-lettered)');
     });
     assert.deepEqual(await store.listBars({ provider }), expected);
-    assert.equal(await redis.xlen(redisCfg.dlq_stream), 3, 'only the first test\'s letters');
+    assert.equal(await redis.xlen(redisCfg.dlq_stream), 3, "only the first test's letters");
   });
 });

@@ -15,13 +15,16 @@ import { waitFor } from '../helpers/wait.js';
 
 /** The worker's log lines (JSON objects; anything else as `{ msg: line }`). */
 function logLines(file: string): Record<string, unknown>[] {
-  return readFileSync(file, 'utf8').split('\n').filter((line) => line.trim() !== '').map((line) => {
-    try {
-      return JSON.parse(line) as Record<string, unknown>;
-    } catch {
-      return { msg: line };
-    }
-  });
+  return readFileSync(file, 'utf8')
+    .split('\n')
+    .filter((line) => line.trim() !== '')
+    .map((line) => {
+      try {
+        return JSON.parse(line) as Record<string, unknown>;
+      } catch {
+        return { msg: line };
+      }
+    });
 }
 
 const isRedisError = (line: Record<string, unknown>): boolean => /redis/i.test(String(line.msg)) && line.level === 'error';
@@ -52,7 +55,10 @@ describe('Redis outage, then SIGTERM: the worker exits promptly and does not flo
 
   it('a RedisBus reports an outage through its logger once, its end once, and nothing after close()', async function () {
     const lines: Record<string, unknown>[] = [];
-    const connectionErrors = new OutageLog(createLogger('INFO', (line) => lines.push(JSON.parse(line) as Record<string, unknown>)), 'redis');
+    const connectionErrors = new OutageLog(
+      createLogger('INFO', (line) => lines.push(JSON.parse(line) as Record<string, unknown>)),
+      'redis',
+    );
     const bus = new RedisBus(redis.uri, { maxLen: 1000, connectionErrors });
     const stream = `${config.bus.redis.stream}.bus`;
     try {
@@ -60,7 +66,10 @@ describe('Redis outage, then SIGTERM: the worker exits promptly and does not flo
       await redis.stop();
       await assert.rejects(bus.readNew(stream, 'g', 'c', 10, 100), 'a read fails while the server is down instead of waiting for it');
       await sleep(2000); // several reconnect attempts of both connections
-      assert.deepEqual(lines.map((l) => l.msg), ['redis connection error']);
+      assert.deepEqual(
+        lines.map((l) => l.msg),
+        ['redis connection error'],
+      );
       await redis.start();
       await waitFor('the restored line', 10_000, () => Promise.resolve(lines.some((l) => l.msg === 'redis connection restored') ? true : undefined));
       assert.equal(await bus.length(stream), 0, 'a new server, without the old data');
@@ -70,7 +79,11 @@ describe('Redis outage, then SIGTERM: the worker exits promptly and does not flo
       await bus.close();
     }
     await sleep(2000);
-    assert.deepEqual(lines.map((l) => l.msg), ['redis connection error', 'redis connection restored', 'redis connection error'], 'nothing after close()');
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      ['redis connection error', 'redis connection restored', 'redis connection error'],
+      'nothing after close()',
+    );
     await redis.start();
   });
 
@@ -82,11 +95,16 @@ describe('Redis outage, then SIGTERM: the worker exits promptly and does not flo
       env.client.workflow.start(workflow, { taskQueue: config.temporal.task_queue, workflowId, args });
     await start(producerWorkflowId(config.producers.synthetic.provider), 'producerWorkflow', [{ provider: 'synthetic', rate: 50 }]);
     for (const shard of [0, 1]) await start(microBatchWorkflowId(config.bus.redis.stream, shard), 'streamConsumerWorkflow', [{ role: 'microbatch', shard }]);
-    await waitFor('both consumers and the producer running', 60_000, () => {
-      const lines = logLines(worker.logFile);
-      const consumers = lines.filter((l) => l.msg === 'micro-batch consumer started').length;
-      return Promise.resolve(consumers >= 2 && lines.some((l) => l.msg === 'producer started') ? true : undefined);
-    }, { guard: () => assert.equal(worker.child.exitCode, null, 'the worker exited early') });
+    await waitFor(
+      'both consumers and the producer running',
+      60_000,
+      () => {
+        const lines = logLines(worker.logFile);
+        const consumers = lines.filter((l) => l.msg === 'micro-batch consumer started').length;
+        return Promise.resolve(consumers >= 2 && lines.some((l) => l.msg === 'producer started') ? true : undefined);
+      },
+      { guard: () => assert.equal(worker.child.exitCode, null, 'the worker exited early') },
+    );
 
     await redis.stop();
     await sleep(OUTAGE_MS); // while the worker runs: its consumers and producer fail and are retried
@@ -98,13 +116,18 @@ describe('Redis outage, then SIGTERM: the worker exits promptly and does not flo
     const lines = logLines(worker.logFile);
     const redisErrors = lines.filter(isRedisError);
     const afterSigterm = lines.slice(atSigterm).filter((l) => l.level === 'error');
-    console.log(`      exit ${exited ? `after ${exitMs} ms` : 'not within 30 s'}; Redis connection error lines: ${redisErrors.length}; ` +
-      `error lines after SIGTERM: ${afterSigterm.length}`);
+    console.log(
+      `      exit ${exited ? `after ${exitMs} ms` : 'not within 30 s'}; Redis connection error lines: ${redisErrors.length}; ` +
+        `error lines after SIGTERM: ${afterSigterm.length}`,
+    );
     assert.ok(exited, 'the worker exits after SIGTERM although Redis is down');
     assert.ok(exitMs < 10_000, `the worker took ${exitMs} ms to exit`);
     // The first error, then at most one summary per 10 s.
     assert.ok(redisErrors.length >= 1 && redisErrors.length <= 1 + Math.ceil(OUTAGE_MS / 10_000), `Redis error lines: ${JSON.stringify(redisErrors)}`);
     assert.ok(afterSigterm.length <= 5, `error lines after SIGTERM: ${JSON.stringify(afterSigterm)}`);
-    assert.ok(lines.some((l) => l.msg === 'worker stopped'), 'the worker shut down through its own path');
+    assert.ok(
+      lines.some((l) => l.msg === 'worker stopped'),
+      'the worker shut down through its own path',
+    );
   });
 });

@@ -23,9 +23,7 @@ import { StoreClient } from '../../store/index.js';
 import type { ReplayProgress } from '../../workflows/index.js';
 import { replayWorkflowId } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
-import {
-  cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, startTemporal, testConfig, uniqueTag,
-} from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
 import { configFreeEnv, writeConfigFile } from '../helpers/worker-process.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -46,11 +44,17 @@ interface CliRun {
 function startCli(args: string[]): CliRun {
   const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env: configFreeEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const run: CliRun = {
-    child, stdout: '', stderr: '',
+    child,
+    stdout: '',
+    stderr: '',
     exited: new Promise((done) => child.once('exit', (code, signal) => done({ code, signal, atMs: performance.now() }))),
   };
-  child.stdout.setEncoding('utf8').on('data', (text: string) => { run.stdout += text; });
-  child.stderr.setEncoding('utf8').on('data', (text: string) => { run.stderr += text; });
+  child.stdout.setEncoding('utf8').on('data', (text: string) => {
+    run.stdout += text;
+  });
+  child.stderr.setEncoding('utf8').on('data', (text: string) => {
+    run.stderr += text;
+  });
   return run;
 }
 
@@ -65,12 +69,17 @@ async function cli(args: string[], timeoutMs = 120_000): Promise<{ code: number 
 }
 
 function inRange(events: readonly StreamEventV1[], from: string, to: string): StreamEventV1[] {
-  const a = Date.parse(from) * 1000, b = Date.parse(to) * 1000;
-  return events.filter((e) => { const us = parseIsoToMicros(e.src_ts)!; return us >= a && us < b; });
+  const a = Date.parse(from) * 1000,
+    b = Date.parse(to) * 1000;
+  return events.filter((e) => {
+    const us = parseIsoToMicros(e.src_ts)!;
+    return us >= a && us < b;
+  });
 }
 
 /** `[#####-----]  45% | 3/12 chunks | …` lines of the progress output. */
-const BAR_LINE = /^\[(#*)(-*)\]\s+(\d+)% \| (\d+)\/(\d+) chunks \| (\d+)\/(\d+) events (\d+)\/s \| (\d+) bars (\d+)\/s \(new (\d+), changed (\d+)\) \| (ETA (\d+:\d\d|--:--)|done in \d+:\d\d)$/;
+const BAR_LINE =
+  /^\[(#*)(-*)\]\s+(\d+)% \| (\d+)\/(\d+) chunks \| (\d+)\/(\d+) events (\d+)\/s \| (\d+) bars (\d+)\/s \(new (\d+), changed (\d+)\) \| (ETA (\d+:\d\d|--:--)|done in \d+:\d\d)$/;
 
 describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', function () {
   this.timeout(240_000);
@@ -87,9 +96,17 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
   let running: Promise<void>;
   const children: ChildProcess[] = [];
 
-  const run = (args: string[]) => { const r = startCli(args); children.push(r.child); return r; };
+  const run = (args: string[]) => {
+    const r = startCli(args);
+    children.push(r.child);
+    return r;
+  };
   const dayFile = () => resolve(dir, 'day', `${DATE}.jsonl`);
-  const dayEvents = () => readFileSync(dayFile(), 'utf8').split('\n').filter((l) => l !== '').map((l) => JSON.parse(l) as StreamEventV1);
+  const dayEvents = () =>
+    readFileSync(dayFile(), 'utf8')
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as StreamEventV1);
 
   before(async function () {
     env = await startTemporal();
@@ -99,19 +116,27 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
     mkdirSync(dir, { recursive: true });
     const catalog = resolve(dir, 'datasets.yaml');
     config = testConfig(tag, {
-      temporal: { address: env.address }, replay: { datasets_file: catalog, stream: `${tag}.replay` }, telemetry: { log_level: 'WARNING' },
+      temporal: { address: env.address },
+      replay: { datasets_file: catalog, stream: `${tag}.replay` },
+      telemetry: { log_level: 'WARNING' },
     });
     provider = config.producers.synthetic.provider;
-    writeFileSync(catalog, yaml.dump({
-      datasets: {
-        [dataset]: {
-          description: 'CLI test sample day', format: 'jsonl', path: resolve(dir, 'day'), provider,
-          generate: { symbols: ['SPY'], seed: SEED, ticks_per_day: 60_000, volatility: 0.15, start_prices: { SPY: 668.0 } },
+    writeFileSync(
+      catalog,
+      yaml.dump({
+        datasets: {
+          [dataset]: {
+            description: 'CLI test sample day',
+            format: 'jsonl',
+            path: resolve(dir, 'day'),
+            provider,
+            generate: { symbols: ['SPY'], seed: SEED, ticks_per_day: 60_000, volatility: 0.15, start_prices: { SPY: 668.0 } },
+          },
+          [`${tag}_badcsv`]: { format: 'csv', path: resolve(dir, 'bad.csv'), provider },
+          [`${tag}_absent`]: { format: 'csv', path: resolve(dir, 'absent.csv'), provider },
         },
-        [`${tag}_badcsv`]: { format: 'csv', path: resolve(dir, 'bad.csv'), provider },
-        [`${tag}_absent`]: { format: 'csv', path: resolve(dir, 'absent.csv'), provider },
-      },
-    }));
+      }),
+    );
     writeFileSync(resolve(dir, 'bad.csv'), 'symbol,price\nSPY,668.1\n');
     configFile = writeConfigFile(config, `replay-cli-${tag}`);
     redis = await connectRedis(config);
@@ -133,7 +158,10 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
   it('mdp dataset ls lists the dataset; mdp dataset generate writes the same bytes every time', async function () {
     const before = await cli(['dataset', 'ls', '--config', configFile]);
     assert.equal(before.code, 0, before.stderr);
-    assert.match(before.stdout, new RegExp(`^${dataset}\\s+jsonl\\s+${resolve(dir, 'day')}\\s+not generated yet \\(mdp dataset generate ${dataset} --date YYYY-MM-DD\\)$`, 'm'));
+    assert.match(
+      before.stdout,
+      new RegExp(`^${dataset}\\s+jsonl\\s+${resolve(dir, 'day')}\\s+not generated yet \\(mdp dataset generate ${dataset} --date YYYY-MM-DD\\)$`, 'm'),
+    );
     assert.match(before.stdout, new RegExp(`^${tag}_badcsv\\s+csv\\s+\\S+bad\\.csv\\s+unreadable: .*CSV header must name a src_ts`, 'm'));
     assert.match(before.stdout, new RegExp(`^${tag}_absent\\s+csv\\s+\\S+absent\\.csv\\s+missing$`, 'm'));
     mkdirSync(resolve(dir, 'day'), { recursive: true });
@@ -160,7 +188,10 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
 
     const after = await cli(['dataset', 'ls', '--config', configFile]);
     assert.equal(after.code, 0, after.stderr);
-    assert.match(after.stdout, new RegExp(`^${dataset}\\s+jsonl\\s+\\S+\\s+1 files, ${events.length} events, 2025-10-01T13:30:00\\.000Z \\.\\. 2025-10-01T20:00:00\\.000Z$`, 'm'));
+    assert.match(
+      after.stdout,
+      new RegExp(`^${dataset}\\s+jsonl\\s+\\S+\\s+1 files, ${events.length} events, 2025-10-01T13:30:00\\.000Z \\.\\. 2025-10-01T20:00:00\\.000Z$`, 'm'),
+    );
 
     const unknown = await cli(['dataset', 'generate', 'nope', '--date', DATE, '--config', configFile]);
     assert.equal(unknown.code, 1);
@@ -173,13 +204,19 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
   it('mdp stream replay shows a progress bar with rates and an ETA, then a summary; exits 0 with the bars in the store', async function () {
     const store = new StoreClient(db);
     await db.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
-    const from = '2025-10-01T13:30:00Z', to = '2025-10-01T14:30:00Z';
+    const from = '2025-10-01T13:30:00Z',
+      to = '2025-10-01T14:30:00Z';
     const expected = expectedBars(inRange(dayEvents(), from, to), config.micro_batch.window_ms);
     // 30 two-minute chunks at 600×: 0.2 s per chunk when paced, so the 500 ms poll sees the bar move.
     const replay = run(['stream', 'replay', '--config', configFile, '--dataset', dataset, '--from', from, '--to', to, '--chunk-span', '2m', '--speed', '600']);
     const { code } = await replay.exited;
     const stdout = replay.stdout;
-    console.log(stdout.split('\n').map((l) => `      | ${l}`).join('\n'));
+    console.log(
+      stdout
+        .split('\n')
+        .map((l) => `      | ${l}`)
+        .join('\n'),
+    );
     assert.equal(code, 0, replay.stderr);
 
     const workflowId = replayWorkflowId(dataset, from, to);
@@ -194,7 +231,11 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
       assert.ok(Number(m[8]) > 0, 'events per second');
     }
     const percents = bars.map((m) => Number(m[3]));
-    assert.deepEqual(percents, [...percents].sort((a, b) => a - b), 'progress only moves forward');
+    assert.deepEqual(
+      percents,
+      [...percents].sort((a, b) => a - b),
+      'progress only moves forward',
+    );
 
     const final = BAR_LINE.exec(lines.at(-2) ?? '');
     assert.ok(final, `the last progress line is the finished bar: ${lines.at(-2)}`);
@@ -204,8 +245,13 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
     assert.match(final[13], /^done in /);
     assert.equal(Number(final[11]), expected.length, 'new bars');
     const summary = lines.at(-1)!;
-    assert.match(summary, new RegExp(`^replay ${workflowId} finished: 30 chunks, (\\d+) events → ${expected.length} bars ` +
-      `\\(new ${expected.length}, changed 0, unchanged 0\\); late 0, invalid 0, duplicates 0; redone chunks 0; in \\d+:\\d\\d$`));
+    assert.match(
+      summary,
+      new RegExp(
+        `^replay ${workflowId} finished: 30 chunks, (\\d+) events → ${expected.length} bars ` +
+          `\\(new ${expected.length}, changed 0, unchanged 0\\); late 0, invalid 0, duplicates 0; redone chunks 0; in \\d+:\\d\\d$`,
+      ),
+    );
 
     assert.deepEqual(await store.listBars({ provider }), expected, 'the replayed bars are in the store');
     const description = await env.client.workflow.getHandle(workflowId).describe();
@@ -216,15 +262,21 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
   it('Ctrl-C detaches promptly and the replay keeps running; --follow reattaches and completes', async function () {
     const store = new StoreClient(db);
     await db.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
-    const from = '2025-10-01T14:30:00Z', to = '2025-10-01T15:30:00Z';
+    const from = '2025-10-01T14:30:00Z',
+      to = '2025-10-01T15:30:00Z';
     const expected = expectedBars(inRange(dayEvents(), from, to), config.micro_batch.window_ms);
     const workflowId = replayWorkflowId(dataset, from, to);
     // 60 one-minute chunks at 300×: a fifth of a second each, so about 12 s in all.
     const replay = run(['stream', 'replay', '--config', configFile, '--dataset', dataset, '--from', from, '--to', to, '--chunk-span', '1m', '--speed', '300']);
-    await waitFor('the CLI to show a few chunks done', 60_000, () => {
-      const done = [...replay.stdout.matchAll(/\| (\d+)\/60 chunks \|/g)].map((m) => Number(m[1]));
-      return Promise.resolve(done.some((n) => n >= 2) ? true : undefined);
-    }, { everyMs: 100 });
+    await waitFor(
+      'the CLI to show a few chunks done',
+      60_000,
+      () => {
+        const done = [...replay.stdout.matchAll(/\| (\d+)\/60 chunks \|/g)].map((m) => Number(m[1]));
+        return Promise.resolve(done.some((n) => n >= 2) ? true : undefined);
+      },
+      { everyMs: 100 },
+    );
     const interruptedAt = performance.now();
     replay.child.kill('SIGINT');
     const exit = await replay.exited;
@@ -242,7 +294,13 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
 
     const follow = run(['stream', 'replay', '--config', configFile, '--follow', workflowId]);
     const { code } = await follow.exited;
-    console.log(follow.stdout.split('\n').slice(-3).map((l) => `      | ${l}`).join('\n'));
+    console.log(
+      follow.stdout
+        .split('\n')
+        .slice(-3)
+        .map((l) => `      | ${l}`)
+        .join('\n'),
+    );
     assert.equal(code, 0, follow.stderr);
     const lines = follow.stdout.trimEnd().split('\n');
     assert.ok(!lines.some((l) => l.endsWith(': started')), 'following does not start anything');
@@ -270,7 +328,10 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
   it('a replay that fails (unknown dataset) exits 1 with the reason', async function () {
     const failed = await cli(['stream', 'replay', '--config', configFile, '--dataset', `${tag}_nope`, '--from', DATE, '--to', '2025-10-02']);
     assert.equal(failed.code, 1, failed.stdout);
-    assert.match(failed.stdout, new RegExp(`^replay ${replayWorkflowId(`${tag}_nope`, DATE, '2025-10-02')} failed: unknown dataset "${tag}_nope" \\(.*defines: ${dataset}, .*\\)$`, 'm'));
+    assert.match(
+      failed.stdout,
+      new RegExp(`^replay ${replayWorkflowId(`${tag}_nope`, DATE, '2025-10-02')} failed: unknown dataset "${tag}_nope" \\(.*defines: ${dataset}, .*\\)$`, 'm'),
+    );
     const usage = await cli(['stream', 'replay', '--config', configFile, '--dataset', dataset, '--from', DATE]);
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--dataset NAME --from DATE --to DATE/);

@@ -15,9 +15,7 @@ import type { Database } from '../../store/index.js';
 import { StoreClient } from '../../store/index.js';
 import { knownFeatures } from '../../workers/adapters.js';
 import type { ReplayProgress, ReplayWorkflowInput } from '../../workflows/index.js';
-import {
-  cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, startTemporal, testConfig, uniqueTag,
-} from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
 
 const DATE = '2025-10-01';
 const SEED = 20251003;
@@ -51,10 +49,13 @@ describe('replay with inference (bars → features → rules signals, chunk by c
     mkdirSync(resolve(dir, 'day'), { recursive: true });
     const catalog = resolve(dir, 'datasets.yaml');
     rulesFile = resolve(dir, 'rules.yaml');
-    writeFileSync(rulesFile, yaml.dump([
-      { name: 'every_bar', condition: 'price > 0.0', signal: 1.0, score: 0.5, mode: 'level' },
-      { name: 'rsi_high', condition: 'rsi > 60.0', signal: -1.0, score: 0.7, mode: 'edge', cooldown: '10s' },
-    ]));
+    writeFileSync(
+      rulesFile,
+      yaml.dump([
+        { name: 'every_bar', condition: 'price > 0.0', signal: 1.0, score: 0.5, mode: 'level' },
+        { name: 'rsi_high', condition: 'rsi > 60.0', signal: -1.0, score: 0.7, mode: 'edge', cooldown: '10s' },
+      ]),
+    );
     config = testConfig(tag, {
       temporal: { address: env.address },
       replay: { datasets_file: catalog, stream: `${tag}.replay` },
@@ -81,15 +82,22 @@ describe('replay with inference (bars → features → rules signals, chunk by c
     env.client.workflow.execute('replayWorkflow', { taskQueue: config.temporal.task_queue, workflowId, args: [input] }) as Promise<ReplayProgress>;
 
   const storedSignals = async (): Promise<SignalRow[]> => {
-    const rows = await db.selectFrom('signals').select(['symbol', 'name', 'ts', 'meta']).where('provider', '=', provider)
-      .orderBy('symbol').orderBy('name').orderBy('ts').execute();
+    const rows = await db
+      .selectFrom('signals')
+      .select(['symbol', 'name', 'ts', 'meta'])
+      .where('provider', '=', provider)
+      .orderBy('symbol')
+      .orderBy('name')
+      .orderBy('ts')
+      .execute();
     return rows.map((r) => ({
-      symbol: r.symbol, name: r.name, tsMs: new Date(r.ts as unknown as string | Date).getTime(),
+      symbol: r.symbol,
+      name: r.name,
+      tsMs: new Date(r.ts as unknown as string | Date).getTime(),
       rsi: (r.meta as { inputs?: Record<string, number> }).inputs?.rsi,
     }));
   };
-  const fullRows = () => db.selectFrom('signals').selectAll().where('provider', '=', provider)
-    .orderBy('symbol').orderBy('name').orderBy('ts').execute();
+  const fullRows = () => db.selectFrom('signals').selectAll().where('provider', '=', provider).orderBy('symbol').orderBy('name').orderBy('ts').execute();
 
   it('emits the signals of one continuous pass, whatever the chunk boundaries, and re-replaying writes nothing', async function () {
     const input: ReplayWorkflowInput = { dataset: 'day', from: FROM, to: TO, chunkSpan: '5m' };
@@ -108,15 +116,21 @@ describe('replay with inference (bars → features → rules signals, chunk by c
 
     const stored = await storedSignals();
     // Level rule: exactly one signal per bar, at the bar's start.
-    const level = stored.filter((s) => s.name === 'every_bar').map((s) => `${s.symbol}@${s.tsMs}`).sort();
+    const level = stored
+      .filter((s) => s.name === 'every_bar')
+      .map((s) => `${s.symbol}@${s.tsMs}`)
+      .sort();
     assert.deepEqual(level, bars.map((b) => `${b.symbol}@${b.tsMs}`).sort(), 'one every_bar signal per bar');
 
     // Edge rule (with cooldown): the same firings as the continuous pass, across 12 chunk boundaries.
     const edge = stored.filter((s) => s.name === 'rsi_high');
     const expected = continuous.filter((s) => s.name === 'rsi_high');
     assert.ok(expected.length >= 5, `the edge rule fires a few times (${expected.length})`);
-    assert.deepEqual(edge.map((s) => `${s.symbol}@${s.tsMs}`).sort(), expected.map((s) => `${s.symbol}@${Date.parse(s.ts)}`).sort(),
-      'edge signals equal those of one continuous pass');
+    assert.deepEqual(
+      edge.map((s) => `${s.symbol}@${s.tsMs}`).sort(),
+      expected.map((s) => `${s.symbol}@${Date.parse(s.ts)}`).sort(),
+      'edge signals equal those of one continuous pass',
+    );
     const rsiOf = new Map(expected.map((s) => [`${s.symbol}@${Date.parse(s.ts)}`, s.meta.inputs.rsi]));
     for (const s of edge) {
       const want = rsiOf.get(`${s.symbol}@${s.tsMs}`)!;

@@ -19,7 +19,16 @@ import type { ReplayProgress, ReplayWorkflowInput } from '../../workflows/index.
 import { microBatchWorkflowId } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
 import {
-  cleanupTestRun, connectRedis, connectStore, createTestWorker, groupState, REPO_ROOT, startTemporal, temporalCliPath, testConfig, uniqueTag,
+  cleanupTestRun,
+  connectRedis,
+  connectStore,
+  createTestWorker,
+  groupState,
+  REPO_ROOT,
+  startTemporal,
+  temporalCliPath,
+  testConfig,
+  uniqueTag,
 } from '../helpers/services.js';
 import type { WorkerProcess } from '../helpers/worker-process.js';
 import { startWorkerProcess, writeConfigFile } from '../helpers/worker-process.js';
@@ -29,8 +38,12 @@ const DATE = '2025-10-01';
 const SEED = 20251001;
 
 function inRange(events: readonly StreamEventV1[], from: string, to: string): StreamEventV1[] {
-  const a = Date.parse(from) * 1000, b = Date.parse(to) * 1000;
-  return events.filter((e) => { const us = parseIsoToMicros(e.src_ts)!; return us >= a && us < b; });
+  const a = Date.parse(from) * 1000,
+    b = Date.parse(to) * 1000;
+  return events.filter((e) => {
+    const us = parseIsoToMicros(e.src_ts)!;
+    return us >= a && us < b;
+  });
 }
 
 describe('replay (dataset → own stream → MicroBatcher under Temporal → PostgreSQL)', function () {
@@ -54,13 +67,16 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
     const catalog = resolve(dir, 'datasets.yaml');
     config = testConfig(tag, { temporal: { address: env.address }, replay: { datasets_file: catalog, stream: `${tag}.replay` } });
     provider = config.producers.synthetic.provider;
-    writeFileSync(catalog, yaml.dump({
-      datasets: {
-        day: { format: 'jsonl', path: resolve(dir, 'day'), provider },
-        // The day's stored 1 s bars, re-aggregated by a replay into 5 s bars (another interval, same provider).
-        stored: { format: 'store', provider, interval: '1s' },
-      },
-    }));
+    writeFileSync(
+      catalog,
+      yaml.dump({
+        datasets: {
+          day: { format: 'jsonl', path: resolve(dir, 'day'), provider },
+          // The day's stored 1 s bars, re-aggregated by a replay into 5 s bars (another interval, same provider).
+          stored: { format: 'store', provider, interval: '1s' },
+        },
+      }),
+    );
     dayEvents = generateSampleDay({ date: DATE, provider, symbols: ['SPY'], seed: SEED, ticksPerDay: 60_000 });
     mkdirSync(resolve(dir, 'day'), { recursive: true });
     writeFileSync(resolve(dir, 'day', `${DATE}.jsonl`), dayEvents.map((e) => JSON.stringify(e)).join('\n') + '\n');
@@ -97,11 +113,14 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
     assert.equal(first.chunksDone, first.chunksTotal);
     assert.equal(first.chunksTotal, 26, '6.5 h session in 15 min chunks, empty chunks skipped');
     assert.deepEqual(await store.listBars({ provider }), expected);
-    console.log(`      one-day replay: ${dayEvents.length} events → ${expected.length} bars in ${Math.round(wallMs)} ms wall ` +
-      `(${Math.round(dayEvents.length / (wallMs / 1000))} events/s, ${Math.round(expected.length / (wallMs / 1000))} bars/s; ` +
-      `in-chunk ${Math.round(first.eventsPerSecond)} events/s)`);
+    console.log(
+      `      one-day replay: ${dayEvents.length} events → ${expected.length} bars in ${Math.round(wallMs)} ms wall ` +
+        `(${Math.round(dayEvents.length / (wallMs / 1000))} events/s, ${Math.round(expected.length / (wallMs / 1000))} bars/s; ` +
+        `in-chunk ${Math.round(first.eventsPerSecond)} events/s)`,
+    );
 
-    const rows = () => db.selectFrom('bars_ohlcv').select(['ts', 'open', 'close', 'volume', 'updated_at']).where('provider', '=', provider).orderBy('ts').execute();
+    const rows = () =>
+      db.selectFrom('bars_ohlcv').select(['ts', 'open', 'close', 'volume', 'updated_at']).where('provider', '=', provider).orderBy('ts').execute();
     const before = await rows();
     const second = await replay(`mdp-replay-${tag}.day-2`, input);
     assert.equal(second.counts.inserted, 0, '0 duplicate rows');
@@ -110,7 +129,10 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
     assert.deepEqual(await rows(), before, 'no row rewritten');
 
     const jobs = new JobRunTracker(db);
-    for (const [id, inserted] of [[`mdp-replay-${tag}.day-1`, expected.length], [`mdp-replay-${tag}.day-2`, 0]] as const) {
+    for (const [id, inserted] of [
+      [`mdp-replay-${tag}.day-1`, expected.length],
+      [`mdp-replay-${tag}.day-2`, 0],
+    ] as const) {
       const [run] = await jobs.listRecent(id, 5);
       assert.ok(run, `job_runs row of ${id}`);
       assert.equal(run.kind, 'replay');
@@ -127,7 +149,8 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
   it('lands exactly the bars the live pipeline wrote for the same events (parity)', async function () {
     const store = new StoreClient(db);
     await db.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
-    const from = '2025-10-01T13:30:00Z', to = '2025-10-01T14:00:00Z';
+    const from = '2025-10-01T13:30:00Z',
+      to = '2025-10-01T14:00:00Z';
     const events = inRange(dayEvents, from, to);
     const shard = shardOf(provider, 'SPY', config.bus.shards);
     const stream = shardStream(config.bus.redis.stream, shard);
@@ -138,7 +161,9 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
     }
     const expected = expectedBars(events, config.micro_batch.window_ms);
     const live = await env.client.workflow.start('streamConsumerWorkflow', {
-      taskQueue: config.temporal.task_queue, workflowId: microBatchWorkflowId(config.bus.redis.stream, shard), args: [{ role: 'microbatch', shard }],
+      taskQueue: config.temporal.task_queue,
+      workflowId: microBatchWorkflowId(config.bus.redis.stream, shard),
+      args: [{ role: 'microbatch', shard }],
     });
     await waitFor('live run persisted every window', 60_000, async () => {
       const g = await groupState(redis, stream, config.bus.redis.consumer_group);
@@ -165,18 +190,26 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
       telemetry: { log_level: 'WARNING' },
     });
     const configFile = writeConfigFile(procConfig, `replay-${tag}`);
-    const from = '2025-10-01T13:30:00Z', to = '2025-10-01T13:50:00Z';
+    const from = '2025-10-01T13:30:00Z',
+      to = '2025-10-01T13:50:00Z';
     const expected = expectedBars(inRange(dayEvents, from, to), config.micro_batch.window_ms);
     const workflowId = `mdp-replay-${tag}.kill`;
     processes.push(startWorkerProcess(configFile, `replay-${tag}-1`));
     // 1-minute chunks at 60× speed: about a second per chunk, so the kill lands mid-replay.
     const handle = await env.client.workflow.start('replayWorkflow', {
-      taskQueue: procConfig.temporal.task_queue, workflowId, args: [{ dataset: 'day', from, to, chunkSpan: '1m', speed: 60 } satisfies ReplayWorkflowInput],
+      taskQueue: procConfig.temporal.task_queue,
+      workflowId,
+      args: [{ dataset: 'day', from, to, chunkSpan: '1m', speed: 60 } satisfies ReplayWorkflowInput],
     });
-    const atKill = await waitFor('a few chunks done and one in flight', 90_000, async () => {
-      const p = await handle.query<ReplayProgress>('progress');
-      return p.chunksDone >= 4 && p.currentChunk !== null ? p : undefined;
-    }, { everyMs: 100 });
+    const atKill = await waitFor(
+      'a few chunks done and one in flight',
+      90_000,
+      async () => {
+        const p = await handle.query<ReplayProgress>('progress');
+        return p.chunksDone >= 4 && p.currentChunk !== null ? p : undefined;
+      },
+      { everyMs: 100 },
+    );
     processes[0].child.kill('SIGKILL');
     await processes[0].exited;
     processes.push(startWorkerProcess(configFile, `replay-${tag}-2`));
@@ -202,12 +235,25 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
 
   it('starts from the real `temporal workflow start` command with JSON input, shows its memo and completes', async function () {
     await db.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
-    const from = '2025-10-01T15:00:00Z', to = '2025-10-01T15:30:00Z';
+    const from = '2025-10-01T15:00:00Z',
+      to = '2025-10-01T15:30:00Z';
     const workflowId = `mdp-replay-${tag}.cli`;
     const input = JSON.stringify({ dataset: 'day', from, to });
     await promisify(execFile)(temporalCliPath(), [
-      'workflow', 'start', '--address', env.address, '--namespace', 'default', '--task-queue', config.temporal.task_queue,
-      '--type', 'replayWorkflow', '--workflow-id', workflowId, '--input', input,
+      'workflow',
+      'start',
+      '--address',
+      env.address,
+      '--namespace',
+      'default',
+      '--task-queue',
+      config.temporal.task_queue,
+      '--type',
+      'replayWorkflow',
+      '--workflow-id',
+      workflowId,
+      '--input',
+      input,
     ]);
     const handle = env.client.workflow.getHandle(workflowId);
     const result = (await handle.result()) as ReplayProgress;
@@ -225,7 +271,7 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
     // The day's 1 s bars (a replay of the file is idempotent, so this works after the first test too).
     await replay(`mdp-replay-${tag}.stored-source`, { dataset: 'day', from: DATE, to: '2025-10-02' });
     const oneSecond = await store.listBars({ provider, interval: '1s' });
-    assert.ok(oneSecond.length > 1000, 'the day\'s 1 s bars are stored');
+    assert.ok(oneSecond.length > 1000, "the day's 1 s bars are stored");
     const result = await replay(`mdp-replay-${tag}.stored-5s`, { dataset: 'stored', from: DATE, to: '2025-10-02', windowMs: 5000 });
     assert.equal(result.phase, 'finished');
     assert.equal(result.counts.events, oneSecond.length, 'one replayed event per stored bar');
@@ -238,12 +284,21 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
       const key = `${bar.symbol}|${Math.floor(bar.tsMs / 5000) * 5000}`;
       byWindow.set(key, [...(byWindow.get(key) ?? []), bar]);
     }
-    const expected = [...byWindow].map(([key, bars]) => {
-      const sorted = [...bars].sort((a, b) => a.tsMs - b.tsMs);
-      const [symbol, ts] = key.split('|') as [string, string];
-      return { symbol, tsMs: Number(ts), open: sorted[0].open, close: sorted.at(-1)!.close, high: Math.max(...bars.map((b) => b.high)),
-        low: Math.min(...bars.map((b) => b.low)), volume: bars.reduce((v, b) => v + b.volume, 0) };
-    }).sort((a, b) => a.symbol.localeCompare(b.symbol) || a.tsMs - b.tsMs);
+    const expected = [...byWindow]
+      .map(([key, bars]) => {
+        const sorted = [...bars].sort((a, b) => a.tsMs - b.tsMs);
+        const [symbol, ts] = key.split('|') as [string, string];
+        return {
+          symbol,
+          tsMs: Number(ts),
+          open: sorted[0].open,
+          close: sorted.at(-1)!.close,
+          high: Math.max(...bars.map((b) => b.high)),
+          low: Math.min(...bars.map((b) => b.low)),
+          volume: bars.reduce((v, b) => v + b.volume, 0),
+        };
+      })
+      .sort((a, b) => a.symbol.localeCompare(b.symbol) || a.tsMs - b.tsMs);
     assert.deepEqual(ohlcv(await store.listBars({ provider, interval: '5s' })), ohlcv(expected));
   });
 });

@@ -51,7 +51,11 @@ describe('retention on Redis Streams: never drops unread entries, counts what is
   async function readAndAck(s: string, group: string, count: number, ack = count): Promise<string[]> {
     const entries = await bus.readNew(s, group, 'c1', count, 0);
     assert.equal(entries.length, count, `${group} read ${count}`);
-    await bus.ack(s, group, entries.slice(0, ack).map((e) => e.id));
+    await bus.ack(
+      s,
+      group,
+      entries.slice(0, ack).map((e) => e.id),
+    );
     return entries.map((e) => e.id);
   }
 
@@ -62,7 +66,10 @@ describe('retention on Redis Streams: never drops unread entries, counts what is
     await bus.publishMany(new Map([[s, payloads(250, 250)]]));
     assert.equal(await redis.xlen(s), 500, 'nothing trimmed on append');
     const read = await bus.readNew(s, 'g', 'c1', 1000, 0);
-    assert.deepEqual(read.map((e) => JSON.parse(e.payload!) as { n: number }).map((p) => p.n), Array.from({ length: 500 }, (_, i) => i));
+    assert.deepEqual(
+      read.map((e) => JSON.parse(e.payload!) as { n: number }).map((p) => p.n),
+      Array.from({ length: 500 }, (_, i) => i),
+    );
     assert.deepEqual(await bus.takeUnreadLoss(s, 'g'), { removed: 0 });
   });
 
@@ -114,14 +121,20 @@ describe('retention on Redis Streams: never drops unread entries, counts what is
     await bus.publish(s, payloads(300));
     await readAndAck(s, 'a', 250, 200); // 50 pending, 50 undelivered
     let backlog = await bus.backlog(s);
-    assert.deepEqual([...backlog.groups].sort(), [['a', 100], ['b', 300]]);
+    assert.deepEqual([...backlog.groups].sort(), [
+      ['a', 100],
+      ['b', 300],
+    ]);
     assert.equal(backlog.entries, 300);
     assert.equal(backlog.retention, RETENTION);
     // An operator trims 10 entries that a acknowledged and b never read: b can read 290 at most,
     // although Redis' lag for b still says 300.
     await redis.xtrim(s, 'MAXLEN', 290);
     backlog = await bus.backlog(s);
-    assert.deepEqual([...backlog.groups].sort(), [['a', 100], ['b', 290]]);
+    assert.deepEqual([...backlog.groups].sort(), [
+      ['a', 100],
+      ['b', 290],
+    ]);
     await readAndAck(s, 'b', 240);
     assert.equal((await bus.backlog(s)).groups.get('b'), 50, 'b: 50 undelivered (Redis lag: 60)');
     assert.equal((await bus.backlog(`${tag}.missing`)).entries, 0);
@@ -225,13 +238,19 @@ describe('retention on Redis Streams: never drops unread entries, counts what is
       await keeper.check();
       await keeper.check();
       assert.equal(await errorCount(metrics, 'microbatch', 'backlog_near_retention'), 1);
-      assert.deepEqual((await metricValues(metrics, 'stream_backlog_ratio')).map((v) => [v.labels.topic, v.value]), [[s, 0.95]]);
+      assert.deepEqual(
+        (await metricValues(metrics, 'stream_backlog_ratio')).map((v) => [v.labels.topic, v.value]),
+        [[s, 0.95]],
+      );
       assert.equal(lines.filter((l) => l.level === 'warning' && /near retention/.test(String(l.msg))).length, 1);
 
       await readAndAck(s, 'g', 20);
       await keeper.tick(Date.now()); // the first tick trims
       assert.equal(await redis.xlen(s), 75);
-      assert.deepEqual((await metricValues(metrics, 'stream_trimmed_entries_total')).map((v) => v.value), [20]);
+      assert.deepEqual(
+        (await metricValues(metrics, 'stream_trimmed_entries_total')).map((v) => v.value),
+        [20],
+      );
       await keeper.check();
       await bus.publish(s, payloads(20));
       await keeper.check();

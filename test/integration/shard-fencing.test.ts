@@ -12,8 +12,25 @@ import { connectRedis, connectStore, testConfig, uniqueTag } from '../helpers/se
 // The two halves of a shard owner's fence, on the real services: the position stored with the
 // bars in PostgreSQL (taken and committed by epoch), and the read fence on the Redis stream.
 
-const bar = (provider: string, tsMs: number, close: number): Bar => ({ provider, symbol: 'FNC', interval: '1s', tsMs, open: close, high: close, low: close, close, volume: 1, trades: 1 });
-const position = (frontierMs: number, readId: string): ShardPosition => ({ frontierMs, readId, oldestOpenId: undefined, marks: [], lastCommitFromMs: frontierMs - 1000 });
+const bar = (provider: string, tsMs: number, close: number): Bar => ({
+  provider,
+  symbol: 'FNC',
+  interval: '1s',
+  tsMs,
+  open: close,
+  high: close,
+  low: close,
+  close,
+  volume: 1,
+  trades: 1,
+});
+const position = (frontierMs: number, readId: string): ShardPosition => ({
+  frontierMs,
+  readId,
+  oldestOpenId: undefined,
+  marks: [],
+  lastCommitFromMs: frontierMs - 1000,
+});
 
 describe('shard fencing (PostgreSQL positions, Redis read fence)', function () {
   let config: StreamingConfig;
@@ -48,12 +65,18 @@ describe('shard fencing (PostgreSQL positions, Redis read fence)', function () {
     // The superseded owner wakes up: its commit writes neither the bar nor the position.
     await assert.rejects(shards.commit(lease(100), [bar(tag, 1000, 99)], position(2000, '9-0')), OwnerFencedError);
     await assert.rejects(shards.acquire(lease(150)), (err: OwnerFencedError) => err.heldBy.epoch === 200 && /epoch 150 is fenced off/.test(err.message));
-    assert.deepEqual((await bars.listBars({ provider: tag })).map((b) => b.close), [10]);
+    assert.deepEqual(
+      (await bars.listBars({ provider: tag })).map((b) => b.close),
+      [10],
+    );
     assert.equal((await shards.read(`${tag}.events.0`, 'g'))?.frontierMs, 1000);
 
     // A commit that fails in the middle stores neither half.
     await assert.rejects(shards.commit(lease(200), [bar(tag, 1000, 11), { ...bar(tag, 2000, 12), trades: 1.5 }], position(3000, '12-0')));
-    assert.deepEqual((await bars.listBars({ provider: tag })).map((b) => b.close), [10]);
+    assert.deepEqual(
+      (await bars.listBars({ provider: tag })).map((b) => b.close),
+      [10],
+    );
     assert.equal((await shards.read(`${tag}.events.0`, 'g'))?.readId, '5-0');
   });
 
@@ -63,12 +86,21 @@ describe('shard fencing (PostgreSQL positions, Redis read fence)', function () {
       const stream = `${tag}.events.1`;
       await bus.ensureGroup(stream, 'g');
       await bus.publish(stream, ['a', 'b', 'c']);
-      assert.deepEqual((await bus.readNew(stream, 'g', 'owner', 1, 10, 100)).map((e) => e.payload), ['a']);
+      assert.deepEqual(
+        (await bus.readNew(stream, 'g', 'owner', 1, 10, 100)).map((e) => e.payload),
+        ['a'],
+      );
       // The successor reads first: from then on the older attempt is refused, and takes nothing.
-      assert.deepEqual((await bus.readPending(stream, 'g', 'owner', '0', 10, 200)).map((e) => e.payload), ['a']);
+      assert.deepEqual(
+        (await bus.readPending(stream, 'g', 'owner', '0', 10, 200)).map((e) => e.payload),
+        ['a'],
+      );
       await assert.rejects(bus.readNew(stream, 'g', 'owner', 10, 10, 100), OwnerFencedError);
       await assert.rejects(bus.readPending(stream, 'g', 'owner', '0', 10, 100), /fenced off/);
-      assert.deepEqual((await bus.readNew(stream, 'g', 'owner', 10, 10, 200)).map((e) => e.payload), ['b', 'c']);
+      assert.deepEqual(
+        (await bus.readNew(stream, 'g', 'owner', 10, 10, 200)).map((e) => e.payload),
+        ['b', 'c'],
+      );
       // A fenced read waits like a blocking one when the stream is empty, then returns nothing.
       const started = Date.now();
       assert.deepEqual(await bus.readNew(stream, 'g', 'owner', 10, 150, 200), []);
@@ -90,7 +122,10 @@ describe('shard fencing (PostgreSQL positions, Redis read fence)', function () {
       assert.equal(ids.length, 2);
       assert.ok(ids.every((id) => compareStreamIds(id, first) > 0));
       assert.deepEqual(await bus.pendingEntries(stream, 'g', 10), []);
-      assert.deepEqual((await bus.readNew(stream, 'g', 'owner', 10, 10)).map((e) => e.payload ?? e.foreign), ['x', JSON.stringify({ other: '1' })]);
+      assert.deepEqual(
+        (await bus.readNew(stream, 'g', 'owner', 10, 10)).map((e) => e.payload ?? e.foreign),
+        ['x', JSON.stringify({ other: '1' })],
+      );
       assert.ok(bus.compareIds('10-2', '9-9') > 0 && bus.compareIds('10-2', '10-10') < 0 && bus.compareIds('7-0', '7-0') === 0);
     } finally {
       await bus.close();

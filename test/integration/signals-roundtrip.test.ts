@@ -11,7 +11,17 @@ import type { Database } from '../../store/index.js';
 import { SignalsStoreClient } from '../../store/index.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { inferenceWorkflowId } from '../../workflows/index.js';
-import { cleanupTestRun, connectRedis, createTestWorker, connectStore, groupState, REPO_ROOT, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
+import {
+  cleanupTestRun,
+  connectRedis,
+  createTestWorker,
+  connectStore,
+  groupState,
+  REPO_ROOT,
+  startTemporal,
+  testConfig,
+  uniqueTag,
+} from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 const RULES = `
@@ -34,8 +44,15 @@ function snapshots(provider: string): FeatureSnapshot[] {
     for (const [i, rsi] of rsiPath.entries()) {
       const tsMs = Date.UTC(2025, 9, 1, 14, 0, 2 * i);
       out.push({
-        ver: 1, provider, symbol, interval: '2s', ts: new Date(tsMs).toISOString().replace('.000Z', 'Z'), tsMs,
-        price: 100 + k * 50 + i, values: { price: 100 + k * 50 + i, rsi, vwap: null }, windows: { rsi: '14 bars' },
+        ver: 1,
+        provider,
+        symbol,
+        interval: '2s',
+        ts: new Date(tsMs).toISOString().replace('.000Z', 'Z'),
+        tsMs,
+        price: 100 + k * 50 + i,
+        values: { price: 100 + k * 50 + i, rsi, vwap: null },
+        windows: { rsi: '14 bars' },
       });
     }
   }
@@ -92,21 +109,23 @@ describe('signals round trip (features → rules inference under Temporal → md
     const publish = async () => {
       for (const s of input) await redis.xadd(features, '*', 'd', JSON.stringify(s));
     };
-    const caughtUp = () => waitFor('inference consumer caught up', 30_000, async () => {
-      const g = await groupState(redis, features, group);
-      return g && g.pending === 0 && g.lag === 0 ? true : undefined;
-    });
+    const caughtUp = () =>
+      waitFor('inference consumer caught up', 30_000, async () => {
+        const g = await groupState(redis, features, group);
+        return g && g.pending === 0 && g.lag === 0 ? true : undefined;
+      });
 
     await worker.runUntil(async () => {
       await publish();
       const handle = await env.client.workflow.start('streamConsumerWorkflow', {
-        taskQueue: config.temporal.task_queue, workflowId: inferenceWorkflowId(config.bus.redis.features_stream, 0),
+        taskQueue: config.temporal.task_queue,
+        workflowId: inferenceWorkflowId(config.bus.redis.features_stream, 0),
         args: [{ role: 'inference', shard: 0, adapter: 'rules' }],
       });
       await caughtUp();
 
       // The table holds exactly the expected signals, in the v1 shape.
-      const stored = [...await store.listSignals({ provider, symbol: 'SPY' }), ...await store.listSignals({ provider, symbol: 'AAPL' })];
+      const stored = [...(await store.listSignals({ provider, symbol: 'SPY' })), ...(await store.listSignals({ provider, symbol: 'AAPL' }))];
       assert.deepEqual(stored.map(key).sort(byKey), expected);
       for (const s of stored) {
         assert.equal(s.ver, 1);
@@ -133,17 +152,33 @@ describe('signals round trip (features → rules inference under Temporal → md
     });
   });
 
-  it('runs the ONNX (sklearn) adapter under Temporal: signals match the model\'s reference outputs', async function () {
+  it("runs the ONNX (sklearn) adapter under Temporal: signals match the model's reference outputs", async function () {
     const provider = config.producers.synthetic.provider;
-    const reference = JSON.parse(readFileSync(resolve(REPO_ROOT, 'models/signal_model.reference.json'), 'utf8')) as { inputs: number[][]; labels: number[]; probabilities: number[][] };
-    const sidecar = JSON.parse(readFileSync(resolve(REPO_ROOT, 'models/signal_model.json'), 'utf8')) as { threshold: number; classes: number[]; signal_names: Record<string, string>; version: string };
+    const reference = JSON.parse(readFileSync(resolve(REPO_ROOT, 'models/signal_model.reference.json'), 'utf8')) as {
+      inputs: number[][];
+      labels: number[];
+      probabilities: number[][];
+    };
+    const sidecar = JSON.parse(readFileSync(resolve(REPO_ROOT, 'models/signal_model.json'), 'utf8')) as {
+      threshold: number;
+      classes: number[];
+      signal_names: Record<string, string>;
+      version: string;
+    };
     const symbol = 'ONNX';
     const snapshots: FeatureSnapshot[] = reference.inputs.map(([returns, momentum, volatility, rsi, vwapGap], i) => {
       const tsMs = Date.UTC(2025, 9, 2, 10, 0, 2 * i);
       const price = 100 * (1 + vwapGap);
       return {
-        ver: 1, provider, symbol, interval: '2s', ts: new Date(tsMs).toISOString().replace('.000Z', 'Z'), tsMs, price,
-        values: { returns: returns, momentum: momentum, volatility: volatility, rsi: rsi, price, vwap: 100 }, windows: { returns: '30s' },
+        ver: 1,
+        provider,
+        symbol,
+        interval: '2s',
+        ts: new Date(tsMs).toISOString().replace('.000Z', 'Z'),
+        tsMs,
+        price,
+        values: { returns: returns, momentum: momentum, volatility: volatility, rsi: rsi, price, vwap: 100 },
+        windows: { returns: '30s' },
       };
     });
     // What sklearn's own outputs say the adapter must emit (rows near the threshold left out of the
@@ -163,7 +198,8 @@ describe('signals round trip (features → rules inference under Temporal → md
     for (const snap of snapshots) await redis.xadd(shardStream(stream, 0), '*', 'd', JSON.stringify(snap));
     await worker.runUntil(async () => {
       const handle = await env.client.workflow.start('streamConsumerWorkflow', {
-        taskQueue: queue, workflowId: `${inferenceWorkflowId(stream, 0)}`,
+        taskQueue: queue,
+        workflowId: `${inferenceWorkflowId(stream, 0)}`,
         args: [{ role: 'inference', shard: 0, adapter: 'sklearn', stream, modelPath: resolve(REPO_ROOT, 'models/signal_model.onnx') }],
       });
       await waitFor('ONNX inference caught up', 30_000, async () => {
@@ -175,7 +211,10 @@ describe('signals round trip (features → rules inference under Temporal → md
       assert.equal(status.totals.snapshots, snapshots.length);
     });
     const stored = (await new SignalsStoreClient(db).listSignals({ provider, symbol })).filter((s) => !borderline.has(s.ts));
-    assert.deepEqual(stored.map((s) => [s.ts, s.name, s.value]), [...expected].map(([ts, e]) => [ts, e.name, e.value]));
+    assert.deepEqual(
+      stored.map((s) => [s.ts, s.name, s.value]),
+      [...expected].map(([ts, e]) => [ts, e.name, e.value]),
+    );
     for (const s of stored) {
       assert.ok(Math.abs(s.score - expected.get(s.ts)!.score) < 1e-4, `score of ${s.ts}`);
       assert.equal(s.meta.adapter, 'sklearn');
@@ -189,10 +228,16 @@ describe('signals round trip (features → rules inference under Temporal → md
     const badConfig = { ...config, inference: { adapters: { ...config.inference.adapters, rules: { enabled: true, file: badFile } } } } as StreamingConfig;
     const worker = await createTestWorker(env, badConfig, db, { taskQueue: `${config.temporal.task_queue}-bad`, logLevel: 'ERROR' });
     await worker.runUntil(async () => {
-      const failure = await env.client.workflow.execute('streamConsumerWorkflow', {
-        taskQueue: `${config.temporal.task_queue}-bad`, workflowId: `${inferenceWorkflowId(config.bus.redis.features_stream, 0)}-bad`,
-        args: [{ role: 'inference', shard: 0, adapter: 'rules' }],
-      }).then(() => undefined, (err: Error) => err);
+      const failure = await env.client.workflow
+        .execute('streamConsumerWorkflow', {
+          taskQueue: `${config.temporal.task_queue}-bad`,
+          workflowId: `${inferenceWorkflowId(config.bus.redis.features_stream, 0)}-bad`,
+          args: [{ role: 'inference', shard: 0, adapter: 'rules' }],
+        })
+        .then(
+          () => undefined,
+          (err: Error) => err,
+        );
       assert.ok(failure, 'the workflow fails');
       const message = String((failure as { cause?: { cause?: Error } }).cause?.cause?.message ?? failure.message);
       assert.match(message, /bad-rules\.yaml: rule "broken": condition "rsi >> 70": syntax error/);

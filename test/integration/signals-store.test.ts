@@ -3,13 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { Migrator, sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { SignalEventV1, SignalMeta } from '../../pipeline/contracts/index.js';
-import {
-  createDb,
-  DEFAULT_STORE_URL,
-  migrateToLatest,
-  migrationProvider,
-  SignalsStoreClient,
-} from '../../store/index.js';
+import { createDb, DEFAULT_STORE_URL, migrateToLatest, migrationProvider, SignalsStoreClient } from '../../store/index.js';
 import type { Database } from '../../store/index.js';
 import { connectOrExplain, withDatabase } from '../helpers/store-db.js';
 
@@ -80,7 +74,10 @@ describe('signals store (PostgreSQL integration)', () => {
   describe('migration 0003_signals', () => {
     it('is applied, with the key, columns and per-symbol index the client relies on', async () => {
       const applied = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(db);
-      assert.ok(applied.rows.some((row) => row.name === '0003_signals'), JSON.stringify(applied.rows));
+      assert.ok(
+        applied.rows.some((row) => row.name === '0003_signals'),
+        JSON.stringify(applied.rows),
+      );
 
       const columns = await sql<{ column_name: string; data_type: string; is_nullable: string }>`
         SELECT column_name, data_type, is_nullable FROM information_schema.columns
@@ -104,7 +101,10 @@ describe('signals store (PostgreSQL integration)', () => {
       const key = await sql<{ def: string }>`
         SELECT pg_get_constraintdef(oid) AS def FROM pg_constraint
         WHERE conrelid = 'signals'::regclass AND contype = 'p'`.execute(db);
-      assert.deepEqual(key.rows.map((r) => r.def), ['PRIMARY KEY (provider, symbol, name, ts)']);
+      assert.deepEqual(
+        key.rows.map((r) => r.def),
+        ['PRIMARY KEY (provider, symbol, name, ts)'],
+      );
 
       const indexes = await sql<{ indexdef: string }>`
         SELECT indexdef FROM pg_indexes WHERE tablename = 'signals'`.execute(db);
@@ -167,10 +167,7 @@ describe('signals store (PostgreSQL integration)', () => {
       assert.deepEqual(await store.upsertSignals(signals), { inserted: 40, updated: 0, unchanged: 0 });
       assert.deepEqual(await store.upsertSignals(signals), { inserted: 0, updated: 0, unchanged: 40 });
       assert.equal(await store.countSignals(provider), 40);
-      assert.deepEqual(
-        await store.listSignals({ provider, symbol }),
-        signals.filter((s) => s.symbol === symbol).sort(byTsNameProvider),
-      );
+      assert.deepEqual(await store.listSignals({ provider, symbol }), signals.filter((s) => s.symbol === symbol).sort(byTsNameProvider));
     });
 
     it('updates only the signal whose score changed, and only its updated_at', async () => {
@@ -187,7 +184,10 @@ describe('signals store (PostgreSQL integration)', () => {
         const old = before.find((b) => b.name === row.name && b.ts.getTime() === row.ts.getTime());
         return old?.updated_at.getTime() !== row.updated_at.getTime();
       });
-      assert.deepEqual(touched.map((row) => [row.name, row.ts.toISOString()]), [[changed[3].name, new Date(changed[3].ts).toISOString()]]);
+      assert.deepEqual(
+        touched.map((row) => [row.name, row.ts.toISOString()]),
+        [[changed[3].name, new Date(changed[3].ts).toISOString()]],
+      );
       const [stored] = await store.listSignals({ provider, symbol, name: changed[3].name, fromMs: Date.parse(changed[3].ts), limit: 1 });
       assert.deepEqual(stored, changed[3]);
     });
@@ -261,12 +261,7 @@ describe('signals store (PostgreSQL integration)', () => {
       const ruleVersioned = makeSignal(provider, symbol, 'b', 0, { meta: { adapter: 'rules', model_version: undefined, rule_version: 'r-3' } });
       const unversioned = makeSignal(provider, symbol, 'c', 0, { meta: { adapter: 'rules', model_version: undefined } });
       await store.upsertSignals([modelVersioned, ruleVersioned, unversioned]);
-      const rows = await db
-        .selectFrom('signals')
-        .select(['name', 'adapter', 'model_version'])
-        .where('provider', '=', provider)
-        .orderBy('name')
-        .execute();
+      const rows = await db.selectFrom('signals').select(['name', 'adapter', 'model_version']).where('provider', '=', provider).orderBy('name').execute();
       assert.deepEqual(rows, [
         { name: 'a', adapter: 'sklearn', model_version: 'm-7' },
         { name: 'b', adapter: 'rules', model_version: 'r-3' },
@@ -285,7 +280,10 @@ describe('signals store (PostgreSQL integration)', () => {
       const signals = cases.map(([ts], i) => makeSignal(provider, symbol, 'vwap_cross_up', i, { ts }));
       await store.upsertSignals(signals);
       const stored = await store.listSignals({ provider, symbol });
-      assert.deepEqual(stored.map((s) => s.ts), cases.map(([, out]) => out));
+      assert.deepEqual(
+        stored.map((s) => s.ts),
+        cases.map(([, out]) => out),
+      );
       // What comes back is the same key: writing it again changes nothing.
       assert.deepEqual(await store.upsertSignals(stored), { inserted: 0, updated: 0, unchanged: cases.length });
 
@@ -330,17 +328,16 @@ describe('signals store (PostgreSQL integration)', () => {
       const mine = makeSignals(provider, 20, [symbol, otherSymbol]);
       const theirs = makeSignals(otherProvider, 8, [symbol]);
       await store.upsertSignals([...mine, ...theirs]);
-      const label = (s: SignalEventV1): string =>
-        `${s.provider === provider ? 'mine' : 'theirs'}:${s.name}@${Date.parse(s.ts) - T0}`;
+      const label = (s: SignalEventV1): string => `${s.provider === provider ? 'mine' : 'theirs'}:${s.name}@${Date.parse(s.ts) - T0}`;
 
-      assert.deepEqual(
-        await store.listSignals({ symbol }),
-        [...mine, ...theirs].filter((s) => s.symbol === symbol).sort(byTsNameProvider),
-      );
-      assert.deepEqual(
-        (await store.listSignals({ provider, symbol, name: 'rsi_oversold' })).map(label),
-        ['mine:rsi_oversold@0', 'mine:rsi_oversold@2000', 'mine:rsi_oversold@4000', 'mine:rsi_oversold@6000', 'mine:rsi_oversold@8000'],
-      );
+      assert.deepEqual(await store.listSignals({ symbol }), [...mine, ...theirs].filter((s) => s.symbol === symbol).sort(byTsNameProvider));
+      assert.deepEqual((await store.listSignals({ provider, symbol, name: 'rsi_oversold' })).map(label), [
+        'mine:rsi_oversold@0',
+        'mine:rsi_oversold@2000',
+        'mine:rsi_oversold@4000',
+        'mine:rsi_oversold@6000',
+        'mine:rsi_oversold@8000',
+      ]);
       assert.deepEqual((await store.listSignals({ symbol, fromMs: T0 + 2000, toMs: T0 + 4000 })).map(label), [
         'mine:rsi_oversold@2000',
         'theirs:rsi_oversold@2000',
@@ -363,7 +360,10 @@ describe('signals store (PostgreSQL integration)', () => {
       const theirsOnly = makeSignal(otherProvider, symbol, 'momentum_break', 1);
       await store.upsertSignals([...mine, theirsNewer, theirsOnly]);
       const newest = (name: string): SignalEventV1 | undefined =>
-        mine.filter((s) => s.symbol === symbol && s.name === name).sort(byTsNameProvider).at(-1);
+        mine
+          .filter((s) => s.symbol === symbol && s.name === name)
+          .sort(byTsNameProvider)
+          .at(-1);
 
       assert.deepEqual(await store.latestPerName({ provider, symbol }), [newest('rsi_oversold'), newest('vwap_cross_up')]);
       assert.deepEqual(await store.latestPerName({ symbol }), [theirsOnly, newest('rsi_oversold'), theirsNewer]);

@@ -38,8 +38,10 @@ describe('mdp status (the fleet: owners, heartbeats, watermarks, lag, pending)',
     const stream = shardStream(redisCfg.stream, 0);
     const owner = microBatchWorkflowId(redisCfg.stream, 0);
     const store = new StoreClient(db);
-    const events = new SyntheticProducer({ provider, symbols: ['STA', 'STB'], seed: 3, tickRate: 5, priceVolatility: 1 })
-      .generateFinite({ count: 40, startUs: Date.UTC(2025, 9, 3, 14) * 1000 });
+    const events = new SyntheticProducer({ provider, symbols: ['STA', 'STB'], seed: 3, tickRate: 5, priceVolatility: 1 }).generateFinite({
+      count: 40,
+      startUs: Date.UTC(2025, 9, 3, 14) * 1000,
+    });
     for (const e of events) await redis.xadd(stream, '*', 'd', JSON.stringify(e));
 
     const worker = await createTestWorker(env, config, db, { logLevel: 'ERROR' });
@@ -47,24 +49,34 @@ describe('mdp status (the fleet: owners, heartbeats, watermarks, lag, pending)',
     try {
       await worker.runUntil(async () => {
         const handle = await env.client.workflow.start('streamConsumerWorkflow', {
-          taskQueue: config.temporal.task_queue, workflowId: owner, args: [{ role: 'microbatch', shard: 0 }],
+          taskQueue: config.temporal.task_queue,
+          workflowId: owner,
+          args: [{ role: 'microbatch', shard: 0 }],
         });
         const expected = expectedBars(events, config.micro_batch.window_ms);
         await waitFor('bars of every window', 60_000, async () => ((await store.countBars(provider)) === expected.length ? true : undefined));
         const countBars = () => store.countBars(provider);
         // The heartbeat that carries the watermark reaches Temporal within a heartbeat interval.
-        const fleet = await waitFor('a heartbeat with a watermark, nothing pending', 30_000, async () => {
-          const s = await readFleetStatus(env.client, bus, countBars, config);
-          const c = s.consumers.find((x) => x.workflowId === owner);
-          return c?.watermarkMs !== null && c?.lastHeartbeatMs !== null && c?.pending === 0 ? s : undefined;
-        }, { everyMs: 500 });
+        const fleet = await waitFor(
+          'a heartbeat with a watermark, nothing pending',
+          30_000,
+          async () => {
+            const s = await readFleetStatus(env.client, bus, countBars, config);
+            const c = s.consumers.find((x) => x.workflowId === owner);
+            return c?.watermarkMs !== null && c?.lastHeartbeatMs !== null && c?.pending === 0 ? s : undefined;
+          },
+          { everyMs: 500 },
+        );
 
         assert.equal(fleet.temporalError, null);
-        assert.deepEqual(fleet.consumers.map((c) => [c.role, c.shard, c.workflowId]), [
-          ['producer', null, producerWorkflowId(provider)],
-          ['microbatch', 0, owner],
-          ['inference', 0, inferenceWorkflowId(redisCfg.features_stream, 0)],
-        ]);
+        assert.deepEqual(
+          fleet.consumers.map((c) => [c.role, c.shard, c.workflowId]),
+          [
+            ['producer', null, producerWorkflowId(provider)],
+            ['microbatch', 0, owner],
+            ['inference', 0, inferenceWorkflowId(redisCfg.features_stream, 0)],
+          ],
+        );
         const mb = fleet.consumers[1];
         assert.equal(mb.status, 'RUNNING');
         assert.equal(mb.stream, stream);
@@ -103,13 +115,25 @@ describe('mdp status (the fleet: owners, heartbeats, watermarks, lag, pending)',
 
         // The command itself, once and in watch mode.
         let once = '';
-        assert.equal(await statusCommand(config, { watch: false, write: (t) => { once += t; } }), 0);
+        assert.equal(
+          await statusCommand(config, {
+            watch: false,
+            write: (t) => {
+              once += t;
+            },
+          }),
+          0,
+        );
         assert.match(once, new RegExp(`microbatch\\s+0\\s+${owner.replace(/[.]/g, '\\.')}\\s+RUNNING`));
         const stop = new AbortController();
         let blocks = 0;
         await statusCommand(config, {
-          watch: true, intervalMs: 100, signal: stop.signal,
-          write: (t) => { if (t.includes(owner) && ++blocks === 3) stop.abort(); },
+          watch: true,
+          intervalMs: 100,
+          signal: stop.signal,
+          write: (t) => {
+            if (t.includes(owner) && ++blocks === 3) stop.abort();
+          },
         });
         assert.equal(blocks, 3, 'watch mode refreshes until stopped');
 

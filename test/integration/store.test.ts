@@ -3,16 +3,7 @@ import { randomBytes, randomUUID } from 'node:crypto';
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { Bar } from '../../pipeline/contracts/index.js';
-import {
-  ABANDONED_ERROR,
-  createDb,
-  DEFAULT_STORE_URL,
-  JobRunTracker,
-  migrateToLatest,
-  MIGRATIONS,
-  StoreClient,
-  StoreError,
-} from '../../store/index.js';
+import { ABANDONED_ERROR, createDb, DEFAULT_STORE_URL, JobRunTracker, migrateToLatest, MIGRATIONS, StoreClient, StoreError } from '../../store/index.js';
 import type { Database } from '../../store/index.js';
 import { connectOrExplain, withDatabase } from '../helpers/store-db.js';
 
@@ -111,9 +102,7 @@ describe('store (PostgreSQL integration)', () => {
       await sql`CREATE DATABASE ${sql.id(dbName)}`.execute(db);
       // pg-pool's end() resolves before its sockets close, so DROP … WITH (FORCE) can still reach
       // a closing connection; that error is expected here and not worth a log line.
-      const racers = Array.from({ length: 4 }, () =>
-        createDb(withDatabase(STORE_URL, dbName), { max: 2, onPoolError: () => undefined }),
-      );
+      const racers = Array.from({ length: 4 }, () => createDb(withDatabase(STORE_URL, dbName), { max: 2, onPoolError: () => undefined }));
       try {
         const applied = await Promise.all(racers.map((racer) => migrateToLatest(racer)));
         assert.deepEqual(applied.flat().sort(), ALL_MIGRATIONS);
@@ -195,9 +184,7 @@ describe('store (PostgreSQL integration)', () => {
 
     it('round-trips double precision values exactly', async () => {
       const awkward = [425.15, 0.1 + 0.2, 1 / 3, 123456789.123456789, 5e-324, 1.7976931348623157e308, 1e-7];
-      const bars = awkward.map((value, i) =>
-        makeBar(provider, 'SPY', i, { open: value, high: value, low: value, close: value, volume: value * 3 }),
-      );
+      const bars = awkward.map((value, i) => makeBar(provider, 'SPY', i, { open: value, high: value, low: value, close: value, volume: value * 3 }));
       await store.upsertBars(bars);
       const stored = await store.listBars({ provider, symbol: 'SPY' });
       assert.deepEqual(stored, bars);
@@ -356,7 +343,10 @@ describe('store (PostgreSQL integration)', () => {
       const ids: number[] = [];
       for (let i = 0; i < 4; i++) ids.push(await tracker.start({ jobName, kind: 'replay', meta: { chunk: i } }));
       const recent = await tracker.listRecent(jobName, 3);
-      assert.deepEqual(recent.map((r) => r.id), [ids[3], ids[2], ids[1]]);
+      assert.deepEqual(
+        recent.map((r) => r.id),
+        [ids[3], ids[2], ids[1]],
+      );
       assert.ok(recent.every((r) => r.jobName === jobName));
       assert.equal((await tracker.listRecent(undefined, 2)).length, 2);
     });

@@ -53,10 +53,11 @@ describe('stream to store round trip (synthetic → Redis → micro-batch under 
 
     await worker.runUntil(async () => {
       // 1. Produce a finite, deterministic burst through the producer workflow.
-      const produced = await env.client.workflow.execute('producerWorkflow', {
-        taskQueue: config.temporal.task_queue, workflowId: producerWorkflowId(provider),
+      const produced = (await env.client.workflow.execute('producerWorkflow', {
+        taskQueue: config.temporal.task_queue,
+        workflowId: producerWorkflowId(provider),
         args: [{ provider: 'synthetic', count: EVENTS, startTs: '2025-10-01T14:00:00Z', tickRate: 50 }],
-      }) as LoopStatus;
+      })) as LoopStatus;
       assert.equal(produced.totals.published, EVENTS);
 
       const published = await publishedEvents(redis, config);
@@ -71,9 +72,13 @@ describe('stream to store round trip (synthetic → Redis → micro-batch under 
       // 2. One micro-batch owner per shard, until every window is persisted and acknowledged.
       const handles: WorkflowHandle[] = [];
       for (let shard = 0; shard < shards; shard++) {
-        handles.push(await env.client.workflow.start('streamConsumerWorkflow', {
-          taskQueue: config.temporal.task_queue, workflowId: microBatchWorkflowId(stream, shard), args: [{ role: 'microbatch', shard }],
-        }));
+        handles.push(
+          await env.client.workflow.start('streamConsumerWorkflow', {
+            taskQueue: config.temporal.task_queue,
+            workflowId: microBatchWorkflowId(stream, shard),
+            args: [{ role: 'microbatch', shard }],
+          }),
+        );
       }
       await waitFor('all bars persisted and acknowledged', 60_000, async () => {
         const count = await store.countBars(provider);
@@ -90,11 +95,15 @@ describe('stream to store round trip (synthetic → Redis → micro-batch under 
       // 3. Every o/h/l/c/v equals the independent computation.
       const stored = await store.listBars({ provider });
       assert.deepEqual(stored, expected);
-      assert.equal(totals.reduce((n, t) => n + (t.totals.accepted ?? 0), 0), EVENTS);
+      assert.equal(
+        totals.reduce((n, t) => n + (t.totals.accepted ?? 0), 0),
+        EVENTS,
+      );
 
       // 4. The run is audited: one job_runs row per shard owner with its counts.
       const jobs = new JobRunTracker(db);
-      let auditedBars = 0, auditedEvents = 0;
+      let auditedBars = 0,
+        auditedEvents = 0;
       for (let shard = 0; shard < shards; shard++) {
         const [run] = await jobs.listRecent(microBatchWorkflowId(stream, shard), 1);
         assert.ok(run, `job_runs row for shard ${shard}`);
@@ -108,17 +117,20 @@ describe('stream to store round trip (synthetic → Redis → micro-batch under 
       const insertedTotal = totals.reduce((n, t) => n + (t.totals.inserted ?? 0), 0);
       assert.equal(insertedTotal, expected.length);
 
-      const snapshotRows = () => db.selectFrom('bars_ohlcv').select(['symbol', 'ts', 'updated_at'])
-        .where('provider', '=', provider).orderBy('symbol').orderBy('ts').execute();
+      const snapshotRows = () =>
+        db.selectFrom('bars_ohlcv').select(['symbol', 'ts', 'updated_at']).where('provider', '=', provider).orderBy('symbol').orderBy('ts').execute();
       const before = await snapshotRows();
 
       // 5. A second consumer group (as a replay would) re-aggregates every event: 0 new, 0 changed.
       const replays: WorkflowHandle[] = [];
       for (let shard = 0; shard < shards; shard++) {
-        replays.push(await env.client.workflow.start('streamConsumerWorkflow', {
-          taskQueue: config.temporal.task_queue, workflowId: `${microBatchWorkflowId(stream, shard)}-replay`,
-          args: [{ role: 'microbatch', shard, group: replayGroup }],
-        }));
+        replays.push(
+          await env.client.workflow.start('streamConsumerWorkflow', {
+            taskQueue: config.temporal.task_queue,
+            workflowId: `${microBatchWorkflowId(stream, shard)}-replay`,
+            args: [{ role: 'microbatch', shard, group: replayGroup }],
+          }),
+        );
       }
       // Entries are acknowledged only after their window is committed, so "nothing pending and
       // nothing undelivered" means every window has been written.
@@ -145,16 +157,27 @@ describe('stream to store round trip (synthetic → Redis → micro-batch under 
       for (const p of published) await redis.xadd(p.stream, '*', 'd', JSON.stringify(p.event));
       const again: WorkflowHandle[] = [];
       for (let shard = 0; shard < shards; shard++) {
-        again.push(await env.client.workflow.start('streamConsumerWorkflow', {
-          taskQueue: config.temporal.task_queue, workflowId: microBatchWorkflowId(stream, shard), args: [{ role: 'microbatch', shard }],
-        }));
+        again.push(
+          await env.client.workflow.start('streamConsumerWorkflow', {
+            taskQueue: config.temporal.task_queue,
+            workflowId: microBatchWorkflowId(stream, shard),
+            args: [{ role: 'microbatch', shard }],
+          }),
+        );
       }
       await waitFor('re-published events routed to the late stream', 30_000, async () =>
-        (await redis.xlen(config.bus.redis.late_stream)) === EVENTS ? true : undefined);
+        (await redis.xlen(config.bus.redis.late_stream)) === EVENTS ? true : undefined,
+      );
       for (const h of again) await h.signal('drain');
       const againTotals = await Promise.all(again.map((h) => h.result() as Promise<LoopStatus>));
-      assert.equal(againTotals.reduce((n, t) => n + (t.totals.late ?? 0), 0), EVENTS);
-      assert.equal(againTotals.reduce((n, t) => n + (t.totals.accepted ?? 0) + (t.totals.inserted ?? 0), 0), 0);
+      assert.equal(
+        againTotals.reduce((n, t) => n + (t.totals.late ?? 0), 0),
+        EVENTS,
+      );
+      assert.equal(
+        againTotals.reduce((n, t) => n + (t.totals.accepted ?? 0) + (t.totals.inserted ?? 0), 0),
+        0,
+      );
       assert.deepEqual(await snapshotRows(), before, 'no row was rewritten');
       assert.deepEqual(await store.listBars({ provider }), expected);
     });

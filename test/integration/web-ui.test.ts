@@ -20,9 +20,7 @@ import type { Database } from '../../store/index.js';
 import type { ReplayProgress } from '../../workflows/index.js';
 import type { HeadlessBrowser } from '../helpers/browser.js';
 import { chromiumPath, launchBrowser } from '../helpers/browser.js';
-import {
-  cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, temporalCliPath, testConfig, uniqueTag,
-} from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, temporalCliPath, testConfig, uniqueTag } from '../helpers/services.js';
 import { freePort, waitFor } from '../helpers/wait.js';
 
 const DATE = '2025-10-01';
@@ -69,10 +67,20 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
     const catalog = resolve(dir, 'datasets.yaml');
     config = testConfig(tag, { temporal: { address: env.address }, replay: { datasets_file: catalog, stream: `${tag}.replay` } });
     mkdirSync(dir, { recursive: true });
-    writeFileSync(catalog, yaml.dump({ datasets: { [dataset]: { format: 'jsonl', path: resolve(dir, 'day'), provider: config.producers.synthetic.provider } } }));
-    await writeJsonl(resolve(dir, 'day', `${DATE}.jsonl`), generateSampleDay({
-      date: DATE, provider: config.producers.synthetic.provider, symbols: ['SPY'], seed: 20251001, ticksPerDay: 60_000,
-    }));
+    writeFileSync(
+      catalog,
+      yaml.dump({ datasets: { [dataset]: { format: 'jsonl', path: resolve(dir, 'day'), provider: config.producers.synthetic.provider } } }),
+    );
+    await writeJsonl(
+      resolve(dir, 'day', `${DATE}.jsonl`),
+      generateSampleDay({
+        date: DATE,
+        provider: config.producers.synthetic.provider,
+        symbols: ['SPY'],
+        seed: 20251001,
+        ticksPerDay: 60_000,
+      }),
+    );
     redis = await connectRedis(config);
     db = await connectStore(config);
     worker = await createTestWorker(env, config, db);
@@ -89,7 +97,8 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
   });
 
   it('lists the finished replay and shows its memo (dataset, range) and result', async function () {
-    const from = '2025-10-01T13:30:00Z', to = '2025-10-01T14:00:00Z';
+    const from = '2025-10-01T13:30:00Z',
+      to = '2025-10-01T14:00:00Z';
     // Started exactly as `mdp stream replay` starts it (same id and memo).
     const { workflowId } = await startReplay(env.client, config, { dataset, from, to, chunkSpan: '5m' });
     const result = (await env.client.workflow.getHandle(workflowId).result()) as ReplayProgress;
@@ -110,9 +119,9 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
     await page.getByText('Completed', { exact: true }).first().waitFor({ state: 'visible' });
 
     // The workflow's own page: its input and result (the final progress) as JSON.
-    const input = await codeBlockAfter(page, 'Input') as Record<string, unknown>;
+    const input = (await codeBlockAfter(page, 'Input')) as Record<string, unknown>;
     assert.deepEqual(input, { dataset, from, to, chunkSpan: '5m' });
-    const shown = await codeBlockAfter(page, 'Result') as ReplayProgress;
+    const shown = (await codeBlockAfter(page, 'Result')) as ReplayProgress;
     assert.equal(shown.phase, 'finished');
     assert.equal(shown.dataset, dataset);
     assert.equal(`${shown.chunksDone}/${shown.chunksTotal}`, '6/6');
@@ -123,7 +132,7 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
     // Its memo: which dataset and range, and how far the replay got.
     await page.getByRole('tab', { name: 'Memo' }).click();
     await page.waitForURL(/\/memo$/);
-    const memo = (await codeBlockAfter(page, 'Memo') as { fields: Record<string, unknown> }).fields;
+    const memo = ((await codeBlockAfter(page, 'Memo')) as { fields: Record<string, unknown> }).fields;
     console.log(`      memo: ${JSON.stringify(memo)}`);
     assert.equal(memo.dataset, dataset);
     assert.equal(memo.from, from);

@@ -13,8 +13,10 @@ describe('activity options of the workflows', function () {
     assert.ok(msToNumber(retry.initialInterval) <= msToNumber(retry.maximumInterval));
     assert.ok(!('maximumAttempts' in retry), 'a shard owner is retried until it runs again');
     // Room for a few heartbeats per timeout: workers flush them at least this often.
-    assert.ok(msToNumber(heartbeatTimeout) >= 3 * msToNumber(WORKER_TUNING.maxHeartbeatThrottleInterval),
-      `heartbeatTimeout ${heartbeatTimeout} vs heartbeat throttle ${WORKER_TUNING.maxHeartbeatThrottleInterval}`);
+    assert.ok(
+      msToNumber(heartbeatTimeout) >= 3 * msToNumber(WORKER_TUNING.maxHeartbeatThrottleInterval),
+      `heartbeatTimeout ${heartbeatTimeout} vs heartbeat throttle ${WORKER_TUNING.maxHeartbeatThrottleInterval}`,
+    );
   });
 
   it('ending a job_runs row is retried for long enough to outlast an outage', function () {

@@ -87,9 +87,22 @@ describe('loadStreamingConfig', () => {
     assert.deepEqual(config.producers.synthetic.symbols, ['SPY', 'AAPL', 'MSFT']);
     assert.equal(config.producers.synthetic.tick_rate, 1);
     assert.equal(config.producers.synthetic.price_volatility, 0.02);
-    assert.deepEqual(config.micro_batch, { window_ms: 2000, max_batch_size: 5000, max_buffered_events: 500_000, allow_late_ms: 500, flush_timeout_ms: 1000, max_future_ms: 5000 });
-    assert.deepEqual(config.features.windows.map((w) => w.name), ['vwap_1m', 'ret_30s', 'vol_5m']);
-    assert.deepEqual(config.inference.adapters, { rules: { enabled: true, file: 'configs/rules.yaml', max_rules: 10_000, max_bytes: 2 * 1024 * 1024 }, sklearn: { enabled: false, model_path: 'models/signal_model.onnx', timeout_ms: 200 } });
+    assert.deepEqual(config.micro_batch, {
+      window_ms: 2000,
+      max_batch_size: 5000,
+      max_buffered_events: 500_000,
+      allow_late_ms: 500,
+      flush_timeout_ms: 1000,
+      max_future_ms: 5000,
+    });
+    assert.deepEqual(
+      config.features.windows.map((w) => w.name),
+      ['vwap_1m', 'ret_30s', 'vol_5m'],
+    );
+    assert.deepEqual(config.inference.adapters, {
+      rules: { enabled: true, file: 'configs/rules.yaml', max_rules: 10_000, max_bytes: 2 * 1024 * 1024 },
+      sklearn: { enabled: false, model_path: 'models/signal_model.onnx', timeout_ms: 200 },
+    });
     assert.equal(config.telemetry.metrics_port, 9101);
     assert.equal(config.telemetry.log_level, 'INFO');
     assert.equal(config.bus.shards, 4);
@@ -126,7 +139,15 @@ describe('loadStreamingConfig', () => {
     const file = yamlFile('bus:\n  shards: 2\ntelemetry:\n  log_level: ERROR\n  metrics_port: 9200\n');
     const fromFile = loadStreamingConfig({ file, env: { MDP_SHARDS: '' } });
     assert.equal(fromFile.bus.shards, 2, 'an empty env var counts as unset');
-    const env = { MDP_SHARDS: '6', LOG_LEVEL: 'debug', MDP_METRICS_PORT: '0', STORE_URL: 'postgresql://u:p@db:5432/x', TEMPORAL_ADDRESS: 'temporal:7233', TEMPORAL_NAMESPACE: 'mdp', MDP_TASK_QUEUE: 'q1' };
+    const env = {
+      MDP_SHARDS: '6',
+      LOG_LEVEL: 'debug',
+      MDP_METRICS_PORT: '0',
+      STORE_URL: 'postgresql://u:p@db:5432/x',
+      TEMPORAL_ADDRESS: 'temporal:7233',
+      TEMPORAL_NAMESPACE: 'mdp',
+      MDP_TASK_QUEUE: 'q1',
+    };
     const fromEnv = loadStreamingConfig({ file, env });
     assert.equal(fromEnv.bus.shards, 6);
     assert.equal(fromEnv.telemetry.log_level, 'DEBUG');
@@ -173,12 +194,15 @@ describe('loadStreamingConfig', () => {
     assert.match(err.message, /producers\.synthetic\.symbols: entry 1 .*"A\|B"/);
   });
 
-  it('holds the synthetic provider and symbols to the event contract\'s field limits', () => {
+  it("holds the synthetic provider and symbols to the event contract's field limits", () => {
     const file = yamlFile(`producers:\n  synthetic:\n    provider: "${'p'.repeat(65)}"\n    symbols: ["SPY", "${'S'.repeat(65)}"]\n`);
     const err = configError(() => loadStreamingConfig({ file, env: {} }), 'CONFIG_INVALID');
     assert.match(err.message, /producers\.synthetic\.provider: must be at most 64 characters, the event contract's limit \(got 65\)/);
     assert.match(err.message, /producers\.synthetic\.symbols: entry 1 must be at most 64 characters/);
-    const ok = loadStreamingConfig({ file: yamlFile(`producers:\n  synthetic:\n    provider: "${'p'.repeat(64)}"\n    symbols: ["${'S'.repeat(64)}"]\n`), env: {} });
+    const ok = loadStreamingConfig({
+      file: yamlFile(`producers:\n  synthetic:\n    provider: "${'p'.repeat(64)}"\n    symbols: ["${'S'.repeat(64)}"]\n`),
+      env: {},
+    });
     assert.equal(ok.producers.synthetic.symbols[0].length, 64);
   });
 
@@ -212,7 +236,10 @@ describe('loadStreamingConfig', () => {
     const err = configError(() => loadStreamingConfig({ file: SHIPPED, env: { REDIS_URI: 'http://:secret@cache:6379' } }), 'CONFIG_INVALID');
     assert.equal(err.key, 'bus.redis.uri');
     assert.ok(!err.message.includes('secret'), err.message);
-    assert.match(err.message, /bus\.redis\.uri: must be a redis:\/\/ or rediss:\/\/ URL with a host \(got "http:\/\/:\*\*\*@cache:6379"\) \[from env REDIS_URI\]/);
+    assert.match(
+      err.message,
+      /bus\.redis\.uri: must be a redis:\/\/ or rediss:\/\/ URL with a host \(got "http:\/\/:\*\*\*@cache:6379"\) \[from env REDIS_URI\]/,
+    );
     assert.equal(err.value, 'http://:***@cache:6379');
     assert.ok(!JSON.stringify(err.issues).includes('secret'));
     const store = configError(() => loadStreamingConfig({ env: { STORE_URL: 'mysql://mdp:hunter2@db/mdp' } }), 'CONFIG_INVALID');

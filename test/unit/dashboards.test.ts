@@ -29,7 +29,9 @@ async function exportedSeries(): Promise<Set<string>> {
 
 /** The window the alert thresholds assume: the `mdp:microbatch_window_ms` recording rule of alerts.yml. */
 function alertWindowMs(): number {
-  const rule = loadAlertRules().flatMap((g) => g.rules).find((r) => r.record === 'mdp:microbatch_window_ms');
+  const rule = loadAlertRules()
+    .flatMap((g) => g.rules)
+    .find((r) => r.record === 'mdp:microbatch_window_ms');
   const match = rule ? /^\s*vector\((\d+)\)\s*$/.exec(rule.expr) : null;
   assert.ok(match, 'alerts.yml records mdp:microbatch_window_ms as vector(<window ms>)');
   return Number(match[1]);
@@ -43,7 +45,10 @@ describe('Grafana dashboards (configs/grafana/dashboards)', function () {
   it('are the six dashboards of spec §14.2, with unique uids and titles', function () {
     assert.deepEqual(dashboards.map((d) => d.dashboard.title).sort(), [...REQUIRED_TITLES].sort());
     const uids = dashboards.map((d) => d.dashboard.uid);
-    assert.ok(uids.every((uid) => typeof uid === 'string' && /^[a-z0-9-]{1,40}$/.test(uid)), `uids: ${uids.join(', ')}`);
+    assert.ok(
+      uids.every((uid) => typeof uid === 'string' && /^[a-z0-9-]{1,40}$/.test(uid)),
+      `uids: ${uids.join(', ')}`,
+    );
     assert.equal(new Set(uids).size, uids.length, 'dashboard uids are unique');
     for (const { file, dashboard } of dashboards) {
       assert.ok(typeof dashboard.schemaVersion === 'number' && dashboard.schemaVersion >= 36, `${file}: schemaVersion ${dashboard.schemaVersion}`);
@@ -54,7 +59,10 @@ describe('Grafana dashboards (configs/grafana/dashboards)', function () {
   it('give every panel a unique id and a place on the 24-column grid', function () {
     for (const { file, dashboard } of dashboards) {
       const ids = (dashboard.panels ?? []).map((p) => p.id);
-      assert.ok(ids.every((id) => Number.isInteger(id)), `${file}: every panel has an integer id`);
+      assert.ok(
+        ids.every((id) => Number.isInteger(id)),
+        `${file}: every panel has an integer id`,
+      );
       assert.equal(new Set(ids).size, ids.length, `${file}: panel ids are unique`);
     }
     for (const { file, panel } of panels) {
@@ -83,8 +91,13 @@ describe('Grafana dashboards (configs/grafana/dashboards)', function () {
   });
 
   it('refer only to the provisioned Prometheus datasource', function () {
-    const provisioned = yaml.load(readFileSync(join(GRAFANA_PROVISIONING_DIR, 'datasources/prometheus.yml'), 'utf8')) as { datasources: { uid: string; type: string }[] };
-    assert.deepEqual(provisioned.datasources.map((d) => [d.uid, d.type]), [[DATASOURCE_UID, 'prometheus']]);
+    const provisioned = yaml.load(readFileSync(join(GRAFANA_PROVISIONING_DIR, 'datasources/prometheus.yml'), 'utf8')) as {
+      datasources: { uid: string; type: string }[];
+    };
+    assert.deepEqual(
+      provisioned.datasources.map((d) => [d.uid, d.type]),
+      [[DATASOURCE_UID, 'prometheus']],
+    );
     for (const { file, panel } of panels) {
       for (const ref of [panel.datasource, ...(panel.targets ?? []).map((t) => t.datasource)]) {
         assert.deepEqual(ref, { type: 'prometheus', uid: DATASOURCE_UID }, `${where(file, panel)} uses datasource ${DATASOURCE_UID}`);
@@ -106,9 +119,18 @@ describe('Grafana dashboards (configs/grafana/dashboards)', function () {
       }
     }
     // Every pipeline metric of spec §6.1 appears on some dashboard.
-    for (const name of ['stream_events_ingested_total', 'stream_consumer_lag_ms', 'microbatch_flush_total', 'microbatch_flush_rows',
-      'microbatch_window_latency_ms_bucket', 'store_write_duration_seconds_bucket', 'features_update_duration_seconds_bucket',
-      'inference_eval_duration_seconds_bucket', 'signals_emitted_total', 'errors_total']) {
+    for (const name of [
+      'stream_events_ingested_total',
+      'stream_consumer_lag_ms',
+      'microbatch_flush_total',
+      'microbatch_flush_rows',
+      'microbatch_window_latency_ms_bucket',
+      'store_write_duration_seconds_bucket',
+      'features_update_duration_seconds_bucket',
+      'inference_eval_duration_seconds_bucket',
+      'signals_emitted_total',
+      'errors_total',
+    ]) {
       assert.ok(used.has(name), `some panel shows ${name}`);
     }
   });
@@ -121,19 +143,28 @@ describe('Grafana dashboards (configs/grafana/dashboards)', function () {
       { metric: 'stream_consumer_last_heartbeat_seconds', unit: 's', red: 60 },
     ];
     for (const { metric, unit, red } of expectations) {
-      const showing = panels.filter(({ panel }) => panel.fieldConfig?.defaults?.unit === unit
-        && (panel.targets ?? []).some((t) => metricNames(t.expr ?? '').includes(metric)));
+      const showing = panels.filter(
+        ({ panel }) => panel.fieldConfig?.defaults?.unit === unit && (panel.targets ?? []).some((t) => metricNames(t.expr ?? '').includes(metric)),
+      );
       assert.ok(showing.length > 0, `some panel shows ${metric} in ${unit}`);
       for (const { file, panel } of showing) {
         const steps = panel.fieldConfig?.defaults?.thresholds?.steps ?? [];
-        assert.ok(steps.some((s) => s.color === 'red' && s.value === red), `${where(file, panel)} turns red at ${red} ${unit}`);
+        assert.ok(
+          steps.some((s) => s.color === 'red' && s.value === red),
+          `${where(file, panel)} turns red at ${red} ${unit}`,
+        );
       }
     }
   });
 
   it('are loaded by the Grafana file provider from the documented path', function () {
-    const provider = yaml.load(readFileSync(join(GRAFANA_PROVISIONING_DIR, 'dashboards/mdp.yml'), 'utf8')) as { providers: { type: string; options: { path: string } }[] };
-    assert.deepEqual(provider.providers.map((p) => [p.type, p.options.path]), [['file', '/var/lib/grafana/dashboards']]);
+    const provider = yaml.load(readFileSync(join(GRAFANA_PROVISIONING_DIR, 'dashboards/mdp.yml'), 'utf8')) as {
+      providers: { type: string; options: { path: string } }[];
+    };
+    assert.deepEqual(
+      provider.providers.map((p) => [p.type, p.options.path]),
+      [['file', '/var/lib/grafana/dashboards']],
+    );
   });
 });
 
@@ -142,11 +173,25 @@ describe('Prometheus alert rules (configs/prometheus/alerts.yml)', function () {
   const rules = groups.flatMap((g) => g.rules);
 
   it('cover the five SLA alert kinds in group mdp-sla, each with for, severity and annotations', function () {
-    assert.deepEqual(groups.map((g) => g.name), ['mdp-sla']);
+    assert.deepEqual(
+      groups.map((g) => g.name),
+      ['mdp-sla'],
+    );
     const alerts = rules.filter((r) => r.alert !== undefined);
-    for (const name of ['MdpWindowLatencyHigh', 'MdpConsumerLagHigh', 'MdpPendingBacklogGrowing', 'MdpErrorRateHigh', 'MdpDlqRateHigh', 'MdpConsumerHeartbeatStale',
-      'MdpUnreadEntriesLost', 'MdpBacklogNearRetention']) {
-      assert.ok(alerts.some((a) => a.alert === name), `alert ${name} exists`);
+    for (const name of [
+      'MdpWindowLatencyHigh',
+      'MdpConsumerLagHigh',
+      'MdpPendingBacklogGrowing',
+      'MdpErrorRateHigh',
+      'MdpDlqRateHigh',
+      'MdpConsumerHeartbeatStale',
+      'MdpUnreadEntriesLost',
+      'MdpBacklogNearRetention',
+    ]) {
+      assert.ok(
+        alerts.some((a) => a.alert === name),
+        `alert ${name} exists`,
+      );
     }
     for (const alert of alerts) {
       assert.match(alert.for ?? '', /^\d+[smh]$/, `${alert.alert} has a for: duration`);
@@ -172,7 +217,10 @@ describe('Prometheus alert rules (configs/prometheus/alerts.yml)', function () {
 
 describe('metricNames (PromQL metric names for the checks above)', function () {
   it('skips functions, keywords, label names, strings, durations and numbers', function () {
-    assert.deepEqual(metricNames('histogram_quantile(0.95, sum by (job, le) (rate(a_bucket{le="3000", x=~"y|z"}[5m]))) > 1.5 * scalar(mdp:w)'), ['a_bucket', 'mdp:w']);
+    assert.deepEqual(metricNames('histogram_quantile(0.95, sum by (job, le) (rate(a_bucket{le="3000", x=~"y|z"}[5m]))) > 1.5 * scalar(mdp:w)'), [
+      'a_bucket',
+      'mdp:w',
+    ]);
     assert.deepEqual(metricNames('min_over_time(p[1m]) > max_over_time(p[1m] offset 4m)'), ['p']);
     assert.deepEqual(metricNames('time() - max by (topic) (hb) > bool 60 or on() vector(0) unless up == 1e3'), ['hb', 'up']);
     assert.deepEqual(metricNames('sum(rate(x_total[5m])) / ignoring(outcome) group_left sum(y)'), ['x_total', 'y']);

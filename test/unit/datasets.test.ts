@@ -2,18 +2,19 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import {
-  chunkAt, FileDataset, generateSampleDay, nextCursor, parseReplayBound, replayRange, sessionBounds,
-} from '../../pipeline/datasets/index.js';
+import { chunkAt, FileDataset, generateSampleDay, nextCursor, parseReplayBound, replayRange, sessionBounds } from '../../pipeline/datasets/index.js';
 import { validateEvent } from '../../pipeline/contracts/index.js';
 
 describe('datasets', () => {
   let dir: string;
-  before(() => { dir = mkdtempSync(join(tmpdir(), 'mdp-ds-')); });
+  before(() => {
+    dir = mkdtempSync(join(tmpdir(), 'mdp-ds-'));
+  });
   after(() => rmSync(dir, { recursive: true, force: true }));
 
   it('widens a replay range to whole windows and aligns chunks to window boundaries', () => {
-    const from = parseReplayBound('2025-10-01T13:30:00.700Z')!, to = parseReplayBound('2025-10-01T13:40:00.300Z')!;
+    const from = parseReplayBound('2025-10-01T13:30:00.700Z')!,
+      to = parseReplayBound('2025-10-01T13:40:00.300Z')!;
     const range = replayRange(from, to, 1000, 250_500);
     assert.equal(range.fromMs, Date.UTC(2025, 9, 1, 13, 30));
     assert.equal(range.toMs, Date.UTC(2025, 9, 1, 13, 40, 1));
@@ -46,24 +47,30 @@ describe('datasets', () => {
 
   it('reads a range of a CSV file of ticks and bars, in event-time order, with stable event ids', async () => {
     const file = join(dir, 'ticks.csv');
-    writeFileSync(file, [
-      'symbol,src_ts,price,v',
-      'SPY,2025-10-01T13:30:00.5Z,668.1,100',
-      'SPY,2025-10-01T13:30:01Z,668.2,200',
-      'SPY,not-a-time,1,1',
-      'SPY,2025-10-01T13:31:00Z,668.3,300',
-      'SPY,2025-10-01T13:32:00Z,668.4,400',
-    ].join('\n'));
+    writeFileSync(
+      file,
+      [
+        'symbol,src_ts,price,v',
+        'SPY,2025-10-01T13:30:00.5Z,668.1,100',
+        'SPY,2025-10-01T13:30:01Z,668.2,200',
+        'SPY,not-a-time,1,1',
+        'SPY,2025-10-01T13:31:00Z,668.3,300',
+        'SPY,2025-10-01T13:32:00Z,668.4,400',
+      ].join('\n'),
+    );
     const ds = new FileDataset({ format: 'csv', path: file, provider: 'p' });
     const summary = await ds.summary(Date.UTC(2025, 9, 1), Date.UTC(2025, 9, 2), 60_000);
     assert.equal(summary.events, 4);
     assert.equal(summary.skippedLines, 1);
     assert.equal(summary.chunks, 3);
     const { events } = await ds.read(Date.UTC(2025, 9, 1, 13, 30, 1), Date.UTC(2025, 9, 1, 13, 32));
-    assert.deepEqual(events.map((e) => [e.c, e.v, e.kind, e.event_id]), [
-      [668.2, 200, 'tick', 'p|SPY|2025-10-01T13:30:01.000000Z|1'],
-      [668.3, 300, 'tick', 'p|SPY|2025-10-01T13:31:00.000000Z|3'],
-    ]);
+    assert.deepEqual(
+      events.map((e) => [e.c, e.v, e.kind, e.event_id]),
+      [
+        [668.2, 200, 'tick', 'p|SPY|2025-10-01T13:30:01.000000Z|1'],
+        [668.3, 300, 'tick', 'p|SPY|2025-10-01T13:31:00.000000Z|3'],
+      ],
+    );
     // A lower bound (minute resolution) on the next event time, never past it.
     const next = await ds.nextDataMs(Date.UTC(2025, 9, 1, 13, 31, 30), Date.UTC(2025, 9, 2));
     assert.ok(next !== null && next >= Date.UTC(2025, 9, 1, 13, 31, 30) && next <= Date.UTC(2025, 9, 1, 13, 32));
@@ -76,7 +83,14 @@ describe('datasets', () => {
     writeFileSync(file, [bar('2025-10-01T13:35:00Z', 3), bar('2025-10-01T13:30:00Z', 1), bar('2025-10-01T13:31:00Z', 2)].join('\n') + '\n');
     const ds = new FileDataset({ format: 'jsonl', path: file });
     const { events } = await ds.read(Date.UTC(2025, 9, 1, 13, 30), Date.UTC(2025, 9, 1, 13, 36));
-    assert.deepEqual(events.map((e) => [e.kind, e.c]), [['bar', 1], ['bar', 2], ['bar', 3]]);
+    assert.deepEqual(
+      events.map((e) => [e.kind, e.c]),
+      [
+        ['bar', 1],
+        ['bar', 2],
+        ['bar', 3],
+      ],
+    );
     for (const e of events) assert.ok(validateEvent(e).ok);
   });
 });

@@ -220,10 +220,15 @@ function expectedValues(bars: readonly Bar[], slots: readonly Slot[], maxGapMs: 
   }
   for (const period of new Set(slots.flatMap((s) => (s.period === undefined ? [] : [s.period])))) {
     const series: (number | null)[] = [];
-    for (let start = 0; start < bars.length; ) {
+    for (let start = 0; start < bars.length;) {
       let end = start + 1;
       while (end < bars.length && runStarts[end] === start) end++;
-      series.push(...directWilderRsi(bars.slice(start, end).map((b) => b.close), period));
+      series.push(
+        ...directWilderRsi(
+          bars.slice(start, end).map((b) => b.close),
+          period,
+        ),
+      );
       start = end;
     }
     rsi.set(period, series);
@@ -299,9 +304,18 @@ function assertValue(got: number | null | undefined, want: number | null, slot: 
 }
 
 /** Feeds `bars` through `engine` and checks every value of every snapshot against brute force. */
-function checkAgainstBruteForce(engine: FeatureEngine, bars: readonly Bar[], slots: readonly Slot[], maxGapMs: number, intervalMs = INTERVAL_MS): FeatureSnapshot[] {
+function checkAgainstBruteForce(
+  engine: FeatureEngine,
+  bars: readonly Bar[],
+  slots: readonly Slot[],
+  maxGapMs: number,
+  intervalMs = INTERVAL_MS,
+): FeatureSnapshot[] {
   const expected = expectedValues(bars, slots, maxGapMs, intervalMs);
-  assert.deepEqual(engine.valueNames, slots.map((s) => s.name));
+  assert.deepEqual(
+    engine.valueNames,
+    slots.map((s) => s.name),
+  );
   return bars.map((bar, i) => {
     const snapshot = engine.update(bar);
     assert.equal(snapshot.tsMs, bar.tsMs);
@@ -384,7 +398,10 @@ describe('FeatureEngine', () => {
       for (let k = 0; k < perSymbol.length; k++) {
         const bars = perSymbol[k];
         const snapshot = engine.update(bars[i]);
-        assert.deepEqual(Object.keys(snapshot.values), ALL_KINDS_SLOTS.map((s) => s.name));
+        assert.deepEqual(
+          Object.keys(snapshot.values),
+          ALL_KINDS_SLOTS.map((s) => s.name),
+        );
         for (const slot of ALL_KINDS_SLOTS) {
           const want = expected[k][i][slot.name]!;
           const scale = slot.kind === 'vwap' ? typicalSpread(bars, i, slot.horizonMs!) : 0;
@@ -530,14 +547,24 @@ describe('FeatureEngine', () => {
     const bars = randomBars({ seed: 41, n: 100_000, sigma: 2e-3, spikeProbability: 0.001, zeroVolumeProbability: 0.05 });
     const engine = new FeatureEngine({ windows: [...DEFAULT_WINDOWS, { name: 'kurt_1m', horizon: '60s' }] });
     const slots: Slot[] = [...DEFAULT_SLOTS.slice(0, 3), { name: 'kurt_1m', kind: 'kurtosis', horizonMs: 60_000 }, ...DEFAULT_SLOTS.slice(3)];
-    slots.splice(slots.findIndex((s) => s.name === 'kurtosis'), 1, { name: 'kurtosis', kind: 'kurtosis', horizonMs: 60_000 });
+    slots.splice(
+      slots.findIndex((s) => s.name === 'kurtosis'),
+      1,
+      { name: 'kurtosis', kind: 'kurtosis', horizonMs: 60_000 },
+    );
     checkAgainstBruteForce(engine, bars, slots, 300_000);
   });
 
   it('holds every bar of a dense long window (2000 bars of 100 ms in 200 s)', function () {
     this.timeout(60_000);
     const bars = randomBars({ seed: 45, n: 3000, interval: '100ms', intervalMs: 100, skipProbability: 0.01 });
-    const engine = new FeatureEngine({ windows: [{ name: 'vwap_200s', horizon: '200s' }, { name: 'vol_200s', horizon: '200s' }, { name: 'kurt_200s', horizon: '200s' }] });
+    const engine = new FeatureEngine({
+      windows: [
+        { name: 'vwap_200s', horizon: '200s' },
+        { name: 'vol_200s', horizon: '200s' },
+        { name: 'kurt_200s', horizon: '200s' },
+      ],
+    });
     const slots: Slot[] = [
       { name: 'vwap_200s', kind: 'vwap', horizonMs: 200_000 },
       { name: 'vol_200s', kind: 'volatility', horizonMs: 200_000 },
@@ -571,7 +598,9 @@ describe('FeatureEngine', () => {
     }
     const last = (closes: number[]): number | null | undefined => {
       const engine = new FeatureEngine({ windows: DEFAULT_WINDOWS, rsiPeriod: 3 });
-      return barsFromCloses(closes).map((bar) => engine.update(bar)).at(-1)!.values['rsi'];
+      return barsFromCloses(closes)
+        .map((bar) => engine.update(bar))
+        .at(-1)!.values['rsi'];
     };
     assert.equal(last([1, 2, 3, 4, 5]), 100);
     assert.equal(last([7, 7, 7, 7, 7]), 50);
@@ -580,14 +609,20 @@ describe('FeatureEngine', () => {
   });
 
   it('treats a zero variance as such: volatility 0, skewness and kurtosis null', () => {
-    const windows = [{ name: 'vol_20s', horizon: '20s' }, { name: 'skew_20s', horizon: '20s' }, { name: 'kurt_20s', horizon: '20s' }];
+    const windows = [
+      { name: 'vol_20s', horizon: '20s' },
+      { name: 'skew_20s', horizon: '20s' },
+      { name: 'kurt_20s', horizon: '20s' },
+    ];
     // A flat price (returns exactly 0) after a noisy stretch, and a constant growth rate.
     const noisy = randomBars({ seed: 61, n: 40 }).map((b) => b.close);
     const flat = [...noisy, ...new Array<number>(30).fill(noisy.at(-1)!)];
     const growth = Array.from({ length: 40 }, (_, i) => 100 * Math.pow(1.001, i));
     for (const closes of [flat, growth]) {
       const engine = new FeatureEngine({ windows });
-      const values = barsFromCloses(closes).map((bar) => engine.update(bar)).at(-1)!.values;
+      const values = barsFromCloses(closes)
+        .map((bar) => engine.update(bar))
+        .at(-1)!.values;
       assert.equal(values['vol_20s'], 0);
       assert.equal(values['skew_20s'], null);
       assert.equal(values['kurt_20s'], null);
@@ -650,21 +685,33 @@ describe('FeatureEngine', () => {
     const engine = new FeatureEngine({ windows: DEFAULT_WINDOWS });
     const bar = barsFromCloses([425.15], [1200], T0 + 2000)[0];
     const snapshot = engine.update(bar);
-    assert.deepEqual({ ...snapshot, values: undefined }, {
-      ver: 1,
-      provider: 'synthetic',
-      symbol: 'SPY',
-      interval: '2s',
-      ts: '2025-10-24T14:02:02Z',
-      tsMs: T0 + 2000,
-      price: 425.15,
-      values: undefined,
-      windows: {
-        vwap_1m: '60s', ret_30s: '30s', vol_5m: '300s',
-        vwap: '60s', returns: '30s', volatility: '300s', momentum: '30s', skewness: '300s', kurtosis: '300s',
-        rsi: '14 bars', price: '1 bar', volume: '1 bar',
+    assert.deepEqual(
+      { ...snapshot, values: undefined },
+      {
+        ver: 1,
+        provider: 'synthetic',
+        symbol: 'SPY',
+        interval: '2s',
+        ts: '2025-10-24T14:02:02Z',
+        tsMs: T0 + 2000,
+        price: 425.15,
+        values: undefined,
+        windows: {
+          vwap_1m: '60s',
+          ret_30s: '30s',
+          vol_5m: '300s',
+          vwap: '60s',
+          returns: '30s',
+          volatility: '300s',
+          momentum: '30s',
+          skewness: '300s',
+          kurtosis: '300s',
+          rsi: '14 bars',
+          price: '1 bar',
+          volume: '1 bar',
+        },
       },
-    });
+    );
     assert.equal(snapshot.values['price'], 425.15);
     assert.equal(snapshot.values['volume'], 1200);
     const subSecond = engine.update({ ...bar, interval: '500ms', tsMs: T0 + 2500 });
@@ -681,12 +728,15 @@ describe('FeatureEngine', () => {
 
   it('rejects bad windows and options with a code and the offending name', () => {
     const rejects = (options: ConstructorParameters<typeof FeatureEngine>[0], code: string, pattern: RegExp): void => {
-      assert.throws(() => new FeatureEngine(options), (err: unknown) => {
-        assert.ok(err instanceof FeatureError);
-        assert.equal(err.code, code);
-        assert.match(err.message, pattern);
-        return true;
-      });
+      assert.throws(
+        () => new FeatureEngine(options),
+        (err: unknown) => {
+          assert.ok(err instanceof FeatureError);
+          assert.equal(err.code, code);
+          assert.match(err.message, pattern);
+          return true;
+        },
+      );
     };
     rejects({ windows: [{ name: 'volume_1m', horizon: '60s' }] }, 'FEATURE_WINDOW_INVALID', /"volume_1m".*kind/);
     rejects({ windows: [{ name: 'spread', horizon: '60s' }] }, 'FEATURE_WINDOW_INVALID', /"spread"/);
@@ -705,7 +755,10 @@ describe('FeatureEngine', () => {
     rejects({ windows: DEFAULT_WINDOWS, redeliveryDepth: 0 }, 'FEATURE_OPTION_INVALID', /redeliveryDepth/);
 
     const engine = new FeatureEngine({ windows: DEFAULT_WINDOWS, maxGapMs: 1000 });
-    assert.throws(() => engine.update(barsFromCloses([100])[0]), (err: unknown) => err instanceof FeatureError && err.code === 'FEATURE_OPTION_INVALID');
+    assert.throws(
+      () => engine.update(barsFromCloses([100])[0]),
+      (err: unknown) => err instanceof FeatureError && err.code === 'FEATURE_OPTION_INVALID',
+    );
   });
 
   it('resolves kinds from name prefixes, and canonical names from the first window of each kind', () => {
@@ -722,12 +775,30 @@ describe('FeatureEngine', () => {
       ],
     });
     assert.deepEqual(engine.windows, {
-      returns_10s: '10s', momentum_4s: '4s', volatility_1m: '1m', skewness_30s: '30s', kurtosis_30s: '30s', RSI_3: '3 bars',
-      vwap: '20s', vwap_5s: '5s', returns: '10s', volatility: '1m', momentum: '4s', skewness: '30s', kurtosis: '30s', rsi: '3 bars',
-      price: '1 bar', volume: '1 bar',
+      returns_10s: '10s',
+      momentum_4s: '4s',
+      volatility_1m: '1m',
+      skewness_30s: '30s',
+      kurtosis_30s: '30s',
+      RSI_3: '3 bars',
+      vwap: '20s',
+      vwap_5s: '5s',
+      returns: '10s',
+      volatility: '1m',
+      momentum: '4s',
+      skewness: '30s',
+      kurtosis: '30s',
+      rsi: '3 bars',
+      price: '1 bar',
+      volume: '1 bar',
     });
     // Kinds not configured borrow: vwap from the first time window, skewness/kurtosis from volatility.
-    const borrowed = new FeatureEngine({ windows: [{ name: 'ret_8s', horizon: '8s' }, { name: 'vol_12s', horizon: '12s' }] });
+    const borrowed = new FeatureEngine({
+      windows: [
+        { name: 'ret_8s', horizon: '8s' },
+        { name: 'vol_12s', horizon: '12s' },
+      ],
+    });
     assert.deepEqual(
       [borrowed.windows['vwap'], borrowed.windows['momentum'], borrowed.windows['skewness'], borrowed.windows['kurtosis']],
       ['8s', '8s', '12s', '12s'],
@@ -744,7 +815,10 @@ describe('FeatureEngine', () => {
     }
     const next = bars[40];
     for (const bad of [{ close: 0 }, { close: Number.NaN }, { volume: -1 }, { high: Number.POSITIVE_INFINITY }, { interval: 'soon', symbol: 'NEW' }]) {
-      assert.throws(() => engine.update({ ...next, ...bad }), (err: unknown) => err instanceof FeatureError && err.code === 'FEATURE_BAR_INVALID');
+      assert.throws(
+        () => engine.update({ ...next, ...bad }),
+        (err: unknown) => err instanceof FeatureError && err.code === 'FEATURE_BAR_INVALID',
+      );
     }
     for (const bar of bars.slice(40)) assert.deepEqual(engine.update(bar), clean.update(bar));
     assert.equal(engine.size, 1);

@@ -6,7 +6,13 @@ import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import type { FeatureSnapshot, SignalEventV1 } from '../../pipeline/contracts/index.js';
 import {
-  CANONICAL_FEATURES, DEFAULT_MAX_RULES, DEFAULT_MAX_RULES_BYTES, RulesAdapter, RulesError, loadRulesFile, parseRules,
+  CANONICAL_FEATURES,
+  DEFAULT_MAX_RULES,
+  DEFAULT_MAX_RULES_BYTES,
+  RulesAdapter,
+  RulesError,
+  loadRulesFile,
+  parseRules,
 } from '../../pipeline/inference/rules/index.js';
 import type { RuleEvaluationError, RuleSet, RulesErrorCode } from '../../pipeline/inference/rules/index.js';
 import { SeededRandom } from '../../pipeline/producers/index.js';
@@ -48,9 +54,16 @@ function rules(text: string): RuleSet {
 function snapshot(offsetMs: number, values: Record<string, number | null>, overrides: Partial<FeatureSnapshot> = {}): FeatureSnapshot {
   const tsMs = T0 + offsetMs;
   return {
-    ver: 1, provider: 'synthetic', symbol: 'SPY', interval: '2s',
-    ts: new Date(tsMs).toISOString().replace('.000Z', 'Z'), tsMs, price: 425.15,
-    values, windows: {}, ...overrides,
+    ver: 1,
+    provider: 'synthetic',
+    symbol: 'SPY',
+    interval: '2s',
+    ts: new Date(tsMs).toISOString().replace('.000Z', 'Z'),
+    tsMs,
+    price: 425.15,
+    values,
+    windows: {},
+    ...overrides,
   };
 }
 
@@ -66,11 +79,47 @@ describe('rules file', () => {
     assert.equal(set.version, createHash('sha256').update(readFileSync(SHIPPED)).digest('hex').slice(0, 12));
     assert.match(set.version, /^[0-9a-f]{12}$/);
     assert.deepEqual(
-      set.rules.map(({ name, condition, signal, score, mode, cooldownMs, window, variables }) => ({ name, condition, signal, score, mode, cooldownMs, window, variables })),
+      set.rules.map(({ name, condition, signal, score, mode, cooldownMs, window, variables }) => ({
+        name,
+        condition,
+        signal,
+        score,
+        mode,
+        cooldownMs,
+        window,
+        variables,
+      })),
       [
-        { name: 'price_momentum_up', condition: 'momentum > 0.01', signal: 1, score: 0.8, mode: 'edge', cooldownMs: 0, window: undefined, variables: ['momentum'] },
-        { name: 'price_momentum_down', condition: 'momentum < -0.01', signal: -1, score: 0.8, mode: 'edge', cooldownMs: 0, window: undefined, variables: ['momentum'] },
-        { name: 'high_volatility', condition: 'volatility > 0.3', signal: 0, score: 0.9, mode: 'edge', cooldownMs: 0, window: undefined, variables: ['volatility'] },
+        {
+          name: 'price_momentum_up',
+          condition: 'momentum > 0.01',
+          signal: 1,
+          score: 0.8,
+          mode: 'edge',
+          cooldownMs: 0,
+          window: undefined,
+          variables: ['momentum'],
+        },
+        {
+          name: 'price_momentum_down',
+          condition: 'momentum < -0.01',
+          signal: -1,
+          score: 0.8,
+          mode: 'edge',
+          cooldownMs: 0,
+          window: undefined,
+          variables: ['momentum'],
+        },
+        {
+          name: 'high_volatility',
+          condition: 'volatility > 0.3',
+          signal: 0,
+          score: 0.9,
+          mode: 'edge',
+          cooldownMs: 0,
+          window: undefined,
+          variables: ['volatility'],
+        },
         { name: 'rsi_overbought', condition: 'rsi > 70', signal: -1, score: 0.7, mode: 'edge', cooldownMs: 0, window: undefined, variables: ['rsi'] },
         { name: 'rsi_oversold', condition: 'rsi < 30', signal: 1, score: 0.7, mode: 'edge', cooldownMs: 0, window: undefined, variables: ['rsi'] },
       ],
@@ -83,12 +132,14 @@ describe('rules file', () => {
   });
 
   it('reads mode, cooldown and window, and derives the window from the first window-named feature', () => {
-    const set = rules([
-      oneRule('rsi > 70', 'mode: level', 'cooldown: "30s"', 'window: "14 bars"'),
-      oneRule('rsi < 30 && vwap_1m > vwap && ret_30s > 0.0').replace('"r"', '"derived"'),
-      oneRule('ret_30s > 0.0 && vwap_1m > vwap').replace('"r"', '"first"'),
-      oneRule('momentum > 0.0', 'cooldown: 500ms').replace('"r"', '"canonical"'),
-    ].join('\n'));
+    const set = rules(
+      [
+        oneRule('rsi > 70', 'mode: level', 'cooldown: "30s"', 'window: "14 bars"'),
+        oneRule('rsi < 30 && vwap_1m > vwap && ret_30s > 0.0').replace('"r"', '"derived"'),
+        oneRule('ret_30s > 0.0 && vwap_1m > vwap').replace('"r"', '"first"'),
+        oneRule('momentum > 0.0', 'cooldown: 500ms').replace('"r"', '"canonical"'),
+      ].join('\n'),
+    );
     const [explicit, derived, first, canonical] = set.rules;
     assert.deepEqual([explicit?.mode, explicit?.cooldownMs, explicit?.window], ['level', 30_000, '14 bars']);
     assert.deepEqual([derived?.window, derived?.variables], ['1m', ['rsi', 'vwap_1m', 'vwap', 'ret_30s']]);
@@ -108,7 +159,10 @@ describe('rules file', () => {
     assert.equal(err.key, 'condition');
     assert.equal(err.offset, 4);
     assert.deepEqual(err.position, { line, column });
-    assert.ok(err.message.startsWith(`${LABEL}: rule "rsi_overbought": condition "rsi >> 70": syntax error at line ${line}, column ${column} (condition column 5)`), err.message);
+    assert.ok(
+      err.message.startsWith(`${LABEL}: rule "rsi_overbought": condition "rsi >> 70": syntax error at line ${line}, column ${column} (condition column 5)`),
+      err.message,
+    );
   });
 
   it('maps positions in plain and single-quoted scalars, and falls back to the condition offset for block scalars', () => {
@@ -128,7 +182,10 @@ describe('rules file', () => {
     const err = rulesError(() => parseRules(text, LABEL), 'RULE_UNKNOWN_VARIABLE');
     assert.equal(err.variable, 'momentun');
     assert.equal(err.rule, 'price_momentum_up');
-    assert.match(err.message, /^configs\/rules\.yaml: rule "price_momentum_up": condition "momentun > 0\.01": unknown variable "momentun" at line \d+, column \d+ \(condition column 1\); known features: kurtosis, momentum,/);
+    assert.match(
+      err.message,
+      /^configs\/rules\.yaml: rule "price_momentum_up": condition "momentun > 0\.01": unknown variable "momentun" at line \d+, column \d+ \(condition column 1\); known features: kurtosis, momentum,/,
+    );
     // A configured window is unknown unless the caller passes it in.
     assert.equal(rulesError(() => parseRules(oneRule('vwap_1m > vwap'), LABEL), 'RULE_UNKNOWN_VARIABLE').variable, 'vwap_1m');
     assert.equal(rules(oneRule('vwap_1m > vwap')).rules.length, 1);
@@ -164,16 +221,27 @@ describe('rules file', () => {
   });
 
   it('type-checks conditions: bool result, one numeric type in arithmetic, bool operands for && and ||', () => {
-    assert.match(rulesError(() => rules(oneRule('momentum * 100 > 1.0')), 'RULE_TYPE').message,
-      /operator "\*" needs operands of one numeric type, got double and int \(write a double literal such as 100\.0\) at line 2, column \d+ \(condition column 12\)/);
+    assert.match(
+      rulesError(() => rules(oneRule('momentum * 100 > 1.0')), 'RULE_TYPE').message,
+      /operator "\*" needs operands of one numeric type, got double and int \(write a double literal such as 100\.0\) at line 2, column \d+ \(condition column 12\)/,
+    );
     assert.match(rulesError(() => rules(oneRule('rsi')), 'RULE_TYPE').message, /must be a bool expression, got double/);
     assert.match(rulesError(() => rules(oneRule('rsi && true')), 'RULE_TYPE').message, /operator "&&" needs bool operands, got double/);
     assert.match(rulesError(() => rules(oneRule('rsi == true')), 'RULE_TYPE').message, /compares two numbers or two bools/);
     assert.match(rulesError(() => rules(oneRule('rsi % 2.0 > 0.0')), 'RULE_TYPE').message, /"%" needs int operands/);
     assert.match(rulesError(() => rules(oneRule('(rsi > 1.0 ? 1 : 2.0) > 0')), 'RULE_TYPE').message, /both branches/);
     // Accepted: mixed comparisons, conversions, ternaries, negation and int arithmetic.
-    const ok = ['rsi > 70', 'rsi >= 70u', 'rsi != 50', '-momentum > 0.01', '!(rsi > 70) || volume / 2.0 > price',
-      'int(rsi) % 2 == 0', 'double(1) < rsi', '(rsi > 50.0 ? momentum : -momentum) > 0.0', 'rsi < 30 && momentum > 0'];
+    const ok = [
+      'rsi > 70',
+      'rsi >= 70u',
+      'rsi != 50',
+      '-momentum > 0.01',
+      '!(rsi > 70) || volume / 2.0 > price',
+      'int(rsi) % 2 == 0',
+      'double(1) < rsi',
+      '(rsi > 50.0 ? momentum : -momentum) > 0.0',
+      'rsi < 30 && momentum > 0',
+    ];
     for (const condition of ok) assert.equal(rules(oneRule(condition)).rules[0]?.condition, condition);
   });
 
@@ -198,7 +266,11 @@ describe('rules file', () => {
 
   it('refuses unknown keys, missing keys and bad values', () => {
     const cases: [string, string, RegExp][] = [
-      [oneRule('rsi > 70').replace('score:', 'scroe:'), 'scroe', /scroe: unknown key \(expected one of name, condition, signal, score, mode, cooldown, window\)/],
+      [
+        oneRule('rsi > 70').replace('score:', 'scroe:'),
+        'scroe',
+        /scroe: unknown key \(expected one of name, condition, signal, score, mode, cooldown, window\)/,
+      ],
       [oneRule('rsi > 70', 'description: "x"'), 'description', /unknown key/],
       [oneRule('rsi > 70').replace('  signal: 1.0\n', ''), 'signal', /signal: missing/],
       [oneRule('rsi > 70').replace('signal: 1.0', 'signal: "up"'), 'signal', /must be a finite number \(got "up"\)/],
@@ -266,7 +338,10 @@ describe('rules file size', () => {
     const err = rulesError(() => parseRules(text, 'huge.yaml'), 'RULES_TOO_LARGE');
     assert.equal(err.file, 'huge.yaml');
     assert.equal(err.limit, DEFAULT_MAX_RULES);
-    assert.equal(err.message, `huge.yaml: the file has ${DEFAULT_MAX_RULES + 1} rules, more than the limit of ${DEFAULT_MAX_RULES} (inference.adapters.rules.max_rules)`);
+    assert.equal(
+      err.message,
+      `huge.yaml: the file has ${DEFAULT_MAX_RULES + 1} rules, more than the limit of ${DEFAULT_MAX_RULES} (inference.adapters.rules.max_rules)`,
+    );
     assert.equal(rules(manyRulesText(3)).rules.length, 3);
     assert.equal(rulesError(() => parseRules(manyRulesText(3), 'x.yaml', { maxRules: 2 }), 'RULES_TOO_LARGE').limit, 2);
   });
@@ -277,7 +352,10 @@ describe('rules file size', () => {
     const err = rulesError(() => loadRulesFile(large), 'RULES_TOO_LARGE');
     assert.equal(err.file, large);
     assert.equal(err.limit, DEFAULT_MAX_RULES_BYTES);
-    assert.equal(err.message, `${large}: the file has ${DEFAULT_MAX_RULES_BYTES + 3} bytes, more than the limit of ${DEFAULT_MAX_RULES_BYTES} (inference.adapters.rules.max_bytes)`);
+    assert.equal(
+      err.message,
+      `${large}: the file has ${DEFAULT_MAX_RULES_BYTES + 3} bytes, more than the limit of ${DEFAULT_MAX_RULES_BYTES} (inference.adapters.rules.max_bytes)`,
+    );
     const small = join(dir, 'rules-small.yaml');
     writeFileSync(small, manyRulesText(10));
     const size = statSync(small).size;
@@ -288,12 +366,22 @@ describe('rules file size', () => {
   it('the worker loads its rules under inference.adapters.rules.max_rules and max_bytes', async () => {
     const load = (rules: Record<string, unknown>) => {
       const config = loadStreamingConfig({ file: SHIPPED_CONFIG, env: {}, overrides: { inference: { adapters: { rules: { file: SHIPPED, ...rules } } } } });
-      return adapterFactory(config, createMetrics(), createLogger('ERROR', () => undefined))('rules');
+      return adapterFactory(
+        config,
+        createMetrics(),
+        createLogger('ERROR', () => undefined),
+      )('rules');
     };
     assert.equal((await load({})).name, 'rules');
-    const tooMany = await load({ max_rules: 4 }).then(() => undefined, (err: unknown) => err);
+    const tooMany = await load({ max_rules: 4 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     assert.ok(tooMany instanceof RulesError && tooMany.code === 'RULES_TOO_LARGE' && tooMany.limit === 4, String(tooMany));
-    const tooLarge = await load({ max_bytes: 100 }).then(() => undefined, (err: unknown) => err);
+    const tooLarge = await load({ max_bytes: 100 }).then(
+      () => undefined,
+      (err: unknown) => err,
+    );
     assert.ok(tooLarge instanceof RulesError && tooLarge.code === 'RULES_TOO_LARGE' && tooLarge.limit === 100, String(tooLarge));
   });
 });
@@ -307,17 +395,25 @@ describe('RulesAdapter', () => {
     const quiet = { momentum: 0.001, volatility: 0.1, rsi: 50 };
     assert.deepEqual(await adapter.evaluate(snapshot(0, quiet)), []);
     const signals = await adapter.evaluate(snapshot(2000, { ...quiet, momentum: 0.02, rsi: 75.5 }));
-    const meta = (inputs: Record<string, number>, condition: string): SignalEventV1['meta'] =>
-      ({ window: '2s', price: 425.15, inputs, adapter: 'rules', rule_version: set.version, condition });
+    const meta = (inputs: Record<string, number>, condition: string): SignalEventV1['meta'] => ({
+      window: '2s',
+      price: 425.15,
+      inputs,
+      adapter: 'rules',
+      rule_version: set.version,
+      condition,
+    });
     const base = { ver: 1, provider: 'synthetic', symbol: 'SPY', ts: '2025-10-24T14:02:02Z' } as const;
     assert.deepEqual(signals, [
       { ...base, name: 'price_momentum_up', value: 1, score: 0.8, meta: meta({ momentum: 0.02 }, 'momentum > 0.01') },
       { ...base, name: 'rsi_overbought', value: -1, score: 0.7, meta: meta({ rsi: 75.5 }, 'rsi > 70') },
     ]);
     // Key order is part of the contract of byte-identical output.
-    assert.equal(JSON.stringify(signals[0]),
+    assert.equal(
+      JSON.stringify(signals[0]),
       `{"ver":1,"provider":"synthetic","symbol":"SPY","ts":"2025-10-24T14:02:02Z","name":"price_momentum_up","value":1,"score":0.8,` +
-      `"meta":{"window":"2s","price":425.15,"inputs":{"momentum":0.02},"adapter":"rules","rule_version":"${set.version}","condition":"momentum > 0.01"}}`);
+        `"meta":{"window":"2s","price":425.15,"inputs":{"momentum":0.02},"adapter":"rules","rule_version":"${set.version}","condition":"momentum > 0.01"}}`,
+    );
     const next = fired(adapter, [{ momentum: -0.05, volatility: 0.31, rsi: 29.9 }]);
     assert.deepEqual(next, [['price_momentum_down', 'high_volatility', 'rsi_oversold']]);
     assert.equal(adapter.errors, 0);
@@ -325,8 +421,15 @@ describe('RulesAdapter', () => {
 
   it('edge mode fires on false → true only, the first true evaluation included', () => {
     const adapter = new RulesAdapter(rules(oneRule('rsi > 70')));
-    assert.deepEqual(fired(adapter, [{ rsi: 75 }, { rsi: 76 }, { rsi: 70 }, { rsi: 71 }, { rsi: 72 }, { rsi: 10 }, { rsi: 99 }]),
-      [['r'], [], [], ['r'], [], [], ['r']]);
+    assert.deepEqual(fired(adapter, [{ rsi: 75 }, { rsi: 76 }, { rsi: 70 }, { rsi: 71 }, { rsi: 72 }, { rsi: 10 }, { rsi: 99 }]), [
+      ['r'],
+      [],
+      [],
+      ['r'],
+      [],
+      [],
+      ['r'],
+    ]);
   });
 
   it('level mode fires on every snapshot where the condition holds', () => {
@@ -337,14 +440,33 @@ describe('RulesAdapter', () => {
   it('cooldown suppresses firings until snapshot time reaches last firing + cooldown (event time)', () => {
     // Level, 5 s cooldown, 2 s bars: fires at 0 s, 6 s, 12 s.
     const level = new RulesAdapter(rules(oneRule('rsi > 70', 'mode: level', 'cooldown: 5s')));
-    assert.deepEqual(fired(level, Array.from({ length: 7 }, () => ({ rsi: 80 }))), [['r'], [], [], ['r'], [], [], ['r']]);
+    assert.deepEqual(
+      fired(
+        level,
+        Array.from({ length: 7 }, () => ({ rsi: 80 })),
+      ),
+      [['r'], [], [], ['r'], [], [], ['r']],
+    );
     // Exactly at last + cooldown fires again.
     const exact = new RulesAdapter(rules(oneRule('rsi > 70', 'mode: level', 'cooldown: 4s')));
-    assert.deepEqual(fired(exact, Array.from({ length: 5 }, () => ({ rsi: 80 }))), [['r'], [], ['r'], [], ['r']]);
+    assert.deepEqual(
+      fired(
+        exact,
+        Array.from({ length: 5 }, () => ({ rsi: 80 })),
+      ),
+      [['r'], [], ['r'], [], ['r']],
+    );
     // Edge, 10 s cooldown: the edge at 4 s falls inside it and is dropped, not deferred; the edge at 12 s fires.
     const edge = new RulesAdapter(rules(oneRule('rsi > 70', 'cooldown: 10s')));
-    assert.deepEqual(fired(edge, [{ rsi: 80 }, { rsi: 50 }, { rsi: 80 }, { rsi: 80 }, { rsi: 80 }, { rsi: 50 }, { rsi: 80 }]),
-      [['r'], [], [], [], [], [], ['r']]);
+    assert.deepEqual(fired(edge, [{ rsi: 80 }, { rsi: 50 }, { rsi: 80 }, { rsi: 80 }, { rsi: 80 }, { rsi: 50 }, { rsi: 80 }]), [
+      ['r'],
+      [],
+      [],
+      [],
+      [],
+      [],
+      ['r'],
+    ]);
     // Wall-clock time plays no part: snapshots an hour apart evaluated back to back are not throttled.
     const hourly = new RulesAdapter(rules(oneRule('rsi > 70', 'mode: level', 'cooldown: 30m')));
     assert.deepEqual(fired(hourly, [{ rsi: 80 }, { rsi: 80 }, { rsi: 80 }], 3_600_000), [['r'], ['r'], ['r']]);
@@ -368,7 +490,10 @@ describe('RulesAdapter', () => {
     const warmingUp = { momentum: null, volatility: null, rsi: null };
     assert.deepEqual(fired(adapter, [warmingUp, {}, { momentum: Number.NaN, rsi: Number.POSITIVE_INFINITY }]), [[], [], []]);
     // Warm-up over: the first true evaluation is an edge.
-    assert.deepEqual(adapter.evaluateSync(snapshot(6000, { momentum: 0.02, volatility: null, rsi: null })).map((s) => s.name), ['price_momentum_up']);
+    assert.deepEqual(
+      adapter.evaluateSync(snapshot(6000, { momentum: 0.02, volatility: null, rsi: null })).map((s) => s.name),
+      ['price_momentum_up'],
+    );
     // A reset to null makes the condition false, so it fires again once the value is back.
     assert.deepEqual(fired(adapter, [{ momentum: null }, { momentum: 0.02 }]), [[], ['price_momentum_up']]);
     assert.equal(adapter.errors, 0);
@@ -376,19 +501,26 @@ describe('RulesAdapter', () => {
   });
 
   it('evaluates compound conditions; any null input makes the whole condition false', () => {
-    const adapter = new RulesAdapter(rules([
-      oneRule('rsi < 30 && momentum > 0', 'mode: level').replace('"r"', '"and"'),
-      oneRule('rsi > 70 || momentum > 0.05', 'mode: level').replace('"r"', '"or"'),
-    ].join('\n')));
-    assert.deepEqual(fired(adapter, [
-      { rsi: 25, momentum: 0.01 },
-      { rsi: 25, momentum: -0.01 },
-      { rsi: 35, momentum: 0.01 },
-      { rsi: 80, momentum: 0.0 },
-      { rsi: 25, momentum: 0.06 },
-      { rsi: 80, momentum: null },
-      { rsi: null, momentum: 0.06 },
-    ]), [['and'], [], [], ['or'], ['and', 'or'], [], []]);
+    const adapter = new RulesAdapter(
+      rules(
+        [
+          oneRule('rsi < 30 && momentum > 0', 'mode: level').replace('"r"', '"and"'),
+          oneRule('rsi > 70 || momentum > 0.05', 'mode: level').replace('"r"', '"or"'),
+        ].join('\n'),
+      ),
+    );
+    assert.deepEqual(
+      fired(adapter, [
+        { rsi: 25, momentum: 0.01 },
+        { rsi: 25, momentum: -0.01 },
+        { rsi: 35, momentum: 0.01 },
+        { rsi: 80, momentum: 0.0 },
+        { rsi: 25, momentum: 0.06 },
+        { rsi: 80, momentum: null },
+        { rsi: null, momentum: 0.06 },
+      ]),
+      [['and'], [], [], ['or'], ['and', 'or'], [], []],
+    );
     const [signal] = adapter.evaluateSync(snapshot(20_000, { rsi: 25, momentum: 0.01, volatility: 0.5 }));
     assert.deepEqual(signal?.meta.inputs, { rsi: 25, momentum: 0.01 });
   });
@@ -410,22 +542,35 @@ describe('RulesAdapter', () => {
   });
 
   it('labels meta.window from the rule, else its first window-named feature, else the bar interval', () => {
-    const adapter = new RulesAdapter(rules([
-      oneRule('vwap_1m > vwap && ret_30s > 0.0').replace('"r"', '"derived"'),
-      oneRule('rsi > 0.0', 'window: "14 bars"').replace('"r"', '"explicit"'),
-      oneRule('rsi > 0.0').replace('"r"', '"interval"'),
-    ].join('\n')));
+    const adapter = new RulesAdapter(
+      rules(
+        [
+          oneRule('vwap_1m > vwap && ret_30s > 0.0').replace('"r"', '"derived"'),
+          oneRule('rsi > 0.0', 'window: "14 bars"').replace('"r"', '"explicit"'),
+          oneRule('rsi > 0.0').replace('"r"', '"interval"'),
+        ].join('\n'),
+      ),
+    );
     const signals = adapter.evaluateSync(snapshot(0, { vwap_1m: 2, vwap: 1, ret_30s: 0.1, rsi: 1 }));
-    assert.deepEqual(signals.map((s) => [s.name, s.meta.window]), [['derived', '1m'], ['explicit', '14 bars'], ['interval', '2s']]);
+    assert.deepEqual(
+      signals.map((s) => [s.name, s.meta.window]),
+      [
+        ['derived', '1m'],
+        ['explicit', '14 bars'],
+        ['interval', '2s'],
+      ],
+    );
     assert.deepEqual(signals[0]?.meta.inputs, { vwap_1m: 2, vwap: 1, ret_30s: 0.1 });
   });
 
   it('is deterministic: 1000 random snapshots give byte-identical signals on fresh adapters', () => {
-    const set = rules([
-      readFileSync(SHIPPED, 'utf8'),
-      oneRule('rsi < 40 && momentum > 0', 'mode: level', 'cooldown: 10s').replace('"r"', '"combo"'),
-      oneRule('vwap_1m > vwap * 1.001', 'cooldown: 1m').replace('"r"', '"vwap_cross"'),
-    ].join('\n'));
+    const set = rules(
+      [
+        readFileSync(SHIPPED, 'utf8'),
+        oneRule('rsi < 40 && momentum > 0', 'mode: level', 'cooldown: 10s').replace('"r"', '"combo"'),
+        oneRule('vwap_1m > vwap * 1.001', 'cooldown: 1m').replace('"r"', '"vwap_cross"'),
+      ].join('\n'),
+    );
     const run = (): string => {
       const rng = SeededRandom.fromSeed(7);
       const maybe = (value: number): number | null => (rng.next() < 0.05 ? null : value);
@@ -433,8 +578,11 @@ describe('RulesAdapter', () => {
       const out: SignalEventV1[] = [];
       for (let i = 0; i < 1000; i += 1) {
         const values = {
-          momentum: maybe((rng.next() - 0.5) * 0.05), volatility: maybe(rng.next() * 0.4), rsi: maybe(rng.next() * 100),
-          vwap: 100, vwap_1m: maybe(100 + (rng.next() - 0.5) * 0.5),
+          momentum: maybe((rng.next() - 0.5) * 0.05),
+          volatility: maybe(rng.next() * 0.4),
+          rsi: maybe(rng.next() * 100),
+          vwap: 100,
+          vwap_1m: maybe(100 + (rng.next() - 0.5) * 0.5),
         };
         const symbol = rng.next() < 0.5 ? 'SPY' : 'QQQ';
         out.push(...adapter.evaluateSync(snapshot(Math.floor(i / 2) * 2000, values, { symbol, price: 400 + rng.next() })));
@@ -444,6 +592,14 @@ describe('RulesAdapter', () => {
     const first = run();
     assert.equal(run(), first);
     const names = new Set((JSON.parse(first) as SignalEventV1[]).map((s) => s.name));
-    assert.deepEqual([...names].sort(), ['combo', 'high_volatility', 'price_momentum_down', 'price_momentum_up', 'rsi_overbought', 'rsi_oversold', 'vwap_cross']);
+    assert.deepEqual([...names].sort(), [
+      'combo',
+      'high_volatility',
+      'price_momentum_down',
+      'price_momentum_up',
+      'rsi_overbought',
+      'rsi_oversold',
+      'vwap_cross',
+    ]);
   });
 });

@@ -41,7 +41,10 @@ describe('finishJobRun', function () {
     jobs.down = undefined;
     await waitFor('the row ended', 5000, () => Promise.resolve(jobs.rows[0]?.status === 'failure' ? true : undefined), { everyMs: 5 });
     assert.equal(jobs.rows[0]?.error, 'store down');
-    assert.deepEqual(lines.map((l) => l.msg), ['cannot end the job run now; retrying in the background', 'job run ended after retrying']);
+    assert.deepEqual(
+      lines.map((l) => l.msg),
+      ['cannot end the job run now; retrying in the background', 'job run ended after retrying'],
+    );
   });
 
   it('leaves a row a successor already abandoned as it is', async function () {

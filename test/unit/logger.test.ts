@@ -25,7 +25,10 @@ describe('structured logger', function () {
     log.info('i');
     log.warn('w');
     log.error('e', { err: new Error('boom') });
-    assert.deepEqual(lines.map((l) => (JSON.parse(l) as { msg: string }).msg), ['w', 'e']);
+    assert.deepEqual(
+      lines.map((l) => (JSON.parse(l) as { msg: string }).msg),
+      ['w', 'e'],
+    );
     assert.match(lines[1], /"message":"boom"/);
   });
 

@@ -78,8 +78,15 @@ describe('metrics (spec §6.1 names, types and labels)', function () {
     const names = (await metrics.registry.getMetricsAsJSON()).map((m) => m.name).sort();
     assert.deepEqual(names, Object.keys(ALL).sort());
     // Every property but the registry is one of them, under the documented key.
-    const keys = Object.keys(metrics).filter((k) => k !== 'registry').sort();
-    assert.deepEqual(keys, Object.values(ALL).map((e) => e.key).sort());
+    const keys = Object.keys(metrics)
+      .filter((k) => k !== 'registry')
+      .sort();
+    assert.deepEqual(
+      keys,
+      Object.values(ALL)
+        .map((e) => e.key)
+        .sort(),
+    );
   });
 
   for (const [name, expected] of Object.entries(ALL)) {
@@ -100,9 +107,7 @@ describe('metrics (spec §6.1 names, types and labels)', function () {
       // A sample carries exactly those labels (histograms add `le` to their buckets only).
       record(name, metric, expected.labels);
       const values = await valuesOf(registry, name);
-      const sample = expected.type === 'histogram'
-        ? values.find((v) => (v as { metricName?: string }).metricName === `${name}_count`)
-        : values[0];
+      const sample = expected.type === 'histogram' ? values.find((v) => (v as { metricName?: string }).metricName === `${name}_count`) : values[0];
       assert.ok(sample, `${name} has a sample`);
       assert.deepEqual(Object.keys(sample.labels).sort(), [...expected.labels].sort());
       assert.equal(sample.value, expected.type === 'histogram' ? 1 : expected.type === 'counter' ? 2 : 3);
@@ -146,7 +151,13 @@ describe('metrics moved by the inference adapters (workers/adapters.ts)', functi
   });
 
   const snapshot = (): FeatureSnapshot => ({
-    ver: 1, provider: 'synthetic', symbol: 'SPY', interval: '2s', ts: '2025-10-24T14:02:02Z', tsMs: Date.UTC(2025, 9, 24, 14, 2, 2), price: 401,
+    ver: 1,
+    provider: 'synthetic',
+    symbol: 'SPY',
+    interval: '2s',
+    ts: '2025-10-24T14:02:02Z',
+    tsMs: Date.UTC(2025, 9, 24, 14, 2, 2),
+    price: 401,
     values: { returns: 0.001, momentum: 0.01, volatility: 0.2, rsi: 55, vwap: 400, price: 401, volume: 1200 },
     windows: { returns: '30s', momentum: '30s', volatility: '5m', rsi: '14 bars', vwap: '1m' },
   });
@@ -156,7 +167,11 @@ describe('metrics moved by the inference adapters (workers/adapters.ts)', functi
     const rulesFile = join(dir, 'failing-rules.yaml');
     // int() of an infinite double is a CEL runtime error, so the rule loads but cannot evaluate.
     await writeFile(rulesFile, '- name: "overflow"\n  condition: "int(price * 1.0e300 * 1.0e300) > 0"\n  signal: 1.0\n  score: 0.5\n  mode: level\n');
-    const config = loadStreamingConfig({ file: join(REPO_ROOT, 'configs/streaming.yaml'), env: {}, overrides: { inference: { adapters: { rules: { file: rulesFile } } } } });
+    const config = loadStreamingConfig({
+      file: join(REPO_ROOT, 'configs/streaming.yaml'),
+      env: {},
+      overrides: { inference: { adapters: { rules: { file: rulesFile } } } },
+    });
     const metrics = createMetrics(new Registry());
     const rules = await adapterFactory(config, metrics, quietLog, REPO_ROOT)('rules');
     assert.deepEqual(await rules.evaluate(snapshot()), []);
@@ -168,7 +183,8 @@ describe('metrics moved by the inference adapters (workers/adapters.ts)', functi
     // A 1 ms budget per model call, queueing included: of 100 concurrent calls on one worker
     // thread most time out, so the breaker opens (and the rules fallback answers).
     const config = loadStreamingConfig({
-      file: join(REPO_ROOT, 'configs/streaming.yaml'), env: {},
+      file: join(REPO_ROOT, 'configs/streaming.yaml'),
+      env: {},
       overrides: { inference: { adapters: { sklearn: { enabled: true, model_path: 'models/signal_model.onnx', timeout_ms: 1 } } } },
     });
     const metrics = createMetrics(new Registry());
@@ -177,8 +193,9 @@ describe('metrics moved by the inference adapters (workers/adapters.ts)', functi
       assert.deepEqual(await valuesOf(metrics.registry, 'inference_breaker_state'), [{ value: 0, labels: { adapter: 'sklearn' } }], 'closed once loaded');
       await Promise.all(Array.from({ length: 100 }, () => ml.evaluate(snapshot())));
       assert.deepEqual(await valuesOf(metrics.registry, 'inference_breaker_state'), [{ value: 2, labels: { adapter: 'sklearn' } }], 'open');
-      assert.deepEqual(await valuesOf(metrics.registry, 'inference_breaker_transitions_total'),
-        [{ value: 1, labels: { adapter: 'sklearn', from: 'closed', to: 'open' } }]);
+      assert.deepEqual(await valuesOf(metrics.registry, 'inference_breaker_transitions_total'), [
+        { value: 1, labels: { adapter: 'sklearn', from: 'closed', to: 'open' } },
+      ]);
     } finally {
       await ml.close?.();
     }

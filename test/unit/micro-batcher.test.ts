@@ -75,7 +75,9 @@ function bruteForceBars(events: readonly MarketEvent[], windowMs: number): Bar[]
       trades: group.length,
     });
   }
-  return bars.sort((a, b) => a.tsMs - b.tsMs || (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0) || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+  return bars.sort(
+    (a, b) => a.tsMs - b.tsMs || (a.provider < b.provider ? -1 : a.provider > b.provider ? 1 : 0) || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0),
+  );
 }
 
 /** Events over 5 windows for 2 providers × 3 symbols, with bars, ticks, boundary times and duplicates. */
@@ -135,10 +137,13 @@ describe('MicroBatcher aggregation', () => {
     const [window] = batcher.flush(NOW + 10_000);
     assert.ok(window);
     assert.deepEqual(window.refs, ['first', 'redelivery', 'second']);
-    assert.deepEqual(window.barRefs, [['first', 'redelivery', 'second']], 'a duplicate\'s ref goes with its bar');
+    assert.deepEqual(window.barRefs, [['first', 'redelivery', 'second']], "a duplicate's ref goes with its bar");
     assert.equal(window.events, 2);
     assert.equal(window.duplicates, 1);
-    assert.deepEqual(window.bars.map((bar) => [bar.volume, bar.trades, bar.close]), [[11, 2, 102]]);
+    assert.deepEqual(
+      window.bars.map((bar) => [bar.volume, bar.trades, bar.close]),
+      [[11, 2, 102]],
+    );
     assert.equal(batcher.bufferedRefs, 0);
     assert.deepEqual([batcher.snapshot().accepted, batcher.snapshot().duplicates], [2, 1]);
   });
@@ -164,21 +169,30 @@ describe('MicroBatcher aggregation', () => {
     batcher.add(marketEvent({ srcTsUs: T0_US + 5, seq: 3, price: 103 }), 'c', NOW);
     batcher.add(marketEvent({ srcTsUs: T0_US + 5, seq: 1, price: 101 }), 'a', NOW);
     const [window] = batcher.flush(NOW + 10_000);
-    assert.deepEqual(window?.bars.map((bar) => [bar.open, bar.close]), [[101, 103]]);
+    assert.deepEqual(
+      window?.bars.map((bar) => [bar.open, bar.close]),
+      [[101, 103]],
+    );
   });
 
   it('breaks exact (srcTs, seq) ties by eventId, whatever the arrival order', () => {
     // Same instant written two ways (`Z` vs `+00:00`) gives two ids with the same (srcTs, seq).
     const z = { ...marketEvent({ srcTsUs: T0_US, seq: 1, price: 101 }), eventId: 'synthetic|AAPL|2025-10-24T14:02:00Z|1' };
     const offset = { ...marketEvent({ srcTsUs: T0_US, seq: 1, price: 102 }), eventId: 'synthetic|AAPL|2025-10-24T14:02:00+00:00|1' };
-    const bars = [[z, offset], [offset, z]].map(([first, second]) => {
+    const bars = [
+      [z, offset],
+      [offset, z],
+    ].map(([first, second]) => {
       const batcher = newBatcher();
       batcher.add(first, 'x', NOW);
       batcher.add(second, 'y', NOW);
       return batcher.flush(NOW + 10_000)[0]?.bars;
     });
     assert.deepEqual(bars[0], bars[1]);
-    assert.deepEqual(bars[0]?.map((bar) => [bar.open, bar.close, bar.trades]), [[102, 101, 2]]);
+    assert.deepEqual(
+      bars[0]?.map((bar) => [bar.open, bar.close, bar.trades]),
+      [[102, 101, 2]],
+    );
   });
 
   it('builds one bar per (provider, symbol) in a window, sorted by provider then symbol', () => {
@@ -211,17 +225,33 @@ describe('MicroBatcher aggregation', () => {
       const inOrder = aggregate([...events].sort((a, b) => a.srcTsUs - b.srcTsUs || a.seq - b.seq));
       const arrival = shuffle(events, prng(seed * 7919));
       const shuffled = aggregate(arrival);
-      assert.deepEqual(shuffled.flatMap((f) => f.bars), expected);
-      assert.deepEqual(inOrder.flatMap((f) => f.bars), expected);
-      assert.equal(shuffled.reduce((n, f) => n + f.refs.length, 0), events.length, 'every ref comes back once');
+      assert.deepEqual(
+        shuffled.flatMap((f) => f.bars),
+        expected,
+      );
+      assert.deepEqual(
+        inOrder.flatMap((f) => f.bars),
+        expected,
+      );
+      assert.equal(
+        shuffled.reduce((n, f) => n + f.refs.length, 0),
+        events.length,
+        'every ref comes back once',
+      );
       for (const f of shuffled) {
         // barRefs partitions the window's refs, each with the bar of its own provider and symbol.
-        assert.deepEqual(f.barRefs.flat().sort((a, b) => a - b), [...f.refs].sort((a, b) => a - b));
+        assert.deepEqual(
+          f.barRefs.flat().sort((a, b) => a - b),
+          [...f.refs].sort((a, b) => a - b),
+        );
         f.barRefs.forEach((refs, i) => {
           assert.ok(refs.every((ref) => arrival[ref].provider === f.bars[i].provider && arrival[ref].symbol === f.bars[i].symbol));
         });
       }
-      assert.equal(shuffled.reduce((n, f) => n + f.duplicates, 0), events.length - new Set(events.map((e) => e.eventId)).size);
+      assert.equal(
+        shuffled.reduce((n, f) => n + f.duplicates, 0),
+        events.length - new Set(events.map((e) => e.eventId)).size,
+      );
     });
   }
 
@@ -230,7 +260,10 @@ describe('MicroBatcher aggregation', () => {
     batcher.add(marketEvent({ srcTsUs: T0_US + 1 * SEC_US, seq: 1 }), 'a', NOW);
     batcher.add(marketEvent({ srcTsUs: T0_US + 7 * SEC_US, seq: 2 }), 'b', NOW);
     const flushes = batcher.flush(NOW + 10_000);
-    assert.deepEqual(flushes.map((f) => f.windowStartMs), [T0_MS, T0_MS + 6000]);
+    assert.deepEqual(
+      flushes.map((f) => f.windowStartMs),
+      [T0_MS, T0_MS + 6000],
+    );
   });
 });
 
@@ -244,11 +277,14 @@ describe('MicroBatcher flushing', () => {
     assert.equal(batcher.openWindowCount, 4);
     batcher.add(marketEvent({ srcTsUs: T0_US + 16 * SEC_US, seq: 5 }), 'w8', NOW); // watermark = T0 + 6 s
     const flushes = batcher.flush(NOW);
-    assert.deepEqual(flushes.map((f) => [f.windowStartMs, f.refs]), [
-      [T0_MS, ['w0']],
-      [T0_MS + 2000, ['w1']],
-      [T0_MS + 4000, ['w2']],
-    ]);
+    assert.deepEqual(
+      flushes.map((f) => [f.windowStartMs, f.refs]),
+      [
+        [T0_MS, ['w0']],
+        [T0_MS + 2000, ['w1']],
+        [T0_MS + 4000, ['w2']],
+      ],
+    );
     assert.equal(batcher.frontierMs, T0_MS + 6000);
     assert.equal(batcher.openWindowCount, 2);
   });
@@ -309,7 +345,10 @@ describe('MicroBatcher flushing', () => {
     assert.ok(oldest);
     assert.equal(oldest.windowStartMs, T0_MS);
     assert.deepEqual(oldest.refs, ['a', 'c']);
-    assert.deepEqual(oldest.bars.map((bar) => [bar.open, bar.close, bar.trades]), [[100, 101, 2]]);
+    assert.deepEqual(
+      oldest.bars.map((bar) => [bar.open, bar.close, bar.trades]),
+      [[100, 101, 2]],
+    );
     assert.equal(batcher.bufferedRefs, 1);
     assert.equal(batcher.isFull, false);
     assert.equal(batcher.frontierMs, T0_MS + 2000);
@@ -328,10 +367,13 @@ describe('MicroBatcher flushing', () => {
     batcher.add({ ...first }, 'a-again', NOW + 200);
     batcher.add(marketEvent({ srcTsUs: T0_US + 9 * SEC_US, seq: 3 }), 'c', NOW + 300); // watermark = T0 + 7 s
     const flushes = batcher.flush(NOW + 300);
-    assert.deepEqual(flushes.map((f) => [f.windowStartMs, f.lastArrivalMs]), [
-      [T0_MS, NOW + 200],
-      [T0_MS + 2000, NOW + 100],
-    ]);
+    assert.deepEqual(
+      flushes.map((f) => [f.windowStartMs, f.lastArrivalMs]),
+      [
+        [T0_MS, NOW + 200],
+        [T0_MS + 2000, NOW + 100],
+      ],
+    );
   });
 
   it('snapshot is plain JSON-safe numbers', () => {

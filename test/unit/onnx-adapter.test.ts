@@ -5,15 +5,7 @@ import { join } from 'node:path';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { fileURLToPath } from 'node:url';
 import type { FeatureSnapshot, InferenceAdapter, SignalEventV1 } from '../../pipeline/contracts/index.js';
-import {
-  CircuitBreaker,
-  CircuitOpenError,
-  ModelError,
-  OnnxAdapter,
-  OnnxPool,
-  TimeoutError,
-  loadModelSidecar,
-} from '../../pipeline/inference/onnx/index.js';
+import { CircuitBreaker, CircuitOpenError, ModelError, OnnxAdapter, OnnxPool, TimeoutError, loadModelSidecar } from '../../pipeline/inference/onnx/index.js';
 import type { CircuitState, OnnxAdapterOptions, Prediction } from '../../pipeline/inference/onnx/index.js';
 
 // Tests run from dist/test/unit; the model files are committed at the repo root.
@@ -64,16 +56,18 @@ class FakeRules implements InferenceAdapter {
 
   evaluate(snapshot: FeatureSnapshot): Promise<readonly SignalEventV1[]> {
     this.calls += 1;
-    return Promise.resolve([{
-      ver: 1,
-      provider: snapshot.provider,
-      symbol: snapshot.symbol,
-      ts: snapshot.ts,
-      name: 'price_momentum_up',
-      value: 1,
-      score: 0.8,
-      meta: { window: '30s', price: snapshot.price, inputs: { momentum: snapshot.values['momentum'] ?? null }, adapter: 'rules' },
-    }]);
+    return Promise.resolve([
+      {
+        ver: 1,
+        provider: snapshot.provider,
+        symbol: snapshot.symbol,
+        ts: snapshot.ts,
+        name: 'price_momentum_up',
+        value: 1,
+        score: 0.8,
+        meta: { window: '30s', price: snapshot.price, inputs: { momentum: snapshot.values['momentum'] ?? null }, adapter: 'rules' },
+      },
+    ]);
   }
 }
 
@@ -111,7 +105,10 @@ describe('OnnxAdapter (models/signal_model.onnx)', function () {
   it('reads the sidecar shipped with the model', () => {
     assert.equal(adapter.name, 'sklearn');
     assert.equal(adapter.version, '1.0.0');
-    assert.deepEqual(adapter.sidecar.inputs.map((i) => i.name), ['returns', 'momentum', 'volatility', 'rsi', 'vwap_gap']);
+    assert.deepEqual(
+      adapter.sidecar.inputs.map((i) => i.name),
+      ['returns', 'momentum', 'volatility', 'rsi', 'vwap_gap'],
+    );
     assert.deepEqual(adapter.sidecar.classes, [-1, 0, 1]);
     assert.equal(adapter.sidecar.signalNames.get(1), 'ml_up');
     assert.equal(adapter.sidecar.signalNames.get(-1), 'ml_down');
@@ -126,14 +123,20 @@ describe('OnnxAdapter (models/signal_model.onnx)', function () {
     assert.ok(new Set(reference.labels).size === 3, 'reference covers all three classes');
 
     const pool = await OnnxPool.start({
-      modelPath: MODEL_PATH, inputName: 'features', outputs: { label: 'label', probabilities: 'probabilities' }, width: 5, classCount: 3,
+      modelPath: MODEL_PATH,
+      inputName: 'features',
+      outputs: { label: 'label', probabilities: 'probabilities' },
+      width: 5,
+      classCount: 3,
     });
     try {
       const prediction = await pool.predict(reference.inputs, { timeoutMs: 5000 });
       assert.deepEqual(prediction.labels, reference.labels);
-      prediction.probabilities.forEach((row, r) => row.forEach((p, c) => {
-        assert.ok(Math.abs(p - reference.probabilities[r][c]) <= 1e-5, `row ${r} class ${c}: ${p} vs ${reference.probabilities[r][c]}`);
-      }));
+      prediction.probabilities.forEach((row, r) =>
+        row.forEach((p, c) => {
+          assert.ok(Math.abs(p - reference.probabilities[r][c]) <= 1e-5, `row ${r} class ${c}: ${p} vs ${reference.probabilities[r][c]}`);
+        }),
+      );
     } finally {
       await pool.close();
     }
@@ -158,7 +161,10 @@ describe('OnnxAdapter (models/signal_model.onnx)', function () {
     assert.equal(signal.meta['fallback'], undefined);
 
     const down = await adapter.evaluate(snapshotFor(confidentRow(-1)));
-    assert.deepEqual(down.map((s) => [s.name, s.value]), [['ml_down', -1]]);
+    assert.deepEqual(
+      down.map((s) => [s.name, s.value]),
+      [['ml_down', -1]],
+    );
   });
 
   it('emits nothing for class 0 or below the threshold', async () => {
@@ -172,7 +178,10 @@ describe('OnnxAdapter (models/signal_model.onnx)', function () {
     let modelCalls = 0;
     const counted = await OnnxAdapter.create({
       modelPath: MODEL_PATH,
-      predictOverride: (rows, model) => { modelCalls += 1; return model(rows); },
+      predictOverride: (rows, model) => {
+        modelCalls += 1;
+        return model(rows);
+      },
     });
     try {
       const row = confidentRow(1);
@@ -222,8 +231,11 @@ describe('OnnxAdapter breaker and fallback', function () {
 
       for (let i = 1; i <= 3; i++) {
         const signals = await ml.evaluate(snapshot);
-        assert.deepEqual(signals.map((s) => [s.name, s.meta.adapter, s.meta['fallback'], s.meta['fallback_reason']]),
-          [['price_momentum_up', 'rules', 'rules', 'timeout']], `call ${i}`);
+        assert.deepEqual(
+          signals.map((s) => [s.name, s.meta.adapter, s.meta['fallback'], s.meta['fallback_reason']]),
+          [['price_momentum_up', 'rules', 'rules', 'timeout']],
+          `call ${i}`,
+        );
         assert.equal(ml.breakerState, i < 3 ? 'closed' : 'open');
       }
       assert.equal(ml.stats.timeouts, 3);
@@ -231,7 +243,10 @@ describe('OnnxAdapter breaker and fallback', function () {
 
       // Open: the model is not called at all.
       const refused = await ml.evaluate(snapshot);
-      assert.deepEqual(refused.map((s) => [s.meta['fallback'], s.meta['fallback_reason']]), [['rules', 'circuit_open']]);
+      assert.deepEqual(
+        refused.map((s) => [s.meta['fallback'], s.meta['fallback_reason']]),
+        [['rules', 'circuit_open']],
+      );
       assert.equal(modelCalls, 3);
       nowMs += 4999;
       await ml.evaluate(snapshot);
@@ -247,12 +262,17 @@ describe('OnnxAdapter breaker and fallback', function () {
       slow = false;
       nowMs += 5000;
       const healed = await ml.evaluate(snapshot);
-      assert.deepEqual(healed.map((s) => [s.name, s.meta.adapter, s.meta['fallback']]), [['ml_up', 'sklearn', undefined]]);
+      assert.deepEqual(
+        healed.map((s) => [s.name, s.meta.adapter, s.meta['fallback']]),
+        [['ml_up', 'sklearn', undefined]],
+      );
       assert.equal(ml.breakerState, 'closed');
       assert.equal((await ml.evaluate(snapshot))[0].name, 'ml_up');
 
-      assert.deepEqual(transitions.map(([from, to]) => `${from}->${to}`),
-        ['closed->open', 'open->half-open', 'half-open->open', 'open->half-open', 'half-open->closed']);
+      assert.deepEqual(
+        transitions.map(([from, to]) => `${from}->${to}`),
+        ['closed->open', 'open->half-open', 'half-open->open', 'open->half-open', 'half-open->closed'],
+      );
       assert.match(transitions[0][2], /3 consecutive failures; last: TimeoutError/);
       assert.match(transitions[2][2], /trial call failed: TimeoutError/);
       assert.deepEqual(ml.stats.transitions, { 'closed->open': 1, 'open->half-open': 2, 'half-open->open': 1, 'half-open->closed': 1 });
@@ -286,12 +306,19 @@ describe('OnnxPool', function () {
 
   it('recycles the worker after a timeout; the next call succeeds', async () => {
     const pool = await OnnxPool.start({
-      modelPath: MODEL_PATH, inputName: 'features', outputs: { label: 'label', probabilities: 'probabilities' }, width: 5, classCount: 3,
+      modelPath: MODEL_PATH,
+      inputName: 'features',
+      outputs: { label: 'label', probabilities: 'probabilities' },
+      width: 5,
+      classCount: 3,
     });
     try {
       // 200k rows cannot be answered within 1 ms: a stand-in for a hung model call.
       const huge = Array.from({ length: 200_000 }, () => confidentRow(1));
-      const err = await pool.predict(huge, { timeoutMs: 1 }).then(() => undefined, (e: unknown) => e);
+      const err = await pool.predict(huge, { timeoutMs: 1 }).then(
+        () => undefined,
+        (e: unknown) => e,
+      );
       assert.ok(err instanceof TimeoutError, `expected TimeoutError, got ${String(err)}`);
       assert.equal(err.timeoutMs, 1);
       assert.deepEqual(pool.stats, { timeouts: 1, recycled: 1, crashed: 0, restartFailures: 0 });
@@ -308,11 +335,19 @@ describe('OnnxPool', function () {
 
   it('spreads concurrent calls over its workers', async () => {
     const pool = await OnnxPool.start({
-      modelPath: MODEL_PATH, inputName: 'features', outputs: { label: 'label', probabilities: 'probabilities' }, width: 5, classCount: 3, size: 2,
+      modelPath: MODEL_PATH,
+      inputName: 'features',
+      outputs: { label: 'label', probabilities: 'probabilities' },
+      width: 5,
+      classCount: 3,
+      size: 2,
     });
     try {
       const results = await Promise.all(reference.inputs.map((row) => pool.predict([row])));
-      assert.deepEqual(results.map((r) => r.labels[0]), reference.labels);
+      assert.deepEqual(
+        results.map((r) => r.labels[0]),
+        reference.labels,
+      );
     } finally {
       await pool.close();
     }
@@ -322,42 +357,46 @@ describe('OnnxPool', function () {
 describe('OnnxAdapter.create rejects bad models', function () {
   this.timeout(30_000);
 
-  it('names the path of a corrupt model file', () => withTempDir(async (dir) => {
-    const modelPath = join(dir, 'broken.onnx');
-    await writeFile(modelPath, 'this is not an onnx protobuf\n'.repeat(20));
-    const sidecar = JSON.parse(await readFile(SIDECAR_PATH, 'utf8')) as Record<string, unknown>;
-    delete sidecar['sha256'];
-    await writeFile(join(dir, 'broken.json'), JSON.stringify(sidecar));
-    const err = await rejectsWith(OnnxAdapter.create({ modelPath }), 'MODEL_LOAD', modelPath, 'cannot load ONNX model');
-    assert.equal(err.file, modelPath);
-  }));
+  it('names the path of a corrupt model file', () =>
+    withTempDir(async (dir) => {
+      const modelPath = join(dir, 'broken.onnx');
+      await writeFile(modelPath, 'this is not an onnx protobuf\n'.repeat(20));
+      const sidecar = JSON.parse(await readFile(SIDECAR_PATH, 'utf8')) as Record<string, unknown>;
+      delete sidecar['sha256'];
+      await writeFile(join(dir, 'broken.json'), JSON.stringify(sidecar));
+      const err = await rejectsWith(OnnxAdapter.create({ modelPath }), 'MODEL_LOAD', modelPath, 'cannot load ONNX model');
+      assert.equal(err.file, modelPath);
+    }));
 
-  it('refuses a model whose bytes differ from the sidecar sha256', () => withTempDir(async (dir) => {
-    const modelPath = join(dir, 'swapped.onnx');
-    await writeFile(modelPath, 'not the model the sidecar describes');
-    const err = await rejectsWith(OnnxAdapter.create({ modelPath, sidecarPath: SIDECAR_PATH }), 'MODEL_MISMATCH', modelPath, 'sha256');
-    assert.equal(err.key, 'sha256');
-  }));
+  it('refuses a model whose bytes differ from the sidecar sha256', () =>
+    withTempDir(async (dir) => {
+      const modelPath = join(dir, 'swapped.onnx');
+      await writeFile(modelPath, 'not the model the sidecar describes');
+      const err = await rejectsWith(OnnxAdapter.create({ modelPath, sidecarPath: SIDECAR_PATH }), 'MODEL_MISMATCH', modelPath, 'sha256');
+      assert.equal(err.key, 'sha256');
+    }));
 
   it('names a missing model file', async () => {
     const modelPath = join(MODELS, 'no_such_model.onnx');
     await rejectsWith(OnnxAdapter.create({ modelPath, sidecarPath: SIDECAR_PATH }), 'MODEL_FILE_NOT_FOUND', modelPath);
   });
 
-  it('refuses a model that does not reproduce its reference outputs', () => withTempDir(async (dir) => {
-    const tampered = { ...reference, labels: reference.labels.map((l, i) => (i === 0 ? (l === 1 ? -1 : 1) : l)) };
-    const referencePath = join(dir, 'reference.json');
-    await writeFile(referencePath, JSON.stringify(tampered));
-    await rejectsWith(OnnxAdapter.create({ modelPath: MODEL_PATH, referencePath }), 'MODEL_REFERENCE_MISMATCH', MODEL_PATH, '1 of 50 labels');
-  }));
+  it('refuses a model that does not reproduce its reference outputs', () =>
+    withTempDir(async (dir) => {
+      const tampered = { ...reference, labels: reference.labels.map((l, i) => (i === 0 ? (l === 1 ? -1 : 1) : l)) };
+      const referencePath = join(dir, 'reference.json');
+      await writeFile(referencePath, JSON.stringify(tampered));
+      await rejectsWith(OnnxAdapter.create({ modelPath: MODEL_PATH, referencePath }), 'MODEL_REFERENCE_MISMATCH', MODEL_PATH, '1 of 50 labels');
+    }));
 
-  it('refuses a model whose input name differs from the sidecar', () => withTempDir(async (dir) => {
-    const modelPath = join(dir, 'm.onnx');
-    await copyFile(MODEL_PATH, modelPath);
-    const sidecar = JSON.parse(await readFile(SIDECAR_PATH, 'utf8')) as Record<string, unknown>;
-    await writeFile(join(dir, 'm.json'), JSON.stringify({ ...sidecar, input_name: 'x' }));
-    await rejectsWith(OnnxAdapter.create({ modelPath }), 'MODEL_MISMATCH', modelPath, 'has no input "x"');
-  }));
+  it('refuses a model whose input name differs from the sidecar', () =>
+    withTempDir(async (dir) => {
+      const modelPath = join(dir, 'm.onnx');
+      await copyFile(MODEL_PATH, modelPath);
+      const sidecar = JSON.parse(await readFile(SIDECAR_PATH, 'utf8')) as Record<string, unknown>;
+      await writeFile(join(dir, 'm.json'), JSON.stringify({ ...sidecar, input_name: 'x' }));
+      await rejectsWith(OnnxAdapter.create({ modelPath }), 'MODEL_MISMATCH', modelPath, 'has no input "x"');
+    }));
 });
 
 describe('model sidecar', () => {
@@ -389,11 +428,12 @@ describe('model sidecar', () => {
     await invalidSidecar({ outputs: { label: 'label' } }, 'outputs.probabilities');
   });
 
-  it('names the file of a sidecar that is not JSON', () => withTempDir(async (dir) => {
-    const file = join(dir, 'model.json');
-    await writeFile(file, '{ version: 1');
-    await rejectsWith(loadModelSidecar(file), 'MODEL_SIDECAR_INVALID', file, 'not valid JSON');
-  }));
+  it('names the file of a sidecar that is not JSON', () =>
+    withTempDir(async (dir) => {
+      const file = join(dir, 'model.json');
+      await writeFile(file, '{ version: 1');
+      await rejectsWith(loadModelSidecar(file), 'MODEL_SIDECAR_INVALID', file, 'not valid JSON');
+    }));
 });
 
 describe('CircuitBreaker', () => {
@@ -407,13 +447,24 @@ describe('CircuitBreaker', () => {
     assert.equal(breaker.state, 'closed');
     await assert.rejects(breaker.execute(fail), /boom/);
     assert.equal(breaker.state, 'open');
-    await assert.rejects(breaker.execute(() => Promise.resolve(1)), (e: unknown) => e instanceof CircuitOpenError && e.state === 'open');
+    await assert.rejects(
+      breaker.execute(() => Promise.resolve(1)),
+      (e: unknown) => e instanceof CircuitOpenError && e.state === 'open',
+    );
 
     nowMs = 100;
     let finishTrial: (value: number) => void = () => undefined;
-    const trial = breaker.execute(() => new Promise<number>((resolve) => { finishTrial = resolve; }));
+    const trial = breaker.execute(
+      () =>
+        new Promise<number>((resolve) => {
+          finishTrial = resolve;
+        }),
+    );
     assert.equal(breaker.state, 'half-open');
-    await assert.rejects(breaker.execute(() => Promise.resolve(2)), (e: unknown) => e instanceof CircuitOpenError && e.state === 'half-open');
+    await assert.rejects(
+      breaker.execute(() => Promise.resolve(2)),
+      (e: unknown) => e instanceof CircuitOpenError && e.state === 'half-open',
+    );
     finishTrial(3);
     assert.equal(await trial, 3);
     assert.equal(breaker.state, 'closed');

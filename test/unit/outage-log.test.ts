@@ -7,7 +7,13 @@ describe('OutageLog', function () {
     let now = 1_000_000;
     const log = createLogger('INFO', (line) => lines.push(JSON.parse(line) as Record<string, unknown>));
     const outage = new OutageLog(log, 'redis', { now: () => now });
-    return { lines, outage, advance: (ms: number) => { now += ms; } };
+    return {
+      lines,
+      outage,
+      advance: (ms: number) => {
+        now += ms;
+      },
+    };
   };
   const refused = new Error('connect ECONNREFUSED 127.0.0.1:6379');
 
@@ -19,11 +25,14 @@ describe('OutageLog', function () {
       advance(50);
       outage.error(refused, { uri: 'redis://127.0.0.1:6379/0' });
     }
-    assert.deepEqual(lines.map(({ level, msg, errors, downMs }) => ({ level, msg, errors, downMs })), [
-      { level: 'error', msg: 'redis connection error', errors: undefined, downMs: undefined },
-      { level: 'error', msg: 'redis connection errors continue', errors: 200, downMs: OUTAGE_LOG_INTERVAL_MS },
-      { level: 'error', msg: 'redis connection errors continue', errors: 200, downMs: 2 * OUTAGE_LOG_INTERVAL_MS },
-    ]);
+    assert.deepEqual(
+      lines.map(({ level, msg, errors, downMs }) => ({ level, msg, errors, downMs })),
+      [
+        { level: 'error', msg: 'redis connection error', errors: undefined, downMs: undefined },
+        { level: 'error', msg: 'redis connection errors continue', errors: 200, downMs: OUTAGE_LOG_INTERVAL_MS },
+        { level: 'error', msg: 'redis connection errors continue', errors: 200, downMs: 2 * OUTAGE_LOG_INTERVAL_MS },
+      ],
+    );
     assert.equal(lines[0]?.err, refused.message);
     assert.equal(lines[0]?.uri, 'redis://127.0.0.1:6379/0');
     assert.ok(outage.down);
@@ -40,10 +49,13 @@ describe('OutageLog', function () {
     assert.equal(outage.down, false);
     advance(60_000);
     outage.error(refused);
-    assert.deepEqual(lines.map(({ level, msg, errors, downMs }) => ({ level, msg, errors, downMs })), [
-      { level: 'error', msg: 'redis connection error', errors: undefined, downMs: undefined },
-      { level: 'info', msg: 'redis connection restored', errors: 2, downMs: 3000 },
-      { level: 'error', msg: 'redis connection error', errors: undefined, downMs: undefined },
-    ]);
+    assert.deepEqual(
+      lines.map(({ level, msg, errors, downMs }) => ({ level, msg, errors, downMs })),
+      [
+        { level: 'error', msg: 'redis connection error', errors: undefined, downMs: undefined },
+        { level: 'info', msg: 'redis connection restored', errors: 2, downMs: 3000 },
+        { level: 'error', msg: 'redis connection error', errors: undefined, downMs: undefined },
+      ],
+    );
   });
 });

@@ -32,7 +32,14 @@ class RecordingBus extends MemoryBus {
 }
 
 const defaults: ProducerDefaults = {
-  stream: BASE, shards: 1, provider: 'ut', symbols: ['AAA', 'BBB'], seed: 11, tickRate: 50, priceVolatility: 0.02, maxRunMs: 60_000,
+  stream: BASE,
+  shards: 1,
+  provider: 'ut',
+  symbols: ['AAA', 'BBB'],
+  seed: 11,
+  tickRate: 50,
+  priceVolatility: 0.02,
+  maxRunMs: 60_000,
 };
 
 function activityEnv(): MockActivityEnvironment {
@@ -73,19 +80,30 @@ describe('producer activity: backpressure instead of loss', function () {
     await bus.ensureGroup(STREAM, GROUP);
     const running = run({ count: 3000, startTs: '2025-10-24T14:00:00Z' });
     let finished = false;
-    void running.finally(() => { finished = true; }).catch(() => undefined);
+    void running
+      .finally(() => {
+        finished = true;
+      })
+      .catch(() => undefined);
 
     await until('the producer waiting at the mark', async () => (await bus.backlog(STREAM)).entries === WAIT_MARK && beats() > 2);
     assert.equal(finished, false);
     assert.equal(await errorCount(metrics, 'backlog_near_retention'), 1);
-    assert.deepEqual((await metricValues(metrics, 'stream_backlog_ratio')).map((v) => [v.labels.topic, v.value]), [[STREAM, 0.9]]);
+    assert.deepEqual(
+      (await metricValues(metrics, 'stream_backlog_ratio')).map((v) => [v.labels.topic, v.value]),
+      [[STREAM, 0.9]],
+    );
     assert.equal(lines.filter((l) => l.level === 'warning' && /near retention/.test(String(l.msg))).length, 1);
 
     // The consumer catches up in steps; the producer follows without ever passing the mark.
     const consumed: StreamEventV1[] = [];
     while (!finished || (await bus.backlog(STREAM)).entries > 0) {
       const entries = await bus.readNew(STREAM, GROUP, 'c', 250, 0);
-      await bus.ack(STREAM, GROUP, entries.map((e) => e.id));
+      await bus.ack(
+        STREAM,
+        GROUP,
+        entries.map((e) => e.id),
+      );
       consumed.push(...entries.map((e) => JSON.parse(e.payload!) as StreamEventV1));
       await new Promise((done) => setTimeout(done, 50));
     }
@@ -105,12 +123,18 @@ describe('producer activity: backpressure instead of loss', function () {
   it('stops waiting when cancelled, with a CancelledFailure, and closes the bus', async function () {
     const { bus, beats, env, run } = setup();
     await bus.ensureGroup(STREAM, GROUP);
-    await bus.publish(STREAM, Array.from({ length: WAIT_MARK }, () => '{}'));
+    await bus.publish(
+      STREAM,
+      Array.from({ length: WAIT_MARK }, () => '{}'),
+    );
     const running = run({ count: 100, startTs: '2025-10-24T14:00:00Z' });
     await until('a heartbeat while waiting', () => beats() > 0);
     const cancelledAt = Date.now();
     env.cancel();
-    const err = await running.then(() => undefined, (e: unknown) => e);
+    const err = await running.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof CancelledFailure, `cancelled, got ${String(err)}`);
     assert.ok(Date.now() - cancelledAt < 2000, 'promptly');
     assert.equal(await bus.length(STREAM), WAIT_MARK, 'published nothing');
@@ -120,7 +144,10 @@ describe('producer activity: backpressure instead of loss', function () {
   it('live mode: a run that found no room before its deadline returns unfinished, having published nothing', async function () {
     const { bus, beats, run } = setup();
     await bus.ensureGroup(STREAM, GROUP);
-    await bus.publish(STREAM, Array.from({ length: 950 }, () => '{}'));
+    await bus.publish(
+      STREAM,
+      Array.from({ length: 950 }, () => '{}'),
+    );
     const result = await run({ maxRunMs: 700 });
     assert.deepEqual([result.published, result.finished], [0, false]);
     assert.ok(beats() > 0, 'heartbeats while waiting');
@@ -130,8 +157,14 @@ describe('producer activity: backpressure instead of loss', function () {
   it('finite mode: fails the attempt (to be retried from its heartbeat) after waiting maxRunMs', async function () {
     const { bus, run } = setup();
     await bus.ensureGroup(STREAM, GROUP);
-    await bus.publish(STREAM, Array.from({ length: WAIT_MARK }, () => '{}'));
-    await assert.rejects(run({ count: 10, startTs: '2025-10-24T14:00:00Z', maxRunMs: 400 }),
-      (err: Error & { type?: string; nonRetryable?: boolean }) => err.type === 'BacklogAtRetention' && err.nonRetryable === false && /stayed at 90% of retention/.test(err.message));
+    await bus.publish(
+      STREAM,
+      Array.from({ length: WAIT_MARK }, () => '{}'),
+    );
+    await assert.rejects(
+      run({ count: 10, startTs: '2025-10-24T14:00:00Z', maxRunMs: 400 }),
+      (err: Error & { type?: string; nonRetryable?: boolean }) =>
+        err.type === 'BacklogAtRetention' && err.nonRetryable === false && /stayed at 90% of retention/.test(err.message),
+    );
   });
 });

@@ -20,7 +20,10 @@ describe('redactSecrets with known URLs (what readiness and store errors go thro
   });
 
   it('masks a single database URL however its password is spelled', function () {
-    assert.equal(redactSecrets('postgres://mdp:s3cret@127.0.0.1:5432/mdp', ['postgres://mdp:s3cret@127.0.0.1:5432/mdp']), 'postgres://mdp:***@127.0.0.1:5432/mdp');
+    assert.equal(
+      redactSecrets('postgres://mdp:s3cret@127.0.0.1:5432/mdp', ['postgres://mdp:s3cret@127.0.0.1:5432/mdp']),
+      'postgres://mdp:***@127.0.0.1:5432/mdp',
+    );
     const query = 'postgres://db.example:5432/mdp?user=mdp&password=s3cret&sslmode=require';
     assert.equal(redactSecrets(query, [query]), 'postgres://db.example:5432/mdp?user=mdp&password=***&sslmode=require');
     assert.equal(redactSecrets('postgres://mdp@127.0.0.1:5432/mdp', ['postgres://mdp@127.0.0.1:5432/mdp']), 'postgres://mdp@127.0.0.1:5432/mdp');
@@ -57,7 +60,10 @@ describe('redactSecrets in free text', function () {
 
   it('masks ?password= and &password= query parameters up to the next parameter', function () {
     assert.equal(redactSecrets('postgres://db/mdp?password=se/cr#et'), 'postgres://db/mdp?password=***');
-    assert.equal(redactSecrets('postgres://db/mdp?sslmode=require&password=s3:c@r?t&application_name=mdp'), 'postgres://db/mdp?sslmode=require&password=***&application_name=mdp');
+    assert.equal(
+      redactSecrets('postgres://db/mdp?sslmode=require&password=s3:c@r?t&application_name=mdp'),
+      'postgres://db/mdp?sslmode=require&password=***&application_name=mdp',
+    );
     assert.equal(redactSecrets('postgres://db/mdp?PassWord=x&passwd=y&pwd=z'), 'postgres://db/mdp?PassWord=***&passwd=***&pwd=***');
     assert.equal(redactSecrets('postgres://db/mdp?password=&sslmode=require'), 'postgres://db/mdp?password=&sslmode=require');
   });
@@ -87,7 +93,8 @@ describe('redactSecrets in free text', function () {
       'ratio 3:2 @ 10:00, scheme://',
       'redis://:@host:6379',
       'redis://:***@host:6379',
-    ]) assert.equal(redactSecrets(text), text);
+    ])
+      assert.equal(redactSecrets(text), text);
   });
 
   it('masks a port followed by an @ in the same URL, since it reads like a password with a "/"', function () {

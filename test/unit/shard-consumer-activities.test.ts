@@ -33,15 +33,30 @@ const WINDOW_MS = 1000;
 
 function microBatchDefaults(overrides: Partial<MicroBatchDefaults> = {}): MicroBatchDefaults {
   return {
-    stream: BASE, group: GROUP, lateStream: LATE, dlqStream: DLQ, windowMs: WINDOW_MS, allowLateMs: 100, flushTimeoutMs: 100, maxFutureMs: 5000,
-    maxBatchSize: 100, maxBufferedEvents: 5000, maxDeliveries: 3, maxRunMs: 800, featuresStream: 'ut.features', featureWindows: [{ name: 'vwap_1m', horizon: '60s' }], shards: 1,
+    stream: BASE,
+    group: GROUP,
+    lateStream: LATE,
+    dlqStream: DLQ,
+    windowMs: WINDOW_MS,
+    allowLateMs: 100,
+    flushTimeoutMs: 100,
+    maxFutureMs: 5000,
+    maxBatchSize: 100,
+    maxBufferedEvents: 5000,
+    maxDeliveries: 3,
+    maxRunMs: 800,
+    featuresStream: 'ut.features',
+    featureWindows: [{ name: 'vwap_1m', horizon: '60s' }],
+    shards: 1,
     ...overrides,
   };
 }
 
 function events(count: number, startMs = T0_MS, tickRate = 10): StreamEventV1[] {
-  return new SyntheticProducer({ provider: 'ut', symbols: ['AAA', 'BBB'], seed: 7, tickRate, priceVolatility: 0.02 })
-    .generateFinite({ count, startUs: startMs * 1000 });
+  return new SyntheticProducer({ provider: 'ut', symbols: ['AAA', 'BBB'], seed: 7, tickRate, priceVolatility: 0.02 }).generateFinite({
+    count,
+    startUs: startMs * 1000,
+  });
 }
 
 function srcMs(event: StreamEventV1): number {
@@ -51,8 +66,10 @@ function srcMs(event: StreamEventV1): number {
 /** Runs an activity as Temporal would inside the shard owner's workflow. */
 function activityEnv(workflowId: string, activityType: string, epoch = Date.now()): MockActivityEnvironment {
   // The SDK's own activity logger would print every expected failure; the tests assert on them instead.
-  return new MockActivityEnvironment({ activityType, attempt: 1, currentAttemptScheduledTimestampMs: epoch, workflowExecution: { workflowId, runId: 'run-1' } },
-    { logger: new DefaultLogger('ERROR', () => undefined) });
+  return new MockActivityEnvironment(
+    { activityType, attempt: 1, currentAttemptScheduledTimestampMs: epoch, workflowExecution: { workflowId, runId: 'run-1' } },
+    { logger: new DefaultLogger('ERROR', () => undefined) },
+  );
 }
 
 async function metricValues(metrics: Metrics, name: string): Promise<MetricValue<string>[]> {
@@ -73,8 +90,22 @@ function setup(overrides: Partial<MicroBatchDefaults> = {}) {
   const bars = new MemoryBarStore();
   const jobs = new MemoryJobRuns();
   const metrics = createMetrics();
-  const run = createMicroBatchActivity({ openBus: () => bus, bars, shards: bars, jobs, metrics, log: createLogger('ERROR', () => undefined), microBatch: microBatchDefaults(overrides) });
-  return { bus, bars, jobs, metrics, run: (env = activityEnv(OWNER, 'runMicroBatchShard')) => env.run<[MicroBatchInput], MicroBatchRunResult, typeof run>(run, { shard: 0 }) };
+  const run = createMicroBatchActivity({
+    openBus: () => bus,
+    bars,
+    shards: bars,
+    jobs,
+    metrics,
+    log: createLogger('ERROR', () => undefined),
+    microBatch: microBatchDefaults(overrides),
+  });
+  return {
+    bus,
+    bars,
+    jobs,
+    metrics,
+    run: (env = activityEnv(OWNER, 'runMicroBatchShard')) => env.run<[MicroBatchInput], MicroBatchRunResult, typeof run>(run, { shard: 0 }),
+  };
 }
 
 describe('micro-batch activity on fake dependencies', function () {
@@ -82,20 +113,29 @@ describe('micro-batch activity on fake dependencies', function () {
     const { bus, bars, jobs, metrics, run } = setup();
     const valid = events(200);
     await bus.ensureGroup(STREAM, GROUP);
-    await bus.publish(STREAM, valid.slice(0, 100).map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      valid.slice(0, 100).map((e) => JSON.stringify(e)),
+    );
     bus.appendRaw(STREAM, { data: 'x', note: 'foreign' });
     const inverted = { ...valid[0], h: 1, l: 2 };
     await bus.publish(STREAM, ['not json', JSON.stringify(inverted)]);
-    await bus.publish(STREAM, valid.slice(100).map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      valid.slice(100).map((e) => JSON.stringify(e)),
+    );
 
     const result: MicroBatchRunResult = await run();
 
     assert.deepEqual(bars.sorted(), expectedBars(valid, WINDOW_MS));
-    assert.deepEqual(dlqLetters(bus).map((l) => [l.code, l.original, l.stream]), [
-      ['no_payload', JSON.stringify({ data: 'x', note: 'foreign' }), STREAM],
-      ['invalid_event', 'not json', STREAM],
-      ['invalid_event', JSON.stringify(inverted), STREAM],
-    ]);
+    assert.deepEqual(
+      dlqLetters(bus).map((l) => [l.code, l.original, l.stream]),
+      [
+        ['no_payload', JSON.stringify({ data: 'x', note: 'foreign' }), STREAM],
+        ['invalid_event', 'not json', STREAM],
+        ['invalid_event', JSON.stringify(inverted), STREAM],
+      ],
+    );
     assert.match(dlqLetters(bus)[0].reason, /no payload field "d"/);
     assert.match(dlqLetters(bus)[1].reason, /^malformed JSON/);
     assert.match(dlqLetters(bus)[2].reason, /field "h" must be >= "l"/);
@@ -110,8 +150,15 @@ describe('micro-batch activity on fake dependencies', function () {
     assert.equal(bus.entries('ut.features.0').length, bars.rows.size, 'one feature snapshot per bar');
     const stored = bars.positions.get(`${STREAM}|${GROUP}`);
     assert.equal(stored?.owner, OWNER);
-    assert.equal(stored?.position?.frontierMs, Math.max(...bars.sorted().map((b) => b.tsMs)) + WINDOW_MS, 'frontier at the last window end, stored with the bars');
-    assert.deepEqual(jobs.rows.map((r) => [r.jobName, r.status, r.counts.bars]), [[OWNER, 'success', bars.rows.size]]);
+    assert.equal(
+      stored?.position?.frontierMs,
+      Math.max(...bars.sorted().map((b) => b.tsMs)) + WINDOW_MS,
+      'frontier at the last window end, stored with the bars',
+    );
+    assert.deepEqual(
+      jobs.rows.map((r) => [r.jobName, r.status, r.counts.bars]),
+      [[OWNER, 'success', bars.rows.size]],
+    );
   });
 
   it('sends events of windows before the stored frontier to the late stream with their payload, and changes no bar', async function () {
@@ -120,14 +167,26 @@ describe('micro-batch activity on fake dependencies', function () {
     const frontierMs = T0_MS + 3000;
     bus.setCheckpoint(STREAM, GROUP, frontierMs);
     await bus.ensureGroup(STREAM, GROUP);
-    await bus.publish(STREAM, all.map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      all.map((e) => JSON.stringify(e)),
+    );
 
     await run();
 
     const before = all.filter((e) => srcMs(e) < frontierMs);
     assert.ok(before.length > 0 && before.length < all.length);
-    assert.deepEqual(bus.entries(LATE).map((e) => e.fields!.d), before.map((e) => JSON.stringify(e)));
-    assert.deepEqual(bars.sorted(), expectedBars(all.filter((e) => srcMs(e) >= frontierMs), WINDOW_MS));
+    assert.deepEqual(
+      bus.entries(LATE).map((e) => e.fields!.d),
+      before.map((e) => JSON.stringify(e)),
+    );
+    assert.deepEqual(
+      bars.sorted(),
+      expectedBars(
+        all.filter((e) => srcMs(e) >= frontierMs),
+        WINDOW_MS,
+      ),
+    );
     assert.equal(await errorCount(metrics, 'microbatch', 'late_event'), before.length);
     assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 100), []);
   });
@@ -141,12 +200,17 @@ describe('micro-batch activity on fake dependencies', function () {
     await bus.readNew(STREAM, GROUP, OWNER, 10, 0);
     await bus.readPending(STREAM, GROUP, OWNER, '0', 10);
     await bus.readPending(STREAM, GROUP, OWNER, '0', 10);
-    await bus.publish(STREAM, rest.map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      rest.map((e) => JSON.stringify(e)),
+    );
 
     await run();
 
-    assert.deepEqual(dlqLetters(bus).map((l) => [l.code, l.reason, l.deliveries, l.original]),
-      [['max_deliveries', 'delivered 4 times (max_deliveries 3)', '4', JSON.stringify(poison)]]);
+    assert.deepEqual(
+      dlqLetters(bus).map((l) => [l.code, l.reason, l.deliveries, l.original]),
+      [['max_deliveries', 'delivered 4 times (max_deliveries 3)', '4', JSON.stringify(poison)]],
+    );
     assert.deepEqual(bars.sorted(), expectedBars(rest, WINDOW_MS), 'its neighbours land');
     assert.equal(await errorCount(metrics, 'microbatch', 'max_deliveries'), 1);
     assert.equal(await errorCount(metrics, 'microbatch', 'invalid_event'), 0);
@@ -159,14 +223,26 @@ describe('micro-batch activity on fake dependencies', function () {
     const tomorrow = JSON.stringify({ ...valid[0], seq: 999, src_ts: srcTs, event_id: makeEventId('ut', valid[0].symbol, srcTs, 999) });
     await bus.ensureGroup(STREAM, GROUP);
     // Before its neighbours' windows close: had it reached the batcher, every later event would be late.
-    await bus.publish(STREAM, valid.slice(0, 10).map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      valid.slice(0, 10).map((e) => JSON.stringify(e)),
+    );
     await bus.publish(STREAM, [tomorrow]);
-    await bus.publish(STREAM, valid.slice(10).map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      valid.slice(10).map((e) => JSON.stringify(e)),
+    );
 
     const result: MicroBatchRunResult = await run();
 
-    assert.deepEqual(dlqLetters(bus).map((l) => [l.code, l.original]), [['future_event', tomorrow]]);
-    assert.match(dlqLetters(bus)[0].reason, new RegExp(`^src_ts ${srcTs.replace(/[.]/g, '[.]')} is 8[0-9.]+ ms ahead of the wall clock \\(max_future_ms 5000\\)$`));
+    assert.deepEqual(
+      dlqLetters(bus).map((l) => [l.code, l.original]),
+      [['future_event', tomorrow]],
+    );
+    assert.match(
+      dlqLetters(bus)[0].reason,
+      new RegExp(`^src_ts ${srcTs.replace(/[.]/g, '[.]')} is 8[0-9.]+ ms ahead of the wall clock \\(max_future_ms 5000\\)$`),
+    );
     assert.deepEqual(bars.sorted(), expectedBars(valid, WINDOW_MS), 'every neighbour in its bar');
     assert.equal(bus.entries(LATE).length, 0, 'nothing went late');
     const lastEndMs = Math.max(...bars.sorted().map((b) => b.tsMs)) + WINDOW_MS;
@@ -188,7 +264,10 @@ describe('micro-batch activity on fake dependencies', function () {
     const first = valid.findIndex(inPoison);
     const published = [...valid.slice(0, first + 1), valid[first], ...valid.slice(first + 1)];
     await bus.ensureGroup(STREAM, GROUP);
-    await bus.publish(STREAM, published.map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      published.map((e) => JSON.stringify(e)),
+    );
     // What the DLQ held when each position that covers the refused window was stored.
     const dlqAtCommit: number[] = [];
     const commit = bars.commit.bind(bars);
@@ -204,14 +283,28 @@ describe('micro-batch activity on fake dependencies', function () {
     assert.ok(dlqAtCommit.length > 0 && dlqAtCommit.every((n) => n === refused.length), `DLQ before the position: ${dlqAtCommit.join(', ')}`);
     assert.ok(refused.length >= 5);
     const letters = dlqLetters(bus);
-    assert.deepEqual(letters.map((l) => l.original), refused, 'exactly the refused bar\'s entries, payloads kept');
+    assert.deepEqual(
+      letters.map((l) => l.original),
+      refused,
+      "exactly the refused bar's entries, payloads kept",
+    );
     for (const letter of letters) {
       assert.equal(letter.code, 'store_rejected');
       assert.equal(letter.reason, `the store rejected its 1s bar at ${new Date(poisonStartMs).toISOString()}: ${reason}`);
       assert.equal(letter.deliveries, '1', 'each entry was delivered once: no "delivered N times" for anyone');
     }
-    assert.deepEqual(bars.rejected.map((r) => [r.bar.symbol, r.bar.tsMs]), [['BBB', poisonStartMs]]);
-    assert.deepEqual(bars.sorted(), expectedBars(valid.filter((e) => !inPoison(e)), WINDOW_MS), 'every neighbour in its bar');
+    assert.deepEqual(
+      bars.rejected.map((r) => [r.bar.symbol, r.bar.tsMs]),
+      [['BBB', poisonStartMs]],
+    );
+    assert.deepEqual(
+      bars.sorted(),
+      expectedBars(
+        valid.filter((e) => !inPoison(e)),
+        WINDOW_MS,
+      ),
+      'every neighbour in its bar',
+    );
     assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 200), [], 'nothing pending');
     assert.equal(bus.entries(LATE).length, 0);
     const lastEndMs = Math.max(...valid.map(srcMs).map((ms) => ms - (ms % WINDOW_MS))) + WINDOW_MS;
@@ -231,7 +324,10 @@ describe('micro-batch activity on fake dependencies', function () {
     const burst = events(50, T0_MS, 200).filter((e) => srcMs(e) < T0_MS + WINDOW_MS); // one window
     assert.ok(burst.length >= 40);
     await bus.ensureGroup(STREAM, GROUP);
-    await bus.publish(STREAM, burst.map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      burst.map((e) => JSON.stringify(e)),
+    );
 
     const result: MicroBatchRunResult = await run();
 
@@ -247,7 +343,10 @@ describe('micro-batch activity on fake dependencies', function () {
     const { bus, bars, metrics, run } = setup();
     const all = events(100);
     await bus.ensureGroup(STREAM, GROUP);
-    await bus.publish(STREAM, all.map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      all.map((e) => JSON.stringify(e)),
+    );
     assert.equal(bus.trimOldest(STREAM, 30), 30); // an operator's XTRIM while no consumer ran
 
     await run();
@@ -256,26 +355,49 @@ describe('micro-batch activity on fake dependencies', function () {
     assert.deepEqual(bars.sorted(), expectedBars(all.slice(30), WINDOW_MS), 'the rest lands');
     await run(); // the next run's first tick trims what the first acknowledged
     assert.deepEqual(bus.entries(STREAM), []);
-    assert.deepEqual((await metricValues(metrics, 'stream_trimmed_entries_total')).map((v) => [v.labels.topic, v.value]), [[STREAM, 70]]);
+    assert.deepEqual(
+      (await metricValues(metrics, 'stream_trimmed_entries_total')).map((v) => [v.labels.topic, v.value]),
+      [[STREAM, 70]],
+    );
     assert.equal(await errorCount(metrics, 'microbatch', 'trimmed_unread'), 30, 'reported once');
   });
 
   it('stops on cancellation with its counts in the CancelledFailure, removes its gauges and closes the bus', async function () {
     const { bus, bars, jobs, metrics } = setup({ maxRunMs: 60_000 });
     await bus.ensureGroup(STREAM, GROUP);
-    await bus.publish(STREAM, events(40).map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      events(40).map((e) => JSON.stringify(e)),
+    );
     const env = activityEnv(OWNER, 'runMicroBatchShard');
-    const run = createMicroBatchActivity({ openBus: () => bus, bars, shards: bars, jobs, metrics, log: createLogger('ERROR', () => undefined), microBatch: microBatchDefaults({ maxRunMs: 60_000 }) });
+    const run = createMicroBatchActivity({
+      openBus: () => bus,
+      bars,
+      shards: bars,
+      jobs,
+      metrics,
+      log: createLogger('ERROR', () => undefined),
+      microBatch: microBatchDefaults({ maxRunMs: 60_000 }),
+    });
     const running = env.run(run, { shard: 0 });
     await new Promise((done) => setTimeout(done, 500));
     env.cancel();
-    const err = await running.then(() => undefined, (e: unknown) => e);
+    const err = await running.then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     assert.ok(err instanceof CancelledFailure, `cancelled, got ${String(err)}`);
     const carried = err.details[0] as MicroBatchRunResult;
     assert.equal(carried.stoppedBy, 'cancelled');
     assert.equal(carried.counts.accepted, 40);
     assert.equal(bus.closed, 1);
-    for (const gauge of ['stream_consumer_last_heartbeat_seconds', 'stream_consumer_lag_ms', 'stream_pending_entries', 'microbatch_watermark_ms', 'stream_backlog_ratio']) {
+    for (const gauge of [
+      'stream_consumer_last_heartbeat_seconds',
+      'stream_consumer_lag_ms',
+      'stream_pending_entries',
+      'microbatch_watermark_ms',
+      'stream_backlog_ratio',
+    ]) {
       assert.deepEqual(await metricValues(metrics, gauge), [], `${gauge} removed`);
     }
     assert.equal(jobs.rows[0].status, 'success');
@@ -285,12 +407,18 @@ describe('micro-batch activity on fake dependencies', function () {
     const { bus, bars, jobs, metrics, run } = setup();
     bars.failWith = new Error('store down');
     await bus.ensureGroup(STREAM, GROUP);
-    await bus.publish(STREAM, events(20).map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      events(20).map((e) => JSON.stringify(e)),
+    );
 
     await assert.rejects(run(), /store down/);
 
     assert.equal(await errorCount(metrics, 'microbatch', 'activity_failure'), 1);
-    assert.deepEqual(jobs.rows.map((r) => [r.status, r.error]), [['failure', 'store down']]);
+    assert.deepEqual(
+      jobs.rows.map((r) => [r.status, r.error]),
+      [['failure', 'store down']],
+    );
     assert.equal(bus.closed, 1);
     assert.equal((await bus.pendingEntries(STREAM, GROUP, 100)).length, 20, 'unflushed events stay pending for the next attempt');
   });
@@ -302,7 +430,10 @@ describe('micro-batch activity on fake dependencies', function () {
     // A second group that reads nothing keeps the acknowledged entries from being trimmed, so the
     // rolled-back group below sees them all again.
     await bus.ensureGroup(STREAM, 'ut-hold');
-    const ids = await bus.publish(STREAM, all.map((e) => JSON.stringify(e)));
+    const ids = await bus.publish(
+      STREAM,
+      all.map((e) => JSON.stringify(e)),
+    );
     await run();
     const committed = bars.sorted();
     assert.deepEqual(committed, expectedBars(all, WINDOW_MS));
@@ -322,19 +453,36 @@ describe('micro-batch activity on fake dependencies', function () {
     assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 100), []);
   });
 
-  it('fences off a superseded attempt: it stops reading and committing, and never touches its successor\'s job row', async function () {
+  it("fences off a superseded attempt: it stops reading and committing, and never touches its successor's job row", async function () {
     const { bus, bars, jobs, metrics } = setup();
-    const run = createMicroBatchActivity({ openBus: () => bus, bars, shards: bars, jobs, metrics, log: createLogger('ERROR', () => undefined), microBatch: microBatchDefaults({ maxRunMs: 60_000 }) });
+    const run = createMicroBatchActivity({
+      openBus: () => bus,
+      bars,
+      shards: bars,
+      jobs,
+      metrics,
+      log: createLogger('ERROR', () => undefined),
+      microBatch: microBatchDefaults({ maxRunMs: 60_000 }),
+    });
     const all = events(120);
     await bus.ensureGroup(STREAM, GROUP);
-    await bus.publish(STREAM, all.slice(0, 60).map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      all.slice(0, 60).map((e) => JSON.stringify(e)),
+    );
     const stale = activityEnv(OWNER, 'runMicroBatchShard', 1_000);
-    const staleRun = stale.run(run, { shard: 0 }).then(() => undefined, (e: unknown) => e);
+    const staleRun = stale.run(run, { shard: 0 }).then(
+      () => undefined,
+      (e: unknown) => e,
+    );
     await new Promise((done) => setTimeout(done, 300));
     // The server gave up on the first attempt (e.g. its worker froze) and scheduled a second one.
     const successor = activityEnv(OWNER, 'runMicroBatchShard', 2_000);
     const successorRun = successor.run(run, { shard: 0, maxRunMs: 1500 });
-    await bus.publish(STREAM, all.slice(60).map((e) => JSON.stringify(e)));
+    await bus.publish(
+      STREAM,
+      all.slice(60).map((e) => JSON.stringify(e)),
+    );
     const fenced = await staleRun;
     assert.match(String(fenced), /epoch 1000 is fenced off/);
     assert.equal((fenced as { type?: string }).type, 'OwnerFenced');
@@ -343,7 +491,11 @@ describe('micro-batch activity on fake dependencies', function () {
     await assert.rejects(activityEnv(OWNER, 'runMicroBatchShard', 1_500).run(run, { shard: 0 }), /epoch 1500 is fenced off/);
 
     assert.deepEqual(bars.sorted(), expectedBars(all, WINDOW_MS), 'every event in exactly one bar');
-    assert.deepEqual(jobs.rows.map((r) => r.status), ['abandoned', 'success'], 'the stale attempt wrote no row after its successor started');
+    assert.deepEqual(
+      jobs.rows.map((r) => r.status),
+      ['abandoned', 'success'],
+      'the stale attempt wrote no row after its successor started',
+    );
     assert.equal(await errorCount(metrics, 'microbatch', 'owner_fenced'), 2);
     assert.deepEqual(await bus.pendingEntries(STREAM, GROUP, 200), []);
   });
@@ -370,18 +522,48 @@ describe('inference activity on fake dependencies', function () {
 
   /** Fires `above` for every snapshot priced over 100: simple, deterministic and order-visible. */
   const adapter: InferenceAdapter = {
-    name: 'fake', version: 'v1',
-    evaluate: (s) => Promise.resolve(s.price > 100
-      ? [{ ver: 1, provider: s.provider, symbol: s.symbol, ts: s.ts, name: 'above', value: 1, score: 1, meta: { window: s.interval, price: s.price, inputs: {}, adapter: 'fake' } } satisfies SignalEventV1]
-      : []),
+    name: 'fake',
+    version: 'v1',
+    evaluate: (s) =>
+      Promise.resolve(
+        s.price > 100
+          ? [
+              {
+                ver: 1,
+                provider: s.provider,
+                symbol: s.symbol,
+                ts: s.ts,
+                name: 'above',
+                value: 1,
+                score: 1,
+                meta: { window: s.interval, price: s.price, inputs: {}, adapter: 'fake' },
+              } satisfies SignalEventV1,
+            ]
+          : [],
+      ),
   };
 
   it('stores and publishes the signals of valid snapshots in order, and dead-letters the rest under their codes', async function () {
     const bus = new MemoryBus();
     const signals = new MemorySignalStore();
     const metrics = createMetrics();
-    const defaults: InferenceDefaults = { featuresStream: FEATURES, signalsStream: SIGNALS, inferenceGroup: IGROUP, dlqStream: DLQ, maxDeliveries: 3, maxRunMs: 500, shards: 1 };
-    const run = createInferenceActivity({ openBus: () => bus, signals, createAdapter: () => Promise.resolve(adapter), metrics, log: createLogger('ERROR', () => undefined), inference: defaults });
+    const defaults: InferenceDefaults = {
+      featuresStream: FEATURES,
+      signalsStream: SIGNALS,
+      inferenceGroup: IGROUP,
+      dlqStream: DLQ,
+      maxDeliveries: 3,
+      maxRunMs: 500,
+      shards: 1,
+    };
+    const run = createInferenceActivity({
+      openBus: () => bus,
+      signals,
+      createAdapter: () => Promise.resolve(adapter),
+      metrics,
+      log: createLogger('ERROR', () => undefined),
+      inference: defaults,
+    });
     await bus.ensureGroup(FSTREAM, IGROUP);
     // A foreign entry three attempts already choked on: dead-lettered as over-delivered, with all its fields.
     bus.appendRaw(FSTREAM, { junk: '1' });
@@ -393,12 +575,21 @@ describe('inference activity on fake dependencies', function () {
 
     const result = await activityEnv(IOWNER, 'runInferenceShard').run<[InferenceInput], InferenceRunResult, typeof run>(run, { shard: 0, adapter: 'rules' });
 
-    assert.deepEqual([...signals.rows.values()].map((s) => s.ts), [snaps[1].ts, snaps[2].ts]);
-    assert.deepEqual(bus.entries(SIGNALS).map((e) => (JSON.parse(e.fields!.d) as SignalEventV1).ts), [snaps[1].ts, snaps[2].ts]);
-    assert.deepEqual(dlqLetters(bus).map((l) => [l.code, l.original]), [
-      ['max_deliveries', JSON.stringify({ junk: '1' })],
-      ['invalid_snapshot', '{"ver":2}'],
-    ]);
+    assert.deepEqual(
+      [...signals.rows.values()].map((s) => s.ts),
+      [snaps[1].ts, snaps[2].ts],
+    );
+    assert.deepEqual(
+      bus.entries(SIGNALS).map((e) => (JSON.parse(e.fields!.d) as SignalEventV1).ts),
+      [snaps[1].ts, snaps[2].ts],
+    );
+    assert.deepEqual(
+      dlqLetters(bus).map((l) => [l.code, l.original]),
+      [
+        ['max_deliveries', JSON.stringify({ junk: '1' })],
+        ['invalid_snapshot', '{"ver":2}'],
+      ],
+    );
     assert.equal(result.counts.snapshots, 3);
     assert.equal(result.counts.signals, 2);
     assert.equal(result.counts.invalid, 2);
@@ -406,19 +597,37 @@ describe('inference activity on fake dependencies', function () {
     assert.equal(await errorCount(metrics, 'inference', 'invalid_snapshot'), 1);
     assert.equal(await errorCount(metrics, 'inference', 'max_deliveries'), 1);
     const emitted = await metricValues(metrics, 'signals_emitted_total');
-    assert.deepEqual(emitted.map((v) => [v.labels.name, v.value]), [['above', 2]]);
+    assert.deepEqual(
+      emitted.map((v) => [v.labels.name, v.value]),
+      [['above', 2]],
+    );
     assert.equal(bus.closed, 1);
   });
 
   it('fails without retry when the adapter does not load, and opens no bus', async function () {
     const bus = new MemoryBus();
-    const defaults: InferenceDefaults = { featuresStream: FEATURES, signalsStream: SIGNALS, inferenceGroup: IGROUP, dlqStream: DLQ, maxDeliveries: 3, maxRunMs: 500, shards: 1 };
+    const defaults: InferenceDefaults = {
+      featuresStream: FEATURES,
+      signalsStream: SIGNALS,
+      inferenceGroup: IGROUP,
+      dlqStream: DLQ,
+      maxDeliveries: 3,
+      maxRunMs: 500,
+      shards: 1,
+    };
     const run = createInferenceActivity({
-      openBus: () => bus, signals: new MemorySignalStore(), createAdapter: () => Promise.reject(new Error('rules.yaml:3:7: unknown feature "foo"')),
-      metrics: createMetrics(), log: createLogger('ERROR', () => undefined), inference: defaults,
+      openBus: () => bus,
+      signals: new MemorySignalStore(),
+      createAdapter: () => Promise.reject(new Error('rules.yaml:3:7: unknown feature "foo"')),
+      metrics: createMetrics(),
+      log: createLogger('ERROR', () => undefined),
+      inference: defaults,
     });
-    await assert.rejects(activityEnv(IOWNER, 'runInferenceShard').run(run, { shard: 0, adapter: 'rules' as const }),
-      (err: Error & { nonRetryable?: boolean; type?: string }) => err.nonRetryable === true && err.type === 'AdapterLoadError' && /unknown feature "foo"/.test(err.message));
+    await assert.rejects(
+      activityEnv(IOWNER, 'runInferenceShard').run(run, { shard: 0, adapter: 'rules' as const }),
+      (err: Error & { nonRetryable?: boolean; type?: string }) =>
+        err.nonRetryable === true && err.type === 'AdapterLoadError' && /unknown feature "foo"/.test(err.message),
+    );
     assert.equal(bus.closed, 0);
   });
 });

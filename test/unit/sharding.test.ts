@@ -4,7 +4,10 @@ import { shardOf, shardStream, streamIdMs } from '../../pipeline/bus/index.js';
 describe('sharding', function () {
   it('is stable: the same instrument always maps to the same shard', function () {
     // Pinned values: changing the hash would move every symbol to another owner after an upgrade.
-    assert.deepEqual(['SPY', 'AAPL', 'MSFT', 'QQQ'].map((s) => shardOf('synthetic', s, 4)), [2, 2, 0, 3]);
+    assert.deepEqual(
+      ['SPY', 'AAPL', 'MSFT', 'QQQ'].map((s) => shardOf('synthetic', s, 4)),
+      [2, 2, 0, 3],
+    );
     for (let i = 0; i < 100; i++) assert.equal(shardOf('ibkr', `S${i}`, 7), shardOf('ibkr', `S${i}`, 7));
   });
 

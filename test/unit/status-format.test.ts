@@ -14,18 +14,39 @@ describe('status and progress lines', () => {
 
   it('show watermark, frontier and recovery runs as UTC clock times to the millisecond', () => {
     const consumer: ConsumerView = {
-      role: 'microbatch', shard: 0, workflowId: 'mdp-microbatch-0', stream: 'mdp:events:0', status: 'RUNNING', attempt: 1,
-      activityState: 'STARTED', lastHeartbeatMs: AT - 500, lastFailure: null, watermarkMs: AT - 2000, frontierMs: Date.UTC(2025, 9, 24, 9, 5, 7, 8),
-      openWindows: 1, lastId: null, lagMs: 0, pending: 0, backlog: 12_345, retention: 1_000_000, adapter: null, modelVersion: null, published: null,
+      role: 'microbatch',
+      shard: 0,
+      workflowId: 'mdp-microbatch-0',
+      stream: 'mdp:events:0',
+      status: 'RUNNING',
+      attempt: 1,
+      activityState: 'STARTED',
+      lastHeartbeatMs: AT - 500,
+      lastFailure: null,
+      watermarkMs: AT - 2000,
+      frontierMs: Date.UTC(2025, 9, 24, 9, 5, 7, 8),
+      openWindows: 1,
+      lastId: null,
+      lagMs: 0,
+      pending: 0,
+      backlog: 12_345,
+      retention: 1_000_000,
+      adapter: null,
+      modelVersion: null,
+      published: null,
     };
     const status: FleetStatus = {
-      atMs: AT, temporalError: null, consumers: [consumer], replays: [], progress: PROGRESS,
+      atMs: AT,
+      temporalError: null,
+      consumers: [consumer],
+      replays: [],
+      progress: PROGRESS,
       recovery: { scheduleId: 'mdp-recovery', intervalMs: 60_000, paused: false, nextRunMs: AT + 60_000, lastRunMs: null, runs: 0 },
     };
     const text = formatFleetStatus(status);
     assert.match(text, /^microbatch\s+0\s+mdp-microbatch-0\s+RUNNING\s+0\.5s ago\s+14:01:59\.234\s+09:05:07\.008\s/m);
     assert.match(text, /^role .* pending +backlog \(of retention\) +model/m);
-    assert.match(text, /^microbatch .* 0\.0s +0 +12345 \(1\.2%\) +-$/m, 'the group\'s backlog and its share of retention');
+    assert.match(text, /^microbatch .* 0\.0s +0 +12345 \(1\.2%\) +-$/m, "the group's backlog and its share of retention");
     assert.match(text, /^recovery: schedule mdp-recovery every 1m, 0 runs, last -, next 14:03:01\.234$/m);
   });
 });

@@ -10,10 +10,22 @@ const INGEST_TS = '2025-10-24T14:02:01.200000Z';
 /** A valid v1 tick; `overrides` replace fields, and `event_id` follows unless overridden too. */
 function tick(overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const event: Record<string, unknown> = {
-    ver: 1, provider: 'synthetic', symbol: 'SPY', kind: 'tick', src_ts: SRC_TS, ingest_ts: INGEST_TS,
-    o: 425.1, h: 425.1, l: 425.1, c: 425.1, v: 200, seq: 7, ...overrides,
+    ver: 1,
+    provider: 'synthetic',
+    symbol: 'SPY',
+    kind: 'tick',
+    src_ts: SRC_TS,
+    ingest_ts: INGEST_TS,
+    o: 425.1,
+    h: 425.1,
+    l: 425.1,
+    c: 425.1,
+    v: 200,
+    seq: 7,
+    ...overrides,
   };
-  event.event_id = 'event_id' in overrides ? overrides.event_id : makeEventId(String(event.provider), String(event.symbol), String(event.src_ts), Number(event.seq));
+  event.event_id =
+    'event_id' in overrides ? overrides.event_id : makeEventId(String(event.provider), String(event.symbol), String(event.src_ts), Number(event.seq));
   return event;
 }
 
@@ -57,9 +69,18 @@ describe('v1 stream event contract', () => {
       const payload = tick();
       const event = accepted(decodeEvent(JSON.stringify(payload)));
       assert.deepEqual(event, {
-        eventId: 'synthetic|SPY|2025-10-24T14:02:01.123456Z|7', provider: 'synthetic', symbol: 'SPY', kind: 'tick',
-        srcTsUs: SRC_TS_US, ingestTsUs: SRC_TS_US - 123_456 + 200_000, seq: 7,
-        o: 425.1, h: 425.1, l: 425.1, c: 425.1, v: 200,
+        eventId: 'synthetic|SPY|2025-10-24T14:02:01.123456Z|7',
+        provider: 'synthetic',
+        symbol: 'SPY',
+        kind: 'tick',
+        srcTsUs: SRC_TS_US,
+        ingestTsUs: SRC_TS_US - 123_456 + 200_000,
+        seq: 7,
+        o: 425.1,
+        h: 425.1,
+        l: 425.1,
+        c: 425.1,
+        v: 200,
       });
       assert.deepEqual(accepted(validateEvent(payload)), event);
     });
@@ -79,8 +100,19 @@ describe('v1 stream event contract', () => {
     it('a StreamEventV1 built by a producer, round-tripped through JSON', () => {
       const srcTs = formatMicros(SRC_TS_US);
       const event: StreamEventV1 = {
-        ver: 1, provider: 'ibkr', symbol: 'AAPL', kind: 'tick', src_ts: srcTs, ingest_ts: srcTs,
-        o: 190, h: 190, l: 190, c: 190, v: 1, seq: 0, event_id: makeEventId('ibkr', 'AAPL', srcTs, 0),
+        ver: 1,
+        provider: 'ibkr',
+        symbol: 'AAPL',
+        kind: 'tick',
+        src_ts: srcTs,
+        ingest_ts: srcTs,
+        o: 190,
+        h: 190,
+        l: 190,
+        c: 190,
+        v: 1,
+        seq: 0,
+        event_id: makeEventId('ibkr', 'AAPL', srcTs, 0),
       };
       assert.equal(accepted(decodeEvent(JSON.stringify(event))).srcTsUs, SRC_TS_US);
     });
@@ -274,9 +306,15 @@ describe('v1 stream event contract', () => {
   describe('parseIsoToMicros / formatMicros', () => {
     it('round-trip microsecond timestamps exactly', () => {
       for (const iso of [
-        '2025-10-24T14:02:01.123456Z', '2025-10-24T14:02:01.000000Z', '2025-10-24T14:02:01.000001Z',
-        '2025-10-24T14:02:01.999999Z', '2025-12-31T23:59:59.999999Z', '2024-02-29T00:00:00.000500Z',
-        '1970-01-01T00:00:00.000000Z', '1969-12-31T23:59:59.999999Z', '2100-06-15T12:30:45.654321Z',
+        '2025-10-24T14:02:01.123456Z',
+        '2025-10-24T14:02:01.000000Z',
+        '2025-10-24T14:02:01.000001Z',
+        '2025-10-24T14:02:01.999999Z',
+        '2025-12-31T23:59:59.999999Z',
+        '2024-02-29T00:00:00.000500Z',
+        '1970-01-01T00:00:00.000000Z',
+        '1969-12-31T23:59:59.999999Z',
+        '2100-06-15T12:30:45.654321Z',
       ]) {
         assert.equal(formatMicros(micros(iso)), iso);
       }

@@ -40,7 +40,9 @@ describe('SeededRandom', () => {
 
   it('draws uniforms in [0, 1) and standard normals with the right moments', () => {
     const rng = SeededRandom.fromSeed(1);
-    let sum = 0, sumSq = 0, usum = 0;
+    let sum = 0,
+      sumSq = 0,
+      usum = 0;
     const n = 100_000;
     for (let i = 0; i < n; i++) {
       const u = rng.next();
@@ -69,8 +71,14 @@ describe('SyntheticProducer', () => {
     const b = new SyntheticProducer(OPTIONS).generateFinite({ count: 600, startUs: T0 });
     const c = new SyntheticProducer({ ...OPTIONS, seed: 43 }).generateFinite({ count: 600, startUs: T0 });
     assert.deepEqual(a, b);
-    assert.notDeepEqual(a.map((e) => e.c), c.map((e) => e.c));
-    assert.notDeepEqual(a.map((e) => e.v), c.map((e) => e.v));
+    assert.notDeepEqual(
+      a.map((e) => e.c),
+      c.map((e) => e.c),
+    );
+    assert.notDeepEqual(
+      a.map((e) => e.v),
+      c.map((e) => e.v),
+    );
   });
 
   it('emits valid v1 tick events with the deterministic event_id', () => {
@@ -90,7 +98,10 @@ describe('SyntheticProducer', () => {
 
   it('numbers each symbol from seq 0 upwards with strictly increasing src_ts, round-robin', () => {
     const events = new SyntheticProducer(OPTIONS).generateFinite({ count: 900, startUs: T0 });
-    assert.deepEqual(events.slice(0, 4).map((e) => e.symbol), ['SPY', 'AAPL', 'MSFT', 'SPY']);
+    assert.deepEqual(
+      events.slice(0, 4).map((e) => e.symbol),
+      ['SPY', 'AAPL', 'MSFT', 'SPY'],
+    );
     const groups = bySymbol(events);
     assert.equal(groups.size, 3);
     for (const [symbol, list] of groups) {
@@ -109,7 +120,10 @@ describe('SyntheticProducer', () => {
 
   it('starts from the documented default prices', () => {
     const first = new SyntheticProducer({ ...OPTIONS, symbols: ['SPY', 'AAPL', 'MSFT', 'ZZZ'] }).generateFinite({ count: 4, startUs: T0 });
-    assert.deepEqual(first.slice(0, 3).map((e) => e.c), [425, 190, 410]);
+    assert.deepEqual(
+      first.slice(0, 3).map((e) => e.c),
+      [425, 190, 410],
+    );
     const zzz = first[3].c;
     assert.ok(zzz >= 20 && zzz < 500);
     const again = new SyntheticProducer({ ...OPTIONS, seed: 9, symbols: ['ZZZ'], startPrices: { SPY: 1 } }).generateFinite({ count: 1, startUs: T0 });
@@ -119,7 +133,12 @@ describe('SyntheticProducer', () => {
   });
 
   it('resumes from a JSON snapshot exactly where it stopped', () => {
-    for (const [n, m] of [[0, 50], [1, 50], [7, 200], [500, 333]] as const) {
+    for (const [n, m] of [
+      [0, 50],
+      [1, 50],
+      [7, 200],
+      [500, 333],
+    ] as const) {
       const oneGo = new SyntheticProducer(OPTIONS).generateFinite({ count: n + m, startUs: T0 });
       const first = new SyntheticProducer(OPTIONS);
       const head = first.generateFinite({ count: n, startUs: T0 });
@@ -153,7 +172,10 @@ describe('SyntheticProducer', () => {
     assert.throws(() => producer.generateFinite({ count: 1 }), RangeError);
     const a = producer.generateFinite({ count: 3, startUs: T0 });
     const b = producer.generateFinite({ count: 3 });
-    assert.deepEqual(b.map((e) => e.seq), [1, 1, 1]);
+    assert.deepEqual(
+      b.map((e) => e.seq),
+      [1, 1, 1],
+    );
     assert.ok(micros(b[0].src_ts) > micros(a[2].src_ts));
   });
 
@@ -210,7 +232,8 @@ describe('SyntheticProducer', () => {
     const sigma = 0.3;
     const producer = new SyntheticProducer({ symbols: ['SPY'], seed: 5, tickRate: 1, priceVolatility: sigma });
     const events = producer.generateFinite({ count: 20_000, startUs: T0 });
-    let sumSq = 0, sumDtYears = 0;
+    let sumSq = 0,
+      sumDtYears = 0;
     for (let i = 1; i < events.length; i++) {
       const r = Math.log(events[i].c / events[i - 1].c);
       sumSq += r * r;

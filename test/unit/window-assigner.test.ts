@@ -125,7 +125,10 @@ describe('MicroBatcher window assignment and lateness', () => {
     const [first] = batcher.flush(NOW);
     assert.ok(first);
     assert.deepEqual(first.refs, ['a']);
-    assert.deepEqual(first.bars.map((bar) => [bar.high, bar.volume, bar.trades]), [[100, 5, 1]]);
+    assert.deepEqual(
+      first.bars.map((bar) => [bar.high, bar.volume, bar.trades]),
+      [[100, 5, 1]],
+    );
     assert.equal(batcher.snapshot().late, 1);
   });
 
@@ -144,7 +147,10 @@ describe('MicroBatcher window assignment and lateness', () => {
     batcher.add(tick(T0_US + 1 * SEC_US), 'a', NOW);
     batcher.add(tick(T0_US + 3 * SEC_US), 'b', NOW);
     batcher.add(tick(T0_US + 7 * SEC_US), 'c', NOW); // watermark = T0 + 6.5 s
-    assert.deepEqual(batcher.flush(NOW).map((f) => f.windowStartMs), [T0_MS, T0_MS + 2000]);
+    assert.deepEqual(
+      batcher.flush(NOW).map((f) => f.windowStartMs),
+      [T0_MS, T0_MS + 2000],
+    );
     assert.equal(batcher.frontierMs, T0_MS + 4000);
     assert.equal(batcher.openWindowCount, 1);
   });
@@ -158,7 +164,10 @@ describe('MicroBatcher window assignment and lateness', () => {
     assert.equal(batcher.add(tick(T0_US + 4 * SEC_US, 104), 'pending', NOW), 'accepted');
     assert.equal(batcher.watermarkMs, T0_MS + 3500);
     const flushes = batcher.flush(NOW + 5000);
-    assert.deepEqual(flushes.map((f) => [f.windowStartMs, f.refs]), [[T0_MS + 4000, ['pending']]]);
+    assert.deepEqual(
+      flushes.map((f) => [f.windowStartMs, f.refs]),
+      [[T0_MS + 4000, ['pending']]],
+    );
     assert.deepEqual(batcher.snapshot(), {
       watermarkMs: T0_MS + 4000 + 5000 - 500,
       frontierMs: T0_MS + 6000,

@@ -15,8 +15,7 @@ export type Derivation = keyof typeof DERIVATIONS;
 
 /** One model input column: a feature value taken as is, or derived from two of them. */
 export type ModelInput =
-  | { readonly name: string; readonly feature: string }
-  | { readonly name: string; readonly derive: Derivation; readonly of: readonly [string, string] };
+  { readonly name: string; readonly feature: string } | { readonly name: string; readonly derive: Derivation; readonly of: readonly [string, string] };
 
 /**
  * The JSON file that travels with an ONNX model (`signal_model.json` beside `signal_model.onnx`)
@@ -74,8 +73,7 @@ export async function loadModelSidecar(file: string): Promise<ModelSidecar> {
 
 /** Validates a parsed sidecar document; `file` only labels errors. Unknown top-level keys are ignored. */
 export function parseModelSidecar(json: unknown, file: string): ModelSidecar {
-  const invalid = (key: string, reason: string): ModelError =>
-    new ModelError(`${file}: ${key}: ${reason}`, { code: 'MODEL_SIDECAR_INVALID', file, key });
+  const invalid = (key: string, reason: string): ModelError => new ModelError(`${file}: ${key}: ${reason}`, { code: 'MODEL_SIDECAR_INVALID', file, key });
 
   if (!isObject(json)) throw invalid('(root)', 'must be a JSON object');
   const text = (key: string, value: unknown): string => {
@@ -94,7 +92,8 @@ export function parseModelSidecar(json: unknown, file: string): ModelSidecar {
     if (typeof raw === 'string') return { name: text(key, raw), feature: raw };
     if (!isObject(raw)) throw invalid(key, 'must be a feature name or an object');
     const name = text(`${key}.name`, raw['name']);
-    const hasFeature = 'feature' in raw, hasDerive = 'derive' in raw;
+    const hasFeature = 'feature' in raw,
+      hasDerive = 'derive' in raw;
     if (hasFeature === hasDerive) throw invalid(key, 'must have exactly one of "feature" or "derive"');
     if (hasFeature) return { name, feature: text(`${key}.feature`, raw['feature']) };
     const derive = raw['derive'];
@@ -172,7 +171,8 @@ export function buildInputRow(sidecar: ModelSidecar, values: Readonly<Record<str
     if ('feature' in input) {
       value = feature(input.feature);
     } else {
-      const a = feature(input.of[0]), b = feature(input.of[1]);
+      const a = feature(input.of[0]),
+        b = feature(input.of[1]);
       if (a === undefined || b === undefined) return undefined;
       inputs[input.of[0]] = a;
       inputs[input.of[1]] = b;

@@ -142,7 +142,11 @@ export class OnnxAdapter implements InferenceAdapter {
     if (sidecar.sha256 !== undefined) {
       const actual = createHash('sha256').update(bytes).digest('hex');
       if (actual !== sidecar.sha256) {
-        throw new ModelError(`${modelPath}: sha256 ${actual} differs from ${sidecar.file} sha256 ${sidecar.sha256}`, { code: 'MODEL_MISMATCH', file: modelPath, key: 'sha256' });
+        throw new ModelError(`${modelPath}: sha256 ${actual} differs from ${sidecar.file} sha256 ${sidecar.sha256}`, {
+          code: 'MODEL_MISMATCH',
+          file: modelPath,
+          key: 'sha256',
+        });
       }
     }
     const pool = await OnnxPool.start({
@@ -206,23 +210,25 @@ export class OnnxAdapter implements InferenceAdapter {
     const classIndex = this.sidecar.classes.indexOf(label);
     const score = probabilities[classIndex];
     if (name === undefined || score === undefined || score < this.sidecar.threshold) return [];
-    return [{
-      ver: 1,
-      provider: snapshot.provider,
-      symbol: snapshot.symbol,
-      ts: snapshot.ts,
-      name,
-      value: label,
-      score,
-      meta: {
-        window: (this.#windowFeature === undefined ? undefined : snapshot.windows[this.#windowFeature]) ?? snapshot.interval,
-        price: snapshot.price,
-        inputs: input.inputs,
-        adapter: SKLEARN_ADAPTER_NAME,
-        model_version: this.version,
-        probabilities: Object.fromEntries(this.sidecar.classes.map((c, i) => [String(c), probabilities[i]])),
+    return [
+      {
+        ver: 1,
+        provider: snapshot.provider,
+        symbol: snapshot.symbol,
+        ts: snapshot.ts,
+        name,
+        value: label,
+        score,
+        meta: {
+          window: (this.#windowFeature === undefined ? undefined : snapshot.windows[this.#windowFeature]) ?? snapshot.interval,
+          price: snapshot.price,
+          inputs: input.inputs,
+          adapter: SKLEARN_ADAPTER_NAME,
+          model_version: this.version,
+          probabilities: Object.fromEntries(this.sidecar.classes.map((c, i) => [String(c), probabilities[i]])),
+        },
       },
-    }];
+    ];
   }
 
   /**
@@ -232,7 +238,8 @@ export class OnnxAdapter implements InferenceAdapter {
   async validate(referencePath: string): Promise<ReferenceCheck> {
     const reference = await loadReference(referencePath, this.sidecar.inputs.length, this.sidecar.classes.length);
     const prediction = await this.#pool.predict(reference.inputs, { timeoutMs: Math.max(this.timeoutMs, 5000) });
-    let labelMismatches = 0, maxAbsDiff = 0;
+    let labelMismatches = 0,
+      maxAbsDiff = 0;
     reference.labels.forEach((label, r) => {
       if (prediction.labels[r] !== label) labelMismatches += 1;
       reference.probabilities[r].forEach((p, c) => {
@@ -251,7 +258,10 @@ export class OnnxAdapter implements InferenceAdapter {
   #predict(rows: number[][]): Promise<Prediction> {
     const override = this.#predictOverride;
     if (override === undefined) return this.#pool.predict(rows);
-    return withTimeout(override(rows, (r) => this.#pool.predict(r)), this.timeoutMs);
+    return withTimeout(
+      override(rows, (r) => this.#pool.predict(r)),
+      this.timeoutMs,
+    );
   }
 
   async #onUnavailable(snapshot: FeatureSnapshot, err: unknown): Promise<readonly SignalEventV1[]> {
@@ -278,7 +288,9 @@ export class OnnxAdapter implements InferenceAdapter {
     const label = prediction.labels[0];
     if (label === undefined || !this.sidecar.classes.includes(label)) {
       throw new ModelError(`${modelPath}: predicted label ${label} is not one of ${this.sidecar.file} classes [${this.sidecar.classes.join(', ')}]`, {
-        code: 'MODEL_MISMATCH', file: modelPath, key: 'classes',
+        code: 'MODEL_MISMATCH',
+        file: modelPath,
+        key: 'classes',
       });
     }
   }
@@ -293,8 +305,7 @@ async function loadReference(file: string, width: number, classCount: number): P
   }
   const bad = (key: string, reason: string): ModelError => new ModelError(`${file}: ${key}: ${reason}`, { code: 'MODEL_REFERENCE_INVALID', file, key });
   const { inputs, labels, probabilities } = (json ?? {}) as Partial<ReferenceFile>;
-  const numbers = (value: unknown, length: number): boolean =>
-    Array.isArray(value) && value.length === length && value.every((v) => typeof v === 'number');
+  const numbers = (value: unknown, length: number): boolean => Array.isArray(value) && value.length === length && value.every((v) => typeof v === 'number');
   if (!Array.isArray(inputs) || inputs.length === 0) throw bad('inputs', 'must be a non-empty array of rows');
   if (!inputs.every((row) => numbers(row, width))) throw bad('inputs', `every row must have ${width} numbers`);
   if (!numbers(labels, inputs.length)) throw bad('labels', `must have one number per input row (${inputs.length})`);
@@ -308,8 +319,14 @@ function withTimeout<T>(promise: Promise<T>, timeoutMs: number): Promise<T> {
   return new Promise<T>((resolve, reject) => {
     const timer = setTimeout(() => reject(new TimeoutError(`model call took longer than ${timeoutMs} ms`, timeoutMs)), timeoutMs);
     promise.then(
-      (value) => { clearTimeout(timer); resolve(value); },
-      (err: unknown) => { clearTimeout(timer); reject(err instanceof Error ? err : new Error(String(err))); },
+      (value) => {
+        clearTimeout(timer);
+        resolve(value);
+      },
+      (err: unknown) => {
+        clearTimeout(timer);
+        reject(err instanceof Error ? err : new Error(String(err)));
+      },
     );
   });
 }

@@ -271,7 +271,10 @@ export class OnnxPool {
     call.timer = undefined;
     this.#stats.timeouts += 1;
     const slot = call.slot;
-    const err = new TimeoutError(`model call took longer than ${call.timeoutMs} ms${slot === undefined ? ' (still queued)' : '; worker recycled'}`, call.timeoutMs);
+    const err = new TimeoutError(
+      `model call took longer than ${call.timeoutMs} ms${slot === undefined ? ' (still queued)' : '; worker recycled'}`,
+      call.timeoutMs,
+    );
     if (slot === undefined) {
       const at = this.#queue.indexOf(call);
       if (at >= 0) this.#queue.splice(at, 1);
@@ -287,7 +290,10 @@ export class OnnxPool {
     this.#stats.crashed += 1;
     const call = slot.call;
     if (call !== undefined) {
-      this.#settle(call, new ModelError(`${this.#init.modelPath}: model worker died during a call (${reason})`, { code: 'MODEL_WORKER_EXIT', file: this.#init.modelPath }));
+      this.#settle(
+        call,
+        new ModelError(`${this.#init.modelPath}: model worker died during a call (${reason})`, { code: 'MODEL_WORKER_EXIT', file: this.#init.modelPath }),
+      );
     }
     this.#replace(slot);
   }

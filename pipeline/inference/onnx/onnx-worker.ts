@@ -65,7 +65,8 @@ async function run(session: InferenceSession, inputType: 'float32' | 'float64', 
     const data = inputType === 'float32' ? Float32Array.from(request.rows) : request.rows;
     const feeds = { [init.inputName]: new Tensor(inputType, data, [request.count, init.width]) };
     const out = await session.run(feeds, [init.labelOutput, init.probabilitiesOutput]);
-    const labelTensor = out[init.labelOutput], probTensor = out[init.probabilitiesOutput];
+    const labelTensor = out[init.labelOutput],
+      probTensor = out[init.probabilitiesOutput];
     if (labelTensor === undefined || probTensor === undefined) throw new Error('model returned no label or probabilities');
     if (labelTensor.type === 'string' || labelTensor.type === 'bool') throw new Error(`labels must be numeric (got ${labelTensor.type})`);
     const rawLabels = labelTensor.data as ArrayLike<number | bigint>;

@@ -81,10 +81,14 @@ export function checkCondition(condition: string, knownFeatures: ReadonlySet<str
       case 'constExpr': {
         const constant = kind.value.constantKind;
         switch (constant.case) {
-          case 'doubleValue': return 'double';
-          case 'int64Value': return 'int';
-          case 'uint64Value': return 'uint';
-          case 'boolValue': return 'bool';
+          case 'doubleValue':
+            return 'double';
+          case 'int64Value':
+            return 'int';
+          case 'uint64Value':
+            return 'uint';
+          case 'boolValue':
+            return 'bool';
           default:
             throw new Refusal('type', `${literalName(constant.case)} literals are not supported`, offsetOf(node));
         }
@@ -194,10 +198,14 @@ function operatorLabel(fn: string): string {
 
 function literalName(kind: string | undefined): string {
   switch (kind) {
-    case 'stringValue': return 'string';
-    case 'bytesValue': return 'bytes';
-    case 'nullValue': return 'null';
-    default: return kind ?? 'empty';
+    case 'stringValue':
+      return 'string';
+    case 'bytesValue':
+      return 'bytes';
+    case 'nullValue':
+      return 'null';
+    default:
+      return kind ?? 'empty';
   }
 }
 

@@ -10,9 +10,7 @@ import { RulesError } from './rules-error.js';
 import type { RulesErrorCode, RulesFilePosition } from './rules-error.js';
 
 /** The canonical feature names every snapshot carries (spec §7.1); the default `knownFeatures`. */
-export const CANONICAL_FEATURES = [
-  'vwap', 'returns', 'volatility', 'momentum', 'rsi', 'skewness', 'kurtosis', 'price', 'volume',
-] as const;
+export const CANONICAL_FEATURES = ['vwap', 'returns', 'volatility', 'momentum', 'rsi', 'skewness', 'kurtosis', 'price', 'volume'] as const;
 
 /**
  * Default most rules a file may hold. Loading runs on the worker's event loop (about 0.1 ms per rule,
@@ -56,7 +54,9 @@ export function loadRulesFile(path: string, options: LoadRulesOptions = {}): Rul
     const { size } = statSync(path);
     if (size > maxBytes) {
       throw new RulesError(`${path}: the file has ${size} bytes, more than the limit of ${maxBytes} (inference.adapters.rules.max_bytes)`, {
-        code: 'RULES_TOO_LARGE', file: path, limit: maxBytes,
+        code: 'RULES_TOO_LARGE',
+        file: path,
+        limit: maxBytes,
       });
     }
     text = readFileSync(path, 'utf8');
@@ -86,7 +86,9 @@ export function parseRules(text: string, fileLabel: string, options: ParseRulesO
   const maxRules = options.maxRules ?? DEFAULT_MAX_RULES;
   if (document.length > maxRules) {
     throw new RulesError(`${fileLabel}: the file has ${document.length} rules, more than the limit of ${maxRules} (inference.adapters.rules.max_rules)`, {
-      code: 'RULES_TOO_LARGE', file: fileLabel, limit: maxRules,
+      code: 'RULES_TOO_LARGE',
+      file: fileLabel,
+      limit: maxRules,
     });
   }
   const rules: Rule[] = [];
@@ -96,10 +98,13 @@ export function parseRules(text: string, fileLabel: string, options: ParseRulesO
     const previous = seen.get(rule.name);
     if (previous !== undefined) {
       const position = positionOf(lines, items[index]?.values.get('name') ?? items[index]?.start);
-      throw new RulesError(
-        `${fileLabel}: rule "${rule.name}": duplicate name (rule #${previous + 1} has it too; signals are keyed by name)${at(position)}`,
-        { code: 'RULE_DUPLICATE_NAME', file: fileLabel, rule: rule.name, key: 'name', position },
-      );
+      throw new RulesError(`${fileLabel}: rule "${rule.name}": duplicate name (rule #${previous + 1} has it too; signals are keyed by name)${at(position)}`, {
+        code: 'RULE_DUPLICATE_NAME',
+        file: fileLabel,
+        rule: rule.name,
+        key: 'name',
+        position,
+      });
     }
     seen.set(rule.name, index);
     rules.push(rule);
@@ -155,9 +160,7 @@ function loadYaml(text: string, file: string): { document: unknown; input: strin
   }
   const root = stack[0]?.children[0];
   const list = root === undefined ? [] : unwrap(root).children.map(unwrap);
-  const items = Array.isArray(document) && list.length === document.length && list.every((node, i) => node.result === document[i])
-    ? list.map(itemLayout)
-    : [];
+  const items = Array.isArray(document) && list.length === document.length && list.every((node, i) => node.result === document[i]) ? list.map(itemLayout) : [];
   return { document, input, items };
 }
 
@@ -191,14 +194,20 @@ function validateRule(
   const itemPosition = positionOf(lines, layout?.start);
   if (!isRecord(item)) {
     throw new RulesError(`${file}: rule #${index + 1}: expected a mapping with name, condition, signal and score, got ${describe(item)}${at(itemPosition)}`, {
-      code: 'RULES_INVALID', file, position: itemPosition,
+      code: 'RULES_INVALID',
+      file,
+      position: itemPosition,
     });
   }
   const label = typeof item.name === 'string' && item.name.trim() !== '' ? `rule "${item.name}"` : `rule #${index + 1}`;
   const invalid = (key: string, reason: string): RulesError => {
     const position = positionOf(lines, layout?.values.get(key) ?? layout?.start);
     return new RulesError(`${file}: ${label}: ${key}: ${reason}${at(position)}`, {
-      code: 'RULES_INVALID', file, rule: typeof item.name === 'string' ? item.name : undefined, key, position,
+      code: 'RULES_INVALID',
+      file,
+      rule: typeof item.name === 'string' ? item.name : undefined,
+      key,
+      position,
     });
   };
 
@@ -242,18 +251,32 @@ function validateRule(
   if (!checked.ok) {
     const position = conditionPosition(input, lines, layout?.values.get('condition'), condition, checked.offset);
     const where = describeOffset(condition, checked.offset, position);
-    const what = checked.kind === 'syntax' ? `syntax error ${where}: ${checked.reason}`
-      : checked.kind === 'unknown-variable'
-        ? `${checked.reason} ${where}; known features: ${[...known].sort().join(', ')}`
-        : `${checked.reason} ${where}`;
+    const what =
+      checked.kind === 'syntax'
+        ? `syntax error ${where}: ${checked.reason}`
+        : checked.kind === 'unknown-variable'
+          ? `${checked.reason} ${where}; known features: ${[...known].sort().join(', ')}`
+          : `${checked.reason} ${where}`;
     const code: RulesErrorCode = checked.kind === 'syntax' ? 'RULE_SYNTAX' : checked.kind === 'unknown-variable' ? 'RULE_UNKNOWN_VARIABLE' : 'RULE_TYPE';
     throw new RulesError(`${file}: rule "${name}": condition ${JSON.stringify(condition)}: ${what}`, {
-      code, file, rule: name, key: 'condition', position, offset: checked.offset, variable: checked.variable,
+      code,
+      file,
+      rule: name,
+      key: 'condition',
+      position,
+      offset: checked.offset,
+      variable: checked.variable,
     });
   }
   window ??= windowOf(checked.variables);
   return Object.freeze({
-    name, condition, signal, score, mode, cooldownMs, window,
+    name,
+    condition,
+    signal,
+    score,
+    mode,
+    cooldownMs,
+    window,
     variables: Object.freeze([...checked.variables]),
     parsed: checked.parsed,
   });
