@@ -67,7 +67,7 @@ describe('stream to store round trip (synthetic → Redis → micro-batch under 
       // The group of step 5 exists from the start, as a replay's would have to: streams are trimmed
       // only below what every group acknowledged, so the events wait for it.
       const replayGroup = `${config.bus.redis.consumer_group}-replay`;
-      for (let shard = 0; shard < shards; shard++) await redis.xgroup('CREATE', shardStream(stream, shard), replayGroup, '0');
+      for (let shard = 0; shard < shards; shard++) await redis.xgroup('CREATE', shardStream(stream, shard), replayGroup, '0', 'MKSTREAM');
 
       // 2. One micro-batch owner per shard, until every window is persisted and acknowledged.
       const handles: WorkflowHandle[] = [];
