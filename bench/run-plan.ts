@@ -16,6 +16,7 @@ import type { BenchOptions } from './bench-options.js';
 import { fmtMs } from './bench-report.js';
 import { REPO_ROOT } from './repo-paths.js';
 import { configFreeEnv } from '../test/helpers/worker-process.js';
+import { taggedBusNames } from '../test/helpers/services.js';
 
 /** Env vars that the config loader applies over the file; the worker must read our file only. */
 /** The model `--inference sklearn` runs when the base config names none. */
@@ -77,15 +78,7 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
   const overrides: StreamingConfigOverrides = {
     bus: {
       shards,
-      redis: {
-        stream: `${tag}.events`,
-        signals_stream: `${tag}.signals`,
-        consumer_group: `${tag}-group`,
-        dlq_stream: `${tag}.dlq`,
-        late_stream: `${tag}.events.late`,
-        features_stream: `${tag}.features`,
-        inference_group: `${tag}-inference`,
-      },
+      redis: taggedBusNames(tag),
     },
     producers: { synthetic: { provider: tag, symbols } },
     micro_batch: { window_ms: opts.windowMs, ...(opts.maxBatchSize !== undefined ? { max_batch_size: opts.maxBatchSize } : {}) },

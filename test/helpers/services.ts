@@ -31,6 +31,19 @@ export function uniqueTag(prefix = 't'): string {
   return `${prefix}${randomUUID().slice(0, 8)}`;
 }
 
+/** Every stream and group name of `bus.redis`, unique to a run's tag (tests and the bench). */
+export function taggedBusNames(tag: string) {
+  return {
+    stream: `${tag}.events`,
+    signals_stream: `${tag}.signals`,
+    consumer_group: `${tag}-group`,
+    dlq_stream: `${tag}.dlq`,
+    late_stream: `${tag}.events.late`,
+    features_stream: `${tag}.features`,
+    inference_group: `${tag}-inference`,
+  };
+}
+
 /** The shipped config with per-test names for every stream, group and queue. */
 export function testConfig(tag: string, overrides: Record<string, unknown> = {}): StreamingConfig {
   const base = {
@@ -38,13 +51,7 @@ export function testConfig(tag: string, overrides: Record<string, unknown> = {})
       shards: 2,
       redis: {
         uri: process.env.REDIS_URI ?? 'redis://127.0.0.1:6379/0',
-        stream: `${tag}.events`,
-        signals_stream: `${tag}.signals`,
-        consumer_group: `${tag}-group`,
-        dlq_stream: `${tag}.dlq`,
-        late_stream: `${tag}.events.late`,
-        features_stream: `${tag}.features`,
-        inference_group: `${tag}-inference`,
+        ...taggedBusNames(tag),
       },
     },
     producers: { synthetic: { provider: `synth-${tag}` } },

@@ -1,3 +1,5 @@
+import { STREAM_LUA_HELPERS } from './stream-lua-helpers.js';
+
 /**
  * stream-state-1.lua: a consistent snapshot of a stream and each of its consumer groups, for
  * retention and loss accounting. Read-only; one round trip, atomic.
@@ -14,19 +16,10 @@
  * Kept as a TypeScript string, not a `.lua` file: the build and the runtime image carry only
  * compiled TypeScript.
  */
-export const STREAM_STATE_1 = `
+export const STREAM_STATE_1 = `${STREAM_LUA_HELPERS}
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then return {} end
 local probe = tonumber(ARGV[1])
-local function fields(flat)
-  local t = {}
-  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
-  return t
-end
-local function parse(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
 local function before(a, b)
   local am, as = parse(a)
   local bm, bs = parse(b)

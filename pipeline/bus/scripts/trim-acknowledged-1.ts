@@ -1,3 +1,5 @@
+import { STREAM_LUA_HELPERS } from './stream-lua-helpers.js';
+
 /**
  * trim-acknowledged-1.lua: removes the entries of a stream that every consumer group has
  * acknowledged, atomically with reading the groups (a group created or moved back meanwhile cannot
@@ -15,20 +17,11 @@
  * Kept as a TypeScript string, not a `.lua` file: the build and the runtime image carry only
  * compiled TypeScript.
  */
-export const TRIM_ACKNOWLEDGED_1 = `
+export const TRIM_ACKNOWLEDGED_1 = `${STREAM_LUA_HELPERS}
 local key = KEYS[1]
 if redis.call('EXISTS', key) == 0 then return 0 end
 local groups = redis.call('XINFO', 'GROUPS', key)
 if #groups == 0 then return 0 end
-local function fields(flat)
-  local t = {}
-  for i = 1, #flat, 2 do t[flat[i]] = flat[i + 1] end
-  return t
-end
-local function parse(id)
-  local ms, seq = string.match(id, '^(%d+)-(%d+)$')
-  return tonumber(ms), tonumber(seq)
-end
 local min_ms, min_seq
 local function consider(ms, seq)
   if min_ms == nil or ms < min_ms or (ms == min_ms and seq < min_seq) then min_ms, min_seq = ms, seq end
