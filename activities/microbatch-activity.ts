@@ -1,10 +1,9 @@
 import type { Bus, BusEntry } from '../pipeline/bus/index.js';
-import { shardOf, shardStream } from '../pipeline/bus/index.js';
-import type { Bar, BarSink, CommitMark, JobRunSink, ShardLease, ShardPosition, ShardStore, UpsertCounts } from '../pipeline/contracts/index.js';
+import { shardStream } from '../pipeline/bus/index.js';
+import type { BarSink, JobRunSink, ShardLease, ShardPosition, ShardStore, UpsertCounts } from '../pipeline/contracts/index.js';
 import { BarsRejectedError, intervalLabel } from '../pipeline/contracts/index.js';
 import type { FeatureWindowSpec } from '../pipeline/features/index.js';
-import { FeatureEngine, featureWarmSpanMs } from '../pipeline/features/index.js';
-import { rejectedBarLetters, ResumeGuard, routeEvents } from '../pipeline/routing/index.js';
+import { PositionTracker, rejectedBarLetters, ResumeGuard, routeEvents } from '../pipeline/routing/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import type { WindowFlush } from '../pipeline/windowing/index.js';
 import { MicroBatcher } from '../pipeline/windowing/index.js';
@@ -13,6 +12,7 @@ import type { OutcomeTarget } from './entry-outcomes.js';
 import { sendToDlq, settleRoutedEvents, zeroOutcomeMetrics } from './entry-outcomes.js';
 import { finishJobRun } from './job-run-finish.js';
 import { runShardConsumer } from './shard-consumer.js';
+import { ShardFeatures } from './shard-features.js';
 import type { MicroBatchCounts, MicroBatchHeartbeat, MicroBatchInput, MicroBatchRunResult } from './types.js';
 
 /** Settings a micro-batch run needs beyond its input (from the worker's config). */
@@ -48,8 +48,6 @@ export interface MicroBatchDeps {
 }
 
 const AUDIT_EVERY_MS = 5000;
-/** Most windows whose snapshots a restarted owner re-publishes (the feature engine answers re-delivered bars this far back). */
-const REPUBLISH_WINDOWS = 32;
 
 export function zeroMicroBatchCounts(): MicroBatchCounts {
   return {
@@ -67,44 +65,6 @@ export function zeroMicroBatchCounts(): MicroBatchCounts {
     unchanged: 0,
     forcedFlushes: 0,
   };
-}
-
-/**
- * Rebuilds the shard's feature windows from stored bars, so a restarted consumer's features (and
- * the signals derived from them) do not start warming up from scratch. Returns the bars replayed.
- */
-async function warmFeatures(
-  engine: FeatureEngine,
-  bars: BarSink,
-  windows: readonly FeatureWindowSpec[],
-  windowMs: number,
-  shard: number,
-  shards: number,
-): Promise<number> {
-  const fromMs = Date.now() - featureWarmSpanMs(windows, windowMs);
-  let replayed = 0;
-  for (const bar of await bars.listBars({ interval: intervalLabel(windowMs), fromMs })) {
-    if (shardOf(bar.provider, bar.symbol, shards) !== shard) continue;
-    engine.update(bar);
-    replayed++;
-  }
-  return replayed;
-}
-
-/**
- * Feature snapshots of `bars` (in commit order) to the shard's features stream. An engine asked
- * again for a bar it has seen returns that bar's original snapshot. Returns how many were published.
- */
-async function publishSnapshots(bus: Bus, featuresStream: string, features: FeatureEngine, bars: readonly Bar[], metrics?: Metrics): Promise<number> {
-  const snapshots: string[] = [];
-  for (const bar of bars) {
-    const began = performance.now();
-    const snapshot = features.update(bar);
-    metrics?.featuresUpdateSeconds.observe({ symbol: bar.symbol, window: bar.interval }, (performance.now() - began) / 1000);
-    snapshots.push(JSON.stringify(snapshot));
-  }
-  await bus.publish(featuresStream, snapshots);
-  return snapshots.length;
 }
 
 /**
@@ -156,23 +116,12 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       // Refs are the entries, payloads included: a bar the store refuses is dead-lettered with them.
       const batcher = new MicroBatcher<BusEntry>({ ...opts, frontierMs });
       const resume = new ResumeGuard(stored, opts.windowMs, (a, b) => bus.compareIds(a, b));
-      const featuresStream = shardStream(input.featuresStream ?? d.featuresStream, input.shard);
-      const features = new FeatureEngine({ windows: d.featureWindows });
-      const warmed = await warmFeatures(features, deps.bars, d.featureWindows, opts.windowMs, input.shard, shards);
+      const features = new ShardFeatures(bus, shardStream(input.featuresStream ?? d.featuresStream, input.shard), d.featureWindows, metrics);
+      const shardBars = { shard: input.shard, shards, windowMs: opts.windowMs };
+      const warmed = await features.warm(deps.bars, shardBars);
       zeroOutcomeMetrics(metrics, target);
       metrics.errors.inc({ component: 'microbatch', reason: 'forced_flush' }, 0);
-      // The last commit's snapshots again: a crash between that commit and their publication
-      // would otherwise lose them (re-published ones are the same snapshots, at least once).
-      const republished = await publishSnapshots(
-        bus,
-        featuresStream,
-        features,
-        stored?.lastCommitFromMs === undefined || stored.frontierMs === undefined
-          ? []
-          : (await deps.bars.listBars({ interval, fromMs: Math.max(stored.lastCommitFromMs, stored.frontierMs - REPUBLISH_WINDOWS * opts.windowMs) })).filter(
-              (bar) => bar.tsMs < stored.frontierMs! && shardOf(bar.provider, bar.symbol, shards) === input.shard,
-            ),
-      );
+      const republished = await features.republish(deps.bars, stored, shardBars);
       log.info('micro-batch consumer started', {
         frontierMs,
         readId: stored?.readId,
@@ -182,33 +131,27 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
         ...opts,
       });
 
-      let lastReadId = stored?.readId;
-      let marks: readonly CommitMark[] = stored?.marks ?? [];
+      const position = new PositionTracker(stored, (a, b) => bus.compareIds(a, b));
       /** The position this owner stores with a commit: see {@link ShardPosition}. */
-      const nextPosition = (firstWindowMs: number): ShardPosition => {
-        const oldestOpenId = batcher
-          .openWindowFirstRefs()
-          .map((entry) => entry.id)
-          .reduce<string | undefined>((min, id) => (min === undefined || bus.compareIds(id, min) < 0 ? id : min), undefined);
-        const frontier = batcher.frontierMs;
-        const mark = frontier === undefined || lastReadId === undefined ? [] : [{ frontierMs: frontier, readId: lastReadId }];
-        // Marks older than the oldest open entry can no longer decide anything.
-        marks = oldestOpenId === undefined ? [] : [...marks, ...mark].filter((m) => bus.compareIds(m.readId, oldestOpenId) >= 0);
-        return { frontierMs: frontier, readId: lastReadId, oldestOpenId, marks, lastCommitFromMs: firstWindowMs };
-      };
+      const nextPosition = (firstWindowMs: number): ShardPosition =>
+        position.next(
+          batcher.frontierMs,
+          batcher.openWindowFirstRefs().map((entry) => entry.id),
+          firstWindowMs,
+        );
 
       const commit = async (flushes: readonly WindowFlush<BusEntry>[], forced = false) => {
         if (flushes.length === 0) return;
         let bars = flushes.flatMap((f) => f.bars);
         // Bars and position in one fenced transaction; the acknowledgement after it is only an
         // optimisation (a lost one is recognised by the stored position on restart).
-        const position = nextPosition(flushes[0].windowStartMs);
+        const stored = nextPosition(flushes[0].windowStartMs);
         const deadIds = new Set<string>();
         let written: UpsertCounts | undefined;
         while (written === undefined) {
           try {
             const committing = bars;
-            written = await keepAlive(() => deps.shards.commit(lease, committing, position)); // timed by the store's onWrite
+            written = await keepAlive(() => deps.shards.commit(lease, committing, stored)); // timed by the store's onWrite
           } catch (err) {
             if (!(err instanceof BarsRejectedError) || err.rejected.length === 0) throw err;
             // The store refused some bars for their own values and wrote nothing: their entries go
@@ -222,7 +165,7 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
             bars = bars.filter((bar) => !letters.refused.has(bar));
           }
         }
-        await publishSnapshots(bus, featuresStream, features, bars, metrics);
+        await features.publish(bars);
         const ids = flushes.flatMap((f) => f.refs.map((entry) => entry.id));
         await bus.ack(stream, group, deadIds.size === 0 ? ids : ids.filter((id) => !deadIds.has(id)));
         const committedMs = Date.now();
@@ -241,8 +184,7 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
       return {
         async process(entries, nowMs) {
           counts.events += entries.length;
-          const last = entries[entries.length - 1].id;
-          if (lastReadId === undefined || bus.compareIds(last, lastReadId) > 0) lastReadId = last;
+          position.read(entries[entries.length - 1].id);
           const routed = routeEvents(entries, batcher, { sourceStream: stream, maxDeliveries: d.maxDeliveries, resume, maxFutureMs }, nowMs);
           counts.redelivered += routed.redelivered.length;
           counts.accepted += routed.accepted;

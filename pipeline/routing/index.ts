@@ -7,3 +7,4 @@ export { rejectedBarLetters } from './rejected-bars.js';
 export { routeEvents } from './event-router.js';
 export type { EntryIdOrder } from './resume-guard.js';
 export { ResumeGuard } from './resume-guard.js';
+export { PositionTracker } from './position-tracker.js';

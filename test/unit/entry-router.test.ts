@@ -1,9 +1,17 @@
 import assert from 'node:assert/strict';
 import type { BusEntry } from '../../pipeline/bus/index.js';
-import type { StreamEventV1 } from '../../pipeline/contracts/index.js';
+import type { MarketEvent, StreamEventV1 } from '../../pipeline/contracts/index.js';
 import { DEAD_LETTER_CODES, deadLetterReason, makeEventId } from '../../pipeline/contracts/index.js';
 import type { PayloadKind } from '../../pipeline/routing/index.js';
-import { EVENT_PAYLOADS, rejectedBarLetters, routeEntries, routeEvents, SNAPSHOT_PAYLOADS } from '../../pipeline/routing/index.js';
+import {
+  EVENT_PAYLOADS,
+  PositionTracker,
+  rejectedBarLetters,
+  ResumeGuard,
+  routeEntries,
+  routeEvents,
+  SNAPSHOT_PAYLOADS,
+} from '../../pipeline/routing/index.js';
 import { MicroBatcher } from '../../pipeline/windowing/index.js';
 
 const SRC = 'mdp.events.0';
@@ -212,5 +220,50 @@ describe('entry router', function () {
       assert.deepEqual([...refused], [aaa]);
       assert.throws(() => rejectedBarLetters(flushes, [{ bar: { ...aaa }, code: '22021', reason: 'x' }], SRC), /not one of the flush's/);
     });
+  });
+});
+
+describe('position tracker and resume guard', function () {
+  const order = (a: string, b: string) => Number(a) - Number(b);
+
+  it('stores the read point, the oldest open entry and only the marks a successor can still need', function () {
+    const tracker = new PositionTracker(undefined, order);
+    tracker.read('10');
+    assert.deepEqual(tracker.next(2000, ['7', '9'], 1000), {
+      frontierMs: 2000,
+      readId: '10',
+      oldestOpenId: '7',
+      marks: [{ frontierMs: 2000, readId: '10' }],
+      lastCommitFromMs: 1000,
+    });
+    tracker.read('8'); // a re-read of an older entry moves nothing
+    tracker.read('20');
+    // Entry 7 committed: the first mark (read point 10) is still at or past the oldest open entry 9.
+    assert.deepEqual(tracker.next(3000, ['9'], 2000).marks, [
+      { frontierMs: 2000, readId: '10' },
+      { frontierMs: 3000, readId: '20' },
+    ]);
+    tracker.read('30');
+    assert.deepEqual(tracker.next(4000, ['25'], 3000).marks, [{ frontierMs: 4000, readId: '30' }], 'marks before the oldest open entry are dropped');
+    assert.deepEqual(tracker.next(5000, [], 4000), { frontierMs: 5000, readId: '30', oldestOpenId: undefined, marks: [], lastCommitFromMs: 4000 });
+  });
+
+  it('tells a restarted owner which entries are settled, which are in stored bars, and which are truly late', function () {
+    const windowMs = 1000;
+    const base = Date.UTC(2025, 9, 24, 14, 2, 0);
+    const event = (second: number) => ({ srcTsUs: (base + second * 1000) * 1000 }) as MarketEvent;
+    // Windows up to base+3 s committed; the commit that flushed [base+2, base+3) had read up to 20;
+    // entry 15 was still open then.
+    const guard = new ResumeGuard(
+      { frontierMs: base + 3000, readId: '30', oldestOpenId: '15', marks: [{ frontierMs: base + 3000, readId: '20' }], lastCommitFromMs: base + 2000 },
+      windowMs,
+      order,
+    );
+    assert.equal(guard.settled('14'), true);
+    assert.equal(guard.settled('15'), false);
+    assert.equal(guard.persisted('18', event(2)), true, 'read before its window was committed: in the bar');
+    assert.equal(guard.persisted('25', event(2)), false, 'read after: it was late then, and is late now');
+    assert.equal(guard.persisted('18', event(3)), false, 'a window after the frontier is routed as usual');
+    assert.equal(guard.persisted('31', event(1)), false, 'an entry never read before the restart is routed as usual');
   });
 });
