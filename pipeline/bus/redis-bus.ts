@@ -3,6 +3,7 @@ import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, 
 import { redactSecrets } from '../config/redact.js';
 import { compareStreamIds, streamIdMs } from './sharding.js';
 import { FENCED_READ_SCRIPT } from './fenced-read.js';
+import { LuaScript } from './lua-script.js';
 import { OwnerFencedError } from '../contracts/index.js';
 import { entriesRemovedSoFar, streamBacklog, takeUnreadLoss, trimAcknowledged } from './redis-retention.js';
 import { createLogger, OutageLog } from '../telemetry/index.js';
@@ -22,10 +23,8 @@ export interface RedisBusOptions {
   readonly connectionErrors?: OutageLog;
 }
 
-/** The fenced read, defined on the command connection (see {@link FENCED_READ_SCRIPT}). */
-interface FencedReadCommand {
-  mdpFencedRead(fence: string, stream: string, epoch: number, group: string, consumer: string, count: number, from: string): Promise<unknown>;
-}
+/** The fenced read (see {@link FENCED_READ_SCRIPT}), sent by SHA. */
+const FENCED_READ = new LuaScript(FENCED_READ_SCRIPT);
 
 /** How often a fenced read polls for new entries while it waits. */
 const FENCED_POLL_MS = 20;
@@ -96,8 +95,6 @@ export class RedisBus implements Bus {
       });
     }
     this.#options = { maxLen: options.maxLen, checkpointKey: options.checkpointKey ?? 'mdp:checkpoints' };
-    // Sent by SHA after the first call (ioredis falls back to EVAL when Redis lost its script cache).
-    this.#cmd.defineCommand('mdpFencedRead', { numberOfKeys: 2, lua: FENCED_READ_SCRIPT });
   }
 
   /**
@@ -191,8 +188,7 @@ export class RedisBus implements Bus {
   async #fencedRead(stream: string, group: string, consumer: string, count: number, from: string, epoch: number): Promise<BusEntry[]> {
     let reply: [string, RawEntry[]][] | null;
     try {
-      reply = (await (this.#cmd as Redis & FencedReadCommand).mdpFencedRead(fenceKey(stream, group), stream, epoch, group, consumer, count, from)) as
-        [string, RawEntry[]][] | null;
+      reply = (await FENCED_READ.run(this.#cmd, [fenceKey(stream, group), stream], [epoch, group, consumer, count, from])) as [string, RawEntry[]][] | null;
     } catch (err) {
       const fenced = /^FENCED (\d+)/.exec((err as Error).message);
       if (fenced) throw new OwnerFencedError({ stream, group, owner: consumer, epoch }, { owner: '(a newer attempt)', epoch: Number(fenced[1]) });

@@ -1,6 +1,6 @@
-import { createHash } from 'node:crypto';
 import type { Redis } from 'ioredis';
 import type { StreamBacklog, UnreadLoss } from './bus.js';
+import { LuaScript } from './lua-script.js';
 import { compareStreamIds } from './sharding.js';
 import { STREAM_STATE_1 } from './scripts/stream-state-1.js';
 import { TRIM_ACKNOWLEDGED_1 } from './scripts/trim-acknowledged-1.js';
@@ -11,26 +11,6 @@ import { TRIM_ACKNOWLEDGED_1 } from './scripts/trim-acknowledged-1.js';
  * `XACKDEL`, so the lowest needed id comes from the groups; the counting uses Redis 7's
  * `entries-added` and each group's `entries-read`.
  */
-
-/** A Lua script run by its SHA1, loaded on the first `NOSCRIPT`. */
-class LuaScript {
-  readonly #lua: string;
-  readonly #sha: string;
-
-  constructor(lua: string) {
-    this.#lua = lua;
-    this.#sha = createHash('sha1').update(lua).digest('hex');
-  }
-
-  async run(redis: Redis, keys: readonly string[], args: readonly (string | number)[] = []): Promise<unknown> {
-    try {
-      return await redis.evalsha(this.#sha, keys.length, ...keys, ...args);
-    } catch (err) {
-      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
-      return redis.eval(this.#lua, keys.length, ...keys, ...args);
-    }
-  }
-}
 
 const STREAM_STATE = new LuaScript(STREAM_STATE_1);
 const TRIM_ACKNOWLEDGED = new LuaScript(TRIM_ACKNOWLEDGED_1);
