@@ -105,9 +105,22 @@ export function createRecoveryActivity(deps: RecoveryDeps) {
     const totals = { requeued: sum('requeued'), deadLettered: sum('deadLettered'), skippedOwned: sum('skippedOwned'), skippedRecent: sum('skippedRecent') };
     if (totals.requeued > 0 || totals.deadLettered > 0) log.warn('recovery sweep moved pending entries', { ...totals, minIdleMs, maxDeliveries });
     else log.debug('recovery sweep found nothing to move', { ...totals });
-    return { minIdleMs, maxDeliveries, dlqStream: d.microBatch.dlqStream, streams, totals };
+    const kafka = bus.kind === 'kafka';
+    return {
+      minIdleMs,
+      maxDeliveries,
+      dlqStream: d.microBatch.dlqStream,
+      bus: bus.kind,
+      ...(kafka ? { note: KAFKA_NOTE } : {}),
+      streams,
+      totals,
+    };
   };
 }
+
+const KAFKA_NOTE =
+  'bus is kafka: each partition has one owner (its shard workflow), which re-reads its own unacknowledged records on restart; ' +
+  'there are no orphaned pending entries, so nothing was claimed or moved. Per-partition pending records and lag are reported.';
 
 /** Heartbeats when running as an activity (a no-op when called directly, e.g. from a unit test). */
 function activityHeartbeat(): (details: unknown) => void {
@@ -137,6 +150,12 @@ interface SweepLimits {
 async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits, log: Logger): Promise<RecoveryStreamReport> {
   const { stream, group, owner } = ref;
   const base = { ...ref, pending: 0, requeued: 0, deadLettered: 0, skippedOwned: 0, skippedRecent: 0, missing: false, truncated: false };
+  if (bus.kind === 'kafka') {
+    // A Kafka partition has one owner, which re-reads its own unacknowledged records when it
+    // restarts: nothing is orphaned and nothing is moved. The sweep reports where the group is.
+    const lag = await bus.lag(stream, group, Date.now());
+    return { ...base, pending: lag.pending, skippedOwned: lag.pending, lagMs: lag.lagMs, undelivered: lag.undelivered };
+  }
   let pending: PendingEntry[];
   try {
     pending = await bus.pendingEntries(stream, group, limits.maxEntries);

@@ -315,8 +315,11 @@ export interface RecoveryStreamReport {
   readonly group: string;
   /** The shard's owner: its workflow id, which is its Redis consumer name. */
   readonly owner: string;
-  /** Pending entries examined. */
+  /** Pending entries examined (on Kafka: records delivered to the owner and not yet acknowledged). */
   readonly pending: number;
+  /** Kafka: age of the group's oldest unacknowledged record, and records never delivered yet. */
+  readonly lagMs?: number;
+  readonly undelivered?: number;
   /** Entries of other consumers re-appended to the stream for the owner (and acknowledged). */
   readonly requeued: number;
   /** Entries delivered more than `maxDeliveries` times (or whose content is gone), written to the DLQ and acknowledged. */
@@ -332,6 +335,9 @@ export interface RecoveryStreamReport {
 }
 
 export interface RecoveryReport {
+  /** The bus swept: on Kafka nothing is orphaned (see `note`); positions and lag are reported. */
+  readonly bus?: 'redis' | 'kafka';
+  readonly note?: string;
   readonly minIdleMs: number;
   readonly maxDeliveries: number;
   readonly dlqStream: string;

@@ -1,3 +1,4 @@
+import { busNames } from '../pipeline/config/index.js';
 import type { Client } from '@temporalio/client';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
 import type { StreamingConfig } from '../pipeline/config/index.js';
@@ -33,7 +34,7 @@ export class ModelReloadError extends Error {
  * then: switched consumers are rolled back).
  */
 export async function reloadModel(client: Client, config: StreamingConfig, options: ModelReloadOptions): Promise<ModelReloadResult> {
-  const workflowId = options.workflowId ?? modelReloadWorkflowId(config.bus.redis.features_stream);
+  const workflowId = options.workflowId ?? modelReloadWorkflowId(busNames(config).features_stream);
   const input: ModelReloadInput = {
     modelPath: options.modelPath,
     ...(options.referencePath ? { referencePath: options.referencePath } : {}),

@@ -1,3 +1,4 @@
+import { busNames } from '../pipeline/config/index.js';
 import type { Bus } from '../pipeline/bus/index.js';
 import { shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
@@ -16,7 +17,7 @@ export interface PipelineProgress {
 }
 
 export async function readProgress(bus: Bus, countBars: () => Promise<number>, config: StreamingConfig): Promise<PipelineProgress> {
-  const redis = config.bus.redis;
+  const redis = busNames(config);
   let eventsIn = 0,
     maxLagMs = 0,
     pending = 0;

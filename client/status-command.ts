@@ -1,9 +1,10 @@
+import { busNames } from '../pipeline/config/index.js';
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { InferenceHeartbeat, MicroBatchHeartbeat, ProducerHeartbeat } from '../activities/types.js';
 import type { Bus } from '../pipeline/bus/index.js';
-import { RedisBus, shardStream } from '../pipeline/bus/index.js';
+import { openBus, shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { formatClock } from '../pipeline/contracts/index.js';
 import { createDb, StoreClient } from '../store/index.js';
@@ -93,7 +94,7 @@ interface Member {
 
 /** The fleet of the config: the producer, then every shard's micro-batch and inference owner. */
 export function fleetMembers(config: StreamingConfig): Member[] {
-  const redis = config.bus.redis;
+  const redis = busNames(config);
   const members: Member[] = [
     { role: 'producer', shard: null, workflowId: producerWorkflowId(config.producers.synthetic.provider), stream: redis.stream, group: null },
   ];
@@ -361,7 +362,7 @@ export interface StatusOptions {
  */
 export async function statusCommand(config: StreamingConfig, options: StatusOptions): Promise<number> {
   const { write } = options;
-  const bus = new RedisBus(config.bus.redis.uri, { maxLen: config.bus.redis.maxlen });
+  const bus = openBus(config);
   const db = createDb(config.store.url);
   const store = new StoreClient(db);
   let temporal: Awaited<ReturnType<typeof connectTemporal>> | undefined;

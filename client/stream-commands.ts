@@ -1,7 +1,8 @@
+import { busNames } from '../pipeline/config/index.js';
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 import type { ProducerInput } from '../activities/types.js';
-import { RedisBus, shardStream } from '../pipeline/bus/index.js';
+import { openBus, shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { LoopStatus, ProducerWorkflowInput, StreamConsumerInput } from '../workflows/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
@@ -41,7 +42,7 @@ export async function startProducer(client: Client, config: StreamingConfig, inp
 
 /** `mdp stream micro-batch --window 2s`: one consumer workflow per shard. */
 export async function startMicroBatchers(client: Client, config: StreamingConfig, windowMs: number | undefined): Promise<StartedWorkflow[]> {
-  const stream = config.bus.redis.stream;
+  const stream = busNames(config).stream;
   const started: StartedWorkflow[] = [];
   for (let shard = 0; shard < config.bus.shards; shard++) {
     const input: StreamConsumerInput = { role: 'microbatch', shard, ...(windowMs !== undefined ? { windowMs } : {}) };
@@ -56,7 +57,7 @@ export async function startMicroBatchers(client: Client, config: StreamingConfig
  * running one (drain first to switch).
  */
 export async function startInference(client: Client, config: StreamingConfig, adapter: 'rules' | 'sklearn', modelPath?: string): Promise<StartedWorkflow[]> {
-  const stream = config.bus.redis.features_stream;
+  const stream = busNames(config).features_stream;
   const started: StartedWorkflow[] = [];
   for (let shard = 0; shard < config.bus.shards; shard++) {
     const input: StreamConsumerInput = { role: 'inference', shard, adapter, ...(modelPath ? { modelPath } : {}) };
@@ -68,8 +69,8 @@ export async function startInference(client: Client, config: StreamingConfig, ad
 /** Workflow ids of the live pipeline (producer, every shard's micro-batcher and inference consumer). */
 export function pipelineWorkflowIds(config: StreamingConfig): string[] {
   const ids = [producerWorkflowId(config.producers.synthetic.provider)];
-  for (let shard = 0; shard < config.bus.shards; shard++) ids.push(microBatchWorkflowId(config.bus.redis.stream, shard));
-  for (let shard = 0; shard < config.bus.shards; shard++) ids.push(inferenceWorkflowId(config.bus.redis.features_stream, shard));
+  for (let shard = 0; shard < config.bus.shards; shard++) ids.push(microBatchWorkflowId(busNames(config).stream, shard));
+  for (let shard = 0; shard < config.bus.shards; shard++) ids.push(inferenceWorkflowId(busNames(config).features_stream, shard));
   return ids;
 }
 
@@ -96,7 +97,7 @@ export async function drainPipeline(client: Client, config: StreamingConfig): Pr
 
 /** Streams a `--topic` names: the sharded event stream fans out to its shards. */
 function topicStreams(config: StreamingConfig, topic: string): string[] {
-  if (topic === config.bus.redis.stream) {
+  if (topic === busNames(config).stream) {
     return Array.from({ length: config.bus.shards }, (_, shard) => shardStream(topic, shard));
   }
   return [topic];
@@ -104,7 +105,7 @@ function topicStreams(config: StreamingConfig, topic: string): string[] {
 
 /** `mdp stream tail --topic mdp.events --limit 50`: newest entries, oldest first, one per line. */
 export async function tailTopic(config: StreamingConfig, topic: string, limit: number, write: (line: string) => void): Promise<void> {
-  const bus = new RedisBus(config.bus.redis.uri, { maxLen: config.bus.redis.maxlen });
+  const bus = openBus(config);
   try {
     const rows: { id: string; stream: string; payload: string | undefined }[] = [];
     for (const stream of topicStreams(config, topic)) {

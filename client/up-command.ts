@@ -2,7 +2,7 @@ import { spawn } from 'node:child_process';
 import { closeSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { dirname, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { RedisBus } from '../pipeline/bus/index.js';
+import { openBus } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { configuredAdapter, redactSecrets } from '../pipeline/config/index.js';
 import { createDb, migrateToLatest, StoreClient } from '../store/index.js';
@@ -48,7 +48,7 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
   );
 
   const temporal = await connectTemporal(config);
-  const bus = new RedisBus(config.bus.redis.uri, { maxLen: config.bus.redis.maxlen });
+  const bus = openBus(config);
   try {
     const producer = await startProducer(temporal.client, config, { provider: 'synthetic' });
     const consumers = await startMicroBatchers(temporal.client, config, undefined);

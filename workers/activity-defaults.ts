@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { InferenceDefaults, MicroBatchDefaults, ProducerDefaults, RecoveryDefaults, ReplayDefaults } from '../activities/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
-import { configuredAdapter } from '../pipeline/config/index.js';
+import { busNames, configuredAdapter } from '../pipeline/config/index.js';
 import { loadRulesFile } from '../pipeline/inference/rules/index.js';
 import { rulesLoadOptions } from './adapters.js';
 
@@ -10,12 +10,12 @@ const DEFAULT_MAX_RUN_MS = 15 * 60_000;
 
 /** `micro_batch.*` and the event streams, as the micro-batch consumer (and every replay) windows with them. */
 export function microBatchDefaults(config: StreamingConfig): MicroBatchDefaults {
-  const redis = config.bus.redis;
+  const names = busNames(config);
   return {
-    stream: redis.stream,
-    group: redis.consumer_group,
-    lateStream: redis.late_stream,
-    dlqStream: redis.dlq_stream,
+    stream: names.stream,
+    group: names.consumer_group,
+    lateStream: names.late_stream,
+    dlqStream: names.dlq_stream,
     windowMs: config.micro_batch.window_ms,
     allowLateMs: config.micro_batch.allow_late_ms,
     flushTimeoutMs: config.micro_batch.flush_timeout_ms,
@@ -24,7 +24,7 @@ export function microBatchDefaults(config: StreamingConfig): MicroBatchDefaults 
     maxBufferedEvents: config.micro_batch.max_buffered_events,
     maxDeliveries: config.bus.max_deliveries,
     maxRunMs: DEFAULT_MAX_RUN_MS,
-    featuresStream: redis.features_stream,
+    featuresStream: names.features_stream,
     featureWindows: config.features.windows,
     shards: config.bus.shards,
   };
@@ -34,7 +34,7 @@ export function microBatchDefaults(config: StreamingConfig): MicroBatchDefaults 
 export function producerDefaults(config: StreamingConfig): ProducerDefaults {
   const synthetic = config.producers.synthetic;
   return {
-    stream: config.bus.redis.stream,
+    stream: busNames(config).stream,
     shards: config.bus.shards,
     provider: synthetic.provider,
     symbols: synthetic.symbols,
@@ -47,12 +47,12 @@ export function producerDefaults(config: StreamingConfig): ProducerDefaults {
 
 /** The features streams the inference consumers read, and where their signals go. */
 export function inferenceDefaults(config: StreamingConfig): InferenceDefaults {
-  const redis = config.bus.redis;
+  const names = busNames(config);
   return {
-    featuresStream: redis.features_stream,
-    signalsStream: redis.signals_stream,
-    inferenceGroup: redis.inference_group,
-    dlqStream: redis.dlq_stream,
+    featuresStream: names.features_stream,
+    signalsStream: names.signals_stream,
+    inferenceGroup: names.inference_group,
+    dlqStream: names.dlq_stream,
     maxDeliveries: config.bus.max_deliveries,
     maxRunMs: DEFAULT_MAX_RUN_MS,
     shards: config.bus.shards,
@@ -75,7 +75,7 @@ export function replayDefaults(config: StreamingConfig, baseDir = process.cwd())
     inference: {
       adapter: configuredAdapter(config) ?? 'off',
       featureWindows: config.features.windows,
-      signalsStream: config.bus.redis.signals_stream,
+      signalsStream: busNames(config).signals_stream,
       maxRuleCooldownMs: () => {
         const rules = config.inference.adapters.rules;
         if (!rules.enabled) return 0;

@@ -1,12 +1,15 @@
 import { Connection } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import pg from 'pg';
+import { Admin } from '@platformatic/kafka';
 import { redactSecrets } from '../pipeline/config/index.js';
 
 /** Where the process's dependencies live (the worker passes its loaded config). */
 export interface ReadinessTargets {
-  /** `bus.redis.uri`. */
+  /** `bus.redis.uri`: checked when the bus is Redis (no `kafkaBrokers`). */
   readonly redisUri: string;
+  /** `bus.kafka.brokers` when `bus.type` is kafka: checked instead of Redis. */
+  readonly kafkaBrokers?: readonly string[];
   /** `store.url`. */
   readonly storeUrl: string;
   /** `temporal.address` (host:port of the frontend). */
@@ -29,7 +32,9 @@ export interface ReadinessReport {
   /** True when every check passed. */
   readonly ready: boolean;
   readonly checks: {
-    readonly redis: DependencyCheck;
+    /** The bus: `redis`, or `kafka` when `bus.type` is kafka. */
+    readonly redis?: DependencyCheck;
+    readonly kafka?: DependencyCheck;
     readonly postgres: DependencyCheck;
     readonly temporal: DependencyCheck;
   };
@@ -42,7 +47,7 @@ const TEMPORAL_HEALTH_SERVICE = 'temporal.api.workflowservice.v1.WorkflowService
 const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] as const;
 
 /**
- * Checks that Redis answers PING, PostgreSQL answers `SELECT 1` and the Temporal frontend reports
+ * Checks that the bus answers (Redis PING, or a Kafka metadata request), PostgreSQL answers `SELECT 1` and the Temporal frontend reports
  * SERVING, each over its own short-lived connection with no retries, in parallel, each bounded
  * by `timeoutMs`. Never throws: a failure is a check with `ok: false` and a redacted `error`.
  *
@@ -53,12 +58,15 @@ const SERVING_STATUS = ['UNKNOWN', 'SERVING', 'NOT_SERVING', 'SERVICE_UNKNOWN'] 
  */
 export async function checkReadiness(targets: ReadinessTargets): Promise<ReadinessReport> {
   const timeoutMs = targets.timeoutMs ?? DEFAULT_TIMEOUT_MS;
-  const [redis, postgres, temporal] = await Promise.all([
-    runCheck(redactSecrets(targets.redisUri, [targets.redisUri]), [targets.redisUri], timeoutMs, () => pingRedis(targets.redisUri, timeoutMs)),
+  const brokers = targets.kafkaBrokers;
+  const [bus, postgres, temporal] = await Promise.all([
+    brokers
+      ? runCheck(brokers.join(','), [], timeoutMs, () => kafkaMetadata(brokers, timeoutMs))
+      : runCheck(redactSecrets(targets.redisUri, [targets.redisUri]), [targets.redisUri], timeoutMs, () => pingRedis(targets.redisUri, timeoutMs)),
     runCheck(redactSecrets(targets.storeUrl, [targets.storeUrl]), [targets.storeUrl], timeoutMs, () => selectOne(targets.storeUrl, timeoutMs)),
     runCheck(targets.temporalAddress, [], timeoutMs, () => temporalServing(targets.temporalAddress, timeoutMs)),
   ]);
-  return { ready: redis.ok && postgres.ok && temporal.ok, checks: { redis, postgres, temporal } };
+  return { ready: bus.ok && postgres.ok && temporal.ok, checks: { ...(brokers ? { kafka: bus } : { redis: bus }), postgres, temporal } };
 }
 
 async function runCheck(target: string, secrets: readonly string[], timeoutMs: number, probe: () => Promise<void>): Promise<DependencyCheck> {
@@ -112,6 +120,16 @@ async function pingRedis(uri: string, timeoutMs: number): Promise<void> {
     throw cause ?? err;
   } finally {
     redis.disconnect();
+  }
+}
+
+/** A broker answers a metadata request (which lists the cluster's brokers). */
+async function kafkaMetadata(brokers: readonly string[], timeoutMs: number): Promise<void> {
+  const admin = new Admin({ clientId: 'mdp-readiness', bootstrapBrokers: [...brokers], retries: 0, timeout: timeoutMs, connectTimeout: timeoutMs });
+  try {
+    await admin.metadata({ topics: [] });
+  } finally {
+    await admin.close().catch(() => undefined);
   }
 }
 

@@ -1,6 +1,6 @@
 import type { Kysely } from 'kysely';
 import type { ActivityDeps } from '../activities/index.js';
-import { RedisBus } from '../pipeline/bus/index.js';
+import { openBus } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import { OutageLog } from '../pipeline/telemetry/index.js';
@@ -11,13 +11,12 @@ import { adapterFactory } from './adapters.js';
 
 /** Builds activity dependencies from the loaded config and live clients (shared by worker and tests). */
 export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metrics: Metrics, log: Logger): ActivityDeps {
-  const redis = config.bus.redis;
   const onWrite = (seconds: number, table: string) => metrics.storeWriteSeconds.observe({ table }, seconds);
   const store = new StoreClient(db, { onWrite });
   // One for every bus of the worker: an outage is one error line, then a summary every 10 s.
   const redisErrors = new OutageLog(log, 'redis');
   return {
-    openBus: () => new RedisBus(redis.uri, { maxLen: redis.maxlen, connectionErrors: redisErrors }),
+    openBus: () => openBus(config, { connectionErrors: redisErrors }),
     bars: store,
     shards: new ShardPositionStore(db, { onWrite }),
     jobs: new JobRunTracker(db),

@@ -43,7 +43,13 @@ async function run(): Promise<void> {
   // Process metrics (heap, RSS, event-loop lag, GC) beside the pipeline's own.
   collectDefaultMetrics({ register: metrics.registry });
   // /readyz: Redis, PostgreSQL and the Temporal frontend answer (each probed on its own connection).
-  const readiness = () => checkReadiness({ redisUri: config.bus.redis.uri, storeUrl: config.store.url, temporalAddress: config.temporal.address });
+  const readiness = () =>
+    checkReadiness({
+      redisUri: config.bus.redis.uri,
+      ...(config.bus.type === 'kafka' ? { kafkaBrokers: config.bus.kafka.brokers } : {}),
+      storeUrl: config.store.url,
+      temporalAddress: config.temporal.address,
+    });
   const server = await startMetricsServer(metrics.registry, config.telemetry.metrics_host, config.telemetry.metrics_port, { readiness });
   log.info('metrics listening', { url: `http://${config.telemetry.metrics_host}:${(server.address() as AddressInfo).port}/metrics` });
 

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import type { Logger, Metrics } from '../telemetry/index.js';
 import type { Bus } from './bus.js';
-import { BACKLOG_WAIT_RATIO, BacklogWatch } from './backlog-watch.js';
+import { BACKLOG_WAIT_RATIO, backlogAgeShare, BacklogWatch } from './backlog-watch.js';
 
 export interface BacklogGateOptions {
   readonly bus: Bus;
@@ -64,6 +64,8 @@ export class BacklogGate {
       const backlog = await this.#bus.backlog(stream);
       this.#watch.observe(stream, backlog);
       room = Math.min(room, Math.floor(backlog.retention * BACKLOG_WAIT_RATIO) - backlog.entries);
+      // On a bus that deletes by age, a backlog this old is about to lose records: wait too.
+      if (backlogAgeShare(backlog) >= BACKLOG_WAIT_RATIO) room = 0;
     }
     room = Math.max(0, room);
     this.#known = { streams: key, room, untilMs: Date.now() + this.#trustMs };

@@ -6,6 +6,11 @@ export const BACKLOG_WAIT_RATIO = 0.9;
 /** A backlog-near-retention episode ends below this share; the next crossing warns again. */
 export const BACKLOG_CLEAR_RATIO = 0.8;
 
+/** The share of retention the backlog's age uses (0 on a bus that does not delete by age). */
+export function backlogAgeShare(backlog: StreamBacklog): number {
+  return backlog.ageMs === undefined || !backlog.retentionMs ? 0 : backlog.ageMs / backlog.retentionMs;
+}
+
 /**
  * Watches backlogs against the retention bound, for producers and consumers alike: sets
  * `stream_backlog_ratio{topic}` (the slowest group's share) and, once per episode of a backlog at
@@ -35,10 +40,11 @@ export class BacklogWatch {
    * watches its group), else the slowest group's. Returns the share of retention it followed.
    */
   observe(stream: string, backlog: StreamBacklog, group?: string): number {
-    this.#metrics.backlogRatio.set({ topic: stream }, backlog.entries / backlog.retention);
+    const age = backlogAgeShare(backlog);
+    this.#metrics.backlogRatio.set({ topic: stream }, Math.max(backlog.entries / backlog.retention, age));
     this.#topics.add(stream);
     const entries = group === undefined ? backlog.entries : (backlog.groups.get(group) ?? backlog.entries);
-    const ratio = entries / backlog.retention;
+    const ratio = Math.max(entries / backlog.retention, age);
     const since = this.#near.get(stream);
     if (since === undefined && ratio >= BACKLOG_WAIT_RATIO) {
       this.#near.set(stream, Date.now());
@@ -49,6 +55,7 @@ export class BacklogWatch {
         ...(group === undefined ? { slowestGroup: slowest ?? null } : { group }),
         backlog: entries,
         retention: backlog.retention,
+        ...(backlog.ageMs === undefined ? {} : { oldestAgeMs: backlog.ageMs, retentionMs: backlog.retentionMs }),
         percent: Math.round(ratio * 1000) / 10,
       });
     } else if (since !== undefined && ratio < BACKLOG_CLEAR_RATIO) {

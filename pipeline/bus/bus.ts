@@ -56,6 +56,12 @@ export interface StreamBacklog {
   readonly retention: number;
   /** Each group's backlog: its pending entries plus those never delivered to it. */
   readonly groups: ReadonlyMap<string, number>;
+  /**
+   * On a bus that deletes by age (Kafka's `retention.ms`): how old the slowest group's next record
+   * is, and that retention. A backlog is near retention when either share is.
+   */
+  readonly ageMs?: number;
+  readonly retentionMs?: number;
 }
 
 /**
@@ -79,6 +85,8 @@ export interface UnreadLoss {
  * re-reads its own pending entries and then new ones.
  */
 export interface Bus {
+  /** Which implementation: what the recovery sweep can do differs (Kafka has no orphaned pending entries). */
+  readonly kind: 'redis' | 'kafka';
   /**
    * Appends payloads to a stream in one round trip; returns their ids in order. Appending never
    * removes an entry a consumer group has not acknowledged: a stream some group reads is trimmed

@@ -8,3 +8,6 @@ export type { BacklogGateOptions, WaitOptions } from './backlog-gate.js';
 export { BACKLOG_CLEAR_RATIO, BACKLOG_WAIT_RATIO, BacklogWatch } from './backlog-watch.js';
 export { RetentionKeeper } from './retention-keeper.js';
 export type { RetentionKeeperOptions } from './retention-keeper.js';
+export { KafkaBus, topicName } from './kafka-bus.js';
+export type { KafkaBusOptions } from './kafka-bus.js';
+export { openBus } from './open-bus.js';

@@ -64,6 +64,7 @@ function entryFields(entry: BusEntry): string[] {
  * behind a `BLOCK`.
  */
 export class RedisBus implements Bus {
+  readonly kind = 'redis' as const;
   readonly #cmd: Redis;
   readonly #blocking: Redis;
   readonly #options: Required<Omit<RedisBusOptions, 'connectionErrors'>>;

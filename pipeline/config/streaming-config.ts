@@ -41,6 +41,28 @@ export interface RedisBusConfig {
   readonly inference_group: string;
 }
 
+/** The stream (topic) and consumer group names of a bus: the same keys under `bus.redis` and `bus.kafka`. */
+export type BusNames = Pick<
+  RedisBusConfig,
+  'stream' | 'signals_stream' | 'consumer_group' | 'dlq_stream' | 'late_stream' | 'features_stream' | 'inference_group'
+>;
+
+/**
+ * `bus.kafka`: the Kafka bus. A sharded stream (`stream`, `features_stream`) is one topic with
+ * `bus.shards` partitions, shard n being partition n; the others are one-partition topics.
+ */
+export interface KafkaBusConfig extends BusNames {
+  /** Bootstrap brokers, `host:port` (env `KAFKA_BROKERS`, comma-separated). */
+  readonly brokers: readonly string[];
+  readonly client_id: string;
+  /** Replication factor of the topics mdp creates (1 for a single broker; 3 in production). */
+  readonly replication_factor: number;
+  /** `retention.ms` of the topics mdp creates, as a duration: Kafka deletes older records, read or not. */
+  readonly retention: string;
+  /** Most records a consumer group may have unconsumed on a partition: producers wait at 90% of it. */
+  readonly max_backlog: number;
+}
+
 /** `bus`: which bus, how many shards, and redelivery limits. */
 export interface BusConfig {
   readonly type: BusType;
@@ -49,6 +71,7 @@ export interface BusConfig {
   /** A message delivered more often than this goes to the DLQ. */
   readonly max_deliveries: number;
   readonly redis: RedisBusConfig;
+  readonly kafka: KafkaBusConfig;
 }
 
 /** `producers.synthetic`: the seeded synthetic tick source. */
@@ -243,6 +266,25 @@ const FORMATS: Record<string, convict.Format> = {
     coerce: (x: string) => (INT_TEXT.test(x) ? Number(x) : x),
   },
   'mdp-name': { validate: checkName },
+  'mdp-topic': {
+    validate(x: unknown) {
+      checkName(x);
+      if (typeof x === 'string' && !/^[A-Za-z0-9._-]{1,200}$/.test(x))
+        fail('must be a Kafka topic or group name: letters, digits, ".", "_" and "-" only (at most 200)');
+    },
+  },
+  'mdp-brokers': {
+    validate(x: unknown) {
+      if (!Array.isArray(x) || x.length === 0) fail('must be a non-empty list of host:port');
+      x.forEach((broker: unknown, i) => {
+        const m = typeof broker === 'string' ? HOST_PORT.exec(broker) : null;
+        const port = m ? Number(m[1]) : 0;
+        if (port < 1 || port > 65535) fail(`entry ${i} must be host:port with a port between 1 and 65535 (got ${JSON.stringify(broker)})`);
+      });
+    },
+    // From an env var or a CLI flag: `127.0.0.1:9092,127.0.0.1:9094`.
+    coerce: (x: string) => x.split(',').map((s) => s.trim()),
+  },
   'mdp-key-part': {
     validate(x: unknown) {
       if (typeof x !== 'string' || x.trim() === '' || /[\s|]/.test(x)) fail('must be a non-empty string without spaces or "|"');
@@ -340,6 +382,34 @@ const SCHEMA = {
       late_stream: { doc: 'Stream for events later than their window.', format: 'mdp-name', default: 'mdp.events.late' },
       features_stream: { doc: 'Feature snapshot stream base name (shard n is <features_stream>.<n>).', format: 'mdp-name', default: 'mdp.features' },
       inference_group: { doc: 'Consumer group of the inference consumers.', format: 'mdp-name', default: 'mdp-inference' },
+    },
+    kafka: {
+      brokers: {
+        doc: 'Bootstrap brokers, host:port (comma-separated in KAFKA_BROKERS).',
+        format: 'mdp-brokers',
+        default: ['127.0.0.1:9092'],
+        env: 'KAFKA_BROKERS',
+      },
+      client_id: { doc: 'Kafka client id of mdp processes.', format: 'mdp-name', default: 'mdp' },
+      stream: { doc: 'Event topic; shard n is its partition n (bus.shards partitions).', format: 'mdp-topic', default: 'mdp.events' },
+      signals_stream: { doc: 'Signals topic.', format: 'mdp-topic', default: 'mdp.signals' },
+      consumer_group: { doc: 'Consumer group of the micro-batch consumers.', format: 'mdp-topic', default: 'mdp-consumers' },
+      dlq_stream: { doc: 'Dead-letter topic.', format: 'mdp-topic', default: 'mdp.dlq' },
+      late_stream: { doc: 'Topic for events later than their window.', format: 'mdp-topic', default: 'mdp.events.late' },
+      features_stream: { doc: 'Feature snapshot topic; shard n is its partition n.', format: 'mdp-topic', default: 'mdp.features' },
+      inference_group: { doc: 'Consumer group of the inference consumers.', format: 'mdp-topic', default: 'mdp-inference' },
+      replication_factor: { doc: 'Replication factor of the topics mdp creates.', format: 'mdp-int', min: 1, max: 32, default: 1 },
+      retention: {
+        doc: 'retention.ms of the topics mdp creates, as a duration (Kafka deletes older records, read or not).',
+        format: 'mdp-duration',
+        default: '7d',
+      },
+      max_backlog: {
+        doc: "Most records a consumer group may have unconsumed on a partition: producers wait at 90% of it (Kafka's own retention deletes by age).",
+        format: 'mdp-int',
+        min: 1,
+        default: 1_000_000,
+      },
     },
   },
   producers: {
@@ -622,6 +692,12 @@ export function loadStreamingConfig(options: LoadStreamingConfigOptions): Stream
     throw new ConfigError(lines.join('\n'), { code: 'CONFIG_INVALID', file, key: first.key, value: first.value, issues: unique });
   }
   return deepFreeze(config.getProperties());
+}
+
+/** The stream (topic) and group names of the configured bus (`bus.redis` or `bus.kafka`). */
+export function busNames(config: StreamingConfig): BusNames {
+  const { stream, signals_stream, consumer_group, dlq_stream, late_stream, features_stream, inference_group } = config.bus[config.bus.type];
+  return { stream, signals_stream, consumer_group, dlq_stream, late_stream, features_stream, inference_group };
 }
 
 /**

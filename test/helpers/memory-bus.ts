@@ -48,6 +48,7 @@ function toEntry(entry: StoredEntry): BusEntry {
 }
 
 export class MemoryBus implements Bus {
+  readonly kind = 'redis' as const;
   readonly #streams = new Map<string, Stream>();
   readonly #checkpoints = new Map<string, number>();
   readonly #fences = new Map<string, number>();

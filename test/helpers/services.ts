@@ -31,7 +31,7 @@ export function uniqueTag(prefix = 't'): string {
   return `${prefix}${randomUUID().slice(0, 8)}`;
 }
 
-/** Every stream and group name of `bus.redis`, unique to a run's tag (tests and the bench). */
+/** Every stream and group name of `bus.redis` (and `bus.kafka`), unique to a run's tag (tests and the bench). */
 export function taggedBusNames(tag: string) {
   return {
     stream: `${tag}.events`,
@@ -53,6 +53,7 @@ export function testConfig(tag: string, overrides: Record<string, unknown> = {})
         uri: process.env.REDIS_URI ?? 'redis://127.0.0.1:6379/0',
         ...taggedBusNames(tag),
       },
+      kafka: { ...taggedBusNames(tag) },
     },
     producers: { synthetic: { provider: `synth-${tag}` } },
     micro_batch: { window_ms: 1000, allow_late_ms: 300, flush_timeout_ms: 500 },

@@ -108,12 +108,12 @@ describe('worker /healthz and /readyz (Redis, PostgreSQL, Temporal)', function (
     const { status, text, body } = await getJson(urlOf(server, '/readyz'));
     assert.equal(status, 503);
     assert.equal(body.ready, false);
-    assert.equal(body.checks.redis.ok, false);
-    assert.match(body.checks.redis.error ?? '', /ECONNREFUSED/);
+    assert.equal(body.checks.redis!.ok, false);
+    assert.match(body.checks.redis!.error ?? '', /ECONNREFUSED/);
     assert.equal(body.checks.postgres.ok, true);
     assert.equal(body.checks.temporal.ok, true);
     assert.ok(!text.includes('hunter2-redis'), text);
-    assert.equal(body.checks.redis.target, `redis://:***@127.0.0.1:${port}/0`);
+    assert.equal(body.checks.redis!.target, `redis://:***@127.0.0.1:${port}/0`);
   });
 
   it('a wrong PostgreSQL password fails the postgres check, and the password appears nowhere', async function () {
@@ -124,7 +124,7 @@ describe('worker /healthz and /readyz (Redis, PostgreSQL, Temporal)', function (
     assert.equal(status, 503);
     assert.equal(body.checks.postgres.ok, false);
     assert.match(body.checks.postgres.error ?? '', /password authentication failed/);
-    assert.equal(body.checks.redis.ok, true);
+    assert.equal(body.checks.redis!.ok, true);
     assert.ok(!text.includes('Wr0ng-s3cret-pw'), text);
   });
 
@@ -146,7 +146,7 @@ describe('worker /healthz and /readyz (Redis, PostgreSQL, Temporal)', function (
     assert.equal(status, 503);
     assert.equal(body.checks.temporal.ok, false);
     assert.match(body.checks.temporal.error ?? '', /UNAVAILABLE|ECONNREFUSED/);
-    assert.equal(body.checks.redis.ok, true);
+    assert.equal(body.checks.redis!.ok, true);
     assert.equal(body.checks.postgres.ok, true);
   });
 
