@@ -12,6 +12,15 @@ MDP_TEMPORAL_UI_PORT=${MDP_TEMPORAL_UI_PORT:-8233}
 MDP_TEMPORAL_VERSION=${MDP_TEMPORAL_VERSION:-v1.5.1}
 MDP_TEMPORAL_BIN=${MDP_TEMPORAL_BIN:-$MDP_ROOT/.cache/bin/temporal}
 PG_BIN=${PG_BIN:-/usr/lib/postgresql/15/bin}
+# Node 24 LTS (package.json engines: >=24.6). install.sh unpacks it from the npm registry into
+# .cache/node when the machine's node is older; once there it comes first on PATH, so node, npm
+# and npx (the system npm is a `#!/usr/bin/env node` script) all run on it.
+MDP_NODE_VERSION=${MDP_NODE_VERSION:-24.22.3}
+MDP_NODE_DIR=${MDP_NODE_DIR:-$MDP_ROOT/.cache/node}
+if [ -x "$MDP_NODE_DIR/bin/node" ]; then
+  case ":$PATH:" in *":$MDP_NODE_DIR/bin:"*) ;; *) PATH="$MDP_NODE_DIR/bin:$PATH" ;; esac
+  export PATH
+fi
 export REDIS_URI=${REDIS_URI:-redis://127.0.0.1:$MDP_REDIS_PORT/0}
 export STORE_URL=${STORE_URL:-postgres://mdp:mdp@127.0.0.1:$MDP_PG_PORT/mdp}
 export TEMPORAL_ADDRESS=${TEMPORAL_ADDRESS:-127.0.0.1:$MDP_TEMPORAL_PORT}
