@@ -86,7 +86,6 @@ log.dirs=$dir/data
 # One node: every internal topic has a single replica; topics are created on purpose only.
 num.partitions=1
 default.replication.factor=1
-min.insync.replicas=1
 offsets.topic.replication.factor=1
 transaction.state.log.replication.factor=1
 transaction.state.log.min.isr=1
