@@ -6,7 +6,7 @@
 #
 # docker-compose.yml builds it for its `migrate` and `worker` services.
 
-ARG NODE_IMAGE=node:20-bookworm-slim
+ARG NODE_IMAGE=node:24-bookworm-slim
 
 ##### Build: all dependencies, TypeScript → dist/ #####
 FROM ${NODE_IMAGE} AS build

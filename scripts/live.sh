@@ -4,6 +4,7 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 bash "$MDP_ROOT/scripts/install.sh"
+source "$MDP_ROOT/scripts/env.sh" # again: install.sh may just have unpacked Node 24 into .cache/node
 bash "$MDP_ROOT/scripts/stack-start.sh"
 cd "$MDP_ROOT"
 exec node dist/client/cli.js up --config "${MDP_CONFIG:-configs/streaming.yaml}"

@@ -4,7 +4,9 @@
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 bash "$MDP_ROOT/scripts/install.sh"
-bash "$MDP_ROOT/scripts/stack-start.sh"
+source "$MDP_ROOT/scripts/env.sh" # again: install.sh may just have unpacked Node 24 into .cache/node
+# Kafka too: the integration suite runs against both buses (Redis Streams and Kafka).
+bash "$MDP_ROOT/scripts/stack-start.sh" redis postgres temporal kafka
 cd "$MDP_ROOT"
 npm run lint --silent
 # With no arguments, the whole suite; otherwise the given files (the spec list is not in
