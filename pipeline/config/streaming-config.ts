@@ -362,7 +362,7 @@ convict.addFormats(FORMATS);
 const SCHEMA = {
   version: { doc: 'Config format version.', format: 'mdp-version', default: 1 },
   bus: {
-    type: { doc: 'Stream bus implementation.', format: 'mdp-choice', choices: BUS_TYPES, default: 'redis' },
+    type: { doc: 'Stream bus implementation.', format: 'mdp-choice', choices: BUS_TYPES, default: 'redis', env: 'MDP_BUS' },
     shards: { doc: 'Event streams per role; shard = hash(provider|symbol) % shards.', format: 'mdp-int', min: 1, max: 1024, default: 4, env: 'MDP_SHARDS' },
     max_deliveries: { doc: 'Deliveries after which a message goes to the DLQ.', format: 'mdp-int', min: 1, default: 5 },
     redis: {

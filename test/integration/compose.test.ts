@@ -19,7 +19,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const COMPOSE_FILE = resolve(REPO_ROOT, 'docker-compose.yml');
 
 /** The services of spec §14.4, plus the one-shot migration. */
-const SERVICES = ['redis', 'postgres', 'temporal', 'temporal-ui', 'prometheus', 'grafana', 'migrate', 'worker'];
+const SERVICES = ['redis', 'postgres', 'temporal', 'temporal-ui', 'prometheus', 'grafana', 'migrate', 'worker', 'kafka'];
 /** Services whose data must outlive their containers. */
 const STATEFUL: Readonly<Record<string, string>> = {
   redis: '/data',
@@ -361,8 +361,8 @@ describe('Dockerfile and .dockerignore', function () {
     .map((l) => l.trim())
     .filter((l) => l !== '' && !l.startsWith('#'));
 
-  it('builds on node:20-bookworm-slim in two stages and installs only production dependencies in the image', function () {
-    assert.ok(instructions.includes('ARG NODE_IMAGE=node:20-bookworm-slim'));
+  it('builds on node:24-bookworm-slim in two stages and installs only production dependencies in the image', function () {
+    assert.ok(instructions.includes('ARG NODE_IMAGE=node:24-bookworm-slim'));
     const stages = instructions.filter((l) => l.startsWith('FROM '));
     assert.deepEqual(stages, ['FROM ${NODE_IMAGE} AS build', 'FROM ${NODE_IMAGE} AS runtime']);
     const runtime = instructions.slice(instructions.indexOf('FROM ${NODE_IMAGE} AS runtime'));
