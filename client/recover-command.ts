@@ -78,6 +78,18 @@ export async function runRecovery(
 
 /** Human-readable lines of a sweep's report: one per stream that had pending entries, then totals. */
 export function formatRecoveryReport(result: RecoveryWorkflowResult): string[] {
+  if (result.bus === 'kafka') {
+    // Nothing to claim on Kafka: report where each group is on each partition.
+    return [
+      `recovery on kafka: ${result.note ?? ''}`,
+      ...result.streams
+        .filter((s) => !s.missing)
+        .map(
+          (s) =>
+            `  ${s.stream} (${s.group}, owner ${s.owner}): pending ${s.pending} (the owner re-reads them if it restarts), not yet delivered ${s.undelivered ?? 0}, lag ${((s.lagMs ?? 0) / 1000).toFixed(1)}s`,
+        ),
+    ];
+  }
   const lines: string[] = [];
   for (const s of result.streams) {
     if (s.missing) continue;
