@@ -111,11 +111,23 @@ export async function tailTopic(config: StreamingConfig, topic: string, limit: n
     for (const stream of topicStreams(config, topic)) {
       for (const e of await bus.tail(stream, limit)) rows.push({ id: e.id, stream, payload: e.payload });
     }
-    rows.sort((a, b) => compareIds(a.id, b.id));
+    // Redis ids are append times across shards; Kafka offsets only order one partition, so shards
+    // are merged by the events' own time there.
+    if (bus.kind === 'redis') rows.sort((a, b) => compareIds(a.id, b.id));
+    else rows.sort((a, b) => srcTs(a.payload).localeCompare(srcTs(b.payload)));
     if (rows.length === 0) write(`(no entries in ${topic})`);
     for (const row of rows.slice(-limit)) write(formatEntry(row.stream, row.id, row.payload));
   } finally {
     await bus.close();
+  }
+}
+
+function srcTs(payload: string | undefined): string {
+  try {
+    const e = JSON.parse(payload ?? '') as { src_ts?: unknown };
+    return typeof e.src_ts === 'string' ? e.src_ts : '';
+  } catch {
+    return '';
   }
 }
 
