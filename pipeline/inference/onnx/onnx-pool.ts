@@ -248,7 +248,7 @@ export class OnnxPool {
           }
         }
       });
-      worker.on('error', (err) => {
+      worker.on('error', (err: Error) => {
         if (slot.worker !== worker) return;
         if (!ready) {
           failLoad(new ModelError(`${modelPath}: model worker failed while loading: ${err.message}`, { code: 'MODEL_LOAD', file: modelPath, cause: err }));
