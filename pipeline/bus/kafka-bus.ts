@@ -543,10 +543,10 @@ export class KafkaBus implements Bus {
       let lost = 0;
       for (let o = committed.offset; o < start; o++) if (!cursor.isAcked(o)) lost++;
       removed += lost;
-      cursor.skipTo(start);
-      await this.#commit(loc, group, cursor);
-      const mine = this.#cursors.get(key);
-      mine?.skipTo(start);
+      // The owner's own cursor when it runs in this process (it is at least as new as the commit).
+      const mine = this.#cursors.get(key) ?? cursor;
+      mine.skipTo(start);
+      await this.#commit(loc, group, mine);
     }
     return { removed };
   }
