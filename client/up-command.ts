@@ -57,14 +57,16 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
     // The pending-entry sweep (consumerRecoveryWorkflow) on a Temporal Schedule; the pipeline runs without it.
     const recovery = await ensureRecoverySchedule(temporal.client, config).then(
       (s) =>
-        `${s.scheduleId} (schedule ${s.created ? 'created' : 'updated'}: every ${config.recovery.interval}, claims a dead consumer's pending entries, DLQ past max_deliveries)`,
+        `${s.scheduleId} (schedule ${s.created ? 'created' : 'updated'}: every ${config.recovery.interval}, ${
+          config.bus.type === 'kafka' ? "reports each partition's pending records and lag" : "claims a dead consumer's pending entries, DLQ past max_deliveries"
+        })`,
       (err: unknown) => `not scheduled: ${(err as Error).message}`,
     );
     const ns = config.temporal.namespace;
     write(
       [
         '',
-        `mdp live pipeline: ${config.producers.synthetic.symbols.join(', ')} at ${config.producers.synthetic.tick_rate} ticks/s each, ${config.micro_batch.window_ms} ms windows, ${config.bus.shards} shards`,
+        `mdp live pipeline: ${config.producers.synthetic.symbols.join(', ')} at ${config.producers.synthetic.tick_rate} ticks/s each, ${config.micro_batch.window_ms} ms windows, ${config.bus.shards} shards on ${config.bus.type === 'kafka' ? `Kafka (${config.bus.kafka.brokers.join(',')})` : 'Redis'}`,
         `  producer   ${producer.workflowId} (${producer.started ? 'started' : 'already running, resumed'})`,
         ...consumers.map((c) => `  consumer   ${c.workflowId} (${c.started ? 'started' : 'already running, resumed'})`),
         ...inference.map((c) => `  inference  ${c.workflowId} (${adapter}; ${c.started ? 'started' : 'already running, resumed'})`),
