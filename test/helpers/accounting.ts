@@ -34,8 +34,21 @@ export interface ProducedEntry {
   readonly label?: string;
 }
 
+/**
+ * How the oracle reads the bus: every entry of a stream as its fields (an event's payload under `d`,
+ * a dead letter's `code`, `reason`, `original`…), and where a group stands. {@link redisReader}
+ * reads Redis directly; a bus-neutral one goes through the `Bus` interface (see bus-probe.ts).
+ */
+export interface StreamReader {
+  /** Every entry of `stream`, oldest first (none for a missing stream). */
+  entries(stream: string): Promise<[id: string, fields: Fields][]>;
+  progress(stream: string, group: string): Promise<GroupProgress>;
+}
+
 export interface AccountingOptions {
-  readonly redis: Redis;
+  /** Where the streams are read: `reader`, or this Redis directly. */
+  readonly redis?: Redis;
+  readonly reader?: StreamReader;
   readonly db: Kysely<Database>;
   /** The shard streams the entries were published to. */
   readonly streams: readonly string[];
@@ -101,7 +114,8 @@ export interface GroupProgress {
   readonly lag: number | undefined;
 }
 
-type Fields = Map<string, string>;
+/** An entry's fields by name. */
+export type Fields = Map<string, string>;
 
 function toFields(flat: readonly string[]): Fields {
   const fields: Fields = new Map();
@@ -161,13 +175,34 @@ export async function unacknowledgedIds(redis: Redis, stream: string, group: str
   return ids;
 }
 
+/** Waits until the group has exactly `pending` entries delivered and unacknowledged on `stream`, and none unread. */
+export async function waitForPending(reader: StreamReader, stream: string, group: string, pending: number, what: string, timeoutMs = 60_000): Promise<void> {
+  let last = '';
+  const done = await pollUntil(
+    timeoutMs,
+    async () => {
+      const p = await reader.progress(stream, group);
+      last = `${p.pending} pending, ${p.undelivered} unread`;
+      return p.pending === pending && p.undelivered === 0 ? true : undefined;
+    },
+    { everyMs: 50 },
+  );
+  if (!done) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${stream}: ${pending} pending, 0 unread); last seen ${last}`);
+}
+
+/** Reads Redis directly (XRANGE, XINFO GROUPS): what the fault matrix's private Redis is checked with. */
+export function redisReader(redis: Redis): StreamReader {
+  return { entries: (stream) => readAll(redis, stream), progress: (stream, group) => groupProgress(redis, stream, group) };
+}
+
 /** Waits until every stream has nothing pending and nothing unread; false if `timeoutMs` passed first. */
-export async function waitSettled(redis: Redis, streams: readonly string[], group: string, timeoutMs: number): Promise<boolean> {
+export async function waitSettled(source: Redis | StreamReader, streams: readonly string[], group: string, timeoutMs: number): Promise<boolean> {
+  const reader = 'progress' in source ? source : redisReader(source);
   const settled = await pollUntil(
     timeoutMs,
     async () => {
       for (const stream of streams) {
-        const p = await groupProgress(redis, stream, group);
+        const p = await reader.progress(stream, group);
         if (p.pending > 0 || p.undelivered > 0) return undefined;
       }
       return true;
@@ -185,8 +220,12 @@ export async function waitSettled(redis: Redis, streams: readonly string[], grou
  * and every DELETE of a bar in `fault_bar_audit`. A committed bar must never change; the audit
  * catches a rewrite even when a later write restores the values. Rows written by a transaction
  * that rolls back vanish with it, so a fenced (rejected) write leaves no trace.
+ *
+ * In a shared database (the local stack's), pass `providerPrefix`: the triggers then watch only the
+ * bars of providers starting with it, under names of their own, and {@link removeBarAudit} takes
+ * them out again, so other tests and the live pipeline are neither audited nor slowed.
  */
-export async function installBarAudit(db: Kysely<Database>): Promise<void> {
+export async function installBarAudit(db: Kysely<Database>, options: { readonly providerPrefix?: string } = {}): Promise<void> {
   await sql`
     CREATE TABLE IF NOT EXISTS fault_bar_audit (
       id bigserial PRIMARY KEY, op text NOT NULL, provider text, symbol text, "interval" text, ts timestamptz,
@@ -201,13 +240,37 @@ export async function installBarAudit(db: Kysely<Database>): Promise<void> {
         CASE WHEN TG_OP = 'UPDATE' THEN jsonb_build_object('open', NEW.open, 'high', NEW.high, 'low', NEW.low, 'close', NEW.close, 'volume', NEW.volume, 'trades', NEW.trades) END);
       RETURN NULL;
     END $$`.execute(db);
-  await sql`DROP TRIGGER IF EXISTS fault_bar_rewrite ON bars_ohlcv`.execute(db);
+  const { rewrite, remove, scope } = auditTriggers(options.providerPrefix);
+  await sql`DROP TRIGGER IF EXISTS ${sql.id(rewrite)} ON bars_ohlcv`.execute(db);
   await sql`
-    CREATE TRIGGER fault_bar_rewrite AFTER UPDATE ON bars_ohlcv FOR EACH ROW
-    WHEN ((OLD.open, OLD.high, OLD.low, OLD.close, OLD.volume, OLD.trades) IS DISTINCT FROM (NEW.open, NEW.high, NEW.low, NEW.close, NEW.volume, NEW.trades))
+    CREATE TRIGGER ${sql.id(rewrite)} AFTER UPDATE ON bars_ohlcv FOR EACH ROW
+    WHEN ((OLD.open, OLD.high, OLD.low, OLD.close, OLD.volume, OLD.trades) IS DISTINCT FROM (NEW.open, NEW.high, NEW.low, NEW.close, NEW.volume, NEW.trades)${scope})
     EXECUTE FUNCTION fault_bar_audit_row()`.execute(db);
-  await sql`DROP TRIGGER IF EXISTS fault_bar_delete ON bars_ohlcv`.execute(db);
-  await sql`CREATE TRIGGER fault_bar_delete AFTER DELETE ON bars_ohlcv FOR EACH ROW EXECUTE FUNCTION fault_bar_audit_row()`.execute(db);
+  await sql`DROP TRIGGER IF EXISTS ${sql.id(remove)} ON bars_ohlcv`.execute(db);
+  await sql`CREATE TRIGGER ${sql.id(remove)} AFTER DELETE ON bars_ohlcv FOR EACH ROW ${options.providerPrefix === undefined ? sql`` : sql`WHEN (true${scope})`} EXECUTE FUNCTION fault_bar_audit_row()`.execute(
+    db,
+  );
+}
+
+/** Drops the triggers {@link installBarAudit} installed for `providerPrefix`, and their audit rows. */
+export async function removeBarAudit(db: Kysely<Database>, providerPrefix: string): Promise<void> {
+  const { rewrite, remove } = auditTriggers(providerPrefix);
+  await sql`DROP TRIGGER IF EXISTS ${sql.id(rewrite)} ON bars_ohlcv`.execute(db);
+  await sql`DROP TRIGGER IF EXISTS ${sql.id(remove)} ON bars_ohlcv`.execute(db);
+  await sql`DELETE FROM fault_bar_audit WHERE starts_with(provider, ${providerPrefix})`.execute(db);
+}
+
+/** The audit's trigger names, and the condition on the provider when it watches a prefix only. */
+function auditTriggers(providerPrefix: string | undefined) {
+  if (providerPrefix === undefined) return { rewrite: 'fault_bar_rewrite', remove: 'fault_bar_delete', scope: sql`` };
+  if (!/^[A-Za-z0-9_-]+$/.test(providerPrefix)) throw new Error(`a bar audit's provider prefix is letters, digits, _ and - (got ${providerPrefix})`);
+  const suffix = providerPrefix.toLowerCase().replace(/-/g, '_');
+  // A trigger's WHEN cannot take parameters: the prefix, checked above, is written as a literal.
+  return {
+    rewrite: `bar_audit_rewrite_${suffix}`,
+    remove: `bar_audit_delete_${suffix}`,
+    scope: sql` AND starts_with(OLD.provider, ${sql.lit(providerPrefix)})`,
+  };
 }
 
 interface AuditRow {
@@ -273,6 +336,56 @@ export function changedBars(before: readonly Bar[], after: readonly Bar[]): stri
     }
   }
   return out;
+}
+
+/**
+ * Waits until the stored bars of `provider` for these events' windows equal their aggregate (the
+ * windows are committed); fails after `timeoutMs` naming `what` and the first bars still off.
+ */
+export async function waitForExactBars(
+  db: Kysely<Database>,
+  provider: string,
+  events: readonly StreamEventV1[],
+  windowMs: number,
+  what: string,
+  timeoutMs = 60_000,
+): Promise<Bar[]> {
+  const want = expectedBars(events, windowMs);
+  const store = new StoreClient(db);
+  let last = '';
+  const got = await pollUntil(
+    timeoutMs,
+    async () => {
+      const stored = new Map((await store.listBars({ provider })).map((b) => [barKey(b), b]));
+      const off = want.flatMap((b) => {
+        const have = stored.get(barKey(b));
+        if (!have) return [`${showBar(b)} missing`];
+        const diff = barDifferences(have, b);
+        return diff.length ? [`${showBar(b)}: ${diff.join(', ')}`] : [];
+      });
+      last = off.slice(0, 5).join('; ');
+      return off.length === 0 ? want : undefined;
+    },
+    { everyMs: 100 },
+  );
+  if (!got) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${last}`);
+  return got;
+}
+
+/** Fails unless no bar of these events' windows is stored for `provider` (their windows are still open). */
+export async function assertWindowsOpen(
+  db: Kysely<Database>,
+  provider: string,
+  events: readonly StreamEventV1[],
+  windowMs: number,
+  what: string,
+): Promise<void> {
+  const keys = new Set(expectedBars(events, windowMs).map(barKey));
+  const flushed = (await new StoreClient(db).listBars({ provider })).filter((b) => keys.has(barKey(b)));
+  if (flushed.length > 0)
+    throw new Error(
+      `precondition failed: ${what}, but ${flushed.length} of its bars were already flushed (the machine may be too slow for micro_batch.flush_timeout_ms)`,
+    );
 }
 
 async function storedBars(db: Kysely<Database>, providers: readonly string[]): Promise<Bar[]> {
@@ -374,7 +487,9 @@ function eventIdOf(payload: string | undefined): string | undefined {
 
 /** Reads bars, the late stream, the DLQ and the group, and accounts for every produced entry. */
 export async function accountFor(options: AccountingOptions): Promise<Accounting> {
-  const { redis, db, produced, windowMs } = options;
+  const { db, produced, windowMs } = options;
+  const reader = options.reader ?? (options.redis ? redisReader(options.redis) : undefined);
+  if (!reader) throw new Error('accountFor needs a reader or a Redis client');
   const lost = options.lost ?? [];
   const all = [...produced, ...lost];
   const lostSet = new Set(lost);
@@ -399,7 +514,7 @@ export async function accountFor(options: AccountingOptions): Promise<Accounting
   const unknownLate: string[] = [];
   const unknownDlq: string[] = [];
 
-  const lateEntries = await readAll(redis, options.lateStream);
+  const lateEntries = await reader.entries(options.lateStream);
   for (const [id, fields] of lateEntries) {
     const payload = fields.get('d');
     const eventId = eventIdOf(payload);
@@ -407,7 +522,7 @@ export async function accountFor(options: AccountingOptions): Promise<Accounting
     if (!match) unknownLate.push(`${id} ${payload?.slice(0, 100) ?? '(no payload)'}`);
     else if (!others.has(match)) late.set(match, (late.get(match) ?? 0) + 1);
   }
-  const dlqEntries = await readAll(redis, options.dlqStream);
+  const dlqEntries = await reader.entries(options.dlqStream);
   for (const [id, fields] of dlqEntries) {
     const original = fields.get('original');
     const source = `${fields.get('stream')}|${fields.get('id')}`;
@@ -466,7 +581,7 @@ export async function accountFor(options: AccountingOptions): Promise<Accounting
     undelivered = 0;
   const groupLines: string[] = [];
   for (const stream of options.streams) {
-    const p = await groupProgress(redis, stream, options.group);
+    const p = await reader.progress(stream, options.group);
     pending += p.pending;
     undelivered += p.undelivered;
     if (p.pending > 0 || p.undelivered > 0) groupLines.push(`${stream}: ${p.pending} pending, ${p.undelivered} never delivered`);

@@ -8,7 +8,6 @@
  * run after each test (printing the tails of every log when the test failed), and stops the stack.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
-import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
@@ -18,24 +17,20 @@ import pg from 'pg';
 import { shardOf, shardStream } from '../../pipeline/bus/index.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import type { Bar, StreamEventV1 } from '../../pipeline/contracts/index.js';
-import { SyntheticProducer } from '../../pipeline/producers/index.js';
 import type { Database, JobRun } from '../../store/index.js';
 import { createDb, JobRunTracker, migrateToLatest, StoreClient } from '../../store/index.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { microBatchWorkflowId } from '../../workflows/index.js';
 import type { Accounting, AccountingOptions, ProducedEntry } from './accounting.js';
-import { accountFor, barDifferences, barKey, groupProgress, installBarAudit, showBar, waitSettled } from './accounting.js';
-import { expectedBars } from './expected-bars.js';
+import { accountFor, assertWindowsOpen, installBarAudit, redisReader, waitForExactBars, waitForPending, waitSettled } from './accounting.js';
+import { commitThenOpen, halves, planWindows } from './event-plan.js';
 import type { FaultStack, FaultStackOptions } from './fault-stack.js';
 import { FAULTS_DIR, startFaultStack, tailFile, track, untrack } from './fault-stack.js';
 import { deepMerge, symbolsCoveringShards, testConfig, uniqueTag } from './services.js';
-import { pollUntil, waitFor } from './wait.js';
-import type { WorkerProcess } from './worker-process.js';
-import { startWorkerProcess, writeConfigFile } from './worker-process.js';
+import { waitFor } from './wait.js';
+import type { PolledWorker } from './worker-process.js';
+import { startLabelledWorker, waitUntilPolling, writeConfigFile } from './worker-process.js';
 
-/** `temporal.api.enums.v1` values used here (the proto package is CommonJS and not a direct dependency). */
-const TASK_QUEUE_TYPE_WORKFLOW = 1;
-const TASK_QUEUE_TYPE_ACTIVITY = 2;
 const PENDING_ACTIVITY_STATES = ['UNSPECIFIED', 'SCHEDULED', 'STARTED', 'CANCEL_REQUESTED', 'PAUSED', 'PAUSE_REQUESTED'];
 
 export interface FaultRunOptions {
@@ -46,12 +41,7 @@ export interface FaultRunOptions {
 }
 
 /** A worker process of a run, with the identity Temporal knows it by. */
-export interface RunWorker extends WorkerProcess {
-  readonly label: string;
-  readonly pid: number;
-  /** `${pid}@${hostname}`: the SDK's default worker identity. */
-  readonly identity: string;
-}
+export type RunWorker = PolledWorker;
 
 /** The pending consumer activity of a shard as Temporal describes it. */
 export interface ShardAttempt {
@@ -65,16 +55,6 @@ export interface ShardAttempt {
 function timestampMs(ts: { seconds?: unknown; nanos?: number | null } | null | undefined): number | undefined {
   if (!ts || ts.seconds === undefined || ts.seconds === null) return undefined;
   return Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
-}
-
-/** Splits events (in src_ts order) into consecutive windows of `windowMs` from `startMs`. */
-function byWindow(events: readonly StreamEventV1[], startMs: number, windowMs: number, windows: number): StreamEventV1[][] {
-  const out: StreamEventV1[][] = Array.from({ length: windows }, () => []);
-  for (const e of events) {
-    const ms = Date.parse(e.src_ts);
-    out[Math.floor((ms - startMs) / windowMs)].push(e);
-  }
-  return out;
 }
 
 /** Event time between a plan and one made with `after` (longer than any pause a row makes). */
@@ -164,33 +144,11 @@ export class FaultRun {
 
   /** Starts a real worker process on this run's config and waits until it polls both task types. */
   async startWorker(label = `worker-${this.workers.length + 1}`): Promise<RunWorker> {
-    const proc = startWorkerProcess(this.#configFile, `${relativeToTestData(this.#logDir)}/${label}`);
-    const pid = proc.child.pid!;
-    const worker: RunWorker = { ...proc, label, pid, identity: `${pid}@${hostname()}` };
+    const worker = startLabelledWorker(this.#configFile, `${relativeToTestData(this.#logDir)}/${label}`, label);
     this.workers.push(worker);
-    track(pid);
-    void proc.exited.then(() => untrack(pid));
-    await waitFor(
-      `${label} (pid ${pid}) polling task queue ${this.config.temporal.task_queue}`,
-      120_000,
-      async () => {
-        for (const type of [TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY]) {
-          const { pollers } = await this.client.workflowService.describeTaskQueue({
-            namespace: 'default',
-            taskQueue: { name: this.config.temporal.task_queue },
-            taskQueueType: type,
-          });
-          if (!pollers?.some((p) => p.identity === worker.identity)) return undefined;
-        }
-        return true;
-      },
-      {
-        everyMs: 250,
-        guard: () => {
-          if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw new Error(`${label} exited while starting:\n${tailFile(proc.logFile)}`);
-        },
-      },
-    );
+    track(worker.pid);
+    void worker.exited.then(() => untrack(worker.pid));
+    await waitUntilPolling(this.client, this.config.temporal.task_queue, worker);
     return worker;
   }
 
@@ -304,14 +262,7 @@ export class FaultRun {
       (options.after
         ? Math.floor(Date.parse(options.after.flat().at(-1)!.src_ts) / this.windowMs) * this.windowMs + AFTER_PAUSE_GAP_MS
         : Math.floor((Date.now() - 10 * 60_000) / this.windowMs) * this.windowMs);
-    const producer = new SyntheticProducer({
-      provider: options.provider ?? this.provider,
-      symbols: [...symbols],
-      seed: options.seed ?? 7,
-      priceVolatility: 0.3,
-      tickRate: perWindow / symbols.length / (this.windowMs / 1000),
-    });
-    return byWindow(producer.generateFinite({ count: windows * perWindow, startUs: startMs * 1000 }), startMs, this.windowMs, windows);
+    return planWindows({ provider: options.provider ?? this.provider, symbols, windowMs: this.windowMs, startMs, windows, perWindow, seed: options.seed });
   }
 
   /** The shard stream an event belongs on (by the pipeline's own sharding rule). */
@@ -345,31 +296,14 @@ export class FaultRun {
     return out;
   }
 
-  /**
-   * The state every mid-window fault starts from: windows `0..k-1` of `plan` published and
-   * committed, and the first half of window `k` published and pending on every shard (read, its
-   * window open). Returns window k's second half, still unpublished.
-   */
-  async commitThenOpen(plan: readonly StreamEventV1[][], k: number): Promise<StreamEventV1[]> {
-    const [firstHalf, secondHalf] = halves(plan[k]);
-    const committed = plan.slice(0, k).flat();
-    await this.publish([...committed, ...firstHalf]);
-    await this.waitForBars(committed, `windows 0..${k - 1} committed`);
-    for (let shard = 0; shard < this.shards; shard++) {
-      const open = firstHalf.filter((e) => this.streamOf(e) === this.streams[shard]).length;
-      await this.waitForPending(shard, open, `the first half of window ${k} read and its window open`);
-    }
-    return secondHalf;
+  /** See {@link commitThenOpen}: windows `0..k-1` committed, window k half published and open; returns its second half. */
+  commitThenOpen(plan: readonly StreamEventV1[][], k: number): Promise<StreamEventV1[]> {
+    return commitThenOpen(this, plan, k);
   }
 
   /** Fails unless no bar of these events' windows is stored (their windows are still open). */
-  async assertOpen(events: readonly StreamEventV1[], what: string): Promise<void> {
-    const keys = new Set(expectedBars(events, this.windowMs).map(barKey));
-    const flushed = (await this.bars()).filter((b) => keys.has(barKey(b)));
-    if (flushed.length > 0)
-      throw new Error(
-        `precondition failed: ${what}, but ${flushed.length} of its bars were already flushed (the machine may be too slow for micro_batch.flush_timeout_ms)`,
-      );
+  assertOpen(events: readonly StreamEventV1[], what: string): Promise<void> {
+    return assertWindowsOpen(this.db, this.provider, events, this.windowMs, what);
   }
 
   /**
@@ -437,42 +371,12 @@ export class FaultRun {
 
   /** Waits until the stored bars of these events' windows equal their aggregate (the windows are committed). */
   async waitForBars(events: readonly StreamEventV1[], what: string, timeoutMs = 60_000): Promise<Bar[]> {
-    const want = expectedBars(events, this.windowMs);
-    let last = '';
-    const got = await pollUntil(
-      timeoutMs,
-      async () => {
-        const stored = new Map((await this.bars()).map((b) => [barKey(b), b]));
-        const off = want.flatMap((b) => {
-          const have = stored.get(barKey(b));
-          if (!have) return [`${showBar(b)} missing`];
-          const diff = barDifferences(have, b);
-          return diff.length ? [`${showBar(b)}: ${diff.join(', ')}`] : [];
-        });
-        last = off.slice(0, 5).join('; ');
-        return off.length === 0 ? want : undefined;
-      },
-      { everyMs: 100 },
-    );
-    if (!got) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${last}`);
-    return got;
+    return waitForExactBars(this.db, this.provider, events, this.windowMs, what, timeoutMs);
   }
 
   /** Waits until a shard has exactly `pending` entries delivered and unacknowledged, and none unread. */
-  async waitForPending(shard: number, pending: number, what: string, timeoutMs = 60_000): Promise<void> {
-    let last = '';
-    await waitFor(
-      `${what} (shard ${shard}: ${pending} pending, 0 unread)`,
-      timeoutMs,
-      async () => {
-        const p = await groupProgress(this.redis, this.streams[shard], this.group);
-        last = `${p.pending} pending, ${p.undelivered} unread`;
-        return p.pending === pending && p.undelivered === 0 ? true : undefined;
-      },
-      { everyMs: 50 },
-    ).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}; last seen ${last}`);
-    });
+  waitForPending(shard: number, pending: number, what: string, timeoutMs = 60_000): Promise<void> {
+    return waitForPending(redisReader(this.redis), this.streams[shard], this.group, pending, what, timeoutMs);
   }
 
   /**
@@ -519,11 +423,7 @@ export class FaultRun {
   }
 }
 
-/** The first and second half of a list (events in src_ts order: the two halves of a window). */
-export function halves<T>(items: readonly T[]): [T[], T[]] {
-  const mid = Math.floor(items.length / 2);
-  return [items.slice(0, mid), items.slice(mid)];
-}
+export { halves };
 
 function relativeToTestData(dir: string): string {
   return `faults/${dir.slice(FAULTS_DIR.length + 1)}`;

@@ -4,7 +4,7 @@
  * Temporal CLI built by `scripts/install.sh`. Names are unique per test so tests never collide.
  */
 import { randomUUID } from 'node:crypto';
-import { existsSync } from 'node:fs';
+import { appendFileSync, existsSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -149,16 +149,17 @@ function runTag(config: StreamingConfig): string {
 
 /**
  * An in-process worker with the real activities wired to this test's config and clients, on the
- * config's task queue (or `taskQueue`). Logs at WARNING to stderr unless told otherwise.
+ * config's task queue (or `taskQueue`). Logs at WARNING to stderr (or to `logFile`) unless told otherwise.
  */
 export async function createTestWorker(
   env: TestWorkflowEnvironment,
   config: StreamingConfig,
   db: Kysely<Database>,
-  options: { taskQueue?: string; logLevel?: LogLevel } = {},
+  options: { taskQueue?: string; logLevel?: LogLevel; logFile?: string } = {},
 ): Promise<Worker> {
   const level = options.logLevel ?? (process.env.MDP_TEST_LOG === 'debug' ? 'DEBUG' : 'WARNING');
-  const log = createLogger(level, (line) => process.stderr.write(line + '\n'));
+  const { logFile } = options;
+  const log = createLogger(level, logFile ? (line) => appendFileSync(logFile, line + '\n') : (line) => process.stderr.write(line + '\n'));
   return Worker.create({
     connection: env.nativeConnection,
     taskQueue: options.taskQueue ?? config.temporal.task_queue,
@@ -170,27 +171,32 @@ export async function createTestWorker(
 
 /**
  * Removes what a test run created — its streams and checkpoints (all named after its tag), the
- * bars, signals and job_runs of its provider and workflows — and closes the clients.
+ * bars, signals, job_runs and shard positions of its provider and workflows — and closes the clients.
  */
 export async function cleanupTestRun(
   config: StreamingConfig | undefined,
   clients: { redis?: Redis; db?: Kysely<Database>; env?: TestWorkflowEnvironment },
 ): Promise<void> {
   const { redis, db, env } = clients;
-  if (config) {
-    const tag = runTag(config);
-    const provider = config.producers.synthetic.provider;
-    await db?.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
-    await db?.deleteFrom('signals').where('provider', '=', provider).execute();
-    await db?.deleteFrom('job_runs').where('job_name', 'like', `%-${tag}.%`).execute();
-    const keys = await redis?.keys(`${tag}.*`);
-    if (keys?.length) await redis!.del(...keys);
-    const checkpoints = (await redis?.hkeys('mdp:checkpoints'))?.filter((field) => field.startsWith(`${tag}.`));
-    if (checkpoints?.length) await redis!.hdel('mdp:checkpoints', ...checkpoints);
-  }
+  if (config) await removeTestRun(config, { redis, db });
   await redis?.quit();
   await db?.destroy();
   await env?.teardown();
+}
+
+/** What {@link cleanupTestRun} removes, leaving the clients open (for a file that shares them between runs). */
+export async function removeTestRun(config: StreamingConfig, clients: { redis?: Redis; db?: Kysely<Database> }): Promise<void> {
+  const { redis, db } = clients;
+  const tag = runTag(config);
+  const provider = config.producers.synthetic.provider;
+  await db?.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
+  await db?.deleteFrom('signals').where('provider', '=', provider).execute();
+  await db?.deleteFrom('job_runs').where('job_name', 'like', `%-${tag}.%`).execute();
+  await db?.deleteFrom('shard_positions').where('stream', 'like', `${tag}.%`).execute();
+  const keys = await redis?.keys(`${tag}.*`);
+  if (keys?.length) await redis!.del(...keys);
+  const checkpoints = (await redis?.hkeys('mdp:checkpoints'))?.filter((field) => field.startsWith(`${tag}.`));
+  if (checkpoints?.length) await redis!.hdel('mdp:checkpoints', ...checkpoints);
 }
 
 /**

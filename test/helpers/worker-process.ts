@@ -3,14 +3,19 @@ import { execFile, spawn } from 'node:child_process';
 import { promisify } from 'node:util';
 import type { ChildProcess } from 'node:child_process';
 import { mkdirSync, openSync, closeSync, writeFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
+import type { Client } from '@temporalio/client';
 import yaml from 'js-yaml';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
+import { tailFile } from './fault-stack.js';
 import { REPO_ROOT } from './services.js';
+import { waitFor } from './wait.js';
 
 /** Env vars bound to config keys (and the default config file); see {@link configFreeEnv}. */
 const CONFIG_ENV = [
   'REDIS_URI',
+  'KAFKA_BROKERS',
   'STORE_URL',
   'TEMPORAL_ADDRESS',
   'TEMPORAL_NAMESPACE',
@@ -66,4 +71,47 @@ export function startWorkerProcess(configFile: string, name: string): WorkerProc
   closeSync(fd);
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
   return { child, logFile, exited };
+}
+
+/** `temporal.api.enums.v1` task queue types (the proto package is CommonJS and not a direct dependency): workflow, activity. */
+const TASK_QUEUE_TYPES = [1, 2];
+
+/** A worker process with a label for reports and the identity Temporal knows it by. */
+export interface PolledWorker extends WorkerProcess {
+  readonly label: string;
+  readonly pid: number;
+  /** `${pid}@${hostname}`: the SDK's default worker identity. */
+  readonly identity: string;
+}
+
+/** Starts a worker process on `configFile` (see {@link startWorkerProcess}) and names it. */
+export function startLabelledWorker(configFile: string, logName: string, label: string): PolledWorker {
+  const proc = startWorkerProcess(configFile, logName);
+  const pid = proc.child.pid!;
+  return { ...proc, label, pid, identity: `${pid}@${hostname()}` };
+}
+
+/**
+ * Waits until `worker` polls both the workflow and the activity tasks of `taskQueue` (it has
+ * bundled its workflows and connected everything); fails at once, with its log, if it exits first.
+ */
+export async function waitUntilPolling(client: Client, taskQueue: string, worker: PolledWorker, timeoutMs = 120_000): Promise<void> {
+  await waitFor(
+    `${worker.label} (pid ${worker.pid}) polling task queue ${taskQueue}`,
+    timeoutMs,
+    async () => {
+      for (const taskQueueType of TASK_QUEUE_TYPES) {
+        const { pollers } = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType });
+        if (!pollers?.some((p) => p.identity === worker.identity)) return undefined;
+      }
+      return true;
+    },
+    {
+      everyMs: 250,
+      guard: () => {
+        if (worker.child.exitCode !== null || worker.child.signalCode !== null)
+          throw new Error(`${worker.label} exited while starting:\n${tailFile(worker.logFile)}`);
+      },
+    },
+  );
 }
