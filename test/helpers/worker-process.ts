@@ -11,6 +11,7 @@ import { REPO_ROOT } from './services.js';
 /** Env vars bound to config keys (and the default config file); see {@link configFreeEnv}. */
 const CONFIG_ENV = [
   'REDIS_URI',
+  'KAFKA_BROKERS',
   'STORE_URL',
   'TEMPORAL_ADDRESS',
   'TEMPORAL_NAMESPACE',
