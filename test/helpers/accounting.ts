@@ -1,5 +1,5 @@
 /**
- * Exact accounting for fault tests: every entry a test produced (and Redis acknowledged) must end
+ * Exact accounting for fault tests: every entry a test produced (and the bus acknowledged) must end
  * in exactly one place — aggregated into a bar, in the late stream, or in the DLQ — and every bar
  * must equal an independent aggregation ({@link expectedBars}) of the events that are neither late
  * nor dead-lettered. Nothing may stay pending or unread in the group, and no committed bar may ever
@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
+import type { Bus } from '../../pipeline/bus/index.js';
 import type { Bar, StreamEventV1 } from '../../pipeline/contracts/index.js';
 import type { Database } from '../../store/index.js';
 import { StoreClient } from '../../store/index.js';
@@ -35,7 +36,8 @@ export interface ProducedEntry {
 }
 
 export interface AccountingOptions {
-  readonly redis: Redis;
+  /** Where the late stream, the DLQ and the group are read: {@link redisReader} or {@link busReader}. */
+  readonly reader: StreamReader;
   readonly db: Kysely<Database>;
   /** The shard streams the entries were published to. */
   readonly streams: readonly string[];
@@ -43,7 +45,7 @@ export interface AccountingOptions {
   readonly lateStream: string;
   readonly dlqStream: string;
   readonly windowMs: number;
-  /** Every entry Redis acknowledged and did not lose. */
+  /** Every entry the bus acknowledged and did not lose. */
   readonly produced: readonly ProducedEntry[];
   /** Entries Redis acknowledged and then lost (see {@link survivorsOfRedisLoss}): exempt, but they must be nowhere. */
   readonly lost?: readonly ProducedEntry[];
@@ -101,7 +103,7 @@ export interface GroupProgress {
   readonly lag: number | undefined;
 }
 
-type Fields = Map<string, string>;
+export type Fields = Map<string, string>;
 
 function toFields(flat: readonly string[]): Fields {
   const fields: Fields = new Map();
@@ -161,13 +163,44 @@ export async function unacknowledgedIds(redis: Redis, stream: string, group: str
   return ids;
 }
 
+/**
+ * Where the accounting reads streams and a group's progress: Redis itself ({@link redisReader}, with
+ * Redis' own `lag`), or any bus through the {@link Bus} interface ({@link busReader}, for Kafka).
+ */
+export interface StreamReader {
+  /** Every entry of a stream, oldest first, with its fields (an event's payload is field `d`). */
+  entries(stream: string): Promise<[string, Fields][]>;
+  progress(stream: string, group: string): Promise<GroupProgress>;
+}
+
+export function redisReader(redis: Redis): StreamReader {
+  return { entries: (stream) => readAll(redis, stream), progress: (stream, group) => groupProgress(redis, stream, group) };
+}
+
+/** Reads through the bus: its tail for entries, its `lag()` for a group's pending and unread records. */
+export function busReader(bus: Bus): StreamReader {
+  return {
+    async entries(stream) {
+      const entries = await bus.tail(stream, Number.MAX_SAFE_INTEGER);
+      return entries.map((e): [string, Fields] => [
+        e.id,
+        e.payload !== undefined ? new Map([['d', e.payload]]) : new Map(Object.entries(JSON.parse(e.foreign ?? '{}') as Record<string, string>)),
+      ]);
+    },
+    async progress(stream, group) {
+      const lag = await bus.lag(stream, group, Date.now());
+      return { pending: lag.pending, undelivered: lag.undelivered, lag: undefined };
+    },
+  };
+}
+
 /** Waits until every stream has nothing pending and nothing unread; false if `timeoutMs` passed first. */
-export async function waitSettled(redis: Redis, streams: readonly string[], group: string, timeoutMs: number): Promise<boolean> {
+export async function waitSettled(reader: StreamReader, streams: readonly string[], group: string, timeoutMs: number): Promise<boolean> {
   const settled = await pollUntil(
     timeoutMs,
     async () => {
       for (const stream of streams) {
-        const p = await groupProgress(redis, stream, group);
+        const p = await reader.progress(stream, group);
         if (p.pending > 0 || p.undelivered > 0) return undefined;
       }
       return true;
@@ -374,7 +407,7 @@ function eventIdOf(payload: string | undefined): string | undefined {
 
 /** Reads bars, the late stream, the DLQ and the group, and accounts for every produced entry. */
 export async function accountFor(options: AccountingOptions): Promise<Accounting> {
-  const { redis, db, produced, windowMs } = options;
+  const { reader, db, produced, windowMs } = options;
   const lost = options.lost ?? [];
   const all = [...produced, ...lost];
   const lostSet = new Set(lost);
@@ -399,7 +432,7 @@ export async function accountFor(options: AccountingOptions): Promise<Accounting
   const unknownLate: string[] = [];
   const unknownDlq: string[] = [];
 
-  const lateEntries = await readAll(redis, options.lateStream);
+  const lateEntries = await reader.entries(options.lateStream);
   for (const [id, fields] of lateEntries) {
     const payload = fields.get('d');
     const eventId = eventIdOf(payload);
@@ -407,7 +440,7 @@ export async function accountFor(options: AccountingOptions): Promise<Accounting
     if (!match) unknownLate.push(`${id} ${payload?.slice(0, 100) ?? '(no payload)'}`);
     else if (!others.has(match)) late.set(match, (late.get(match) ?? 0) + 1);
   }
-  const dlqEntries = await readAll(redis, options.dlqStream);
+  const dlqEntries = await reader.entries(options.dlqStream);
   for (const [id, fields] of dlqEntries) {
     const original = fields.get('original');
     const source = `${fields.get('stream')}|${fields.get('id')}`;
@@ -466,7 +499,7 @@ export async function accountFor(options: AccountingOptions): Promise<Accounting
     undelivered = 0;
   const groupLines: string[] = [];
   for (const stream of options.streams) {
-    const p = await groupProgress(redis, stream, options.group);
+    const p = await reader.progress(stream, options.group);
     pending += p.pending;
     undelivered += p.undelivered;
     if (p.pending > 0 || p.undelivered > 0) groupLines.push(`${stream}: ${p.pending} pending, ${p.undelivered} never delivered`);
