@@ -1,5 +1,5 @@
 /**
- * Exact accounting for fault tests: every entry a test produced (and Redis acknowledged) must end
+ * Exact accounting for fault tests: every entry a test produced (and the bus acknowledged) must end
  * in exactly one place — aggregated into a bar, in the late stream, or in the DLQ — and every bar
  * must equal an independent aggregation ({@link expectedBars}) of the events that are neither late
  * nor dead-lettered. Nothing may stay pending or unread in the group, and no committed bar may ever
@@ -13,6 +13,7 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
+import type { Bus } from '../../pipeline/bus/index.js';
 import type { Bar, StreamEventV1 } from '../../pipeline/contracts/index.js';
 import type { Database } from '../../store/index.js';
 import { StoreClient } from '../../store/index.js';
@@ -56,7 +57,7 @@ export interface AccountingOptions {
   readonly lateStream: string;
   readonly dlqStream: string;
   readonly windowMs: number;
-  /** Every entry Redis acknowledged and did not lose. */
+  /** Every entry the bus acknowledged and did not lose. */
   readonly produced: readonly ProducedEntry[];
   /** Entries Redis acknowledged and then lost (see {@link survivorsOfRedisLoss}): exempt, but they must be nowhere. */
   readonly lost?: readonly ProducedEntry[];
@@ -193,6 +194,23 @@ export async function waitForPending(reader: StreamReader, stream: string, group
 /** Reads Redis directly (XRANGE, XINFO GROUPS): what the fault matrix's private Redis is checked with. */
 export function redisReader(redis: Redis): StreamReader {
   return { entries: (stream) => readAll(redis, stream), progress: (stream, group) => groupProgress(redis, stream, group) };
+}
+
+/** Reads through the bus: its tail for entries, its `lag()` for a group's pending and unread records. */
+export function busReader(bus: Bus): StreamReader {
+  return {
+    async entries(stream) {
+      const entries = await bus.tail(stream, Number.MAX_SAFE_INTEGER);
+      return entries.map((e): [string, Fields] => [
+        e.id,
+        e.payload !== undefined ? new Map([['d', e.payload]]) : new Map(Object.entries(JSON.parse(e.foreign ?? '{}') as Record<string, string>)),
+      ]);
+    },
+    async progress(stream, group) {
+      const lag = await bus.lag(stream, group, Date.now());
+      return { pending: lag.pending, undelivered: lag.undelivered, lag: undefined };
+    },
+  };
 }
 
 /** Waits until every stream has nothing pending and nothing unread; false if `timeoutMs` passed first. */

@@ -1,36 +1,43 @@
 /**
  * One fault-matrix scenario on a private {@link FaultStack}: its config (unique streams, group,
- * provider and task queue), real worker processes, the shard consumer workflows, deterministic
- * events published straight to the shard streams (every XADD id recorded), waits on observable
- * states, and the exact accounting at the end.
+ * provider and task queue) on the Redis or the Kafka bus, real worker processes, the shard consumer
+ * workflows, deterministic events published straight to the shard streams (every id the bus
+ * returned recorded), waits on observable states, and the exact accounting at the end.
  *
  * Use {@link useFaultStack} in a `describe`: it starts the stack once for the file, closes every
  * run after each test (printing the tails of every log when the test failed), and stops the stack.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { resolve } from 'node:path';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkflowHandle } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import pg from 'pg';
-import { shardOf, shardStream } from '../../pipeline/bus/index.js';
-import type { StreamingConfig } from '../../pipeline/config/index.js';
+import type { Bus } from '../../pipeline/bus/index.js';
+import { openBus, shardOf, shardStream } from '../../pipeline/bus/index.js';
+import type { BusType, StreamingConfig } from '../../pipeline/config/index.js';
+import { busNames } from '../../pipeline/config/index.js';
 import type { Bar, StreamEventV1 } from '../../pipeline/contracts/index.js';
+import { SyntheticProducer } from '../../pipeline/producers/index.js';
 import type { Database, JobRun } from '../../store/index.js';
 import { createDb, JobRunTracker, migrateToLatest, StoreClient } from '../../store/index.js';
 import type { LoopStatus } from '../../workflows/index.js';
 import { microBatchWorkflowId } from '../../workflows/index.js';
-import type { Accounting, AccountingOptions, ProducedEntry } from './accounting.js';
-import { accountFor, assertWindowsOpen, installBarAudit, redisReader, waitForExactBars, waitForPending, waitSettled } from './accounting.js';
-import { commitThenOpen, halves, planWindows } from './event-plan.js';
+import type { Accounting, AccountingOptions, ProducedEntry, StreamReader } from './accounting.js';
+import { accountFor, barDifferences, barKey, busReader, installBarAudit, redisReader, showBar, waitSettled } from './accounting.js';
+import { expectedBars } from './expected-bars.js';
 import type { FaultStack, FaultStackOptions } from './fault-stack.js';
 import { FAULTS_DIR, startFaultStack, tailFile, track, untrack } from './fault-stack.js';
 import { deepMerge, symbolsCoveringShards, testConfig, uniqueTag } from './services.js';
-import { waitFor } from './wait.js';
-import type { PolledWorker } from './worker-process.js';
-import { startLabelledWorker, waitUntilPolling, writeConfigFile } from './worker-process.js';
+import { pollUntil, waitFor } from './wait.js';
+import type { WorkerProcess } from './worker-process.js';
+import { startWorkerProcess, writeConfigFile } from './worker-process.js';
 
+/** `temporal.api.enums.v1` values used here (the proto package is CommonJS and not a direct dependency). */
+const TASK_QUEUE_TYPE_WORKFLOW = 1;
+const TASK_QUEUE_TYPE_ACTIVITY = 2;
 const PENDING_ACTIVITY_STATES = ['UNSPECIFIED', 'SCHEDULED', 'STARTED', 'CANCEL_REQUESTED', 'PAUSED', 'PAUSE_REQUESTED'];
 
 export interface FaultRunOptions {
@@ -38,10 +45,17 @@ export interface FaultRunOptions {
   readonly shards?: number;
   /** Config overrides on top of the test config (e.g. `{ micro_batch: { flush_timeout_ms: 4000 } }`). */
   readonly overrides?: Record<string, unknown>;
+  /** The bus (default `redis`); `kafka` needs a stack started with `kafka: true`. */
+  readonly bus?: BusType;
 }
 
 /** A worker process of a run, with the identity Temporal knows it by. */
-export type RunWorker = PolledWorker;
+export interface RunWorker extends WorkerProcess {
+  readonly label: string;
+  readonly pid: number;
+  /** `${pid}@${hostname}`: the SDK's default worker identity. */
+  readonly identity: string;
+}
 
 /** The pending consumer activity of a shard as Temporal describes it. */
 export interface ShardAttempt {
@@ -57,6 +71,16 @@ function timestampMs(ts: { seconds?: unknown; nanos?: number | null } | null | u
   return Number(ts.seconds) * 1000 + Math.floor((ts.nanos ?? 0) / 1e6);
 }
 
+/** Splits events (in src_ts order) into consecutive windows of `windowMs` from `startMs`. */
+function byWindow(events: readonly StreamEventV1[], startMs: number, windowMs: number, windows: number): StreamEventV1[][] {
+  const out: StreamEventV1[][] = Array.from({ length: windows }, () => []);
+  for (const e of events) {
+    const ms = Date.parse(e.src_ts);
+    out[Math.floor((ms - startMs) / windowMs)].push(e);
+  }
+  return out;
+}
+
 /** Event time between a plan and one made with `after` (longer than any pause a row makes). */
 export const AFTER_PAUSE_GAP_MS = 120_000;
 
@@ -70,15 +94,26 @@ export class FaultRun {
   readonly windowMs: number;
   /** The shard streams, `streams[shard]`. */
   readonly streams: readonly string[];
+  /** The private Redis (the bus of a Redis run; idle in a Kafka run). */
   readonly redis: Redis;
+  /** Where the run's streams and group are read: Redis itself, or the Kafka bus. */
+  readonly reader: StreamReader;
   readonly db: Kysely<Database>;
   readonly client: Client;
-  /** Every entry this run published and Redis acknowledged, in order. */
+  /** Every entry this run published and the bus acknowledged, in order. */
   readonly produced: ProducedEntry[] = [];
+  /**
+   * Entries of publish calls that failed ({@link tryPublish}): the bus may have appended them
+   * anyway (a broker that wrote a batch and died before answering). {@link settleUnconfirmed}
+   * looks them up in the streams.
+   */
+  readonly unconfirmed: Omit<ProducedEntry, 'id'>[] = [];
   readonly workers: RunWorker[] = [];
   readonly #connection: Connection;
   readonly #configFile: string;
-  readonly #logDir: string;
+  /** This run's log directory (worker logs, and whatever a row writes down for people). */
+  readonly logDir: string;
+  #bus: Bus | undefined;
   #closed: Promise<void> | undefined;
 
   private constructor(init: {
@@ -96,15 +131,23 @@ export class FaultRun {
     this.config = init.config;
     this.provider = init.config.producers.synthetic.provider;
     this.shards = init.config.bus.shards;
-    this.group = init.config.bus.redis.consumer_group;
+    const names = busNames(init.config);
+    this.group = names.consumer_group;
     this.windowMs = init.config.micro_batch.window_ms;
-    this.streams = Array.from({ length: this.shards }, (_, shard) => shardStream(init.config.bus.redis.stream, shard));
+    this.streams = Array.from({ length: this.shards }, (_, shard) => shardStream(names.stream, shard));
     this.#connection = init.connection;
     this.client = new Client({ connection: init.connection });
     this.redis = init.redis;
+    this.reader = init.config.bus.type === 'kafka' ? busReader(this.bus) : redisReader(init.redis);
     this.db = init.db;
-    this.#logDir = init.logDir;
+    this.logDir = init.logDir;
     this.#configFile = init.configFile;
+  }
+
+  /** A bus of the test's own on the run's config (opened on first use): what a producer would publish through. */
+  get bus(): Bus {
+    this.#bus ??= openBus(this.config);
+    return this.#bus;
   }
 
   /** Symbols of the run's provider that land on every shard (SPY, AAPL, MSFT, … as needed). */
@@ -115,11 +158,14 @@ export class FaultRun {
   /** A run with its own names on `stack`; migrates the stack's database and installs the bar audit. */
   static async create(stack: FaultStack, name: string, options: FaultRunOptions = {}): Promise<FaultRun> {
     const tag = uniqueTag('f');
+    const busType = options.bus ?? 'redis';
+    if (busType === 'kafka' && !stack.kafka) throw new Error(`run ${name} is on Kafka: start the fault stack with { kafka: true }`);
+    const kafka = stack.kafka ? { kafka: { brokers: [stack.kafka.address], client_id: tag } } : {};
     const config = testConfig(
       tag,
       deepMerge(
         {
-          bus: { shards: options.shards ?? 1, redis: { uri: stack.redis.uri } },
+          bus: { type: busType, shards: options.shards ?? 1, redis: { uri: stack.redis.uri }, ...kafka },
           store: { url: stack.postgres.url },
           temporal: { address: stack.temporal.address },
           telemetry: { metrics_port: 0, log_level: 'INFO' },
@@ -144,11 +190,33 @@ export class FaultRun {
 
   /** Starts a real worker process on this run's config and waits until it polls both task types. */
   async startWorker(label = `worker-${this.workers.length + 1}`): Promise<RunWorker> {
-    const worker = startLabelledWorker(this.#configFile, `${relativeToTestData(this.#logDir)}/${label}`, label);
+    const proc = startWorkerProcess(this.#configFile, `${relativeToTestData(this.logDir)}/${label}`);
+    const pid = proc.child.pid!;
+    const worker: RunWorker = { ...proc, label, pid, identity: `${pid}@${hostname()}` };
     this.workers.push(worker);
-    track(worker.pid);
-    void worker.exited.then(() => untrack(worker.pid));
-    await waitUntilPolling(this.client, this.config.temporal.task_queue, worker);
+    track(pid);
+    void proc.exited.then(() => untrack(pid));
+    await waitFor(
+      `${label} (pid ${pid}) polling task queue ${this.config.temporal.task_queue}`,
+      120_000,
+      async () => {
+        for (const type of [TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY]) {
+          const { pollers } = await this.client.workflowService.describeTaskQueue({
+            namespace: 'default',
+            taskQueue: { name: this.config.temporal.task_queue },
+            taskQueueType: type,
+          });
+          if (!pollers?.some((p) => p.identity === worker.identity)) return undefined;
+        }
+        return true;
+      },
+      {
+        everyMs: 250,
+        guard: () => {
+          if (proc.child.exitCode !== null || proc.child.signalCode !== null) throw new Error(`${label} exited while starting:\n${tailFile(proc.logFile)}`);
+        },
+      },
+    );
     return worker;
   }
 
@@ -160,7 +228,7 @@ export class FaultRun {
   }
 
   consumerId(shard: number): string {
-    return microBatchWorkflowId(this.config.bus.redis.stream, shard);
+    return microBatchWorkflowId(busNames(this.config).stream, shard);
   }
 
   consumer(shard: number): WorkflowHandle {
@@ -213,6 +281,35 @@ export class FaultRun {
     );
   }
 
+  /**
+   * Waits until every shard's consumer activity runs and has heartbeated on one of `workers`;
+   * returns each shard's attempt and the worker running it.
+   */
+  async shardOwners(workers: readonly RunWorker[], timeoutMs: number): Promise<Map<number, { worker: RunWorker; attempt: ShardAttempt }>> {
+    const owners = new Map<number, { worker: RunWorker; attempt: ShardAttempt }>();
+    for (let shard = 0; shard < this.shards; shard++) {
+      const owner = await waitFor(
+        `shard ${shard}'s consumer attempt running and heartbeating on one of ${workers.map((w) => w.label).join(', ')}`,
+        timeoutMs,
+        async () => {
+          const a = await this.attempt(shard);
+          const worker = workers.find((w) => w.identity === a?.workerIdentity);
+          return a &&
+            worker &&
+            a.state === 'STARTED' &&
+            a.lastHeartbeatMs !== undefined &&
+            a.lastStartedMs !== undefined &&
+            a.lastHeartbeatMs >= a.lastStartedMs
+            ? { worker, attempt: a }
+            : undefined;
+        },
+        { everyMs: 250 },
+      );
+      owners.set(shard, owner);
+    }
+    return owners;
+  }
+
   /** The consumer activity's heartbeat timeout, from the workflow's history (10 s today). */
   async heartbeatTimeoutMs(shard = 0): Promise<number> {
     return waitFor('the consumer activity to be scheduled', 30_000, async () => {
@@ -262,7 +359,14 @@ export class FaultRun {
       (options.after
         ? Math.floor(Date.parse(options.after.flat().at(-1)!.src_ts) / this.windowMs) * this.windowMs + AFTER_PAUSE_GAP_MS
         : Math.floor((Date.now() - 10 * 60_000) / this.windowMs) * this.windowMs);
-    return planWindows({ provider: options.provider ?? this.provider, symbols, windowMs: this.windowMs, startMs, windows, perWindow, seed: options.seed });
+    const producer = new SyntheticProducer({
+      provider: options.provider ?? this.provider,
+      symbols: [...symbols],
+      seed: options.seed ?? 7,
+      priceVolatility: 0.3,
+      tickRate: perWindow / symbols.length / (this.windowMs / 1000),
+    });
+    return byWindow(producer.generateFinite({ count: windows * perWindow, startUs: startMs * 1000 }), startMs, this.windowMs, windows);
   }
 
   /** The shard stream an event belongs on (by the pipeline's own sharding rule). */
@@ -271,8 +375,9 @@ export class FaultRun {
   }
 
   /**
-   * XADDs events to their shard streams (no trimming: retention is not what these rows test) and
-   * records each with the id Redis returned. Throws if Redis refused any.
+   * Appends events to their shard streams (XADD, no trimming: retention is not what these rows test;
+   * on Kafka, the bus' `publish`) and records each with the id the bus returned. Throws if the bus
+   * refused any.
    */
   async publish(events: readonly StreamEventV1[], label?: string): Promise<ProducedEntry[]> {
     return this.publishEntries(
@@ -280,9 +385,10 @@ export class FaultRun {
     );
   }
 
-  /** XADDs entries as given (e.g. poison), in order, and records them with their ids. */
+  /** Appends entries as given (e.g. poison), in order, and records them with their ids. */
   async publishEntries(entries: readonly (Omit<ProducedEntry, 'id'> & { readonly fields?: readonly string[] })[]): Promise<ProducedEntry[]> {
     if (entries.length === 0) return [];
+    if (this.config.bus.type === 'kafka') return this.#publishToBus(entries);
     const pipe = this.redis.pipeline();
     for (const e of entries) pipe.xadd(e.stream, '*', ...(e.fields ?? ['d', e.payload]));
     const results = (await pipe.exec()) ?? [];
@@ -296,14 +402,110 @@ export class FaultRun {
     return out;
   }
 
-  /** See {@link commitThenOpen}: windows `0..k-1` committed, window k half published and open; returns its second half. */
-  commitThenOpen(plan: readonly StreamEventV1[][], k: number): Promise<StreamEventV1[]> {
-    return commitThenOpen(this, plan, k);
+  /**
+   * Like {@link publish}, one bus call per stream, but a call that fails is recorded instead of
+   * thrown: its entries go to {@link unconfirmed}. Returns how many entries were acknowledged and
+   * the failed calls' errors.
+   */
+  async tryPublish(events: readonly StreamEventV1[]): Promise<{ acknowledged: number; errors: string[] }> {
+    const byStream = new Map<string, StreamEventV1[]>();
+    for (const e of events) byStream.set(this.streamOf(e), [...(byStream.get(this.streamOf(e)) ?? []), e]);
+    const outcomes = await Promise.allSettled(
+      [...byStream].map(async ([stream, batch]) => {
+        const entries = batch.map((event) => ({ stream, payload: JSON.stringify(event), event, expect: 'valid' as const }));
+        try {
+          return await this.publishEntries(entries);
+        } catch (err) {
+          this.unconfirmed.push(...entries);
+          throw err;
+        }
+      }),
+    );
+    return {
+      acknowledged: outcomes.reduce((n, o) => n + (o.status === 'fulfilled' ? o.value.length : 0), 0),
+      errors: outcomes.flatMap((o) => (o.status === 'rejected' ? [(o.reason as Error).message] : [])),
+    };
+  }
+
+  /**
+   * Reads the shard streams whole and settles what the bus holds against what was published: an
+   * {@link unconfirmed} entry found there joins {@link produced} with its id (the bus did append
+   * it); one not found was never appended and counts nowhere. Also returns what must never happen:
+   * acknowledged entries the streams do not hold at their ids (lost), and payloads held more than once.
+   */
+  async settleUnconfirmed(): Promise<{ appended: number; absent: number; lost: string[]; duplicated: string[] }> {
+    const held = new Map<string, string[]>();
+    for (const stream of this.streams) {
+      for (const [id, fields] of await this.reader.entries(stream)) {
+        const payload = fields.get('d');
+        if (payload !== undefined) held.set(payload, [...(held.get(payload) ?? []), `${stream}|${id}`]);
+      }
+    }
+    const lost = this.produced
+      .filter((e) => !held.get(e.payload)?.includes(`${e.stream}|${e.id}`))
+      .map((e) => `${e.stream} ${e.id} ${e.event?.event_id ?? e.payload}`);
+    const duplicated = [...held].filter(([, at]) => at.length > 1).map(([payload, at]) => `${at.join(', ')}: ${payload.slice(0, 80)}`);
+    let appended = 0,
+      absent = 0;
+    for (const entry of this.unconfirmed.splice(0)) {
+      const at = held.get(entry.payload)?.[0];
+      if (at === undefined) {
+        absent++;
+        continue;
+      }
+      this.produced.push({ ...entry, id: at.slice(at.lastIndexOf('|') + 1) });
+      appended++;
+    }
+    return { appended, absent, lost, duplicated };
+  }
+
+  /** Publishes through the bus, one call per stream (in order within each stream), and records the entries with their ids. */
+  async #publishToBus(entries: readonly (Omit<ProducedEntry, 'id'> & { readonly fields?: readonly string[] })[]): Promise<ProducedEntry[]> {
+    const byStream = new Map<string, number[]>();
+    entries.forEach((e, i) => {
+      if (e.fields) throw new Error(`entries with fields of their own are Redis-only (stream ${e.stream})`);
+      byStream.set(e.stream, [...(byStream.get(e.stream) ?? []), i]);
+    });
+    const ids: string[] = [];
+    await Promise.all(
+      [...byStream].map(async ([stream, indexes]) => {
+        const got = await this.bus.publish(
+          stream,
+          indexes.map((i) => entries[i].payload),
+        );
+        indexes.forEach((i, k) => (ids[i] = got[k]));
+      }),
+    );
+    const out = entries.map(({ fields: _fields, ...entry }, i): ProducedEntry => ({ ...entry, id: ids[i] }));
+    this.produced.push(...out);
+    return out;
+  }
+
+  /**
+   * The state every mid-window fault starts from: windows `0..k-1` of `plan` published and
+   * committed, and the first half of window `k` published and pending on every shard (read, its
+   * window open). Returns window k's second half, still unpublished.
+   */
+  async commitThenOpen(plan: readonly StreamEventV1[][], k: number): Promise<StreamEventV1[]> {
+    const [firstHalf, secondHalf] = halves(plan[k]);
+    const committed = plan.slice(0, k).flat();
+    await this.publish([...committed, ...firstHalf]);
+    await this.waitForBars(committed, `windows 0..${k - 1} committed`);
+    for (let shard = 0; shard < this.shards; shard++) {
+      const open = firstHalf.filter((e) => this.streamOf(e) === this.streams[shard]).length;
+      await this.waitForPending(shard, open, `the first half of window ${k} read and its window open`);
+    }
+    return secondHalf;
   }
 
   /** Fails unless no bar of these events' windows is stored (their windows are still open). */
-  assertOpen(events: readonly StreamEventV1[], what: string): Promise<void> {
-    return assertWindowsOpen(this.db, this.provider, events, this.windowMs, what);
+  async assertOpen(events: readonly StreamEventV1[], what: string): Promise<void> {
+    const keys = new Set(expectedBars(events, this.windowMs).map(barKey));
+    const flushed = (await this.bars()).filter((b) => keys.has(barKey(b)));
+    if (flushed.length > 0)
+      throw new Error(
+        `precondition failed: ${what}, but ${flushed.length} of its bars were already flushed (the machine may be too slow for micro_batch.flush_timeout_ms)`,
+      );
   }
 
   /**
@@ -371,12 +573,42 @@ export class FaultRun {
 
   /** Waits until the stored bars of these events' windows equal their aggregate (the windows are committed). */
   async waitForBars(events: readonly StreamEventV1[], what: string, timeoutMs = 60_000): Promise<Bar[]> {
-    return waitForExactBars(this.db, this.provider, events, this.windowMs, what, timeoutMs);
+    const want = expectedBars(events, this.windowMs);
+    let last = '';
+    const got = await pollUntil(
+      timeoutMs,
+      async () => {
+        const stored = new Map((await this.bars()).map((b) => [barKey(b), b]));
+        const off = want.flatMap((b) => {
+          const have = stored.get(barKey(b));
+          if (!have) return [`${showBar(b)} missing`];
+          const diff = barDifferences(have, b);
+          return diff.length ? [`${showBar(b)}: ${diff.join(', ')}`] : [];
+        });
+        last = off.slice(0, 5).join('; ');
+        return off.length === 0 ? want : undefined;
+      },
+      { everyMs: 100 },
+    );
+    if (!got) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${last}`);
+    return got;
   }
 
   /** Waits until a shard has exactly `pending` entries delivered and unacknowledged, and none unread. */
-  waitForPending(shard: number, pending: number, what: string, timeoutMs = 60_000): Promise<void> {
-    return waitForPending(redisReader(this.redis), this.streams[shard], this.group, pending, what, timeoutMs);
+  async waitForPending(shard: number, pending: number, what: string, timeoutMs = 60_000): Promise<void> {
+    let last = '';
+    await waitFor(
+      `${what} (shard ${shard}: ${pending} pending, 0 unread)`,
+      timeoutMs,
+      async () => {
+        const p = await this.reader.progress(this.streams[shard], this.group);
+        last = `${p.pending} pending, ${p.undelivered} unread`;
+        return p.pending === pending && p.undelivered === 0 ? true : undefined;
+      },
+      { everyMs: 50 },
+    ).catch((err: unknown) => {
+      throw new Error(`${(err as Error).message}; last seen ${last}`);
+    });
   }
 
   /**
@@ -385,16 +617,16 @@ export class FaultRun {
    * more than "timed out".
    */
   settle(timeoutMs = 60_000): Promise<boolean> {
-    return waitSettled(this.redis, this.streams, this.group, timeoutMs);
+    return waitSettled(this.reader, this.streams, this.group, timeoutMs);
   }
 
   /** The exact accounting of everything this run produced (see accounting.ts). */
   account(
     options: Partial<Pick<AccountingOptions, 'lost' | 'allowLate' | 'allowValidInDlq' | 'produced' | 'others' | 'streams' | 'redisRestarted'>> = {},
   ): Promise<Accounting> {
-    const r = this.config.bus.redis;
+    const r = busNames(this.config);
     return accountFor({
-      redis: this.redis,
+      reader: this.reader,
       db: this.db,
       streams: this.streams,
       group: this.group,
@@ -417,13 +649,17 @@ export class FaultRun {
     this.#closed ??= (async () => {
       await Promise.allSettled(this.workers.map((w) => this.killWorker(w)));
       this.redis.disconnect();
-      await Promise.allSettled([this.db.destroy(), this.#connection.close()]);
+      await Promise.allSettled([this.db.destroy(), this.#connection.close(), this.#bus?.close()]);
     })();
     return this.#closed;
   }
 }
 
-export { halves };
+/** The first and second half of a list (events in src_ts order: the two halves of a window). */
+export function halves<T>(items: readonly T[]): [T[], T[]] {
+  const mid = Math.floor(items.length / 2);
+  return [items.slice(0, mid), items.slice(mid)];
+}
 
 function relativeToTestData(dir: string): string {
   return `faults/${dir.slice(FAULTS_DIR.length + 1)}`;

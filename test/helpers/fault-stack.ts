@@ -1,8 +1,9 @@
 /**
  * Private services for fault-injection tests: a Redis (AOF `everysec`), a PostgreSQL 15 cluster
- * and a Temporal dev server (SQLite file) of the test file's own, on free loopback ports, with
- * their data and logs under `.data/test/faults/<name>/`. A test may SIGKILL, SIGSTOP/SIGCONT,
- * stop and restart them; the shared local stack (6379/5432/7233) is never touched.
+ * and a Temporal dev server (SQLite file) of the test file's own — and a one-node Kafka when asked
+ * for — on free loopback ports, with their data and logs under `.data/test/faults/<name>/`. A test
+ * may SIGKILL, SIGSTOP/SIGCONT, stop and restart them; the shared local stack (6379/5432/7233/9092)
+ * is never touched.
  *
  * Every process started here is also killed when the test process exits, even if an `after`
  * hook never ran.
@@ -15,9 +16,11 @@
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
-import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, existsSync, mkdirSync, openSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { promisify } from 'node:util';
+import { Admin, ProduceAcks, Producer, stringSerializers } from '@platformatic/kafka';
 import { Connection } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import pg from 'pg';
@@ -419,6 +422,170 @@ export class PrivateTemporal {
 }
 
 // ---------------------------------------------------------------------------------------------
+// Kafka
+
+/**
+ * Where the Kafka 4.x jars are: `$MDP_KAFKA_LIBS`, `$MDP_KAFKA_HOME/libs`, or the copy
+ * `scripts/install.sh` makes in `.cache/kafka/libs`. The first that holds a `kafka_2.13` jar wins.
+ */
+export function kafkaLibsDir(): string {
+  const candidates = [
+    process.env.MDP_KAFKA_LIBS,
+    process.env.MDP_KAFKA_HOME === undefined ? undefined : resolve(process.env.MDP_KAFKA_HOME, 'libs'),
+    resolve(REPO_ROOT, '.cache/kafka/libs'),
+  ].filter((dir): dir is string => dir !== undefined);
+  for (const dir of candidates) {
+    if (existsSync(dir) && readdirSync(dir).some((f) => /^kafka_2\.13-.*\.jar$/.test(f))) return dir;
+  }
+  throw new Error(`Kafka jars not found (looked in ${candidates.join(', ')}); run bash scripts/install.sh or set MDP_KAFKA_LIBS`);
+}
+
+/** Topic the readiness probe produces to: a broker is up when a write with acks=all succeeds. */
+const KAFKA_PROBE_TOPIC = 'mdp-fault-probe';
+
+/**
+ * A private one-node Kafka (KRaft: broker and controller in one JVM, small heap) on two free ports,
+ * its log directory formatted once. {@link kill} is a SIGKILL of the JVM (what the OS has of its
+ * log files survives, page cache included); {@link start} brings it back on the same ports and data.
+ * Settings follow `scripts/stack-start.sh`, with one partition for each internal topic.
+ */
+export class PrivateKafka {
+  readonly port: number;
+  readonly controllerPort: number;
+  readonly dir: string;
+  readonly dataDir: string;
+  readonly logFile: string;
+  readonly #libs: string;
+  #formatted = false;
+  #proc: Spawned | undefined;
+
+  constructor(port: number, controllerPort: number, dir: string) {
+    this.port = port;
+    this.controllerPort = controllerPort;
+    this.dir = dir;
+    this.dataDir = resolve(dir, 'data');
+    this.logFile = resolve(dir, 'kafka.log');
+    this.#libs = kafkaLibsDir();
+    mkdirSync(dir, { recursive: true });
+  }
+
+  /** `host:port` of the broker (`bus.kafka.brokers`). */
+  get address(): string {
+    return `127.0.0.1:${this.port}`;
+  }
+
+  get pid(): number | undefined {
+    return this.#proc?.child.pid;
+  }
+
+  #writeConfig(): { properties: string; log4j: string } {
+    const properties = resolve(this.dir, 'server.properties');
+    writeFileSync(
+      properties,
+      [
+        'process.roles=broker,controller',
+        'node.id=1',
+        `controller.quorum.voters=1@127.0.0.1:${this.controllerPort}`,
+        `listeners=PLAINTEXT://127.0.0.1:${this.port},CONTROLLER://127.0.0.1:${this.controllerPort}`,
+        `advertised.listeners=PLAINTEXT://127.0.0.1:${this.port}`,
+        'listener.security.protocol.map=PLAINTEXT:PLAINTEXT,CONTROLLER:PLAINTEXT',
+        'inter.broker.listener.name=PLAINTEXT',
+        'controller.listener.names=CONTROLLER',
+        `log.dirs=${this.dataDir}`,
+        'num.partitions=1',
+        'default.replication.factor=1',
+        'offsets.topic.replication.factor=1',
+        'offsets.topic.num.partitions=1',
+        'transaction.state.log.replication.factor=1',
+        'transaction.state.log.min.isr=1',
+        'transaction.state.log.num.partitions=1',
+        'share.coordinator.state.topic.replication.factor=1',
+        'share.coordinator.state.topic.min.isr=1',
+        'auto.create.topics.enable=false',
+        'group.initial.rebalance.delay.ms=0',
+        // A restarted broker registers again once its previous session expired (see stack-start.sh).
+        'broker.heartbeat.interval.ms=1000',
+        'broker.session.timeout.ms=4000',
+        'num.network.threads=2',
+        'num.io.threads=2',
+        'background.threads=2',
+        'num.recovery.threads.per.data.dir=1',
+        'log.cleaner.threads=1',
+        'log.cleaner.dedupe.buffer.size=16777216',
+        '',
+      ].join('\n'),
+    );
+    const log4j = resolve(this.dir, 'log4j2.properties');
+    writeFileSync(
+      log4j,
+      [
+        'appender.out.type = Console',
+        'appender.out.name = STDOUT',
+        'appender.out.layout.type = PatternLayout',
+        'appender.out.layout.pattern = [%d] %p %m (%c)%n',
+        'rootLogger.level = WARN',
+        'rootLogger.appenderRef.out.ref = STDOUT',
+        '',
+      ].join('\n'),
+    );
+    return { properties, log4j };
+  }
+
+  /** Starts (formatting the log directory the first time) and waits until a write with acks=all succeeds. */
+  async start(): Promise<void> {
+    if (this.#proc) throw new Error('private kafka is already running');
+    const { properties, log4j } = this.#writeConfig();
+    const classpath = `${this.#libs}/*`;
+    const jvm = ['-XX:+UseSerialGC', '-Djava.awt.headless=true', `-Dlog4j2.configurationFile=${log4j}`, '-cp', classpath];
+    if (!this.#formatted) {
+      const clusterId = randomBytes(16).toString('base64url');
+      try {
+        await promisify(execFile)('java', ['-Xmx256m', ...jvm, 'kafka.tools.StorageTool', 'format', '--cluster-id', clusterId, '--config', properties]);
+      } catch (err) {
+        const e = err as { stderr?: string; stdout?: string; message: string };
+        throw new Error(`formatting the private kafka's storage in ${this.dataDir} failed: ${e.stderr || e.stdout || e.message}`);
+      }
+      this.#formatted = true;
+    }
+    this.#proc = spawnLogged('java', ['-Xms128m', '-Xmx384m', ...jvm, 'kafka.Kafka', properties], this.logFile);
+    const proc = this.#proc;
+    await waitFor(`private kafka on :${this.port} to take a write (log ${this.logFile})`, 120_000, () => this.#probe(), {
+      everyMs: 250,
+      guard: () => {
+        if (proc.child.exitCode !== null) throw new Error(`private kafka exited at start:\n${tailFile(this.logFile)}`);
+      },
+    });
+  }
+
+  /** One write with acks=all to the probe topic (created the first time): true when the broker took it. */
+  async #probe(): Promise<true> {
+    const base = { clientId: 'mdp-fault-probe', bootstrapBrokers: [this.address], retries: 0, timeout: 2000, connectTimeout: 1000 };
+    const admin = new Admin(base);
+    const producer = new Producer({ ...base, serializers: stringSerializers, acks: ProduceAcks.ALL });
+    try {
+      if (!(await admin.listTopics()).includes(KAFKA_PROBE_TOPIC)) await admin.createTopics({ topics: [KAFKA_PROBE_TOPIC], partitions: 1, replicas: 1 });
+      await producer.send({ messages: [{ topic: KAFKA_PROBE_TOPIC, partition: 0, value: String(Date.now()) }] });
+      return true;
+    } finally {
+      await Promise.allSettled([producer.close(true), admin.close()]);
+    }
+  }
+
+  /** SIGKILL of the JVM: a broker crash. */
+  async kill(): Promise<void> {
+    const proc = this.#proc;
+    if (!proc) return;
+    this.#proc = undefined;
+    proc.child.kill('SIGKILL');
+    await proc.exited;
+  }
+
+  async stop(): Promise<void> {
+    await this.kill();
+  }
+}
+
+// ---------------------------------------------------------------------------------------------
 // The stack
 
 export interface FaultStack {
@@ -427,6 +594,8 @@ export interface FaultStack {
   readonly redis: PrivateRedis;
   readonly postgres: PrivatePostgres;
   readonly temporal: PrivateTemporal;
+  /** The private Kafka broker, when the stack was started with `kafka: true`. */
+  readonly kafka: PrivateKafka | undefined;
   /** Service log files, for printing their tails when a test fails. */
   readonly logFiles: readonly string[];
   /** Stops every service (idempotent, never throws); removes data unless MDP_FAULTS_KEEP=1 (logs stay). */
@@ -436,38 +605,44 @@ export interface FaultStack {
 export interface FaultStackOptions {
   /** Dynamic config of the Temporal dev server (see {@link PrivateTemporal}). */
   readonly temporalDynamicConfig?: Readonly<Record<string, string | number | boolean>>;
+  /** Also start a private Kafka broker (for runs on the Kafka bus). */
+  readonly kafka?: boolean;
 }
 
-/** Starts the three private services in parallel for one test file. */
+/** Starts the private services (three, or four with Kafka) in parallel for one test file. */
 export async function startFaultStack(name: string, options: FaultStackOptions = {}): Promise<FaultStack> {
   const dir = resolve(FAULTS_DIR, `${name}-${process.pid}-${Date.now().toString(36)}`);
   mkdirSync(dir, { recursive: true });
   const ports = new Set<number>();
-  while (ports.size < 3) ports.add(await freePort());
-  const [redisPort, pgPort, temporalPort] = [...ports];
+  while (ports.size < (options.kafka ? 5 : 3)) ports.add(await freePort());
+  const [redisPort, pgPort, temporalPort, kafkaPort, kafkaControllerPort] = [...ports];
   const redis = new PrivateRedis(redisPort, resolve(dir, 'redis'));
   const postgres = new PrivatePostgres(pgPort, resolve(dir, 'postgres'));
   const temporal = new PrivateTemporal(temporalPort, resolve(dir, 'temporal'), options.temporalDynamicConfig);
+  const kafka = options.kafka ? new PrivateKafka(kafkaPort, kafkaControllerPort, resolve(dir, 'kafka')) : undefined;
   let stopping: Promise<void> | undefined;
   const stack: FaultStack = {
     dir,
     redis,
     postgres,
     temporal,
-    logFiles: [redis.logFile, postgres.logFile, temporal.logFile],
+    kafka,
+    logFiles: [redis.logFile, postgres.logFile, temporal.logFile, ...(kafka ? [kafka.logFile] : [])],
     stop() {
       stopping ??= (async () => {
-        const results = await Promise.allSettled([redis.stop(), postgres.stop('immediate'), temporal.stop()]);
+        const results = await Promise.allSettled([redis.stop(), postgres.stop('immediate'), temporal.stop(), kafka?.stop()]);
         for (const r of results) if (r.status === 'rejected') console.error('fault stack: stopping a service failed:', r.reason);
         if (process.env.MDP_FAULTS_KEEP !== '1') {
           const temporalFiles = ['', '-journal', '-wal', '-shm'].map((suffix) => temporal.dbFile + suffix);
-          for (const data of [resolve(redis.dir, 'appendonlydir'), postgres.dataDir, ...temporalFiles]) rmSync(data, { recursive: true, force: true });
+          const kafkaData = kafka ? [kafka.dataDir] : [];
+          for (const data of [resolve(redis.dir, 'appendonlydir'), postgres.dataDir, ...temporalFiles, ...kafkaData])
+            rmSync(data, { recursive: true, force: true });
         }
       })();
       return stopping;
     },
   };
-  const started = await Promise.allSettled([redis.start(), postgres.init(), temporal.start()]);
+  const started = await Promise.allSettled([redis.start(), postgres.init(), temporal.start(), kafka?.start()]);
   const failed = started.find((r): r is PromiseRejectedResult => r.status === 'rejected');
   if (failed) {
     await stack.stop();
