@@ -233,6 +233,19 @@ export class KafkaBus implements Bus {
    * generation (explicit assignment): `kafka-consumer-groups` shows it.
    */
   async #commit(loc: Location, group: string, cursor: PartitionCursor, extra: { consumer?: string } = {}): Promise<void> {
+    if (cursor.epoch !== undefined) {
+      // Kafka cannot compare-and-set an offset: an owner looks before it commits, so one that was
+      // superseded (it froze, a retry took the shard) stops instead of rewinding its successor's
+      // position. What is left is a race of one round trip, and a rewind only re-delivers records
+      // the store's position recognises; the store's own fence keeps every row right.
+      const held = await this.#committed(loc, group);
+      const heldEpoch = held.offset === undefined ? undefined : decodeCursorMeta(held.meta, held.offset).epoch;
+      if (heldEpoch !== undefined && heldEpoch > cursor.epoch) {
+        const mine = cursor.epoch;
+        cursor.epoch = heldEpoch;
+        throw fenced(loc, group, extra.consumer ?? cursor.consumer ?? '(this owner)', mine, heldEpoch);
+      }
+    }
     const meta = encodeCursorMeta(cursor.meta(), { ...extra, atMs: Date.now() });
     for (let attempt = 0; ; attempt++) {
       const connection: Connection = await this.#pool.get(await this.#coordinator(group, attempt > 0));

@@ -98,6 +98,36 @@ describe('KafkaBus (real broker)', function () {
     }
   });
 
+  it('stops a stale owner at its next commit, before it can rewind its successor', async () => {
+    const stream = `${tag}.events.0`,
+      group = `${tag}-g`;
+    await bus.ensureGroup(stream, group);
+    await bus.publish(
+      stream,
+      Array.from({ length: 8 }, (_, i) => `e${i}`),
+    );
+    // The first owner reads five records, then freezes without acknowledging them.
+    await bus.readNew(stream, group, 'owner', 5, 500, 100);
+    const successor = openKafka(tag);
+    try {
+      const pending = await successor.readPending(stream, group, 'owner', '0', 10, 200);
+      assert.equal(pending.length, 5);
+      const rest = await successor.readNew(stream, group, 'owner', 10, 500, 200);
+      await successor.ack(
+        stream,
+        group,
+        [...pending, ...rest].map((e) => e.id),
+      );
+      // The stale owner wakes up: it may still fetch (reads change nothing), but its commit is refused.
+      await assert.rejects(bus.ack(stream, group, ['0', '1']), { name: 'OwnerFencedError' });
+      await assert.rejects(bus.readNew(stream, group, 'owner', 10, 10, 100), { name: 'OwnerFencedError' });
+      const lag = await successor.lag(stream, group, Date.now());
+      assert.deepEqual([lag.pending, lag.undelivered], [0, 0]);
+    } finally {
+      await successor.close();
+    }
+  });
+
   it('writes dead letters before acknowledging their sources, readable as fields', async () => {
     const stream = `${tag}.events.2`,
       group = `${tag}-g`,
