@@ -4,7 +4,7 @@
  * Temporal CLI built by `scripts/install.sh`. Names are unique per test so tests never collide.
  */
 import { randomUUID } from 'node:crypto';
-import { appendFileSync, existsSync } from 'node:fs';
+import { appendFileSync, existsSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
@@ -107,10 +107,22 @@ export function temporalCliPath(): string {
   return path;
 }
 
+/**
+ * The Temporal CLI behind `scripts/temporal-quiet.sh`, which appends the dev server's start-up
+ * banner to `.data/test/logs/temporal-cli.log` instead of the test output.
+ */
+export function quietTemporalCliPath(): string {
+  process.env.MDP_TEMPORAL_REAL_BIN = temporalCliPath();
+  const logs = resolve(REPO_ROOT, '.data/test/logs');
+  mkdirSync(logs, { recursive: true });
+  process.env.MDP_TEMPORAL_CLI_LOG = resolve(logs, 'temporal-cli.log');
+  return resolve(REPO_ROOT, 'scripts/temporal-quiet.sh');
+}
+
 /** A Temporal dev server of our own on loopback for this test file. */
 export function startTemporal(): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: temporalCliPath() }, ip: '127.0.0.1', ui: false },
+    server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ui: false },
   });
 }
 

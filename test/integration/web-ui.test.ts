@@ -20,7 +20,7 @@ import type { Database } from '../../store/index.js';
 import type { ReplayProgress } from '../../workflows/index.js';
 import type { HeadlessBrowser } from '../helpers/browser.js';
 import { chromiumPath, launchBrowser } from '../helpers/browser.js';
-import { cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, temporalCliPath, testConfig, uniqueTag } from '../helpers/services.js';
+import { cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, quietTemporalCliPath, testConfig, uniqueTag } from '../helpers/services.js';
 import { freePort, waitFor } from '../helpers/wait.js';
 
 const DATE = '2025-10-01';
@@ -59,7 +59,7 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
     chromiumPath(); // fail first, naming scripts/install.sh, when Chromium is missing
     uiPort = await freePort();
     env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: temporalCliPath() }, ip: '127.0.0.1', ui: true, uiPort },
+      server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ui: true, uiPort },
     });
     tag = uniqueTag();
     dataset = `${tag}_day`;
