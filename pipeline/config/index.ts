@@ -19,6 +19,9 @@ export type {
   StreamingConfig,
   StreamingConfigOverrides,
   SyntheticProducerConfig,
+  IbkrContractConfig,
+  IbkrPacingConfig,
+  IbkrProducerConfig,
   TelemetryConfig,
   TemporalConfig,
 } from './streaming-config.js';

@@ -86,6 +86,56 @@ export interface SyntheticProducerConfig {
   readonly seed: number;
 }
 
+/** One contract of `producers.ibkr.contracts`, as IB names it (`Contract`). */
+export interface IbkrContractConfig {
+  readonly symbol: string;
+  /** `STK`, `FUT`, `CASH`, `IND`, … (IB's secType). */
+  readonly sec_type: string;
+  readonly exchange: string;
+  readonly currency: string;
+  /** IB's primaryExch, to tell SMART-routed stocks apart (e.g. `ARCA` for SPY). */
+  readonly primary_exchange?: string;
+}
+
+/**
+ * `producers.ibkr.pacing`: IB's published API limits, enforced before every request (requests wait
+ * rather than violate). Defaults are IB's: 50 messages/s client→TWS; historical data: 50
+ * simultaneous open requests, no identical request within 15 s, no 6 or more requests for the same
+ * contract, exchange and tick type within 2 s, at most 60 requests in any 10 minutes.
+ */
+export interface IbkrPacingConfig {
+  readonly enabled: boolean;
+  readonly messages_per_second: number;
+  readonly historical_max_open: number;
+  readonly historical_identical_ms: number;
+  /** At most this many requests for one contract, exchange and tick type within `historical_same_contract_ms`. */
+  readonly historical_same_contract_max: number;
+  readonly historical_same_contract_ms: number;
+  /** At most this many historical requests in any `historical_window_ms` (BID_ASK counts twice). */
+  readonly historical_window_max: number;
+  readonly historical_window_ms: number;
+}
+
+/** `producers.ibkr`: Interactive Brokers through a TWS or IB Gateway next to mdp. */
+export interface IbkrProducerConfig {
+  readonly enabled: boolean;
+  /** Provider name on its events. */
+  readonly provider: string;
+  readonly host: string;
+  /** TWS 7497 (paper) / 7496 (live), IB Gateway 4002 / 4001. */
+  readonly port: number;
+  readonly client_id: number;
+  readonly contracts: readonly IbkrContractConfig[];
+  /** `trades`: tick-by-tick AllLast; `bars`: 5-second real-time bars; `both`. */
+  readonly data: 'trades' | 'bars' | 'both';
+  /** Market data lines the account has: subscriptions beyond it are refused, and named. */
+  readonly market_data_lines: number;
+  /** Reconnect backoff after a disconnect: first wait, doubling up to the max. */
+  readonly reconnect_initial_ms: number;
+  readonly reconnect_max_ms: number;
+  readonly pacing: IbkrPacingConfig;
+}
+
 /** `micro_batch`: event-time tumbling windows. */
 export interface MicroBatchConfig {
   readonly window_ms: number;
@@ -155,7 +205,7 @@ export interface TelemetryConfig {
 export interface StreamingConfig {
   readonly version: 1;
   readonly bus: BusConfig;
-  readonly producers: { readonly synthetic: SyntheticProducerConfig };
+  readonly producers: { readonly synthetic: SyntheticProducerConfig; readonly ibkr: IbkrProducerConfig };
   readonly micro_batch: MicroBatchConfig;
   readonly features: { readonly windows: readonly FeatureWindowConfig[] };
   readonly inference: { readonly adapters: InferenceAdaptersConfig };
@@ -333,6 +383,27 @@ const FORMATS: Record<string, convict.Format> = {
     // From an env var or a CLI flag: `SPY,AAPL`.
     coerce: (x: string) => x.split(',').map((s) => s.trim()),
   },
+  'mdp-ibkr-contracts': {
+    validate(x: unknown) {
+      if (!Array.isArray(x)) fail('must be a list of { symbol, sec_type, exchange, currency, primary_exchange }');
+      const keys = ['symbol', 'sec_type', 'exchange', 'currency', 'primary_exchange'];
+      const seen = new Set<string>();
+      x.forEach((entry: unknown, i) => {
+        if (typeof entry !== 'object' || entry === null || Array.isArray(entry)) fail(`entry ${i} must be a mapping { symbol, sec_type, exchange, currency }`);
+        const c = entry as Record<string, unknown>;
+        const extra = Object.keys(c).filter((k) => !keys.includes(k));
+        if (extra.length > 0) fail(`entry ${i} has unknown key ${JSON.stringify(extra[0])} (allowed: ${keys.join(', ')})`);
+        for (const k of keys.slice(0, 4)) {
+          if (typeof c[k] !== 'string' || c[k].trim() === '' || /[\s|]/.test(c[k])) fail(`entry ${i}: ${k} must be a non-empty string without spaces or "|"`);
+        }
+        if (c.primary_exchange !== undefined && typeof c.primary_exchange !== 'string') fail(`entry ${i}: primary_exchange must be a string`);
+        if ((c.symbol as string).length > EVENT_FIELD_LIMITS.symbol) fail(`entry ${i}: symbol must be at most ${EVENT_FIELD_LIMITS.symbol} characters`);
+        const key = `${String(c.symbol)}|${String(c.sec_type)}|${String(c.exchange)}|${String(c.currency)}`;
+        if (seen.has(key)) fail(`entry ${i} repeats ${String(c.symbol)} ${String(c.sec_type)} on ${String(c.exchange)}`);
+        seen.add(key);
+      });
+    },
+  },
   'mdp-feature-windows': {
     validate(x: unknown) {
       if (!Array.isArray(x)) fail('must be a list of { name, horizon }');
@@ -420,6 +491,50 @@ const SCHEMA = {
       tick_rate: { doc: 'Ticks per second per symbol.', format: 'mdp-number', exclusiveMin: 0, default: 1 },
       price_volatility: { doc: 'Annualized sigma of the price walk.', format: 'mdp-number', min: 0, default: 0.02 },
       seed: { doc: 'PRNG seed; same seed, same events.', format: 'mdp-int', min: Number.MIN_SAFE_INTEGER, max: Number.MAX_SAFE_INTEGER, default: 42 },
+    },
+    ibkr: {
+      enabled: { doc: 'Run the IBKR producer with mdp up.', format: 'mdp-boolean', default: false },
+      provider: { doc: 'Provider name on IBKR events.', format: 'mdp-key-part', default: 'ibkr' },
+      host: { doc: 'TWS / IB Gateway host.', format: 'mdp-name', default: '127.0.0.1', env: 'IBKR_HOST' },
+      port: {
+        doc: 'TWS / IB Gateway API port (TWS 7497 paper, 7496 live; Gateway 4002 / 4001).',
+        format: 'mdp-int',
+        min: 1,
+        max: 65535,
+        default: 7497,
+        env: 'IBKR_PORT',
+      },
+      client_id: { doc: 'API client id (unique per connection to one TWS).', format: 'mdp-int', min: 0, max: 2147483647, default: 17, env: 'IBKR_CLIENT_ID' },
+      contracts: { doc: 'Contracts to subscribe: [{ symbol, sec_type, exchange, currency, primary_exchange }].', format: 'mdp-ibkr-contracts', default: [] },
+      data: {
+        doc: 'trades (tick-by-tick AllLast), bars (5-second real-time bars) or both.',
+        format: 'mdp-choice',
+        choices: ['trades', 'bars', 'both'],
+        default: 'trades',
+      },
+      market_data_lines: { doc: 'Market data lines of the account: subscriptions beyond it are refused.', format: 'mdp-int', min: 1, default: 100 },
+      reconnect_initial_ms: { doc: 'First reconnect wait after a disconnect (doubles each try).', format: 'mdp-int', min: 100, default: 1000 },
+      reconnect_max_ms: { doc: 'Longest reconnect wait.', format: 'mdp-int', min: 100, default: 30000 },
+      pacing: {
+        enabled: { doc: 'Enforce IB pacing limits before every request (only tests turn this off).', format: 'mdp-boolean', default: true },
+        messages_per_second: { doc: 'API messages per second client→TWS (IB: 50).', format: 'mdp-int', min: 1, default: 50 },
+        historical_max_open: { doc: 'Simultaneous open historical requests (IB: 50).', format: 'mdp-int', min: 1, default: 50 },
+        historical_identical_ms: { doc: 'No identical historical request within this many ms (IB: 15 s).', format: 'mdp-int', min: 0, default: 15000 },
+        historical_same_contract_max: {
+          doc: 'Requests for one contract, exchange and tick type within historical_same_contract_ms (IB: fewer than 6 in 2 s).',
+          format: 'mdp-int',
+          min: 1,
+          default: 5,
+        },
+        historical_same_contract_ms: { doc: 'Window of historical_same_contract_max (IB: 2 s).', format: 'mdp-int', min: 0, default: 2000 },
+        historical_window_max: {
+          doc: 'Historical requests in any historical_window_ms (IB: 60 in 10 minutes; BID_ASK counts twice).',
+          format: 'mdp-int',
+          min: 1,
+          default: 60,
+        },
+        historical_window_ms: { doc: 'Window of historical_window_max (IB: 10 minutes).', format: 'mdp-int', min: 1, default: 600000 },
+      },
     },
   },
   micro_batch: {
