@@ -78,7 +78,7 @@ export function createProducerActivity(deps: ProducerDeps) {
       }
       await bus.publishMany(batches);
       gate.taken(events.length);
-      for (const [stream, batch] of batches) deps.metrics.eventsIngested.inc({ bus: 'redis', topic: stream, provider }, batch.length);
+      for (const [stream, batch] of batches) deps.metrics.eventsIngested.inc({ bus: bus.kind, topic: stream, provider }, batch.length);
       total += events.length;
     };
     const snapshot = (): ProducerResume => ({ published: total, state: producer.state() });
@@ -104,7 +104,7 @@ export function createProducerActivity(deps: ProducerDeps) {
           if (ctx.cancellationSignal.aborted) throw new CancelledFailure('producer cancelled');
           if (room === 0) {
             throw ApplicationFailure.retryable(
-              `the consumers' backlog of ${[...streams].join(', ')} stayed at 90% of retention (bus.redis.maxlen) for ${maxWaitMs} ms`,
+              `the consumers' backlog of ${[...streams].join(', ')} stayed at 90% of retention (bus.redis.maxlen or bus.kafka.max_backlog) for ${maxWaitMs} ms`,
               'BacklogAtRetention',
             );
           }
