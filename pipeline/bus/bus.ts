@@ -25,6 +25,22 @@ export interface DeadLetter {
   readonly deliveries?: number;
 }
 
+/**
+ * The fields a dead letter is stored with on every bus (a Redis entry's fields, a Kafka record's
+ * JSON value): what failed, why, where it came from, and the original payload.
+ */
+export function deadLetterFields(letter: DeadLetter, group: string): Record<string, string> {
+  return {
+    reason: letter.reason,
+    code: letter.code,
+    stream: letter.sourceStream,
+    id: letter.sourceId,
+    group,
+    deliveries: String(letter.deliveries ?? 1),
+    original: letter.payload ?? '',
+  };
+}
+
 /** A pending (delivered, not acknowledged) entry as the group sees it. */
 export interface PendingEntry {
   readonly id: string;

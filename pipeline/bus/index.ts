@@ -1,4 +1,5 @@
 export type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, UnreadLoss } from './bus.js';
+export { deadLetterFields } from './bus.js';
 export type { RedisBusOptions } from './redis-bus.js';
 export { RedisBus } from './redis-bus.js';
 export { compareStreamIds, shardOf, shardStream, streamIdMs } from './sharding.js';

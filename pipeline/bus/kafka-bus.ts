@@ -12,6 +12,7 @@ import {
   stringSerializers,
 } from '@platformatic/kafka';
 import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, UnreadLoss } from './bus.js';
+import { deadLetterFields } from './bus.js';
 import { OwnerFencedError } from '../contracts/index.js';
 import type { CursorMeta } from './kafka-cursor.js';
 import { decodeCursorMeta, encodeCursorMeta, PartitionCursor } from './kafka-cursor.js';
@@ -415,15 +416,7 @@ export class KafkaBus implements Bus {
         topic: loc.topic,
         partition: loc.partition,
         headers: { [FIELDS_HEADER]: '1' },
-        value: JSON.stringify({
-          reason: l.reason,
-          code: l.code,
-          stream: l.sourceStream,
-          id: l.sourceId,
-          group,
-          deliveries: String(l.deliveries ?? 1),
-          original: l.payload ?? '',
-        }),
+        value: JSON.stringify(deadLetterFields(l, group)),
       })),
     });
     // Acknowledged only once every dead letter is in the DLQ topic (acks=all).

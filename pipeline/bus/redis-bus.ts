@@ -1,5 +1,6 @@
 import { Redis } from 'ioredis';
 import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, UnreadLoss } from './bus.js';
+import { deadLetterFields } from './bus.js';
 import { redactSecrets } from '../config/redact.js';
 import { compareStreamIds, streamIdMs } from './sharding.js';
 import { FENCED_READ_SCRIPT } from './fenced-read.js';
@@ -213,24 +214,7 @@ export class RedisBus implements Bus {
     const pipe = this.#cmd.pipeline();
     for (const l of letters) {
       // Never trimmed: a dead letter is the only copy of what failed.
-      pipe.xadd(
-        dlqStream,
-        '*',
-        'reason',
-        l.reason,
-        'code',
-        l.code,
-        'stream',
-        l.sourceStream,
-        'id',
-        l.sourceId,
-        'group',
-        group,
-        'deliveries',
-        String(l.deliveries ?? 1),
-        'original',
-        l.payload ?? '',
-      );
+      pipe.xadd(dlqStream, '*', ...Object.entries(deadLetterFields(l, group)).flat());
     }
     for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
     // Acknowledge only after every dead letter is durable in the DLQ stream.

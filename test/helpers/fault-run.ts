@@ -26,12 +26,12 @@ import { createDb, JobRunTracker, migrateToLatest, StoreClient } from '../../sto
 import type { LoopStatus } from '../../workflows/index.js';
 import { microBatchWorkflowId } from '../../workflows/index.js';
 import type { Accounting, AccountingOptions, ProducedEntry, StreamReader } from './accounting.js';
-import { accountFor, barDifferences, barKey, busReader, installBarAudit, redisReader, showBar, waitSettled } from './accounting.js';
-import { expectedBars } from './expected-bars.js';
+import { accountFor, assertWindowsOpen, busReader, installBarAudit, redisReader, waitForExactBars, waitForPending, waitSettled } from './accounting.js';
+import { commitThenOpen } from './event-plan.js';
 import type { FaultStack, FaultStackOptions } from './fault-stack.js';
 import { FAULTS_DIR, startFaultStack, tailFile, track, untrack } from './fault-stack.js';
 import { deepMerge, symbolsCoveringShards, testConfig, uniqueTag } from './services.js';
-import { pollUntil, waitFor } from './wait.js';
+import { waitFor } from './wait.js';
 import type { WorkerProcess } from './worker-process.js';
 import { startWorkerProcess, writeConfigFile } from './worker-process.js';
 
@@ -486,26 +486,13 @@ export class FaultRun {
    * committed, and the first half of window `k` published and pending on every shard (read, its
    * window open). Returns window k's second half, still unpublished.
    */
-  async commitThenOpen(plan: readonly StreamEventV1[][], k: number): Promise<StreamEventV1[]> {
-    const [firstHalf, secondHalf] = halves(plan[k]);
-    const committed = plan.slice(0, k).flat();
-    await this.publish([...committed, ...firstHalf]);
-    await this.waitForBars(committed, `windows 0..${k - 1} committed`);
-    for (let shard = 0; shard < this.shards; shard++) {
-      const open = firstHalf.filter((e) => this.streamOf(e) === this.streams[shard]).length;
-      await this.waitForPending(shard, open, `the first half of window ${k} read and its window open`);
-    }
-    return secondHalf;
+  commitThenOpen(plan: readonly StreamEventV1[][], k: number): Promise<StreamEventV1[]> {
+    return commitThenOpen(this, plan, k);
   }
 
   /** Fails unless no bar of these events' windows is stored (their windows are still open). */
-  async assertOpen(events: readonly StreamEventV1[], what: string): Promise<void> {
-    const keys = new Set(expectedBars(events, this.windowMs).map(barKey));
-    const flushed = (await this.bars()).filter((b) => keys.has(barKey(b)));
-    if (flushed.length > 0)
-      throw new Error(
-        `precondition failed: ${what}, but ${flushed.length} of its bars were already flushed (the machine may be too slow for micro_batch.flush_timeout_ms)`,
-      );
+  assertOpen(events: readonly StreamEventV1[], what: string): Promise<void> {
+    return assertWindowsOpen(this.db, this.provider, events, this.windowMs, what);
   }
 
   /**
@@ -572,43 +559,13 @@ export class FaultRun {
   }
 
   /** Waits until the stored bars of these events' windows equal their aggregate (the windows are committed). */
-  async waitForBars(events: readonly StreamEventV1[], what: string, timeoutMs = 60_000): Promise<Bar[]> {
-    const want = expectedBars(events, this.windowMs);
-    let last = '';
-    const got = await pollUntil(
-      timeoutMs,
-      async () => {
-        const stored = new Map((await this.bars()).map((b) => [barKey(b), b]));
-        const off = want.flatMap((b) => {
-          const have = stored.get(barKey(b));
-          if (!have) return [`${showBar(b)} missing`];
-          const diff = barDifferences(have, b);
-          return diff.length ? [`${showBar(b)}: ${diff.join(', ')}`] : [];
-        });
-        last = off.slice(0, 5).join('; ');
-        return off.length === 0 ? want : undefined;
-      },
-      { everyMs: 100 },
-    );
-    if (!got) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}: ${last}`);
-    return got;
+  waitForBars(events: readonly StreamEventV1[], what: string, timeoutMs = 60_000): Promise<Bar[]> {
+    return waitForExactBars(this.db, this.provider, events, this.windowMs, what, timeoutMs);
   }
 
   /** Waits until a shard has exactly `pending` entries delivered and unacknowledged, and none unread. */
-  async waitForPending(shard: number, pending: number, what: string, timeoutMs = 60_000): Promise<void> {
-    let last = '';
-    await waitFor(
-      `${what} (shard ${shard}: ${pending} pending, 0 unread)`,
-      timeoutMs,
-      async () => {
-        const p = await this.reader.progress(this.streams[shard], this.group);
-        last = `${p.pending} pending, ${p.undelivered} unread`;
-        return p.pending === pending && p.undelivered === 0 ? true : undefined;
-      },
-      { everyMs: 50 },
-    ).catch((err: unknown) => {
-      throw new Error(`${(err as Error).message}; last seen ${last}`);
-    });
+  waitForPending(shard: number, pending: number, what: string, timeoutMs = 60_000): Promise<void> {
+    return waitForPending(this.reader, this.streams[shard], this.group, pending, `${what} (shard ${shard})`, timeoutMs);
   }
 
   /**
@@ -655,11 +612,7 @@ export class FaultRun {
   }
 }
 
-/** The first and second half of a list (events in src_ts order: the two halves of a window). */
-export function halves<T>(items: readonly T[]): [T[], T[]] {
-  const mid = Math.floor(items.length / 2);
-  return [items.slice(0, mid), items.slice(mid)];
-}
+export { halves } from './event-plan.js';
 
 function relativeToTestData(dir: string): string {
   return `faults/${dir.slice(FAULTS_DIR.length + 1)}`;

@@ -100,6 +100,13 @@ function spawnLogged(command: string, args: readonly string[], logFile: string):
  * A private `redis-server`: AOF on with `appendfsync everysec`, automatic AOF rewrites and RDB
  * snapshots off (so the incremental AOF holds every write since start, and a cut stays meaningful).
  */
+/** SIGKILLs a private server (a crash) and waits until it is gone; nothing when it is not running. */
+async function sigkill(proc: Spawned | undefined): Promise<void> {
+  if (!proc) return;
+  proc.child.kill('SIGKILL');
+  await proc.exited;
+}
+
 export class PrivateRedis {
   readonly port: number;
   readonly dir: string;
@@ -410,14 +417,12 @@ export class PrivateTemporal {
 
   async kill(): Promise<void> {
     const proc = this.#proc;
-    if (!proc) return;
     this.#proc = undefined;
-    proc.child.kill('SIGKILL');
-    await proc.exited;
+    await sigkill(proc);
   }
 
-  async stop(): Promise<void> {
-    await this.kill();
+  stop(): Promise<void> {
+    return this.kill();
   }
 }
 
@@ -574,14 +579,12 @@ export class PrivateKafka {
   /** SIGKILL of the JVM: a broker crash. */
   async kill(): Promise<void> {
     const proc = this.#proc;
-    if (!proc) return;
     this.#proc = undefined;
-    proc.child.kill('SIGKILL');
-    await proc.exited;
+    await sigkill(proc);
   }
 
-  async stop(): Promise<void> {
-    await this.kill();
+  stop(): Promise<void> {
+    return this.kill();
   }
 }
 

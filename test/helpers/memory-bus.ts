@@ -7,7 +7,7 @@
  */
 import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, UnreadLoss } from '../../pipeline/bus/index.js';
 import { OwnerFencedError } from '../../pipeline/contracts/index.js';
-import { compareStreamIds as compareIds, streamIdMs } from '../../pipeline/bus/index.js';
+import { compareStreamIds as compareIds, deadLetterFields, streamIdMs } from '../../pipeline/bus/index.js';
 
 interface StoredEntry {
   readonly id: string;
@@ -218,15 +218,7 @@ export class MemoryBus implements Bus {
 
   async deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[]): Promise<void> {
     for (const l of letters) {
-      this.appendRaw(dlqStream, {
-        reason: l.reason,
-        code: l.code,
-        stream: l.sourceStream,
-        id: l.sourceId,
-        group,
-        deliveries: String(l.deliveries ?? 1),
-        original: l.payload ?? '',
-      });
+      this.appendRaw(dlqStream, deadLetterFields(l, group));
     }
     for (const l of letters) await this.ack(l.sourceStream, group, [l.sourceId]);
   }
