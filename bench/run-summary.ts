@@ -48,7 +48,7 @@ export interface RunResults {
   readonly drainedInference: readonly Drained[];
   readonly workerPeakRssBytes: number | undefined;
   readonly workerExitMs: number | undefined;
-  /** XLEN of the late stream and the DLQ after the worker stopped. */
+  /** Length of the late stream and the DLQ after the worker stopped. */
   readonly lateStream: number;
   readonly dlqStream: number;
 }
@@ -228,6 +228,7 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
   const partial: Omit<BenchSummary, 'verdicts'> = {
     run: {
       tag,
+      bus: plan.bus,
       mode: opts.rate === 'max' ? 'max' : 'rate',
       targetRate: opts.rate === 'max' ? undefined : opts.rate,
       loadSource: results.load.loadSource,
@@ -273,7 +274,7 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
     inference,
     lag: {
       maxMetricMs: lagMetrics.length > 0 ? Math.max(...lagMetrics) : undefined,
-      maxRedisMs: Math.max(0, ...samples.map((s) => s.redisLagMs)),
+      maxRedisMs: Math.max(0, ...samples.map((s) => s.busLagMs)),
       targetMs: SLA_LAG_WINDOWS * windowMs,
     },
     pending: {
@@ -289,11 +290,11 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
       workerMaxSampledRssBytes: peak(samples.map((s) => s.workerRssBytes)),
       benchPeakRssBytes: readMemory('self')?.peakRssBytes,
       benchMaxSampledRssBytes: peak(samples.map((s) => s.benchRssBytes)),
-      redisPeakRssBytes: peak(samples.map((s) => s.redisRssBytes)),
+      redisPeakRssBytes: peak(samples.map((s) => s.serverRssBytes)),
       cpuWallSeconds: (cpuEnd.atMs - cpuStart.atMs) / 1000,
       workerCpuSeconds: cpuDelta(cpuStart.worker, cpuEnd.worker),
       benchCpuSeconds: cpuDelta(cpuStart.bench, cpuEnd.bench),
-      redisCpuSeconds: cpuDelta(cpuStart.redis, cpuEnd.redis),
+      redisCpuSeconds: cpuDelta(cpuStart.server, cpuEnd.server),
     },
     baseline:
       'xaddPerSecond' in baseline
