@@ -256,6 +256,7 @@ export interface BenchSummary {
     /** The bus's server (redis-server, or the Kafka broker). */
     readonly redisCpuSeconds: number | undefined;
   };
+  /** The ceiling: redis-benchmark with `--bus redis`, Kafka's ProducerPerformance with `--bus kafka`. */
   readonly baseline:
     | {
         readonly xaddPerSecond: number;
@@ -264,6 +265,21 @@ export interface BenchSummary {
         /** Our published events/s over redis-benchmark's XADD/s. */
         readonly publishedRatio: number;
         /** Our events into bars per second (whole run) over redis-benchmark's XADD/s. */
+        readonly intoBarsRatio: number;
+      }
+    | {
+        /** ProducerPerformance's records/s (acks=all, idempotent). */
+        readonly recordsPerSecond: number;
+        readonly records: number;
+        readonly command: string;
+        readonly payloadBytes: number;
+        /** The producer's `batch.size`. */
+        readonly batchBytes: number;
+        /** ProducerPerformance's send → acknowledgement latency, ms. */
+        readonly latencyMs: { readonly avg: number; readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number };
+        /** Our published events/s over ProducerPerformance's records/s. */
+        readonly publishedRatio: number;
+        /** Our events into bars per second (whole run) over ProducerPerformance's records/s. */
         readonly intoBarsRatio: number;
       }
     | { readonly skipped: string };
@@ -490,6 +506,14 @@ export function formatReport(s: BenchSummary): string {
       'ours / redis-benchmark',
       `published ${(s.baseline.publishedRatio * 100).toFixed(2)}%, into bars ${(s.baseline.intoBarsRatio * 100).toFixed(2)}%`,
     ]);
+  } else if ('recordsPerSecond' in s.baseline) {
+    const b = s.baseline;
+    rows.push([
+      'ceiling: kafka-producer-perf-test',
+      `${fmtInt(b.recordsPerSecond)} records/s with ${b.payloadBytes}-byte records (${fmtInt(b.records)}, acks=all, idempotent, ${fmtInt(b.batchBytes / 1024)} KiB batches; ` +
+        `latency p50 ${fmtMs(b.latencyMs.p50)} p99 ${fmtMs(b.latencyMs.p99)})`,
+    ]);
+    rows.push(['ours / ceiling', `published ${(b.publishedRatio * 100).toFixed(2)}%, into bars ${(b.intoBarsRatio * 100).toFixed(2)}%`]);
   } else {
     rows.push([kafka ? 'ceiling: kafka-producer-perf-test' : 'redis-benchmark', `skipped: ${s.baseline.skipped}`]);
   }

@@ -9,6 +9,7 @@ import { SLA_LAG_WINDOWS, SLA_LATENCY_WINDOWS, percentile, slope, verdicts } fro
 import { readMemory } from './proc-stats.js';
 import { fractionAtOrBelow, histogramOf, histogramQuantile, select, sumOf } from './prometheus-text.js';
 import type { PromSample } from './prometheus-text.js';
+import type { KafkaBaseline } from './kafka-baseline.js';
 import type { RedisBaseline } from './redis-baseline.js';
 import type { LoadResult } from './run-load.js';
 import type { RunPlan } from './run-plan.js';
@@ -32,7 +33,7 @@ export interface SamplingRecord {
 
 /** Everything a run measured, in the order it was measured. */
 export interface RunResults {
-  readonly baseline: RedisBaseline | { skipped: string };
+  readonly baseline: RedisBaseline | KafkaBaseline | { skipped: string };
   readonly warmUp: BenchSummary['run']['warmUp'];
   readonly sampling: SamplingRecord;
   readonly load: LoadResult;
@@ -305,7 +306,18 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
             publishedRatio: published / producingSeconds / baseline.xaddPerSecond,
             intoBarsRatio: accepted / wholeRunSeconds / baseline.xaddPerSecond,
           }
-        : baseline,
+        : 'recordsPerSecond' in baseline
+          ? {
+              recordsPerSecond: baseline.recordsPerSecond,
+              records: baseline.records,
+              command: baseline.command,
+              payloadBytes: baseline.payloadBytes,
+              batchBytes: baseline.batchBytes,
+              latencyMs: baseline.latencyMs,
+              publishedRatio: published / producingSeconds / baseline.recordsPerSecond,
+              intoBarsRatio: accepted / wholeRunSeconds / baseline.recordsPerSecond,
+            }
+          : baseline,
     shutdown: {
       consumerDrainMs: results.drained.map((d) => d.ms),
       inferenceDrainMs: results.drainedInference.map((d) => d.ms),

@@ -22,6 +22,7 @@ import type { BenchSummary } from './bench-report.js';
 import { formatReport } from './bench-report.js';
 import { BenchWorker } from './bench-worker.js';
 import { readMemory } from './proc-stats.js';
+import { measureKafkaCeiling } from './kafka-baseline.js';
 import { measureRedisCeiling } from './redis-baseline.js';
 import { WORKER_PATH } from './repo-paths.js';
 import { produceLoad } from './run-load.js';
@@ -42,10 +43,11 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   const plan = await planRun(opts);
   const workerEnv = writeRunConfig(plan, opts);
 
-  // 2. Services, and the ceiling: redis-benchmark's pipelined XADD with a payload the size of one of our events.
+  // 2. Services, and the ceiling with one of our events as the payload: redis-benchmark's pipelined
+  //    XADD, or Kafka's ProducerPerformance with acks=all and idempotence.
   const services = await connectServices(plan, cleanup);
   if (!opts.keep) deleteRunDataAtEnd(plan, services, cleanup);
-  const baseline = plan.bus === 'kafka' ? { skipped: 'no ceiling for Kafka yet' } : await measureRedisCeiling(opts.baseline, plan, services.bus);
+  const baseline = plan.bus === 'kafka' ? await measureKafkaCeiling(opts.baseline, plan) : await measureRedisCeiling(opts.baseline, plan, services.bus);
 
   // 3. A worker process of the run's own, on its own task queue and metrics port.
   const worker = BenchWorker.start(plan, workerEnv, cleanup);
