@@ -1,11 +1,14 @@
 /** The bench's command line: `node dist/bench/throughput.js --help` prints {@link USAGE}. */
 import { resolve } from 'node:path';
 import { parseArgs } from 'node:util';
+import { BUS_TYPES } from '../pipeline/config/index.js';
+import type { BusType } from '../pipeline/config/index.js';
 import { parseDurationMs } from '../pipeline/contracts/index.js';
 import { fmtMs } from './bench-report.js';
 import { REPO_ROOT } from './repo-paths.js';
 
 export const USAGE = `usage: node dist/bench/throughput.js [options]
+  --bus redis|kafka     the bus the run's pipeline uses (default: the config's bus.type, MDP_BUS)
   --rate N|max          events/s through the producer workflow, or "max": an in-process publisher
                         XADDs synthetic events as fast as it can (default 1000)
   --duration 60s        how long to produce (default 60s)
@@ -24,7 +27,8 @@ export const USAGE = `usage: node dist/bench/throughput.js [options]
   --publish-batch N     --rate max only: events per pipelined batch (default 1000)
   --in-flight N         --rate max only: batches in flight (default 4)
   --settle-timeout 120s longest wait, after producing, for every event to be acknowledged
-  --skip-baseline       do not run redis-benchmark
+  --skip-baseline       do not measure the ceiling (redis-benchmark, or with --bus kafka
+                        Kafka's ProducerPerformance)
   --keep                keep the run's streams, bars and job rows (default: deleted)
   --config FILE         base config (default configs/streaming.yaml)`;
 
@@ -36,6 +40,8 @@ export class UsageError extends Error {
 }
 
 export interface BenchOptions {
+  /** Undefined: the base config's `bus.type`. */
+  readonly bus: BusType | undefined;
   readonly rate: number | 'max';
   readonly durationMs: number;
   readonly windowMs: number;
@@ -67,11 +73,16 @@ function duration(name: string, value: string, min: number, max: number): number
   return ms;
 }
 
+function isBusType(value: string): value is BusType {
+  return (BUS_TYPES as readonly string[]).includes(value);
+}
+
 /** The options of `argv`; undefined for `--help`. Throws {@link UsageError} on a bad value. */
 export function parseOptions(argv: string[]): BenchOptions | undefined {
   const { values } = parseArgs({
     args: argv,
     options: {
+      bus: { type: 'string' },
       rate: { type: 'string', default: '1000' },
       duration: { type: 'string', default: '60s' },
       window: { type: 'string', default: '2s' },
@@ -103,7 +114,10 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const inference = values.inference;
   if (inference !== 'rules' && inference !== 'sklearn' && inference !== 'off')
     throw new UsageError(`--inference must be rules, sklearn or off (got "${inference}")`);
+  const bus = values.bus;
+  if (bus !== undefined && !isBusType(bus)) throw new UsageError(`--bus must be ${BUS_TYPES.join(' or ')} (got "${bus}")`);
   return {
+    bus,
     rate,
     durationMs: duration('duration', values.duration, 5_000, 10 * 60_000),
     windowMs: duration('window', values.window, 500, 5000),

@@ -2,6 +2,7 @@
  * What a benchmark run measured, the SLA verdicts of spec §6.2 / §10.3 derived from it, and the
  * human-readable table. Pure: numbers in, text out.
  */
+import type { BusType } from '../pipeline/config/index.js';
 import type { QuantileEstimate } from './prometheus-text.js';
 
 /** Throughput floor of spec §6.2: events per minute on the dev stack, without loss. */
@@ -16,20 +17,21 @@ export interface Sample {
   /** Wall clock of the sample, epoch ms. */
   readonly atMs: number;
   readonly phase: 'produce' | 'settle';
-  /** Entries ever added to the bench's shard streams (XINFO STREAM entries-added). */
+  /** Entries ever added to the bench's shard streams (XINFO STREAM entries-added; Kafka: the partitions' end offsets). */
   readonly published: number;
   /** Delivered but not acknowledged (XPENDING summary), summed over shards. */
   readonly pending: number;
   readonly pendingByShard: readonly number[];
   /** Added but not yet delivered to the group (XINFO GROUPS lag), summed over shards. */
   readonly undelivered: number;
-  /** Age of the oldest unacknowledged entry as the bench reads it from Redis, max over shards. */
-  readonly redisLagMs: number;
+  /** Age of the oldest unacknowledged entry as the bench reads it from the bus (`Bus.lag`), max over shards. */
+  readonly busLagMs: number;
   /** `stream_consumer_lag_ms`, max over the consumers (undefined before the first scrape). */
   readonly metricLagMs: number | undefined;
   readonly workerRssBytes: number | undefined;
   readonly benchRssBytes: number | undefined;
-  readonly redisRssBytes: number | undefined;
+  /** The bus's server: redis-server's `used_memory_rss`, or the Kafka broker JVM's VmRSS. */
+  readonly serverRssBytes: number | undefined;
   /** Feature snapshots ever added to the run's features streams (XINFO STREAM entries-added), summed over shards. */
   readonly featuresPublished: number;
   /** `--inference` on only: the inference group's pending / undelivered entries and oldest unacknowledged age, over shards. */
@@ -157,6 +159,8 @@ export interface InferenceSummary {
 export interface BenchSummary {
   readonly run: {
     readonly tag: string;
+    /** The bus the pipeline ran on. The keys named after Redis below (`maxRedisMs`, `redisPeakRssBytes`, `redisCpuSeconds`) hold its server's values: the Kafka broker's with `kafka`. */
+    readonly bus: BusType;
     readonly mode: 'rate' | 'max';
     readonly targetRate: number | undefined;
     readonly loadSource: string;
@@ -221,6 +225,7 @@ export interface BenchSummary {
   };
   /** Null with `--inference off`. */
   readonly inference: InferenceSummary | null;
+  /** `maxRedisMs`: read by the bench from the bus (`Bus.lag`), whichever it is. */
   readonly lag: { readonly maxMetricMs: number | undefined; readonly maxRedisMs: number; readonly targetMs: number };
   readonly pending: {
     readonly first: number;
@@ -238,14 +243,20 @@ export interface BenchSummary {
     readonly workerMaxSampledRssBytes: number | undefined;
     readonly benchPeakRssBytes: number | undefined;
     readonly benchMaxSampledRssBytes: number | undefined;
-    /** Sampled `used_memory_rss` maximum (VmHWM of redis-server would include its whole history). */
+    /**
+     * The bus's server: sampled `used_memory_rss` maximum (VmHWM of redis-server would include its
+     * whole history), or with Kafka the broker JVM's sampled VmRSS maximum (undefined unless a local
+     * process listens on the broker's port).
+     */
     readonly redisPeakRssBytes: number | undefined;
     /** Wall time over which the CPU seconds below were measured (production start → settled). */
     readonly cpuWallSeconds: number;
     readonly workerCpuSeconds: number | undefined;
     readonly benchCpuSeconds: number | undefined;
+    /** The bus's server (redis-server, or the Kafka broker). */
     readonly redisCpuSeconds: number | undefined;
   };
+  /** The ceiling: redis-benchmark with `--bus redis`, Kafka's ProducerPerformance with `--bus kafka`. */
   readonly baseline:
     | {
         readonly xaddPerSecond: number;
@@ -254,6 +265,21 @@ export interface BenchSummary {
         /** Our published events/s over redis-benchmark's XADD/s. */
         readonly publishedRatio: number;
         /** Our events into bars per second (whole run) over redis-benchmark's XADD/s. */
+        readonly intoBarsRatio: number;
+      }
+    | {
+        /** ProducerPerformance's records/s (acks=all, idempotent). */
+        readonly recordsPerSecond: number;
+        readonly records: number;
+        readonly command: string;
+        readonly payloadBytes: number;
+        /** The producer's `batch.size`. */
+        readonly batchBytes: number;
+        /** ProducerPerformance's send → acknowledgement latency, ms. */
+        readonly latencyMs: { readonly avg: number; readonly p50: number; readonly p95: number; readonly p99: number; readonly max: number };
+        /** Our published events/s over ProducerPerformance's records/s. */
+        readonly publishedRatio: number;
+        /** Our events into bars per second (whole run) over ProducerPerformance's records/s. */
         readonly intoBarsRatio: number;
       }
     | { readonly skipped: string };
@@ -424,8 +450,10 @@ export function formatReport(s: BenchSummary): string {
   const e = s.events;
   const r = s.rates;
   const mode = s.run.mode === 'rate' ? `rate ${fmtInt(s.run.targetRate ?? 0)} events/s` : 'max';
+  const kafka = s.run.bus === 'kafka';
   rows.push(
-    `mdp throughput bench ${s.run.tag} — ${mode}, ${s.run.durationMs / 1000} s, window ${fmtMs(s.run.windowMs)}, ${s.run.shards} shards, ${s.run.cpus} CPUs`,
+    `mdp throughput bench ${s.run.tag} — ${mode}, ${s.run.durationMs / 1000} s, window ${fmtMs(s.run.windowMs)}, ${s.run.shards} shards, ${s.run.cpus} CPUs` +
+      (kafka ? ', bus Kafka' : ''),
   );
   rows.push(['load source', s.run.loadSource]);
   rows.push(['host load average (1 min) start / end', `${s.run.loadAverage[0].toFixed(2)} / ${s.run.loadAverage[1].toFixed(2)}  on ${s.run.cpus} CPUs`]);
@@ -478,8 +506,16 @@ export function formatReport(s: BenchSummary): string {
       'ours / redis-benchmark',
       `published ${(s.baseline.publishedRatio * 100).toFixed(2)}%, into bars ${(s.baseline.intoBarsRatio * 100).toFixed(2)}%`,
     ]);
+  } else if ('recordsPerSecond' in s.baseline) {
+    const b = s.baseline;
+    rows.push([
+      'ceiling: kafka-producer-perf-test',
+      `${fmtInt(b.recordsPerSecond)} records/s with ${b.payloadBytes}-byte records (${fmtInt(b.records)}, acks=all, idempotent, ${fmtInt(b.batchBytes / 1024)} KiB batches; ` +
+        `latency p50 ${fmtMs(b.latencyMs.p50)} p99 ${fmtMs(b.latencyMs.p99)})`,
+    ]);
+    rows.push(['ours / ceiling', `published ${(b.publishedRatio * 100).toFixed(2)}%, into bars ${(b.intoBarsRatio * 100).toFixed(2)}%`]);
   } else {
-    rows.push(['redis-benchmark', `skipped: ${s.baseline.skipped}`]);
+    rows.push([kafka ? 'ceiling: kafka-producer-perf-test' : 'redis-benchmark', `skipped: ${s.baseline.skipped}`]);
   }
   rows.push('window latency (window end or last arrival → commit)');
   rows.push(['windows committed', fmtInt(s.latency.windows)]);
@@ -497,7 +533,7 @@ export function formatReport(s: BenchSummary): string {
   const f = s.features;
   rows.push('feature snapshots (one per bar, published after its commit)');
   rows.push([
-    'published (entries added) / XLEN',
+    kafka ? 'published (records) / length' : 'published (entries added) / XLEN',
     `${fmtInt(f.published)} / ${fmtInt(f.streamLength)}${f.published === e.bars ? ' (= bars)' : `  (bars ${fmtInt(e.bars)})`}`,
   ]);
   rows.push(['with every value warmed up (non-null)', f.complete === undefined ? 'n/a' : fmtInt(f.complete)]);
@@ -556,11 +592,13 @@ export function formatReport(s: BenchSummary): string {
   }
   rows.push('lag and backlog');
   rows.push(['max consumer lag (metric)', s.lag.maxMetricMs === undefined ? 'n/a' : fmtMs(s.lag.maxMetricMs)]);
-  rows.push(['max consumer lag (Redis, bench-side)', fmtMs(s.lag.maxRedisMs)]);
+  rows.push([`max consumer lag (${kafka ? 'Kafka' : 'Redis'}, bench-side)`, fmtMs(s.lag.maxRedisMs)]);
   const p = s.pending;
   rows.push(['pending first / mid / last / max', `${fmtInt(p.first)} / ${fmtInt(p.mid)} / ${fmtInt(p.last)} / ${fmtInt(p.max)}  (producing phase)`]);
   rows.push(['max undelivered', fmtInt(p.maxUndelivered)]);
-  rows.push('resources (peak RSS: VmHWM of the process; redis-server: max sampled used_memory_rss)');
+  rows.push(
+    `resources (peak RSS: VmHWM of the process; ${kafka ? 'kafka broker: max sampled VmRSS of its JVM' : 'redis-server: max sampled used_memory_rss'})`,
+  );
   const wall = s.resources.cpuWallSeconds;
   rows.push([
     'worker peak RSS / sampled max / CPU',
@@ -570,7 +608,10 @@ export function formatReport(s: BenchSummary): string {
     'bench peak RSS / sampled max / CPU',
     `${fmtMb(s.resources.benchPeakRssBytes)} / ${fmtMb(s.resources.benchMaxSampledRssBytes)} / ${fmtCpu(s.resources.benchCpuSeconds, wall)}`,
   ]);
-  rows.push(['redis-server sampled max RSS / CPU', `${fmtMb(s.resources.redisPeakRssBytes)} / ${fmtCpu(s.resources.redisCpuSeconds, wall)}`]);
+  rows.push([
+    `${kafka ? 'kafka broker' : 'redis-server'} sampled max RSS / CPU`,
+    `${fmtMb(s.resources.redisPeakRssBytes)} / ${fmtCpu(s.resources.redisCpuSeconds, wall)}`,
+  ]);
   rows.push([
     'drain: consumers / producer / worker exit',
     `${s.shutdown.consumerDrainMs.map(fmtMs).join(', ') || 'n/a'} / ${s.shutdown.producerDrainMs === undefined ? 'n/a' : fmtMs(s.shutdown.producerDrainMs)} / ${s.shutdown.workerExitMs === undefined ? 'n/a' : fmtMs(s.shutdown.workerExitMs)}`,

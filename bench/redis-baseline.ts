@@ -4,11 +4,11 @@
  * of our events. No event pipeline built on this Redis can publish faster than that.
  */
 import { spawn } from 'node:child_process';
-import type { Redis } from 'ioredis';
-import { SyntheticProducer } from '../pipeline/producers/index.js';
+import type { Bus } from '../pipeline/bus/index.js';
 import { progress } from './bench-progress.js';
 import { fmtInt } from './bench-report.js';
 import type { RunPlan } from './run-plan.js';
+import { sampleEventPayload } from './run-plan.js';
 
 export interface RedisBaselineOptions {
   readonly host: string;
@@ -93,22 +93,18 @@ export function runRedisBaseline(options: RedisBaselineOptions): Promise<RedisBa
  * on the run's Redis; its stream is deleted right after. Skipped with `--skip-baseline`, and when
  * the URI carries credentials (they would show on redis-benchmark's command line).
  */
-export async function measureRedisCeiling(enabled: boolean, plan: RunPlan, redis: Redis): Promise<RedisBaseline | { skipped: string }> {
+export async function measureRedisCeiling(enabled: boolean, plan: RunPlan, bus: Bus): Promise<RedisBaseline | { skipped: string }> {
   const redisUrl = new URL(plan.config.bus.redis.uri);
   if (!enabled) return { skipped: '--skip-baseline' };
   if (redisUrl.password !== '' || redisUrl.username !== '') return { skipped: 'the Redis URI carries credentials' };
-  const sample = new SyntheticProducer({ provider: plan.tag, symbols: plan.symbols, seed: 1, tickRate: 1, priceVolatility: 0.02 }).generateFinite({
-    count: 1,
-    startUs: Date.now() * 1000,
-  })[0];
   progress('redis-benchmark: pipelined XADD baseline...');
   const baseline = await runRedisBaseline({
     host: redisUrl.hostname,
     port: Number(redisUrl.port || 6379),
     stream: plan.baselineStream,
-    payload: JSON.stringify(sample),
+    payload: sampleEventPayload(plan),
   });
-  await redis.del(plan.baselineStream);
+  await bus.dropStream(plan.baselineStream);
   progress(`redis-benchmark: ${fmtInt(baseline.xaddPerSecond)} XADD/s`);
   return baseline;
 }

@@ -3,10 +3,11 @@
  * `--rate max` this process publishing as fast as it can.
  */
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
 import type { Client } from '@temporalio/client';
 import { startProducer } from '../client/stream-commands.js';
-import { RedisBus } from '../pipeline/bus/index.js';
+import { openBus } from '../pipeline/bus/index.js';
+import type { Bus } from '../pipeline/bus/index.js';
+import { busNames } from '../pipeline/config/index.js';
 import type { LoopStatus } from '../workflows/index.js';
 import { waitFor } from '../test/helpers/wait.js';
 import type { BenchOptions } from './bench-options.js';
@@ -14,7 +15,7 @@ import type { Cleanup } from './run-cleanup.js';
 import { fmtInt, fmtMs } from './bench-report.js';
 import { LoadPublisher } from './load-publisher.js';
 import type { RunPlan } from './run-plan.js';
-import { firstEntryMs } from './run-readback.js';
+import type { RunSampler } from './run-sampler.js';
 import type { RunServices } from './run-services.js';
 import { withTimeout } from './run-workflows.js';
 
@@ -35,48 +36,34 @@ export interface LoadResult {
   readonly producerDrainMs: number | undefined;
 }
 
-/** Undelivered entries of a group on a stream (XINFO GROUPS `lag`), 0 when the group is missing. */
-async function groupUndelivered(redis: Redis, stream: string, group: string): Promise<number> {
-  const rows = (await redis.xinfo('GROUPS', stream)) as (string | number | null)[][];
-  for (const row of rows) {
-    const info = new Map<string, string | number | null>();
-    for (let i = 0; i < row.length; i += 2) info.set(String(row[i]), row[i + 1] ?? null);
-    if (info.get('name') === group) return Number(info.get('lag') ?? 0);
-  }
-  return 0;
-}
+/** How `Bus.publishMany` sends a batch, for the report. */
+const PUBLISH_MANY = { redis: 'pipelined XADD', kafka: 'one produce request, acks=all, idempotent' } as const;
 
-/** Produces until `startedAtMs + --duration` (rate mode: for `--duration` from the first published event); Ctrl-C stops early. */
+/** Produces until the sampler's start + `--duration` (rate mode: for `--duration` from the first published event); Ctrl-C stops early. */
 export async function produceLoad(
   opts: BenchOptions,
   plan: RunPlan,
   services: RunServices,
-  startedAtMs: number,
+  sampling: RunSampler,
   guard: () => void,
   interrupt: AbortSignal,
   cleanup: Cleanup,
 ): Promise<LoadResult> {
   return opts.rate === 'max'
-    ? { loadSource: await publishFromBench(opts, plan, services.redis, startedAtMs, interrupt, cleanup), producerDrainMs: undefined }
-    : produceWithWorkflow(opts.rate, opts.durationMs, plan, services, guard, interrupt);
+    ? { loadSource: await publishFromBench(opts, plan, services.bus, sampling.startedAtMs, interrupt, cleanup), producerDrainMs: undefined }
+    : produceWithWorkflow(opts.rate, opts.durationMs, plan, services.client, sampling, guard, interrupt);
 }
 
 /** `--rate max`: SyntheticProducer events with live timestamps through the pipeline's own `Bus.publishMany`. */
-async function publishFromBench(
-  opts: BenchOptions,
-  plan: RunPlan,
-  redis: Redis,
-  startedAtMs: number,
-  interrupt: AbortSignal,
-  cleanup: Cleanup,
-): Promise<string> {
+async function publishFromBench(opts: BenchOptions, plan: RunPlan, bus: Bus, startedAtMs: number, interrupt: AbortSignal, cleanup: Cleanup): Promise<string> {
   const { config, tag, symbols, shards, streams } = plan;
-  const r = config.bus.redis;
-  const pubBus = new RedisBus(r.uri, { maxLen: r.maxlen });
+  const names = busNames(config);
+  // A bus of its own: the samplers' reads on the run's bus never wait behind a publishing batch.
+  const pubBus = openBus(config);
   cleanup.add('close publisher bus', () => pubBus.close());
   const publisher = new LoadPublisher({
     bus: pubBus,
-    baseStream: r.stream,
+    baseStream: names.stream,
     shards,
     producer: { provider: tag, symbols, seed: config.producers.synthetic.seed, priceVolatility: config.producers.synthetic.price_volatility },
     batchSize: opts.publishBatch,
@@ -84,7 +71,7 @@ async function publishFromBench(
     maxBacklog: opts.maxBacklog,
     undelivered: async () => {
       let sum = 0;
-      for (const stream of streams) sum += await groupUndelivered(redis, stream, r.consumer_group);
+      for (const stream of streams) sum += (await bus.lag(stream, names.consumer_group, Date.now())).undelivered;
       return sum;
     },
   });
@@ -93,7 +80,7 @@ async function publishFromBench(
   const result = await publisher.run(startedAtMs + opts.durationMs);
   interrupt.removeEventListener('abort', onAbort);
   return (
-    `in-bench publisher: SyntheticProducer events with live timestamps, Bus.publishMany (pipelined XADD) ${opts.publishBatch}/batch × ${opts.inFlight} in flight, ` +
+    `in-bench publisher: SyntheticProducer events with live timestamps, Bus.publishMany (${PUBLISH_MANY[plan.bus]}) ${opts.publishBatch}/batch × ${opts.inFlight} in flight, ` +
     (opts.maxBacklog === undefined
       ? 'open loop (as fast as possible)'
       : `closed loop (paused ${fmtMs(result.throttledMs)} while > ${fmtInt(opts.maxBacklog)} undelivered)`)
@@ -105,13 +92,14 @@ async function produceWithWorkflow(
   rate: number,
   durationMs: number,
   plan: RunPlan,
-  { redis, client }: { redis: Redis; client: Client },
+  client: Client,
+  sampling: RunSampler,
   guard: () => void,
   interrupt: AbortSignal,
 ): Promise<LoadResult> {
   const started = await startProducer(client, plan.config, { provider: 'synthetic', rate, maxRunMs: durationMs });
   const handle = client.workflow.getHandle(started.workflowId);
-  const firstMs = await waitFor('the first published event', 60_000, () => firstEntryMs(redis, plan.streams), { guard });
+  const firstMs = await waitFor('the first published event', 60_000, () => Promise.resolve(sampling.firstEntryMs), { guard });
   await delay(Math.max(0, firstMs + durationMs - DRAIN_LEAD_MS - Date.now()), undefined, { signal: interrupt });
   const drainAt = Date.now();
   await handle.signal('drain');

@@ -7,8 +7,9 @@ import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { dump as dumpYaml } from 'js-yaml';
 import { shardOf, shardStream } from '../pipeline/bus/index.js';
-import { loadStreamingConfig } from '../pipeline/config/index.js';
-import type { StreamingConfig, StreamingConfigOverrides } from '../pipeline/config/index.js';
+import { busNames, loadStreamingConfig } from '../pipeline/config/index.js';
+import type { BusType, StreamingConfig, StreamingConfigOverrides } from '../pipeline/config/index.js';
+import { SyntheticProducer } from '../pipeline/producers/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId } from '../workflows/index.js';
 import { freePort } from '../test/helpers/wait.js';
 import { progress } from './bench-progress.js';
@@ -26,6 +27,8 @@ export interface RunPlan {
   readonly tag: string;
   /** The base config with the run's names, shards, window, metrics port and inference adapters. */
   readonly config: StreamingConfig;
+  /** `bus.type` of the run (`--bus`, else the base config's). */
+  readonly bus: BusType;
   readonly shards: number;
   readonly symbols: readonly string[];
   readonly symbolShards: Readonly<Record<string, number>>;
@@ -40,7 +43,7 @@ export interface RunPlan {
   readonly consumerIds: readonly string[];
   readonly featureStreams: readonly string[];
   readonly inferenceIds: readonly string[];
-  /** Written by redis-benchmark for the baseline. */
+  /** Written by the ceiling's tool (redis-benchmark, or Kafka's ProducerPerformance) and deleted after it. */
   readonly baselineStream: string;
   /** `.data/bench/<tag>.yaml`, the worker's only config, and the worker's log beside it. */
   readonly configPath: string;
@@ -65,6 +68,7 @@ function pickRunTag(symbols: readonly string[], shards: number): string {
 /** Picks the run's tag and metrics port and resolves its config; fails when the inference adapter's file is missing. */
 export async function planRun(opts: BenchOptions): Promise<RunPlan> {
   const base = loadStreamingConfig({ file: opts.configFile, env: process.env });
+  const bus = opts.bus ?? base.bus.type;
   const shards = opts.shards ?? base.bus.shards;
   const symbols = opts.symbols ?? base.producers.synthetic.symbols;
   const tag = pickRunTag(symbols, shards);
@@ -76,10 +80,8 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
   const inferenceSource = opts.inference === 'sklearn' ? modelPath : rulesFile;
   if (opts.inference !== 'off' && !existsSync(inferenceSource)) throw new Error(`${inferenceSource} is missing: --inference ${opts.inference} needs it`);
   const overrides: StreamingConfigOverrides = {
-    bus: {
-      shards,
-      redis: taggedBusNames(tag),
-    },
+    // Both buses' names are the run's, whichever one it uses: nothing can reach the live names.
+    bus: { type: bus, shards, redis: taggedBusNames(tag), kafka: taggedBusNames(tag) },
     producers: { synthetic: { provider: tag, symbols } },
     micro_batch: { window_ms: opts.windowMs, ...(opts.maxBatchSize !== undefined ? { max_batch_size: opts.maxBatchSize } : {}) },
     temporal: { task_queue: `${tag}-queue` },
@@ -97,7 +99,7 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
         }),
   };
   const config: StreamingConfig = loadStreamingConfig({ file: opts.configFile, env: process.env, overrides });
-  const r = config.bus.redis;
+  const names = busNames(config);
   const inferenceOn = opts.inference !== 'off';
   const symbolShards = Object.fromEntries(symbols.map((s) => [s, shardOf(tag, s, shards)]));
   const usedShards = new Set(Object.values(symbolShards)).size;
@@ -108,6 +110,7 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
   return {
     tag,
     config,
+    bus,
     shards,
     symbols,
     symbolShards,
@@ -116,10 +119,10 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
     inferenceOn,
     inferenceSource,
     modelPath,
-    streams: Array.from({ length: shards }, (_, shard) => shardStream(r.stream, shard)),
-    consumerIds: Array.from({ length: shards }, (_, shard) => microBatchWorkflowId(r.stream, shard)),
-    featureStreams: Array.from({ length: shards }, (_, shard) => shardStream(r.features_stream, shard)),
-    inferenceIds: inferenceOn ? Array.from({ length: shards }, (_, shard) => inferenceWorkflowId(r.features_stream, shard)) : [],
+    streams: Array.from({ length: shards }, (_, shard) => shardStream(names.stream, shard)),
+    consumerIds: Array.from({ length: shards }, (_, shard) => microBatchWorkflowId(names.stream, shard)),
+    featureStreams: Array.from({ length: shards }, (_, shard) => shardStream(names.features_stream, shard)),
+    inferenceIds: inferenceOn ? Array.from({ length: shards }, (_, shard) => inferenceWorkflowId(names.features_stream, shard)) : [],
     baselineStream: `${tag}.baseline`,
     configPath: resolve(dir, `${tag}.yaml`),
     logPath: resolve(dir, `${tag}.worker.log`),
@@ -144,11 +147,20 @@ export function writeRunConfig(plan: RunPlan, opts: BenchOptions): NodeJS.Proces
     throw new Error(`${configPath} does not load back to the same config`);
   }
   progress(
-    `run ${plan.tag}: ${opts.rate === 'max' ? 'max rate' : `${opts.rate} events/s`} for ${fmtMs(opts.durationMs)}, window ${fmtMs(plan.windowMs)}, ${plan.shards} shards (${Object.entries(
+    `run ${plan.tag} on ${plan.bus}: ${opts.rate === 'max' ? 'max rate' : `${opts.rate} events/s`} for ${fmtMs(opts.durationMs)}, window ${fmtMs(plan.windowMs)}, ${plan.shards} shards (${Object.entries(
       plan.symbolShards,
     )
       .map(([s, n]) => `${s}→${n}`)
       .join(' ')}), ` + `inference ${plan.inferenceOn ? `${opts.inference} (${plan.inferenceSource})` : 'off'}, config ${configPath}`,
   );
   return workerEnv;
+}
+
+/** One of the run's events, encoded as it travels on the bus: the payload of the ceiling's records. */
+export function sampleEventPayload(plan: RunPlan): string {
+  const [sample] = new SyntheticProducer({ provider: plan.tag, symbols: plan.symbols, seed: 1, tickRate: 1, priceVolatility: 0.02 }).generateFinite({
+    count: 1,
+    startUs: Date.now() * 1000,
+  });
+  return JSON.stringify(sample);
 }

@@ -2,10 +2,9 @@
  * What a run left behind, read back after it settled: the bounds of its event streams, its bars
  * and signals rows in PostgreSQL, and its feature snapshots in the features streams.
  */
-import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import type { RedisBus } from '../pipeline/bus/index.js';
-import { streamIdMs } from '../pipeline/bus/index.js';
+import type { Bus } from '../pipeline/bus/index.js';
+import { busNames } from '../pipeline/config/index.js';
 import { intervalLabel } from '../pipeline/contracts/index.js';
 import type { FeatureSnapshot } from '../pipeline/contracts/index.js';
 import { buildInputRow, defaultSidecarPath, loadModelSidecar } from '../pipeline/inference/onnx/index.js';
@@ -13,6 +12,7 @@ import type { ModelSidecar } from '../pipeline/inference/onnx/index.js';
 import type { Database } from '../store/index.js';
 import { progress } from './bench-progress.js';
 import type { BarToSignal, ExactLatency } from './bench-report.js';
+import type { BusServer } from './bus-server.js';
 import { percentile } from './bench-report.js';
 import type { RunPlan } from './run-plan.js';
 import type { RunServices } from './run-services.js';
@@ -20,22 +20,19 @@ import type { RunServices } from './run-services.js';
 /** Most snapshots per shard read back to check readiness (a 60 s run with 2 s windows has ~30 per symbol). */
 const SNAPSHOT_READBACK_LIMIT = 100_000;
 
-/** Time of the first entry over `streams` (from its id); undefined while they are all empty. */
-export async function firstEntryMs(redis: Redis, streams: readonly string[]): Promise<number | undefined> {
-  const ids = (await Promise.all(streams.map((s) => redis.xrange(s, '-', '+', 'COUNT', 1)))).flat().map(([id]) => streamIdMs(id));
-  return ids.length > 0 ? Math.min(...ids) : undefined;
-}
-
-/** Time of the last entry over `streams` (from its id). */
-async function lastEntryMs(redis: Redis, streams: readonly string[]): Promise<number> {
-  return Math.max(...(await Promise.all(streams.map((s) => redis.xrevrange(s, '+', '-', 'COUNT', 1)))).flat().map(([id]) => streamIdMs(id)));
-}
-
-/** First and last published event of the run: the producing time comes from these, not from the clock. */
-export async function publishedSpan(redis: Redis, streams: readonly string[]): Promise<{ firstEntryMs: number; lastEntryMs: number }> {
-  const first = await firstEntryMs(redis, streams);
-  const last = await lastEntryMs(redis, streams);
-  if (first === undefined) throw new Error('nothing was published');
+/**
+ * First and last published event of the run (Redis: their ids; Kafka: their records' timestamps):
+ * the producing time comes from these, not from the clock. `firstSeenMs`: the first entry as the
+ * sampler saw it at the start, before Redis could trim it.
+ */
+export async function publishedSpan(
+  server: BusServer,
+  streams: readonly string[],
+  firstSeenMs: number | undefined,
+): Promise<{ firstEntryMs: number; lastEntryMs: number }> {
+  const first = firstSeenMs ?? (await server.firstEntryMs(streams));
+  const last = await server.lastEntryMs(streams);
+  if (first === undefined || last === undefined) throw new Error('nothing was published');
   return { firstEntryMs: first, lastEntryMs: last };
 }
 
@@ -80,7 +77,7 @@ async function exactLatency(
  * Small: one snapshot per symbol per window.
  */
 async function snapshotReadiness(
-  bus: RedisBus,
+  bus: Bus,
   streams: readonly string[],
   sidecar: ModelSidecar | undefined,
 ): Promise<{ complete: number; nullByFeature: Record<string, number>; modelReady: number | undefined }> {
@@ -143,7 +140,7 @@ export interface RunReadback {
   readonly exact: ExactLatency | undefined;
   /** `--inference` on only: the run's signals rows, and bar row → signal row delays. */
   readonly signals: { readonly rows: number; readonly exact: BarToSignal | undefined } | undefined;
-  /** XLEN over the features streams. */
+  /** Length (XLEN; Kafka: end − start offset) over the features streams. */
   readonly featuresStreamLength: number;
   /** Undefined when reading the snapshots back failed (noted in the progress output). */
   readonly readiness: Awaited<ReturnType<typeof snapshotReadiness>> | undefined;
@@ -165,6 +162,6 @@ export async function readBack(adapter: 'rules' | 'sklearn' | 'off', plan: RunPl
     progress(`note: reading the snapshots back failed: ${(err as Error).message}`);
     return undefined;
   });
-  const signalsStreamAdded = inferenceOn ? await bus.added(plan.config.bus.redis.signals_stream) : 0;
+  const signalsStreamAdded = inferenceOn ? await bus.added(busNames(plan.config).signals_stream) : 0;
   return { bars, exact, signals, featuresStreamLength, readiness, signalsStreamAdded };
 }

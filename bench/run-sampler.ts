@@ -1,14 +1,16 @@
 /**
- * Sampling while the run produces and settles: every second, the consumer groups' state in Redis,
- * the worker's metrics, and the RSS and CPU of the worker, the bench and Redis; with `--inference`,
+ * Sampling while the run produces and settles: every second, the consumer groups' state on the bus,
+ * the worker's metrics, and the RSS and CPU of the worker, the bench and the bus's server (Redis, or
+ * the Kafka broker); with `--inference`,
  * the inference group's lag every 200 ms too. Prints a progress line every 5 s.
  */
 import { loadavg } from 'node:os';
 import { setTimeout as delay } from 'node:timers/promises';
-import type { Redis } from 'ioredis';
-import type { RedisBus } from '../pipeline/bus/index.js';
+import type { Bus } from '../pipeline/bus/index.js';
+import { busNames } from '../pipeline/config/index.js';
 import { pollUntil } from '../test/helpers/wait.js';
 import type { BenchWorker } from './bench-worker.js';
+import type { BusServer } from './bus-server.js';
 import type { Cleanup } from './run-cleanup.js';
 import { progress } from './bench-progress.js';
 import type { Sample } from './bench-report.js';
@@ -22,9 +24,14 @@ import type { RunServices } from './run-services.js';
 /**
  * `--inference` on: how often the inference group's lag is sampled. Snapshots come in bursts (one
  * per symbol per window) and are acknowledged within milliseconds, so the 1 s sampler would
- * rarely see one unacknowledged; this one is cheap (a few Redis commands per shard).
+ * rarely see one unacknowledged; this one is cheap (a few bus requests per shard).
  */
 export const INFERENCE_LAG_EVERY_MS = 200;
+/**
+ * How often the first published entry is looked for until found: Redis trims a window's entries
+ * once it is acknowledged, which can be well under a second after its first event.
+ */
+const FIRST_ENTRY_EVERY_MS = 50;
 const SAMPLE_EVERY_MS = 1000;
 const PROGRESS_EVERY_MS = 5000;
 
@@ -69,12 +76,8 @@ export interface CpuReading {
   readonly atMs: number;
   readonly worker: number | undefined;
   readonly bench: number | undefined;
-  readonly redis: number | undefined;
-}
-
-function infoNumber(info: string, field: string): number | undefined {
-  const m = new RegExp(`^${field}:([\\d.]+)`, 'm').exec(info);
-  return m ? Number(m[1]) : undefined;
+  /** The bus's server: redis-server, or the Kafka broker. */
+  readonly server: number | undefined;
 }
 
 /** Max `stream_consumer_lag_ms` over the consumers of `topics`; undefined when none exports it. */
@@ -83,13 +86,6 @@ function lagOf(metrics: readonly PromSample[], topics: readonly string[]): numbe
     .filter((m) => topics.includes(m.labels.topic ?? ''))
     .map((m) => m.value);
   return values.length > 0 ? Math.max(...values) : undefined;
-}
-
-async function redisStats(redis: Redis): Promise<{ rssBytes: number | undefined; cpuSeconds: number | undefined }> {
-  const info = `${await redis.info('memory')}\n${await redis.info('cpu')}`;
-  const user = infoNumber(info, 'used_cpu_user');
-  const sys = infoNumber(info, 'used_cpu_sys');
-  return { rssBytes: infoNumber(info, 'used_memory_rss'), cpuSeconds: user !== undefined && sys !== undefined ? user + sys : undefined };
 }
 
 export class RunSampler {
@@ -103,33 +99,39 @@ export class RunSampler {
   readonly loadAtStart: number;
   readonly cpuStart: CpuReading;
   readonly #plan: RunPlan;
-  readonly #redis: Redis;
-  readonly #bus: RedisBus;
+  readonly #server: BusServer;
+  readonly #bus: Bus;
   readonly #worker: BenchWorker;
   #phase: Sample['phase'] = 'produce';
   #sampling = true;
   #loops: Promise<void>[] = [];
   #lastPrinted: Sample | undefined;
   #sampleError: string | undefined;
+  #firstEntryMs: number | undefined;
 
   /** Starts sampling now; it stops at the end of the run, whatever happened. */
   static async start(plan: RunPlan, services: RunServices, worker: BenchWorker, cleanup: Cleanup): Promise<RunSampler> {
     const startedAtMs = Date.now();
     const loadAtStart = loadavg()[0];
-    const sampler = new RunSampler(plan, services, worker, startedAtMs, loadAtStart, await RunSampler.#cpuAt(services.redis, worker));
-    sampler.#loops = [sampler.#sampleEverySecond(), plan.inferenceOn ? sampler.#sampleInferenceLag() : Promise.resolve()];
+    const sampler = new RunSampler(plan, services, worker, startedAtMs, loadAtStart, await RunSampler.#cpuAt(services.server, worker));
+    sampler.#loops = [sampler.#watchFirstEntry(), sampler.#sampleEverySecond(), plan.inferenceOn ? sampler.#sampleInferenceLag() : Promise.resolve()];
     cleanup.add('stop sampling', () => sampler.stop());
     return sampler;
   }
 
   private constructor(plan: RunPlan, services: RunServices, worker: BenchWorker, startedAtMs: number, loadAtStart: number, cpuStart: CpuReading) {
     this.#plan = plan;
-    this.#redis = services.redis;
+    this.#server = services.server;
     this.#bus = services.bus;
     this.#worker = worker;
     this.startedAtMs = startedAtMs;
     this.loadAtStart = loadAtStart;
     this.cpuStart = cpuStart;
+  }
+
+  /** When the run's first event was appended (from the bus), once seen. */
+  get firstEntryMs(): number | undefined {
+    return this.#firstEntryMs;
   }
 
   /** The first error of a sample, if any failed (sampling goes on). */
@@ -144,11 +146,11 @@ export class RunSampler {
   }
 
   cpuAt(): Promise<CpuReading> {
-    return RunSampler.#cpuAt(this.#redis, this.#worker);
+    return RunSampler.#cpuAt(this.#server, this.#worker);
   }
 
-  static async #cpuAt(redis: Redis, worker: BenchWorker): Promise<CpuReading> {
-    return { atMs: Date.now(), worker: readCpuSeconds(worker.pid), bench: readCpuSeconds('self'), redis: (await redisStats(redis)).cpuSeconds };
+  static async #cpuAt(server: BusServer, worker: BenchWorker): Promise<CpuReading> {
+    return { atMs: Date.now(), worker: readCpuSeconds(worker.pid), bench: readCpuSeconds('self'), server: (await server.stats()).cpuSeconds };
   }
 
   /** The inference group on the features streams: pending, undelivered, oldest unacknowledged age (max over shards). */
@@ -156,7 +158,7 @@ export class RunSampler {
     const now = Date.now();
     const states = await Promise.all(
       this.#plan.featureStreams.map(async (stream) => {
-        const lag = await this.#bus.lag(stream, this.#plan.config.bus.redis.inference_group, now);
+        const lag = await this.#bus.lag(stream, busNames(this.#plan.config).inference_group, now);
         return { lag, added: await this.#bus.added(stream) };
       }),
     );
@@ -171,9 +173,9 @@ export class RunSampler {
 
   async readState(): Promise<PipelineState> {
     const { streams, featureStreams, inferenceOn } = this.#plan;
-    const group = this.#plan.config.bus.redis.consumer_group;
+    const group = busNames(this.#plan.config).consumer_group;
     const now = Date.now();
-    // Shards in parallel, so a sample stays short while Redis is busy with a flood.
+    // Shards in parallel, so a sample stays short while the bus is busy with a flood.
     const shardStates = await Promise.all(
       streams.map(async (stream) => {
         // Group state first, then entries-added: read the other way round, entries published in
@@ -205,7 +207,7 @@ export class RunSampler {
     let next = Date.now();
     while (this.#sampling) {
       try {
-        const [state, metrics, redisMem] = await Promise.all([this.readState(), this.#worker.scrape(), redisStats(this.#redis)]);
+        const [state, metrics, serverStats] = await Promise.all([this.readState(), this.#worker.scrape(), this.#server.stats()]);
         const sample: Sample = {
           atMs: state.atMs,
           phase: this.#phase,
@@ -213,13 +215,13 @@ export class RunSampler {
           pending: state.pending,
           pendingByShard: state.pendingByShard,
           undelivered: state.undelivered,
-          redisLagMs: state.lagMs,
+          busLagMs: state.lagMs,
           // The inference consumers export the same gauge for the features streams: keep the two apart.
           metricLagMs: metrics ? (lagOf(metrics, streams) ?? 0) : undefined,
           ...(inferenceOn && metrics ? { inferenceMetricLagMs: lagOf(metrics, featureStreams) } : {}),
           workerRssBytes: readMemory(workerPid)?.rssBytes,
           benchRssBytes: readMemory('self')?.rssBytes,
-          redisRssBytes: redisMem.rssBytes,
+          serverRssBytes: serverStats.rssBytes,
           featuresPublished: state.featuresPublished,
           ...(state.inference
             ? { inferencePending: state.inference.pending, inferenceUndelivered: state.inference.undelivered, inferenceLagMs: state.inference.lagMs }
@@ -245,10 +247,22 @@ export class RunSampler {
     progress(
       `t+${String(Math.round((sample.atMs - this.startedAtMs) / 1000)).padStart(3)}s ${this.#phase.padEnd(7)} published ${fmtInt(sample.published)} (${fmtInt((sample.published - previous.published) / secs)}/s)` +
         ` acked ${fmtInt(acked(sample))} (${fmtInt((acked(sample) - acked(previous)) / secs)}/s) pending ${fmtInt(sample.pending)} undelivered ${fmtInt(sample.undelivered)}` +
-        ` lag ${fmtMs(sample.metricLagMs ?? sample.redisLagMs)} snapshots ${fmtInt(sample.featuresPublished)}` +
+        ` lag ${fmtMs(sample.metricLagMs ?? sample.busLagMs)} snapshots ${fmtInt(sample.featuresPublished)}` +
         (inference ? ` (inference pending ${fmtInt(inference.pending)} undelivered ${fmtInt(inference.undelivered)} lag ${fmtMs(inference.lagMs)})` : '') +
         ` worker RSS ${((sample.workerRssBytes ?? 0) / 1048576).toFixed(0)} MB`,
     );
+  }
+
+  /** Looks for the first published entry every {@link FIRST_ENTRY_EVERY_MS} until it appears. */
+  async #watchFirstEntry(): Promise<void> {
+    while (this.#sampling && this.#firstEntryMs === undefined) {
+      try {
+        this.#firstEntryMs = await this.#server.firstEntryMs(this.#plan.streams);
+      } catch (err) {
+        this.#sampleError ??= (err as Error).message;
+      }
+      await delay(FIRST_ENTRY_EVERY_MS);
+    }
   }
 
   /** The inference lag, more often than the rest (see {@link INFERENCE_LAG_EVERY_MS}). */

@@ -9,6 +9,7 @@ import { SLA_LAG_WINDOWS, SLA_LATENCY_WINDOWS, percentile, slope, verdicts } fro
 import { readMemory } from './proc-stats.js';
 import { fractionAtOrBelow, histogramOf, histogramQuantile, select, sumOf } from './prometheus-text.js';
 import type { PromSample } from './prometheus-text.js';
+import type { KafkaBaseline } from './kafka-baseline.js';
 import type { RedisBaseline } from './redis-baseline.js';
 import type { LoadResult } from './run-load.js';
 import type { RunPlan } from './run-plan.js';
@@ -32,7 +33,7 @@ export interface SamplingRecord {
 
 /** Everything a run measured, in the order it was measured. */
 export interface RunResults {
-  readonly baseline: RedisBaseline | { skipped: string };
+  readonly baseline: RedisBaseline | KafkaBaseline | { skipped: string };
   readonly warmUp: BenchSummary['run']['warmUp'];
   readonly sampling: SamplingRecord;
   readonly load: LoadResult;
@@ -48,7 +49,7 @@ export interface RunResults {
   readonly drainedInference: readonly Drained[];
   readonly workerPeakRssBytes: number | undefined;
   readonly workerExitMs: number | undefined;
-  /** XLEN of the late stream and the DLQ after the worker stopped. */
+  /** Length of the late stream and the DLQ after the worker stopped. */
   readonly lateStream: number;
   readonly dlqStream: number;
 }
@@ -228,6 +229,7 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
   const partial: Omit<BenchSummary, 'verdicts'> = {
     run: {
       tag,
+      bus: plan.bus,
       mode: opts.rate === 'max' ? 'max' : 'rate',
       targetRate: opts.rate === 'max' ? undefined : opts.rate,
       loadSource: results.load.loadSource,
@@ -273,7 +275,7 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
     inference,
     lag: {
       maxMetricMs: lagMetrics.length > 0 ? Math.max(...lagMetrics) : undefined,
-      maxRedisMs: Math.max(0, ...samples.map((s) => s.redisLagMs)),
+      maxRedisMs: Math.max(0, ...samples.map((s) => s.busLagMs)),
       targetMs: SLA_LAG_WINDOWS * windowMs,
     },
     pending: {
@@ -289,11 +291,11 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
       workerMaxSampledRssBytes: peak(samples.map((s) => s.workerRssBytes)),
       benchPeakRssBytes: readMemory('self')?.peakRssBytes,
       benchMaxSampledRssBytes: peak(samples.map((s) => s.benchRssBytes)),
-      redisPeakRssBytes: peak(samples.map((s) => s.redisRssBytes)),
+      redisPeakRssBytes: peak(samples.map((s) => s.serverRssBytes)),
       cpuWallSeconds: (cpuEnd.atMs - cpuStart.atMs) / 1000,
       workerCpuSeconds: cpuDelta(cpuStart.worker, cpuEnd.worker),
       benchCpuSeconds: cpuDelta(cpuStart.bench, cpuEnd.bench),
-      redisCpuSeconds: cpuDelta(cpuStart.redis, cpuEnd.redis),
+      redisCpuSeconds: cpuDelta(cpuStart.server, cpuEnd.server),
     },
     baseline:
       'xaddPerSecond' in baseline
@@ -304,7 +306,18 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
             publishedRatio: published / producingSeconds / baseline.xaddPerSecond,
             intoBarsRatio: accepted / wholeRunSeconds / baseline.xaddPerSecond,
           }
-        : baseline,
+        : 'recordsPerSecond' in baseline
+          ? {
+              recordsPerSecond: baseline.recordsPerSecond,
+              records: baseline.records,
+              command: baseline.command,
+              payloadBytes: baseline.payloadBytes,
+              batchBytes: baseline.batchBytes,
+              latencyMs: baseline.latencyMs,
+              publishedRatio: published / producingSeconds / baseline.recordsPerSecond,
+              intoBarsRatio: accepted / wholeRunSeconds / baseline.recordsPerSecond,
+            }
+          : baseline,
     shutdown: {
       consumerDrainMs: results.drained.map((d) => d.ms),
       inferenceDrainMs: results.drainedInference.map((d) => d.ms),

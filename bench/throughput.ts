@@ -1,11 +1,11 @@
 #!/usr/bin/env node
 /**
  * End-to-end throughput and latency benchmark of the pipeline on the local stack (spec §6.2,
- * §10.3): a real worker process, real Temporal workflows, Redis Streams and PostgreSQL, under names
- * unique to the run, so the live pipeline's streams, bars and workflows are never touched.
+ * §10.3): a real worker process, real Temporal workflows, Redis Streams or Kafka, and PostgreSQL,
+ * under names unique to the run, so the live pipeline's streams, bars and workflows are never touched.
  * See bench/README.md for what is measured and how.
  *
- *   node dist/bench/throughput.js [--rate N|max] [--duration 60s] [--window 2s] [--shards 4] [--inference rules|sklearn|off]
+ *   node dist/bench/throughput.js [--bus redis|kafka] [--rate N|max] [--duration 60s] [--window 2s] [--shards 4] [--inference rules|sklearn|off]
  *
  * Exit codes: 0 the run completed (SLA misses are reported, not failed), 1 the bench could not
  * run, 2 usage, 3 events were lost or the pipeline did not settle (with --inference: also a
@@ -13,7 +13,7 @@
  */
 import { existsSync } from 'node:fs';
 import type { Client } from '@temporalio/client';
-import { ConfigError } from '../pipeline/config/index.js';
+import { busNames, ConfigError } from '../pipeline/config/index.js';
 import type { BenchOptions } from './bench-options.js';
 import { USAGE, UsageError, parseOptions } from './bench-options.js';
 import { progress } from './bench-progress.js';
@@ -22,6 +22,7 @@ import type { BenchSummary } from './bench-report.js';
 import { formatReport } from './bench-report.js';
 import { BenchWorker } from './bench-worker.js';
 import { readMemory } from './proc-stats.js';
+import { measureKafkaCeiling } from './kafka-baseline.js';
 import { measureRedisCeiling } from './redis-baseline.js';
 import { WORKER_PATH } from './repo-paths.js';
 import { produceLoad } from './run-load.js';
@@ -42,10 +43,11 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   const plan = await planRun(opts);
   const workerEnv = writeRunConfig(plan, opts);
 
-  // 2. Services, and the ceiling: redis-benchmark's pipelined XADD with a payload the size of one of our events.
+  // 2. Services, and the ceiling with one of our events as the payload: redis-benchmark's pipelined
+  //    XADD, or Kafka's ProducerPerformance with acks=all and idempotence.
   const services = await connectServices(plan, cleanup);
   if (!opts.keep) deleteRunDataAtEnd(plan, services, cleanup);
-  const baseline = await measureRedisCeiling(opts.baseline, plan, services.redis);
+  const baseline = plan.bus === 'kafka' ? await measureKafkaCeiling(opts.baseline, plan) : await measureRedisCeiling(opts.baseline, plan, services.bus);
 
   // 3. A worker process of the run's own, on its own task queue and metrics port.
   const worker = BenchWorker.start(plan, workerEnv, cleanup);
@@ -66,19 +68,20 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
 
   // 5. Produce for the duration, sampling every second; then wait until everything is acknowledged.
   const sampling = await RunSampler.start(plan, services, worker, cleanup);
-  const load = await produceLoad(opts, plan, services, sampling.startedAtMs, guard, interrupt, cleanup);
+  const load = await produceLoad(opts, plan, services, sampling, guard, interrupt, cleanup);
   const settle = await sampling.waitUntilSettled(opts.settleTimeoutMs, guard);
   const cpuEnd = await sampling.cpuAt();
   const finalMetrics = (await worker.scrape()) ?? [];
   await sampling.stop();
   if (sampling.sampleError) progress(`note: a sample failed: ${sampling.sampleError}`);
-  const span = await publishedSpan(services.redis, plan.streams);
+  const span = await publishedSpan(services.server, plan.streams, sampling.firstEntryMs);
 
   // 6. What reached PostgreSQL and the features streams, then drain the workflows and stop the worker.
   const readback = await readBack(opts.inference, plan, services, warmUp?.toMs ?? 0);
   const shutdown = await drainAndStop(plan, settle, services.client, worker);
-  const lateStream = await services.redis.xlen(plan.config.bus.redis.late_stream);
-  const dlqStream = await services.redis.xlen(plan.config.bus.redis.dlq_stream);
+  const names = busNames(plan.config);
+  const lateStream = await services.bus.length(names.late_stream);
+  const dlqStream = await services.bus.length(names.dlq_stream);
 
   // 7. Accounting, rates, latency, lag, backlog.
   return summarize(opts, plan, { baseline, warmUp, sampling, load, settle, cpuEnd, finalMetrics, ...span, readback, ...shutdown, lateStream, dlqStream });

@@ -22,6 +22,7 @@ const CONFIG_ENV = [
   'MDP_TASK_QUEUE',
   'MDP_METRICS_PORT',
   'MDP_SHARDS',
+  'MDP_BUS',
   'LOG_LEVEL',
   'MDP_CONFIG',
 ];
