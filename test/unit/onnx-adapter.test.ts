@@ -333,6 +333,38 @@ describe('OnnxPool', function () {
     await rejectsWith(pool.predict([confidentRow(1)]), 'MODEL_CLOSED');
   });
 
+  it('kills only the model worker process of a call cut off mid-inference, over and over', async () => {
+    // Node 24 + onnxruntime-node: terminating a worker *thread* inside session.run aborted the
+    // whole process about every other full unit run. Each round's call is cut off mid-run; the
+    // test process (standing in for the mdp worker) must live on and the pool answer after.
+    const pool = await OnnxPool.start({
+      modelPath: MODEL_PATH,
+      inputName: 'features',
+      outputs: { label: 'label', probabilities: 'probabilities' },
+      width: 5,
+      classCount: 3,
+      restartDelayMs: 10,
+    });
+    try {
+      const huge = Array.from({ length: 50_000 }, () => confidentRow(1));
+      for (let round = 0; round < 6; round++) {
+        // A worker that has loaded the model (the previous round's replacement) takes the call at once.
+        assert.deepEqual((await pool.predict([confidentRow(1)], { timeoutMs: 30_000 })).labels, [1]);
+        const err = await pool.predict(huge, { timeoutMs: 5 }).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        assert.ok(err instanceof TimeoutError, `round ${round}: expected TimeoutError, got ${String(err)}`);
+      }
+      assert.equal(pool.stats.recycled, 6);
+      assert.equal(pool.stats.crashed, 0);
+      const next = await pool.predict([confidentRow(1), confidentRow(-1)], { timeoutMs: 30_000 });
+      assert.deepEqual(next.labels, [1, -1]);
+    } finally {
+      await pool.close();
+    }
+  });
+
   it('spreads concurrent calls over its workers', async () => {
     const pool = await OnnxPool.start({
       modelPath: MODEL_PATH,

@@ -14,7 +14,7 @@ export const MODEL_ERROR_CODES = [
   'MODEL_REFERENCE_MISMATCH',
   /** onnxruntime rejected one inference call; the worker stays up. */
   'MODEL_RUN',
-  /** A worker thread died during a call; it is restarted. */
+  /** A model worker process died during a call; it is restarted. */
   'MODEL_WORKER_EXIT',
   /** The pool or adapter was closed. */
   'MODEL_CLOSED',

@@ -26,7 +26,7 @@ export interface OnnxAdapterOptions {
   readonly referencePath?: string;
   /** Largest accepted probability difference on the reference rows; default 1e-5. */
   readonly referenceTolerance?: number;
-  /** Inference worker threads; default 1. */
+  /** Inference worker processes; default 1. */
   readonly poolSize?: number;
   /** Budget of one model call (queueing included); default 200 ms. */
   readonly timeoutMs?: number;
@@ -82,7 +82,7 @@ interface ReferenceFile {
 
 /**
  * The `sklearn` inference adapter: an ONNX classifier (typically scikit-learn exported with
- * skl2onnx) run by onnxruntime in worker threads, behind a circuit breaker that falls back to
+ * skl2onnx) run by onnxruntime in worker processes, behind a circuit breaker that falls back to
  * another adapter (the rules) when the model is slow or failing (spec §11.5).
  *
  * For each snapshot it builds the input row in sidecar order; a null input means the features

@@ -1,4 +1,6 @@
-import { Worker } from 'node:worker_threads';
+import type { ChildProcess } from 'node:child_process';
+import { fork } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
 import { ModelError } from './model-error.js';
 import { TimeoutError } from './timeout-error.js';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
@@ -18,7 +20,7 @@ export interface OnnxPoolOptions {
   readonly width: number;
   /** Probability columns per row (number of classes). */
   readonly classCount: number;
-  /** Worker threads, each with its own session; default 1. */
+  /** Worker processes, each with its own session; default 1. */
   readonly size?: number;
   /** Budget of one {@link OnnxPool.predict} call, queueing included; default 200 ms. */
   readonly timeoutMs?: number;
@@ -60,18 +62,29 @@ interface PendingCall {
 
 interface Slot {
   readonly index: number;
-  worker: Worker | undefined;
+  worker: ChildProcess | undefined;
   state: 'starting' | 'idle' | 'busy' | 'down';
   call: PendingCall | undefined;
 }
 
-const WORKER_URL = new URL('./onnx-worker.js', import.meta.url);
+const WORKER_PATH = fileURLToPath(new URL('./onnx-worker.js', import.meta.url));
+
+/** Ends a model worker process (SIGKILL: it may be stuck in native code) and resolves when it is gone. */
+function terminate(worker: ChildProcess): Promise<void> {
+  if (worker.exitCode !== null || worker.signalCode !== null) return Promise.resolve();
+  const gone = new Promise<void>((done) => worker.once('exit', () => done()));
+  worker.kill('SIGKILL');
+  return gone;
+}
 
 /**
- * A fixed pool of `worker_threads`, each holding one onnxruntime session of the same model, so
+ * A fixed pool of worker **processes**, each holding one onnxruntime session of the same model, so
  * inference runs off the event loop. Calls queue for an idle worker; a call that exceeds its
- * budget rejects with {@link TimeoutError} and its worker is terminated and restarted, so a hung
- * model cannot wedge the pool.
+ * budget rejects with {@link TimeoutError} and its worker is killed and restarted, so a hung
+ * model cannot wedge the pool. Processes, not worker threads: onnxruntime-node aborts the whole
+ * process (`terminate called after throwing an instance of 'Napi::Error'`) when a worker thread
+ * running a session is terminated on Node 24, so a timed-out model call would take the worker —
+ * every consumer of the mdp worker — down with it; a killed child process takes only itself.
  *
  * @example
  * ```ts
@@ -170,10 +183,10 @@ export class OnnxPool {
     this.#restartTimers.clear();
     const closed = this.#closedError();
     for (const call of this.#queue.splice(0)) this.#settle(call, closed);
-    const exits: Promise<number>[] = [];
+    const exits: Promise<void>[] = [];
     for (const slot of this.#slots) {
       if (slot.call !== undefined) this.#settle(slot.call, closed);
-      if (slot.worker !== undefined) exits.push(slot.worker.terminate());
+      if (slot.worker !== undefined) exits.push(terminate(slot.worker));
       slot.worker = undefined;
       slot.state = 'down';
     }
@@ -194,14 +207,15 @@ export class OnnxPool {
       slot.call = call;
       call.slot = slot;
       const request: WorkerRequest = { id: call.id, rows: call.rows, count: call.count };
-      slot.worker.postMessage(request, [call.rows.buffer as ArrayBuffer]);
+      slot.worker.send(request);
     }
   }
 
   /** Starts a worker in `slot`; resolves once it has loaded the model. */
   #spawn(slot: Slot): Promise<void> {
     const modelPath = this.#init.modelPath;
-    const worker = new Worker(WORKER_URL, { workerData: this.#init });
+    // Advanced serialization carries the typed arrays; no inherited --inspect or loaders.
+    const worker = fork(WORKER_PATH, [JSON.stringify(this.#init)], { serialization: 'advanced', stdio: ['ignore', 'inherit', 'inherit', 'ipc'], execArgv: [] });
     slot.worker = worker;
     slot.state = 'starting';
     return new Promise<void>((resolve, reject) => {
@@ -212,7 +226,7 @@ export class OnnxPool {
           slot.worker = undefined;
           slot.state = 'down';
         }
-        void worker.terminate();
+        void terminate(worker);
         reject(err);
       };
       const loadTimer = setTimeout(() => {
@@ -256,12 +270,13 @@ export class OnnxPool {
           this.#onCrash(slot, `${err.name}: ${err.message}`);
         }
       });
-      worker.on('exit', (code) => {
+      worker.on('exit', (code, signal) => {
         if (slot.worker !== worker) return;
+        const how = signal === null ? `code ${code}` : `signal ${signal}`;
         if (!ready) {
-          failLoad(new ModelError(`${modelPath}: model worker exited with code ${code} while loading`, { code: 'MODEL_LOAD', file: modelPath }));
+          failLoad(new ModelError(`${modelPath}: model worker exited with ${how} while loading`, { code: 'MODEL_LOAD', file: modelPath }));
         } else {
-          this.#onCrash(slot, `exit code ${code}`);
+          this.#onCrash(slot, `exit ${how}`);
         }
       });
     });
@@ -304,7 +319,7 @@ export class OnnxPool {
     slot.worker = undefined;
     slot.call = undefined;
     slot.state = 'down';
-    if (old !== undefined) void old.terminate();
+    if (old !== undefined) void terminate(old);
     if (this.#closing !== undefined) return;
     this.#spawn(slot).catch(() => {
       this.#stats.restartFailures += 1;

@@ -1,15 +1,16 @@
-// Worker-thread entrypoint: loads one ONNX model and answers WorkerRequests, so inference never
-// blocks the pipeline's event loop. Started by OnnxPool; not meant to be imported.
-import { parentPort, workerData } from 'node:worker_threads';
+// Model worker process: loads one ONNX model and answers WorkerRequests, so inference never
+// blocks the pipeline's event loop and a crash in onnxruntime ends only this process. Forked by
+// OnnxPool (IPC with advanced serialization); not meant to be imported.
 import { InferenceSession, Tensor } from 'onnxruntime-node';
 import type { WorkerInit, WorkerReply, WorkerRequest } from './worker-protocol.js';
 
-const init = workerData as WorkerInit;
-const port = parentPort;
-if (port === null) throw new Error('onnx-worker must run in a worker thread');
+if (process.send === undefined) throw new Error('onnx-worker must be forked by OnnxPool (it talks over IPC)');
+const init = JSON.parse(process.argv[2] ?? '{}') as WorkerInit;
+// The pool went away (its process ended or closed the channel): nothing is left to answer.
+process.on('disconnect', () => process.exit(0));
 
-function reply(message: WorkerReply, transfer: ArrayBuffer[] = []): void {
-  port?.postMessage(message, transfer);
+function reply(message: WorkerReply): void {
+  process.send?.(message);
 }
 
 /** Checks the loaded model against what the sidecar promised; returns the input's element type or a reason. */
@@ -54,7 +55,7 @@ async function main(): Promise<void> {
   }
   const { inputType } = check;
 
-  port?.on('message', (request: WorkerRequest) => {
+  process.on('message', (request: WorkerRequest) => {
     void run(session, inputType, request);
   });
   reply({ type: 'ready' });
@@ -80,7 +81,7 @@ async function run(session: InferenceSession, inputType: 'float32' | 'float64', 
     }
     // Copies: onnxruntime may own the output buffers.
     const probs = probabilities.slice();
-    reply({ type: 'result', id: request.id, labels, probabilities: probs }, [labels.buffer, probs.buffer]);
+    reply({ type: 'result', id: request.id, labels, probabilities: probs });
   } catch (err) {
     reply({ type: 'error', id: request.id, message: (err as Error).message });
   }

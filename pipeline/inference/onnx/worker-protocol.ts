@@ -1,7 +1,7 @@
-// Messages between OnnxPool (main thread) and onnx-worker (one per worker thread).
+// Messages between OnnxPool and onnx-worker (one process per pool slot), over IPC.
 import type { ModelErrorCode } from './model-error.js';
 
-/** `workerData` of an ONNX worker: what to load and what to check it against. */
+/** What an ONNX worker process loads and checks the model against (its first argument, as JSON). */
 export interface WorkerInit {
   readonly modelPath: string;
   readonly inputName: string;
