@@ -101,7 +101,9 @@ export class KafkaBus implements Bus {
     this.#o = options;
     const base = { clientId: options.clientId, bootstrapBrokers: [...options.brokers], retries: 3, retryDelay: 250 };
     this.#admin = new Admin(base);
-    this.#producer = new Producer({ ...base, serializers: stringSerializers, idempotent: true, acks: ProduceAcks.ALL });
+    // The idempotent producer needs the transaction coordinator, which a restarted broker loads a
+    // few seconds after it answers: the producer waits that long rather than fail the publish.
+    this.#producer = new Producer({ ...base, retries: 12, retryDelay: 300, serializers: stringSerializers, idempotent: true, acks: ProduceAcks.ALL });
     this.#consumer = new Consumer({ ...base, groupId: `${options.clientId}-reader` });
     this.#pool = new ConnectionPool(options.clientId);
   }
