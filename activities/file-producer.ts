@@ -187,17 +187,29 @@ export async function produceFromSource(deps: FileProducerDeps, source: EventSou
     counts.lines++;
   };
 
-  const aborted = signal
-    ? new Promise<'aborted'>((done) => (signal.aborted ? done('aborted') : signal.addEventListener('abort', () => done('aborted'), { once: true })))
-    : undefined;
   const batches = lineBatches(source.read(consumed.bytes), { offset: consumed.bytes, line: consumed.line })[Symbol.asyncIterator]();
+  // A pipe can stay silent for ever: the signal ends the wait. (One listener per read, removed
+  // after it: racing every read against one long-lived promise would keep every batch alive.)
+  const nextBatch = async (): Promise<IteratorResult<LineBatch> | 'aborted'> => {
+    if (!signal) return batches.next();
+    if (signal.aborted) return 'aborted';
+    let onAbort: () => void = () => undefined;
+    const aborted = new Promise<'aborted'>((done) => {
+      onAbort = () => done('aborted');
+      signal.addEventListener('abort', onAbort, { once: true });
+    });
+    try {
+      return await Promise.race([batches.next(), aborted]);
+    } finally {
+      signal.removeEventListener('abort', onAbort);
+    }
+  };
   let interrupted = false;
   try {
     reading: for (;;) {
       let next: IteratorResult<LineBatch> | 'aborted';
       try {
-        // A pipe can stay silent for ever: the signal ends the wait.
-        next = await (aborted ? Promise.race([batches.next(), aborted]) : batches.next());
+        next = await nextBatch();
       } catch (err) {
         throw new FileSourceError('unreadable', `cannot read ${source.label} after line ${consumed.line}: ${(err as Error).message}`, { cause: err });
       }
