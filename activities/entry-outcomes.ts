@@ -10,6 +10,11 @@ export interface OutcomeTarget {
   readonly stream: string;
   readonly group: string;
   readonly dlqStream: string;
+  /**
+   * `false` when the dead letters' sources never were entries of `stream` (a producer's input lines,
+   * `stream` then naming the file): there is nothing to acknowledge.
+   */
+  readonly acknowledge?: boolean;
   /** Events only: the late stream, and the `microbatch_events_total{topic}` label. */
   readonly events?: { readonly lateStream: string; readonly topic: string };
 }
@@ -34,7 +39,7 @@ export function zeroOutcomeMetrics(metrics: Metrics, target: OutcomeTarget): voi
  */
 export async function sendToDlq(bus: Bus, metrics: Metrics, log: Logger, target: OutcomeTarget, dead: readonly DeadLetter[]): Promise<void> {
   if (dead.length === 0) return;
-  await bus.deadLetter(target.dlqStream, target.group, dead);
+  await bus.deadLetter(target.dlqStream, target.group, dead, { ack: target.acknowledge !== false });
   for (const letter of dead) metrics.errors.inc({ component: target.component, reason: letter.code });
   if (target.events) metrics.consumedEvents.inc({ topic: target.events.topic, outcome: 'invalid' }, dead.length);
   log.warn('entries sent to the DLQ', { stream: target.stream, dlq: target.dlqStream, count: dead.length, code: dead[0].code, first: dead[0].reason });

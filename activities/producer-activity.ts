@@ -1,6 +1,6 @@
 import { ApplicationFailure, CancelledFailure, Context, sleep } from '@temporalio/activity';
 import type { Bus } from '../pipeline/bus/index.js';
-import { BacklogGate, shardOf, shardStream } from '../pipeline/bus/index.js';
+import { BacklogGate, ShardPublisher } from '../pipeline/bus/index.js';
 import type { StreamEventV1 } from '../pipeline/contracts/index.js';
 import { parseIsoToMicros } from '../pipeline/contracts/index.js';
 import { SyntheticProducer } from '../pipeline/producers/index.js';
@@ -65,20 +65,12 @@ export function createProducerActivity(deps: ProducerDeps) {
     let total = resume?.published ?? 0;
     const bus = deps.openBus();
     const gate = new BacklogGate({ bus, metrics: deps.metrics, log, component: 'producer' });
+    const publisher = new ShardPublisher({ bus, metrics: deps.metrics, stream: baseStream, shards, gate });
     // The shard streams this producer's symbols hash to: the ones it could overfill.
-    const streams = new Set(options.symbols.map((symbol) => shardStream(baseStream, shardOf(provider, symbol, shards))));
+    const streams = publisher.streamsOf(options.symbols.map((symbol) => ({ provider, symbol })));
 
     const publish = async (events: readonly StreamEventV1[]) => {
-      const batches = new Map<string, string[]>();
-      for (const event of events) {
-        const stream = shardStream(baseStream, shardOf(event.provider, event.symbol, shards));
-        let batch = batches.get(stream);
-        if (!batch) batches.set(stream, (batch = []));
-        batch.push(JSON.stringify(event));
-      }
-      await bus.publishMany(batches);
-      gate.taken(events.length);
-      for (const [stream, batch] of batches) deps.metrics.eventsIngested.inc({ bus: bus.kind, topic: stream, provider }, batch.length);
+      await publisher.publish(events);
       total += events.length;
     };
     const snapshot = (): ProducerResume => ({ published: total, state: producer.state() });

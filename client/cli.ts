@@ -4,6 +4,7 @@
  *
  *   mdp up                 [--config F]                 the live synthetic pipeline, with progress
  *   mdp stream produce     [--config F] --provider synthetic [--rate N] [--count N] [--start-ts ISO]
+ *   mdp stream produce     [--config F] --provider file --path FILE|- [--speed 1|10|max] [--format jsonl|csv] [--from-start]
  *   mdp stream micro-batch [--config F] [--window 2s]
  *   mdp stream infer       [--config F] --adapter rules|sklearn [--model models/x.onnx]
  *   mdp stream tail        [--config F] --topic mdp.events [--limit 50]
@@ -22,6 +23,7 @@ import { parseArgs } from 'node:util';
 import { ConfigError, loadStreamingConfig } from '../pipeline/config/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { parseDurationMs } from '../pipeline/contracts/index.js';
+import { parsePublishSpeed } from '../pipeline/producers/index.js';
 import { createDb, migrateToLatest } from '../store/index.js';
 import { drainPipeline, startInference, startMicroBatchers, startProducer, tailTopic } from './stream-commands.js';
 import { connectTemporal } from './temporal.js';
@@ -30,6 +32,8 @@ import { followReplay, startReplay } from './replay-command.js';
 import { generateDataset, listDatasets } from './dataset-command.js';
 import { ensureRecoverySchedule, formatRecoveryReport, runRecovery } from './recover-command.js';
 import { statusCommand } from './status-command.js';
+import type { FileProduceCommand } from './file-produce-command.js';
+import { produceFile } from './file-produce-command.js';
 import { formatOutcome, formatReloadResult, ModelReloadError, reloadModel } from './model-command.js';
 
 class UsageError extends Error {
@@ -42,6 +46,9 @@ class UsageError extends Error {
 const USAGE = `usage: mdp <command> [options]
   up                    run the live synthetic pipeline on the local stack, with progress (Ctrl-C stops)
   stream produce        --provider synthetic [--rate EVENTS_PER_S] [--count N] [--start-ts ISO]
+  stream produce        --provider file --path FILE.jsonl|FILE.csv|- [--speed 1|10|max] [--format jsonl|csv] [--from-start]
+                        publish your own events (a file, or stdin for -) from this process; invalid lines go to the
+                        DLQ naming file and line; run it again to continue a file after its last published line
   stream micro-batch    [--window 2s]
   stream infer          --adapter rules|sklearn [--model PATH.onnx]
   stream tail           --topic TOPIC [--limit 50]
@@ -76,6 +83,16 @@ async function withTemporal<T>(config: StreamingConfig, fn: (client: Awaited<Ret
   }
 }
 
+/** The options of `stream produce --provider file`, checked. */
+function fileProduceCommand(values: { path?: string; speed?: string; format?: string; 'from-start'?: boolean }): FileProduceCommand {
+  if (!values.path) throw new UsageError('--provider file needs --path FILE.jsonl|FILE.csv (or --path - for stdin)');
+  const speed = parsePublishSpeed(values.speed ?? 'max');
+  if (speed === undefined) throw new UsageError(`--speed must be a positive number (1 = the recorded pace) or "max" (got "${values.speed}")`);
+  const format = values.format;
+  if (format !== undefined && format !== 'jsonl' && format !== 'csv') throw new UsageError(`--format must be "jsonl" or "csv" (got "${format}")`);
+  return { path: values.path, speed, ...(format ? { format } : {}), fromStart: values['from-start'] === true, stdin: process.stdin, write: out };
+}
+
 async function run(argv: string[]): Promise<number> {
   const { values, positionals } = parseArgs({
     args: argv,
@@ -103,6 +120,8 @@ async function run(argv: string[]): Promise<number> {
       'min-idle': { type: 'string' },
       path: { type: 'string' },
       reference: { type: 'string' },
+      format: { type: 'string' },
+      'from-start': { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -123,11 +142,12 @@ async function run(argv: string[]): Promise<number> {
         write: out,
       });
     case 'stream produce': {
+      if (values.provider === 'file') return produceFile(config, fileProduceCommand(values));
       if (values.provider !== 'synthetic') {
         throw new UsageError(
           values.provider === 'ibkr'
             ? 'provider "ibkr" needs an IBKR gateway and is not available in this build yet (use --provider synthetic)'
-            : `--provider must be "synthetic" (got ${JSON.stringify(values.provider)})`,
+            : `--provider must be "synthetic" or "file" (got ${JSON.stringify(values.provider)})`,
         );
       }
       const started = await withTemporal(config, (client) =>

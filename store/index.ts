@@ -10,6 +10,7 @@ export { ShardPositionStore } from './shard-position-store.js';
 export { SignalsStoreClient } from './signals-store-client.js';
 export type { LatestPerNameQuery, ListSignalsQuery } from './signals-store-client.js';
 export { ABANDONED_ERROR, JobRunTracker } from './job-run-tracker.js';
+export { FILE_RUN_KIND, FileRuns } from './file-runs.js';
 export type { JobRun } from './job-run-tracker.js';
 export { STORE_ERROR_CODES, StoreError } from './store-error.js';
 export type { StoreErrorCode } from './store-error.js';

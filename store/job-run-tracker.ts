@@ -59,14 +59,19 @@ export class JobRunTracker implements JobRunSink {
   }
 
   /**
-   * Replaces the run's counts and stamps `heartbeat_at`. No effect once the run is terminal.
+   * Replaces the run's counts and stamps `heartbeat_at`; `meta` keys, if given, replace those of the
+   * run's meta (e.g. where a resumable run got to). No effect once the run is terminal.
    *
    * @throws {StoreError} `JOB_RUN_NOT_FOUND` for an unknown id.
    */
-  async heartbeat(id: number, counts: Record<string, number>): Promise<void> {
+  async heartbeat(id: number, counts: Record<string, number>, meta?: Record<string, unknown>): Promise<void> {
     const row = await this.#db
       .updateTable('job_runs')
-      .set({ counts: JSON.stringify(counts), heartbeat_at: sql<Date>`now()` })
+      .set({
+        counts: JSON.stringify(counts),
+        heartbeat_at: sql<Date>`now()`,
+        ...(meta !== undefined ? { meta: sql<string>`meta || ${JSON.stringify(meta)}::jsonb` } : {}),
+      })
       .where('id', '=', String(id))
       .where('status', '=', 'running')
       .returning('id')

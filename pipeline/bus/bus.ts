@@ -133,8 +133,11 @@ export interface Bus {
    * positions live in the store with the bars.
    */
   readCheckpoint(stream: string, group: string): Promise<number | undefined>;
-  /** Writes dead letters to `dlqStream`, then acknowledges their sources: nothing is lost in between. */
-  deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[]): Promise<void>;
+  /**
+   * Writes dead letters to `dlqStream`, then acknowledges their sources: nothing is lost in between.
+   * `ack: false` for letters whose source never was an entry (a line of a producer's input file).
+   */
+  deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[], options?: { readonly ack?: boolean }): Promise<void>;
   /** Pending entries of the group (optionally one consumer's), oldest first. */
   pendingEntries(stream: string, group: string, count: number, consumer?: string): Promise<PendingEntry[]>;
   /** Transfers ownership of pending entries idle at least `minIdleMs` to `consumer`. */

@@ -5,6 +5,8 @@ export { RedisBus } from './redis-bus.js';
 export { compareStreamIds, shardOf, shardStream, streamIdMs } from './sharding.js';
 export { lossMemoKey } from './redis-retention.js';
 export { BacklogGate } from './backlog-gate.js';
+export { ShardPublisher } from './shard-publisher.js';
+export type { ShardPublisherOptions } from './shard-publisher.js';
 export type { BacklogGateOptions, WaitOptions } from './backlog-gate.js';
 export { BACKLOG_CLEAR_RATIO, BACKLOG_WAIT_RATIO, BacklogWatch } from './backlog-watch.js';
 export { RetentionKeeper } from './retention-keeper.js';

@@ -409,7 +409,7 @@ export class KafkaBus implements Bus {
     return Promise.resolve(undefined);
   }
 
-  async deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[]): Promise<void> {
+  async deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[], options: { readonly ack?: boolean } = {}): Promise<void> {
     if (letters.length === 0) return;
     const loc = this.locate(dlqStream);
     await this.#ensureTopic(loc);
@@ -422,6 +422,7 @@ export class KafkaBus implements Bus {
       })),
     });
     // Acknowledged only once every dead letter is in the DLQ topic (acks=all).
+    if (options.ack === false) return;
     const bySource = new Map<string, string[]>();
     for (const l of letters) bySource.set(l.sourceStream, [...(bySource.get(l.sourceStream) ?? []), l.sourceId]);
     for (const [stream, ids] of bySource) await this.ack(stream, group, ids);

@@ -209,7 +209,7 @@ export class RedisBus implements Bus {
     return value === null ? undefined : Number(value);
   }
 
-  async deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[]): Promise<void> {
+  async deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[], options: { readonly ack?: boolean } = {}): Promise<void> {
     if (letters.length === 0) return;
     const pipe = this.#cmd.pipeline();
     for (const l of letters) {
@@ -218,6 +218,7 @@ export class RedisBus implements Bus {
     }
     for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
     // Acknowledge only after every dead letter is durable in the DLQ stream.
+    if (options.ack === false) return;
     const bySource = new Map<string, string[]>();
     for (const l of letters) bySource.set(l.sourceStream, [...(bySource.get(l.sourceStream) ?? []), l.sourceId]);
     for (const [stream, ids] of bySource) await this.ack(stream, group, ids);

@@ -12,3 +12,4 @@ export { DEAD_LETTER_CODES, deadLetterReason } from './dead-letter.js';
 export type { CommitMark, ShardLease, ShardPosition, ShardStore } from './shard-position.js';
 export { OwnerFencedError } from './shard-position.js';
 export { BarsRejectedError } from './bars-rejected-error.js';
+export type { FilePosition } from './file-position.js';

@@ -1,6 +1,9 @@
 import type { StreamEventV1 } from '../contracts/index.js';
 import { formatMicros, makeEventId, parseIsoToMicros } from '../contracts/index.js';
 
+/** How a dataset or event file holds its rows: one JSON object per line, or CSV with a header row. */
+export type FileFormat = 'jsonl' | 'csv';
+
 /**
  * Turns one row of a dataset file into a v1 event. A row is either a full v1 event (`"ver": 1`,
  * kept as is) or a plain record of a tick or a bar:
@@ -95,4 +98,66 @@ export function splitCsvLine(line: string): string[] {
 export function rowTimeUs(row: Record<string, unknown>): number | undefined {
   const ts = row.src_ts ?? row.ts;
   return typeof ts === 'string' ? parseIsoToMicros(ts.trim()) : undefined;
+}
+
+/**
+ * The column names of a CSV header line, lower-cased (a UTF-8 byte-order mark before the first is
+ * ignored). Throws when no column holds the event time, since no row could then be placed.
+ */
+export function csvHeader(text: string): string[] {
+  const columns = splitCsvLine(text.replace(/^\uFEFF/, '')).map((h) => h.toLowerCase());
+  if (!columns.includes('src_ts') && !columns.includes('ts')) throw new Error(`CSV header must name a src_ts (or ts) column (got ${JSON.stringify(text)})`);
+  return columns;
+}
+
+/** A CSV row's cells by column name. */
+export function csvRow(header: readonly string[], cells: readonly string[]): Record<string, unknown> {
+  const row: Record<string, unknown> = {};
+  header.forEach((name, i) => {
+    row[name] = cells[i];
+  });
+  return row;
+}
+
+/** One line of a dataset or event file as a row, or why it is none (JSONL that is not a JSON object). */
+export function parseRow(text: string, format: FileFormat, header: readonly string[] | undefined): Record<string, unknown> | string {
+  if (format === 'jsonl') {
+    try {
+      const value: unknown = JSON.parse(text);
+      return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : 'line is not a JSON object';
+    } catch (err) {
+      return `malformed JSON: ${(err as Error).message}`;
+    }
+  }
+  return csvRow(header!, splitCsvLine(text));
+}
+
+const NUMERIC_FIELDS = ['price', 'o', 'h', 'l', 'c', 'open', 'high', 'low', 'close', 'v', 'volume', 'seq'] as const;
+const PRICE_FIELDS = [
+  ['o', 'open'],
+  ['h', 'high'],
+  ['l', 'low'],
+  ['c', 'close'],
+] as const;
+
+/**
+ * What keeps a plain row (not a full v1 event) from becoming an event, in the row's own terms, or
+ * `undefined`: a value that is not a number (`"price" is not a number (got "abc")`), or no prices at
+ * all. {@link rowToEvent} would turn either into NaN, which the v1 contract then rejects in the
+ * event's terms ("o" must be a finite number (got NaN)), far from what the user wrote.
+ */
+export function rowProblem(row: Record<string, unknown>): string | undefined {
+  for (const key of NUMERIC_FIELDS) {
+    const value = row[key];
+    if (value === undefined || value === null || value === '') continue;
+    if (typeof value === 'string' ? !Number.isFinite(Number(value)) : typeof value !== 'number') {
+      return `"${key}" is not a number (got ${JSON.stringify(value)})`;
+    }
+  }
+  const present = (key: string) => row[key] !== undefined && row[key] !== null && row[key] !== '';
+  if (present('price')) return undefined;
+  const missing = PRICE_FIELDS.filter(([short, long]) => !present(short) && !present(long)).map(([short, long]) => `"${short}" (or "${long}")`);
+  if (missing.length === PRICE_FIELDS.length) return 'no price: a tick needs "price", a bar "o", "h", "l" and "c"';
+  if (missing.length > 0) return `missing ${missing.join(', ')}`;
+  return undefined;
 }

@@ -2,9 +2,11 @@ import { createReadStream } from 'node:fs';
 import { mkdir, readdir, stat, writeFile } from 'node:fs/promises';
 import { basename, dirname, extname, join } from 'node:path';
 import type { StreamEventV1 } from '../contracts/index.js';
-import { rowTimeUs, rowToEvent, splitCsvLine } from './event-rows.js';
+import type { FileFormat } from './event-rows.js';
+import { csvHeader, parseRow, rowTimeUs, rowToEvent } from './event-rows.js';
+import { lineBatches } from './source-lines.js';
 
-export type FileFormat = 'jsonl' | 'csv';
+export type { FileFormat } from './event-rows.js';
 
 /** Where a file dataset's rows live and how to read them. */
 export interface FileDatasetOptions {
@@ -63,39 +65,9 @@ const indexCache = new Map<string, Promise<FileIndex>>();
 /** Lines of a file with their byte offsets, streamed (files larger than memory are fine). */
 async function* linesWithOffsets(file: string, start = 0, end?: number): AsyncGenerator<{ text: string; offset: number }> {
   const stream = createReadStream(file, { start, ...(end !== undefined ? { end: end - 1 } : {}), highWaterMark: 1 << 20 });
-  let carry: Buffer | undefined;
-  let carryOffset = start;
-  let position = start;
-  for await (const chunk of stream as AsyncIterable<Buffer>) {
-    const buffer: Buffer = carry ? Buffer.concat([carry, chunk]) : chunk;
-    const base = carry ? carryOffset : position;
-    position += chunk.length;
-    let lineStart = 0;
-    for (let nl = buffer.indexOf(10); nl !== -1; nl = buffer.indexOf(10, lineStart)) {
-      yield { text: buffer.toString('utf8', lineStart, nl), offset: base + lineStart };
-      lineStart = nl + 1;
-    }
-    carry = lineStart < buffer.length ? buffer.subarray(lineStart) : undefined;
-    carryOffset = base + lineStart;
+  for await (const batch of lineBatches(stream as AsyncIterable<Buffer>, { offset: start })) {
+    for (const line of batch.lines) yield line;
   }
-  if (carry && carry.length > 0) yield { text: carry.toString('utf8'), offset: carryOffset };
-}
-
-function parseRow(text: string, format: FileFormat, header: string[] | undefined): Record<string, unknown> | string {
-  if (format === 'jsonl') {
-    try {
-      const value: unknown = JSON.parse(text);
-      return typeof value === 'object' && value !== null && !Array.isArray(value) ? (value as Record<string, unknown>) : 'line is not a JSON object';
-    } catch (err) {
-      return `malformed JSON: ${(err as Error).message}`;
-    }
-  }
-  const cells = splitCsvLine(text);
-  const row: Record<string, unknown> = {};
-  header!.forEach((name, i) => {
-    row[name] = cells[i];
-  });
-  return row;
 }
 
 async function buildIndex(file: string, options: FileDatasetOptions, size: number, mtimeMs: number): Promise<FileIndex> {
@@ -115,8 +87,11 @@ async function buildIndex(file: string, options: FileDatasetOptions, size: numbe
     lineNo++;
     if (text.trim() === '') continue;
     if (options.format === 'csv' && header === undefined) {
-      header = splitCsvLine(text).map((h) => h.toLowerCase());
-      if (!header.includes('src_ts') && !header.includes('ts')) throw new Error(`${file}: CSV header must name a src_ts (or ts) column (got ${text})`);
+      try {
+        header = csvHeader(text);
+      } catch (err) {
+        throw new Error(`${file}: ${(err as Error).message}`);
+      }
       continue;
     }
     rowIndex++;

@@ -216,10 +216,11 @@ export class MemoryBus implements Bus {
     this.#checkpoints.set(`${stream}|${group}`, checkpoint);
   }
 
-  async deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[]): Promise<void> {
+  async deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[], options: { readonly ack?: boolean } = {}): Promise<void> {
     for (const l of letters) {
       this.appendRaw(dlqStream, deadLetterFields(l, group));
     }
+    if (options.ack === false) return;
     for (const l of letters) await this.ack(l.sourceStream, group, [l.sourceId]);
   }
 
