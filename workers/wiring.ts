@@ -6,7 +6,7 @@ import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import { OutageLog } from '../pipeline/telemetry/index.js';
 import type { Database } from '../store/index.js';
 import { JobRunTracker, ShardPositionStore, SignalsStoreClient, StoreClient } from '../store/index.js';
-import { inferenceDefaults, microBatchDefaults, producerDefaults, recoveryDefaults, replayDefaults } from './activity-defaults.js';
+import { ibkrProducerDefaults, inferenceDefaults, microBatchDefaults, producerDefaults, recoveryDefaults, replayDefaults } from './activity-defaults.js';
 import { adapterFactory } from './adapters.js';
 
 /** Builds activity dependencies from the loaded config and live clients (shared by worker and tests). */
@@ -27,6 +27,7 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
     log,
     microBatch: microBatchDefaults(config),
     producer: producerDefaults(config),
+    ibkrProducer: ibkrProducerDefaults(config),
     inference: inferenceDefaults(config),
     recovery: recoveryDefaults(config),
     replay: replayDefaults(config),
