@@ -6,7 +6,7 @@ import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import { OutageLog } from '../pipeline/telemetry/index.js';
 import type { Database } from '../store/index.js';
 import { JobRunTracker, ShardPositionStore, SignalsStoreClient, StoreClient } from '../store/index.js';
-import { inferenceDefaults, microBatchDefaults, producerDefaults, recoveryDefaults, replayDefaults } from './activity-defaults.js';
+import { ibkrBackfillDefaults, inferenceDefaults, microBatchDefaults, producerDefaults, recoveryDefaults, replayDefaults } from './activity-defaults.js';
 import { adapterFactory } from './adapters.js';
 
 /** Builds activity dependencies from the loaded config and live clients (shared by worker and tests). */
@@ -30,5 +30,9 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
     inference: inferenceDefaults(config),
     recovery: recoveryDefaults(config),
     replay: replayDefaults(config),
+    ibkrBackfill: ibkrBackfillDefaults(config),
+    historicalBars: () => {
+      throw new Error('IBKR historical requests are not wired yet');
+    },
   };
 }

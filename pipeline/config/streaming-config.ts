@@ -134,6 +134,8 @@ export interface IbkrProducerConfig {
   readonly reconnect_initial_ms: number;
   readonly reconnect_max_ms: number;
   readonly pacing: IbkrPacingConfig;
+  /** `mdp dataset fetch ibkr` creates new datasets under this directory (and registers them in `replay.datasets_file`). */
+  readonly backfill_dir: string;
 }
 
 /** `micro_batch`: event-time tumbling windows. */
@@ -515,6 +517,11 @@ const SCHEMA = {
       market_data_lines: { doc: 'Market data lines of the account: subscriptions beyond it are refused.', format: 'mdp-int', min: 1, default: 100 },
       reconnect_initial_ms: { doc: 'First reconnect wait after a disconnect (doubles each try).', format: 'mdp-int', min: 100, default: 1000 },
       reconnect_max_ms: { doc: 'Longest reconnect wait.', format: 'mdp-int', min: 100, default: 30000 },
+      backfill_dir: {
+        doc: 'Directory under which mdp dataset fetch ibkr creates new datasets (registered in replay.datasets_file).',
+        format: 'mdp-path',
+        default: '.data/datasets',
+      },
       pacing: {
         enabled: { doc: 'Enforce IB pacing limits before every request (only tests turn this off).', format: 'mdp-boolean', default: true },
         messages_per_second: { doc: 'API messages per second client→TWS (IB: 50).', format: 'mdp-int', min: 1, default: 50 },
