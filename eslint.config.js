@@ -10,6 +10,7 @@ import mdp from './scripts/lint/layer-imports.js';
 const TEMPORAL = { patterns: ['@temporalio/*'], reason: 'Temporal belongs to activities/, workflows/, workers/ and client/' };
 const SQL = { patterns: ['kysely', 'pg'], reason: 'SQL belongs to store/' };
 const BUS_CLIENTS = { patterns: ['ioredis', '@platformatic/kafka'], reason: 'bus clients belong to pipeline/bus/, behind the Bus interface' };
+const IB_CLIENT = { patterns: ['@stoqey/ib'], reason: 'the IB API client belongs to pipeline/producers/ibkr/, behind IbSession' };
 const upper = (layer, dirs) => ({ patterns: dirs.map((d) => `/${d}/**`), reason: `${layer} sits below ${dirs.join('/, ')}/ and must not depend on them` });
 
 const PIPELINE_DENY = [TEMPORAL, SQL, upper('pipeline/', ['store', 'activities', 'workflows', 'workers', 'client'])];
@@ -68,15 +69,19 @@ export default tseslint.config(
     notAllowedReason: 'workflows import this file, so it may import only pipeline/contracts/ (no Node built-ins, packages or other pipeline modules)',
   }),
   // pipeline/ is the pure engine: no SQL, no Temporal, no upper layers; bus clients only in pipeline/bus/.
-  layer(['pipeline/bus/**/*.ts'], { layer: 'pipeline/', deny: PIPELINE_DENY }),
-  layer(['pipeline/**/*.ts'], { layer: 'pipeline/', deny: [...PIPELINE_DENY, BUS_CLIENTS] }, [
+  // The IB API client only in pipeline/producers/ibkr/.
+  layer(['pipeline/bus/**/*.ts'], { layer: 'pipeline/', deny: [...PIPELINE_DENY, IB_CLIENT] }),
+  layer(['pipeline/producers/ibkr/**/*.ts'], { layer: 'pipeline/', deny: [...PIPELINE_DENY, BUS_CLIENTS] }),
+  layer(['pipeline/**/*.ts'], { layer: 'pipeline/', deny: [...PIPELINE_DENY, BUS_CLIENTS, IB_CLIENT] }, [
     'pipeline/bus/**',
+    'pipeline/producers/ibkr/**',
     'pipeline/contracts/**',
     'pipeline/datasets/replay-range.ts',
     'pipeline/datasets/backfill-range.ts',
   ]),
-  layer(['store/**/*.ts'], { layer: 'store/', deny: [TEMPORAL, upper('store/', ['activities', 'workflows', 'workers', 'client'])] }),
-  layer(['activities/**/*.ts'], { layer: 'activities/', deny: [upper('activities/', ['workflows', 'workers', 'client'])] }),
+  layer(['store/**/*.ts'], { layer: 'store/', deny: [TEMPORAL, IB_CLIENT, upper('store/', ['activities', 'workflows', 'workers', 'client'])] }),
+  layer(['activities/**/*.ts'], { layer: 'activities/', deny: [IB_CLIENT, upper('activities/', ['workflows', 'workers', 'client'])] }),
+  layer(['workers/**/*.ts', 'client/**/*.ts'], { layer: 'workers/ and client/', deny: [IB_CLIENT] }),
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-unused-expressions': 'off' },
