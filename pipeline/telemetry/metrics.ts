@@ -66,6 +66,25 @@ export function createMetrics(registry: Registry = new Registry()) {
       ['topic'],
     ),
     trimmedEntries: counter('stream_trimmed_entries_total', 'Entries removed from a stream because every consumer group had acknowledged them', ['topic']),
+    ibkrRequests: counter('ibkr_requests_total', 'Messages sent to TWS / IB Gateway, granted by the pacer, by kind', ['kind']),
+    ibkrPacingWaitSeconds: histogram(
+      'ibkr_pacing_wait_seconds',
+      "Time a message to TWS waited for IB's pacing limits before it was sent",
+      ['kind'],
+      [0, 0.001, 0.01, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 15, 60, 300, 600],
+    ),
+    ibkrPacingViolations: counter(
+      'ibkr_pacing_violations_total',
+      'Pacing violations TWS reported (100 messages/s, 162 historical pacing, 322 open historical requests, 420 real-time bars); must stay 0',
+      ['code'],
+    ),
+    ibkrConnected: gauge('ibkr_connected', 'IBKR producer: 1 while connected to TWS with its subscriptions live, 0 during a gap', ['provider']),
+    ibkrGapSeconds: histogram(
+      'ibkr_gap_seconds',
+      'IBKR producer: length of each gap in the live feed (disconnect, lost IB connectivity, worker restart) from its start to data flowing again',
+      ['provider', 'reason'],
+      [0.5, 1, 2, 5, 10, 30, 60, 120, 300, 900, 3600],
+    ),
   };
 }
 

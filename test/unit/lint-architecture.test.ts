@@ -130,6 +130,23 @@ describe('lint enforces the architecture', function () {
     });
   });
 
+  // Last: linting a snippet as a file replaces that file in the type checker's project, and
+  // activities/ and its imports are what the workflows tests above need intact.
+  describe('@stoqey/ib stays in pipeline/producers/ibkr/', () => {
+    it('keeps the IB API client inside pipeline/producers/ibkr/', async () => {
+      const code = "import { IBApi } from '@stoqey/ib';\nexport const I = IBApi;\n";
+      await assertRejected('pipeline/producers/seeded-random.ts', code, /IB API client belongs to pipeline\/producers\/ibkr/);
+      await assertRejected('activities/index.ts', code, /IB API client belongs to pipeline\/producers\/ibkr/);
+      await assertRejected('client/cli.ts', code, /IB API client belongs to pipeline\/producers\/ibkr/);
+      assert.deepEqual(layerErrors(await lintAs('pipeline/producers/ibkr/pacer.ts', code)), []);
+      await assertRejected(
+        'pipeline/producers/ibkr/pacer.ts',
+        "import { Redis } from 'ioredis';\nexport const R = Redis;\n",
+        /bus clients belong to pipeline\/bus/,
+      );
+    });
+  });
+
   describe('import cycles', () => {
     it('reports a value-import cycle and ignores a type-only one', async () => {
       const results = await eslint.lintFiles([join(fixtureDir, 'b.ts'), join(fixtureDir, 'c.ts')]);

@@ -47,6 +47,11 @@ const EXTRA: Readonly<Record<string, Expected>> = {
   stream_consumer_last_heartbeat_seconds: { type: 'gauge', labels: ['topic', 'consumer'], key: 'consumerHeartbeat' },
   stream_backlog_ratio: { type: 'gauge', labels: ['topic'], key: 'backlogRatio' },
   stream_trimmed_entries_total: { type: 'counter', labels: ['topic'], key: 'trimmedEntries' },
+  ibkr_requests_total: { type: 'counter', labels: ['kind'], key: 'ibkrRequests' },
+  ibkr_pacing_wait_seconds: { type: 'histogram', labels: ['kind'], key: 'ibkrPacingWaitSeconds' },
+  ibkr_pacing_violations_total: { type: 'counter', labels: ['code'], key: 'ibkrPacingViolations' },
+  ibkr_connected: { type: 'gauge', labels: ['provider'], key: 'ibkrConnected' },
+  ibkr_gap_seconds: { type: 'histogram', labels: ['provider', 'reason'], key: 'ibkrGapSeconds' },
 };
 
 const ALL: Readonly<Record<string, Expected>> = { ...SPEC, ...EXTRA };

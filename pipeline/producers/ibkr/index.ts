@@ -1,4 +1,7 @@
-// Public surface of the IBKR provider: historical backfill requests, their replies and errors.
+// Public surface of the Interactive Brokers producer: the pacer in front of every request to TWS,
+// and historical backfill requests, their replies and errors.
+export { allocateLines, isPacingViolation, Pacer, PACING_VIOLATION_CODES, systemClock } from './pacer.js';
+export type { HistoricalPermit, HistoricalRequestKey, IbRequestKind, LineAllocation, PacerClock, PacerOptions } from './pacer.js';
 export {
   BackfillInputError,
   backfillProvider,
