@@ -12,7 +12,7 @@
  *   mdp model reload       [--config F] --path models/x.onnx [--reference F]   validate, then switch inference consumers
  *   mdp dataset ls         [--config F]
  *   mdp dataset generate   [--config F] NAME --date YYYY-MM-DD
- *   mdp dataset fetch ibkr [--config F] --symbol SPY --from D --to D --bar 1s|5s|1m [--what TRADES|MIDPOINT] [--dataset NAME] [--rth] | --follow ID
+ *   mdp dataset fetch ibkr [--config F] --symbol SPY --from D --to D --bar 1s|5s|1m [--what TRADES|MIDPOINT] [--dataset NAME] [--rth] [--chunk-seconds N] | --follow ID
  *   mdp stream recover     [--config F] [--min-idle 60s] | --schedule   sweep pending entries now, or (re)create the schedule
  *   mdp status             [--config F] [--watch]
  *   mdp migrate            [--config F]
@@ -57,7 +57,7 @@ const USAGE = `usage: mdp <command> [options]
   dataset ls            the datasets of configs/datasets.yaml
   dataset generate      NAME --date YYYY-MM-DD   write a deterministic sample day
   dataset fetch ibkr    --symbol SPY --from 2025-10-01 --to 2025-10-03 --bar 1s|5s|1m [--what TRADES|MIDPOINT]
-                        [--dataset NAME] [--rth]   backfill IB history into a dataset replays read (paced,
+                        [--dataset NAME] [--rth] [--chunk-seconds N]   backfill IB history into a dataset replays read (paced,
                         resumable; progress until done, Ctrl-C detaches) | --follow WORKFLOW_ID to reattach
   stream recover        [--min-idle 60s]   claim a dead consumer's pending entries for the shard owners (DLQ past
                         max_deliveries) now and print the report | --schedule: create/update the mdp-recovery schedule
@@ -114,6 +114,7 @@ async function run(argv: string[]): Promise<number> {
       bar: { type: 'string' },
       what: { type: 'string' },
       rth: { type: 'boolean', default: false },
+      'chunk-seconds': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });

@@ -17,6 +17,8 @@ export interface FetchFlags {
   readonly what?: string;
   readonly dataset?: string;
   readonly rth?: boolean;
+  /** Seconds per request, below IB's maximum for the bar size. */
+  readonly 'chunk-seconds'?: string;
 }
 
 /**
@@ -26,8 +28,18 @@ export interface FetchFlags {
  * @throws BackfillInputError
  */
 export function backfillInputFromFlags(flags: FetchFlags, nowMs = Date.now()): IbkrBackfillInput {
+  const chunk = flags['chunk-seconds'];
   const checked = parseBackfillRequest(
-    { symbol: flags.symbol, from: flags.from, to: flags.to, bar: flags.bar, what: flags.what, dataset: flags.dataset, useRth: flags.rth },
+    {
+      symbol: flags.symbol,
+      from: flags.from,
+      to: flags.to,
+      bar: flags.bar,
+      what: flags.what,
+      dataset: flags.dataset,
+      useRth: flags.rth,
+      ...(chunk !== undefined ? { chunkSeconds: /^\d+$/.test(chunk) ? Number(chunk) : chunk } : {}),
+    },
     { style: 'flag', nowMs },
   );
   return {
@@ -38,6 +50,7 @@ export function backfillInputFromFlags(flags: FetchFlags, nowMs = Date.now()): I
     what: checked.what,
     ...(flags.dataset !== undefined ? { dataset: checked.dataset } : {}),
     ...(flags.rth ? { useRth: true } : {}),
+    ...(chunk !== undefined ? { chunkSeconds: checked.chunkSeconds } : {}),
   };
 }
 
