@@ -8,6 +8,7 @@ import type { Database } from '../store/index.js';
 import { JobRunTracker, ShardPositionStore, SignalsStoreClient, StoreClient } from '../store/index.js';
 import { ibkrBackfillDefaults, inferenceDefaults, microBatchDefaults, producerDefaults, recoveryDefaults, replayDefaults } from './activity-defaults.js';
 import { adapterFactory } from './adapters.js';
+import { ibkrHistoricalBars } from './ibkr-connections.js';
 
 /** Builds activity dependencies from the loaded config and live clients (shared by worker and tests). */
 export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metrics: Metrics, log: Logger): ActivityDeps {
@@ -31,8 +32,6 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
     recovery: recoveryDefaults(config),
     replay: replayDefaults(config),
     ibkrBackfill: ibkrBackfillDefaults(config),
-    historicalBars: () => {
-      throw new Error('IBKR historical requests are not wired yet');
-    },
+    historicalBars: () => ibkrHistoricalBars(config, metrics, log),
   };
 }

@@ -19,6 +19,14 @@ export interface HistoricalReply {
   readonly pacingWaitMs: number;
 }
 
+/** A historical request another process sent. */
+export interface PastRequest {
+  /** Unique per request, e.g. `<requester>|<chunk index>|<time>`. */
+  readonly id: string;
+  readonly request: HistoricalChunkRequest;
+  readonly atMs: number;
+}
+
 /** Progress of a request while it waits for the pacer or for IB, for heartbeats. */
 export interface HistoricalProgress {
   readonly phase: 'pacing' | 'requesting';
@@ -33,6 +41,14 @@ export interface HistoricalProgress {
  *   in time, or the connection drops.
  */
 export interface HistoricalBarsSource {
+  /** Who sends this source's requests (one id per process and TWS): records of requests by another requester are news to its pacer. */
+  readonly requesterId: string;
+  /**
+   * Tells the pacer about requests another process sent (a killed worker, another worker of the
+   * same backfill), so the next requests keep IB's limits together with them. A record is counted
+   * once per process, however often it is passed (by `id`).
+   */
+  recordPast(contract: HistoricalContract, requests: readonly PastRequest[]): void;
   request(
     contract: HistoricalContract,
     request: HistoricalChunkRequest,

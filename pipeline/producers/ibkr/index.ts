@@ -25,4 +25,6 @@ export { chunkBarsToEvents, ibBarTimeMs } from './historical-bars.js';
 export type { ChunkEvents, IbHistoricalBar } from './historical-bars.js';
 export { classifyHistoricalError, HISTORICAL_ERROR_CODES, HistoricalDataError } from './historical-error.js';
 export type { HistoricalErrorCode, HistoricalErrorOutcome } from './historical-error.js';
-export type { HistoricalBarsSource, HistoricalContract, HistoricalProgress, HistoricalReply } from './historical-source.js';
+export type { HistoricalBarsSource, HistoricalContract, HistoricalProgress, HistoricalReply, PastRequest } from './historical-source.js';
+export { historicalRequestKey, PacedHistoricalSource, recordPastRequests } from './paced-historical-source.js';
+export type { HistoricalSession, PacedHistoricalSourceOptions } from './paced-historical-source.js';
