@@ -1,4 +1,4 @@
-import { readdir } from 'node:fs/promises';
+import { readdir, readFile, rm } from 'node:fs/promises';
 import { basename, join } from 'node:path';
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { IbkrProducerConfig } from '../pipeline/config/index.js';
@@ -13,6 +13,7 @@ import {
   DatasetCatalogError,
   registerBackfillDataset,
   removeTempFiles,
+  writeFileAtomically,
   writeJsonlAtomically,
 } from '../pipeline/datasets/index.js';
 import type { HistoricalBarsSource, HistoricalProgress } from '../pipeline/producers/ibkr/index.js';
@@ -35,6 +36,7 @@ import type {
   IbkrChunkHeartbeat,
   IbkrChunkInput,
   IbkrChunkResult,
+  IbkrSentRequest,
 } from './ibkr-backfill-types.js';
 
 /** What the backfill needs from the worker's config. */
@@ -150,11 +152,23 @@ async function fetchIbkrChunk(deps: IbkrBackfillDeps, input: IbkrChunkInput): Pr
   const started = Date.now();
   const file = backfillChunkFile(plan.datasetDir, plan.symbol, plan, chunk);
   const counts = zeroBackfillCounts();
-  const done = (): IbkrChunkResult => ({ index, ...chunk, file, counts, attempt: ctx.info.attempt, elapsedMs: Date.now() - started });
+  let sent: IbkrSentRequest | undefined;
+  const done = (): IbkrChunkResult => ({
+    index,
+    ...chunk,
+    file,
+    counts,
+    ...(sent ? { sent } : {}),
+    attempt: ctx.info.attempt,
+    elapsedMs: Date.now() - started,
+  });
   const log = deps.log.child({ activity: 'fetchIbkrChunk', chunk: new Date(chunk.fromMs).toISOString(), attempt: ctx.info.attempt });
 
+  const marker = `${file}${SENDING}`;
   const written = await chunkFileBars(file);
   if (written !== undefined) {
+    // Written by an attempt that died before it could say so: its marker may still be there.
+    await rm(marker, { force: true });
     counts.cached = 1;
     counts.bars = written;
     if (written === 0) counts.empty = 1;
@@ -165,6 +179,32 @@ async function fetchIbkrChunk(deps: IbkrBackfillDeps, input: IbkrChunkInput): Pr
   if (removed > 0) log.info('removed the partial file of an attempt that was killed', { file, removed });
 
   const request = historicalChunkRequest(chunk, plan.bar, plan.what, plan.useRth);
+  const source = deps.historicalBars();
+  const contract = {
+    symbol: plan.contract.symbol,
+    secType: plan.contract.secType,
+    exchange: plan.contract.exchange,
+    currency: plan.contract.currency,
+    ...(plan.contract.primaryExch ? { primaryExch: plan.contract.primaryExch } : {}),
+  };
+  // Requests other worker processes sent count against IB's limits here too: the backfill's
+  // recent ones (exact times), and this chunk's own when an attempt of another process may have
+  // sent it before it died (its time unknown: counted as now, which is never too early).
+  const previous = await readSending(marker);
+  source.recordPast(contract, [
+    ...(input.recentRequests ?? [])
+      .filter((r) => r.requester !== source.requesterId)
+      .map((r) => ({
+        id: `${r.requester}|${r.index}|${r.atMs}`,
+        request: historicalChunkRequest(backfillChunk(plan, r.index), plan.bar, plan.what, plan.useRth),
+        atMs: r.atMs,
+      })),
+    ...(previous && previous.requester !== source.requesterId ? [{ id: `${previous.requester}|${index}|sending`, request, atMs: Date.now() }] : []),
+  ]);
+  if (previous && previous.requester !== source.requesterId)
+    log.info('an attempt of another worker may have sent this chunk; counted for pacing', { requester: previous.requester });
+  await removeTempFiles(marker);
+  await writeFileAtomically(marker, JSON.stringify({ requester: source.requesterId, atMs: Date.now() }) + '\n');
   const what = `reqHistoricalData ${describeContract(plan.contract)} ${request.barSizeSetting} ${request.whatToShow} ending ${request.endDateTime} UTC (${request.durationStr})`;
   let beat: IbkrChunkHeartbeat = {
     index,
@@ -179,19 +219,13 @@ async function fetchIbkrChunk(deps: IbkrBackfillDeps, input: IbkrChunkInput): Pr
   const timer = setInterval(() => ctx.heartbeat(beat), 1000);
   let reply;
   try {
-    reply = await deps
-      .historicalBars()
-      .request(
-        {
-          symbol: plan.contract.symbol,
-          secType: plan.contract.secType,
-          exchange: plan.contract.exchange,
-          currency: plan.contract.currency,
-          ...(plan.contract.primaryExch ? { primaryExch: plan.contract.primaryExch } : {}),
-        },
-        request,
-        { signal: ctx.cancellationSignal, onProgress: (p: HistoricalProgress) => (beat = { ...beat, ...p }) },
-      );
+    reply = await source.request(contract, request, {
+      signal: ctx.cancellationSignal,
+      onProgress: (p: HistoricalProgress) => {
+        beat = { ...beat, ...p };
+        if (p.phase === 'requesting') sent = { index, atMs: Date.now(), requester: source.requesterId };
+      },
+    });
   } catch (err) {
     if (ctx.cancellationSignal.aborted) throw new CancelledFailure('backfill chunk cancelled', [done()]);
     if (err instanceof HistoricalDataError) {
@@ -215,12 +249,24 @@ async function fetchIbkrChunk(deps: IbkrBackfillDeps, input: IbkrChunkInput): Pr
     throw ApplicationFailure.nonRetryable(`${what}: ${(err as Error).message}`, 'BAD_REPLY');
   }
   await writeJsonlAtomically(file, converted.events);
+  await rm(marker, { force: true });
   counts.bars = converted.events.length;
   counts.dropped = converted.outside + converted.repeated;
   if (converted.events.length === 0) counts.empty = 1;
   if (counts.empty === 1) log.debug('no bars for chunk', { noData: reply.noData, file });
   await auditProgress(deps, input, counts);
   return done();
+}
+
+/** Beside a chunk's file while its request may be out: `{requester, atMs}` of the process sending it. */
+const SENDING = '.sending';
+
+async function readSending(marker: string): Promise<{ requester: string; atMs: number } | undefined> {
+  try {
+    return JSON.parse(await readFile(marker, 'utf8')) as { requester: string; atMs: number };
+  } catch {
+    return undefined;
+  }
 }
 
 /** The `job_runs` row's counts after this chunk (a store outage is logged, not fatal: the chunk is written). */

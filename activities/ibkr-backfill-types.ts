@@ -59,6 +59,14 @@ export interface IbkrBackfillPlan {
   readonly chunksPresent: number;
 }
 
+/** When a chunk's request went out, and which worker process sent it. */
+export interface IbkrSentRequest {
+  readonly index: number;
+  readonly atMs: number;
+  /** The sending process's historical source (`HistoricalBarsSource.requesterId`). */
+  readonly requester: string;
+}
+
 export interface IbkrChunkInput {
   readonly plan: IbkrBackfillPlan;
   readonly index: number;
@@ -66,6 +74,11 @@ export interface IbkrChunkInput {
   readonly jobRunId: number;
   /** Totals of the chunks before, so the audit row's counts stay current. */
   readonly totalsBefore: Readonly<Record<string, number>>;
+  /**
+   * The backfill's latest requests (at most the last hour): a worker that did not send them tells
+   * its pacer, so a backfill moving between workers (or resuming after a crash) keeps IB's limits.
+   */
+  readonly recentRequests?: readonly IbkrSentRequest[];
 }
 
 /** Counts of a backfill (or of one chunk). */
@@ -86,6 +99,8 @@ export interface IbkrBackfillCounts {
 
 export interface IbkrChunkResult {
   readonly index: number;
+  /** The request this chunk sent (none when its file was already there). */
+  readonly sent?: IbkrSentRequest;
   readonly fromMs: number;
   readonly toMs: number;
   readonly file: string;

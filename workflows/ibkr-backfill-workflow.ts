@@ -12,7 +12,7 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
-import type { IbkrBackfillCounts, IbkrBackfillInput, IbkrBackfillPlan, IbkrChunkResult } from '../activities/index.js';
+import type { IbkrBackfillCounts, IbkrBackfillInput, IbkrBackfillPlan, IbkrChunkResult, IbkrSentRequest } from '../activities/index.js';
 import { backfillChunk } from '../pipeline/datasets/backfill-range.js';
 import { AUDIT_FINISH_OPTIONS } from './activity-options.js';
 
@@ -41,6 +41,7 @@ export interface IbkrBackfillCarried {
   readonly startedAtMs: number;
   readonly activeMs: number;
   readonly requestMs: number;
+  readonly recentRequests?: readonly IbkrSentRequest[];
 }
 
 /** Input of {@link ibkrBackfillWorkflow}: the request, plus what a continued run carries. */
@@ -79,6 +80,9 @@ export const backfillProgressQuery = defineQuery<IbkrBackfillProgress>('progress
 
 /** Chunks per workflow run before it continues as new, bounding the history. */
 const CHUNKS_PER_RUN = 200;
+/** Requests remembered for the pacers of other workers: twice IB's 60 per window, at most an hour old. */
+const RECENT_REQUESTS = 120;
+const RECENT_REQUESTS_MS = 3_600_000;
 
 /** Deterministic id: one backfill per (symbol, bar, data type, range) at a time, e.g. `mdp-fetch-ibkr-SPY-1s-TRADES-2025-10-01-2025-10-03`. */
 export function ibkrBackfillWorkflowId(input: Pick<IbkrBackfillInput, 'symbol' | 'bar' | 'what' | 'from' | 'to'>): string {
@@ -110,6 +114,7 @@ export async function ibkrBackfillWorkflow(input: IbkrBackfillWorkflowInput): Pr
   let activeMs = carried?.activeMs ?? 0;
   let requestMs = carried?.requestMs ?? 0;
   let currentChunk: IbkrBackfillProgress['currentChunk'] = null;
+  let recentRequests: IbkrSentRequest[] = [...(carried?.recentRequests ?? [])];
 
   const progress = (): IbkrBackfillProgress => {
     let etaMs: number | null = null;
@@ -184,12 +189,20 @@ export async function ibkrBackfillWorkflow(input: IbkrBackfillWorkflowInput): Pr
         await condition(allHandlersFinished);
         return await continueAsNew<typeof ibkrBackfillWorkflow>({
           ...input,
-          carried: { plan, jobRunId, nextIndex, redoneChunks, totals, startedAtMs, activeMs, requestMs },
+          carried: { plan, jobRunId, nextIndex, redoneChunks, totals, startedAtMs, activeMs, requestMs, recentRequests },
         });
       }
       const chunk = backfillChunk(plan, nextIndex);
       currentChunk = { index: nextIndex, ...chunk };
-      const result: IbkrChunkResult = await fetchIbkrChunk({ plan, index: nextIndex, chunk, jobRunId, totalsBefore: { ...totals, chunksDone: nextIndex } });
+      const result: IbkrChunkResult = await fetchIbkrChunk({
+        plan,
+        index: nextIndex,
+        chunk,
+        jobRunId,
+        totalsBefore: { ...totals, chunksDone: nextIndex },
+        recentRequests,
+      });
+      if (result.sent) recentRequests = [...recentRequests, result.sent].filter((r) => r.atMs > Date.now() - RECENT_REQUESTS_MS).slice(-RECENT_REQUESTS);
       for (const key of Object.keys(totals) as (keyof IbkrBackfillCounts)[]) totals[key] += result.counts[key];
       if (result.attempt > 1) redoneChunks++;
       activeMs += result.elapsedMs;

@@ -25,11 +25,15 @@ import {
   HISTORICAL_BAR_SIZES,
   HistoricalDataError,
   historicalChunkRequest,
+  historicalRequestKey,
   parseBackfillRequest,
 } from '../../pipeline/producers/ibkr/index.js';
 import type { IbkrBackfillProgress } from '../../workflows/index.js';
 import { ibkrBackfillWorkflowId } from '../../workflows/index.js';
 import { backfillInputFromFlags, formatBackfillProgress } from '../../client/fetch-command.js';
+import type { IbkrPacingConfig } from '../../pipeline/config/index.js';
+import { Pacer, recordPastRequests } from '../../pipeline/producers/ibkr/index.js';
+import { ManualClock } from '../helpers/manual-clock.js';
 
 const NOW = Date.UTC(2026, 0, 1);
 const T = (iso: string) => Date.parse(iso);
@@ -268,5 +272,41 @@ describe('IBKR backfill (pure parts)', () => {
       jobRunId: 1,
     } satisfies IbkrBackfillProgress;
     assert.equal(formatBackfillProgress(p, 8), '[##------]  25% | 24/96 chunks (4 on disk, 10 empty) | 36000 bars | 20 requests, pacing wait 0:41 | ETA 3:10');
+  });
+
+  it("counts another worker's requests: a fresh pacer told of them waits as if it had sent them (each counted once)", async () => {
+    const limits: IbkrPacingConfig = {
+      enabled: true,
+      messages_per_second: 50,
+      historical_max_open: 50,
+      historical_identical_ms: 15_000,
+      historical_same_contract_max: 5,
+      historical_same_contract_ms: 2_000,
+      historical_window_max: 60,
+      historical_window_ms: 600_000,
+    };
+    const clock = new ManualClock();
+    const pacer = new Pacer({ limits, clock, marginMs: 0 });
+    const contract = { symbol: 'SPY', secType: 'STK', exchange: 'SMART', currency: 'USD' };
+    const at = (i: number) => historicalChunkRequest({ fromMs: i * 1800_000, toMs: (i + 1) * 1800_000 }, '1s', 'TRADES', false);
+    const t0 = clock.now();
+    // Another worker sent 60 requests over the last 5 minutes, the last one (chunk 59) just now.
+    const past = Array.from({ length: 60 }, (_, i) => ({ id: `other|${i}`, request: at(i), atMs: t0 - 300_000 + i * 5_000 + 5_000 }));
+    const recorded = new Set<string>();
+    recordPastRequests(pacer, recorded, contract, past);
+    recordPastRequests(pacer, recorded, contract, past);
+    assert.equal(recorded.size, 60);
+    const times: number[] = [];
+    const next = pacer.acquireHistorical(historicalRequestKey(contract, at(60))).then(() => times.push(clock.now()));
+    const again = pacer.acquireHistorical(historicalRequestKey(contract, at(59))).then(() => times.push(clock.now()));
+    await clock.advance(900_000);
+    await Promise.all([next, again]);
+    // The 10-minute window is full: the next request goes when the oldest of the 60 (t0 - 295 s)
+    // leaves it, at t0 + 305 s; the one after (identical to chunk 59, so 15 s after t0 at the
+    // earliest) when the second oldest does, at t0 + 310 s. A pacer not told waits for neither.
+    assert.deepEqual(
+      times.map((t) => t - t0),
+      [305_000, 310_000],
+    );
   });
 });
