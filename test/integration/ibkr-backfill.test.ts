@@ -16,6 +16,8 @@ import type { Bar, StreamEventV1 } from '../../pipeline/contracts/index.js';
 import { formatMicros, makeEventId } from '../../pipeline/contracts/index.js';
 import type { Database } from '../../store/index.js';
 import { JobRunTracker, StoreClient } from '../../store/index.js';
+import { defaultPayloadConverter } from '@temporalio/common';
+import type { IbkrChunkHeartbeat } from '../../activities/index.js';
 import type { IbkrBackfillProgress, IbkrBackfillWorkflowInput, ReplayProgress } from '../../workflows/index.js';
 import { ibkrBackfillWorkflowId } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
@@ -181,7 +183,26 @@ describe('IBKR backfill (mdp dataset fetch ibkr → fake TWS via @stoqey/ib → 
     const pacedConfig = config(paced.tap.port, MDP_PACING, 'paced');
     await startWorker(pacedConfig);
     const began = Date.now();
-    const result = await backfill(pacedConfig, input);
+    const handle = await env.client.workflow.start('ibkrBackfillWorkflow', {
+      taskQueue: pacedConfig.temporal.task_queue,
+      workflowId: `${ibkrBackfillWorkflowId(input)}-${tag}`,
+      args: [input],
+    });
+    // While it runs, the Web UI's view: the pending chunk's heartbeat (chunk, phase, time waited)
+    // and the progress query.
+    const seen = await waitFor('a chunk heartbeating while it waits for the pacer, and progress', 60_000, async () => {
+      const { raw } = await handle.describe();
+      const pending = raw.pendingActivities?.find((a) => a.activityType?.name === 'fetchIbkrChunk' && a.heartbeatDetails?.payloads?.length);
+      const progress = await handle.query<IbkrBackfillProgress>('progress');
+      if (!pending || progress.chunksDone < 12) return undefined;
+      const details = defaultPayloadConverter.fromPayload<IbkrChunkHeartbeat>(pending.heartbeatDetails!.payloads![0]);
+      return details.phase === 'pacing' && details.waitedMs === 0 ? { details, progress } : undefined;
+    });
+    assert.equal(seen.details.chunksTotal, 60);
+    assert.match(seen.details.chunk, /^2025-10-01T1\d:\d\d:00\.000Z \.\. 2025-10-01T1\d:\d\d:00\.000Z$/);
+    assert.ok(seen.progress.counts.pacingWaitMs > 0, 'the pacer made requests wait');
+    assert.ok(seen.progress.etaMs !== null && seen.progress.etaMs > 0, 'an ETA');
+    const result = (await handle.result()) as IbkrBackfillProgress;
     const wallMs = Date.now() - began;
 
     assert.equal(result.phase, 'finished');
@@ -204,13 +225,13 @@ describe('IBKR backfill (mdp dataset fetch ibkr → fake TWS via @stoqey/ib → 
     const unpaced = await startTws();
     const unpacedConfig = config(unpaced.tap.port, { ...MDP_PACING, enabled: false }, 'unpaced');
     await startWorker(unpacedConfig);
-    const handle = await env.client.workflow.start('ibkrBackfillWorkflow', {
+    const unpacedRun = await env.client.workflow.start('ibkrBackfillWorkflow', {
       taskQueue: unpacedConfig.temporal.task_queue,
       workflowId: `${ibkrBackfillWorkflowId(input)}-${tag}-unpaced`,
       args: [{ ...input, dataset: 'unpaced' }],
     });
     await waitFor('the unpaced backfill to trip the fake TWS', 60_000, () => Promise.resolve(unpaced.tws.pacingViolations > 0 ? true : undefined));
-    await handle.terminate('the test saw the violations it was waiting for');
+    await unpacedRun.terminate('the test saw the violations it was waiting for');
     assert.ok(
       unpaced.tws.violations.some((v) => v.code === 162 && v.rule.startsWith('historical_')),
       JSON.stringify(unpaced.tws.violations.slice(0, 3)),
@@ -229,7 +250,19 @@ describe('IBKR backfill (mdp dataset fetch ibkr → fake TWS via @stoqey/ib → 
       chunkSeconds: 300,
       dataset: 'exact',
     };
-    const fetched = await backfill(cfg, input);
+    // Through the command line: progress lines, then the summary.
+    const cli = await runNodeScript('dist/client/cli.js', [
+      ...['dataset', 'fetch', 'ibkr', '--config', writeConfigFile(cfg, `${tag}-fetch-cli`), '--symbol', 'SPY', '--bar', '1s'],
+      ...['--from', input.from, '--to', input.to, '--chunk-seconds', '300', '--dataset', 'exact'],
+    ]);
+    assert.equal(cli.code, 0, cli.stderr);
+    const workflowId = ibkrBackfillWorkflowId({ ...input, what: 'TRADES' });
+    assert.match(cli.stdout, new RegExp(`^${workflowId}: started$`, 'm'));
+    assert.match(cli.stdout, /^\[#+\] 100% \| 4\/4 chunks \(0 on disk, 0 empty\) \| \d+ bars \| 4 requests, pacing wait \d+:\d\d \| done in \d+:\d\d$/m);
+    assert.match(cli.stdout, /^backfill .* finished: 4 chunks → \d+ 1s TRADES bars of SPY/m);
+    assert.match(cli.stdout, /^dataset exact: .*exact \(registered in .*datasets\.yaml\), provider ibkr-/m);
+    assert.match(cli.stdout, /^replay it: mdp stream replay --dataset exact --from 2025-10-01T13:30:00Z --to 2025-10-01T13:50:00Z$/m);
+    const fetched = (await env.client.workflow.getHandle(workflowId).result()) as IbkrBackfillProgress;
     assert.equal(fetched.chunksTotal, 4);
     assert.equal(fetched.counts.empty, 0);
 
@@ -259,7 +292,8 @@ describe('IBKR backfill (mdp dataset fetch ibkr → fake TWS via @stoqey/ib → 
       assert.deepEqual(landed.map(ohlcv), expected.map(ohlcv), `${interval} bars equal the tape's`);
     }
 
-    const [run] = await new JobRunTracker(db).listRecent(`${ibkrBackfillWorkflowId(input)}-${tag}`, 1);
+    const [run] = await new JobRunTracker(db).listRecent(workflowId, 1);
+    await db.deleteFrom('job_runs').where('job_name', '=', workflowId).execute();
     assert.equal(run.kind, 'backfill');
     assert.equal(run.status, 'success');
     assert.equal(run.counts.bars, rows.length);
@@ -347,5 +381,27 @@ describe('IBKR backfill (mdp dataset fetch ibkr → fake TWS via @stoqey/ib → 
     const other = await runNodeScript('dist/client/cli.js', ['dataset', 'fetch', 'yahoo', '--config', cfgFile]);
     assert.equal(other.code, 2);
     assert.match(other.stderr, /dataset fetch takes one source, ibkr \(got "yahoo"\)/);
+  });
+
+  it('an IB error fails the backfill with its code and the request (exit 1), and its job_runs row says why', async function () {
+    const { tap } = await startTws();
+    const cfg = config(tap.port, MDP_PACING, 'errors');
+    await startWorker(cfg);
+    const from = iso(TAPE_START_SEC),
+      to = iso(TAPE_START_SEC + 600);
+    const run = await runNodeScript('dist/client/cli.js', [
+      ...['dataset', 'fetch', 'ibkr', '--config', writeConfigFile(cfg, `${tag}-errors`), '--symbol', 'ZZZZ', '--bar', '1m'],
+      ...['--from', from, '--to', to, '--dataset', 'unknown'],
+    ]);
+    assert.equal(run.code, 1, run.stdout + run.stderr);
+    const why =
+      'reqHistoricalData ZZZZ STK SMART USD 1 min TRADES ending 20251001-13:40:00 UTC (600 S): IB error 200: No security definition has been found for the request';
+    assert.match(run.stdout, new RegExp(`backfill mdp-fetch-ibkr-ZZZZ-1m-TRADES-\\S+ failed: ${why.replace(/[()]/g, '\\$&')}`));
+    const workflowId = ibkrBackfillWorkflowId({ symbol: 'ZZZZ', bar: '1m', what: 'TRADES', from, to });
+    const [row] = await new JobRunTracker(db).listRecent(workflowId, 1);
+    await db.deleteFrom('job_runs').where('job_name', '=', workflowId).execute();
+    assert.equal(row.status, 'failure');
+    assert.equal(row.error, why);
+    assert.equal(tap.requests.length, 1, 'a final error is not retried');
   });
 });
