@@ -1,3 +1,5 @@
+import type { IbkrProducerDeps } from './ibkr-producer-activity.js';
+import { createIbkrProducerActivity } from './ibkr-producer-activity.js';
 import type { InferenceDeps } from './inference-activity.js';
 import { createInferenceActivity } from './inference-activity.js';
 import type { MicroBatchDeps } from './microbatch-activity.js';
@@ -13,7 +15,7 @@ import { createRecoveryActivity } from './recovery-activity.js';
 import type { IbkrBackfillDeps } from './ibkr-backfill-activity.js';
 import { createIbkrBackfillActivities } from './ibkr-backfill-activity.js';
 
-export type ActivityDeps = MicroBatchDeps & ProducerDeps & InferenceDeps & ReplayDeps & ModelDeps & RecoveryDeps & IbkrBackfillDeps;
+export type ActivityDeps = MicroBatchDeps & ProducerDeps & IbkrProducerDeps & InferenceDeps & ReplayDeps & ModelDeps & RecoveryDeps & IbkrBackfillDeps;
 
 /**
  * All activities of the pipeline, wired to their dependencies: workers pass real Redis/PostgreSQL
@@ -23,6 +25,7 @@ export function createActivities(deps: ActivityDeps) {
   return {
     runMicroBatchShard: createMicroBatchActivity(deps),
     runProducer: createProducerActivity(deps),
+    runIbkrProducer: createIbkrProducerActivity(deps),
     runInferenceShard: createInferenceActivity(deps),
     ...createReplayActivities(deps),
     ...createModelActivities(deps),
@@ -34,6 +37,7 @@ export function createActivities(deps: ActivityDeps) {
 export type Activities = ReturnType<typeof createActivities>;
 export type { MicroBatchDefaults, MicroBatchDeps } from './microbatch-activity.js';
 export type { ProducerDefaults, ProducerDeps } from './producer-activity.js';
+export type { IbkrProducerDefaults, IbkrProducerDeps } from './ibkr-producer-activity.js';
 export type { InferenceDefaults, InferenceDeps } from './inference-activity.js';
 export type { ReplayDefaults, ReplayDeps } from './replay-activity.js';
 export type { StoredBarsReader } from './replay-chunk.js';

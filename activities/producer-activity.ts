@@ -1,10 +1,11 @@
 import { ApplicationFailure, CancelledFailure, Context, sleep } from '@temporalio/activity';
 import type { Bus } from '../pipeline/bus/index.js';
-import { BacklogGate, shardOf, shardStream } from '../pipeline/bus/index.js';
+import { BacklogGate } from '../pipeline/bus/index.js';
 import type { StreamEventV1 } from '../pipeline/contracts/index.js';
 import { parseIsoToMicros } from '../pipeline/contracts/index.js';
 import { SyntheticProducer } from '../pipeline/producers/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
+import { eventStream, publishEvents } from './publish-events.js';
 import { reportFailure } from './shard-consumer.js';
 import type { ProducerHeartbeat, ProducerInput, ProducerResume, ProducerRunResult } from './types.js';
 
@@ -66,19 +67,11 @@ export function createProducerActivity(deps: ProducerDeps) {
     const bus = deps.openBus();
     const gate = new BacklogGate({ bus, metrics: deps.metrics, log, component: 'producer' });
     // The shard streams this producer's symbols hash to: the ones it could overfill.
-    const streams = new Set(options.symbols.map((symbol) => shardStream(baseStream, shardOf(provider, symbol, shards))));
+    const streams = new Set(options.symbols.map((symbol) => eventStream({ provider, symbol }, baseStream, shards)));
 
     const publish = async (events: readonly StreamEventV1[]) => {
-      const batches = new Map<string, string[]>();
-      for (const event of events) {
-        const stream = shardStream(baseStream, shardOf(event.provider, event.symbol, shards));
-        let batch = batches.get(stream);
-        if (!batch) batches.set(stream, (batch = []));
-        batch.push(JSON.stringify(event));
-      }
-      await bus.publishMany(batches);
+      await publishEvents(bus, deps.metrics, events, { stream: baseStream, shards });
       gate.taken(events.length);
-      for (const [stream, batch] of batches) deps.metrics.eventsIngested.inc({ bus: bus.kind, topic: stream, provider }, batch.length);
       total += events.length;
     };
     const snapshot = (): ProducerResume => ({ published: total, state: producer.state() });

@@ -69,10 +69,14 @@ export interface MicroBatchHeartbeat {
   readonly jobRunId: number;
 }
 
-/** Input of the synthetic producer (`producerWorkflow`). */
+/** Input of a producer (`producerWorkflow`): the synthetic one, or the IBKR live feed. */
 export interface ProducerInput {
-  /** Kind of producer (only `synthetic` so far); events carry `producers.synthetic.provider` as their provider. */
-  readonly provider?: 'synthetic';
+  /**
+   * Kind of producer: `synthetic` (default; events carry `producers.synthetic.provider`) or `ibkr`
+   * (Interactive Brokers through TWS / IB Gateway, `producers.ibkr`; of the fields below it takes
+   * `stream`, `shards`, `maxRunMs` and `resume`).
+   */
+  readonly provider?: 'synthetic' | 'ibkr';
   /** Base event stream (sharded as `${stream}.${shard}`). Default `bus.redis.stream`. */
   readonly stream?: string;
   readonly shards?: number;
@@ -111,8 +115,46 @@ export interface ProducerRunResult {
 
 export interface ProducerHeartbeat {
   readonly published: number;
-  /** SyntheticProducer state, so a retried attempt continues the same deterministic sequence. */
+  /** The producer's state (SyntheticProducer's, or {@link IbkrResumeState}), so a retried attempt continues the same sequence. */
   readonly state: unknown;
+  /** IBKR producer: the live feed as `mdp status` shows it. */
+  readonly feed?: IbkrFeedView;
+}
+
+/** What an IBKR producer run carries to the next attempt or run. */
+export interface IbkrResumeState {
+  readonly ver: 1;
+  /** The event builder's per-second tick counts (see IbkrEventBuilder). */
+  readonly events: unknown;
+  /** The last moment the feed was known live (epoch ms): a successor reports the time since as a gap. */
+  readonly lastLiveMs: number | null;
+  /** Gaps closed so far (all runs of this workflow), and their total length. */
+  readonly gaps: number;
+  readonly gapSeconds: number;
+  readonly lastGap: IbkrGapView | null;
+}
+
+export interface IbkrGapView {
+  readonly fromMs: number;
+  readonly toMs: number;
+  readonly seconds: number;
+  readonly reason: string;
+}
+
+/** The IBKR live feed in a heartbeat. */
+export interface IbkrFeedView {
+  /** `starting` until first subscribed, then `live`, or `gap` while data is not flowing. */
+  readonly status: 'starting' | 'live' | 'gap';
+  /** The gap open now. */
+  readonly openGap: { readonly sinceMs: number; readonly reason: string } | null;
+  readonly gaps: number;
+  readonly gapSeconds: number;
+  readonly lastGap: IbkrGapView | null;
+  /** Contracts subscribed (of those within the line budget) and the ones refused, with why. */
+  readonly contracts: number;
+  readonly refused: readonly { readonly contract: string; readonly reason: string }[];
+  /** Events dropped because the bus could not take them in time (reported as a gap too). */
+  readonly dropped: number;
 }
 
 /** Input of one inference shard consumer (`streamConsumerWorkflow` with role `inference`). */

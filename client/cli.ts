@@ -3,7 +3,7 @@
  * The `mdp` command line.
  *
  *   mdp up                 [--config F]                 the live synthetic pipeline, with progress
- *   mdp stream produce     [--config F] --provider synthetic [--rate N] [--count N] [--start-ts ISO]
+ *   mdp stream produce     [--config F] --provider synthetic [--rate N] [--count N] [--start-ts ISO] | --provider ibkr
  *   mdp stream micro-batch [--config F] [--window 2s]
  *   mdp stream infer       [--config F] --adapter rules|sklearn [--model models/x.onnx]
  *   mdp stream tail        [--config F] --topic mdp.events [--limit 50]
@@ -24,7 +24,7 @@ import { ConfigError, loadStreamingConfig } from '../pipeline/config/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { parseDurationMs } from '../pipeline/contracts/index.js';
 import { createDb, migrateToLatest } from '../store/index.js';
-import { drainPipeline, startInference, startMicroBatchers, startProducer, tailTopic } from './stream-commands.js';
+import { checkProducer, drainPipeline, ProducerConfigError, startInference, startMicroBatchers, startProducer, tailTopic } from './stream-commands.js';
 import { connectTemporal } from './temporal.js';
 import { up } from './up-command.js';
 import { followReplay, startReplay } from './replay-command.js';
@@ -46,10 +46,11 @@ class UsageError extends Error {
 const USAGE = `usage: mdp <command> [options]
   up                    run the live synthetic pipeline on the local stack, with progress (Ctrl-C stops)
   stream produce        --provider synthetic [--rate EVENTS_PER_S] [--count N] [--start-ts ISO]
+                        | --provider ibkr   live trades / 5 s bars of producers.ibkr from TWS or IB Gateway
   stream micro-batch    [--window 2s]
   stream infer          --adapter rules|sklearn [--model PATH.onnx]
   stream tail           --topic TOPIC [--limit 50]
-  stream drain          stop the producer and micro-batch workflows cleanly
+  stream drain          stop the producers and micro-batch workflows cleanly
   stream replay         --dataset NAME --from 2025-10-01 --to 2025-10-02 [--chunk-span 15m] [--speed N]
                         (progress until done; Ctrl-C detaches) | --follow WORKFLOW_ID to reattach
   model reload          --path models/NAME.onnx [--reference F]   validate the model, then switch the
@@ -136,22 +137,35 @@ async function run(argv: string[]): Promise<number> {
         write: out,
       });
     case 'stream produce': {
-      if (values.provider !== 'synthetic') {
-        throw new UsageError(
-          values.provider === 'ibkr'
-            ? 'provider "ibkr" needs an IBKR gateway and is not available in this build yet (use --provider synthetic)'
-            : `--provider must be "synthetic" (got ${JSON.stringify(values.provider)})`,
-        );
+      const provider = values.provider;
+      if (provider !== 'synthetic' && provider !== 'ibkr') throw new UsageError(`--provider must be "synthetic" or "ibkr" (got ${JSON.stringify(provider)})`);
+      if (provider === 'ibkr' && (values.rate !== undefined || values.count !== undefined || values['start-ts'] !== undefined)) {
+        throw new UsageError('--rate, --count and --start-ts are for --provider synthetic; the IBKR feed is what TWS sends');
+      }
+      // A config that cannot work is reported before anything connects.
+      try {
+        checkProducer(config, provider);
+      } catch (e) {
+        if (e instanceof ProducerConfigError) throw new UsageError(`invalid configuration: ${e.message}`);
+        throw e;
       }
       const started = await withTemporal(config, (client) =>
-        startProducer(client, config, {
-          provider: 'synthetic',
-          rate: intOption('rate', values.rate),
-          count: intOption('count', values.count),
-          startTs: values['start-ts'],
-        }),
+        startProducer(
+          client,
+          config,
+          provider === 'ibkr'
+            ? { provider }
+            : { provider, rate: intOption('rate', values.rate), count: intOption('count', values.count), startTs: values['start-ts'] },
+        ),
       );
-      out(`${started.workflowId}: ${started.started ? 'started' : 'already running (kept; drain it to change its input)'}\n`);
+      for (const warning of started.warnings) process.stderr.write(`warning: ${warning}\n`);
+      out(
+        `${started.workflowId}: ${started.started ? 'started' : 'already running (kept; drain it to change its input)'}${
+          provider === 'ibkr'
+            ? ` (TWS ${config.producers.ibkr.host}:${config.producers.ibkr.port}, client id ${config.producers.ibkr.client_id}; mdp status shows its feed)`
+            : ''
+        }\n`,
+      );
       return 0;
     }
     case 'stream micro-batch': {

@@ -2,7 +2,7 @@ import { busNames } from '../pipeline/config/index.js';
 import type { Client, WorkflowExecutionDescription } from '@temporalio/client';
 import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client';
 import { defaultPayloadConverter } from '@temporalio/common';
-import type { InferenceHeartbeat, MicroBatchHeartbeat, ProducerHeartbeat } from '../activities/types.js';
+import type { IbkrFeedView, InferenceHeartbeat, MicroBatchHeartbeat, ProducerHeartbeat } from '../activities/types.js';
 import type { Bus } from '../pipeline/bus/index.js';
 import { openBus, shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
@@ -55,6 +55,8 @@ export interface ConsumerView {
   readonly modelVersion: string | null;
   /** Producer: events published by the running activity. */
   readonly published: number | null;
+  /** IBKR producer: its live feed (connected or in a gap, gaps so far, refused contracts). */
+  readonly feed: IbkrFeedView | null;
 }
 
 export interface ReplayView {
@@ -90,13 +92,26 @@ interface Member {
   readonly workflowId: string;
   readonly stream: string;
   readonly group: string | null;
+  /** Shown only when its workflow exists (the IBKR producer of a config that does not enable it). */
+  readonly optional?: boolean;
 }
 
-/** The fleet of the config: the producer, then every shard's micro-batch and inference owner. */
+/**
+ * The fleet of the config: the producers (the IBKR one when `producers.ibkr.enabled`, or when it
+ * runs), then every shard's micro-batch and inference owner.
+ */
 export function fleetMembers(config: StreamingConfig): Member[] {
   const redis = busNames(config);
   const members: Member[] = [
     { role: 'producer', shard: null, workflowId: producerWorkflowId(config.producers.synthetic.provider), stream: redis.stream, group: null },
+    {
+      role: 'producer',
+      shard: null,
+      workflowId: producerWorkflowId(config.producers.ibkr.provider),
+      stream: redis.stream,
+      group: null,
+      optional: !config.producers.ibkr.enabled,
+    },
   ];
   for (let shard = 0; shard < config.bus.shards; shard++) {
     members.push({
@@ -148,6 +163,7 @@ function fromDescription(member: Member, description: WorkflowExecutionDescripti
     adapter: null,
     modelVersion: null,
     published: null,
+    feed: null,
   };
   const activity = description?.status.name === 'RUNNING' ? description.raw.pendingActivities?.[0] : undefined;
   if (!activity) return empty;
@@ -173,6 +189,7 @@ function fromDescription(member: Member, description: WorkflowExecutionDescripti
     adapter: beat.adapter ?? null,
     modelVersion: beat.version ?? null,
     published: beat.published ?? null,
+    feed: beat.feed ?? null,
   };
 }
 
@@ -244,6 +261,7 @@ export async function readFleetStatus(client: Client | null, bus: Bus, countBars
   const consumers: ConsumerView[] = [];
   for (const m of members) {
     const view = fromDescription(m, descriptions.get(m.workflowId) ?? null);
+    if (m.optional && view.status === 'NOT_FOUND') continue;
     let lagMs: number | null = null,
       pending: number | null = null,
       backlog: number | null = null,
@@ -288,6 +306,27 @@ function backlogText(c: ConsumerView): string {
   return c.retention ? `${c.backlog} (${(Math.round((c.backlog / c.retention) * 1000) / 10).toString()}%)` : String(c.backlog);
 }
 
+/**
+ * An IBKR feed in one line: live or in a gap (since when, why), the gaps so far and the last one,
+ * events dropped, contracts refused. A gap is never hidden: it is what a trader must know.
+ */
+export function feedText(f: IbkrFeedView, nowMs: number): string {
+  const state =
+    f.status === 'live'
+      ? `feed live (${f.contracts} contracts)`
+      : f.status === 'starting'
+        ? 'feed connecting to TWS (not live yet)'
+        : `feed GAP for ${((nowMs - (f.openGap?.sinceMs ?? nowMs)) / 1000).toFixed(1)}s (${f.openGap?.reason ?? '?'}, since ${clock(f.openGap?.sinceMs ?? null)})`;
+  const gaps =
+    f.gaps === 0
+      ? 'no gaps'
+      : `${f.gaps} gap${f.gaps === 1 ? '' : 's'} (${f.gapSeconds}s in all)${f.lastGap ? `, last ${f.lastGap.seconds}s (${f.lastGap.reason}) ${clock(f.lastGap.fromMs)}–${clock(f.lastGap.toMs)}` : ''}`;
+  const parts = [state, gaps];
+  if (f.dropped > 0) parts.push(`${f.dropped} events dropped (bus backpressure)`);
+  if (f.refused.length > 0) parts.push(`refused: ${f.refused.map((r) => `${r.contract} (${r.reason})`).join(', ')}`);
+  return parts.join('; ');
+}
+
 /** The fleet as a table, then replays, the recovery schedule and the progress line. */
 export function formatFleetStatus(s: FleetStatus, previous?: FleetStatus): string {
   const header = [
@@ -329,6 +368,7 @@ export function formatFleetStatus(s: FleetStatus, previous?: FleetStatus): strin
       .join('  ')
       .trimEnd();
   const out = [line(header), ...rows.map(line)];
+  for (const c of s.consumers) if (c.feed) out.push(`  ${c.workflowId}: ${feedText(c.feed, s.atMs)}`);
   for (const c of s.consumers) if (c.lastFailure) out.push(`  ${c.workflowId}: last attempt failed: ${c.lastFailure}`);
   if (s.temporalError) out.push(`Temporal: ${s.temporalError}`);
   if (s.replays.length === 0) out.push('replays: none running');

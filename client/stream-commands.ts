@@ -4,6 +4,7 @@ import { WorkflowNotFoundError } from '@temporalio/client';
 import type { ProducerInput } from '../activities/types.js';
 import { openBus, shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
+import { planIbkrFeed, refusedLinesMessage } from '../pipeline/producers/ibkr/index.js';
 import type { LoopStatus, ProducerWorkflowInput, StreamConsumerInput } from '../workflows/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
 
@@ -32,12 +33,46 @@ async function startOrFind(client: Client, config: StreamingConfig, type: string
   return { workflowId, started: true };
 }
 
-/** `mdp stream produce --provider synthetic [--rate N] [--count N] [--start-ts ISO]`. */
-export async function startProducer(client: Client, config: StreamingConfig, input: ProducerInput): Promise<StartedWorkflow> {
+/** A producer's config does not let it start: the message names the keys. */
+export class ProducerConfigError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = this.constructor.name;
+  }
+}
+
+/** The producer workflow id of a kind of producer (`synthetic`, `ibkr`): named after its configured provider. */
+export function producerWorkflowIdOf(config: StreamingConfig, kind: 'synthetic' | 'ibkr'): string {
+  return producerWorkflowId(kind === 'ibkr' ? config.producers.ibkr.provider : config.producers.synthetic.provider);
+}
+
+/**
+ * Whether the config lets a producer start: throws {@link ProducerConfigError} naming the keys,
+ * or returns warnings (IBKR: the contracts beyond the market data line budget).
+ */
+export function checkProducer(config: StreamingConfig, provider: string): string[] {
+  if (provider === 'synthetic') return [];
+  if (provider !== 'ibkr') throw new ProducerConfigError(`unknown provider "${provider}" (available: synthetic, ibkr)`);
+  const plan = planIbkrFeed(config.producers.ibkr, config.micro_batch);
+  if (plan.errors.length > 0) throw new ProducerConfigError(plan.errors.join('\n'));
+  if (config.producers.ibkr.provider === config.producers.synthetic.provider) {
+    throw new ProducerConfigError(
+      `producers.ibkr.provider and producers.synthetic.provider are both "${config.producers.ibkr.provider}": their events and workflows would mix`,
+    );
+  }
+  const refused = refusedLinesMessage(plan, config.producers.ibkr.market_data_lines);
+  return refused ? [refused] : [];
+}
+
+/**
+ * `mdp stream produce --provider synthetic [--rate N] [--count N] [--start-ts ISO]` or
+ * `--provider ibkr`, after {@link checkProducer} (its warnings are returned).
+ */
+export async function startProducer(client: Client, config: StreamingConfig, input: ProducerInput): Promise<StartedWorkflow & { warnings: string[] }> {
   const provider = input.provider ?? 'synthetic';
-  if (provider !== 'synthetic') throw new Error(`unknown provider "${String(provider)}" (available: synthetic)`);
+  const warnings = checkProducer(config, provider);
   const workflowInput: ProducerWorkflowInput = { ...input, provider };
-  return startOrFind(client, config, 'producerWorkflow', producerWorkflowId(config.producers.synthetic.provider), workflowInput);
+  return { ...(await startOrFind(client, config, 'producerWorkflow', producerWorkflowIdOf(config, provider), workflowInput)), warnings };
 }
 
 /** `mdp stream micro-batch --window 2s`: one consumer workflow per shard. */
@@ -66,9 +101,9 @@ export async function startInference(client: Client, config: StreamingConfig, ad
   return started;
 }
 
-/** Workflow ids of the live pipeline (producer, every shard's micro-batcher and inference consumer). */
+/** Workflow ids of the live pipeline (the producers, every shard's micro-batcher and inference consumer). */
 export function pipelineWorkflowIds(config: StreamingConfig): string[] {
-  const ids = [producerWorkflowId(config.producers.synthetic.provider)];
+  const ids = [producerWorkflowIdOf(config, 'synthetic'), producerWorkflowIdOf(config, 'ibkr')];
   for (let shard = 0; shard < config.bus.shards; shard++) ids.push(microBatchWorkflowId(busNames(config).stream, shard));
   for (let shard = 0; shard < config.bus.shards; shard++) ids.push(inferenceWorkflowId(busNames(config).features_stream, shard));
   return ids;

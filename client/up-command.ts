@@ -51,6 +51,8 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
   const bus = openBus(config);
   try {
     const producer = await startProducer(temporal.client, config, { provider: 'synthetic' });
+    // The IBKR live feed too when the config enables it (a config error stops `up` before it starts).
+    const ibkr = config.producers.ibkr.enabled ? await startProducer(temporal.client, config, { provider: 'ibkr' }) : undefined;
     const consumers = await startMicroBatchers(temporal.client, config, undefined);
     const adapter = configuredAdapter(config);
     const inference = adapter ? await startInference(temporal.client, config, adapter) : [];
@@ -68,6 +70,12 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
         '',
         `mdp live pipeline: ${config.producers.synthetic.symbols.join(', ')} at ${config.producers.synthetic.tick_rate} ticks/s each, ${config.micro_batch.window_ms} ms windows, ${config.bus.shards} shards on ${config.bus.type === 'kafka' ? `Kafka (${config.bus.kafka.brokers.join(',')})` : 'Redis'}`,
         `  producer   ${producer.workflowId} (${producer.started ? 'started' : 'already running, resumed'})`,
+        ...(ibkr
+          ? [
+              `  producer   ${ibkr.workflowId} (IBKR via TWS ${config.producers.ibkr.host}:${config.producers.ibkr.port}; ${ibkr.started ? 'started' : 'already running, resumed'})`,
+              ...ibkr.warnings.map((w) => `  warning    ${w}`),
+            ]
+          : []),
         ...consumers.map((c) => `  consumer   ${c.workflowId} (${c.started ? 'started' : 'already running, resumed'})`),
         ...inference.map((c) => `  inference  ${c.workflowId} (${adapter}; ${c.started ? 'started' : 'already running, resumed'})`),
         `  recovery   ${recovery}`,

@@ -1,5 +1,13 @@
 import { resolve } from 'node:path';
-import type { IbkrBackfillDefaults, InferenceDefaults, MicroBatchDefaults, ProducerDefaults, RecoveryDefaults, ReplayDefaults } from '../activities/index.js';
+import type {
+  IbkrBackfillDefaults,
+  IbkrProducerDefaults,
+  InferenceDefaults,
+  MicroBatchDefaults,
+  ProducerDefaults,
+  RecoveryDefaults,
+  ReplayDefaults,
+} from '../activities/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { busNames, configuredAdapter } from '../pipeline/config/index.js';
 import { loadRulesFile } from '../pipeline/inference/rules/index.js';
@@ -42,6 +50,20 @@ export function producerDefaults(config: StreamingConfig): ProducerDefaults {
     tickRate: synthetic.tick_rate,
     priceVolatility: synthetic.price_volatility,
     maxRunMs: DEFAULT_MAX_RUN_MS,
+  };
+}
+
+/** A run of the IBKR producer: a day (TWS restarts daily; each new run reconnects, a gap it reports). */
+const IBKR_MAX_RUN_MS = 24 * 60 * 60_000;
+
+/** `producers.ibkr.*`, where it publishes, and the lateness reach its 5-second bars must fit in. */
+export function ibkrProducerDefaults(config: StreamingConfig): IbkrProducerDefaults {
+  return {
+    stream: busNames(config).stream,
+    shards: config.bus.shards,
+    ibkr: config.producers.ibkr,
+    microBatch: { allow_late_ms: config.micro_batch.allow_late_ms, window_ms: config.micro_batch.window_ms },
+    maxRunMs: IBKR_MAX_RUN_MS,
   };
 }
 

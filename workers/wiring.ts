@@ -6,7 +6,15 @@ import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import { OutageLog } from '../pipeline/telemetry/index.js';
 import type { Database } from '../store/index.js';
 import { JobRunTracker, ShardPositionStore, SignalsStoreClient, StoreClient } from '../store/index.js';
-import { ibkrBackfillDefaults, inferenceDefaults, microBatchDefaults, producerDefaults, recoveryDefaults, replayDefaults } from './activity-defaults.js';
+import {
+  ibkrBackfillDefaults,
+  ibkrProducerDefaults,
+  inferenceDefaults,
+  microBatchDefaults,
+  producerDefaults,
+  recoveryDefaults,
+  replayDefaults,
+} from './activity-defaults.js';
 import { adapterFactory } from './adapters.js';
 import { ibkrHistoricalBars } from './ibkr-connections.js';
 
@@ -28,6 +36,7 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
     log,
     microBatch: microBatchDefaults(config),
     producer: producerDefaults(config),
+    ibkrProducer: ibkrProducerDefaults(config),
     inference: inferenceDefaults(config),
     recovery: recoveryDefaults(config),
     replay: replayDefaults(config),

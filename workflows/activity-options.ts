@@ -17,6 +17,15 @@ export const LOOP_ACTIVITY_OPTIONS = {
 } as const satisfies ActivityOptions;
 
 /**
+ * The IBKR live producer: the loop's heartbeat and retry, but a run of up to a day (each run
+ * reconnects to TWS, which the producer reports as a gap, so runs are long; TWS restarts daily).
+ */
+export const IBKR_LOOP_ACTIVITY_OPTIONS = {
+  ...LOOP_ACTIVITY_OPTIONS,
+  startToCloseTimeout: '25 hours',
+} as const satisfies ActivityOptions;
+
+/**
  * Ending a job's `job_runs` row (a replay, a model reload): retried until the store answers, for up
  * to a day, so an outage at the end of a job does not leave its row `running` (ten attempts gave
  * up after about three minutes).

@@ -1,11 +1,12 @@
 import { CancellationScope, continueAsNew, isCancellation, proxyActivities, setHandler, workflowInfo } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { ProducerInput, ProducerResume, ProducerRunResult } from '../activities/types.js';
-import { LOOP_ACTIVITY_OPTIONS } from './activity-options.js';
+import { IBKR_LOOP_ACTIVITY_OPTIONS, LOOP_ACTIVITY_OPTIONS } from './activity-options.js';
 import type { LoopStatus } from './definitions.js';
 import { cancelledResult, drainSignal, statusQuery } from './definitions.js';
 
 const { runProducer } = proxyActivities<Activities>(LOOP_ACTIVITY_OPTIONS);
+const { runIbkrProducer } = proxyActivities<Activities>(IBKR_LOOP_ACTIVITY_OPTIONS);
 
 export interface ProducerWorkflowInput extends ProducerInput {
   readonly carried?: { runs: number; published: number; resume?: ProducerResume };
@@ -14,8 +15,9 @@ export interface ProducerWorkflowInput extends ProducerInput {
 const RUNS_PER_HISTORY = 20;
 
 /**
- * Runs the synthetic producer: in live or rate mode until drained (each activity run bounded, then
- * continued), in finite mode (`count`) until that many events are published.
+ * Runs a producer: the synthetic one in live or rate mode until drained (each activity run bounded,
+ * then continued), in finite mode (`count`) until that many events are published; the IBKR live
+ * feed (`provider: 'ibkr'`) until drained, each run carrying its resume state to the next.
  */
 export async function producerWorkflow(input: ProducerWorkflowInput): Promise<LoopStatus> {
   let runs = input.carried?.runs ?? 0;
@@ -35,7 +37,8 @@ export async function producerWorkflow(input: ProducerWorkflowInput): Promise<Lo
   const { carried: _carried, ...activityInput } = input;
   for (let i = 0; i < RUNS_PER_HISTORY && !draining; i++) {
     try {
-      const result = await scope.run(() => runProducer({ ...activityInput, resume }));
+      const run = activityInput.provider === 'ibkr' ? runIbkrProducer : runProducer;
+      const result = await scope.run(() => run({ ...activityInput, resume }));
       published += result.published;
       resume = result.resume;
       runs++;

@@ -55,6 +55,25 @@ describe('mdp command line', function () {
     assert.match(window.stderr, /--window/);
   });
 
+  it('stream produce --provider ibkr: synthetic-only flags and a config that cannot work exit 2 before anything connects', async function () {
+    const flags = await exec(CLI, ['stream', 'produce', '--provider', 'ibkr', '--rate', '100']);
+    assert.equal(flags.code, 2);
+    assert.match(flags.stderr, /--rate, --count and --start-ts are for --provider synthetic/);
+    // Nothing listens on Temporal's address: exit 2 (not 1, not a hang) shows the check came first.
+    const tag = uniqueTag();
+    const bars = writeConfigFile(testConfig(tag, { producers: { ibkr: { data: 'bars' } }, temporal: { address: '127.0.0.1:1' } }), `ibkr-bars-${tag}`);
+    const late = await exec(CLI, ['stream', 'produce', '--provider', 'ibkr', '--config', bars]);
+    assert.equal(late.code, 2, late.stderr);
+    assert.match(
+      late.stderr,
+      /mdp: invalid configuration: producers\.ibkr\.data "bars" .* micro_batch\.allow_late_ms \+ micro_batch\.window_ms must be at least 6000 ms .*\(got 300 \+ 1000\)/,
+    );
+    const none = writeConfigFile(testConfig(tag, { producers: { ibkr: { contracts: [] } }, temporal: { address: '127.0.0.1:1' } }), `ibkr-none-${tag}`);
+    const empty = await exec(CLI, ['stream', 'produce', '--provider', 'ibkr', '--config', none]);
+    assert.equal(empty.code, 2);
+    assert.match(empty.stderr, /producers\.ibkr\.contracts is empty/);
+  });
+
   describe('stream tail', function () {
     let redis: Redis;
     let config: StreamingConfig;

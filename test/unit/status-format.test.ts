@@ -2,7 +2,8 @@ import assert from 'node:assert/strict';
 import type { PipelineProgress } from '../../client/progress.js';
 import { formatProgress } from '../../client/progress.js';
 import type { ConsumerView, FleetStatus } from '../../client/status-command.js';
-import { formatFleetStatus } from '../../client/status-command.js';
+import { feedText, formatFleetStatus } from '../../client/status-command.js';
+import type { IbkrFeedView } from '../../activities/types.js';
 
 const AT = Date.UTC(2025, 9, 24, 14, 2, 1, 234);
 const PROGRESS: PipelineProgress = { atMs: AT, eventsIn: 1200, bars: 40, maxLagMs: 1500, pending: 3, late: 0, dlq: 0, signals: 2 };
@@ -34,6 +35,7 @@ describe('status and progress lines', () => {
       adapter: null,
       modelVersion: null,
       published: null,
+      feed: null,
     };
     const status: FleetStatus = {
       atMs: AT,
@@ -48,5 +50,26 @@ describe('status and progress lines', () => {
     assert.match(text, /^role .* pending +backlog \(of retention\) +model/m);
     assert.match(text, /^microbatch .* 0\.0s +0 +12345 \(1\.2%\) +-$/m, "the group's backlog and its share of retention");
     assert.match(text, /^recovery: schedule mdp-recovery every 1m, 0 runs, last -, next 14:03:01\.234$/m);
+  });
+
+  it('show an IBKR feed: live with its gaps, or the gap open now, and the refused contracts', () => {
+    const feed: IbkrFeedView = {
+      status: 'live',
+      openGap: null,
+      gaps: 2,
+      gapSeconds: 4.25,
+      lastGap: { fromMs: AT - 10_000, toMs: AT - 6_800, seconds: 3.2, reason: 'disconnected' },
+      contracts: 3,
+      refused: [{ contract: 'QQQ (STK SMART USD)', reason: 'beyond producers.ibkr.market_data_lines' }],
+      dropped: 0,
+    };
+    assert.equal(
+      feedText(feed, AT),
+      'feed live (3 contracts); 2 gaps (4.25s in all), last 3.2s (disconnected) 14:01:51.234–14:01:54.434; refused: QQQ (STK SMART USD) (beyond producers.ibkr.market_data_lines)',
+    );
+    assert.equal(
+      feedText({ ...feed, status: 'gap', openGap: { sinceMs: AT - 12_300, reason: 'connectivity_lost' }, refused: [], dropped: 17 }, AT),
+      'feed GAP for 12.3s (connectivity_lost, since 14:01:48.934); 2 gaps (4.25s in all), last 3.2s (disconnected) 14:01:51.234–14:01:54.434; 17 events dropped (bus backpressure)',
+    );
   });
 });
