@@ -220,8 +220,8 @@ export class FakeTws {
   #cursor = 0;
   #marketTimer: NodeJS.Timeout | undefined;
   #barTimer: NodeJS.Timeout | undefined;
-  readonly #liveBars = new Map<string, LiveBar>();
-  readonly #lastClose = new Map<string, { close: number; mid: number }>();
+  /** Per symbol, the 5-second aggregates by start (the one just ended stays until its bar went out). */
+  readonly #liveBars = new Map<string, Map<number, LiveBar>>();
   #connectivity = true;
   #listening = false;
   #stopped = false;
@@ -717,9 +717,12 @@ export class FakeTws {
     const time = t.time + this.shiftSec;
     const start = Math.floor(time / 5) * 5;
     const mid = Math.round(((t.bid + t.ask) / 2) * 1000) / 1000;
-    const bar = this.#liveBars.get(t.symbol);
-    if (!bar || bar.start !== start) {
-      this.#liveBars.set(t.symbol, {
+    let bars = this.#liveBars.get(t.symbol);
+    if (!bars) this.#liveBars.set(t.symbol, (bars = new Map<number, LiveBar>()));
+    const bar = bars.get(start);
+    if (!bar) {
+      for (const old of bars.keys()) if (old < start - 60) bars.delete(old);
+      bars.set(start, {
         start,
         open: t.price,
         high: t.price,
@@ -744,7 +747,6 @@ export class FakeTws {
       bar.midLow = Math.min(bar.midLow, mid);
       bar.midClose = mid;
     }
-    this.#lastClose.set(t.symbol, { close: t.price, mid });
     if (!this.#connectivity) return;
     for (const c of this.#readyConnections()) {
       for (const s of c.subscriptions.values()) {
@@ -770,6 +772,14 @@ export class FakeTws {
     }
   }
 
+  /** The close (and mid) of the last bar of `symbol` that started before `start`, for an empty bar's flat prices. */
+  #closeBefore(symbol: string, start: number): { close: number; mid: number } | undefined {
+    const bars = this.#liveBars.get(symbol);
+    let best: LiveBar | undefined;
+    for (const [at, bar] of bars ?? []) if (at < start && (!best || at > best.start)) best = bar;
+    return best ? { close: best.close, mid: best.midClose } : undefined;
+  }
+
   /** Real-time bars go out just after every 5-second boundary. */
   #scheduleBars(): void {
     if (this.#stopped) return;
@@ -792,11 +802,11 @@ export class FakeTws {
     for (const c of this.#readyConnections()) {
       for (const s of c.subscriptions.values()) {
         if (s.kind !== 'real_time_bars') continue;
-        const bar = this.#liveBars.get(s.symbol);
-        const last = this.#lastClose.get(s.symbol);
+        const bar = this.#liveBars.get(s.symbol)?.get(start);
+        const last = this.#closeBefore(s.symbol, start);
         let values: Omit<SentBar, 'connection' | 'clientId' | 'reqId' | 'symbol' | 'whatToShow' | 'atMs'>;
         const trades = s.type === 'TRADES';
-        if (bar && bar.start === start) {
+        if (bar) {
           values = trades
             ? {
                 time: start,
