@@ -49,8 +49,9 @@ export default tseslint.config(
       { patterns: ['@temporalio/workflow'] },
       { patterns: ['/workflows/**'] },
       { patterns: ['/pipeline/contracts/index.js'] },
-      // Import-free chunk arithmetic shared with the replay activities (see its header).
+      // Import-free chunk arithmetic shared with the replay and backfill activities (see their headers).
       { patterns: ['/pipeline/datasets/replay-range.js'] },
+      { patterns: ['/pipeline/datasets/backfill-range.js'] },
       {
         patterns: ['/activities/**'],
         typeOnly: true,
@@ -58,10 +59,10 @@ export default tseslint.config(
       },
     ],
     notAllowedReason:
-      'workflow code is replayed and must be deterministic with no I/O (no Node built-ins, clients or non-contract pipeline modules); allowed: @temporalio/workflow, workflows/, pipeline/contracts/index.js, pipeline/datasets/replay-range.js, `import type` from activities/',
+      'workflow code is replayed and must be deterministic with no I/O (no Node built-ins, clients or non-contract pipeline modules); allowed: @temporalio/workflow, workflows/, pipeline/contracts/index.js, pipeline/datasets/replay-range.js, pipeline/datasets/backfill-range.js, `import type` from activities/',
   }),
   // The modules workflows may import must stay as pure as workflows themselves.
-  layer(['pipeline/contracts/**/*.ts', 'pipeline/datasets/replay-range.ts'], {
+  layer(['pipeline/contracts/**/*.ts', 'pipeline/datasets/replay-range.ts', 'pipeline/datasets/backfill-range.ts'], {
     layer: 'workflow-reachable pipeline code',
     deny: PIPELINE_DENY,
     allow: [{ patterns: ['/pipeline/contracts/**'] }],
@@ -76,6 +77,7 @@ export default tseslint.config(
     'pipeline/producers/ibkr/**',
     'pipeline/contracts/**',
     'pipeline/datasets/replay-range.ts',
+    'pipeline/datasets/backfill-range.ts',
   ]),
   layer(['store/**/*.ts'], { layer: 'store/', deny: [TEMPORAL, IB_CLIENT, upper('store/', ['activities', 'workflows', 'workers', 'client'])] }),
   layer(['activities/**/*.ts'], { layer: 'activities/', deny: [IB_CLIENT, upper('activities/', ['workflows', 'workers', 'client'])] }),

@@ -12,8 +12,10 @@ import type { ReplayDeps } from './replay-activity.js';
 import { createReplayActivities } from './replay-activity.js';
 import type { RecoveryDeps } from './recovery-activity.js';
 import { createRecoveryActivity } from './recovery-activity.js';
+import type { IbkrBackfillDeps } from './ibkr-backfill-activity.js';
+import { createIbkrBackfillActivities } from './ibkr-backfill-activity.js';
 
-export type ActivityDeps = MicroBatchDeps & ProducerDeps & IbkrProducerDeps & InferenceDeps & ReplayDeps & ModelDeps & RecoveryDeps;
+export type ActivityDeps = MicroBatchDeps & ProducerDeps & IbkrProducerDeps & InferenceDeps & ReplayDeps & ModelDeps & RecoveryDeps & IbkrBackfillDeps;
 
 /**
  * All activities of the pipeline, wired to their dependencies: workers pass real Redis/PostgreSQL
@@ -28,6 +30,7 @@ export function createActivities(deps: ActivityDeps) {
     ...createReplayActivities(deps),
     ...createModelActivities(deps),
     sweepPendingEntries: createRecoveryActivity(deps),
+    ...createIbkrBackfillActivities(deps),
   };
 }
 
@@ -42,4 +45,6 @@ export type { ReplayInferenceDefaults } from './replay-inference.js';
 export type { AdapterFactory } from './signal-emitter.js';
 export type { ModelDeps } from './model-activity.js';
 export type { RecoveryDefaults, RecoveryDeps } from './recovery-activity.js';
+export type { IbkrBackfillDefaults, IbkrBackfillDeps } from './ibkr-backfill-activity.js';
 export type * from './types.js';
+export type * from './ibkr-backfill-types.js';

@@ -13,6 +13,7 @@
  *   mdp model reload       [--config F] --path models/x.onnx [--reference F]   validate, then switch inference consumers
  *   mdp dataset ls         [--config F]
  *   mdp dataset generate   [--config F] NAME --date YYYY-MM-DD
+ *   mdp dataset fetch ibkr [--config F] --symbol SPY --from D --to D --bar 1s|5s|1m [--what TRADES|MIDPOINT] [--dataset NAME] [--rth] [--chunk-seconds N] | --follow ID
  *   mdp stream recover     [--config F] [--min-idle 60s] | --schedule   sweep pending entries now, or (re)create the schedule
  *   mdp status             [--config F] [--watch]
  *   mdp migrate            [--config F]
@@ -30,6 +31,9 @@ import { connectTemporal } from './temporal.js';
 import { up } from './up-command.js';
 import { followReplay, startReplay } from './replay-command.js';
 import { generateDataset, listDatasets } from './dataset-command.js';
+import { backfillInputFromFlags, followBackfill, startBackfill } from './fetch-command.js';
+import { BackfillInputError } from '../pipeline/producers/ibkr/index.js';
+import type { IbkrBackfillWorkflowInput as IbkrBackfillInput } from '../workflows/index.js';
 import { ensureRecoverySchedule, formatRecoveryReport, runRecovery } from './recover-command.js';
 import { statusCommand } from './status-command.js';
 import type { FileProduceCommand } from './file-produce-command.js';
@@ -60,6 +64,9 @@ const USAGE = `usage: mdp <command> [options]
                         inference consumers to it (a rejected model changes nothing; exit 1 with the reason)
   dataset ls            the datasets of configs/datasets.yaml
   dataset generate      NAME --date YYYY-MM-DD   write a deterministic sample day
+  dataset fetch ibkr    --symbol SPY --from 2025-10-01 --to 2025-10-03 --bar 1s|5s|1m [--what TRADES|MIDPOINT]
+                        [--dataset NAME] [--rth] [--chunk-seconds N]   backfill IB history into a dataset replays read (paced,
+                        resumable; progress until done, Ctrl-C detaches) | --follow WORKFLOW_ID to reattach
   stream recover        [--min-idle 60s]   claim a dead consumer's pending entries for the shard owners (DLQ past
                         max_deliveries) now and print the report | --schedule: create/update the mdp-recovery schedule
   status                [--watch]   consumers (owner, heartbeat, watermark, lag, pending, model), replays, progress
@@ -123,11 +130,17 @@ async function run(argv: string[]): Promise<number> {
       reference: { type: 'string' },
       format: { type: 'string' },
       'from-start': { type: 'boolean', default: false },
+      symbol: { type: 'string' },
+      bar: { type: 'string' },
+      what: { type: 'string' },
+      rth: { type: 'boolean', default: false },
+      'chunk-seconds': { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
-  // `dataset generate NAME`: the dataset name is a positional after the verb.
-  const command = positionals[0] === 'dataset' && positionals[1] === 'generate' ? 'dataset generate' : positionals.join(' ');
+  // `dataset generate NAME` / `dataset fetch PROVIDER`: a positional after the verb.
+  const command =
+    positionals[0] === 'dataset' && (positionals[1] === 'generate' || positionals[1] === 'fetch') ? `dataset ${positionals[1]}` : positionals.join(' ');
   if (values.help || command === '') {
     out(USAGE + '\n');
     return values.help ? 0 : 2;
@@ -259,6 +272,38 @@ async function run(argv: string[]): Promise<number> {
       const written = await generateDataset(config, name, values.date);
       out(`${written.file}: ${written.events} events\n`);
       return 0;
+    }
+    case 'dataset fetch': {
+      const source = positionals[2];
+      if (source !== 'ibkr' || positionals.length > 3)
+        throw new UsageError(`dataset fetch takes one source, ibkr (got ${JSON.stringify(positionals.slice(2).join(' ') || undefined)})`);
+      let input: IbkrBackfillInput | undefined;
+      if (values.follow === undefined) {
+        try {
+          input = backfillInputFromFlags({ ...values });
+        } catch (err) {
+          if (err instanceof BackfillInputError) throw new UsageError(err.message);
+          throw err;
+        }
+      }
+      const controller = new AbortController();
+      const detach = () => controller.abort();
+      process.once('SIGINT', detach);
+      try {
+        return await withTemporal(config, async (client) => {
+          let workflowId = values.follow;
+          if (input !== undefined) {
+            const started = await startBackfill(client, config, input);
+            workflowId = started.workflowId;
+            out(`${workflowId}: ${started.started ? 'started' : 'already running (following it)'}\n`);
+          }
+          const outcome = await followBackfill(client, workflowId!, out, { signal: controller.signal, tty: process.stdout.isTTY === true });
+          if (outcome === 'detached') out(`detached; the backfill keeps running. Reattach: mdp dataset fetch ibkr --follow ${workflowId}\n`);
+          return outcome === 'failed' ? 1 : 0;
+        });
+      } finally {
+        process.removeListener('SIGINT', detach);
+      }
     }
     case 'status':
       return statusCommand(config, { watch: values.watch, write: out, tty: process.stdout.isTTY === true });

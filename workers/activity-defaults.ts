@@ -1,5 +1,13 @@
 import { resolve } from 'node:path';
-import type { IbkrProducerDefaults, InferenceDefaults, MicroBatchDefaults, ProducerDefaults, RecoveryDefaults, ReplayDefaults } from '../activities/index.js';
+import type {
+  IbkrBackfillDefaults,
+  IbkrProducerDefaults,
+  InferenceDefaults,
+  MicroBatchDefaults,
+  ProducerDefaults,
+  RecoveryDefaults,
+  ReplayDefaults,
+} from '../activities/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { busNames, configuredAdapter } from '../pipeline/config/index.js';
 import { loadRulesFile } from '../pipeline/inference/rules/index.js';
@@ -98,4 +106,9 @@ export function replayDefaults(config: StreamingConfig, baseDir = process.cwd())
       },
     },
   };
+}
+
+/** `producers.ibkr.*` for historical backfills, and the datasets file their datasets are registered in. */
+export function ibkrBackfillDefaults(config: StreamingConfig): IbkrBackfillDefaults {
+  return { ibkr: config.producers.ibkr, datasetsFile: config.replay.datasets_file, backfillDir: config.producers.ibkr.backfill_dir };
 }

@@ -6,8 +6,17 @@ import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import { OutageLog } from '../pipeline/telemetry/index.js';
 import type { Database } from '../store/index.js';
 import { JobRunTracker, ShardPositionStore, SignalsStoreClient, StoreClient } from '../store/index.js';
-import { ibkrProducerDefaults, inferenceDefaults, microBatchDefaults, producerDefaults, recoveryDefaults, replayDefaults } from './activity-defaults.js';
+import {
+  ibkrBackfillDefaults,
+  ibkrProducerDefaults,
+  inferenceDefaults,
+  microBatchDefaults,
+  producerDefaults,
+  recoveryDefaults,
+  replayDefaults,
+} from './activity-defaults.js';
 import { adapterFactory } from './adapters.js';
+import { ibkrHistoricalBars } from './ibkr-connections.js';
 
 /** Builds activity dependencies from the loaded config and live clients (shared by worker and tests). */
 export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metrics: Metrics, log: Logger): ActivityDeps {
@@ -31,5 +40,7 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
     inference: inferenceDefaults(config),
     recovery: recoveryDefaults(config),
     replay: replayDefaults(config),
+    ibkrBackfill: ibkrBackfillDefaults(config),
+    historicalBars: () => ibkrHistoricalBars(config, metrics, log),
   };
 }

@@ -15,6 +15,7 @@ import { ConfigError, loadStreamingConfig } from '../pipeline/config/index.js';
 import { createLogger, createMetrics } from '../pipeline/telemetry/index.js';
 import type { LogLevel } from '../pipeline/telemetry/index.js';
 import { createDb, migrateToLatest } from '../store/index.js';
+import { closeIbkrConnections } from './ibkr-connections.js';
 import { startMetricsServer } from './metrics-server.js';
 import { checkReadiness } from './readiness.js';
 import { activityDeps } from './wiring.js';
@@ -71,6 +72,7 @@ async function run(): Promise<void> {
     await worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks have stopped
   } finally {
     await connection.close();
+    await closeIbkrConnections();
     await db.destroy();
     server.close();
     log.info('worker stopped');

@@ -13,3 +13,5 @@ export type { ReplayCarried, ReplayProgress, ReplayWorkflowInput } from './repla
 export { recheckPendingSignal } from './definitions.js';
 export { consumerRecoveryWorkflow, RECOVERY_SCHEDULE_ID } from './recovery-workflow.js';
 export type { RecoveryWorkflowInput, RecoveryWorkflowResult } from './recovery-workflow.js';
+export { backfillProgressQuery, ibkrBackfillWorkflow, ibkrBackfillWorkflowId } from './ibkr-backfill-workflow.js';
+export type { IbkrBackfillCarried, IbkrBackfillProgress, IbkrBackfillWorkflowInput } from './ibkr-backfill-workflow.js';

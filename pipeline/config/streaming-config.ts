@@ -134,6 +134,10 @@ export interface IbkrProducerConfig {
   readonly reconnect_initial_ms: number;
   readonly reconnect_max_ms: number;
   readonly pacing: IbkrPacingConfig;
+  /** `mdp dataset fetch ibkr` creates new datasets under this directory (and registers them in `replay.datasets_file`). */
+  readonly backfill_dir: string;
+  /** API client id of a worker's historical (backfill) connection; must differ from `client_id` (one TWS refuses a second connection with the same id). */
+  readonly backfill_client_id: number;
 }
 
 /** `micro_batch`: event-time tumbling windows. */
@@ -515,6 +519,19 @@ const SCHEMA = {
       market_data_lines: { doc: 'Market data lines of the account: subscriptions beyond it are refused.', format: 'mdp-int', min: 1, default: 100 },
       reconnect_initial_ms: { doc: 'First reconnect wait after a disconnect (doubles each try).', format: 'mdp-int', min: 100, default: 1000 },
       reconnect_max_ms: { doc: 'Longest reconnect wait.', format: 'mdp-int', min: 100, default: 30000 },
+      backfill_dir: {
+        doc: 'Directory under which mdp dataset fetch ibkr creates new datasets (registered in replay.datasets_file).',
+        format: 'mdp-path',
+        default: '.data/datasets',
+      },
+      backfill_client_id: {
+        doc: 'API client id of the historical (backfill) connection; must differ from client_id.',
+        format: 'mdp-int',
+        min: 0,
+        max: 2147483647,
+        default: 18,
+        env: 'IBKR_BACKFILL_CLIENT_ID',
+      },
       pacing: {
         enabled: { doc: 'Enforce IB pacing limits before every request (only tests turn this off).', format: 'mdp-boolean', default: true },
         messages_per_second: { doc: 'API messages per second client→TWS (IB: 50).', format: 'mdp-int', min: 1, default: 50 },
@@ -784,6 +801,14 @@ export function loadStreamingConfig(options: LoadStreamingConfigOptions): Stream
         key: 'inference.adapters.rules.file',
         reason: 'must be set when inference.adapters.rules.enabled is true',
         ...origin('inference.adapters.rules.file', ''),
+      });
+    }
+    const ibkr = config.get('producers').ibkr;
+    if (ibkr.backfill_client_id === ibkr.client_id) {
+      issues.push({
+        key: 'producers.ibkr.backfill_client_id',
+        reason: `must differ from producers.ibkr.client_id (${ibkr.client_id}): TWS refuses a second connection with the same client id`,
+        ...origin('producers.ibkr.backfill_client_id', ibkr.backfill_client_id),
       });
     }
     if (adapters.sklearn.enabled && adapters.sklearn.model_path === '') {

@@ -11,3 +11,8 @@ export { alignDown, alignUp, chunkAt, nextCursor, parseReplayBound, replayRange 
 export type { ReplayRange } from './replay-range.js';
 export { generateSampleDay, intradayIntensity, newYorkOffsetHours, sessionBounds } from './sample-day.js';
 export type { SampleDayOptions } from './sample-day.js';
+export { removeTempFiles, writeFileAtomically, writeJsonlAtomically } from './atomic-file.js';
+export { BACKFILL_MANIFEST, backfillChunkFile, chunkFileBars, claimBackfillDir, registerBackfillDataset } from './backfill-dataset.js';
+export type { BackfillKind, RegisteredDataset } from './backfill-dataset.js';
+export { backfillChunk, backfillChunkCount, backfillRange } from './backfill-range.js';
+export type { BackfillRange } from './backfill-range.js';

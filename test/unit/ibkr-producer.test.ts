@@ -20,6 +20,8 @@ function ibkr(over: Partial<IbkrProducerConfig> = {}): IbkrProducerConfig {
     market_data_lines: 100,
     reconnect_initial_ms: 1000,
     reconnect_max_ms: 30000,
+    backfill_dir: '.data/datasets',
+    backfill_client_id: 18,
     pacing: {
       enabled: true,
       messages_per_second: 50,

@@ -72,6 +72,12 @@ class AbortedError extends Error {
   }
 }
 
+/** The keys of IB's "identical request" rule and of its same contract, exchange and tick type rule. */
+function historicalKeys(key: HistoricalRequestKey): { identity: string; sameKey: string } {
+  const sameKey = `${key.contract}|${key.exchange}|${key.whatToShow}`;
+  return { identity: `${sameKey}|${key.params}`, sameKey };
+}
+
 /** Runs `task`s one at a time, in call order (FIFO), whatever each waits on. */
 class Queue {
   #tail: Promise<unknown> = Promise.resolve();
@@ -174,8 +180,7 @@ export class Pacer {
         new RangeError(`a BID_ASK request counts 2, more than producers.ibkr.pacing.historical_window_max (${this.limits.historical_window_max})`),
       );
     }
-    const identity = `${key.contract}|${key.exchange}|${key.whatToShow}|${key.params}`;
-    const sameKey = `${key.contract}|${key.exchange}|${key.whatToShow}`;
+    const { identity, sameKey } = historicalKeys(key);
     return this.#historical.run(async () => {
       for (;;) {
         const signal = options.signal;
@@ -228,6 +233,23 @@ export class Pacer {
       this.#window.push({ atMs: this.#clock.now(), weight: 1 });
       this.#grant('real_time_bars', startedMs);
     });
+  }
+
+  /**
+   * Counts a historical request that another process sent at `atMs` (a worker killed mid-backfill,
+   * another worker of the same backfill), so this pacer keeps IB's limits together with it. Nothing
+   * is sent, granted or metered: it only joins the identical, same-contract and window rules.
+   */
+  recordHistorical(key: HistoricalRequestKey, atMs: number): void {
+    const { identity, sameKey } = historicalKeys(key);
+    this.#identical.set(identity, Math.max(this.#identical.get(identity) ?? atMs, atMs));
+    this.#sameContract.set(
+      sameKey,
+      [...(this.#sameContract.get(sameKey) ?? []), atMs].sort((a, b) => a - b),
+    );
+    // The window is in time order (expired entries leave from the front).
+    const at = this.#window.findIndex((r) => r.atMs > atMs);
+    this.#window.splice(at === -1 ? this.#window.length : at, 0, { atMs, weight: key.whatToShow === 'BID_ASK' ? 2 : 1 });
   }
 
   /** TWS reported a pacing violation (see {@link isPacingViolation}): counted, it must stay 0. */
