@@ -6,9 +6,8 @@
 import assert from 'node:assert/strict';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { resolve } from 'node:path';
-import type { IbkrPacingConfig } from '../../pipeline/config/index.js';
 import type { HistoricalDataError } from '../../pipeline/producers/ibkr/index.js';
-import { historicalChunkRequest, IbSession, PacedHistoricalSource, Pacer } from '../../pipeline/producers/ibkr/index.js';
+import { historicalChunkRequest, IB_PACING_LIMITS, IbSession, PacedHistoricalSource, Pacer } from '../../pipeline/producers/ibkr/index.js';
 import { createLogger } from '../../pipeline/telemetry/index.js';
 import { FakeTws, generateTape } from '../helpers/fake-tws/index.js';
 import { REPO_ROOT } from '../helpers/services.js';
@@ -18,16 +17,7 @@ const LOG_DIR = resolve(REPO_ROOT, '.data/test/logs');
 mkdirSync(LOG_DIR, { recursive: true });
 const write = (line: string) => appendFileSync(resolve(LOG_DIR, 'ibkr-historical-source.test.log'), line + '\n');
 
-const LIMITS: IbkrPacingConfig = {
-  enabled: true,
-  messages_per_second: 50,
-  historical_max_open: 50,
-  historical_identical_ms: 15_000,
-  historical_same_contract_max: 5,
-  historical_same_contract_ms: 2_000,
-  historical_window_max: 60,
-  historical_window_ms: 600_000,
-};
+const LIMITS = IB_PACING_LIMITS;
 const START_SEC = Date.UTC(2025, 9, 1, 13, 30) / 1000;
 const SPY = { symbol: 'SPY', secType: 'STK', exchange: 'SMART', currency: 'USD' };
 const CHUNK = historicalChunkRequest({ fromMs: START_SEC * 1000, toMs: (START_SEC + 60) * 1000 }, '1s', 'TRADES', false);

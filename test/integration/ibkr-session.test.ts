@@ -11,7 +11,7 @@ import { BarSizeSetting, EventName, SecType } from '@stoqey/ib';
 import { Registry } from 'prom-client';
 import type { IbkrPacingConfig } from '../../pipeline/config/index.js';
 import type { IbMessage } from '../../pipeline/producers/ibkr/index.js';
-import { IbSession, Pacer } from '../../pipeline/producers/ibkr/index.js';
+import { IB_PACING_LIMITS, IbSession, Pacer } from '../../pipeline/producers/ibkr/index.js';
 import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
 import type { FakeTwsOptions } from '../helpers/fake-tws/index.js';
 import { FakeTws, generateTape } from '../helpers/fake-tws/index.js';
@@ -23,16 +23,7 @@ mkdirSync(LOG_DIR, { recursive: true });
 const LOG_FILE = resolve(LOG_DIR, 'ibkr-session.test.log');
 const write = (line: string) => appendFileSync(LOG_FILE, line + '\n');
 
-const IB_LIMITS: IbkrPacingConfig = {
-  enabled: true,
-  messages_per_second: 50,
-  historical_max_open: 50,
-  historical_identical_ms: 15_000,
-  historical_same_contract_max: 5,
-  historical_same_contract_ms: 2_000,
-  historical_window_max: 60,
-  historical_window_ms: 600_000,
-};
+const IB_LIMITS = IB_PACING_LIMITS;
 
 const waitUntil = <T>(what: string, timeoutMs: number, check: () => T | undefined): Promise<T> => waitFor(what, timeoutMs, () => Promise.resolve(check()));
 

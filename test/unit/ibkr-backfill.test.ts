@@ -31,8 +31,7 @@ import {
 import type { IbkrBackfillProgress } from '../../workflows/index.js';
 import { ibkrBackfillWorkflowId } from '../../workflows/index.js';
 import { backfillInputFromFlags, formatBackfillProgress } from '../../client/fetch-command.js';
-import type { IbkrPacingConfig } from '../../pipeline/config/index.js';
-import { Pacer, recordPastRequests } from '../../pipeline/producers/ibkr/index.js';
+import { IB_PACING_LIMITS, Pacer, recordPastRequests } from '../../pipeline/producers/ibkr/index.js';
 import { ManualClock } from '../helpers/manual-clock.js';
 
 const NOW = Date.UTC(2026, 0, 1);
@@ -275,16 +274,7 @@ describe('IBKR backfill (pure parts)', () => {
   });
 
   it("counts another worker's requests: a fresh pacer told of them waits as if it had sent them (each counted once)", async () => {
-    const limits: IbkrPacingConfig = {
-      enabled: true,
-      messages_per_second: 50,
-      historical_max_open: 50,
-      historical_identical_ms: 15_000,
-      historical_same_contract_max: 5,
-      historical_same_contract_ms: 2_000,
-      historical_window_max: 60,
-      historical_window_ms: 600_000,
-    };
+    const limits = IB_PACING_LIMITS;
     const clock = new ManualClock();
     const pacer = new Pacer({ limits, clock, marginMs: 0 });
     const contract = { symbol: 'SPY', secType: 'STK', exchange: 'SMART', currency: 'USD' };

@@ -6,20 +6,11 @@ import assert from 'node:assert/strict';
 import { Registry } from 'prom-client';
 import type { IbkrPacingConfig } from '../../pipeline/config/index.js';
 import type { HistoricalRequestKey } from '../../pipeline/producers/ibkr/index.js';
-import { allocateLines, isPacingViolation, Pacer } from '../../pipeline/producers/ibkr/index.js';
+import { allocateLines, IB_PACING_LIMITS, isPacingViolation, Pacer } from '../../pipeline/producers/ibkr/index.js';
 import { createMetrics } from '../../pipeline/telemetry/index.js';
 import { ManualClock, settle } from '../helpers/manual-clock.js';
 
-const IB: IbkrPacingConfig = {
-  enabled: true,
-  messages_per_second: 50,
-  historical_max_open: 50,
-  historical_identical_ms: 15_000,
-  historical_same_contract_max: 5,
-  historical_same_contract_ms: 2_000,
-  historical_window_max: 60,
-  historical_window_ms: 600_000,
-};
+const IB = IB_PACING_LIMITS;
 const MARGIN = 50;
 
 /** Most grant times in any half-open window of `windowMs` (the rule "at most N in any W"). */

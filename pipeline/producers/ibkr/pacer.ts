@@ -5,6 +5,22 @@ import type { Metrics } from '../../telemetry/index.js';
 /**
  * Time as the pacer sees it: the wall clock in production, a manual one in tests.
  */
+
+/**
+ * IB's published pacing limits (TWS API docs, "Historical Data Limitations" and "Market Data
+ * Pacing"): the defaults of `producers.ibkr.pacing`.
+ */
+export const IB_PACING_LIMITS: IbkrPacingConfig = {
+  enabled: true,
+  messages_per_second: 50,
+  historical_max_open: 50,
+  historical_identical_ms: 15_000,
+  historical_same_contract_max: 5,
+  historical_same_contract_ms: 2_000,
+  historical_window_max: 60,
+  historical_window_ms: 600_000,
+};
+
 export interface PacerClock {
   now(): number;
   /** Resolves after `ms`; rejects with the signal's reason when it aborts first. */
