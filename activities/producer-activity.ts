@@ -89,11 +89,13 @@ export function createProducerActivity(deps: ProducerDeps) {
         // The first round starts the schedule at startTs; later rounds, and resumed attempts (whose
         // schedule is in the restored state), continue it.
         let first = resume === undefined;
+        // Cancelled (drained, handed over): the state so far goes with the failure, for the next run.
+        const cancelled = () => new CancelledFailure('producer cancelled', [{ published: total - startPublished, finished: false, resume: snapshot() }]);
         while (total < input.count) {
-          if (ctx.cancellationSignal.aborted) throw new CancelledFailure('producer cancelled');
+          if (ctx.cancellationSignal.aborted) throw cancelled();
           const maxWaitMs = input.maxRunMs ?? d.maxRunMs;
           const room = await waitForRoom(Date.now() + maxWaitMs);
-          if (ctx.cancellationSignal.aborted) throw new CancelledFailure('producer cancelled');
+          if (ctx.cancellationSignal.aborted) throw cancelled();
           if (room === 0) {
             throw ApplicationFailure.retryable(
               `the consumers' backlog of ${[...streams].join(', ')} stayed at 90% of retention (bus.redis.maxlen or bus.kafka.max_backlog) for ${maxWaitMs} ms`,

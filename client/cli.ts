@@ -16,6 +16,10 @@
  *   mdp dataset fetch ibkr [--config F] --symbol SPY --from D --to D --bar 1s|5s|1m [--what TRADES|MIDPOINT] [--dataset NAME] [--rth] [--chunk-seconds N] | --follow ID
  *   mdp stream recover     [--config F] [--min-idle 60s] | --schedule   sweep pending entries now, or (re)create the schedule
  *   mdp status             [--config F] [--watch]
+ *   mdp deploy status      [--config F] [--json]         Worker Deployment versions, what runs on each
+ *   mdp deploy promote     [--config F] [BUILD]          make a version current, hand the consumers over
+ *   mdp deploy ramp        [--config F] PERCENT [BUILD]  send PERCENT % to a version (0 ends the ramp)
+ *   mdp deploy rollback    [--config F] [--to BUILD]     back to the previous version
  *   mdp migrate            [--config F]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage.
@@ -39,6 +43,7 @@ import { statusCommand } from './status-command.js';
 import type { FileProduceCommand } from './file-produce-command.js';
 import { produceFile } from './file-produce-command.js';
 import { formatOutcome, formatReloadResult, ModelReloadError, reloadModel } from './model-command.js';
+import { deployStatus, DeployError, formatDeployStatus, formatRollout, promote, ramp, rollback } from './deploy-command.js';
 
 class UsageError extends Error {
   constructor(message: string) {
@@ -70,6 +75,12 @@ const USAGE = `usage: mdp <command> [options]
   stream recover        [--min-idle 60s]   claim a dead consumer's pending entries for the shard owners (DLQ past
                         max_deliveries) now and print the report | --schedule: create/update the mdp-recovery schedule
   status                [--watch]   consumers (owner, heartbeat, watermark, lag, pending, model), replays, progress
+  deploy status         [--json]   the Worker Deployment's versions (current, ramping, draining), workers and
+                        workflows on each, and when an old version is safe to stop
+  deploy promote        [BUILD]   make BUILD (default: the newest version with workers that is not current) current;
+                        consumers and producers hand over to it, replays finish where they started
+  deploy ramp           PERCENT [BUILD]   send PERCENT % of the workflows that follow routing to BUILD (0 ends the ramp)
+  deploy rollback       [--to BUILD]   back to the version that was current before (its workers must run)
   migrate               apply database migrations
 every command takes --config FILE (default configs/streaming.yaml)`;
 
@@ -135,12 +146,17 @@ async function run(argv: string[]): Promise<number> {
       what: { type: 'string' },
       rth: { type: 'boolean', default: false },
       'chunk-seconds': { type: 'string' },
+      json: { type: 'boolean', default: false },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
   // `dataset generate NAME` / `dataset fetch PROVIDER`: a positional after the verb.
+  // `deploy promote BUILD`, `deploy ramp PERCENT BUILD`: arguments after the verb.
   const command =
-    positionals[0] === 'dataset' && (positionals[1] === 'generate' || positionals[1] === 'fetch') ? `dataset ${positionals[1]}` : positionals.join(' ');
+    (positionals[0] === 'dataset' && (positionals[1] === 'generate' || positionals[1] === 'fetch')) || positionals[0] === 'deploy'
+      ? positionals.slice(0, 2).join(' ')
+      : positionals.join(' ');
+  const commandArgs = positionals.slice(2);
   if (values.help || command === '') {
     out(USAGE + '\n');
     return values.help ? 0 : 2;
@@ -325,6 +341,26 @@ async function run(argv: string[]): Promise<number> {
       for (const line of formatRecoveryReport(result)) out(line + '\n');
       return 0;
     }
+    case 'deploy status': {
+      const status = await withTemporal(config, (client) => deployStatus(client, config));
+      out(values.json ? JSON.stringify(status) + '\n' : formatDeployStatus(status).join('\n') + '\n');
+      return 0;
+    }
+    case 'deploy promote':
+    case 'deploy ramp':
+    case 'deploy rollback': {
+      const verb = positionals[1];
+      const result = await withTemporal(config, async (client) => {
+        if (verb === 'promote') return promote(client, config, commandArgs[0]);
+        if (verb === 'rollback') return rollback(client, config, values.to);
+        const percentage = Number(commandArgs[0]);
+        if (commandArgs[0] === undefined || !Number.isInteger(percentage) || percentage < 0 || percentage > 100)
+          throw new UsageError(`deploy ramp needs a whole PERCENT from 0 to 100 (got ${commandArgs[0] === undefined ? 'nothing' : `"${commandArgs[0]}"`})`);
+        return ramp(client, config, percentage, commandArgs[1]);
+      });
+      out(values.json ? JSON.stringify(result) + '\n' : formatRollout(result).join('\n') + '\n');
+      return verb !== 'ramp' && result.handOvers.some((h) => !h.moved) ? 1 : 0;
+    }
     case 'migrate': {
       const db = createDb(config.store.url);
       try {
@@ -346,6 +382,10 @@ run(process.argv.slice(2)).then(
     if (err instanceof ConfigError) {
       console.error(`mdp: invalid configuration: ${err.message}`);
       process.exit(2);
+    }
+    if (err instanceof DeployError) {
+      console.error(`mdp deploy: ${err.message}`);
+      process.exit(1);
     }
     if (err instanceof UsageError || (err as { code?: string } | undefined)?.code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`mdp: ${(err as Error).message}`);

@@ -15,6 +15,8 @@ import { ConfigError, loadStreamingConfig } from '../pipeline/config/index.js';
 import { createLogger, createMetrics } from '../pipeline/telemetry/index.js';
 import type { LogLevel } from '../pipeline/telemetry/index.js';
 import { createDb, migrateToLatest } from '../store/index.js';
+import { buildIdOf } from './build-id.js';
+import { applyRollout, deploymentOptions } from './deployment.js';
 import { closeIbkrConnections } from './ibkr-connections.js';
 import { startMetricsServer } from './metrics-server.js';
 import { checkReadiness } from './readiness.js';
@@ -59,17 +61,30 @@ async function run(): Promise<void> {
   if (applied.length > 0) log.info('migrations applied', { applied });
 
   const connection = await NativeConnection.connect({ address: config.temporal.address });
+  const buildId = buildIdOf(config);
+  const deployment = deploymentOptions(config, buildId);
   const worker = await Worker.create({
     connection,
     namespace: config.temporal.namespace,
     taskQueue: config.temporal.task_queue,
     workflowsPath: WORKFLOWS_PATH,
     activities: createActivities(activityDeps(config, db, metrics, log)),
+    ...(deployment ? { workerDeploymentOptions: deployment } : {}),
     ...WORKER_TUNING,
   });
-  log.info('worker running', { taskQueue: config.temporal.task_queue, temporal: config.temporal.address, namespace: config.temporal.namespace });
+  log.info('worker running', {
+    taskQueue: config.temporal.task_queue,
+    temporal: config.temporal.address,
+    namespace: config.temporal.namespace,
+    ...(deployment ? { deployment: config.temporal.deployment.name, buildId, rollout: config.temporal.deployment.rollout } : { versioning: 'off' }),
+  });
   try {
-    await worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks have stopped
+    const running = worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks have stopped
+    if (deployment)
+      applyRollout(config, buildId, log).catch((err: unknown) =>
+        log.error('worker deployment: could not apply the rollout', { buildId, error: (err as Error).message }),
+      );
+    await running;
   } finally {
     await connection.close();
     await closeIbkrConnections();

@@ -12,6 +12,13 @@ export interface LoopStatus {
   readonly lastStoppedBy?: string;
   /** Inference consumers: the model the runs use (`path` omitted = the worker's configured one). */
   readonly model?: ConsumerModelStatus;
+  /**
+   * Build id of the Worker Deployment version the current (or last) run was scheduled on, which is
+   * the version of the worker running it; absent on unversioned workers.
+   */
+  readonly buildId?: string;
+  /** Runs stopped to move to another version ({@link handOverSignal}). */
+  readonly handOvers?: number;
 }
 
 export interface ConsumerModelStatus {
@@ -62,6 +69,17 @@ export const modelReloadedSignal = defineSignal<[ModelReloadReply]>('modelReload
  * consumer that handles it stops its current run (like a reload) so the next run reads them now.
  */
 export const recheckPendingSignal = defineSignal('recheckPending');
+
+/**
+ * Sent by `mdp deploy promote|ramp|rollback` (and a worker that promotes itself) to every running
+ * long-running workflow after the deployment's routing changed. Those workflows are `AUTO_UPGRADE`:
+ * the signal's workflow task runs on the version routing now picks for them; when that is not the
+ * version their activity runs on, they stop the run (it finishes its current step and leaves its
+ * unflushed windows pending, as on a drain) and start the next one there. The new run takes the
+ * shard with a higher owner epoch, so the old one can write nothing after it. On the same version
+ * the signal changes nothing.
+ */
+export const handOverSignal = defineSignal('handOver');
 
 /** Progress of a long-running workflow: completed activity runs and their summed counts. */
 export const statusQuery = defineQuery<LoopStatus>('status');

@@ -8,6 +8,7 @@ import {
   defineQuery,
   proxyActivities,
   setHandler,
+  setWorkflowOptions,
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -234,3 +235,7 @@ function rootMessage(err: unknown): string {
   while (e.cause instanceof Error) e = e.cause;
   return e.message;
 }
+
+// A backfill is a finite job: it finishes on the code it started on (continue-as-new keeps the
+// version); the old version drains when its backfills are done (`mdp deploy status`).
+setWorkflowOptions({ versioningBehavior: 'PINNED' }, ibkrBackfillWorkflow);

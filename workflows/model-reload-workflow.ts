@@ -7,6 +7,7 @@ import {
   getExternalWorkflowHandle,
   proxyActivities,
   setHandler,
+  setWorkflowOptions,
   workflowInfo,
 } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
@@ -232,3 +233,6 @@ async function signalAll(
   );
   return reached.filter((id): id is string => id !== undefined);
 }
+
+// A reload takes seconds: it finishes on the code it started on.
+setWorkflowOptions({ versioningBehavior: 'PINNED' }, modelReloadWorkflow);

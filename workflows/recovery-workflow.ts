@@ -1,4 +1,4 @@
-import { proxyActivities } from '@temporalio/workflow';
+import { proxyActivities, setWorkflowOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { RecoveryInput, RecoveryReport } from '../activities/types.js';
 
@@ -30,3 +30,6 @@ export type RecoveryWorkflowResult = RecoveryReport;
 export async function consumerRecoveryWorkflow(input: RecoveryWorkflowInput = {}): Promise<RecoveryWorkflowResult> {
   return sweepPendingEntries(input);
 }
+
+// One sweep takes seconds: it finishes on the code it started on.
+setWorkflowOptions({ versioningBehavior: 'PINNED' }, consumerRecoveryWorkflow);

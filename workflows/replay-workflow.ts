@@ -8,6 +8,7 @@ import {
   defineQuery,
   proxyActivities,
   setHandler,
+  setWorkflowOptions,
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -229,3 +230,8 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
     throw err;
   }
 }
+
+// A replay is a finite job: it finishes on the code it started on (continue-as-new keeps the
+// version), so a new build can change its activity sequence freely; the old version drains when
+// its replays are done (`mdp deploy status`).
+setWorkflowOptions({ versioningBehavior: 'PINNED' }, replayWorkflow);

@@ -8,6 +8,7 @@ import {
   isCancellation,
   proxyActivities,
   setHandler,
+  setWorkflowOptions,
   sleep,
   workflowInfo,
 } from '@temporalio/workflow';
@@ -15,7 +16,8 @@ import type { Activities } from '../activities/index.js';
 import type { InferenceInput, InferenceRunResult, MicroBatchInput, MicroBatchRunResult } from '../activities/types.js';
 import { LOOP_ACTIVITY_OPTIONS } from './activity-options.js';
 import type { LoopStatus, ModelReloadReply, ReloadModelRequest } from './definitions.js';
-import { cancelledResult, drainSignal, modelReloadedSignal, recheckPendingSignal, reloadModelSignal, statusQuery } from './definitions.js';
+import { cancelledResult, drainSignal, handOverSignal, modelReloadedSignal, recheckPendingSignal, reloadModelSignal, statusQuery } from './definitions.js';
+import { currentBuildId } from './versioning.js';
 
 const { runMicroBatchShard, runInferenceShard } = proxyActivities<Activities>(LOOP_ACTIVITY_OPTIONS);
 const { describeModel } = proxyActivities<Activities>({
@@ -33,7 +35,7 @@ interface CarriedModel {
 
 interface Carried {
   /** Carried across continue-as-new; leave unset when starting. */
-  readonly carried?: { runs: number; totals: Record<string, number>; model?: CarriedModel };
+  readonly carried?: { runs: number; totals: Record<string, number>; model?: CarriedModel; handOvers?: number };
 }
 
 /**
@@ -43,6 +45,9 @@ interface Carried {
 export type StreamConsumerInput = (MicroBatchInput & Carried & { readonly role: 'microbatch' }) | (InferenceInput & Carried & { readonly role: 'inference' });
 
 type RunResult = MicroBatchRunResult | InferenceRunResult;
+
+/** `lastStoppedBy` of a run stopped on purpose. */
+const STOPPED_BY = { drain: 'drained', reload: 'reloaded', recheck: 'rechecked', handover: 'handed-over' } as const;
 
 /** Runs after which the workflow continues as new, keeping its history short. */
 const RUNS_PER_HISTORY = 20;
@@ -70,8 +75,13 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
   const totals: Record<string, number> = { ...(input.carried?.totals ?? {}) };
   let draining = false;
   let lastStoppedBy: string | undefined;
-  /** The run in progress: its scope, the model generation it runs, and why it is being stopped. */
-  let active: { scope: CancellationScope; generation: number; startedAt: number; stopping?: 'drain' | 'reload' | 'recheck' } | undefined;
+  let handOvers = input.carried?.handOvers ?? 0;
+  /** The version the current (or last) run was scheduled on. */
+  let runBuildId: string | undefined;
+  /** The run in progress: its scope, the model generation it runs, its version, and why it is being stopped. */
+  let active:
+    | { scope: CancellationScope; generation: number; startedAt: number; buildId: string | undefined; stopping?: 'drain' | 'reload' | 'recheck' | 'handover' }
+    | undefined;
 
   const inference = input.role === 'inference' ? input : undefined;
   const carriedModel = input.carried?.model;
@@ -89,6 +99,8 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
     draining,
     totals: { ...totals },
     lastStoppedBy,
+    ...(runBuildId === undefined ? {} : { buildId: runBuildId }),
+    handOvers,
     ...(inference
       ? {
           model: {
@@ -121,6 +133,15 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
       run.stopping = 'recheck';
       run.scope.cancel();
     }
+  });
+
+  // The deployment's routing changed (mdp deploy): this task runs on the version routing picks now;
+  // a run on another version stops and the next one starts here (see handOverSignal).
+  setHandler(handOverSignal, () => {
+    const run = active;
+    if (run === undefined || draining || run.stopping !== undefined || run.buildId === currentBuildId()) return;
+    run.stopping = 'handover';
+    run.scope.cancel();
   });
 
   const reloadModel = async (request: ReloadModelRequest): Promise<void> => {
@@ -194,8 +215,9 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
   const { carried: _carried, ...activityInput } = input;
   for (let i = 0; i < RUNS_PER_HISTORY && !draining; i++) {
     let result: RunResult | undefined;
-    const run: NonNullable<typeof active> = { scope: new CancellationScope(), generation: model.generation, startedAt: Date.now() };
+    const run: NonNullable<typeof active> = { scope: new CancellationScope(), generation: model.generation, startedAt: Date.now(), buildId: currentBuildId() };
     active = run;
+    runBuildId = run.buildId;
     try {
       result = await run.scope.run<RunResult>(() =>
         inference ? runInferenceShard({ ...(activityInput as InferenceInput), modelPath: model.path }) : runMicroBatchShard(activityInput),
@@ -204,7 +226,8 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
     } catch (err) {
       if (!(run.stopping !== undefined && isCancellation(err))) throw err;
       result = cancelledResult<RunResult>(err);
-      lastStoppedBy = run.stopping === 'drain' ? 'drained' : run.stopping === 'reload' ? 'reloaded' : 'rechecked';
+      lastStoppedBy = STOPPED_BY[run.stopping];
+      if (run.stopping === 'handover') handOvers++;
     } finally {
       active = undefined;
     }
@@ -221,6 +244,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
   const carried = {
     runs,
     totals,
+    handOvers,
     ...(inference
       ? { model: { generation: model.generation, ...(model.version === undefined ? {} : { version: model.version }), ...(lastReload ? { lastReload } : {}) } }
       : {}),
@@ -228,3 +252,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
   if (inference) return continueAsNew<typeof streamConsumerWorkflow>({ ...inference, modelPath: model.path, carried });
   return continueAsNew<typeof streamConsumerWorkflow>({ ...input, carried });
 }
+
+// Consumers run for as long as the pipeline does: they follow the deployment's current version,
+// moving at a hand-over (a signal after the routing changed) instead of staying pinned forever.
+setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, streamConsumerWorkflow);

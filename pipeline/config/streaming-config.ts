@@ -173,6 +173,27 @@ export interface TemporalConfig {
   readonly namespace: string;
   /** Env `MDP_TASK_QUEUE`. */
   readonly task_queue: string;
+  readonly deployment: DeploymentConfig;
+}
+
+/** How a worker chooses when its version starts taking work (`temporal.deployment.rollout`). */
+export const ROLLOUTS = ['auto', 'manual'] as const;
+export type Rollout = (typeof ROLLOUTS)[number];
+
+/** `temporal.deployment`: the Temporal Worker Deployment a worker is a version of. */
+export interface DeploymentConfig {
+  /** Worker Deployment versioning on (env `MDP_WORKER_VERSIONING`); off = unversioned workers. */
+  readonly versioning: boolean;
+  /** Deployment name, shared by every version of this fleet (env `MDP_DEPLOYMENT_NAME`). */
+  readonly name: string;
+  /** This build's id (env `MDP_BUILD_ID`); empty = `<package version>+<git commit>` (see workers/build-id.ts). */
+  readonly build_id: string;
+  /**
+   * `auto`: a starting worker makes its version current and hands the running consumers over to it
+   * (one box, `mdp up`); `manual`: it only registers, and `mdp deploy promote|ramp` moves work to it
+   * (a fleet). Either way the first version of a deployment becomes current. Env `MDP_ROLLOUT`.
+   */
+  readonly rollout: Rollout;
 }
 
 /** `replay`: historical replays (`mdp stream replay`, `replayWorkflow`). */
@@ -320,6 +341,19 @@ const FORMATS: Record<string, convict.Format> = {
     coerce: (x: string) => (INT_TEXT.test(x) ? Number(x) : x),
   },
   'mdp-name': { validate: checkName },
+  'mdp-deployment-name': {
+    validate(x: unknown) {
+      checkName(x);
+      if (typeof x === 'string' && !/^[A-Za-z0-9_-]{1,100}$/.test(x))
+        fail('must be letters, digits, "_" and "-" only (Temporal joins name and build id with ".")');
+    },
+  },
+  'mdp-build-id': {
+    validate(x: unknown) {
+      if (typeof x !== 'string' || (x !== '' && !/^[A-Za-z0-9._+-]{1,200}$/.test(x)))
+        fail('must be empty or letters, digits, ".", "_", "+" and "-" (at most 200)');
+    },
+  },
   'mdp-topic': {
     validate(x: unknown) {
       checkName(x);
@@ -617,6 +651,18 @@ const SCHEMA = {
     address: { doc: 'Temporal frontend host:port.', format: 'mdp-host-port', default: '127.0.0.1:7233', env: 'TEMPORAL_ADDRESS' },
     namespace: { doc: 'Temporal namespace.', format: 'mdp-name', default: 'default', env: 'TEMPORAL_NAMESPACE' },
     task_queue: { doc: 'Task queue of the mdp worker.', format: 'mdp-name', default: 'mdp-pipeline', env: 'MDP_TASK_QUEUE' },
+    deployment: {
+      versioning: { doc: 'Run workers as versions of a Temporal Worker Deployment.', format: 'mdp-boolean', default: true, env: 'MDP_WORKER_VERSIONING' },
+      name: { doc: 'Worker Deployment name (no ".").', format: 'mdp-deployment-name', default: 'mdp', env: 'MDP_DEPLOYMENT_NAME' },
+      build_id: { doc: 'Build id of this worker; empty = <package version>+<git commit>.', format: 'mdp-build-id', default: '', env: 'MDP_BUILD_ID' },
+      rollout: {
+        doc: 'auto: a starting worker makes its version current; manual: mdp deploy promote does.',
+        format: 'mdp-choice',
+        choices: ROLLOUTS,
+        default: 'auto',
+        env: 'MDP_ROLLOUT',
+      },
+    },
   },
   telemetry: {
     metrics_port: { doc: 'Port of /metrics (0 = any free port).', format: 'mdp-int', min: 0, max: 65535, default: 9101, env: 'MDP_METRICS_PORT' },

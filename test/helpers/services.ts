@@ -9,7 +9,7 @@ import { resolve } from 'node:path';
 import { Redis } from 'ioredis';
 import { TestWorkflowEnvironment } from '@temporalio/testing';
 import { bundleWorkflowCode, Worker } from '@temporalio/worker';
-import type { WorkflowBundleWithSourceMap } from '@temporalio/worker';
+import type { WorkerDeploymentOptions, WorkflowBundleWithSourceMap } from '@temporalio/worker';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { loadStreamingConfig } from '../../pipeline/config/index.js';
 import { createDb, migrateToLatest } from '../../store/index.js';
@@ -126,11 +126,13 @@ export function startTemporal(): Promise<TestWorkflowEnvironment> {
   });
 }
 
-let bundle: Promise<WorkflowBundleWithSourceMap> | undefined;
-/** The workflow bundle, built once per test process. */
-export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
-  bundle ??= bundleWorkflowCode({
-    workflowsPath: WORKFLOWS_PATH,
+const bundles = new Map<string, Promise<WorkflowBundleWithSourceMap>>();
+/** The workflow bundle of this checkout (or of another workflows module), built once per test process. */
+export function workflowBundle(workflowsPath = WORKFLOWS_PATH): Promise<WorkflowBundleWithSourceMap> {
+  const built = bundles.get(workflowsPath);
+  if (built) return built;
+  const bundle = bundleWorkflowCode({
+    workflowsPath,
     logger: {
       log: () => undefined,
       trace: () => undefined,
@@ -140,6 +142,7 @@ export function workflowBundle(): Promise<WorkflowBundleWithSourceMap> {
       error: (m) => console.error(m),
     },
   });
+  bundles.set(workflowsPath, bundle);
   return bundle;
 }
 
@@ -167,7 +170,16 @@ export async function createTestWorker(
   env: TestWorkflowEnvironment,
   config: StreamingConfig,
   db: Kysely<Database>,
-  options: { taskQueue?: string; logLevel?: LogLevel; logFile?: string } = {},
+  options: {
+    taskQueue?: string;
+    logLevel?: LogLevel;
+    logFile?: string;
+    /** A Worker Deployment version (see workers/deployment.ts); default unversioned. */
+    deployment?: WorkerDeploymentOptions;
+    /** Another build's workflow code (default: this checkout's, see {@link workflowBundle}). */
+    bundle?: WorkflowBundleWithSourceMap;
+    identity?: string;
+  } = {},
 ): Promise<Worker> {
   const level = options.logLevel ?? (process.env.MDP_TEST_LOG === 'debug' ? 'DEBUG' : 'WARNING');
   const { logFile } = options;
@@ -175,8 +187,10 @@ export async function createTestWorker(
   return Worker.create({
     connection: env.nativeConnection,
     taskQueue: options.taskQueue ?? config.temporal.task_queue,
-    workflowBundle: await workflowBundle(),
+    workflowBundle: options.bundle ?? (await workflowBundle()),
     activities: createActivities(activityDeps(config, db, createMetrics(), log)),
+    ...(options.deployment ? { workerDeploymentOptions: options.deployment } : {}),
+    ...(options.identity ? { identity: options.identity } : {}),
     ...WORKER_TUNING,
   });
 }

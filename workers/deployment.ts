@@ -1,0 +1,57 @@
+/**
+ * A worker as a version of the fleet's Temporal Worker Deployment: its deployment options, and
+ * what it does with the routing once it polls (`temporal.deployment.rollout`).
+ */
+import { Client, Connection } from '@temporalio/client';
+import type { WorkerDeploymentOptions } from '@temporalio/worker';
+import { describeDeployment, handOver, setCurrentVersion, waitForVersion } from '../client/deployments.js';
+import type { StreamingConfig } from '../pipeline/config/index.js';
+import type { Logger } from '../pipeline/telemetry/index.js';
+
+/**
+ * Versioned workers default to PINNED: a workflow stays on the code it started on unless its
+ * definition says otherwise (the long-running consumers and producers are AUTO_UPGRADE).
+ */
+export function deploymentOptions(config: StreamingConfig, buildId: string): WorkerDeploymentOptions | undefined {
+  if (!config.temporal.deployment.versioning) return undefined;
+  return { useWorkerVersioning: true, version: { deploymentName: config.temporal.deployment.name, buildId }, defaultVersioningBehavior: 'PINNED' };
+}
+
+/**
+ * Once this worker polls: the first version of a deployment becomes current; with `rollout: auto`
+ * this version becomes current too, and the long-running workflows are handed over to it. With
+ * `manual` the worker only says how to promote it. Failures are logged, never fatal: the worker
+ * serves whatever routing sends it.
+ */
+export async function applyRollout(config: StreamingConfig, buildId: string, log: Logger): Promise<void> {
+  const { name, rollout } = config.temporal.deployment;
+  const namespace = config.temporal.namespace;
+  const connection = await Connection.connect({ address: config.temporal.address });
+  try {
+    const client = new Client({ connection, namespace });
+    await waitForVersion(client, namespace, name, buildId, config.temporal.task_queue, 120_000);
+    const state = await describeDeployment(client, namespace, name);
+    const current = state?.current;
+    if (current === buildId) {
+      log.info('worker version is current', { deployment: name, buildId });
+      return;
+    }
+    if (current !== undefined && rollout === 'manual') {
+      log.info('worker version registered, not current', {
+        deployment: name,
+        buildId,
+        current,
+        promote: `mdp deploy promote ${buildId}`,
+      });
+      return;
+    }
+    const previous = await setCurrentVersion(client, namespace, name, buildId, `mdp-worker ${process.pid}`);
+    log.info('worker version made current', { deployment: name, buildId, previous: previous ?? 'unversioned', rollout });
+    const reports = await handOver(client, config, { target: buildId, timeoutMs: 120_000 });
+    const stuck = reports.filter((r) => !r.moved).map((r) => r.workflowId);
+    if (stuck.length > 0) log.warn('long-running workflows not yet on this version', { buildId, workflows: stuck });
+    else if (reports.length > 0) log.info('long-running workflows handed over', { buildId, workflows: reports.length });
+  } finally {
+    await connection.close();
+  }
+}
