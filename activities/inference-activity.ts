@@ -1,12 +1,17 @@
 import type { Bus } from '../pipeline/bus/index.js';
 import { shardStream } from '../pipeline/bus/index.js';
-import type { SignalEventV1, SignalSink } from '../pipeline/contracts/index.js';
+import type { FeatureSnapshot, SignalEventV1, SignalSink } from '../pipeline/contracts/index.js';
+import { parseDurationMs } from '../pipeline/contracts/index.js';
+import type { FeatureWindowSpec } from '../pipeline/features/index.js';
+import { FeatureEngine } from '../pipeline/features/index.js';
 import { routeEntries, SNAPSHOT_PAYLOADS } from '../pipeline/routing/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import { addUpserts } from './counts.js';
 import type { OutcomeTarget } from './entry-outcomes.js';
 import { sendToDlq, zeroOutcomeMetrics } from './entry-outcomes.js';
+import type { StoredBarsReader } from './replay-chunk.js';
 import { runShardConsumer } from './shard-consumer.js';
+import { warmOnStoredBars, warmSpanMs } from './adapter-warmup.js';
 import type { AdapterFactory } from './signal-emitter.js';
 import { loadAdapter, SignalEmitter } from './signal-emitter.js';
 import type { InferenceCounts, InferenceHeartbeat, InferenceInput, InferenceRunResult } from './types.js';
@@ -21,12 +26,17 @@ export interface InferenceDefaults {
   readonly maxRunMs: number;
   /** Inference consumers are one per shard of the features stream. */
   readonly shards: number;
+  /** `features.windows`, to rebuild rule state from stored bars at the start of a run. */
+  readonly featureWindows: readonly FeatureWindowSpec[];
+  /** Longest `cooldown` of the rules file, ms (0 without rules); read per run, so edits apply. */
+  readonly maxRuleCooldownMs: () => number;
 }
 
 export interface InferenceDeps {
   readonly openBus: () => Bus;
   readonly signals: SignalSink;
   readonly createAdapter: AdapterFactory;
+  readonly readStoredBars: StoredBarsReader;
   readonly metrics: Metrics;
   readonly log: Logger;
   readonly inference: InferenceDefaults;
@@ -61,12 +71,39 @@ export function createInferenceActivity(deps: InferenceDeps) {
         ({ bus, consumer, log }) => {
           const counts = zeroCounts();
           const emitter = new SignalEmitter({ bus, sink: deps.signals, metrics, signalsStream: input.signalsStream ?? d.signalsStream });
+          // The adapter is fresh each run: the rules' edges and cooldowns of every series are rebuilt
+          // from its stored bars before its first snapshot here, as in one continuous pass.
+          const warmed = new Set<string>();
+          const engine = input.adapter === 'rules' ? new FeatureEngine({ windows: d.featureWindows }) : undefined;
+          const maxCooldownMs = engine ? d.maxRuleCooldownMs() : 0;
+          const warm = async (snapshots: readonly FeatureSnapshot[]) => {
+            if (engine === undefined) return;
+            const fresh = new Map<string, FeatureSnapshot>();
+            for (const s of snapshots) {
+              const key = `${s.provider}\u0000${s.symbol}\u0000${s.interval}`;
+              if (!warmed.has(key) && !fresh.has(key)) fresh.set(key, s);
+            }
+            for (const [key, s] of fresh) {
+              warmed.add(key);
+              const windowMs = parseDurationMs(s.interval);
+              if (windowMs === undefined || windowMs <= 0) continue;
+              const bars = await warmOnStoredBars({
+                adapter,
+                engine,
+                readStoredBars: deps.readStoredBars,
+                series: [{ provider: s.provider, symbol: s.symbol, interval: s.interval, beforeMs: s.tsMs }],
+                warmMs: warmSpanMs(d.featureWindows, windowMs, maxCooldownMs),
+              });
+              if (bars > 0) log.debug('rule state rebuilt from stored bars', { provider: s.provider, symbol: s.symbol, bars });
+            }
+          };
           zeroOutcomeMetrics(metrics, target);
           log.info('inference consumer started', { adapter: adapter.name, version: adapter.version });
           return Promise.resolve({
             async process(entries) {
               const { decoded, dead } = routeEntries(entries, SNAPSHOT_PAYLOADS, { sourceStream: stream, maxDeliveries: d.maxDeliveries });
               const emitted: SignalEventV1[] = [];
+              await warm(decoded.map(({ value }) => value));
               for (const { value: snapshot } of decoded) {
                 counts.snapshots++;
                 emitted.push(...(await emitter.evaluate(adapter, snapshot)));

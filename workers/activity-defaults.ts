@@ -78,7 +78,17 @@ export function inferenceDefaults(config: StreamingConfig): InferenceDefaults {
     maxDeliveries: config.bus.max_deliveries,
     maxRunMs: DEFAULT_MAX_RUN_MS,
     shards: config.bus.shards,
+    featureWindows: config.features.windows,
+    maxRuleCooldownMs: () => maxRuleCooldownMs(config),
   };
+}
+
+/** Longest `cooldown` of the enabled rules file, ms (0 without rules); read on each call, so edits apply. */
+function maxRuleCooldownMs(config: StreamingConfig, baseDir = process.cwd()): number {
+  const rules = config.inference.adapters.rules;
+  if (!rules.enabled) return 0;
+  const ruleSet = loadRulesFile(resolve(baseDir, rules.file), rulesLoadOptions(config));
+  return Math.max(0, ...ruleSet.rules.map((r) => r.cooldownMs));
 }
 
 /** Both roles' streams and groups, and `recovery.*`. */
@@ -98,12 +108,7 @@ export function replayDefaults(config: StreamingConfig, baseDir = process.cwd())
       adapter: configuredAdapter(config) ?? 'off',
       featureWindows: config.features.windows,
       signalsStream: busNames(config).signals_stream,
-      maxRuleCooldownMs: () => {
-        const rules = config.inference.adapters.rules;
-        if (!rules.enabled) return 0;
-        const ruleSet = loadRulesFile(resolve(baseDir, rules.file), rulesLoadOptions(config));
-        return Math.max(0, ...ruleSet.rules.map((r) => r.cooldownMs));
-      },
+      maxRuleCooldownMs: () => maxRuleCooldownMs(config, baseDir),
     },
   };
 }

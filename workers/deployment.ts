@@ -9,12 +9,13 @@ import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { Logger } from '../pipeline/telemetry/index.js';
 
 /**
- * Versioned workers default to PINNED: a workflow stays on the code it started on unless its
- * definition says otherwise (the long-running consumers and producers are AUTO_UPGRADE).
+ * Every mdp workflow declares its behaviour (consumers and producers AUTO_UPGRADE, finite jobs
+ * PINNED; see workflows/versioning.ts). The default, AUTO_UPGRADE, applies only to runs started
+ * on an unversioned worker before versioning was turned on: they followed every new worker before.
  */
 export function deploymentOptions(config: StreamingConfig, buildId: string): WorkerDeploymentOptions | undefined {
   if (!config.temporal.deployment.versioning) return undefined;
-  return { useWorkerVersioning: true, version: { deploymentName: config.temporal.deployment.name, buildId }, defaultVersioningBehavior: 'PINNED' };
+  return { useWorkerVersioning: true, version: { deploymentName: config.temporal.deployment.name, buildId }, defaultVersioningBehavior: 'AUTO_UPGRADE' };
 }
 
 /**

@@ -12,6 +12,7 @@ import {
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
+import { onVersionedWorkers } from './versioning.js';
 import type { Activities } from '../activities/index.js';
 import type { IbkrBackfillCounts, IbkrBackfillInput, IbkrBackfillPlan, IbkrChunkResult, IbkrSentRequest } from '../activities/index.js';
 import { backfillChunk } from '../pipeline/datasets/backfill-range.js';
@@ -238,4 +239,4 @@ function rootMessage(err: unknown): string {
 
 // A backfill is a finite job: it finishes on the code it started on (continue-as-new keeps the
 // version); the old version drains when its backfills are done (`mdp deploy status`).
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, ibkrBackfillWorkflow);
+setWorkflowOptions(onVersionedWorkers('PINNED'), ibkrBackfillWorkflow);

@@ -10,6 +10,7 @@ import {
   setWorkflowOptions,
   workflowInfo,
 } from '@temporalio/workflow';
+import { onVersionedWorkers } from './versioning.js';
 import type { Activities } from '../activities/index.js';
 import type { ModelValidation } from '../activities/types.js';
 import { AUDIT_FINISH_OPTIONS } from './activity-options.js';
@@ -235,4 +236,4 @@ async function signalAll(
 }
 
 // A reload takes seconds: it finishes on the code it started on.
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, modelReloadWorkflow);
+setWorkflowOptions(onVersionedWorkers('PINNED'), modelReloadWorkflow);

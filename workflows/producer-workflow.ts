@@ -4,7 +4,7 @@ import type { ProducerInput, ProducerResume, ProducerRunResult } from '../activi
 import { IBKR_LOOP_ACTIVITY_OPTIONS, LOOP_ACTIVITY_OPTIONS } from './activity-options.js';
 import type { LoopStatus } from './definitions.js';
 import { cancelledResult, drainSignal, handOverSignal, statusQuery } from './definitions.js';
-import { currentBuildId } from './versioning.js';
+import { currentBuildId, onVersionedWorkers } from './versioning.js';
 
 const { runProducer } = proxyActivities<Activities>(LOOP_ACTIVITY_OPTIONS);
 const { runIbkrProducer } = proxyActivities<Activities>(IBKR_LOOP_ACTIVITY_OPTIONS);
@@ -90,4 +90,4 @@ export async function producerWorkflow(input: ProducerWorkflowInput): Promise<Lo
 
 // A producer runs for as long as the pipeline does: it follows the deployment's current version,
 // moving at a hand-over with its resume state (so the sequence, and every event_id, continues).
-setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, producerWorkflow);
+setWorkflowOptions(onVersionedWorkers('AUTO_UPGRADE'), producerWorkflow);

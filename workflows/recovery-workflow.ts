@@ -1,4 +1,5 @@
 import { proxyActivities, setWorkflowOptions } from '@temporalio/workflow';
+import { onVersionedWorkers } from './versioning.js';
 import type { Activities } from '../activities/index.js';
 import type { RecoveryInput, RecoveryReport } from '../activities/types.js';
 
@@ -32,4 +33,4 @@ export async function consumerRecoveryWorkflow(input: RecoveryWorkflowInput = {}
 }
 
 // One sweep takes seconds: it finishes on the code it started on.
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, consumerRecoveryWorkflow);
+setWorkflowOptions(onVersionedWorkers('PINNED'), consumerRecoveryWorkflow);

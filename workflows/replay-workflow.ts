@@ -12,6 +12,7 @@ import {
   upsertMemo,
   workflowInfo,
 } from '@temporalio/workflow';
+import { onVersionedWorkers } from './versioning.js';
 import type { Activities } from '../activities/index.js';
 import { AUDIT_FINISH_OPTIONS } from './activity-options.js';
 import type { ReplayChunkResult, ReplayCounts as ChunkCounts, ReplayInferenceCounts, ReplayPlan } from '../activities/types.js';
@@ -234,4 +235,4 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
 // A replay is a finite job: it finishes on the code it started on (continue-as-new keeps the
 // version), so a new build can change its activity sequence freely; the old version drains when
 // its replays are done (`mdp deploy status`).
-setWorkflowOptions({ versioningBehavior: 'PINNED' }, replayWorkflow);
+setWorkflowOptions(onVersionedWorkers('PINNED'), replayWorkflow);

@@ -17,7 +17,7 @@ import type { InferenceInput, InferenceRunResult, MicroBatchInput, MicroBatchRun
 import { LOOP_ACTIVITY_OPTIONS } from './activity-options.js';
 import type { LoopStatus, ModelReloadReply, ReloadModelRequest } from './definitions.js';
 import { cancelledResult, drainSignal, handOverSignal, modelReloadedSignal, recheckPendingSignal, reloadModelSignal, statusQuery } from './definitions.js';
-import { currentBuildId } from './versioning.js';
+import { currentBuildId, onVersionedWorkers } from './versioning.js';
 
 const { runMicroBatchShard, runInferenceShard } = proxyActivities<Activities>(LOOP_ACTIVITY_OPTIONS);
 const { describeModel } = proxyActivities<Activities>({
@@ -255,4 +255,4 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
 
 // Consumers run for as long as the pipeline does: they follow the deployment's current version,
 // moving at a hand-over (a signal after the routing changed) instead of staying pinned forever.
-setWorkflowOptions({ versioningBehavior: 'AUTO_UPGRADE' }, streamConsumerWorkflow);
+setWorkflowOptions(onVersionedWorkers('AUTO_UPGRADE'), streamConsumerWorkflow);

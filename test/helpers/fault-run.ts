@@ -188,9 +188,12 @@ export class FaultRun {
   // ------------------------------------------------------------------------------------------
   // Workers and consumers
 
-  /** Starts a real worker process on this run's config and waits until it polls both task types. */
-  async startWorker(label = `worker-${this.workers.length + 1}`): Promise<RunWorker> {
-    const proc = startWorkerProcess(this.#configFile, `${relativeToTestData(this.logDir)}/${label}`);
+  /**
+   * Starts a real worker process on this run's config and waits until it polls both task types;
+   * `env` adds variables (e.g. `MDP_BUILD_ID`, `MDP_ROLLOUT` for a version of a rollout).
+   */
+  async startWorker(label = `worker-${this.workers.length + 1}`, env: NodeJS.ProcessEnv = {}): Promise<RunWorker> {
+    const proc = startWorkerProcess(this.#configFile, `${relativeToTestData(this.logDir)}/${label}`, env);
     const pid = proc.child.pid!;
     const worker: RunWorker = { ...proc, label, pid, identity: `${pid}@${hostname()}` };
     this.workers.push(worker);

@@ -64,10 +64,11 @@ export function writeConfigFile(config: StreamingConfig, name: string): string {
   return file;
 }
 
-export function startWorkerProcess(configFile: string, name: string): WorkerProcess {
+/** Starts the worker on `configFile`, logging to `.data/test/<name>.log`; `env` adds variables (e.g. `MDP_BUILD_ID`). */
+export function startWorkerProcess(configFile: string, name: string, extraEnv: NodeJS.ProcessEnv = {}): WorkerProcess {
   const logFile = resolve(REPO_ROOT, '.data/test', `${name}.log`);
   const fd = openSync(logFile, 'a');
-  const env = configFreeEnv();
+  const env = { ...configFreeEnv(), ...extraEnv };
   const child = spawn(process.execPath, [resolve(REPO_ROOT, 'dist/workers/worker.js'), '--config', configFile], { stdio: ['ignore', fd, fd], env });
   closeSync(fd);
   const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));

@@ -8,7 +8,8 @@ import type { InferenceDefaults } from '../../activities/inference-activity.js';
 import { createMicroBatchActivity } from '../../activities/microbatch-activity.js';
 import type { MicroBatchDefaults } from '../../activities/microbatch-activity.js';
 import type { InferenceInput, InferenceRunResult, MicroBatchInput, MicroBatchRunResult } from '../../activities/types.js';
-import type { FeatureSnapshot, InferenceAdapter, SignalEventV1, StreamEventV1 } from '../../pipeline/contracts/index.js';
+import type { Bar, FeatureSnapshot, InferenceAdapter, SignalEventV1, StreamEventV1 } from '../../pipeline/contracts/index.js';
+import { parseRules, RulesAdapter } from '../../pipeline/inference/rules/index.js';
 import { makeEventId, parseIsoToMicros, shardOwnerId } from '../../pipeline/contracts/index.js';
 import { SyntheticProducer } from '../../pipeline/producers/index.js';
 import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
@@ -555,8 +556,11 @@ describe('inference activity on fake dependencies', function () {
       maxDeliveries: 3,
       maxRunMs: 500,
       shards: 1,
+      featureWindows: [{ name: 'vwap_1m', horizon: '60s' }],
+      maxRuleCooldownMs: () => 0,
     };
     const run = createInferenceActivity({
+      readStoredBars: () => Promise.resolve([]),
       openBus: () => bus,
       signals,
       createAdapter: () => Promise.resolve(adapter),
@@ -604,6 +608,61 @@ describe('inference activity on fake dependencies', function () {
     assert.equal(bus.closed, 1);
   });
 
+  it("rebuilds the rules' edge and cooldown state from stored bars before a run's first snapshot (a restart or hand-over changes no signal)", async function () {
+    // An edge rule that has held since before this run: one continuous pass fired it at bar 0 and
+    // not again; a fresh adapter without the warm-up would fire it again at the run's first snapshot.
+    const rules = parseRules(
+      '- { name: above_100, condition: "price > 100.0", signal: 1.0, score: 0.5, mode: edge }\n- { name: cooled, condition: "price > 0.0", signal: 1.0, score: 0.5, mode: edge, cooldown: 10s }\n',
+      'rules.yaml',
+    );
+    const stored: Bar[] = [0, 1, 2].map((i) => {
+      const tsMs = T0_MS + i * WINDOW_MS;
+      return { provider: 'ut', symbol: 'AAA', interval: '1s', tsMs, open: 101, high: 101, low: 101, close: 101, volume: 1, trades: 1 };
+    });
+    const reads: { fromMs: number; toMs: number }[] = [];
+    const run = (warmBars: readonly Bar[]) => {
+      const bus = new MemoryBus();
+      const signals = new MemorySignalStore();
+      const activity = createInferenceActivity({
+        readStoredBars: (q) => {
+          reads.push({ fromMs: q.fromMs, toMs: q.toMs });
+          return Promise.resolve(warmBars.filter((b) => b.tsMs >= q.fromMs && b.tsMs < q.toMs));
+        },
+        openBus: () => bus,
+        signals,
+        createAdapter: () => Promise.resolve(new RulesAdapter(rules)),
+        metrics: createMetrics(),
+        log: createLogger('ERROR', () => undefined),
+        inference: {
+          featuresStream: FEATURES,
+          signalsStream: SIGNALS,
+          inferenceGroup: IGROUP,
+          dlqStream: DLQ,
+          maxDeliveries: 3,
+          maxRunMs: 500,
+          shards: 1,
+          featureWindows: [{ name: 'vwap_1m', horizon: '60s' }],
+          maxRuleCooldownMs: () => 10_000,
+        },
+      });
+      return { bus, signals, activity };
+    };
+    for (const [label, warmBars, fired] of [
+      ['with the stored bars before it', stored, []],
+      ['with nothing stored before it (a fresh series)', [], ['above_100', 'cooled']],
+    ] as const) {
+      const { bus, signals, activity } = run(warmBars);
+      await bus.ensureGroup(FSTREAM, IGROUP);
+      await bus.publish(FSTREAM, [JSON.stringify(snapshot(3, 102))]);
+      await activityEnv(IOWNER, 'runInferenceShard').run<[InferenceInput], InferenceRunResult, typeof activity>(activity, { shard: 0, adapter: 'rules' });
+      assert.deepEqual([...signals.rows.values()].map((r) => r.name).sort(), fired, `signals at the run's first snapshot ${label}`);
+    }
+    assert.ok(
+      reads.every((r) => r.toMs === T0_MS + 3 * WINDOW_MS && r.fromMs <= T0_MS - 10_000),
+      `read the warm-up span before the first snapshot: ${JSON.stringify(reads)}`,
+    );
+  });
+
   it('fails without retry when the adapter does not load, and opens no bus', async function () {
     const bus = new MemoryBus();
     const defaults: InferenceDefaults = {
@@ -614,8 +673,11 @@ describe('inference activity on fake dependencies', function () {
       maxDeliveries: 3,
       maxRunMs: 500,
       shards: 1,
+      featureWindows: [{ name: 'vwap_1m', horizon: '60s' }],
+      maxRuleCooldownMs: () => 0,
     };
     const run = createInferenceActivity({
+      readStoredBars: () => Promise.resolve([]),
       openBus: () => bus,
       signals: new MemorySignalStore(),
       createAdapter: () => Promise.reject(new Error('rules.yaml:3:7: unknown feature "foo"')),
