@@ -7,7 +7,8 @@
  */
 import type { Bar, InferenceAdapter } from '../pipeline/contracts/index.js';
 import type { FeatureWindowSpec } from '../pipeline/features/index.js';
-import { FeatureEngine, featureWarmSpanMs } from '../pipeline/features/index.js';
+import type { FeatureEngine } from '../pipeline/features/index.js';
+import { featureWarmSpanMs } from '../pipeline/features/index.js';
 import type { StoredBarsReader } from './replay-chunk.js';
 
 /**

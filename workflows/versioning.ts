@@ -1,5 +1,7 @@
-import type { VersioningBehavior, WorkflowDefinitionOptions } from '@temporalio/common';
+import type { setWorkflowOptions } from '@temporalio/workflow';
 import { workflowInfo } from '@temporalio/workflow';
+
+type WorkflowDefinitionOptions = Exclude<Parameters<typeof setWorkflowOptions>[0], (...args: never[]) => unknown>;
 
 /**
  * Build id of the Worker Deployment version whose worker runs this workflow task (undefined on an
@@ -21,6 +23,6 @@ function versionedTask(): boolean {
  * the version its first task ran on; a run started before versioning was turned on gets the
  * worker's default (AUTO_UPGRADE), as it followed every new worker before.
  */
-export function onVersionedWorkers(behavior: VersioningBehavior): () => WorkflowDefinitionOptions {
+export function onVersionedWorkers(behavior: 'PINNED' | 'AUTO_UPGRADE'): () => WorkflowDefinitionOptions {
   return () => (versionedTask() ? { versioningBehavior: behavior } : {});
 }
