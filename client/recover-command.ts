@@ -24,10 +24,16 @@ export function recoveryIntervalMs(config: StreamingConfig): number {
 }
 
 /**
- * Creates the `mdp-recovery` Temporal Schedule, which starts `consumerRecoveryWorkflow` (input `{}`:
- * the worker's config decides idle threshold and delivery limit) every `recovery.interval` on the
- * pipeline's task queue; when it exists already, updates its interval and action to the config and
- * keeps its paused/unpaused state. Overlapping runs are skipped.
+ * Input of the scheduled sweeps: the worker's config decides idle threshold and delivery limit, and
+ * a sweep with no consumer running returns at once ("skipped: no consumers running").
+ */
+export const SCHEDULED_RECOVERY_INPUT: RecoveryWorkflowInput = { skipWhenNoConsumers: true };
+
+/**
+ * Creates the `mdp-recovery` Temporal Schedule, which starts `consumerRecoveryWorkflow` (input
+ * {@link SCHEDULED_RECOVERY_INPUT}) every `recovery.interval` on the pipeline's task queue; when it
+ * exists already, updates its interval and action to the config and keeps its paused/unpaused
+ * state. Overlapping runs are skipped.
  */
 export async function ensureRecoverySchedule(client: Client, config: StreamingConfig, scheduleId = RECOVERY_SCHEDULE_ID): Promise<RecoverySchedule> {
   const intervalMs = recoveryIntervalMs(config);
@@ -37,7 +43,7 @@ export async function ensureRecoverySchedule(client: Client, config: StreamingCo
     workflowType: 'consumerRecoveryWorkflow',
     workflowId: scheduleId,
     taskQueue: config.temporal.task_queue,
-    args: [{}],
+    args: [SCHEDULED_RECOVERY_INPUT],
     // A sweep takes seconds; one stuck without a worker must not pile up.
     workflowExecutionTimeout: Math.max(intervalMs, 60_000) * 5,
   };
@@ -78,6 +84,7 @@ export async function runRecovery(
 
 /** Human-readable lines of a sweep's report: one per stream that had pending entries, then totals. */
 export function formatRecoveryReport(result: RecoveryWorkflowResult): string[] {
+  if (result.skipped !== undefined) return [`recovery sweep skipped: ${result.skipped}`];
   if (result.bus === 'kafka') {
     // Nothing to claim on Kafka: report where each group is on each partition.
     return [
