@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { parseDurationMs } from '../pipeline/contracts/index.js';
 import type { RecoveryWorkflowInput, RecoveryWorkflowResult } from '../workflows/index.js';
@@ -63,6 +63,28 @@ export async function ensureRecoverySchedule(client: Client, config: StreamingCo
   }
   const described = await client.schedule.getHandle(scheduleId).describe();
   return { scheduleId, created, intervalMs, nextRunAt: described.info.nextActionTimes[0] };
+}
+
+/** Why `mdp up` pauses the schedule when it stops (the schedule's note, shown by `temporal schedule describe`). */
+export const PAUSED_BY_UP = 'paused by mdp up on exit: its worker stopped, and a sweep with no worker would only wait in the workflow list; mdp up unpauses it';
+/** Why `mdp down` pauses it. */
+export const PAUSED_BY_DOWN = 'paused by mdp down: the pipeline is drained, no consumer runs to sweep for; mdp up unpauses it';
+export const UNPAUSED_BY_UP = 'unpaused by mdp up';
+
+/**
+ * Pauses or unpauses the recovery schedule with `note`; false when there is no schedule (`mdp up`
+ * never ran, or it was deleted), which is not an error: there is nothing to run.
+ */
+export async function setRecoveryPaused(client: Client, paused: boolean, note: string, scheduleId = RECOVERY_SCHEDULE_ID): Promise<boolean> {
+  const handle = client.schedule.getHandle(scheduleId);
+  try {
+    if (paused) await handle.pause(note);
+    else await handle.unpause(note);
+    return true;
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return false;
+    throw err;
+  }
 }
 
 /** Runs one sweep now (`mdp stream recover`) and waits for its report. */
