@@ -347,6 +347,12 @@ export interface RecoveryInput {
   readonly maxDeliveries?: number;
   /** Most pending entries examined per stream in one sweep (default 10000). */
   readonly maxEntries?: number;
+  /**
+   * Skip the sweep when no owner workflow of the swept shards is running (the `mdp-recovery`
+   * Schedule sets it: with no consumer there is nothing to hand entries to). Default false: a sweep
+   * on demand always runs.
+   */
+  readonly skipWhenNoConsumers?: boolean;
 }
 
 /** What the sweep did on one stream. */
@@ -377,6 +383,10 @@ export interface RecoveryStreamReport {
 }
 
 export interface RecoveryReport {
+  /** Why nothing was swept (`no consumers running`); the streams are then empty. */
+  readonly skipped?: string;
+  /** The swept shards' owner workflows that were running, when the input asked to skip without them. */
+  readonly ownersRunning?: readonly string[];
   /** The bus swept: on Kafka nothing is orphaned (see `note`); positions and lag are reported. */
   readonly bus?: 'redis' | 'kafka';
   readonly note?: string;

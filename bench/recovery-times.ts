@@ -30,6 +30,7 @@ import { connectRedis, connectStore, startTemporal, testConfig, uniqueTag } from
 import { waitFor } from '../test/helpers/wait.js';
 import { startWorkerProcess, writeConfigFile } from '../test/helpers/worker-process.js';
 import type { WorkerProcess } from '../test/helpers/worker-process.js';
+import { BENCH_NAMESPACE } from './run-plan.js';
 
 const RATE_PER_SYMBOL = 50;
 const STEADY_MS = 3000;
@@ -109,7 +110,7 @@ async function measure(
   pg: PrivatePostgres,
 ): Promise<number[]> {
   const tag = uniqueTag('rec');
-  const config = testConfig(tag, { bus: { shards: 1 }, store: { url: pg.url }, temporal: { address: env.address } });
+  const config = testConfig(tag, { bus: { shards: 1 }, store: { url: pg.url }, temporal: { address: env.address, namespace: BENCH_NAMESPACE } });
   const run: Run = {
     env,
     config,
@@ -169,7 +170,7 @@ async function main(): Promise<void> {
     throw new Error('usage: recovery-times.js [--kills N] [--outage 30s[,35s…]] [--only failover|restart|postgres]');
   }
   const kinds = (['failover', 'restart', 'postgres'] as const).filter((k) => values.only === undefined || values.only === k);
-  const [env, pg] = await Promise.all([startTemporal(), PrivatePostgres.start()]);
+  const [env, pg] = await Promise.all([startTemporal(BENCH_NAMESPACE), PrivatePostgres.start()]);
   const summary: Record<string, number[]> = {};
   try {
     for (const kind of kinds) summary[kind] = await measure(kind, kills, outagesMs as number[], env, pg);

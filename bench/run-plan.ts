@@ -19,9 +19,14 @@ import { REPO_ROOT } from './repo-paths.js';
 import { configFreeEnv } from '../test/helpers/worker-process.js';
 import { taggedBusNames } from '../test/helpers/services.js';
 
-/** Env vars that the config loader applies over the file; the worker must read our file only. */
 /** The model `--inference sklearn` runs when the base config names none. */
 const DEFAULT_MODEL_PATH = 'models/signal_model.onnx';
+
+/**
+ * The Temporal namespace of bench runs, whatever the base config says: a run starts and leaves
+ * dozens of workflows, which belong neither in the user's `default` list nor beside the live ones.
+ */
+export const BENCH_NAMESPACE = 'mdp-bench';
 
 export interface RunPlan {
   readonly tag: string;
@@ -84,7 +89,7 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
     bus: { type: bus, shards, redis: taggedBusNames(tag), kafka: taggedBusNames(tag) },
     producers: { synthetic: { provider: tag, symbols } },
     micro_batch: { window_ms: opts.windowMs, ...(opts.maxBatchSize !== undefined ? { max_batch_size: opts.maxBatchSize } : {}) },
-    temporal: { task_queue: `${tag}-queue` },
+    temporal: { namespace: BENCH_NAMESPACE, task_queue: `${tag}-queue` },
     telemetry: { metrics_port: metricsPort },
     ...(opts.inference === 'off'
       ? {}

@@ -5,7 +5,7 @@
  */
 import type { Kysely } from 'kysely';
 import type { Client } from '@temporalio/client';
-import { connectTemporal } from '../client/temporal.js';
+import { connectTemporal, ensureNamespace } from '../client/temporal.js';
 import { openBus } from '../pipeline/bus/index.js';
 import type { Bus } from '../pipeline/bus/index.js';
 import { createDb, migrateToLatest } from '../store/index.js';
@@ -15,6 +15,7 @@ import { progress } from './bench-progress.js';
 import { connectBusServer } from './bus-server.js';
 import type { BusServer } from './bus-server.js';
 import type { RunPlan } from './run-plan.js';
+import { SCRATCH_NAMESPACE_RETENTION } from '../test/helpers/services.js';
 
 export interface RunServices {
   /** The pipeline's own bus (`openBus`): group lag, entries added, lengths, reading snapshots back. */
@@ -36,6 +37,9 @@ export async function connectServices(plan: RunPlan, cleanup: Cleanup): Promise<
   await migrateToLatest(db);
   const temporal = await connectTemporal(config);
   cleanup.add('close temporal', () => temporal.close());
+  // The bench's namespace on the shared server: registered on the first run, before the worker polls it.
+  const ns = await ensureNamespace(temporal.client.connection, config.temporal.namespace, SCRATCH_NAMESPACE_RETENTION);
+  if (ns.registered) progress(`registered Temporal namespace ${ns.namespace} (retention ${SCRATCH_NAMESPACE_RETENTION})`);
   return { bus, server, db, client: temporal.client };
 }
 

@@ -3,6 +3,7 @@
  * The `mdp` command line.
  *
  *   mdp up                 [--config F]                 the live synthetic pipeline, with progress
+ *   mdp down               [--config F] [--timeout 60s]  drain producers and consumers, pause the recovery schedule
  *   mdp stream produce     [--config F] --provider synthetic [--rate N] [--count N] [--start-ts ISO] | --provider ibkr
  *   mdp stream produce     [--config F] --provider file --path FILE|- [--speed 1|10|max] [--format jsonl|csv] [--from-start]
  *   mdp stream micro-batch [--config F] [--window 2s]
@@ -30,9 +31,19 @@ import type { StreamingConfig } from '../pipeline/config/index.js';
 import { parseDurationMs } from '../pipeline/contracts/index.js';
 import { parsePublishSpeed } from '../pipeline/producers/index.js';
 import { createDb, migrateToLatest } from '../store/index.js';
-import { checkProducer, drainPipeline, ProducerConfigError, startInference, startMicroBatchers, startProducer, tailTopic } from './stream-commands.js';
+import {
+  checkProducer,
+  drainPipeline,
+  formatDrained,
+  ProducerConfigError,
+  startInference,
+  startMicroBatchers,
+  startProducer,
+  tailTopic,
+} from './stream-commands.js';
 import { connectTemporal } from './temporal.js';
 import { up } from './up-command.js';
+import { down } from './down-command.js';
 import { followReplay, startReplay } from './replay-command.js';
 import { generateDataset, listDatasets } from './dataset-command.js';
 import { backfillInputFromFlags, followBackfill, startBackfill } from './fetch-command.js';
@@ -53,7 +64,10 @@ class UsageError extends Error {
 }
 
 const USAGE = `usage: mdp <command> [options]
-  up                    run the live synthetic pipeline on the local stack, with progress (Ctrl-C stops)
+  up                    run the live synthetic pipeline on the local stack, with progress (Ctrl-C stops the
+                        worker and pauses the recovery schedule; the workflows stay for the next up)
+  down                  [--timeout 60s]   stop the pipeline: pause the recovery schedule, drain the producers and
+                        consumers and wait for their workflows to complete (exit 1 naming any that did not)
   stream produce        --provider synthetic [--rate EVENTS_PER_S] [--count N] [--start-ts ISO]
                         | --provider ibkr   live trades / 5 s bars of producers.ibkr from TWS or IB Gateway
   stream produce        --provider file --path FILE.jsonl|FILE.csv|- [--speed 1|10|max] [--format jsonl|csv] [--from-start]
@@ -147,6 +161,7 @@ async function run(argv: string[]): Promise<number> {
       rth: { type: 'boolean', default: false },
       'chunk-seconds': { type: 'string' },
       json: { type: 'boolean', default: false },
+      timeout: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
   });
@@ -171,6 +186,14 @@ async function run(argv: string[]): Promise<number> {
         uiBase: process.env.MDP_TEMPORAL_UI ?? `http://127.0.0.1:${process.env.MDP_TEMPORAL_UI_PORT ?? '8233'}`,
         write: out,
       });
+    case 'down': {
+      const timeoutMs = parseDurationMs(values.timeout ?? '60s');
+      if (timeoutMs === undefined || timeoutMs <= 0) throw new UsageError(`--timeout must be a duration such as 60s (got "${values.timeout}")`);
+      const result = await withTemporal(config, (client) => down(client, config, { timeoutMs, write: out }));
+      if (result.notStopped.length === 0) return 0;
+      console.error(`mdp: did not stop within ${values.timeout ?? '60s'}: ${result.notStopped.join(', ')}`);
+      return 1;
+    }
     case 'stream produce': {
       if (values.provider === 'file') return produceFile(config, fileProduceCommand(values));
       const provider = values.provider;
@@ -231,8 +254,7 @@ async function run(argv: string[]): Promise<number> {
     }
     case 'stream drain': {
       const drained = await withTemporal(config, (client) => drainPipeline(client, config));
-      for (const d of drained)
-        out(`${d.workflowId}: ${d.status === 'not running' ? 'not running' : `drained after ${d.status.runs} runs ${JSON.stringify(d.status.totals)}`}\n`);
+      for (const d of drained) out(formatDrained(d) + '\n');
       return 0;
     }
     case 'stream replay': {

@@ -1,5 +1,5 @@
 import type { Client } from '@temporalio/client';
-import { ScheduleAlreadyRunning, ScheduleOverlapPolicy } from '@temporalio/client';
+import { ScheduleAlreadyRunning, ScheduleNotFoundError, ScheduleOverlapPolicy } from '@temporalio/client';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { parseDurationMs } from '../pipeline/contracts/index.js';
 import type { RecoveryWorkflowInput, RecoveryWorkflowResult } from '../workflows/index.js';
@@ -24,10 +24,16 @@ export function recoveryIntervalMs(config: StreamingConfig): number {
 }
 
 /**
- * Creates the `mdp-recovery` Temporal Schedule, which starts `consumerRecoveryWorkflow` (input `{}`:
- * the worker's config decides idle threshold and delivery limit) every `recovery.interval` on the
- * pipeline's task queue; when it exists already, updates its interval and action to the config and
- * keeps its paused/unpaused state. Overlapping runs are skipped.
+ * Input of the scheduled sweeps: the worker's config decides idle threshold and delivery limit, and
+ * a sweep with no consumer running returns at once ("skipped: no consumers running").
+ */
+export const SCHEDULED_RECOVERY_INPUT: RecoveryWorkflowInput = { skipWhenNoConsumers: true };
+
+/**
+ * Creates the `mdp-recovery` Temporal Schedule, which starts `consumerRecoveryWorkflow` (input
+ * {@link SCHEDULED_RECOVERY_INPUT}) every `recovery.interval` on the pipeline's task queue; when it
+ * exists already, updates its interval and action to the config and keeps its paused/unpaused
+ * state. Overlapping runs are skipped.
  */
 export async function ensureRecoverySchedule(client: Client, config: StreamingConfig, scheduleId = RECOVERY_SCHEDULE_ID): Promise<RecoverySchedule> {
   const intervalMs = recoveryIntervalMs(config);
@@ -37,7 +43,7 @@ export async function ensureRecoverySchedule(client: Client, config: StreamingCo
     workflowType: 'consumerRecoveryWorkflow',
     workflowId: scheduleId,
     taskQueue: config.temporal.task_queue,
-    args: [{}],
+    args: [SCHEDULED_RECOVERY_INPUT],
     // A sweep takes seconds; one stuck without a worker must not pile up.
     workflowExecutionTimeout: Math.max(intervalMs, 60_000) * 5,
   };
@@ -59,6 +65,28 @@ export async function ensureRecoverySchedule(client: Client, config: StreamingCo
   return { scheduleId, created, intervalMs, nextRunAt: described.info.nextActionTimes[0] };
 }
 
+/** Why `mdp up` pauses the schedule when it stops (the schedule's note, shown by `temporal schedule describe`). */
+export const PAUSED_BY_UP = 'paused by mdp up on exit: its worker stopped, and a sweep with no worker would only wait in the workflow list; mdp up unpauses it';
+/** Why `mdp down` pauses it. */
+export const PAUSED_BY_DOWN = 'paused by mdp down: the pipeline is drained, no consumer runs to sweep for; mdp up unpauses it';
+export const UNPAUSED_BY_UP = 'unpaused by mdp up';
+
+/**
+ * Pauses or unpauses the recovery schedule with `note`; false when there is no schedule (`mdp up`
+ * never ran, or it was deleted), which is not an error: there is nothing to run.
+ */
+export async function setRecoveryPaused(client: Client, paused: boolean, note: string, scheduleId = RECOVERY_SCHEDULE_ID): Promise<boolean> {
+  const handle = client.schedule.getHandle(scheduleId);
+  try {
+    if (paused) await handle.pause(note);
+    else await handle.unpause(note);
+    return true;
+  } catch (err) {
+    if (err instanceof ScheduleNotFoundError) return false;
+    throw err;
+  }
+}
+
 /** Runs one sweep now (`mdp stream recover`) and waits for its report. */
 export async function runRecovery(
   client: Client,
@@ -78,6 +106,7 @@ export async function runRecovery(
 
 /** Human-readable lines of a sweep's report: one per stream that had pending entries, then totals. */
 export function formatRecoveryReport(result: RecoveryWorkflowResult): string[] {
+  if (result.skipped !== undefined) return [`recovery sweep skipped: ${result.skipped}`];
   if (result.bus === 'kafka') {
     // Nothing to claim on Kafka: report where each group is on each partition.
     return [

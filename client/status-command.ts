@@ -70,6 +70,8 @@ export interface RecoveryScheduleView {
   readonly scheduleId: string;
   readonly intervalMs: number | null;
   readonly paused: boolean;
+  /** Why it was paused or unpaused (`mdp up` and `mdp down` say), when someone said. */
+  readonly note?: string;
   readonly nextRunMs: number | null;
   readonly lastRunMs: number | null;
   readonly runs: number;
@@ -225,6 +227,7 @@ async function readRecoverySchedule(client: Client): Promise<RecoveryScheduleVie
       scheduleId: d.scheduleId,
       intervalMs: d.spec.intervals?.[0]?.every ?? null,
       paused: d.state.paused,
+      ...(d.state.note ? { note: d.state.note } : {}),
       nextRunMs: d.info.nextActionTimes[0]?.getTime() ?? null,
       lastRunMs: last ? last.takenAt.getTime() : null,
       runs: d.info.numActionsTaken,
@@ -377,7 +380,7 @@ export function formatFleetStatus(s: FleetStatus, previous?: FleetStatus): strin
   const rec = s.recovery;
   out.push(
     rec
-      ? `recovery: schedule ${rec.scheduleId}${rec.intervalMs ? ` every ${every(rec.intervalMs)}` : ''}${rec.paused ? ' (paused)' : ''}, ${rec.runs} runs, last ${clock(rec.lastRunMs)}, next ${clock(rec.nextRunMs)}`
+      ? `recovery: schedule ${rec.scheduleId}${rec.intervalMs ? ` every ${every(rec.intervalMs)}` : ''}${rec.paused ? ` (paused${rec.note ? `: ${rec.note}` : ''})` : ''}, ${rec.runs} runs, last ${clock(rec.lastRunMs)}, next ${clock(rec.nextRunMs)}`
       : s.temporalError
         ? 'recovery: unknown'
         : 'recovery: no schedule (mdp up or mdp stream recover --schedule creates it)',

@@ -1,12 +1,12 @@
 import { busNames } from '../pipeline/config/index.js';
 import type { Client } from '@temporalio/client';
-import { WorkflowNotFoundError } from '@temporalio/client';
+import { isGrpcDeadlineError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { ProducerInput } from '../activities/types.js';
 import { openBus, shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { planIbkrFeed, refusedLinesMessage } from '../pipeline/producers/ibkr/index.js';
 import type { LoopStatus, ProducerWorkflowInput, StreamConsumerInput } from '../workflows/index.js';
-import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
+import { drainSignal, inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
 
 export interface StartedWorkflow {
   readonly workflowId: string;
@@ -109,25 +109,61 @@ export function pipelineWorkflowIds(config: StreamingConfig): string[] {
   return ids;
 }
 
-/** `mdp stream drain`: signals every pipeline workflow to stop after its current step. */
-export async function drainPipeline(client: Client, config: StreamingConfig): Promise<{ workflowId: string; status: LoopStatus | 'not running' }[]> {
-  const out: { workflowId: string; status: LoopStatus | 'not running' }[] = [];
-  for (const workflowId of pipelineWorkflowIds(config)) {
-    const handle = client.workflow.getHandle(workflowId);
-    try {
-      const { status } = await handle.describe();
-      if (status.name !== 'RUNNING') {
-        out.push({ workflowId, status: 'not running' });
-        continue;
-      }
-      await handle.signal('drain');
-      out.push({ workflowId, status: (await handle.result()) as LoopStatus });
-    } catch (err) {
-      if (!(err instanceof WorkflowNotFoundError)) throw err;
-      out.push({ workflowId, status: 'not running' });
-    }
+/** What a drain did to one pipeline workflow. */
+export interface DrainedWorkflow {
+  readonly workflowId: string;
+  /**
+   * Its final status once drained; `not running` when it was not; `still running` when it had not
+   * stopped by the deadline (no worker to run its drain, or a step that takes longer); `failed` when
+   * it ended otherwise (failed, terminated, timed out: see `reason`).
+   */
+  readonly status: LoopStatus | 'not running' | 'still running' | 'failed';
+  readonly reason?: string;
+}
+
+/**
+ * `mdp stream drain` (and `mdp down`): signals every pipeline workflow to stop after its current
+ * step and waits for them, the producers first so that nothing is published after the consumers'
+ * last runs; with `timeoutMs`, waits no longer than that (in all) and reports the rest as
+ * `still running`. Results are in {@link pipelineWorkflowIds} order.
+ */
+export async function drainPipeline(client: Client, config: StreamingConfig, options: { timeoutMs?: number } = {}): Promise<DrainedWorkflow[]> {
+  const deadline = options.timeoutMs === undefined ? undefined : Date.now() + options.timeoutMs;
+  const ids = pipelineWorkflowIds(config);
+  const producers = new Set([producerWorkflowIdOf(config, 'synthetic'), producerWorkflowIdOf(config, 'ibkr')]);
+  const drained = [
+    ...(await Promise.all(ids.filter((id) => producers.has(id)).map((id) => drainWorkflow(client, id, deadline)))),
+    ...(await Promise.all(ids.filter((id) => !producers.has(id)).map((id) => drainWorkflow(client, id, deadline)))),
+  ];
+  return ids.map((id) => drained.find((d) => d.workflowId === id)!);
+}
+
+async function drainWorkflow(client: Client, workflowId: string, deadline: number | undefined): Promise<DrainedWorkflow> {
+  const handle = client.workflow.getHandle(workflowId);
+  try {
+    const { status } = await handle.describe();
+    if (status.name !== 'RUNNING') return { workflowId, status: 'not running' };
+    await handle.signal(drainSignal);
+    const result = () => handle.result() as Promise<LoopStatus>;
+    return { workflowId, status: await (deadline === undefined ? result() : client.withDeadline(deadline, result)) };
+  } catch (err) {
+    if (err instanceof WorkflowNotFoundError) return { workflowId, status: 'not running' };
+    if (isGrpcDeadlineError(err)) return { workflowId, status: 'still running' };
+    if (err instanceof WorkflowFailedError) return { workflowId, status: 'failed', reason: failureText(err) };
+    throw err;
   }
-  return out;
+}
+
+function failureText(err: WorkflowFailedError): string {
+  const cause = err.cause?.message;
+  return cause ? `${err.message}: ${cause}` : err.message;
+}
+
+/** One line of a drain's report, e.g. `mdp-producer-synthetic: drained after 3 runs {"published":120}`. */
+export function formatDrained(d: DrainedWorkflow): string {
+  if (d.status === 'not running' || d.status === 'still running') return `${d.workflowId}: ${d.status}`;
+  if (d.status === 'failed') return `${d.workflowId}: ended without draining (${d.reason ?? 'failed'})`;
+  return `${d.workflowId}: drained after ${d.status.runs} runs ${JSON.stringify(d.status.totals)}`;
 }
 
 /** Streams a `--topic` names: the sharded event stream fans out to its shards. */

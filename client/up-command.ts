@@ -6,9 +6,10 @@ import { openBus } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { configuredAdapter, redactSecrets } from '../pipeline/config/index.js';
 import { createDb, migrateToLatest, StoreClient } from '../store/index.js';
+import { RECOVERY_SCHEDULE_ID } from '../workflows/index.js';
 import { formatProgress, readProgress } from './progress.js';
 import type { PipelineProgress } from './progress.js';
-import { ensureRecoverySchedule } from './recover-command.js';
+import { ensureRecoverySchedule, PAUSED_BY_UP, setRecoveryPaused, UNPAUSED_BY_UP } from './recover-command.js';
 import { startInference, startMicroBatchers, startProducer } from './stream-commands.js';
 import { connectTemporal, workflowUrl } from './temporal.js';
 
@@ -23,8 +24,10 @@ export interface UpOptions {
 
 /**
  * The main job: migrate, start a worker process, start (or find) the live producer and one
- * micro-batch workflow per shard, then print progress every second until Ctrl-C, which stops the
- * worker gracefully. The workflows stay in Temporal; the next `up` resumes them without duplicates.
+ * micro-batch workflow per shard, create (or update) and unpause the recovery schedule, then print
+ * progress every second until Ctrl-C, which pauses the recovery schedule (its sweeps have no
+ * consumer to serve without the worker) and stops the worker gracefully. The workflows stay in
+ * Temporal; the next `up` resumes them without duplicates.
  */
 export async function up(config: StreamingConfig, options: UpOptions): Promise<number> {
   const { write } = options;
@@ -49,6 +52,17 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
 
   const temporal = await connectTemporal(config);
   const bus = openBus(config);
+  // Set once the schedule is ours to pause on the way out (created or found, and unpaused).
+  let recoveryToPause = false;
+  const pauseRecovery = async () => {
+    if (!recoveryToPause) return;
+    recoveryToPause = false;
+    try {
+      if (await setRecoveryPaused(temporal.client, true, PAUSED_BY_UP)) write(`${RECOVERY_SCHEDULE_ID}: ${PAUSED_BY_UP}\n`);
+    } catch (err) {
+      write(`could not pause the recovery schedule: ${(err as Error).message}\n`);
+    }
+  };
   try {
     const producer = await startProducer(temporal.client, config, { provider: 'synthetic' });
     // The IBKR live feed too when the config enables it (a config error stops `up` before it starts).
@@ -57,13 +71,22 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
     const adapter = configuredAdapter(config);
     const inference = adapter ? await startInference(temporal.client, config, adapter) : [];
     // The pending-entry sweep (consumerRecoveryWorkflow) on a Temporal Schedule; the pipeline runs without it.
-    const recovery = await ensureRecoverySchedule(temporal.client, config).then(
-      (s) =>
-        `${s.scheduleId} (schedule ${s.created ? 'created' : 'updated'}: every ${config.recovery.interval}, ${
-          config.bus.type === 'kafka' ? "reports each partition's pending records and lag" : "claims a dead consumer's pending entries, DLQ past max_deliveries"
-        })`,
-      (err: unknown) => `not scheduled: ${(err as Error).message}`,
-    );
+    // Unpaused while this process runs its worker: the last `up` (or `down`) paused it on the way out.
+    const recovery = await ensureRecoverySchedule(temporal.client, config)
+      .then(async (s) => {
+        await setRecoveryPaused(temporal.client, false, UNPAUSED_BY_UP);
+        recoveryToPause = true;
+        return s;
+      })
+      .then(
+        (s) =>
+          `${s.scheduleId} (schedule ${s.created ? 'created' : 'updated'}: every ${config.recovery.interval}, ${
+            config.bus.type === 'kafka'
+              ? "reports each partition's pending records and lag"
+              : "claims a dead consumer's pending entries, DLQ past max_deliveries"
+          }; paused again when this stops)`,
+        (err: unknown) => `not scheduled: ${(err as Error).message}`,
+      );
     const ns = config.temporal.namespace;
     write(
       [
@@ -83,7 +106,7 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
         `  metrics      http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics`,
         `  worker log   ${resolve(options.logFile)}`,
         `  bars         psql "${redactSecrets(config.store.url, [config.store.url])}" -c "select * from bars_ohlcv where provider='${provider}' order by ts desc limit 10"`,
-        'Ctrl-C stops the worker; run the same command again to resume.',
+        'Ctrl-C stops the worker and pauses the recovery schedule; run the same command again to resume, or mdp down to drain the workflows.',
         '',
       ].join('\n') + '\n',
     );
@@ -104,9 +127,12 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
     if (workerExit !== undefined) {
       write(`\nthe worker exited with code ${String(workerExit)}; last lines of ${options.logFile}:\n`);
       write(readFileSync(options.logFile, 'utf8').split('\n').slice(-15).join('\n') + '\n');
+      await pauseRecovery();
       return 1;
     }
     write('\nstopping the worker (in-flight windows stay pending in Redis and are picked up on the next run)...\n');
+    // Before the worker goes: a sweep started now would wait for a worker, or find no consumer.
+    await pauseRecovery();
     worker.kill('SIGTERM');
     const timeout = setTimeout(() => worker.kill('SIGKILL'), 30_000);
     await exited;
@@ -114,6 +140,7 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
     write(`worker stopped (exit ${String(workerExit)}). Services keep running; stop them with: bash scripts/stack-stop.sh\n`);
     return 0;
   } finally {
+    await pauseRecovery();
     if (workerExit === undefined) worker.kill('SIGTERM');
     await bus.close();
     await temporal.close();

@@ -10,7 +10,7 @@ const { sweepPendingEntries } = proxyActivities<Activities>({
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 5 },
 });
 
-/** Id of the Temporal Schedule that runs the sweep every `recovery.interval`. */
+/** Id of the Temporal Schedule that runs the sweep every `recovery.interval` (default 5m). */
 export const RECOVERY_SCHEDULE_ID = 'mdp-recovery';
 
 /**
@@ -25,8 +25,9 @@ export type RecoveryWorkflowResult = RecoveryReport;
 /**
  * One sweep of the consumer groups' pending entries (`XPENDING` idle → re-appended for the shard's
  * owner, or DLQ past `max_deliveries`); see `sweepPendingEntries`. Short-lived: the `mdp-recovery`
- * Schedule runs it periodically and `mdp stream recover` on demand. A re-appended entry is a new
- * entry to its owner, which reads it without a restart.
+ * Schedule runs it periodically (with `skipWhenNoConsumers`: skipped while no shard owner runs)
+ * and `mdp stream recover` on demand. A re-appended entry is a new entry to its owner, which reads
+ * it without a restart.
  */
 export async function consumerRecoveryWorkflow(input: RecoveryWorkflowInput = {}): Promise<RecoveryWorkflowResult> {
   return sweepPendingEntries(input);

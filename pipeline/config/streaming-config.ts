@@ -208,7 +208,10 @@ export interface ReplayConfig {
 
 /** `recovery`: the pending-entry sweep (`consumerRecoveryWorkflow`, `mdp stream recover`). */
 export interface RecoveryConfig {
-  /** How often the `mdp-recovery` Temporal Schedule runs the sweep, a duration such as `1m`. */
+  /**
+   * How often the `mdp-recovery` Temporal Schedule runs the sweep, a duration such as `5m` (the
+   * default): a safety net, since each shard's owner re-reads its own pending entries on restart.
+   */
   readonly interval: string;
   /** Pending entries idle at least this long (ms) and held by a consumer other than the shard's owner are claimed or dead-lettered. */
   readonly min_idle_ms: number;
@@ -675,7 +678,7 @@ const SCHEMA = {
     chunk_span: { doc: 'Event time one replay chunk (one activity) covers, e.g. 15m.', format: 'mdp-duration', default: '15m' },
   },
   recovery: {
-    interval: { doc: 'How often the mdp-recovery schedule sweeps pending entries, e.g. 1m.', format: 'mdp-duration', default: '1m' },
+    interval: { doc: 'How often the mdp-recovery schedule sweeps pending entries, e.g. 5m.', format: 'mdp-duration', default: '5m' },
     min_idle_ms: {
       doc: "Idle time (ms) after which a pending entry not held by its shard's owner is claimed for the owner (or dead-lettered past max_deliveries).",
       format: 'mdp-int',

@@ -136,7 +136,7 @@ export class FaultRun {
     this.windowMs = init.config.micro_batch.window_ms;
     this.streams = Array.from({ length: this.shards }, (_, shard) => shardStream(names.stream, shard));
     this.#connection = init.connection;
-    this.client = new Client({ connection: init.connection });
+    this.client = new Client({ connection: init.connection, namespace: init.config.temporal.namespace });
     this.redis = init.redis;
     this.reader = init.config.bus.type === 'kafka' ? busReader(this.bus) : redisReader(init.redis);
     this.db = init.db;
@@ -205,7 +205,7 @@ export class FaultRun {
       async () => {
         for (const type of [TASK_QUEUE_TYPE_WORKFLOW, TASK_QUEUE_TYPE_ACTIVITY]) {
           const { pollers } = await this.client.workflowService.describeTaskQueue({
-            namespace: 'default',
+            namespace: this.config.temporal.namespace,
             taskQueue: { name: this.config.temporal.task_queue },
             taskQueueType: type,
           });

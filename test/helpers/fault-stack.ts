@@ -24,7 +24,7 @@ import { Admin, ProduceAcks, Producer, stringSerializers } from '@platformatic/k
 import { Connection } from '@temporalio/client';
 import { Redis } from 'ioredis';
 import pg from 'pg';
-import { REPO_ROOT, temporalCliPath } from './services.js';
+import { REPO_ROOT, TEST_NAMESPACE, temporalCliPath } from './services.js';
 import { freePort, waitFor } from './wait.js';
 import type { AofCut, AofMark } from './redis-aof.js';
 import { cutAofToMark, markAof } from './redis-aof.js';
@@ -372,7 +372,7 @@ export class PrivateTemporal {
     return this.#proc?.child.pid;
   }
 
-  /** Starts (or restarts on the same port and SQLite file) and waits until namespace `default` answers. */
+  /** Starts (or restarts on the same port and SQLite file) and waits until the tests' namespace (`mdp-test`) answers. */
   async start(): Promise<void> {
     if (this.#proc) throw new Error('private temporal is already running');
     this.#proc = spawnLogged(
@@ -389,6 +389,8 @@ export class PrivateTemporal {
         this.dbFile,
         '--log-level',
         'warn',
+        '--namespace',
+        TEST_NAMESPACE,
         ...Object.entries(this.#dynamicConfig).flatMap(([key, value]) => ['--dynamic-config-value', `${key}=${JSON.stringify(value)}`]),
       ],
       this.logFile,
@@ -400,7 +402,7 @@ export class PrivateTemporal {
       async () => {
         const connection = await Connection.connect({ address: this.address, connectTimeout: 1000 });
         try {
-          await connection.workflowService.describeNamespace({ namespace: 'default' });
+          await connection.workflowService.describeNamespace({ namespace: TEST_NAMESPACE });
           return true;
         } finally {
           await connection.close();

@@ -26,6 +26,15 @@ import { activityDeps } from '../../workers/wiring.js';
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 const HINT = 'start the local stack first: bash scripts/stack-start.sh (or run the tests with bash scripts/test.sh)';
 
+/**
+ * The Temporal namespace of every test: never the user's `default`, whose workflow list a test
+ * run would otherwise fill (and whose live pipeline a test could touch on the shared stack).
+ */
+export const TEST_NAMESPACE = 'mdp-test';
+
+/** Retention of the namespaces tests and the bench create: their runs are worth a day at most. */
+export const SCRATCH_NAMESPACE_RETENTION = '1d';
+
 /** A short unique tag for stream, provider and workflow names. */
 export function uniqueTag(prefix = 't'): string {
   return `${prefix}${randomUUID().slice(0, 8)}`;
@@ -57,7 +66,7 @@ export function testConfig(tag: string, overrides: Record<string, unknown> = {})
     },
     producers: { synthetic: { provider: `synth-${tag}` } },
     micro_batch: { window_ms: 1000, allow_late_ms: 300, flush_timeout_ms: 500 },
-    temporal: { task_queue: `${tag}-queue` },
+    temporal: { namespace: TEST_NAMESPACE, task_queue: `${tag}-queue` },
     telemetry: { metrics_port: 0 },
   };
   return loadStreamingConfig({ file: resolve(REPO_ROOT, 'configs/streaming.yaml'), env: process.env, overrides: deepMerge(base, overrides) });
@@ -119,10 +128,13 @@ export function quietTemporalCliPath(): string {
   return resolve(REPO_ROOT, 'scripts/temporal-quiet.sh');
 }
 
-/** A Temporal dev server of our own on loopback for this test file. */
-export function startTemporal(): Promise<TestWorkflowEnvironment> {
+/**
+ * A Temporal dev server of our own on loopback for this test file, with `namespace` (the tests'
+ * {@link TEST_NAMESPACE}) created at start-up; `env.client` works in it.
+ */
+export function startTemporal(namespace = TEST_NAMESPACE): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ui: false },
+    server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ui: false, namespace },
   });
 }
 
@@ -186,6 +198,7 @@ export async function createTestWorker(
   const log = createLogger(level, logFile ? (line) => appendFileSync(logFile, line + '\n') : (line) => process.stderr.write(line + '\n'));
   return Worker.create({
     connection: env.nativeConnection,
+    namespace: config.temporal.namespace,
     taskQueue: options.taskQueue ?? config.temporal.task_queue,
     workflowBundle: options.bundle ?? (await workflowBundle()),
     activities: createActivities(activityDeps(config, db, createMetrics(), log)),

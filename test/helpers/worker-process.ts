@@ -103,7 +103,11 @@ export async function waitUntilPolling(client: Client, taskQueue: string, worker
     timeoutMs,
     async () => {
       for (const taskQueueType of TASK_QUEUE_TYPES) {
-        const { pollers } = await client.workflowService.describeTaskQueue({ namespace: 'default', taskQueue: { name: taskQueue }, taskQueueType });
+        const { pollers } = await client.workflowService.describeTaskQueue({
+          namespace: client.options.namespace,
+          taskQueue: { name: taskQueue },
+          taskQueueType,
+        });
         if (!pollers?.some((p) => p.identity === worker.identity)) return undefined;
       }
       return true;

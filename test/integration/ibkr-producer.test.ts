@@ -130,6 +130,7 @@ describe('IBKR live producer (fake TWS over loopback, Temporal, Redis, PostgreSQ
     const log = createLogger('INFO', fileLog(logFile));
     const worker = await Worker.create({
       connection: env.nativeConnection,
+      namespace: config.temporal.namespace,
       taskQueue: config.temporal.task_queue,
       workflowBundle: await workflowBundle(),
       activities: createActivities(activityDeps(config, db, metrics, log)),

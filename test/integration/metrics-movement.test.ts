@@ -167,6 +167,7 @@ describe('metrics are moved by the pipeline components (producer, micro-batch, f
     const queue = config.temporal.task_queue;
     const worker = await Worker.create({
       connection: env.nativeConnection,
+      namespace: config.temporal.namespace,
       taskQueue: queue,
       workflowBundle: await workflowBundle(),
       activities: createActivities(countedDeps()),

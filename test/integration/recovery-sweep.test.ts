@@ -2,7 +2,7 @@ import assert from 'node:assert/strict';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
-import { formatRecoveryReport, runRecovery } from '../../client/recover-command.js';
+import { ensureRecoverySchedule, formatRecoveryReport, runRecovery, SCHEDULED_RECOVERY_INPUT } from '../../client/recover-command.js';
 import { RECOVERY_CONSUMER } from '../../activities/recovery-activity.js';
 import { shardOwnerId } from '../../pipeline/contracts/index.js';
 import { shardStream } from '../../pipeline/bus/index.js';
@@ -11,9 +11,19 @@ import { SyntheticProducer } from '../../pipeline/producers/index.js';
 import type { Database } from '../../store/index.js';
 import { StoreClient } from '../../store/index.js';
 import type { LoopStatus, RecoveryWorkflowInput, RecoveryWorkflowResult } from '../../workflows/index.js';
-import { inferenceWorkflowId, microBatchWorkflowId } from '../../workflows/index.js';
+import { inferenceWorkflowId, microBatchWorkflowId, RECOVERY_SCHEDULE_ID } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
-import { cleanupTestRun, connectRedis, connectStore, createTestWorker, groupState, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
+import {
+  cleanupTestRun,
+  connectRedis,
+  connectStore,
+  createTestWorker,
+  groupState,
+  removeTestRun,
+  startTemporal,
+  testConfig,
+  uniqueTag,
+} from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MAX_DELIVERIES = 4;
@@ -259,5 +269,73 @@ describe('recovery sweep (consumerRecoveryWorkflow: XPENDING idle → re-appende
     });
     assert.deepEqual(await store.listBars({ provider }), expected);
     assert.equal(await redis.xlen(redisCfg.dlq_stream), 3, "only the first test's letters");
+  });
+
+  it('a scheduled sweep returns at once, skipped, while no consumer of the pipeline runs, and sweeps once one does', async function () {
+    // A pipeline of its own (one shard), so the file's other consumers do not count.
+    const own = testConfig(uniqueTag(), { bus: { shards: 1 }, temporal: { address: env.address } });
+    const redisCfg = own.bus.redis;
+    const stream = shardStream(redisCfg.stream, 0);
+    const group = redisCfg.consumer_group;
+    const owner = microBatchWorkflowId(redisCfg.stream, 0);
+    const [event] = new SyntheticProducer({
+      provider: own.producers.synthetic.provider,
+      symbols: ['SKP'],
+      seed: 5,
+      tickRate: 1,
+      priceVolatility: 1,
+    }).generateFinite({
+      count: 1,
+      startUs: Date.UTC(2025, 9, 6, 14) * 1000,
+    });
+    const worker = await createTestWorker(env, own, db, { logLevel: 'ERROR' });
+    try {
+      await redis.xgroup('CREATE', stream, group, '0', 'MKSTREAM');
+      await redis.xadd(stream, '*', 'd', JSON.stringify(event));
+      const [orphan] = await readAs(redis, stream, group, 'ghost', 1);
+
+      await worker.runUntil(async () => {
+        // What the schedule starts: its action carries the skip flag; triggered now, it skips.
+        await ensureRecoverySchedule(env.client, own);
+        const scheduled = await env.client.schedule.getHandle(RECOVERY_SCHEDULE_ID).describe();
+        assert.deepEqual(scheduled.action.type === 'startWorkflow' ? scheduled.action.args : undefined, [SCHEDULED_RECOVERY_INPUT]);
+        await env.client.schedule.getHandle(RECOVERY_SCHEDULE_ID).trigger();
+        const triggered = await waitFor('the triggered sweep', 30_000, async () => {
+          const d = await env.client.schedule.getHandle(RECOVERY_SCHEDULE_ID).describe();
+          return d.info.recentActions[0]?.action.workflow.workflowId;
+        });
+        const fromSchedule = (await env.client.workflow.getHandle(triggered).result()) as RecoveryWorkflowResult;
+        await env.client.schedule.getHandle(RECOVERY_SCHEDULE_ID).delete();
+        assert.equal(fromSchedule.skipped, 'no consumers running');
+
+        const startedAt = Date.now();
+        const { result: skipped } = await runRecovery(env.client, own, { ...SCHEDULED_RECOVERY_INPUT, minIdleMs: 0 });
+        assert.ok(Date.now() - startedAt < 10_000, `skipped quickly (${Date.now() - startedAt} ms)`);
+        assert.deepEqual(
+          { skipped: skipped.skipped, ownersRunning: skipped.ownersRunning, streams: skipped.streams, totals: skipped.totals },
+          { skipped: 'no consumers running', ownersRunning: [], streams: [], totals: { requeued: 0, deadLettered: 0, skippedOwned: 0, skippedRecent: 0 } },
+        );
+        assert.deepEqual(formatRecoveryReport(skipped), ['recovery sweep skipped: no consumers running']);
+        assert.equal((await pendingOf(redis, stream, group)).get(orphan)?.consumer, 'ghost', 'nothing was touched');
+        // On demand (`mdp stream recover`, no flag) the sweep runs whether or not consumers do.
+        const { result: onDemand } = await runRecovery(env.client, own, { minIdleMs: 0, targets: [{ role: 'inference', shard: 0 }] });
+        assert.equal(onDemand.skipped, undefined);
+
+        // With the shard's owner running, the scheduled sweep does its work.
+        const handle = await env.client.workflow.start('streamConsumerWorkflow', {
+          taskQueue: own.temporal.task_queue,
+          workflowId: owner,
+          args: [{ role: 'microbatch', shard: 0 }],
+        });
+        const { result: swept } = await runRecovery(env.client, own, { ...SCHEDULED_RECOVERY_INPUT, minIdleMs: 0 });
+        assert.equal(swept.skipped, undefined);
+        assert.deepEqual(swept.ownersRunning, [owner]);
+        assert.equal(swept.totals.requeued, 1, 'the orphan went back to the running owner');
+        await handle.signal('drain');
+        await handle.result();
+      });
+    } finally {
+      await removeTestRun(own, { redis, db });
+    }
   });
 });

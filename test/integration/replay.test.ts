@@ -245,7 +245,7 @@ describe('replay (dataset → own stream → MicroBatcher under Temporal → Pos
       '--address',
       env.address,
       '--namespace',
-      'default',
+      config.temporal.namespace,
       '--task-queue',
       config.temporal.task_queue,
       '--type',

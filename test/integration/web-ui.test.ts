@@ -20,7 +20,17 @@ import type { Database } from '../../store/index.js';
 import type { ReplayProgress } from '../../workflows/index.js';
 import type { HeadlessBrowser } from '../helpers/browser.js';
 import { chromiumPath, launchBrowser } from '../helpers/browser.js';
-import { cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, quietTemporalCliPath, testConfig, uniqueTag } from '../helpers/services.js';
+import {
+  cleanupTestRun,
+  connectRedis,
+  connectStore,
+  createTestWorker,
+  REPO_ROOT,
+  quietTemporalCliPath,
+  TEST_NAMESPACE,
+  testConfig,
+  uniqueTag,
+} from '../helpers/services.js';
 import { freePort, waitFor } from '../helpers/wait.js';
 
 const DATE = '2025-10-01';
@@ -59,7 +69,7 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
     chromiumPath(); // fail first, naming scripts/install.sh, when Chromium is missing
     uiPort = await freePort();
     env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ui: true, uiPort },
+      server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ui: true, uiPort, namespace: TEST_NAMESPACE },
     });
     tag = uniqueTag();
     dataset = `${tag}_day`;
@@ -110,12 +120,12 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
     browser = await launchBrowser();
     const { page } = browser;
     page.setDefaultTimeout(60_000);
-    await page.goto(`${base}/namespaces/default/workflows`, { waitUntil: 'domcontentloaded' });
+    await page.goto(`${base}/namespaces/${TEST_NAMESPACE}/workflows`, { waitUntil: 'domcontentloaded' });
     const link = page.locator(`a[href*="/workflows/${encodeURIComponent(workflowId)}/"]`).first();
     await link.waitFor({ state: 'visible' });
     assert.equal((await link.innerText()).trim(), workflowId);
     await link.click();
-    await page.waitForURL(new RegExp(`/namespaces/default/workflows/${encodeURIComponent(workflowId)}/[0-9a-f-]+`));
+    await page.waitForURL(new RegExp(`/namespaces/${TEST_NAMESPACE}/workflows/${encodeURIComponent(workflowId)}/[0-9a-f-]+`));
     await page.getByText('Completed', { exact: true }).first().waitFor({ state: 'visible' });
 
     // The workflow's own page: its input and result (the final progress) as JSON.

@@ -109,6 +109,7 @@ describe('loadStreamingConfig', () => {
     assert.equal(config.store.url, 'postgres://mdp:mdp@127.0.0.1:5432/mdp');
     assert.equal(config.temporal.address, '127.0.0.1:7233');
     assert.equal(config.temporal.task_queue, 'mdp-pipeline');
+    assert.equal(config.recovery.interval, '5m', 'the recovery sweep is a safety net: every 5 minutes, not every minute');
     assert.ok(Object.isFrozen(config) && Object.isFrozen(config.features.windows[0]));
   });
 
@@ -122,6 +123,7 @@ describe('loadStreamingConfig', () => {
     assert.equal(config.producers.synthetic.seed, 42);
     assert.equal(config.producers.synthetic.provider, 'synthetic');
     assert.equal(config.temporal.namespace, 'default');
+    assert.equal(config.recovery.interval, '5m');
     assert.equal(config.telemetry.metrics_host, '127.0.0.1');
     assert.equal(config.micro_batch.max_future_ms, 5000);
   });

@@ -43,13 +43,19 @@ describe('status and progress lines', () => {
       consumers: [consumer],
       replays: [],
       progress: PROGRESS,
-      recovery: { scheduleId: 'mdp-recovery', intervalMs: 60_000, paused: false, nextRunMs: AT + 60_000, lastRunMs: null, runs: 0 },
+      recovery: { scheduleId: 'mdp-recovery', intervalMs: 300_000, paused: false, nextRunMs: AT + 300_000, lastRunMs: null, runs: 0 },
     };
     const text = formatFleetStatus(status);
     assert.match(text, /^microbatch\s+0\s+mdp-microbatch-0\s+RUNNING\s+0\.5s ago\s+14:01:59\.234\s+09:05:07\.008\s/m);
     assert.match(text, /^role .* pending +backlog \(of retention\) +model/m);
     assert.match(text, /^microbatch .* 0\.0s +0 +12345 \(1\.2%\) +-$/m, "the group's backlog and its share of retention");
-    assert.match(text, /^recovery: schedule mdp-recovery every 1m, 0 runs, last -, next 14:03:01\.234$/m);
+    assert.match(text, /^recovery: schedule mdp-recovery every 5m, 0 runs, last -, next 14:07:01\.234$/m);
+    const paused = formatFleetStatus({ ...status, recovery: { ...status.recovery!, paused: true, note: 'paused by mdp down', nextRunMs: null } });
+    assert.match(
+      paused,
+      /^recovery: schedule mdp-recovery every 5m \(paused: paused by mdp down\), 0 runs, last -, next -$/m,
+      'a paused schedule says who paused it',
+    );
   });
 
   it('show an IBKR feed: live with its gaps, or the gap open now, and the refused contracts', () => {

@@ -1,0 +1,138 @@
+import assert from 'node:assert/strict';
+import { spawn } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import type { TestWorkflowEnvironment } from '@temporalio/testing';
+import type { Redis } from 'ioredis';
+import type { Kysely } from 'kysely';
+import { ensureRecoverySchedule, PAUSED_BY_DOWN, PAUSED_BY_UP, SCHEDULED_RECOVERY_INPUT, UNPAUSED_BY_UP } from '../../client/recover-command.js';
+import { pipelineWorkflowIds, producerWorkflowIdOf, startMicroBatchers } from '../../client/stream-commands.js';
+import { busNames } from '../../pipeline/config/index.js';
+import type { StreamingConfig } from '../../pipeline/config/index.js';
+import type { Database } from '../../store/index.js';
+import { microBatchWorkflowId, RECOVERY_SCHEDULE_ID } from '../../workflows/index.js';
+import { cleanupTestRun, connectRedis, connectStore, REPO_ROOT, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
+import { waitFor } from '../helpers/wait.js';
+import { configFreeEnv, runNodeScript, writeConfigFile } from '../helpers/worker-process.js';
+
+const CLI = resolve(REPO_ROOT, 'dist/client/cli.js');
+
+/** A running `mdp up` and everything it printed so far. */
+interface UpProcess {
+  readonly child: ChildProcess;
+  readonly output: () => string;
+  readonly exited: Promise<number | null>;
+}
+
+describe('mdp up and mdp down: the recovery schedule follows the pipeline', function () {
+  this.timeout(300_000);
+  let env: TestWorkflowEnvironment;
+  let config: StreamingConfig;
+  let configFile: string;
+  let redis: Redis;
+  let db: Kysely<Database>;
+  const ups: UpProcess[] = [];
+
+  before(async function () {
+    env = await startTemporal();
+    const tag = uniqueTag();
+    config = testConfig(tag, { bus: { shards: 1 }, temporal: { address: env.address } });
+    configFile = writeConfigFile(config, `up-down-${tag}`);
+    redis = await connectRedis(config);
+    db = await connectStore(config);
+  });
+
+  after(async function () {
+    for (const up of ups) up.child.kill('SIGKILL');
+    await cleanupTestRun(config, { redis, db, env });
+  });
+
+  function startUp(): UpProcess {
+    const workerLog = resolve(REPO_ROOT, '.data/test', `${config.producers.synthetic.provider}-up-worker.log`);
+    const child = spawn(process.execPath, [CLI, 'up', '--config', configFile], {
+      cwd: REPO_ROOT,
+      env: { ...configFreeEnv(), MDP_WORKER_LOG: workerLog },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    child.stderr.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const up: UpProcess = { child, output: () => text, exited: new Promise((done) => child.once('exit', (code) => done(code))) };
+    ups.push(up);
+    return up;
+  }
+
+  /** Waits until `up` has bars written, i.e. its worker runs the workflows it started. */
+  async function whenRunning(up: UpProcess): Promise<void> {
+    await waitFor('mdp up to write bars', 120_000, () => Promise.resolve(/bars written [1-9]/.test(up.output()) ? true : undefined), {
+      everyMs: 250,
+      guard: () => {
+        if (up.child.exitCode !== null) throw new Error(`mdp up exited (${up.child.exitCode}):\n${up.output()}`);
+      },
+    });
+  }
+
+  const schedule = () => env.client.schedule.getHandle(RECOVERY_SCHEDULE_ID).describe();
+
+  it('up unpauses the recovery schedule while it runs, and Ctrl-C pauses it with a note saying why', async function () {
+    // As an earlier `up` leaves it.
+    await ensureRecoverySchedule(env.client, config);
+    await env.client.schedule.getHandle(RECOVERY_SCHEDULE_ID).pause('paused by an earlier stop');
+
+    const up = startUp();
+    await whenRunning(up);
+    const running = await schedule();
+    assert.deepEqual([running.state.paused, running.state.note], [false, UNPAUSED_BY_UP]);
+    assert.equal(running.spec.intervals?.[0]?.every, 300_000, 'every 5 minutes (recovery.interval of the shipped config)');
+    assert.equal(running.action.type, 'startWorkflow');
+    assert.deepEqual(
+      running.action.type === 'startWorkflow' ? running.action.args : undefined,
+      [SCHEDULED_RECOVERY_INPUT],
+      'scheduled sweeps skip without consumers',
+    );
+    assert.match(up.output(), /mdp-recovery \(schedule updated: every 5m, .*paused again when this stops\)/);
+
+    up.child.kill('SIGINT');
+    assert.equal(await up.exited, 0, up.output());
+    const stopped = await schedule();
+    assert.deepEqual([stopped.state.paused, stopped.state.note], [true, PAUSED_BY_UP]);
+    assert.match(up.output(), new RegExp(`mdp-recovery: ${PAUSED_BY_UP.replace(/[()]/g, '\\$&')}\\n`));
+    assert.match(up.output(), /worker stopped \(exit 0\)/);
+    // The workflows stay for the next `up` (only the worker stopped).
+    const consumer = microBatchWorkflowId(busNames(config).stream, 0);
+    assert.equal((await env.client.workflow.getHandle(consumer).describe()).status.name, 'RUNNING');
+  });
+
+  it('down pauses the schedule, drains producers and consumers and exits 0 naming what it stopped; with no worker it exits 1 naming what did not stop', async function () {
+    const up = startUp();
+    await whenRunning(up);
+    assert.equal((await schedule()).state.paused, false, 'up unpaused it again');
+
+    const down = await runNodeScript(CLI, ['down', '--config', configFile]);
+    assert.equal(down.code, 0, down.stdout + down.stderr);
+    const ids = pipelineWorkflowIds(config);
+    const ibkr = producerWorkflowIdOf(config, 'ibkr');
+    for (const id of ids) {
+      if (id === ibkr) assert.match(down.stdout, new RegExp(`^${id}: not running$`, 'm'), 'the IBKR producer is off in this config');
+      else {
+        assert.match(down.stdout, new RegExp(`^${id.replace(/[.]/g, '\\.')}: drained after \\d+ runs \\{`, 'm'));
+        assert.equal((await env.client.workflow.getHandle(id).describe()).status.name, 'COMPLETED', `${id} completed`);
+      }
+    }
+    assert.match(down.stdout, new RegExp(`^mdp-recovery: ${PAUSED_BY_DOWN}$`, 'm'));
+    assert.match(down.stdout, new RegExp(`stopped ${ids.length - 1} workflow\\(s\\); the pipeline is down`));
+    const paused = await schedule();
+    assert.deepEqual([paused.state.paused, paused.state.note], [true, PAUSED_BY_DOWN]);
+
+    up.child.kill('SIGINT');
+    assert.equal(await up.exited, 0, up.output());
+
+    // No worker at all: a consumer cannot drain, and down says which one is left.
+    const [started] = await startMicroBatchers(env.client, config, undefined);
+    const stuck = await runNodeScript(CLI, ['down', '--config', configFile, '--timeout', '2s']);
+    assert.equal(stuck.code, 1, stuck.stdout + stuck.stderr);
+    assert.match(stuck.stdout, new RegExp(`^${started.workflowId.replace(/[.]/g, '\\.')}: still running$`, 'm'));
+    assert.match(stuck.stderr, new RegExp(`mdp: did not stop within 2s: ${started.workflowId.replace(/[.]/g, '\\.')}$`, 'm'));
+    await env.client.workflow.getHandle(started.workflowId).terminate('test done');
+  });
+});
