@@ -28,6 +28,10 @@ RUN npm run build
 
 ##### Runtime: production dependencies and the compiled code #####
 FROM ${NODE_IMAGE} AS runtime
+# The Worker Deployment version this image's workers register (the image has no git to derive it):
+#   docker build --build-arg MDP_BUILD_ID=0.5.0-3f2a1c9 -t mdp:0.5.0-3f2a1c9 .
+ARG MDP_BUILD_ID=""
+ENV MDP_BUILD_ID=${MDP_BUILD_ID}
 ENV NODE_ENV=production \
     ONNXRUNTIME_NODE_INSTALL=skip \
     MDP_METRICS_PORT=9101

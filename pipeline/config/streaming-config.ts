@@ -186,7 +186,7 @@ export interface DeploymentConfig {
   readonly versioning: boolean;
   /** Deployment name, shared by every version of this fleet (env `MDP_DEPLOYMENT_NAME`). */
   readonly name: string;
-  /** This build's id (env `MDP_BUILD_ID`); empty = `<package version>+<git commit>` (see workers/build-id.ts). */
+  /** This build's id (env `MDP_BUILD_ID`); empty = `<package version>-<git commit>` (see workers/build-id.ts). */
   readonly build_id: string;
   /**
    * `auto`: a starting worker makes its version current and hands the running consumers over to it
@@ -657,7 +657,7 @@ const SCHEMA = {
     deployment: {
       versioning: { doc: 'Run workers as versions of a Temporal Worker Deployment.', format: 'mdp-boolean', default: true, env: 'MDP_WORKER_VERSIONING' },
       name: { doc: 'Worker Deployment name (no ".").', format: 'mdp-deployment-name', default: 'mdp', env: 'MDP_DEPLOYMENT_NAME' },
-      build_id: { doc: 'Build id of this worker; empty = <package version>+<git commit>.', format: 'mdp-build-id', default: '', env: 'MDP_BUILD_ID' },
+      build_id: { doc: 'Build id of this worker; empty = <package version>-<git commit>.', format: 'mdp-build-id', default: '', env: 'MDP_BUILD_ID' },
       rollout: {
         doc: 'auto: a starting worker makes its version current; manual: mdp deploy promote does.',
         format: 'mdp-choice',

@@ -132,9 +132,10 @@ export function quietTemporalCliPath(): string {
  * A Temporal dev server of our own on loopback for this test file, with `namespace` (the tests'
  * {@link TEST_NAMESPACE}) created at start-up; `env.client` works in it.
  */
-export function startTemporal(namespace = TEST_NAMESPACE): Promise<TestWorkflowEnvironment> {
+export function startTemporal(namespace = TEST_NAMESPACE, options: { uiPort?: number } = {}): Promise<TestWorkflowEnvironment> {
+  const ui = options.uiPort === undefined ? { ui: false } : { ui: true, uiPort: options.uiPort };
   return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ui: false, namespace },
+    server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ...ui, namespace },
   });
 }
 

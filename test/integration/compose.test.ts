@@ -19,7 +19,7 @@ const REPO_ROOT = fileURLToPath(new URL('../../../', import.meta.url));
 const COMPOSE_FILE = resolve(REPO_ROOT, 'docker-compose.yml');
 
 /** The services of spec §14.4, plus the one-shot migration. */
-const SERVICES = ['redis', 'postgres', 'temporal', 'temporal-ui', 'prometheus', 'grafana', 'migrate', 'worker', 'kafka'];
+const SERVICES = ['redis', 'postgres', 'temporal', 'temporal-ui', 'prometheus', 'grafana', 'migrate', 'worker', 'worker-next', 'kafka'];
 /** Services whose data must outlive their containers. */
 const STATEFUL: Readonly<Record<string, string>> = {
   redis: '/data',
@@ -42,6 +42,7 @@ interface Service {
   readonly ports?: string[];
   readonly depends_on?: Record<string, { condition: string }>;
   readonly healthcheck?: Healthcheck;
+  readonly profiles?: string[];
 }
 interface ComposeModel {
   readonly version?: string;
@@ -195,6 +196,17 @@ describe('docker-compose.yml: the full stack of spec §14.4', function () {
         MDP_METRICS_PORT: '9101',
       },
     );
+  });
+
+  it('has a second worker service for a rollout (profile rollout), a manual-rollout version with its own build id', function () {
+    const worker = model.services.worker;
+    const next = model.services['worker-next'];
+    assert.deepEqual(next.profiles, ['rollout']);
+    assert.equal(next.image, 'mdp:next');
+    assert.deepEqual(next.command, worker.command);
+    assert.equal(worker.environment?.MDP_ROLLOUT, 'manual', 'compose workers never promote themselves');
+    assert.equal(next.environment?.MDP_ROLLOUT, 'manual');
+    assert.deepEqual(next.depends_on, worker.depends_on);
   });
 
   it('gives the workers a config that serves /metrics on all interfaces and otherwise matches configs/streaming.yaml', function () {

@@ -7,7 +7,8 @@
  * (AUTO_UPGRADE) hand over to v2; the running replay (PINNED) finishes on v1 — every workflow task
  * and activity of its history on the v1 worker, no task failure — while a replay started after the
  * promotion runs v2's changed sequence. `mdp deploy status` says v1 is safe to stop only once that
- * replay is done.
+ * replay is done. Mid-rollout, headless Chromium opens the deployment in the Temporal Web UI and
+ * finds both versions, v2 current and v1 draining: artifacts/web-ui-deployment-rollout.png.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
@@ -25,6 +26,8 @@ import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { generateSampleDay, writeJsonl } from '../../pipeline/datasets/index.js';
 import type { Database } from '../../store/index.js';
 import type { LoopStatus, ReplayProgress } from '../../workflows/index.js';
+import type { HeadlessBrowser } from '../helpers/browser.js';
+import { chromiumPath, launchBrowser } from '../helpers/browser.js';
 import {
   cleanupTestRun,
   connectRedis,
@@ -32,11 +35,12 @@ import {
   createTestWorker,
   REPO_ROOT,
   startTemporal,
+  TEST_NAMESPACE,
   testConfig,
   uniqueTag,
   workflowBundle,
 } from '../helpers/services.js';
-import { waitFor } from '../helpers/wait.js';
+import { freePort, waitFor } from '../helpers/wait.js';
 
 const DATE = '2025-10-01';
 const V2_WORKFLOWS = resolve(import.meta.dirname, '../helpers/builds/incompatible-v2-workflows.js');
@@ -76,6 +80,8 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
   let config: StreamingConfig;
   let tag: string;
   let dir: string;
+  let uiPort: number;
+  let browser: HeadlessBrowser | undefined;
   const workers: { worker: Worker; running: Promise<void> }[] = [];
 
   const versioned = async (buildId: string, bundlePath?: string) => {
@@ -89,7 +95,9 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
   };
 
   before(async function () {
-    env = await startTemporal();
+    chromiumPath(); // fail first, naming scripts/install.sh, when Chromium is missing
+    uiPort = await freePort();
+    env = await startTemporal(TEST_NAMESPACE, { uiPort });
     tag = uniqueTag();
     dir = resolve(REPO_ROOT, '.data/test', `${tag}-versioning`);
     const catalog = resolve(dir, 'datasets.yaml');
@@ -107,6 +115,7 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
   });
 
   after(async function () {
+    await browser?.close();
     for (const { worker } of workers) worker.shutdown();
     await Promise.all(workers.map((w) => w.running.catch(() => undefined)));
     await db?.deleteFrom('job_runs').where('job_name', 'like', `mdp-replay-${tag}%`).execute();
@@ -155,6 +164,20 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
     assert.equal(during.current, 'v2');
     assert.equal(v1During.running.replayWorkflow, 1, `v1 runs the slow replay: ${JSON.stringify(v1During)}`);
     assert.equal(v1During.safeToStop, false);
+
+    // The deployment in the Web UI, mid-rollout: v2 current, v1 still draining its replay.
+    const page = `http://127.0.0.1:${uiPort}/namespaces/${config.temporal.namespace}/worker-deployments/${config.temporal.deployment.name}`;
+    browser = await launchBrowser();
+    browser.page.setDefaultTimeout(60_000);
+    await waitFor(`the Web UI at ${page}`, 60_000, async () => ((await fetch(page)).ok ? true : undefined), { everyMs: 500 });
+    await browser.page.goto(page, { waitUntil: 'domcontentloaded' });
+    const row = (buildId: string) => browser!.page.locator('tr', { has: browser!.page.getByText(buildId, { exact: true }) });
+    await row('v2').getByText('Current').waitFor({ state: 'visible' });
+    await row('v1')
+      .getByText(/Draining/)
+      .waitFor({ state: 'visible' });
+    mkdirSync(resolve(REPO_ROOT, 'artifacts'), { recursive: true });
+    await browser.page.screenshot({ path: resolve(REPO_ROOT, 'artifacts/web-ui-deployment-rollout.png'), fullPage: true });
 
     // A replay started now runs v2's code.
     const fresh = await startReplay(client, config, {

@@ -128,6 +128,15 @@ describe('loadStreamingConfig', () => {
     assert.equal(config.micro_batch.max_future_ms, 5000);
   });
 
+  it('names what is wrong with a deployment name, build id or rollout', () => {
+    const file = yamlFile('temporal:\n  deployment:\n    name: "my.fleet"\n');
+    assert.throws(() => loadStreamingConfig({ file, env: {} }), /temporal\.deployment\.name.*Temporal joins name and build id/s);
+    assert.throws(() => loadStreamingConfig({ file: yamlFile(''), env: { MDP_BUILD_ID: 'v 2' } }), /temporal\.deployment\.build_id/);
+    assert.throws(() => loadStreamingConfig({ file: yamlFile(''), env: { MDP_ROLLOUT: 'sometimes' } }), /temporal\.deployment\.rollout.*auto, manual/s);
+    const shipped = loadStreamingConfig({ file: SHIPPED, env: {} }).temporal.deployment;
+    assert.deepEqual(shipped, { versioning: true, name: 'mdp', build_id: '', rollout: 'auto' });
+  });
+
   it('expands ${VAR:-default} in the file for set, unset and empty variables', () => {
     const file = yamlFile('micro_batch:\n  window_ms: ${WIN_MS:-1000}\n');
     assert.equal(loadStreamingConfig({ file, env: {} }).micro_batch.window_ms, 1000);
@@ -149,13 +158,22 @@ describe('loadStreamingConfig', () => {
       TEMPORAL_ADDRESS: 'temporal:7233',
       TEMPORAL_NAMESPACE: 'mdp',
       MDP_TASK_QUEUE: 'q1',
+      MDP_WORKER_VERSIONING: 'false',
+      MDP_DEPLOYMENT_NAME: 'mdp-fleet',
+      MDP_BUILD_ID: '1.2.3-abc',
+      MDP_ROLLOUT: 'manual',
     };
     const fromEnv = loadStreamingConfig({ file, env });
     assert.equal(fromEnv.bus.shards, 6);
     assert.equal(fromEnv.telemetry.log_level, 'DEBUG');
     assert.equal(fromEnv.telemetry.metrics_port, 0);
     assert.equal(fromEnv.store.url, 'postgresql://u:p@db:5432/x');
-    assert.deepEqual(fromEnv.temporal, { address: 'temporal:7233', namespace: 'mdp', task_queue: 'q1' });
+    assert.deepEqual(fromEnv.temporal, {
+      address: 'temporal:7233',
+      namespace: 'mdp',
+      task_queue: 'q1',
+      deployment: { versioning: false, name: 'mdp-fleet', build_id: '1.2.3-abc', rollout: 'manual' },
+    });
     const overridden = loadStreamingConfig({ file, env, overrides: { bus: { shards: 3 }, micro_batch: { window_ms: 1000 } } });
     assert.equal(overridden.bus.shards, 3);
     assert.equal(overridden.micro_batch.window_ms, 1000);
