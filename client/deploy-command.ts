@@ -5,6 +5,7 @@
  * next one on the version routing picks (see handOverSignal); replays and backfills stay on the
  * version they started on until they finish.
  */
+import { deploymentNameOf } from '../pipeline/config/index.js';
 import type { Client } from '@temporalio/client';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { DeploymentState, HandOverReport, Placement } from './deployments.js';
@@ -52,7 +53,7 @@ export interface DeployStatus {
 const IDENTITY = `mdp-cli ${process.pid}`;
 
 async function requireDeployment(client: Client, config: StreamingConfig): Promise<DeploymentState> {
-  const { name } = config.temporal.deployment;
+  const name = deploymentNameOf(config);
   const state = await describeDeployment(client, config.temporal.namespace, name);
   if (!state)
     throw new DeployError(

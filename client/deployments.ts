@@ -4,6 +4,7 @@
  * version, and handing the long-running workflows over to the version routing picks for them.
  * Used by `mdp deploy …` and by a worker that makes its own version current (`rollout: auto`).
  */
+import { deploymentNameOf } from '../pipeline/config/index.js';
 import type { Client, WorkflowExecutionInfo } from '@temporalio/client';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 
@@ -83,10 +84,14 @@ export async function waitForVersion(client: Client, namespace: string, name: st
   for (;;) {
     const { workerDeployments } = await client.workflowService.listWorkerDeployments({ namespace });
     if (workerDeployments?.some((d) => d.name === name) && (await describeDeployment(client, namespace, name))?.versions.some((v) => v.buildId === buildId)) {
-      const { workerDeploymentVersionInfo: info } = await client.workflowService.describeWorkerDeploymentVersion({
-        namespace,
-        deploymentVersion: { deploymentName: name, buildId },
-      });
+      // Listed in the deployment a moment before the version itself answers: NOT_FOUND is "not yet".
+      const described = await client.workflowService
+        .describeWorkerDeploymentVersion({ namespace, deploymentVersion: { deploymentName: name, buildId } })
+        .catch((err: unknown) => {
+          if (isNotFound(err)) return undefined;
+          throw err;
+        });
+      const info = described?.workerDeploymentVersionInfo;
       const types = new Set((info?.taskQueueInfos ?? []).filter((q) => q.name === taskQueue).map((q) => Number(q.type)));
       if (types.has(1) && types.has(2)) return; // workflow and activity (temporal.api.enums.v1.TaskQueueType)
     }
@@ -122,6 +127,8 @@ export interface Placement {
   readonly type: string;
   readonly workflowBuildId?: string;
   readonly activityBuildId?: string;
+  /** Its pending activity is scheduled but not yet started by any worker (`activityBuildId` is then the previous attempt's, if any). */
+  readonly activityWaiting?: boolean;
   /** `AUTO_UPGRADE`, `PINNED` or undefined (unversioned). */
   readonly behavior?: string;
 }
@@ -135,11 +142,13 @@ export async function placementOf(client: Client, workflowId: string): Promise<P
   const workflowBuildId = versioning?.deploymentVersion?.buildId || undefined;
   const activityBuildId = activity?.lastDeploymentVersion?.buildId || undefined;
   const behavior = BEHAVIORS[versioning?.behavior ?? 0];
+  const activityWaiting = activity !== undefined && Number(activity.state) === 1; // temporal.api.enums.v1.PendingActivityState SCHEDULED
   return {
     workflowId,
     type,
     ...(workflowBuildId ? { workflowBuildId } : {}),
     ...(activityBuildId ? { activityBuildId } : {}),
+    ...(activityWaiting ? { activityWaiting } : {}),
     ...(behavior ? { behavior } : {}),
   };
 }
@@ -176,7 +185,8 @@ export async function handOver(
     await new Promise((r) => setTimeout(r, options.settleMs ?? 5000));
     return Promise.all(workflows.map(async (w) => ({ workflowId: w.workflowId, placement: await placementOf(client, w.workflowId), moved: false })));
   }
-  const onTarget = (p: Placement) => p.workflowBuildId === target && (p.activityBuildId === undefined || p.activityBuildId === target);
+  // Moved: its tasks run on the target and its run (if it has one) was started there.
+  const onTarget = (p: Placement) => p.workflowBuildId === target && !p.activityWaiting && (p.activityBuildId === undefined || p.activityBuildId === target);
   const deadline = Date.now() + (options.timeoutMs ?? 120_000);
   const resignalMs = options.resignalMs ?? 5000;
   const reports = new Map<string, HandOverReport>();
@@ -208,8 +218,8 @@ export async function handOver(
 
 /** Running workflows whose last workflow task ran on `buildId`, by workflow type. */
 export async function workloadOf(client: Client, config: StreamingConfig, buildId: string): Promise<Map<string, number>> {
-  const name = config.temporal.deployment.name;
-  const query = `TemporalWorkerDeploymentVersion = "${name}:${buildId}" AND ExecutionStatus = "Running"`;
+  const name = deploymentNameOf(config);
+  const query = `TaskQueue = "${config.temporal.task_queue}" AND TemporalWorkerDeploymentVersion = "${name}:${buildId}" AND ExecutionStatus = "Running"`;
   const counts = new Map<string, number>();
   for await (const wf of client.workflow.list({ query })) counts.set(wf.type, (counts.get(wf.type) ?? 0) + 1);
   return counts;

@@ -2,6 +2,7 @@
  * A worker as a version of the fleet's Temporal Worker Deployment: its deployment options, and
  * what it does with the routing once it polls (`temporal.deployment.rollout`).
  */
+import { deploymentNameOf } from '../pipeline/config/index.js';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkerDeploymentOptions } from '@temporalio/worker';
 import { describeDeployment, handOver, setCurrentVersion, waitForVersion } from '../client/deployments.js';
@@ -15,7 +16,7 @@ import type { Logger } from '../pipeline/telemetry/index.js';
  */
 export function deploymentOptions(config: StreamingConfig, buildId: string): WorkerDeploymentOptions | undefined {
   if (!config.temporal.deployment.versioning) return undefined;
-  return { useWorkerVersioning: true, version: { deploymentName: config.temporal.deployment.name, buildId }, defaultVersioningBehavior: 'AUTO_UPGRADE' };
+  return { useWorkerVersioning: true, version: { deploymentName: deploymentNameOf(config), buildId }, defaultVersioningBehavior: 'AUTO_UPGRADE' };
 }
 
 /**
@@ -25,7 +26,8 @@ export function deploymentOptions(config: StreamingConfig, buildId: string): Wor
  * serves whatever routing sends it.
  */
 export async function applyRollout(config: StreamingConfig, buildId: string, log: Logger): Promise<void> {
-  const { name, rollout } = config.temporal.deployment;
+  const name = deploymentNameOf(config);
+  const { rollout } = config.temporal.deployment;
   const namespace = config.temporal.namespace;
   const connection = await Connection.connect({ address: config.temporal.address });
   try {
@@ -54,5 +56,25 @@ export async function applyRollout(config: StreamingConfig, buildId: string, log
     else if (reports.length > 0) log.info('long-running workflows handed over', { buildId, workflows: reports.length });
   } finally {
     await connection.close();
+  }
+}
+
+/**
+ * {@link applyRollout}, tried again after a failure (a deployment the server is still setting up
+ * answers NOT_FOUND for a moment) up to 5 times, 1 s, 2 s, 4 s … apart; the last error is logged.
+ */
+export async function applyRolloutWithRetries(config: StreamingConfig, buildId: string, log: Logger): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await applyRollout(config, buildId, log);
+    } catch (err) {
+      const error = (err as Error).message;
+      if (attempt >= 5) {
+        log.error('worker deployment: could not apply the rollout; promote with mdp deploy promote', { buildId, error, attempts: attempt });
+        return;
+      }
+      log.warn('worker deployment: applying the rollout failed, trying again', { buildId, error, attempt });
+      await new Promise((r) => setTimeout(r, 1000 * 2 ** (attempt - 1)));
+    }
   }
 }

@@ -11,12 +11,12 @@ import { parseArgs } from 'node:util';
 import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { collectDefaultMetrics } from 'prom-client';
 import { createActivities } from '../activities/index.js';
-import { ConfigError, loadStreamingConfig } from '../pipeline/config/index.js';
+import { ConfigError, loadStreamingConfig, deploymentNameOf } from '../pipeline/config/index.js';
 import { createLogger, createMetrics } from '../pipeline/telemetry/index.js';
 import type { LogLevel } from '../pipeline/telemetry/index.js';
 import { createDb, migrateToLatest } from '../store/index.js';
 import { buildIdOf } from './build-id.js';
-import { applyRollout, deploymentOptions } from './deployment.js';
+import { applyRolloutWithRetries, deploymentOptions } from './deployment.js';
 import { closeIbkrConnections } from './ibkr-connections.js';
 import { startMetricsServer } from './metrics-server.js';
 import { checkReadiness } from './readiness.js';
@@ -76,14 +76,11 @@ async function run(): Promise<void> {
     taskQueue: config.temporal.task_queue,
     temporal: config.temporal.address,
     namespace: config.temporal.namespace,
-    ...(deployment ? { deployment: config.temporal.deployment.name, buildId, rollout: config.temporal.deployment.rollout } : { versioning: 'off' }),
+    ...(deployment ? { deployment: deploymentNameOf(config), buildId, rollout: config.temporal.deployment.rollout } : { versioning: 'off' }),
   });
   try {
     const running = worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks have stopped
-    if (deployment)
-      applyRollout(config, buildId, log).catch((err: unknown) =>
-        log.error('worker deployment: could not apply the rollout', { buildId, error: (err as Error).message }),
-      );
+    if (deployment) void applyRolloutWithRetries(config, buildId, log);
     await running;
   } finally {
     await connection.close();

@@ -3,7 +3,7 @@ export { CONFIG_ERROR_CODES, ConfigError } from './config-error.js';
 export type { ConfigErrorCode, ConfigErrorDetails, ConfigIssue } from './config-error.js';
 export { expandEnv } from './expand-env.js';
 export { redactSecrets } from './redact.js';
-export { BUS_TYPES, busNames, configuredAdapter, LOG_LEVELS, loadStreamingConfig, ROLLOUTS } from './streaming-config.js';
+export { BUS_TYPES, busNames, configuredAdapter, deploymentNameOf, LOG_LEVELS, loadStreamingConfig, ROLLOUTS } from './streaming-config.js';
 export type {
   BusConfig,
   DeploymentConfig,

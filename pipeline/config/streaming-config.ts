@@ -184,7 +184,11 @@ export type Rollout = (typeof ROLLOUTS)[number];
 export interface DeploymentConfig {
   /** Worker Deployment versioning on (env `MDP_WORKER_VERSIONING`); off = unversioned workers. */
   readonly versioning: boolean;
-  /** Deployment name, shared by every version of this fleet (env `MDP_DEPLOYMENT_NAME`). */
+  /**
+   * Deployment name, shared by every version of this fleet (env `MDP_DEPLOYMENT_NAME`); empty = the
+   * task queue's name ({@link deploymentNameOf}): one deployment per pipeline, since a version made
+   * current routes every task queue it polls, and two pipelines in one namespace must not share one.
+   */
   readonly name: string;
   /** This build's id (env `MDP_BUILD_ID`); empty = `<package version>-<git commit>` (see workers/build-id.ts). */
   readonly build_id: string;
@@ -346,9 +350,8 @@ const FORMATS: Record<string, convict.Format> = {
   'mdp-name': { validate: checkName },
   'mdp-deployment-name': {
     validate(x: unknown) {
-      checkName(x);
-      if (typeof x === 'string' && !/^[A-Za-z0-9_-]{1,100}$/.test(x))
-        fail('must be letters, digits, "_" and "-" only (Temporal joins name and build id with ".")');
+      if (typeof x !== 'string' || (x !== '' && !/^[A-Za-z0-9_-]{1,100}$/.test(x)))
+        fail('must be empty (the task queue name) or letters, digits, "_" and "-" only (Temporal joins name and build id with ".")');
     },
   },
   'mdp-build-id': {
@@ -656,7 +659,7 @@ const SCHEMA = {
     task_queue: { doc: 'Task queue of the mdp worker.', format: 'mdp-name', default: 'mdp-pipeline', env: 'MDP_TASK_QUEUE' },
     deployment: {
       versioning: { doc: 'Run workers as versions of a Temporal Worker Deployment.', format: 'mdp-boolean', default: true, env: 'MDP_WORKER_VERSIONING' },
-      name: { doc: 'Worker Deployment name (no ".").', format: 'mdp-deployment-name', default: 'mdp', env: 'MDP_DEPLOYMENT_NAME' },
+      name: { doc: 'Worker Deployment name (no "."); empty = the task queue name.', format: 'mdp-deployment-name', default: '', env: 'MDP_DEPLOYMENT_NAME' },
       build_id: { doc: 'Build id of this worker; empty = <package version>-<git commit>.', format: 'mdp-build-id', default: '', env: 'MDP_BUILD_ID' },
       rollout: {
         doc: 'auto: a starting worker makes its version current; manual: mdp deploy promote does.',
@@ -884,6 +887,11 @@ export function loadStreamingConfig(options: LoadStreamingConfigOptions): Stream
 }
 
 /** The stream (topic) and group names of the configured bus (`bus.redis` or `bus.kafka`). */
+/** The Worker Deployment of this pipeline: `temporal.deployment.name`, or the task queue's name with anything but letters, digits, `_` and `-` as `-`. */
+export function deploymentNameOf(config: StreamingConfig): string {
+  return config.temporal.deployment.name || config.temporal.task_queue.replace(/[^A-Za-z0-9_-]/g, '-');
+}
+
 export function busNames(config: StreamingConfig): BusNames {
   const { stream, signals_stream, consumer_group, dlq_stream, late_stream, features_stream, inference_group } = config.bus[config.bus.type];
   return { stream, signals_stream, consumer_group, dlq_stream, late_stream, features_stream, inference_group };

@@ -16,10 +16,11 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import yaml from 'js-yaml';
+import type { DeployStatus } from '../../client/deploy-command.js';
 import { deployStatus, promote, rollback } from '../../client/deploy-command.js';
 import { describeDeployment, waitForVersion } from '../../client/deployments.js';
 import { startInference, startProducer } from '../../client/stream-commands.js';
-import { busNames } from '../../pipeline/config/index.js';
+import { busNames, deploymentNameOf } from '../../pipeline/config/index.js';
 import type { SignalEventV1, StreamEventV1 } from '../../pipeline/contracts/index.js';
 import { shardStream } from '../../pipeline/bus/index.js';
 import { FeatureEngine } from '../../pipeline/features/index.js';
@@ -48,9 +49,22 @@ const RULES = [
 /** Waits until the routing's current version is `buildId`. */
 async function waitForCurrent(run: FaultRun, buildId: string): Promise<void> {
   await waitFor(`version ${buildId} to be current`, 120_000, async () => {
-    const state = await describeDeployment(run.client, run.config.temporal.namespace, run.config.temporal.deployment.name);
+    const state = await describeDeployment(run.client, run.config.temporal.namespace, deploymentNameOf(run.config));
     return state?.current === buildId ? true : undefined;
   });
+}
+
+/** Waits until `mdp deploy status` says nothing runs on `buildId` any more; fails with the last status. */
+async function waitSafeToStop(run: FaultRun, buildId: string): Promise<void> {
+  let last: DeployStatus | undefined;
+  try {
+    await waitFor(`${buildId} to be safe to stop`, 60_000, async () => {
+      last = await deployStatus(run.client, run.config);
+      return last.versions.find((v) => v.buildId === buildId)?.safeToStop ? true : undefined;
+    });
+  } catch (err) {
+    throw new Error(`${(err as Error).message}; last status: ${JSON.stringify(last)}`);
+  }
 }
 
 /** SIGTERM, and the exit code once the worker has finished its in-flight tasks. */
@@ -78,131 +92,139 @@ function sequenceFindings(events: readonly StreamEventV1[]): string[] {
 
 describe('fault matrix m: a version rolled out under load, then rolled back', function () {
   this.timeout(420_000);
-  const faults = useFaultStack('rollout');
+  const faults = useFaultStack('rollout', { kafka: true });
 
-  it('promote v2, stop v1 once drained, roll back to v1: no event lost or late, no bar rewritten, signals of an uninterrupted run', async function () {
-    const rulesFile = resolve(faults.stack.dir, 'rules.yaml');
-    writeFileSync(rulesFile, yaml.dump(RULES));
-    const run = await faults.run('rollout', {
-      shards: SHARDS,
-      overrides: { ...HOLD_OPEN, inference: { adapters: { rules: { enabled: true, file: rulesFile }, sklearn: { enabled: false } } } },
-    });
-    await installOwnerAudit(run.db);
-    const { client, config } = run;
-    const namespace = config.temporal.namespace;
-    const deployment = config.temporal.deployment.name;
-    const versionsOf = async (ids: readonly string[]) =>
-      Promise.all(ids.map(async (id) => [id, (await client.workflow.getHandle(id).query<LoopStatus>('status')).buildId] as const));
+  for (const bus of ['redis', 'kafka'] as const) {
+    it(`on ${bus}: promote v2, stop v1 once drained, roll back to v1: no event lost or late, no bar rewritten, signals of an uninterrupted run`, async function () {
+      const rulesFile = resolve(faults.stack.dir, `rules-${bus}.yaml`);
+      writeFileSync(rulesFile, yaml.dump(RULES));
+      const run = await faults.run(`rollout-${bus}`, {
+        bus,
+        shards: SHARDS,
+        overrides: { ...HOLD_OPEN, inference: { adapters: { rules: { enabled: true, file: rulesFile }, sklearn: { enabled: false } } } },
+      });
+      await installOwnerAudit(run.db);
+      const { client, config } = run;
+      const namespace = config.temporal.namespace;
+      const deployment = deploymentNameOf(config);
+      const versionsOf = async (ids: readonly string[]) =>
+        Promise.all(ids.map(async (id) => [id, (await client.workflow.getHandle(id).query<LoopStatus>('status')).buildId] as const));
 
-    // A group of the test's own that never reads: the streams keep every entry (retention trims
-    // only what every group acknowledged), so what the producer published can be read back.
-    for (const stream of run.streams) await run.redis.xgroup('CREATE', stream, 'rollout-audit', '0', 'MKSTREAM');
+      // On Redis, a group of the test's own that never reads: the streams keep every entry (retention
+      // trims only what every group acknowledged), so what the producer published can be read back.
+      // Kafka keeps every record for its retention anyway.
+      if (bus === 'redis') for (const stream of run.streams) await run.redis.xgroup('CREATE', stream, 'rollout-audit', '0', 'MKSTREAM');
 
-    // v1 runs everything.
-    const v1 = await run.startWorker('v1', { MDP_BUILD_ID: 'v1' });
-    await waitForCurrent(run, 'v1');
-    await run.startConsumers();
-    const inference = await startInference(client, config, 'rules');
-    const producer = await startProducer(client, config, { provider: 'synthetic', symbols: [...run.symbols], rate: RATE });
-    const loops = [producer.workflowId, ...run.streams.map((_, s) => run.consumerId(s)), ...inference.map((c) => c.workflowId)];
-    await pollUntil(60_000, async () => ((await run.bars()).length >= 4 ? true : undefined), { everyMs: 250 });
-    await new Promise((r) => setTimeout(r, PHASE_MS));
+      // v1 runs everything.
+      const v1 = await run.startWorker('v1', { MDP_BUILD_ID: 'v1' });
+      await waitForCurrent(run, 'v1');
+      await run.startConsumers();
+      const inference = await startInference(client, config, 'rules');
+      const producer = await startProducer(client, config, { provider: 'synthetic', symbols: [...run.symbols], rate: RATE });
+      const loops = [producer.workflowId, ...run.streams.map((_, s) => run.consumerId(s)), ...inference.map((c) => c.workflowId)];
+      await pollUntil(60_000, async () => ((await run.bars()).length >= 4 ? true : undefined), { everyMs: 250 });
+      await new Promise((r) => setTimeout(r, PHASE_MS));
 
-    // v2 beside it, promoted: every long-running workflow hands over.
-    const v2 = await run.startWorker('v2', { MDP_BUILD_ID: 'v2', MDP_ROLLOUT: 'manual' });
-    await waitForVersion(client, namespace, deployment, 'v2', config.temporal.task_queue, 60_000);
-    assert.equal((await describeDeployment(client, namespace, deployment))?.current, 'v1', 'a manual-rollout worker does not promote itself');
-    const promoted = await promote(client, config, 'v2');
-    assert.deepEqual(
-      promoted.handOvers.filter((h) => !h.moved),
-      [],
-      'every long-running workflow moved to v2',
-    );
-    assert.deepEqual(
-      (await versionsOf(loops)).filter(([, b]) => b !== 'v2'),
-      [],
-      'every consumer and the producer report v2',
-    );
-    await new Promise((r) => setTimeout(r, PHASE_MS));
+      // v2 beside it, promoted: every long-running workflow hands over.
+      const v2 = await run.startWorker('v2', { MDP_BUILD_ID: 'v2', MDP_ROLLOUT: 'manual' });
+      await waitForVersion(client, namespace, deployment, 'v2', config.temporal.task_queue, 60_000);
+      assert.equal((await describeDeployment(client, namespace, deployment))?.current, 'v1', 'a manual-rollout worker does not promote itself');
+      const promoted = await promote(client, config, 'v2');
+      assert.deepEqual(
+        promoted.handOvers.filter((h) => !h.moved),
+        [],
+        'every long-running workflow moved to v2',
+      );
+      assert.deepEqual(
+        (await versionsOf(loops)).filter(([, b]) => b !== 'v2'),
+        [],
+        'every consumer and the producer report v2',
+      );
+      await new Promise((r) => setTimeout(r, PHASE_MS));
 
-    // v1 stops once nothing runs on it.
-    await waitFor('v1 to be safe to stop', 60_000, async () =>
-      (await deployStatus(client, config)).versions.find((v) => v.buildId === 'v1')?.safeToStop ? true : undefined,
-    );
-    assert.equal(await stopGracefully(v1), 0, 'v1 stopped cleanly');
-    await new Promise((r) => setTimeout(r, PHASE_MS));
+      // v1 stops once nothing runs on it.
+      await waitSafeToStop(run, 'v1');
+      assert.equal(await stopGracefully(v1), 0, 'v1 stopped cleanly');
+      await new Promise((r) => setTimeout(r, PHASE_MS));
 
-    // Rollback: a v1 worker again, and back to it.
-    await run.startWorker('v1-again', { MDP_BUILD_ID: 'v1', MDP_ROLLOUT: 'manual' });
-    const rolledBack = await rollback(client, config, undefined);
-    assert.equal(rolledBack.buildId, 'v1');
-    assert.equal(rolledBack.previous, 'v2');
-    assert.deepEqual(
-      rolledBack.handOvers.filter((h) => !h.moved),
-      [],
-      'every long-running workflow moved back to v1',
-    );
-    assert.deepEqual(
-      (await versionsOf(loops)).filter(([, b]) => b !== 'v1'),
-      [],
-      'every consumer and the producer report v1',
-    );
-    await new Promise((r) => setTimeout(r, PHASE_MS));
-    await waitFor('v2 to be safe to stop', 60_000, async () =>
-      (await deployStatus(client, config)).versions.find((v) => v.buildId === 'v2')?.safeToStop ? true : undefined,
-    );
-    assert.equal(await stopGracefully(v2), 0, 'v2 stopped cleanly');
+      // Rollback: a v1 worker again, and back to it.
+      await run.startWorker('v1-again', { MDP_BUILD_ID: 'v1', MDP_ROLLOUT: 'manual' });
+      const rolledBack = await rollback(client, config, undefined);
+      assert.equal(rolledBack.buildId, 'v1');
+      assert.equal(rolledBack.previous, 'v2');
+      assert.deepEqual(
+        rolledBack.handOvers.filter((h) => !h.moved),
+        [],
+        'every long-running workflow moved back to v1',
+      );
+      assert.deepEqual(
+        (await versionsOf(loops)).filter(([, b]) => b !== 'v1'),
+        [],
+        'every consumer and the producer report v1',
+      );
+      await new Promise((r) => setTimeout(r, PHASE_MS));
+      await waitSafeToStop(run, 'v2');
+      assert.equal(await stopGracefully(v2), 0, 'v2 stopped cleanly');
 
-    // Stop producing, let the consumers finish, account.
-    const producerHandle = client.workflow.getHandle(producer.workflowId);
-    await producerHandle.signal('drain');
-    const produced = await withTimeout(producerHandle.result() as Promise<LoopStatus>, 60_000, 'the producer to drain');
-    assert.equal(produced.handOvers, 2);
-    await run.settle(RECOVERY_MS);
-    const names = busNames(config);
-    const featureStreams = run.streams.map((_, s) => shardStream(names.features_stream, s));
-    await waitSettled(run.reader, featureStreams, names.inference_group, RECOVERY_MS);
-    const statuses = await run.drain();
-    for (const s of statuses) assert.equal(s.handOvers, 2, `a consumer handed over twice: ${JSON.stringify(s)}`);
+      // Stop producing, let the consumers finish, account.
+      const producerHandle = client.workflow.getHandle(producer.workflowId);
+      await producerHandle.signal('drain');
+      const produced = await withTimeout(producerHandle.result() as Promise<LoopStatus>, 60_000, 'the producer to drain');
+      assert.equal(produced.handOvers, 2);
+      await run.settle(RECOVERY_MS);
+      const names = busNames(config);
+      const featureStreams = run.streams.map((_, s) => shardStream(names.features_stream, s));
+      await waitSettled(run.reader, featureStreams, names.inference_group, RECOVERY_MS);
+      const statuses = await run.drain();
+      // The inference consumers too (the fault stack's Temporal serves the next row).
+      await Promise.all(
+        inference.map(async (c) => {
+          const handle = client.workflow.getHandle(c.workflowId);
+          await handle.signal('drain');
+          statuses.push(await withTimeout(handle.result() as Promise<LoopStatus>, 60_000, `${c.workflowId} to drain`));
+        }),
+      );
+      for (const s of statuses) assert.equal(s.handOvers, 2, `a consumer handed over twice: ${JSON.stringify(s)}`);
 
-    // What the producer published is what the streams hold (kept for the audit group).
-    const events: StreamEventV1[] = [];
-    for (const stream of run.streams) {
-      for (const [, fields] of await run.reader.entries(stream)) {
-        const payload = fields.get('d')!;
-        const event = JSON.parse(payload) as StreamEventV1;
-        events.push(event);
-        run.produced.push({ stream, payload, event, expect: 'valid' } satisfies ProducedEntry);
+      // What the producer published is what the streams hold (kept for the audit group).
+      const events: StreamEventV1[] = [];
+      for (const stream of run.streams) {
+        for (const [, fields] of await run.reader.entries(stream)) {
+          const payload = fields.get('d')!;
+          const event = JSON.parse(payload) as StreamEventV1;
+          events.push(event);
+          run.produced.push({ stream, payload, event, expect: 'valid' } satisfies ProducedEntry);
+        }
       }
-    }
-    assert.equal(events.length, produced.totals.published, 'the streams hold every event the producer counted');
-    const accounting = await run.account();
+      assert.equal(events.length, produced.totals.published, 'the streams hold every event the producer counted');
+      const accounting = await run.account();
 
-    // Signals: one uninterrupted pass of the same rules over the stored bars.
-    const bars = [...accounting.bars].sort((a, b) => a.tsMs - b.tsMs || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
-    const engine = new FeatureEngine({ windows: config.features.windows });
-    const adapter = new RulesAdapter(loadRulesFile(rulesFile, { knownFeatures: knownFeatures(config) }));
-    const expected: SignalEventV1[] = [];
-    for (const bar of bars) expected.push(...adapter.evaluateSync(engine.update(bar)));
-    const key = (s: { symbol: string; name: string; ts: string | Date }) => `${s.name} ${s.symbol}@${new Date(s.ts).toISOString()}`;
-    const stored = await run.db.selectFrom('signals').select(['symbol', 'name', 'ts']).where('provider', '=', run.provider).execute();
-    const storedKeys = stored.map(key).sort();
-    const expectedKeys = expected.map(key).sort();
-    const missing = expectedKeys.filter((k) => !storedKeys.includes(k));
-    const extra = storedKeys.filter((k) => !expectedKeys.includes(k));
-    console.log(
-      `      ${events.length} events → ${accounting.summary.barsStored} bars → ${stored.length} signals (${expected.filter((s) => s.name === 'rsi_high').length} edge) across 2 hand-overs`,
-    );
+      // Signals: one uninterrupted pass of the same rules over the stored bars.
+      const bars = [...accounting.bars].sort((a, b) => a.tsMs - b.tsMs || (a.symbol < b.symbol ? -1 : a.symbol > b.symbol ? 1 : 0));
+      const engine = new FeatureEngine({ windows: config.features.windows });
+      const adapter = new RulesAdapter(loadRulesFile(rulesFile, { knownFeatures: knownFeatures(config) }));
+      const expected: SignalEventV1[] = [];
+      for (const bar of bars) expected.push(...adapter.evaluateSync(engine.update(bar)));
+      const key = (s: { symbol: string; name: string; ts: string | Date }) => `${s.name} ${s.symbol}@${new Date(s.ts).toISOString()}`;
+      const stored = await run.db.selectFrom('signals').select(['symbol', 'name', 'ts']).where('provider', '=', run.provider).execute();
+      const storedKeys = stored.map(key).sort();
+      const expectedKeys = expected.map(key).sort();
+      const missing = expectedKeys.filter((k) => !storedKeys.includes(k));
+      const extra = storedKeys.filter((k) => !expectedKeys.includes(k));
+      console.log(
+        `      ${events.length} events → ${accounting.summary.barsStored} bars → ${stored.length} signals (${expected.filter((s) => s.name === 'rsi_high').length} edge) across 2 hand-overs`,
+      );
 
-    assertAccounted(accounting, {
-      "the producer's sequence per symbol": sequenceFindings(events),
-      'writes out of owner order (owner audit)': ownerViolations(await ownerHistory(run.db, run.streams, run.group)),
-      'signals missing against an uninterrupted pass': missing.slice(0, 20),
-      'signals an uninterrupted pass would not emit': extra.slice(0, 20),
+      assertAccounted(accounting, {
+        "the producer's sequence per symbol": sequenceFindings(events),
+        'writes out of owner order (owner audit)': ownerViolations(await ownerHistory(run.db, run.streams, run.group)),
+        'signals missing against an uninterrupted pass': missing.slice(0, 20),
+        'signals an uninterrupted pass would not emit': extra.slice(0, 20),
+      });
+      assert.ok(
+        expected.some((s) => s.name === 'rsi_high'),
+        'the edge rule fired at least once',
+      );
     });
-    assert.ok(
-      expected.some((s) => s.name === 'rsi_high'),
-      'the edge rule fired at least once',
-    );
-  });
+  }
 });

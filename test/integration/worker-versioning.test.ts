@@ -10,6 +10,7 @@
  * replay is done. Mid-rollout, headless Chromium opens the deployment in the Temporal Web UI and
  * finds both versions, v2 current and v1 draining: artifacts/web-ui-deployment-rollout.png.
  */
+import { deploymentNameOf } from '../../pipeline/config/index.js';
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
@@ -86,12 +87,12 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
 
   const versioned = async (buildId: string, bundlePath?: string) => {
     const worker = await createTestWorker(env, config, db, {
-      deployment: { useWorkerVersioning: true, version: { deploymentName: config.temporal.deployment.name, buildId }, defaultVersioningBehavior: 'PINNED' },
+      deployment: { useWorkerVersioning: true, version: { deploymentName: deploymentNameOf(config), buildId }, defaultVersioningBehavior: 'PINNED' },
       identity: `worker-${buildId}`,
       ...(bundlePath ? { bundle: await workflowBundle(bundlePath) } : {}),
     });
     workers.push({ worker, running: worker.run() });
-    await waitForVersion(env.client, config.temporal.namespace, config.temporal.deployment.name, buildId, config.temporal.task_queue, 60_000);
+    await waitForVersion(env.client, config.temporal.namespace, deploymentNameOf(config), buildId, config.temporal.task_queue, 60_000);
   };
 
   before(async function () {
@@ -111,7 +112,7 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
     redis = await connectRedis(config);
     db = await connectStore(config);
     await versioned('v1');
-    await setCurrentVersion(env.client, config.temporal.namespace, config.temporal.deployment.name, 'v1', 'test');
+    await setCurrentVersion(env.client, config.temporal.namespace, deploymentNameOf(config), 'v1', 'test');
   });
 
   after(async function () {
@@ -166,7 +167,7 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
     assert.equal(v1During.safeToStop, false);
 
     // The deployment in the Web UI, mid-rollout: v2 current, v1 still draining its replay.
-    const page = `http://127.0.0.1:${uiPort}/namespaces/${config.temporal.namespace}/worker-deployments/${config.temporal.deployment.name}`;
+    const page = `http://127.0.0.1:${uiPort}/namespaces/${config.temporal.namespace}/worker-deployments/${deploymentNameOf(config)}`;
     browser = await launchBrowser();
     browser.page.setDefaultTimeout(60_000);
     await waitFor(`the Web UI at ${page}`, 60_000, async () => ((await fetch(page)).ok ? true : undefined), { everyMs: 500 });

@@ -3,7 +3,7 @@ import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { ConfigError, expandEnv, loadStreamingConfig, redactSecrets } from '../../pipeline/config/index.js';
+import { ConfigError, deploymentNameOf, expandEnv, loadStreamingConfig, redactSecrets } from '../../pipeline/config/index.js';
 import type { ConfigErrorCode, StreamingConfig } from '../../pipeline/config/index.js';
 
 // dist/test/unit/ → repo root
@@ -134,7 +134,9 @@ describe('loadStreamingConfig', () => {
     assert.throws(() => loadStreamingConfig({ file: yamlFile(''), env: { MDP_BUILD_ID: 'v 2' } }), /temporal\.deployment\.build_id/);
     assert.throws(() => loadStreamingConfig({ file: yamlFile(''), env: { MDP_ROLLOUT: 'sometimes' } }), /temporal\.deployment\.rollout.*auto, manual/s);
     const shipped = loadStreamingConfig({ file: SHIPPED, env: {} }).temporal.deployment;
-    assert.deepEqual(shipped, { versioning: true, name: 'mdp', build_id: '', rollout: 'auto' });
+    assert.deepEqual(shipped, { versioning: true, name: '', build_id: '', rollout: 'auto' });
+    assert.equal(deploymentNameOf(loadStreamingConfig({ file: SHIPPED, env: {} })), 'mdp-pipeline');
+    assert.equal(deploymentNameOf(loadStreamingConfig({ file: SHIPPED, env: { MDP_TASK_QUEUE: 'team.a/pipeline' } })), 'team-a-pipeline');
   });
 
   it('expands ${VAR:-default} in the file for set, unset and empty variables', () => {
