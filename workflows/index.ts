@@ -15,3 +15,5 @@ export { consumerRecoveryWorkflow, RECOVERY_SCHEDULE_ID } from './recovery-workf
 export type { RecoveryWorkflowInput, RecoveryWorkflowResult } from './recovery-workflow.js';
 export { backfillProgressQuery, ibkrBackfillWorkflow, ibkrBackfillWorkflowId } from './ibkr-backfill-workflow.js';
 export type { IbkrBackfillCarried, IbkrBackfillProgress, IbkrBackfillWorkflowInput } from './ibkr-backfill-workflow.js';
+export { MDP_ROLES, MDP_SEARCH_ATTRIBUTES, MdpDataset, MdpProvider, MdpRole, MdpShard, mdpSearchAttributes } from './search-attributes.js';
+export type { MdpLabels, MdpRoleName } from './search-attributes.js';

@@ -22,6 +22,7 @@ import type { LogLevel } from '../../pipeline/telemetry/index.js';
 import { WORKER_TUNING } from '../../workers/worker-options.js';
 import { shardOf } from '../../pipeline/bus/index.js';
 import { activityDeps } from '../../workers/wiring.js';
+import { MDP_SEARCH_ATTRIBUTES } from '../../workflows/index.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 const HINT = 'start the local stack first: bash scripts/stack-start.sh (or run the tests with bash scripts/test.sh)';
@@ -119,10 +120,10 @@ export function quietTemporalCliPath(): string {
   return resolve(REPO_ROOT, 'scripts/temporal-quiet.sh');
 }
 
-/** A Temporal dev server of our own on loopback for this test file. */
+/** A Temporal dev server of our own on loopback for this test file, with mdp's search attributes registered. */
 export function startTemporal(): Promise<TestWorkflowEnvironment> {
   return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ui: false },
+    server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ui: false, searchAttributes: [...MDP_SEARCH_ATTRIBUTES] },
   });
 }
 

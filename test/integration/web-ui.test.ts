@@ -18,6 +18,7 @@ import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { generateSampleDay, writeJsonl } from '../../pipeline/datasets/index.js';
 import type { Database } from '../../store/index.js';
 import type { ReplayProgress } from '../../workflows/index.js';
+import { MDP_SEARCH_ATTRIBUTES } from '../../workflows/index.js';
 import type { HeadlessBrowser } from '../helpers/browser.js';
 import { chromiumPath, launchBrowser } from '../helpers/browser.js';
 import { cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, quietTemporalCliPath, testConfig, uniqueTag } from '../helpers/services.js';
@@ -59,7 +60,13 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
     chromiumPath(); // fail first, naming scripts/install.sh, when Chromium is missing
     uiPort = await freePort();
     env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ui: true, uiPort },
+      server: {
+        executable: { type: 'existing-path', path: quietTemporalCliPath() },
+        ip: '127.0.0.1',
+        ui: true,
+        uiPort,
+        searchAttributes: [...MDP_SEARCH_ATTRIBUTES],
+      },
     });
     tag = uniqueTag();
     dataset = `${tag}_day`;
