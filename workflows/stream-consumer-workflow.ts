@@ -14,6 +14,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { InferenceInput, InferenceRunResult, MicroBatchInput, MicroBatchRunResult } from '../activities/types.js';
 import { LOOP_ACTIVITY_OPTIONS } from './activity-options.js';
+import { loopDetails, loopTotals, showDetails, utcClock } from './current-details.js';
 import type { LoopStatus, ModelReloadReply, ReloadModelRequest } from './definitions.js';
 import { cancelledResult, drainSignal, modelReloadedSignal, recheckPendingSignal, reloadModelSignal, statusQuery } from './definitions.js';
 
@@ -33,7 +34,7 @@ interface CarriedModel {
 
 interface Carried {
   /** Carried across continue-as-new; leave unset when starting. */
-  readonly carried?: { runs: number; totals: Record<string, number>; model?: CarriedModel };
+  readonly carried?: { runs: number; totals: Record<string, number>; model?: CarriedModel; lastRun?: string };
 }
 
 /**
@@ -70,6 +71,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
   const totals: Record<string, number> = { ...(input.carried?.totals ?? {}) };
   let draining = false;
   let lastStoppedBy: string | undefined;
+  let lastRun = input.carried?.lastRun;
   /** The run in progress: its scope, the model generation it runs, and why it is being stopped. */
   let active: { scope: CancellationScope; generation: number; startedAt: number; stopping?: 'drain' | 'reload' | 'recheck' } | undefined;
 
@@ -100,6 +102,17 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
         }
       : {}),
   });
+  const show = () =>
+    showDetails(
+      loopDetails({
+        runs,
+        runningSinceMs: active?.startedAt,
+        draining,
+        totals: loopTotals(input.role, totals),
+        lastRun,
+        note: reloading ? 'reloading the model: the next run uses the new one' : model.version && `model ${model.version}`,
+      }),
+    );
   setHandler(statusQuery, status);
   setHandler(drainSignal, () => {
     draining = true;
@@ -107,6 +120,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
       active.stopping = 'drain';
       active.scope.cancel();
     }
+    show();
   });
 
   // The recovery sweep claimed a dead consumer's entries for us: restart the run so it re-reads
@@ -139,6 +153,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
     // One reload at a time, in arrival order.
     await condition(() => !reloading);
     reloading = true;
+    show();
     try {
       let target = request.modelPath;
       if (request.rollbackOf !== undefined) {
@@ -187,6 +202,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
       });
     } finally {
       reloading = false;
+      show();
     }
   };
   setHandler(reloadModelSignal, reloadModel);
@@ -196,6 +212,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
     let result: RunResult | undefined;
     const run: NonNullable<typeof active> = { scope: new CancellationScope(), generation: model.generation, startedAt: Date.now() };
     active = run;
+    show();
     try {
       result = await run.scope.run<RunResult>(() =>
         inference ? runInferenceShard({ ...(activityInput as InferenceInput), modelPath: model.path }) : runMicroBatchShard(activityInput),
@@ -212,7 +229,10 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
       for (const [key, value] of Object.entries(result.counts) as [string, number][]) totals[key] = (totals[key] ?? 0) + value;
       runs++;
       if ('version' in result && run.generation === model.generation) model.version = result.version;
+      const frontierMs = 'frontierMs' in result ? result.frontierMs : undefined;
+      lastRun = `${utcClock(Date.now())} (${lastStoppedBy})${frontierMs === undefined ? '' : ` · frontier ${utcClock(frontierMs)}`}`;
     }
+    show();
     if (workflowInfo().continueAsNewSuggested) break;
   }
   // A reload in flight finishes (and answers) before this run ends.
@@ -221,6 +241,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
   const carried = {
     runs,
     totals,
+    ...(lastRun === undefined ? {} : { lastRun }),
     ...(inference
       ? { model: { generation: model.generation, ...(model.version === undefined ? {} : { version: model.version }), ...(lastReload ? { lastReload } : {}) } }
       : {}),
