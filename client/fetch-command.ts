@@ -5,6 +5,7 @@ import type { StreamingConfig } from '../pipeline/config/index.js';
 import { parseBackfillRequest } from '../pipeline/producers/ibkr/index.js';
 import type { IbkrBackfillProgress } from '../workflows/index.js';
 import { backfillFraction, ibkrBackfillWorkflowId } from '../workflows/index.js';
+import { backfillLegibility, legibleStart } from './workflow-summaries.js';
 import type { FollowFormat } from './follow-workflow.js';
 import { followWorkflow, formatDuration, progressBar } from './follow-workflow.js';
 
@@ -66,7 +67,14 @@ export async function startBackfill(client: Client, config: StreamingConfig, inp
       // be run again, and then requests only the chunks not on disk.
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      memo: { source: 'ibkr', symbol: input.symbol, bar: input.bar, what: input.what ?? 'TRADES', from: input.from, to: input.to },
+      ...(await legibleStart(client, backfillLegibility(config, input), {
+        source: 'ibkr',
+        symbol: input.symbol,
+        bar: input.bar,
+        what: input.what ?? 'TRADES',
+        from: input.from,
+        to: input.to,
+      })),
     });
     return { workflowId, started: true };
   } catch (err) {

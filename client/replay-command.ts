@@ -1,6 +1,7 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { StreamingConfig } from '../pipeline/config/index.js';
+import { legibleStart, replayLegibility } from './workflow-summaries.js';
 import type { FollowFormat } from './follow-workflow.js';
 import { followWorkflow, formatDuration, progressBar } from './follow-workflow.js';
 import type { ReplayProgress, ReplayWorkflowInput } from '../workflows/index.js';
@@ -34,7 +35,7 @@ export async function startReplay(client: Client, config: StreamingConfig, optio
       // A running replay of the same range keeps running; a finished one may be run again.
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      memo: { dataset: options.dataset, from: options.from, to: options.to },
+      ...(await legibleStart(client, replayLegibility(config, input), { dataset: options.dataset, from: options.from, to: options.to })),
     });
     return { workflowId, started: true };
   } catch (err) {
