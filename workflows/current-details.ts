@@ -80,12 +80,15 @@ export interface ChunkedState {
   readonly activeMs: number;
   /** The chunk in flight, e.g. `09:30–09:45 ET`. */
   readonly current?: string;
-  /** What the job has done so far, already written, e.g. `31,200/57,000 events · 9,800 bars`. */
+  /** What the job has done so far, already written, e.g. `31,200 of 57,000 events · 9,800 bars`. */
   readonly counts: string;
   readonly error?: string;
 }
 
-/** `chunk 14/26 · 55 % · ETA 0:39`, then the chunk in flight and the counts. */
+/**
+ * `chunk 14 of 26 · 55 % · ETA 0:39`, then the chunk in flight and the counts. ("of", not "14/26":
+ * the Web UI's Markdown turns digits around a slash into a typographic fraction.)
+ */
 export function chunkedDetails(state: ChunkedState): string[] {
   const total = state.chunksTotal ?? '?';
   switch (state.phase) {
@@ -93,14 +96,14 @@ export function chunkedDetails(state: ChunkedState): string[] {
       return ['planning'];
     case 'running':
       return [
-        `chunk ${Math.min(state.chunksDone + 1, state.chunksTotal ?? Infinity)}/${total} · ${formatPercent(state.fraction)} · ETA ${formatDuration(state.etaMs)}`,
+        `chunk ${Math.min(state.chunksDone + 1, state.chunksTotal ?? Infinity)} of ${total} · ${formatPercent(state.fraction)} · ETA ${formatDuration(state.etaMs)}`,
         ...(state.current === undefined ? [] : [`now ${state.current}`]),
         state.counts,
       ];
     case 'finished':
-      return [`finished: ${state.chunksDone}/${total} chunks in ${formatDuration(state.activeMs)}`, state.counts];
+      return [`finished: ${state.chunksDone} of ${total} chunks in ${formatDuration(state.activeMs)}`, state.counts];
     case 'failed':
-      return [`failed after ${state.chunksDone}/${total} chunks${state.error === undefined ? '' : `: ${state.error}`}`, state.counts];
+      return [`failed after ${state.chunksDone} of ${total} chunks${state.error === undefined ? '' : `: ${state.error}`}`, state.counts];
   }
 }
 
@@ -112,7 +115,7 @@ export function chunkRange(job: { readonly fromMs: number; readonly toMs: number
   return formatNewYorkRange(chunk.fromMs, chunk.toMs, { dates: newYorkDate(job.fromMs) !== newYorkDate(job.toMs - 1) });
 }
 
-/** `31,200/57,000 events`, or `31,200 events` when the total is unknown. */
+/** `31,200 of 57,000 events`, or `31,200 events` when the total is unknown. */
 export function countOf(noun: string, done: number, total: number | null = null): string {
-  return `${formatCount(done)}${total === null ? '' : `/${formatCount(total)}`} ${noun}`;
+  return `${formatCount(done)}${total === null ? '' : ` of ${formatCount(total)}`} ${noun}`;
 }

@@ -125,7 +125,7 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
           ? `finished: the reload to ${version} took effect`
           : phase === 'failed'
             ? `failed${reason === undefined ? '' : `: ${reason}`}`
-            : `${phase}: ${answered}/${waiting?.asked.length ?? 0} consumers answered (waiting up to ${Math.round(timeoutMs / 1000)} s)`,
+            : `${phase}: ${answered} of ${waiting?.asked.length ?? 0} consumers answered (waiting up to ${Math.round(timeoutMs / 1000)} s)`,
       version !== null && `${input.modelPath} validated as ${version}`,
       tally,
     ]);
