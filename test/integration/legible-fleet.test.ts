@@ -21,7 +21,16 @@ import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { generateSampleDay, writeJsonl } from '../../pipeline/datasets/index.js';
 import type { Database } from '../../store/index.js';
 import type { LoopStatus } from '../../workflows/index.js';
-import { inferenceWorkflowId, MdpDataset, MdpRole, MdpShard, microBatchWorkflowId, replayWorkflowId } from '../../workflows/index.js';
+import {
+  inferenceWorkflowId,
+  MdpDataset,
+  MdpProvider,
+  MdpRole,
+  MdpShard,
+  microBatchWorkflowId,
+  producerWorkflowId,
+  replayWorkflowId,
+} from '../../workflows/index.js';
 import {
   cleanupTestRun,
   connectRedis,
@@ -136,6 +145,32 @@ describe('a legible fleet: search attributes, summaries and current details (the
     // Current details: the run in progress; no run has finished (a run lasts 15 minutes).
     const details = await waitFor('current details', 10_000, async () => (await currentDetails(env.client, microBatchers[0])) || undefined);
     assert.match(details, /^run 1 since \d{2}:\d{2}:\d{2} UTC {2}\nno run finished yet$/);
+  });
+
+  it('mdp stream produce: MdpRole and MdpProvider find the producer; it summarises its mode and says what it published', async function () {
+    const produce = await runNodeScript(CLI, [
+      'stream',
+      'produce',
+      '--provider',
+      'synthetic',
+      '--count',
+      '1200',
+      '--start-ts',
+      '2025-10-01T13:30:00Z',
+      '--config',
+      configFile,
+    ]);
+    assert.equal(produce.code, 0, produce.stderr);
+    const provider = config.producers.synthetic.provider;
+    const workflowId = producerWorkflowId(provider);
+    await waitForIds(env.client, `MdpRole = "producer" AND MdpProvider = "${provider}"`, [workflowId]);
+    const handle = env.client.workflow.getHandle(workflowId);
+    await handle.result();
+    const described = await handle.describe();
+    assert.equal(described.typedSearchAttributes.get(MdpProvider), provider);
+    const symbols = config.producers.synthetic.symbols.length;
+    assert.equal(await described.staticSummary(), `producer · ${provider} · ${symbols} symbols · 1,200 events from 2025-10-01T13:30:00Z`);
+    assert.equal(await currentDetails(env.client, workflowId), 'finished: 1,200 events published in 1 run');
   });
 
   it('mdp stream replay: MdpDataset finds the replay; chunk N of T, share and ETA while it runs; each chunk activity summarised in New York time', async function () {
