@@ -114,10 +114,10 @@ export function createIbkrProducerActivity(deps: IbkrProducerDeps) {
     };
     const view = (s: IbkrResumeState): IbkrFeedView => ({
       status: feed.status,
-      openGap: feed.openGap ?? null,
+      openGap: feed.openGap ? { ...feed.openGap, sinceIso: new Date(feed.openGap.sinceMs).toISOString() } : null,
       gaps: s.gaps,
       gapSeconds: s.gapSeconds,
-      lastGap: s.lastGap,
+      lastGap: s.lastGap ? { ...s.lastGap, fromIso: new Date(s.lastGap.fromMs).toISOString(), toIso: new Date(s.lastGap.toMs).toISOString() } : null,
       contracts: plan.lines.granted.length - feed.refused.length,
       refused: [...refusedByBudget, ...feed.refused],
       dropped: feed.counts.dropped,

@@ -217,6 +217,8 @@ export function createMicroBatchActivity(deps: MicroBatchDeps) {
             stream,
             frontierMs: batcher.frontierMs,
             watermarkMs: batcher.watermarkMs,
+            ...(batcher.frontierMs === undefined ? {} : { frontierIso: new Date(batcher.frontierMs).toISOString() }),
+            ...(batcher.watermarkMs === undefined ? {} : { watermarkIso: new Date(batcher.watermarkMs).toISOString() }),
             lastId,
             openWindows: snap.openWindows,
             bufferedEvents: snap.bufferedRefs,

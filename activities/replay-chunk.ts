@@ -152,7 +152,15 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
       deps.metrics.flushRows.inc({ window_ms: String(windowMs) }, written.inserted + written.updated);
     };
     const beat = (published: number) => {
-      const details: ReplayChunkHeartbeat = { chunkFromMs: fromMs, chunkToMs: toMs, events: events.length, published, counts: { ...counts } };
+      const details: ReplayChunkHeartbeat = {
+        chunkFromMs: fromMs,
+        chunkToMs: toMs,
+        chunkFromIso: new Date(fromMs).toISOString(),
+        chunkToIso: new Date(toMs).toISOString(),
+        events: events.length,
+        published,
+        counts: { ...counts },
+      };
       ctx.heartbeat(details);
     };
 

@@ -61,6 +61,9 @@ export interface MicroBatchHeartbeat {
   readonly stream: string;
   readonly frontierMs: number | undefined;
   readonly watermarkMs: number | undefined;
+  /** The same instants as ISO-8601, for people reading the heartbeat in the Web UI or `temporal workflow describe`. */
+  readonly frontierIso?: string;
+  readonly watermarkIso?: string;
   readonly lastId: string | undefined;
   readonly openWindows: number;
   readonly bufferedEvents: number;
@@ -145,11 +148,11 @@ export interface IbkrGapView {
 export interface IbkrFeedView {
   /** `starting` until first subscribed, then `live`, or `gap` while data is not flowing. */
   readonly status: 'starting' | 'live' | 'gap';
-  /** The gap open now. */
-  readonly openGap: { readonly sinceMs: number; readonly reason: string } | null;
+  /** The gap open now (`sinceIso`: the same instant, for people). */
+  readonly openGap: { readonly sinceMs: number; readonly sinceIso?: string; readonly reason: string } | null;
   readonly gaps: number;
   readonly gapSeconds: number;
-  readonly lastGap: IbkrGapView | null;
+  readonly lastGap: (IbkrGapView & { readonly fromIso?: string; readonly toIso?: string }) | null;
   /** Contracts subscribed (of those within the line budget) and the ones refused, with why. */
   readonly contracts: number;
   readonly refused: readonly { readonly contract: string; readonly reason: string }[];
@@ -267,6 +270,9 @@ export interface ReplayChunkResult {
 export interface ReplayChunkHeartbeat {
   readonly chunkFromMs: number;
   readonly chunkToMs: number;
+  /** The same instants as ISO-8601, for people reading the heartbeat. */
+  readonly chunkFromIso?: string;
+  readonly chunkToIso?: string;
   readonly events: number;
   readonly published: number;
   readonly counts: ReplayCounts;

@@ -4,7 +4,8 @@ import type { IbkrBackfillWorkflowInput as IbkrBackfillInput } from '../workflow
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { parseBackfillRequest } from '../pipeline/producers/ibkr/index.js';
 import type { IbkrBackfillProgress } from '../workflows/index.js';
-import { ibkrBackfillWorkflowId } from '../workflows/index.js';
+import { backfillFraction, ibkrBackfillWorkflowId } from '../workflows/index.js';
+import { backfillLegibility, legibleStart } from './workflow-summaries.js';
 import type { FollowFormat } from './follow-workflow.js';
 import { followWorkflow, formatDuration, progressBar } from './follow-workflow.js';
 
@@ -66,7 +67,14 @@ export async function startBackfill(client: Client, config: StreamingConfig, inp
       // be run again, and then requests only the chunks not on disk.
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      memo: { source: 'ibkr', symbol: input.symbol, bar: input.bar, what: input.what ?? 'TRADES', from: input.from, to: input.to },
+      ...(await legibleStart(client, backfillLegibility(config, input), {
+        source: 'ibkr',
+        symbol: input.symbol,
+        bar: input.bar,
+        what: input.what ?? 'TRADES',
+        from: input.from,
+        to: input.to,
+      })),
     });
     return { workflowId, started: true };
   } catch (err) {
@@ -79,9 +87,8 @@ export async function startBackfill(client: Client, config: StreamingConfig, inp
 export function formatBackfillProgress(p: IbkrBackfillProgress, width = 24): string {
   if (p.phase === 'planning' || p.chunksTotal === null) return `${progressBar(0, width)} | planning ${p.symbol} ${p.bar} ${p.what} ${p.from} .. ${p.to}`;
   const c = p.counts;
-  const fraction = p.phase === 'finished' ? 1 : p.chunksTotal > 0 ? p.chunksDone / p.chunksTotal : 1;
   return [
-    progressBar(fraction, width),
+    progressBar(backfillFraction(p), width),
     `${p.chunksDone}/${p.chunksTotal} chunks (${c.cached} on disk, ${c.empty} empty)`,
     `${c.bars} bars`,
     `${c.requests} requests, pacing wait ${formatDuration(c.pacingWaitMs)}`,

@@ -1,15 +1,8 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
 
-/** `m:ss` or `h:mm:ss`; `--:--` when unknown. */
-export function formatDuration(ms: number | null): string {
-  if (ms === null || !Number.isFinite(ms)) return '--:--';
-  const s = Math.round(ms / 1000);
-  const h = Math.floor(s / 3600),
-    m = Math.floor((s % 3600) / 60),
-    sec = s % 60;
-  return h > 0 ? `${h}:${String(m).padStart(2, '0')}:${String(sec).padStart(2, '0')}` : `${m}:${String(sec).padStart(2, '0')}`;
-}
+// Written the same way by the workflows' current details; kept importable from here for the commands.
+export { formatDuration } from '../pipeline/contracts/index.js';
 
 /** A progress bar of `fraction` (0..1) and its percentage: `[#####-----]  45%`. */
 export function progressBar(fraction: number, width = 24): string {

@@ -4,6 +4,7 @@ import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowFaile
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { ConsumerReloadOutcome, ModelReloadInput, ModelReloadResult } from '../workflows/index.js';
 import { modelReloadWorkflowId } from '../workflows/index.js';
+import { legibleStart, modelReloadLegibility } from './workflow-summaries.js';
 
 export interface ModelReloadOptions {
   /** The model, as the workers see it (relative paths: the worker's working directory). */
@@ -49,7 +50,7 @@ export async function reloadModel(client: Client, config: StreamingConfig, optio
       // One reload at a time; a finished one may be followed by the next.
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      memo: { modelPath: options.modelPath },
+      ...(await legibleStart(client, modelReloadLegibility(input), { modelPath: options.modelPath })),
     })) as ModelReloadResult;
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError)

@@ -4,6 +4,7 @@ import type { StreamingConfig } from '../pipeline/config/index.js';
 import { parseDurationMs } from '../pipeline/contracts/index.js';
 import type { RecoveryWorkflowInput, RecoveryWorkflowResult } from '../workflows/index.js';
 import { RECOVERY_SCHEDULE_ID } from '../workflows/index.js';
+import { legibleStart, recoveryLegibility } from './workflow-summaries.js';
 
 /** Temporal's shortest catch-up window. */
 const MIN_CATCHUP_MS = 10_000;
@@ -46,6 +47,7 @@ export async function ensureRecoverySchedule(client: Client, config: StreamingCo
     args: [SCHEDULED_RECOVERY_INPUT],
     // A sweep takes seconds; one stuck without a worker must not pile up.
     workflowExecutionTimeout: Math.max(intervalMs, 60_000) * 5,
+    ...(await legibleStart(client, recoveryLegibility(config))),
   };
   const policies = { overlap: ScheduleOverlapPolicy.SKIP, catchupWindow: Math.max(intervalMs, MIN_CATCHUP_MS) };
   let created = true;

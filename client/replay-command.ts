@@ -1,10 +1,11 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowExecutionAlreadyStartedError } from '@temporalio/client';
 import type { StreamingConfig } from '../pipeline/config/index.js';
+import { legibleStart, replayLegibility } from './workflow-summaries.js';
 import type { FollowFormat } from './follow-workflow.js';
 import { followWorkflow, formatDuration, progressBar } from './follow-workflow.js';
 import type { ReplayProgress, ReplayWorkflowInput } from '../workflows/index.js';
-import { replayWorkflowId } from '../workflows/index.js';
+import { replayFraction, replayWorkflowId } from '../workflows/index.js';
 
 export interface ReplayOptions {
   readonly dataset: string;
@@ -34,7 +35,7 @@ export async function startReplay(client: Client, config: StreamingConfig, optio
       // A running replay of the same range keeps running; a finished one may be run again.
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
-      memo: { dataset: options.dataset, from: options.from, to: options.to },
+      ...(await legibleStart(client, replayLegibility(config, input), { dataset: options.dataset, from: options.from, to: options.to })),
     });
     return { workflowId, started: true };
   } catch (err) {
@@ -46,9 +47,8 @@ export async function startReplay(client: Client, config: StreamingConfig, optio
 /** One progress line: `[#####-----] 12/26 chunks 45% | 31200 events 41000/s | 9800 bars | ETA 0:03`. */
 export function formatReplayProgress(p: ReplayProgress, width = 24): string {
   const total = p.eventsTotal ?? null;
-  const fraction = p.phase === 'finished' ? 1 : total ? Math.min(1, p.counts.events / total) : p.chunksTotal ? Math.min(1, p.chunksDone / p.chunksTotal) : 0;
   return [
-    progressBar(fraction, width),
+    progressBar(replayFraction(p), width),
     `${p.chunksDone}/${p.chunksTotal ?? '?'} chunks`,
     `${p.counts.events}${total !== null ? `/${total}` : ''} events ${Math.round(p.eventsPerSecond)}/s`,
     `${p.counts.bars} bars ${Math.round(p.barsPerSecond)}/s (new ${p.counts.inserted}, changed ${p.counts.updated})`,

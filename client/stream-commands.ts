@@ -7,6 +7,8 @@ import type { StreamingConfig } from '../pipeline/config/index.js';
 import { planIbkrFeed, refusedLinesMessage } from '../pipeline/producers/ibkr/index.js';
 import type { LoopStatus, ProducerWorkflowInput, StreamConsumerInput } from '../workflows/index.js';
 import { drainSignal, inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
+import type { Legibility } from './workflow-summaries.js';
+import { consumerLegibility, legibleStart, producerLegibility } from './workflow-summaries.js';
 
 export interface StartedWorkflow {
   readonly workflowId: string;
@@ -15,7 +17,14 @@ export interface StartedWorkflow {
 }
 
 /** Starts the workflow, or finds the one already running under the same id (single owner). */
-async function startOrFind(client: Client, config: StreamingConfig, type: string, workflowId: string, input: object): Promise<StartedWorkflow> {
+async function startOrFind(
+  client: Client,
+  config: StreamingConfig,
+  type: string,
+  workflowId: string,
+  input: object,
+  legible: Legibility,
+): Promise<StartedWorkflow> {
   try {
     const { status } = await client.workflow.getHandle(workflowId).describe();
     if (status.name === 'RUNNING') return { workflowId, started: false };
@@ -28,7 +37,7 @@ async function startOrFind(client: Client, config: StreamingConfig, type: string
     workflowId,
     args: [input],
     workflowIdConflictPolicy: 'USE_EXISTING',
-    memo: { input },
+    ...(await legibleStart(client, legible, { input })),
   });
   return { workflowId, started: true };
 }
@@ -72,16 +81,28 @@ export async function startProducer(client: Client, config: StreamingConfig, inp
   const provider = input.provider ?? 'synthetic';
   const warnings = checkProducer(config, provider);
   const workflowInput: ProducerWorkflowInput = { ...input, provider };
-  return { ...(await startOrFind(client, config, 'producerWorkflow', producerWorkflowIdOf(config, provider), workflowInput)), warnings };
+  const legible = producerLegibility(config, workflowInput);
+  return { ...(await startOrFind(client, config, 'producerWorkflow', producerWorkflowIdOf(config, provider), workflowInput, legible)), warnings };
+}
+
+/**
+ * Starts (or finds running) the owner of one shard: its id from the role, stream and shard, its
+ * search attributes and summary from {@link consumerLegibility}.
+ */
+export function startConsumer(client: Client, config: StreamingConfig, input: StreamConsumerInput): Promise<StartedWorkflow> {
+  const names = busNames(config);
+  const workflowId =
+    input.role === 'inference'
+      ? inferenceWorkflowId(input.stream ?? names.features_stream, input.shard)
+      : microBatchWorkflowId(input.stream ?? names.stream, input.shard);
+  return startOrFind(client, config, 'streamConsumerWorkflow', workflowId, input, consumerLegibility(config, input));
 }
 
 /** `mdp stream micro-batch --window 2s`: one consumer workflow per shard. */
 export async function startMicroBatchers(client: Client, config: StreamingConfig, windowMs: number | undefined): Promise<StartedWorkflow[]> {
-  const stream = busNames(config).stream;
   const started: StartedWorkflow[] = [];
   for (let shard = 0; shard < config.bus.shards; shard++) {
-    const input: StreamConsumerInput = { role: 'microbatch', shard, ...(windowMs !== undefined ? { windowMs } : {}) };
-    started.push(await startOrFind(client, config, 'streamConsumerWorkflow', microBatchWorkflowId(stream, shard), input));
+    started.push(await startConsumer(client, config, { role: 'microbatch', shard, ...(windowMs !== undefined ? { windowMs } : {}) }));
   }
   return started;
 }
@@ -92,11 +113,9 @@ export async function startMicroBatchers(client: Client, config: StreamingConfig
  * running one (drain first to switch).
  */
 export async function startInference(client: Client, config: StreamingConfig, adapter: 'rules' | 'sklearn', modelPath?: string): Promise<StartedWorkflow[]> {
-  const stream = busNames(config).features_stream;
   const started: StartedWorkflow[] = [];
   for (let shard = 0; shard < config.bus.shards; shard++) {
-    const input: StreamConsumerInput = { role: 'inference', shard, adapter, ...(modelPath ? { modelPath } : {}) };
-    started.push(await startOrFind(client, config, 'streamConsumerWorkflow', inferenceWorkflowId(stream, shard), input));
+    started.push(await startConsumer(client, config, { role: 'inference', shard, adapter, ...(modelPath ? { modelPath } : {}) }));
   }
   return started;
 }

@@ -11,6 +11,7 @@ import { formatProgress, readProgress } from './progress.js';
 import type { PipelineProgress } from './progress.js';
 import { ensureRecoverySchedule, PAUSED_BY_UP, setRecoveryPaused, UNPAUSED_BY_UP } from './recover-command.js';
 import { startInference, startMicroBatchers, startProducer } from './stream-commands.js';
+import { searchAttributesReady } from './search-attributes.js';
 import { connectTemporal, workflowUrl } from './temporal.js';
 
 const WORKER_PATH = fileURLToPath(new URL('../workers/worker.js', import.meta.url));
@@ -64,6 +65,8 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
     }
   };
   try {
+    // Before any start: a workflow may carry only search attributes the namespace has.
+    const attributes = await searchAttributesReady(temporal.client, (message) => write(`warning: ${message}\n`));
     const producer = await startProducer(temporal.client, config, { provider: 'synthetic' });
     // The IBKR live feed too when the config enables it (a config error stops `up` before it starts).
     const ibkr = config.producers.ibkr.enabled ? await startProducer(temporal.client, config, { provider: 'ibkr' }) : undefined;
@@ -103,6 +106,11 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
         ...inference.map((c) => `  inference  ${c.workflowId} (${adapter}; ${c.started ? 'started' : 'already running, resumed'})`),
         `  recovery   ${recovery}`,
         `  Temporal UI  ${options.uiBase}/namespaces/${ns}/workflows  (e.g. ${workflowUrl(options.uiBase, ns, consumers[0].workflowId)})`,
+        attributes.ready
+          ? `  find them    ${options.uiBase}/namespaces/${ns}/workflows?query=${encodeURIComponent('MdpRole="microbatch"')}  or  temporal workflow list --query 'MdpRole="microbatch"'${
+              attributes.added.length > 0 ? `  (search attributes ${attributes.added.join(', ')} added)` : ''
+            }`
+          : `  find them    by id only: ${attributes.problem ?? 'search attributes unavailable'}`,
         `  metrics      http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics`,
         `  worker log   ${resolve(options.logFile)}`,
         `  bars         psql "${redactSecrets(config.store.url, [config.store.url])}" -c "select * from bars_ohlcv where provider='${provider}' order by ts desc limit 10"`,

@@ -53,9 +53,14 @@ start_temporal() {
   if (exec 3<>"/dev/tcp/127.0.0.1/$MDP_TEMPORAL_PORT") 2>/dev/null; then log "temporal already up on :$MDP_TEMPORAL_PORT"; return; fi
   [ -x "$MDP_TEMPORAL_BIN" ] || { log "temporal CLI missing at $MDP_TEMPORAL_BIN: run scripts/install.sh"; exit 1; }
   mkdir -p "$MDP_DATA_DIR/temporal"
-  # SQLite file so workflows survive a restart of the dev server; UI on its own port.
+  # SQLite file so workflows survive a restart of the dev server; UI on its own port. mdp's search
+  # attributes (workflows/search-attributes.ts: MdpRole, MdpShard, MdpProvider, MdpDataset) and the
+  # namespaces of the tests and the bench exist from the start.
   nohup "$MDP_TEMPORAL_BIN" server start-dev --ip 127.0.0.1 --port "$MDP_TEMPORAL_PORT" \
     --ui-ip 127.0.0.1 --ui-port "$MDP_TEMPORAL_UI_PORT" --db-filename "$MDP_DATA_DIR/temporal/temporal.db" \
+    --search-attribute MdpRole=Keyword --search-attribute MdpShard=Int \
+    --search-attribute MdpProvider=Keyword --search-attribute MdpDataset=Keyword \
+    --namespace mdp-test --namespace mdp-bench \
     --log-level warn >"$MDP_DATA_DIR/temporal/server.log" 2>&1 &
   echo $! >"$MDP_DATA_DIR/temporal/temporal.pid"
   wait_for temporal 60 bash -c "exec 3<>/dev/tcp/127.0.0.1/$MDP_TEMPORAL_PORT"

@@ -112,3 +112,10 @@ export function cancelledResult<T extends object>(err: unknown): T | undefined {
   const details: unknown = failure instanceof CancelledFailure ? failure.details[0] : undefined;
   return typeof details === 'object' && details !== null ? (details as T) : undefined;
 }
+
+/** The innermost message of a failure chain (an activity failure wraps the activity's own error). */
+export function rootMessage(err: unknown): string {
+  let e = err instanceof Error ? err : new Error(String(err));
+  while (e.cause instanceof Error) e = e.cause;
+  return e.message;
+}

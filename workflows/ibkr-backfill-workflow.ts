@@ -13,12 +13,16 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { onVersionedWorkers } from './versioning.js';
+import type { ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import type { IbkrBackfillCounts, IbkrBackfillInput, IbkrBackfillPlan, IbkrChunkResult, IbkrSentRequest } from '../activities/index.js';
+import { formatDuration } from '../pipeline/contracts/index.js';
 import { backfillChunk } from '../pipeline/datasets/backfill-range.js';
 import { AUDIT_FINISH_OPTIONS } from './activity-options.js';
+import { chunkedDetails, chunkRange, countOf, showDetails } from './current-details.js';
+import { rootMessage } from './definitions.js';
 
-const { fetchIbkrChunk } = proxyActivities<Activities>({
+const CHUNK_OPTIONS = {
   // A chunk may wait a whole pacing window (10 minutes with IB's limits) before its request goes out.
   startToCloseTimeout: '30 minutes',
   heartbeatTimeout: '10 seconds',
@@ -26,7 +30,9 @@ const { fetchIbkrChunk } = proxyActivities<Activities>({
   // TWS unreachable, a timeout or a dropped connection: retried for about five minutes, then the
   // backfill fails with the reason; running the same fetch again resumes after the chunks written.
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 12 },
-});
+} as const satisfies ActivityOptions;
+/** The chunk activity with its summary (the chunk's time range) shown beside it in the Web UI: a summary is a proxy option, so one proxy per chunk. */
+const fetchIbkrChunk = (summary: string) => proxyActivities<Activities>({ ...CHUNK_OPTIONS, summary }).fetchIbkrChunk;
 const { planIbkrBackfill, startBackfillAudit } = proxyActivities<Activities>({
   startToCloseTimeout: '1 minute',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '10 seconds', maximumAttempts: 5 },
@@ -92,6 +98,12 @@ export function ibkrBackfillWorkflowId(input: Pick<IbkrBackfillInput, 'symbol' |
   return `mdp-fetch-ibkr-${input.symbol}-${input.bar}-${what}-${input.from}-${input.to}`.replace(/[^A-Za-z0-9_.:-]/g, '_');
 }
 
+/** Share of a backfill done (0..1), by chunks. The progress bar and the current details show it. */
+export function backfillFraction(p: Pick<IbkrBackfillProgress, 'phase' | 'chunksDone' | 'chunksTotal'>): number {
+  if (p.phase === 'finished') return 1;
+  return p.chunksTotal === null ? 0 : p.chunksTotal > 0 ? p.chunksDone / p.chunksTotal : 1;
+}
+
 function zeroCounts(): IbkrBackfillCounts {
   return { requests: 0, cached: 0, empty: 0, bars: 0, dropped: 0, pacingWaitMs: 0 };
 }
@@ -147,7 +159,24 @@ export async function ibkrBackfillWorkflow(input: IbkrBackfillWorkflowInput): Pr
       jobRunId,
     };
   };
+  const show = (error?: string) => {
+    const p = progress();
+    showDetails(
+      chunkedDetails({
+        phase: p.phase === 'fetching' ? 'running' : p.phase,
+        chunksDone: nextIndex,
+        chunksTotal: p.chunksTotal,
+        fraction: backfillFraction(p),
+        etaMs: p.etaMs,
+        activeMs,
+        ...(plan && currentChunk ? { current: chunkRange(plan, currentChunk) } : {}),
+        counts: `${countOf('bars', totals.bars)} · ${countOf('requests', totals.requests)} · ${totals.cached} chunks on disk · pacing wait ${formatDuration(totals.pacingWaitMs)}`,
+        ...(error === undefined ? {} : { error }),
+      }),
+    );
+  };
   setHandler(backfillProgressQuery, progress);
+  show();
   upsertMemo({ source: 'ibkr', symbol: input.symbol, bar: input.bar, what: input.what ?? 'TRADES', from: input.from, to: input.to });
 
   try {
@@ -196,7 +225,8 @@ export async function ibkrBackfillWorkflow(input: IbkrBackfillWorkflowInput): Pr
       }
       const chunk = backfillChunk(plan, nextIndex);
       currentChunk = { index: nextIndex, ...chunk };
-      const result: IbkrChunkResult = await fetchIbkrChunk({
+      show();
+      const result: IbkrChunkResult = await fetchIbkrChunk(chunkRange(plan, chunk))({
         plan,
         index: nextIndex,
         chunk,
@@ -214,12 +244,14 @@ export async function ibkrBackfillWorkflow(input: IbkrBackfillWorkflowInput): Pr
       upsertMemo({ chunksDone: nextIndex, bars: totals.bars });
     }
     phase = 'finished';
+    show();
     await finishBackfillAudit({ jobRunId, status: 'success', counts: { ...totals, chunksDone: nextIndex, redoneChunks } });
     upsertMemo({ status: 'finished' });
     return progress();
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
     phase = 'failed';
+    show(rootMessage(err));
     if (jobRunId !== null) {
       const id = jobRunId;
       await CancellationScope.nonCancellable(() =>
@@ -228,13 +260,6 @@ export async function ibkrBackfillWorkflow(input: IbkrBackfillWorkflowInput): Pr
     }
     throw err;
   }
-}
-
-/** The innermost message of a failure chain (an activity failure wraps the activity's own error). */
-function rootMessage(err: unknown): string {
-  let e = err instanceof Error ? err : new Error(String(err));
-  while (e.cause instanceof Error) e = e.cause;
-  return e.message;
 }
 
 // A backfill is a finite job: it finishes on the code it started on (continue-as-new keeps the

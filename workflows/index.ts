@@ -8,10 +8,13 @@ export { modelReloadedSignal, modelReloadWorkflowId, reloadModelSignal } from '.
 export type { ConsumerModelStatus, ModelReloadReply, ReloadModelRequest } from './definitions.js';
 export { MODEL_RELOAD_FAILURES, modelReloadProgressQuery, modelReloadWorkflow } from './model-reload-workflow.js';
 export type { ConsumerReloadOutcome, ModelReloadInput, ModelReloadProgress, ModelReloadResult } from './model-reload-workflow.js';
-export { progressQuery, replayWorkflow, replayWorkflowId } from './replay-workflow.js';
+export { progressQuery, replayFraction, replayWorkflow, replayWorkflowId } from './replay-workflow.js';
 export type { ReplayCarried, ReplayProgress, ReplayWorkflowInput } from './replay-workflow.js';
 export { recheckPendingSignal } from './definitions.js';
 export { consumerRecoveryWorkflow, RECOVERY_SCHEDULE_ID } from './recovery-workflow.js';
 export type { RecoveryWorkflowInput, RecoveryWorkflowResult } from './recovery-workflow.js';
-export { backfillProgressQuery, ibkrBackfillWorkflow, ibkrBackfillWorkflowId } from './ibkr-backfill-workflow.js';
+export { backfillFraction, backfillProgressQuery, ibkrBackfillWorkflow, ibkrBackfillWorkflowId } from './ibkr-backfill-workflow.js';
 export type { IbkrBackfillCarried, IbkrBackfillProgress, IbkrBackfillWorkflowInput } from './ibkr-backfill-workflow.js';
+export { MDP_ROLES, MDP_SEARCH_ATTRIBUTES, MdpDataset, MdpProvider, MdpRole, MdpShard, mdpSearchAttributes } from './search-attributes.js';
+export type { MdpLabels, MdpRoleName } from './search-attributes.js';
+export { MEMO_SUMMARY } from './current-details.js';

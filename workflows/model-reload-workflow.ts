@@ -14,6 +14,7 @@ import { onVersionedWorkers } from './versioning.js';
 import type { Activities } from '../activities/index.js';
 import type { ModelValidation } from '../activities/types.js';
 import { AUDIT_FINISH_OPTIONS } from './activity-options.js';
+import { showDetails } from './current-details.js';
 import type { ModelReloadReply } from './definitions.js';
 import { inferenceWorkflowId, modelReloadedSignal, reloadModelSignal } from './definitions.js';
 
@@ -103,17 +104,6 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
   const outcomes = new Map<string, ConsumerReloadOutcome>();
   const replies = new Map<string, ModelReloadReply>();
   const replyKey = (requestId: string, workflowId: string) => `${requestId}\n${workflowId}`;
-
-  setHandler(modelReloadedSignal, (reply) => {
-    replies.set(replyKey(reply.requestId, reply.workflowId), reply);
-  });
-  setHandler(modelReloadProgressQuery, () => ({ phase, modelPath: input.modelPath, version, consumers: [...outcomes.values()] }));
-
-  const audit = async (meta: Record<string, unknown>) =>
-    startModelReloadAudit({
-      jobName: info.workflowId,
-      meta: { modelPath: input.modelPath, ...(input.referencePath ? { referencePath: input.referencePath } : {}), workflowRunId: info.runId, ...meta },
-    });
   const counts = () => {
     const c: Record<string, number> = { consumers: outcomes.size };
     for (const o of outcomes.values()) {
@@ -122,14 +112,48 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
     }
     return c;
   };
+  /** The consumers asked by the current request (the reload, then the rollback), for the current details. */
+  let waiting: { requestId: string; asked: readonly string[] } | undefined;
+  const show = (reason?: string) => {
+    const answered = waiting ? waiting.asked.filter((id) => replies.has(replyKey(waiting!.requestId, id))).length : 0;
+    const tally = Object.entries(counts())
+      .filter(([key]) => key !== 'consumers')
+      .map(([key, n]) => `${n} ${key.replace(/_/g, ' ')}`)
+      .join(' · ');
+    showDetails([
+      phase === 'validating'
+        ? `validating ${input.modelPath}`
+        : phase === 'finished'
+          ? `finished: the reload to ${version} took effect`
+          : phase === 'failed'
+            ? `failed${reason === undefined ? '' : `: ${reason}`}`
+            : `${phase}: ${answered} of ${waiting?.asked.length ?? 0} consumers answered (waiting up to ${Math.round(timeoutMs / 1000)} s)`,
+      version !== null && `${input.modelPath} validated as ${version}`,
+      tally,
+    ]);
+  };
+
+  setHandler(modelReloadedSignal, (reply) => {
+    replies.set(replyKey(reply.requestId, reply.workflowId), reply);
+    show();
+  });
+  setHandler(modelReloadProgressQuery, () => ({ phase, modelPath: input.modelPath, version, consumers: [...outcomes.values()] }));
+
+  const audit = async (meta: Record<string, unknown>) =>
+    startModelReloadAudit({
+      jobName: info.workflowId,
+      meta: { modelPath: input.modelPath, ...(input.referencePath ? { referencePath: input.referencePath } : {}), workflowRunId: info.runId, ...meta },
+    });
 
   // 1. Validate: a model that fails is rejected before any consumer is touched.
+  show();
   let validation: ModelValidation;
   try {
     validation = await validateModel({ modelPath: input.modelPath, ...(input.referencePath ? { referencePath: input.referencePath } : {}) });
   } catch (err) {
     phase = 'failed';
     const reason = failureMessage(err);
+    show(`model rejected, nothing changed: ${reason}`);
     await CancellationScope.nonCancellable(async () => {
       const jobRunId = await audit({ rejected: true });
       await finishModelReloadAudit({ jobRunId, status: 'failure', counts: { consumers: 0 }, error: `model rejected: ${reason}` });
@@ -158,6 +182,8 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
       modelPath: input.modelPath,
       replyTo: info.workflowId,
     });
+    waiting = { requestId, asked };
+    show();
     await condition(() => asked.every((id) => replies.has(replyKey(requestId, id))), timeoutMs);
     for (const id of asked) {
       const reply = replies.get(replyKey(requestId, id));
@@ -171,6 +197,7 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
     const failed = [...outcomes.values()].filter((o) => o.status === 'failed' || o.status === 'timed out');
     if (failed.length === 0) {
       phase = 'finished';
+      show();
       const result: ModelReloadResult = { modelPath: input.modelPath, version: validation.version, validation, consumers: [...outcomes.values()], jobRunId };
       await finishModelReloadAudit({ jobRunId, status: 'success', counts: counts() });
       return result;
@@ -181,6 +208,8 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
     const rollbackId = `${requestId}/rollback`;
     const undo = asked.filter((id) => outcomes.get(id)?.status === 'reloaded' || outcomes.get(id)?.status === 'timed out');
     const undoing = await signalAll(undo, () => undefined, { requestId: rollbackId, rollbackOf: requestId, replyTo: info.workflowId });
+    waiting = { requestId: rollbackId, asked: undoing };
+    show();
     await condition(() => undoing.every((id) => replies.has(replyKey(rollbackId, id))), timeoutMs);
     for (const id of undoing) {
       const reply = replies.get(replyKey(rollbackId, id));
@@ -201,6 +230,7 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
     );
   } catch (err) {
     phase = 'failed';
+    show(failureMessage(err));
     await CancellationScope.nonCancellable(() => finishModelReloadAudit({ jobRunId, status: 'failure', counts: counts(), error: failureMessage(err) }));
     throw err;
   }

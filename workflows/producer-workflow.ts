@@ -4,13 +4,14 @@ import type { ProducerInput, ProducerResume, ProducerRunResult } from '../activi
 import { IBKR_LOOP_ACTIVITY_OPTIONS, LOOP_ACTIVITY_OPTIONS } from './activity-options.js';
 import type { LoopStatus } from './definitions.js';
 import { cancelledResult, drainSignal, handOverSignal, statusQuery } from './definitions.js';
+import { loopDetails, loopTotals, showDetails, utcClock } from './current-details.js';
 import { currentBuildId, onVersionedWorkers } from './versioning.js';
 
 const { runProducer } = proxyActivities<Activities>(LOOP_ACTIVITY_OPTIONS);
 const { runIbkrProducer } = proxyActivities<Activities>(IBKR_LOOP_ACTIVITY_OPTIONS);
 
 export interface ProducerWorkflowInput extends ProducerInput {
-  readonly carried?: { runs: number; published: number; resume?: ProducerResume; handOvers?: number };
+  readonly carried?: { runs: number; published: number; resume?: ProducerResume; handOvers?: number; lastRun?: string };
 }
 
 const RUNS_PER_HISTORY = 20;
@@ -30,6 +31,8 @@ export async function producerWorkflow(input: ProducerWorkflowInput): Promise<Lo
   let handOvers = input.carried?.handOvers ?? 0;
   let draining = false;
   let lastStoppedBy: string | undefined;
+  let lastRun = input.carried?.lastRun;
+  let runningSinceMs: number | undefined;
   let active: { scope: CancellationScope; buildId: string | undefined; stopping?: 'drain' | 'handover' } | undefined;
   let runBuildId: string | undefined;
   const status = (): LoopStatus => ({
@@ -41,6 +44,7 @@ export async function producerWorkflow(input: ProducerWorkflowInput): Promise<Lo
     ...(runBuildId === undefined ? {} : { buildId: runBuildId }),
     handOvers,
   });
+  const show = () => showDetails(loopDetails({ runs, runningSinceMs, draining, totals: loopTotals('producer', { published }), lastRun }));
 
   setHandler(statusQuery, status);
   setHandler(drainSignal, () => {
@@ -49,6 +53,7 @@ export async function producerWorkflow(input: ProducerWorkflowInput): Promise<Lo
       active.stopping = 'drain';
       active.scope.cancel();
     }
+    show();
   });
   setHandler(handOverSignal, () => {
     const run = active;
@@ -62,13 +67,20 @@ export async function producerWorkflow(input: ProducerWorkflowInput): Promise<Lo
     const run: NonNullable<typeof active> = { scope: new CancellationScope(), buildId: currentBuildId() };
     active = run;
     runBuildId = run.buildId;
+    runningSinceMs = Date.now();
+    show();
     try {
       const activity = activityInput.provider === 'ibkr' ? runIbkrProducer : runProducer;
       const result = await run.scope.run(() => activity({ ...activityInput, resume }));
       published += result.published;
       resume = result.resume;
       runs++;
-      if (result.finished) return { ...status(), lastStoppedBy: 'finished' };
+      lastRun = `${utcClock(Date.now())} (${result.finished ? 'finished' : 'max_run'})`;
+      if (result.finished) {
+        runningSinceMs = undefined;
+        showDetails([`finished: ${loopTotals('producer', { published })} in ${runs} run${runs === 1 ? '' : 's'}`]);
+        return { ...status(), lastStoppedBy: 'finished' };
+      }
     } catch (err) {
       if (!(run.stopping !== undefined && isCancellation(err))) throw err;
       const stopped = cancelledResult<ProducerRunResult>(err);
@@ -79,13 +91,19 @@ export async function producerWorkflow(input: ProducerWorkflowInput): Promise<Lo
         handOvers++;
         lastStoppedBy = 'handed-over';
       } else lastStoppedBy = 'drained';
+      lastRun = `${utcClock(Date.now())} (${lastStoppedBy})`;
     } finally {
       active = undefined;
     }
+    runningSinceMs = undefined;
+    show();
     if (workflowInfo().continueAsNewSuggested) break;
   }
   if (draining) return status();
-  return continueAsNew<typeof producerWorkflow>({ ...input, carried: { runs, published, resume, handOvers } });
+  return continueAsNew<typeof producerWorkflow>({
+    ...input,
+    carried: { runs, published, resume, handOvers, ...(lastRun === undefined ? {} : { lastRun }) },
+  });
 }
 
 // A producer runs for as long as the pipeline does: it follows the deployment's current version,

@@ -13,21 +13,26 @@ import {
   workflowInfo,
 } from '@temporalio/workflow';
 import { onVersionedWorkers } from './versioning.js';
+import type { ActivityOptions } from '@temporalio/workflow';
 import type { Activities } from '../activities/index.js';
 import { AUDIT_FINISH_OPTIONS } from './activity-options.js';
+import { chunkedDetails, chunkRange, countOf, showDetails } from './current-details.js';
+import { rootMessage } from './definitions.js';
 import type { ReplayChunkResult, ReplayCounts as ChunkCounts, ReplayInferenceCounts, ReplayPlan } from '../activities/types.js';
 
 /** Bars, and the features/signals computed from them when inference is enabled. */
 type ReplayCounts = ChunkCounts & ReplayInferenceCounts;
 import { chunkAt, nextCursor } from '../pipeline/datasets/replay-range.js';
 
-const { runReplayChunk } = proxyActivities<Activities>({
+const CHUNK_OPTIONS = {
   // One chunk is bounded work; the heartbeat timeout detects a dead worker within seconds.
   startToCloseTimeout: '1 hour',
   heartbeatTimeout: '10 seconds',
   cancellationType: ActivityCancellationType.WAIT_CANCELLATION_COMPLETED,
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds' },
-});
+} as const satisfies ActivityOptions;
+/** The chunk activity with its summary (the chunk's time range) shown beside it in the Web UI: a summary is a proxy option, so one proxy per chunk. */
+const runReplayChunk = (summary: string) => proxyActivities<Activities>({ ...CHUNK_OPTIONS, summary }).runReplayChunk;
 const { planReplay, startReplayAudit } = proxyActivities<Activities>({
   startToCloseTimeout: '5 minutes',
   retry: { initialInterval: '1 second', backoffCoefficient: 2, maximumInterval: '30 seconds', maximumAttempts: 10 },
@@ -107,6 +112,13 @@ export function replayWorkflowId(dataset: string, from: string, to: string): str
   return `mdp-replay-${dataset}-${from}-${to}`.replace(/[^A-Za-z0-9_.:-]/g, '_');
 }
 
+/** Share of a replay done (0..1): events when their total is known, else chunks. The progress bar and the current details show it. */
+export function replayFraction(p: Pick<ReplayProgress, 'phase' | 'eventsTotal' | 'chunksDone' | 'chunksTotal' | 'counts'>): number {
+  if (p.phase === 'finished') return 1;
+  if (p.eventsTotal) return Math.min(1, p.counts.events / p.eventsTotal);
+  return p.chunksTotal ? Math.min(1, p.chunksDone / p.chunksTotal) : 0;
+}
+
 function zeroCounts(): ReplayCounts {
   return { events: 0, accepted: 0, duplicates: 0, late: 0, invalid: 0, windows: 0, bars: 0, inserted: 0, updated: 0, unchanged: 0, snapshots: 0, signals: 0 };
 }
@@ -158,7 +170,24 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
       jobRunId,
     };
   };
+  const show = (error?: string) => {
+    const p = progress();
+    showDetails(
+      chunkedDetails({
+        phase: p.phase === 'replaying' ? 'running' : p.phase,
+        chunksDone,
+        chunksTotal: p.chunksTotal,
+        fraction: replayFraction(p),
+        etaMs: p.etaMs,
+        activeMs,
+        ...(plan && currentChunk ? { current: chunkRange({ fromMs: plan.firstDataMs ?? plan.fromMs, toMs: plan.toMs }, currentChunk) } : {}),
+        counts: `${countOf('events', totals.events, p.eventsTotal)} · ${countOf('bars', totals.bars)}`,
+        ...(error === undefined ? {} : { error }),
+      }),
+    );
+  };
   setHandler(progressQuery, progress);
+  show();
   // The Web UI shows the memo: which dataset and range, and how far (updated per chunk).
   upsertMemo({ dataset: input.dataset, from: input.from, to: input.to });
 
@@ -198,7 +227,9 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
         });
       }
       currentChunk = chunkAt(plan, cursorMs);
-      const result: ReplayChunkResult = await runReplayChunk({
+      const range = chunkRange({ fromMs: plan.firstDataMs ?? plan.fromMs, toMs: plan.toMs }, currentChunk);
+      show();
+      const result: ReplayChunkResult = await runReplayChunk(range)({
         dataset: input.dataset,
         chunk: currentChunk,
         range: { fromMs: plan.fromMs, toMs: plan.toMs, windowMs: plan.windowMs, chunkSpanMs: plan.chunkSpanMs },
@@ -216,12 +247,14 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
       upsertMemo({ chunksDone, events: totals.events, bars: totals.bars });
     }
     phase = 'finished';
+    show();
     await finishReplayAudit({ jobRunId, status: 'success', counts: { ...totals, chunksDone, redoneChunks } });
     upsertMemo({ status: 'finished' });
     return progress();
   } catch (err) {
     if (err instanceof ContinueAsNew) throw err;
     phase = 'failed';
+    show(rootMessage(err));
     if (jobRunId !== null) {
       const id = jobRunId;
       await CancellationScope.nonCancellable(() =>

@@ -15,6 +15,7 @@ import {
 import type { Activities } from '../activities/index.js';
 import type { InferenceInput, InferenceRunResult, MicroBatchInput, MicroBatchRunResult } from '../activities/types.js';
 import { LOOP_ACTIVITY_OPTIONS } from './activity-options.js';
+import { loopDetails, loopTotals, showDetails, utcClock } from './current-details.js';
 import type { LoopStatus, ModelReloadReply, ReloadModelRequest } from './definitions.js';
 import { cancelledResult, drainSignal, handOverSignal, modelReloadedSignal, recheckPendingSignal, reloadModelSignal, statusQuery } from './definitions.js';
 import { currentBuildId, onVersionedWorkers } from './versioning.js';
@@ -35,7 +36,7 @@ interface CarriedModel {
 
 interface Carried {
   /** Carried across continue-as-new; leave unset when starting. */
-  readonly carried?: { runs: number; totals: Record<string, number>; model?: CarriedModel; handOvers?: number };
+  readonly carried?: { runs: number; totals: Record<string, number>; model?: CarriedModel; handOvers?: number; lastRun?: string };
 }
 
 /**
@@ -82,6 +83,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
   let active:
     | { scope: CancellationScope; generation: number; startedAt: number; buildId: string | undefined; stopping?: 'drain' | 'reload' | 'recheck' | 'handover' }
     | undefined;
+  let lastRun = input.carried?.lastRun;
 
   const inference = input.role === 'inference' ? input : undefined;
   const carriedModel = input.carried?.model;
@@ -112,6 +114,17 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
         }
       : {}),
   });
+  const show = () =>
+    showDetails(
+      loopDetails({
+        runs,
+        runningSinceMs: active?.startedAt,
+        draining,
+        totals: loopTotals(input.role, totals),
+        lastRun,
+        note: reloading ? 'reloading the model: the next run uses the new one' : model.version && `model ${model.version}`,
+      }),
+    );
   setHandler(statusQuery, status);
   setHandler(drainSignal, () => {
     draining = true;
@@ -119,6 +132,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
       active.stopping = 'drain';
       active.scope.cancel();
     }
+    show();
   });
 
   // The recovery sweep claimed a dead consumer's entries for us: restart the run so it re-reads
@@ -160,6 +174,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
     // One reload at a time, in arrival order.
     await condition(() => !reloading);
     reloading = true;
+    show();
     try {
       let target = request.modelPath;
       if (request.rollbackOf !== undefined) {
@@ -208,6 +223,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
       });
     } finally {
       reloading = false;
+      show();
     }
   };
   setHandler(reloadModelSignal, reloadModel);
@@ -218,6 +234,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
     const run: NonNullable<typeof active> = { scope: new CancellationScope(), generation: model.generation, startedAt: Date.now(), buildId: currentBuildId() };
     active = run;
     runBuildId = run.buildId;
+    show();
     try {
       result = await run.scope.run<RunResult>(() =>
         inference ? runInferenceShard({ ...(activityInput as InferenceInput), modelPath: model.path }) : runMicroBatchShard(activityInput),
@@ -235,7 +252,10 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
       for (const [key, value] of Object.entries(result.counts) as [string, number][]) totals[key] = (totals[key] ?? 0) + value;
       runs++;
       if ('version' in result && run.generation === model.generation) model.version = result.version;
+      const frontierMs = 'frontierMs' in result ? result.frontierMs : undefined;
+      lastRun = `${utcClock(Date.now())} (${lastStoppedBy})${frontierMs === undefined ? '' : ` · frontier ${utcClock(frontierMs)}`}`;
     }
+    show();
     if (workflowInfo().continueAsNewSuggested) break;
   }
   // A reload in flight finishes (and answers) before this run ends.
@@ -245,6 +265,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
     runs,
     totals,
     handOvers,
+    ...(lastRun === undefined ? {} : { lastRun }),
     ...(inference
       ? { model: { generation: model.generation, ...(model.version === undefined ? {} : { version: model.version }), ...(lastReload ? { lastReload } : {}) } }
       : {}),

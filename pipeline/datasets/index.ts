@@ -9,7 +9,7 @@ export { FileDataset, fileLabel, writeJsonl } from './file-dataset.js';
 export type { DatasetSummary, FileDatasetOptions, SkippedLine } from './file-dataset.js';
 export { alignDown, alignUp, chunkAt, nextCursor, parseReplayBound, replayRange } from './replay-range.js';
 export type { ReplayRange } from './replay-range.js';
-export { generateSampleDay, intradayIntensity, newYorkOffsetHours, sessionBounds } from './sample-day.js';
+export { generateSampleDay, intradayIntensity, sessionBounds } from './sample-day.js';
 export type { SampleDayOptions } from './sample-day.js';
 export { removeTempFiles, writeFileAtomically, writeJsonlAtomically } from './atomic-file.js';
 export { BACKFILL_MANIFEST, backfillChunkFile, chunkFileBars, claimBackfillDir, registerBackfillDataset } from './backfill-dataset.js';

@@ -1,5 +1,6 @@
 import type { StreamEventV1 } from '../contracts/index.js';
 import { SeededRandom, SyntheticProducer } from '../producers/index.js';
+import { newYorkOffsetHours } from '../contracts/index.js';
 
 /** Options of {@link generateSampleDay}. */
 export interface SampleDayOptions {
@@ -17,24 +18,6 @@ export interface SampleDayOptions {
 }
 
 const SESSION_SECONDS = 6.5 * 3600;
-
-/** Day of month of the `n`-th Sunday (1-based) of a month, or of the first Sunday when n = 1. */
-function nthSunday(year: number, monthIndex: number, n: number): number {
-  const firstDow = new Date(Date.UTC(year, monthIndex, 1)).getUTCDay();
-  return 1 + ((7 - firstDow) % 7) + 7 * (n - 1);
-}
-
-/**
- * UTC offset of New York on a date, in hours: −4 from the second Sunday of March to the first
- * Sunday of November (US rules since 2007), −5 otherwise. Computed, not looked up, so the sample
- * day does not depend on the machine's time-zone data.
- */
-export function newYorkOffsetHours(year: number, monthIndex: number, day: number): number {
-  const start = Date.UTC(year, 2, nthSunday(year, 2, 2));
-  const end = Date.UTC(year, 10, nthSunday(year, 10, 1));
-  const t = Date.UTC(year, monthIndex, day);
-  return t >= start && t < end ? -4 : -5;
-}
 
 /** The regular session 09:30–16:00 New York time of `date` as epoch ms `[open, close)`. */
 export function sessionBounds(date: string): { openMs: number; closeMs: number } {

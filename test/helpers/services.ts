@@ -22,6 +22,7 @@ import type { LogLevel } from '../../pipeline/telemetry/index.js';
 import { WORKER_TUNING } from '../../workers/worker-options.js';
 import { shardOf } from '../../pipeline/bus/index.js';
 import { activityDeps } from '../../workers/wiring.js';
+import { MDP_SEARCH_ATTRIBUTES } from '../../workflows/index.js';
 
 export const REPO_ROOT = resolve(import.meta.dirname, '../../..');
 const HINT = 'start the local stack first: bash scripts/stack-start.sh (or run the tests with bash scripts/test.sh)';
@@ -130,12 +131,19 @@ export function quietTemporalCliPath(): string {
 
 /**
  * A Temporal dev server of our own on loopback for this test file, with `namespace` (the tests'
- * {@link TEST_NAMESPACE}) created at start-up; `env.client` works in it.
+ * {@link TEST_NAMESPACE}) created at start-up and mdp's search attributes registered; `env.client`
+ * works in it. `uiPort` serves the Web UI too.
  */
 export function startTemporal(namespace = TEST_NAMESPACE, options: { uiPort?: number } = {}): Promise<TestWorkflowEnvironment> {
   const ui = options.uiPort === undefined ? { ui: false } : { ui: true, uiPort: options.uiPort };
   return TestWorkflowEnvironment.createLocal({
-    server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ...ui, namespace },
+    server: {
+      executable: { type: 'existing-path', path: quietTemporalCliPath() },
+      ip: '127.0.0.1',
+      ...ui,
+      namespace,
+      searchAttributes: [...MDP_SEARCH_ATTRIBUTES],
+    },
   });
 }
 

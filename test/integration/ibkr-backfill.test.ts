@@ -19,7 +19,7 @@ import { JobRunTracker, StoreClient } from '../../store/index.js';
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { IbkrChunkHeartbeat } from '../../activities/index.js';
 import type { IbkrBackfillProgress, IbkrBackfillWorkflowInput, ReplayProgress } from '../../workflows/index.js';
-import { ibkrBackfillWorkflowId } from '../../workflows/index.js';
+import { ibkrBackfillWorkflowId, MdpDataset, MdpProvider, MdpRole } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
 import { FakeTws, generateTape } from '../helpers/fake-tws/index.js';
 import type { Tape } from '../helpers/fake-tws/index.js';
@@ -265,6 +265,20 @@ describe('IBKR backfill (mdp dataset fetch ibkr → fake TWS via @stoqey/ib → 
     const fetched = (await env.client.workflow.getHandle(workflowId).result()) as IbkrBackfillProgress;
     assert.equal(fetched.chunksTotal, 4);
     assert.equal(fetched.counts.empty, 0);
+
+    // Legible in the Web UI: found by its dataset, summarised, its chunk activities by their New York time range.
+    const described = await env.client.workflow.getHandle(workflowId).describe();
+    assert.deepEqual(
+      [MdpRole, MdpProvider, MdpDataset].map((key) => described.typedSearchAttributes.get(key)),
+      ['backfill', fetched.plan!.provider, 'exact'],
+    );
+    assert.equal(await described.staticSummary(), 'IBKR backfill SPY 1 s bars 2025-10-01T13:30:00Z → 13:50:00Z');
+    const metadata = await env.client.workflow.getHandle(workflowId).query<{ currentDetails: string }>('__temporal_workflow_metadata');
+    assert.match(metadata.currentDetails, /^finished: 4 of 4 chunks in \d+:\d\d {2}\n[\d,]+ bars · 4 requests · 0 chunks on disk · pacing wait \d+:\d\d$/);
+    const summaries = ((await env.client.workflow.getHandle(workflowId).fetchHistory()).events ?? [])
+      .filter((e) => e.activityTaskScheduledEventAttributes?.activityType?.name === 'fetchIbkrChunk')
+      .map((e) => (e.userMetadata?.summary ? defaultPayloadConverter.fromPayload<string>(e.userMetadata.summary) : '(none)'));
+    assert.deepEqual(summaries, ['09:30–09:35 ET', '09:35–09:40 ET', '09:40–09:45 ET', '09:45–09:50 ET']);
 
     // The dataset: registered in the catalog, one file per chunk of v1 bar events.
     const def = (yaml.load(readFileSync(catalog, 'utf8')) as { datasets: Record<string, { format: string; path: string; provider: string }> }).datasets.exact;

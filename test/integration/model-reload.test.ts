@@ -12,7 +12,7 @@ import type { FeatureSnapshot } from '../../pipeline/contracts/index.js';
 import type { Database } from '../../store/index.js';
 import { JobRunTracker, SignalsStoreClient } from '../../store/index.js';
 import type { LoopStatus, ModelReloadInput, ModelReloadResult } from '../../workflows/index.js';
-import { inferenceWorkflowId, modelReloadWorkflowId } from '../../workflows/index.js';
+import { inferenceWorkflowId, MdpRole, modelReloadWorkflowId } from '../../workflows/index.js';
 import { runNodeScript, writeConfigFile } from '../helpers/worker-process.js';
 import {
   cleanupTestRun,
@@ -170,6 +170,18 @@ describe('model reload (modelReloadWorkflow → inference consumers under Tempor
         const status = await h.query<LoopStatus>('status');
         assert.deepEqual(status.model, { adapter: 'sklearn', path: v2Path, version: '1.1.0', generation: 1 });
       }
+      // The reload is legible: its role, its summary, and where it ended in its current details.
+      const reload = env.client.workflow.getHandle(modelReloadWorkflowId(features));
+      const described = await reload.describe();
+      assert.equal(described.typedSearchAttributes.get(MdpRole), 'model-reload');
+      assert.equal(await described.staticSummary(), `model reload → ${v2Path}`);
+      const { currentDetails } = await reload.query<{ currentDetails: string }>('__temporal_workflow_metadata');
+      assert.equal(currentDetails, `finished: the reload to 1.1.0 took effect  \n${v2Path} validated as 1.1.0  \n2 reloaded`);
+      // A consumer's details name the model its next runs use.
+      await waitFor('the consumer’s details naming 1.1.0', 10_000, async () => {
+        const { currentDetails: details } = await handles[0].query<{ currentDetails: string }>('__temporal_workflow_metadata');
+        return /^run \d+ since .* UTC {2}\nmodel 1\.1\.0 {2}\n/.test(details) ? true : undefined;
+      });
       await publish(2);
       await caughtUp();
       assert.deepEqual(await versionsOf(2), both('1.1.0'));

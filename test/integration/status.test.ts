@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { TypedSearchAttributes } from '@temporalio/common';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
@@ -9,7 +10,7 @@ import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { SyntheticProducer } from '../../pipeline/producers/index.js';
 import type { Database } from '../../store/index.js';
 import { StoreClient } from '../../store/index.js';
-import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId, RECOVERY_SCHEDULE_ID } from '../../workflows/index.js';
+import { inferenceWorkflowId, MdpRole, microBatchWorkflowId, producerWorkflowId, RECOVERY_SCHEDULE_ID } from '../../workflows/index.js';
 import { expectedBars } from '../helpers/expected-bars.js';
 import { cleanupTestRun, connectRedis, connectStore, createTestWorker, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
@@ -111,6 +112,11 @@ describe('mdp status (the fleet: owners, heartbeats, watermarks, lag, pending)',
         assert.equal(withSchedule.recovery?.paused, false);
         assert.ok(withSchedule.recovery?.nextRunMs);
         assert.match(formatFleetStatus(withSchedule), /recovery: schedule mdp-recovery every 45s/);
+        // The sweeps it starts are found by MdpRole and say what they are.
+        const { action } = await env.client.schedule.getHandle(RECOVERY_SCHEDULE_ID).describe();
+        assert.ok(action.typedSearchAttributes instanceof TypedSearchAttributes);
+        assert.equal(action.typedSearchAttributes.get(MdpRole), 'recovery');
+        assert.equal(action.staticSummary, 'recovery sweep · every 45s · redis');
         await env.client.schedule.getHandle(RECOVERY_SCHEDULE_ID).delete();
 
         // The command itself, once and in watch mode.

@@ -1,8 +1,9 @@
 /**
  * The Temporal Web UI shows a replay: a dev server of this file's own with its UI on a free
  * loopback port, a replay run to completion through an in-process worker, then headless Chromium
- * (playwright-core) finds the workflow in the list, opens it and reads its memo and result.
- * Leaves a screenshot in artifacts/web-ui-replay.png.
+ * (playwright-core) finds the workflow in the list, opens it and reads its memo and result; and
+ * the fleet filtered by mdp's search attributes, each workflow with its summary and details.
+ * Leaves screenshots in artifacts/web-ui-replay.png, web-ui-search-attribute.png and web-ui-summary.png.
  */
 import assert from 'node:assert/strict';
 import { mkdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
@@ -14,10 +15,12 @@ import type { Kysely } from 'kysely';
 import type { Page } from 'playwright-core';
 import yaml from 'js-yaml';
 import { startReplay } from '../../client/replay-command.js';
+import { startMicroBatchers } from '../../client/stream-commands.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { generateSampleDay, writeJsonl } from '../../pipeline/datasets/index.js';
 import type { Database } from '../../store/index.js';
 import type { ReplayProgress } from '../../workflows/index.js';
+import { MDP_SEARCH_ATTRIBUTES } from '../../workflows/index.js';
 import type { HeadlessBrowser } from '../helpers/browser.js';
 import { chromiumPath, launchBrowser } from '../helpers/browser.js';
 import {
@@ -36,6 +39,9 @@ import { freePort, waitFor } from '../helpers/wait.js';
 const DATE = '2025-10-01';
 const SCREENSHOT = resolve(REPO_ROOT, 'artifacts/web-ui-replay.png');
 const RESULT_SCREENSHOT = resolve(REPO_ROOT, 'artifacts/web-ui-replay-result.png');
+const FILTER_SCREENSHOT = resolve(REPO_ROOT, 'artifacts/web-ui-search-attribute.png');
+const SUMMARY_SCREENSHOT = resolve(REPO_ROOT, 'artifacts/web-ui-summary.png');
+const REPLAY_METADATA_SCREENSHOT = resolve(REPO_ROOT, 'artifacts/web-ui-replay-metadata.png');
 
 /** The JSON of the first read-only code block (CodeMirror) after the visible element reading exactly `heading`. */
 async function codeBlockAfter(page: Page, heading: string): Promise<unknown> {
@@ -64,12 +70,21 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
   let worker: Worker;
   let running: Promise<void>;
   let browser: HeadlessBrowser | undefined;
+  /** The replay the first test runs, which the second filters for. */
+  let replayId: string | undefined;
 
   before(async function () {
     chromiumPath(); // fail first, naming scripts/install.sh, when Chromium is missing
     uiPort = await freePort();
     env = await TestWorkflowEnvironment.createLocal({
-      server: { executable: { type: 'existing-path', path: quietTemporalCliPath() }, ip: '127.0.0.1', ui: true, uiPort, namespace: TEST_NAMESPACE },
+      server: {
+        executable: { type: 'existing-path', path: quietTemporalCliPath() },
+        ip: '127.0.0.1',
+        ui: true,
+        uiPort,
+        namespace: TEST_NAMESPACE,
+        searchAttributes: [...MDP_SEARCH_ATTRIBUTES],
+      },
     });
     tag = uniqueTag();
     dataset = `${tag}_day`;
@@ -111,6 +126,7 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
       to = '2025-10-01T14:00:00Z';
     // Started exactly as `mdp stream replay` starts it (same id and memo).
     const { workflowId } = await startReplay(env.client, config, { dataset, from, to, chunkSpan: '5m' });
+    replayId = workflowId;
     const result = (await env.client.workflow.getHandle(workflowId).result()) as ReplayProgress;
     assert.equal(result.phase, 'finished');
     assert.equal(result.chunksDone, 6);
@@ -156,5 +172,94 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
     await page.screenshot({ path: SCREENSHOT, fullPage: true });
     assert.ok(statSync(SCREENSHOT).size > 10_000, 'a screenshot with content');
     console.log(`      screenshots: ${SCREENSHOT}, ${RESULT_SCREENSHOT}`);
+  });
+
+  it('filters the fleet by a search attribute (the URL query) and shows each workflow its summary and current details', async function () {
+    assert.ok(replayId, 'the replay of the test above');
+    const replay = replayId;
+    const consumers = (await startMicroBatchers(env.client, config, undefined)).map((s) => s.workflowId);
+    assert.equal(consumers.length, 2);
+    const base = `http://127.0.0.1:${uiPort}`;
+    browser ??= await launchBrowser();
+    const { page } = browser;
+    page.setDefaultTimeout(60_000);
+
+    /** The workflow ids the list shows: links to a run, `/workflows/<id>/<run id>`. */
+    const listed = async (): Promise<string[]> => {
+      const hrefs = await Promise.all((await page.locator('a[href*="/workflows/"]').all()).map((link) => link.getAttribute('href')));
+      const ids = hrefs.map((href) => /\/workflows\/([^/?]+)\/[0-9a-f-]{36}/.exec(href ?? '')?.[1]).filter((id): id is string => id !== undefined);
+      return [...new Set(ids.map(decodeURIComponent))].sort();
+    };
+    const filterBy = async (query: string, expected: readonly string[]) => {
+      // Visibility is eventually consistent: reload until the list is exactly the expected workflows.
+      return waitFor(`the list filtered by ${query}`, 60_000, async () => {
+        await page.goto(`${base}/namespaces/default/workflows?query=${encodeURIComponent(query)}`, { waitUntil: 'domcontentloaded' });
+        await page
+          .locator(`a[href*="/workflows/${encodeURIComponent(expected[0])}/"]`)
+          .first()
+          .waitFor({ state: 'visible', timeout: 10_000 })
+          .catch(() => undefined);
+        const ids = await listed();
+        return JSON.stringify(ids) === JSON.stringify([...expected].sort()) ? ids : undefined;
+      });
+    };
+
+    await filterBy('MdpRole="microbatch"', consumers);
+    await filterBy('MdpRole="replay"', [replay]);
+    mkdirSync(resolve(REPO_ROOT, 'artifacts'), { recursive: true });
+    await page.screenshot({ path: FILTER_SCREENSHOT, fullPage: true });
+
+    /** Waits until `text` is visible in the page or one of its frames (the UI renders summaries and details as Markdown in frames). */
+    const shown = (text: string | RegExp) =>
+      waitFor(`${String(text)} shown`, 30_000, async () => {
+        for (const frame of page.frames()) {
+          const match = typeof text === 'string' ? frame.getByText(text, { exact: true }) : frame.getByText(text);
+          if (
+            await match
+              .first()
+              .isVisible()
+              .catch(() => false)
+          )
+            return true;
+        }
+        return undefined;
+      });
+    const userMetadataTab = async () => {
+      await page.getByRole('tab', { name: 'User Metadata' }).click();
+      await page.waitForURL(/\/user-metadata$/);
+    };
+
+    // The replay's page: its summary in the history (Workflow Execution Started); on its User Metadata
+    // tab the summary, the current details and each chunk activity's summary (its New York time range).
+    const replaySummary = await (await env.client.workflow.getHandle(replay).describe()).staticSummary();
+    assert.equal(replaySummary, `replay ${dataset} 2025-10-01T13:30:00Z → 14:00:00Z`);
+    await page
+      .locator(`a[href*="/workflows/${encodeURIComponent(replay)}/"]`)
+      .first()
+      .click();
+    await shown(replaySummary);
+    await userMetadataTab();
+    await shown(replaySummary);
+    await shown(/^finished: 6 of 6 chunks in \d+:\d\d/);
+    await shown('09:30–09:35 ET');
+    await shown('09:55–10:00 ET');
+    await page.screenshot({ path: REPLAY_METADATA_SCREENSHOT, fullPage: true });
+
+    // A running consumer's User Metadata: its summary, static details and current details.
+    const consumerSummary = await (await env.client.workflow.getHandle(consumers[1]).describe()).staticSummary();
+    assert.match(consumerSummary ?? '', /^micro-batch · shard 1 · .* · 1 s windows$/);
+    await filterBy('MdpRole="microbatch" AND MdpShard=1', [consumers[1]]);
+    await page
+      .locator(`a[href*="/workflows/${encodeURIComponent(consumers[1])}/"]`)
+      .first()
+      .click();
+    await shown(consumerSummary!);
+    await userMetadataTab();
+    await shown(consumerSummary!);
+    await shown(/^Owns t\w+\.events\.1 \(group/);
+    await shown(/^run 1 since \d{2}:\d{2}:\d{2} UTC/);
+    await page.screenshot({ path: SUMMARY_SCREENSHOT, fullPage: true });
+    assert.ok(statSync(SUMMARY_SCREENSHOT).size > 10_000, 'a screenshot with content');
+    console.log(`      screenshots: ${FILTER_SCREENSHOT}, ${SUMMARY_SCREENSHOT}, ${REPLAY_METADATA_SCREENSHOT}`);
   });
 });
