@@ -21,6 +21,7 @@
  *   mdp deploy promote     [--config F] [BUILD]          make a version current, hand the consumers over
  *   mdp deploy ramp        [--config F] PERCENT [BUILD]  send PERCENT % to a version (0 ends the ramp)
  *   mdp deploy rollback    [--config F] [--to BUILD]     back to the previous version
+ *   mdp deploy check       [--config F] [--json]         can this build's code continue the running consumers?
  *   mdp migrate            [--config F]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage.
@@ -54,7 +55,7 @@ import { statusCommand } from './status-command.js';
 import type { FileProduceCommand } from './file-produce-command.js';
 import { produceFile } from './file-produce-command.js';
 import { formatOutcome, formatReloadResult, ModelReloadError, reloadModel } from './model-command.js';
-import { deployStatus, DeployError, formatDeployStatus, formatRollout, promote, ramp, rollback } from './deploy-command.js';
+import { checkReplay, deployStatus, DeployError, formatDeployStatus, formatReplayCheck, formatRollout, promote, ramp, rollback } from './deploy-command.js';
 
 class UsageError extends Error {
   constructor(message: string) {
@@ -95,6 +96,8 @@ const USAGE = `usage: mdp <command> [options]
                         consumers and producers hand over to it, replays finish where they started
   deploy ramp           PERCENT [BUILD]   send PERCENT % of the workflows that follow routing to BUILD (0 ends the ramp)
   deploy rollback       [--to BUILD]   back to the version that was current before (its workers must run)
+  deploy check          replay every running consumer's and producer's history against this build's workflow
+                        code (run it from the new build before promoting it); exit 1 if one would fail
   migrate               apply database migrations
 every command takes --config FILE (default configs/streaming.yaml)`;
 
@@ -367,6 +370,11 @@ async function run(argv: string[]): Promise<number> {
       const status = await withTemporal(config, (client) => deployStatus(client, config));
       out(values.json ? JSON.stringify(status) + '\n' : formatDeployStatus(status).join('\n') + '\n');
       return 0;
+    }
+    case 'deploy check': {
+      const checks = await withTemporal(config, (client) => checkReplay(client, config));
+      out(values.json ? JSON.stringify(checks) + '\n' : formatReplayCheck(checks).join('\n') + '\n');
+      return checks.some((c) => c.error !== undefined) ? 1 : 0;
     }
     case 'deploy promote':
     case 'deploy ramp':

@@ -227,3 +227,48 @@ export function formatRollout(r: RolloutResult): string[] {
   if (r.action !== 'ramp') lines.push('replays and backfills stay on the version they started on; `mdp deploy status` says when the old version is drained.');
   return lines;
 }
+
+export interface ReplayCheck {
+  readonly workflowId: string;
+  readonly runId: string;
+  /** Why this code cannot continue the workflow (a nondeterminism error names the first command that differs); absent = it can. */
+  readonly error?: string;
+}
+
+/**
+ * Replays the history of every running consumer and producer (the `AUTO_UPGRADE` workflows a new
+ * version takes over at a hand-over) against a build's workflow code (default: this checkout's),
+ * as a worker of that build would on its first task. Run it from the new build before
+ * `mdp deploy promote`: a workflow listed with an error would fail its tasks on the new version.
+ */
+export async function checkReplay(client: Client, config: StreamingConfig, workflowsPath?: string): Promise<ReplayCheck[]> {
+  const { DefaultLogger, Runtime, Worker } = await import('@temporalio/worker');
+  // The bundler, the replay worker and the SDK core log through the runtime: errors only (the
+  // nondeterminism a check finds is reported below, not as the core's warning).
+  try {
+    Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } } });
+  } catch {
+    // installed already (a test process): its logger stays
+  }
+  const { WORKFLOWS_PATH } = await import('../workers/workflows-path.js');
+  const running = await longRunningWorkflows(client, config);
+  async function* histories() {
+    for (const w of running) yield { workflowId: w.workflowId, history: await client.workflow.getHandle(w.workflowId, w.runId).fetchHistory() };
+  }
+  const checks: ReplayCheck[] = [];
+  for await (const result of Worker.runReplayHistories({ workflowsPath: workflowsPath ?? WORKFLOWS_PATH, replayName: 'mdp-deploy-check' }, histories())) {
+    checks.push({ workflowId: result.workflowId, runId: result.runId, ...(result.error ? { error: result.error.message } : {}) });
+  }
+  return checks;
+}
+
+export function formatReplayCheck(checks: readonly ReplayCheck[]): string[] {
+  if (checks.length === 0) return ['no consumer or producer is running: nothing to check'];
+  const failed = checks.filter((c) => c.error !== undefined);
+  return [
+    ...checks.map((c) => `  ${c.workflowId}  ${c.error === undefined ? 'ok' : `CANNOT CONTINUE: ${c.error.split('\n')[0]}`}`),
+    failed.length === 0
+      ? `this build's workflow code continues all ${checks.length} running consumers and producers`
+      : `${failed.length} of ${checks.length} would fail their tasks on this build: guard the change with patched() before promoting it`,
+  ];
+}

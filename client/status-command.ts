@@ -55,6 +55,8 @@ export interface ConsumerView {
   readonly modelVersion: string | null;
   /** Producer: events published by the running activity. */
   readonly published: number | null;
+  /** Build id of the Worker Deployment version its run is on (its workflow task's version before a run starts); null unversioned. */
+  readonly version: string | null;
   /** IBKR producer: its live feed (connected or in a gap, gaps so far, refused contracts). */
   readonly feed: IbkrFeedView | null;
 }
@@ -166,6 +168,7 @@ function fromDescription(member: Member, description: WorkflowExecutionDescripti
     modelVersion: null,
     published: null,
     feed: null,
+    version: description?.raw.workflowExecutionInfo?.versioningInfo?.deploymentVersion?.buildId || null,
   };
   const activity = description?.status.name === 'RUNNING' ? description.raw.pendingActivities?.[0] : undefined;
   if (!activity) return empty;
@@ -192,6 +195,7 @@ function fromDescription(member: Member, description: WorkflowExecutionDescripti
     modelVersion: beat.version ?? null,
     published: beat.published ?? null,
     feed: beat.feed ?? null,
+    version: activity.lastDeploymentVersion?.buildId || empty.version,
   };
 }
 
@@ -344,6 +348,7 @@ export function formatFleetStatus(s: FleetStatus, previous?: FleetStatus): strin
     'pending',
     'backlog (of retention)',
     'model / published',
+    'version',
   ];
   const rows = s.consumers.map((c) => [
     c.role,
@@ -363,6 +368,7 @@ export function formatFleetStatus(s: FleetStatus, previous?: FleetStatus): strin
       : c.role === 'producer' && c.published !== null
         ? String(c.published)
         : '-',
+    c.version ?? '-',
   ]);
   const widths = header.map((h, i) => Math.max(h.length, ...rows.map((r) => r[i].length)));
   const line = (cells: string[]) =>

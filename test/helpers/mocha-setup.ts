@@ -32,6 +32,8 @@ Runtime.install({
     appendFileSync(LOG_FILE, `${line}\n`);
     if (sinceTestStart.length < 500) sinceTestStart.push(line);
   }),
+  // The SDK core's own warnings (a failing workflow task, a worker shutting down) to the same file.
+  telemetryOptions: { logging: { filter: { core: 'WARN', other: 'ERROR' }, forward: {} } },
 });
 
 export const mochaHooks = {

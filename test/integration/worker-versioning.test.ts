@@ -7,7 +7,8 @@
  * (AUTO_UPGRADE) hand over to v2; the running replay (PINNED) finishes on v1 — every workflow task
  * and activity of its history on the v1 worker, no task failure — while a replay started after the
  * promotion runs v2's changed sequence. `mdp deploy status` says v1 is safe to stop only once that
- * replay is done. Mid-rollout, headless Chromium opens the deployment in the Temporal Web UI and
+ * replay is done. `mdp deploy check` passes this checkout's code and names the consumers a build
+ * that changed them without `patched()` could not continue. Mid-rollout, headless Chromium opens the deployment in the Temporal Web UI and
  * finds both versions, v2 current and v1 draining: artifacts/web-ui-deployment-rollout.png.
  */
 import { deploymentNameOf } from '../../pipeline/config/index.js';
@@ -19,7 +20,7 @@ import type { Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import yaml from 'js-yaml';
-import { deployStatus, promote } from '../../client/deploy-command.js';
+import { checkReplay, deployStatus, promote } from '../../client/deploy-command.js';
 import { placementOf, setCurrentVersion, waitForVersion } from '../../client/deployments.js';
 import { startReplay } from '../../client/replay-command.js';
 import { startMicroBatchers } from '../../client/stream-commands.js';
@@ -45,6 +46,7 @@ import { freePort, waitFor } from '../helpers/wait.js';
 
 const DATE = '2025-10-01';
 const V2_WORKFLOWS = resolve(import.meta.dirname, '../helpers/builds/incompatible-v2-workflows.js');
+const INCOMPATIBLE_CONSUMER = resolve(import.meta.dirname, '../helpers/builds/incompatible-consumer-workflows.js');
 
 interface HistoryEvent {
   eventType?: number | null;
@@ -208,6 +210,14 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
     const slowPlacement = await placementOf(client, slow.workflowId);
     assert.equal(slowPlacement.behavior, 'PINNED');
     assert.equal(slowPlacement.workflowBuildId, 'v1');
+
+    // mdp deploy check: this checkout's code continues every running consumer; a build that
+    // changed the consumer without patched() cannot, and says which and why.
+    const compatible = await checkReplay(client, config);
+    assert.deepEqual(compatible.map((c) => [c.workflowId, c.error]).sort(), consumers.map((c) => [c.workflowId, undefined]).sort());
+    const incompatible = await checkReplay(client, config, INCOMPATIBLE_CONSUMER);
+    assert.equal(incompatible.length, consumers.length);
+    for (const c of incompatible) assert.match(c.error ?? '', /[Nn]ondetermin/, `${c.workflowId}: ${c.error}`);
 
     // Nothing runs on v1 any more: its workers may stop.
     const after = await waitFor('v1 to be safe to stop', 30_000, async () => {

@@ -36,6 +36,7 @@ describe('status and progress lines', () => {
       modelVersion: null,
       published: null,
       feed: null,
+      version: '0.4.0-3f2a1c9e0b',
     };
     const status: FleetStatus = {
       atMs: AT,
@@ -48,7 +49,11 @@ describe('status and progress lines', () => {
     const text = formatFleetStatus(status);
     assert.match(text, /^microbatch\s+0\s+mdp-microbatch-0\s+RUNNING\s+0\.5s ago\s+14:01:59\.234\s+09:05:07\.008\s/m);
     assert.match(text, /^role .* pending +backlog \(of retention\) +model/m);
-    assert.match(text, /^microbatch .* 0\.0s +0 +12345 \(1\.2%\) +-$/m, "the group's backlog and its share of retention");
+    assert.match(
+      text,
+      /^microbatch .* 0\.0s +0 +12345 \(1\.2%\) +- +0\.4\.0-3f2a1c9e0b$/m,
+      "the group's backlog and its share of retention, and the version its run is on",
+    );
     assert.match(text, /^recovery: schedule mdp-recovery every 5m, 0 runs, last -, next 14:07:01\.234$/m);
     const paused = formatFleetStatus({ ...status, recovery: { ...status.recovery!, paused: true, note: 'paused by mdp down', nextRunMs: null } });
     assert.match(
