@@ -28,7 +28,8 @@ RUN npm run build
 
 ##### Runtime: production dependencies and the compiled code #####
 FROM ${NODE_IMAGE} AS runtime
-# The Worker Deployment version this image's workers register (the image has no git to derive it):
+# The Worker Deployment version this image's workers register; empty = <package version>-<hash of
+# the compiled code> (workers/build-id.ts). Name it yourself to match the image tag:
 #   docker build --build-arg MDP_BUILD_ID=0.5.0-3f2a1c9 -t mdp:0.5.0-3f2a1c9 .
 ARG MDP_BUILD_ID=""
 ENV MDP_BUILD_ID=${MDP_BUILD_ID}

@@ -22,6 +22,7 @@
  *   mdp deploy ramp        [--config F] PERCENT [BUILD]  send PERCENT % to a version (0 ends the ramp)
  *   mdp deploy rollback    [--config F] [--to BUILD]     back to the previous version
  *   mdp deploy check       [--config F] [--json]         can this build's code continue the running consumers?
+ *   mdp deploy unpin       [--config F] BUILD            move workflows pinned to a version without workers
  *   mdp migrate            [--config F]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage.
@@ -55,7 +56,18 @@ import { statusCommand } from './status-command.js';
 import type { FileProduceCommand } from './file-produce-command.js';
 import { produceFile } from './file-produce-command.js';
 import { formatOutcome, formatReloadResult, ModelReloadError, reloadModel } from './model-command.js';
-import { checkReplay, deployStatus, DeployError, formatDeployStatus, formatReplayCheck, formatRollout, promote, ramp, rollback } from './deploy-command.js';
+import {
+  checkReplay,
+  deployStatus,
+  DeployError,
+  formatDeployStatus,
+  formatReplayCheck,
+  formatRollout,
+  promote,
+  ramp,
+  rollback,
+  unpin,
+} from './deploy-command.js';
 
 class UsageError extends Error {
   constructor(message: string) {
@@ -98,6 +110,8 @@ const USAGE = `usage: mdp <command> [options]
   deploy rollback       [--to BUILD]   back to the version that was current before (its workers must run)
   deploy check          replay every running consumer's and producer's history against this build's workflow
                         code (run it from the new build before promoting it); exit 1 if one would fail
+  deploy unpin          BUILD   move the replays and backfills pinned to BUILD (whose workers are gone) to the
+                        current version; its code must continue them
   migrate               apply database migrations
 every command takes --config FILE (default configs/streaming.yaml)`;
 
@@ -375,6 +389,17 @@ async function run(argv: string[]): Promise<number> {
       const checks = await withTemporal(config, (client) => checkReplay(client, config));
       out(values.json ? JSON.stringify(checks) + '\n' : formatReplayCheck(checks).join('\n') + '\n');
       return checks.some((c) => c.error !== undefined) ? 1 : 0;
+    }
+    case 'deploy unpin': {
+      const buildId = commandArgs[0];
+      if (buildId === undefined) throw new UsageError('deploy unpin needs the BUILD whose pinned workflows to move (see mdp deploy status)');
+      const moved = await withTemporal(config, (client) => unpin(client, config, buildId));
+      if (values.json) out(JSON.stringify(moved) + '\n');
+      else {
+        for (const m of moved) out(`  ${m.workflowId} (${m.type}): runs on the current version from its next task\n`);
+        out(`${moved.length} workflow${moved.length === 1 ? '' : 's'} moved off ${buildId}\n`);
+      }
+      return 0;
     }
     case 'deploy promote':
     case 'deploy ramp':

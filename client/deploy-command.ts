@@ -105,12 +105,15 @@ export function formatDeployStatus(s: DeployStatus): string[] {
   for (const v of s.versions) {
     const running = Object.entries(v.running).map(([type, n]) => `${n} ${type}`);
     if (v.activities > 0) running.push(`${v.activities} consumer/producer run${v.activities === 1 ? '' : 's'}`);
+    const stranded = v.workers === 0 && !v.safeToStop && v.buildId !== s.current && v.buildId !== s.ramping?.buildId;
     const note =
       v.status === 'inactive'
         ? `  → ready: mdp deploy promote ${v.buildId} (or ramp)`
         : v.safeToStop && v.workers > 0
           ? '  → drained: safe to stop its workers'
-          : '';
+          : stranded
+            ? `  → NO WORKERS: start workers of ${v.buildId}, or move its workflows to the current version: mdp deploy unpin ${v.buildId}`
+            : '';
     lines.push(`  ${v.buildId.padEnd(width)}  ${v.status.padEnd(8)}  ${String(v.workers).padStart(7)}  ${running.join(', ') || '-'}${note}`);
   }
   if (s.workflows.length > 0) {
@@ -271,4 +274,33 @@ export function formatReplayCheck(checks: readonly ReplayCheck[]): string[] {
       ? `this build's workflow code continues all ${checks.length} running consumers and producers`
       : `${failed.length} of ${checks.length} would fail their tasks on this build: guard the change with patched() before promoting it`,
   ];
+}
+
+export interface Unpinned {
+  readonly workflowId: string;
+  readonly type: string;
+}
+
+/**
+ * Moves the running workflows pinned to `buildId` (replays, backfills, reloads) off it: each gets a
+ * versioning override to AUTO_UPGRADE, so its next task runs on the current version. For a version
+ * whose workers are gone for good (a box restarted on a new build): its code must then continue
+ * their histories (`mdp deploy check` does not cover pinned workflows; a replay that cannot is
+ * better cancelled and started again, which lands nothing twice).
+ */
+export async function unpin(client: Client, config: StreamingConfig, buildId: string): Promise<Unpinned[]> {
+  const name = deploymentNameOf(config);
+  const query = `TaskQueue = "${config.temporal.task_queue}" AND TemporalWorkerDeploymentVersion = "${name}:${buildId}" AND ExecutionStatus = "Running" AND TemporalWorkflowVersioningBehavior = "Pinned"`;
+  const moved: Unpinned[] = [];
+  for await (const wf of client.workflow.list({ query })) {
+    await client.workflowService.updateWorkflowExecutionOptions({
+      namespace: config.temporal.namespace,
+      workflowExecution: { workflowId: wf.workflowId, runId: wf.runId },
+      workflowExecutionOptions: { versioningOverride: { autoUpgrade: true } },
+      updateMask: { paths: ['versioning_override'] },
+      identity: IDENTITY,
+    });
+    moved.push({ workflowId: wf.workflowId, type: wf.type });
+  }
+  return moved;
 }

@@ -79,11 +79,22 @@ export async function describeDeployment(client: Client, namespace: string, name
  * unversioned). Looks the version up through the deployment first: the server logs an error for
  * every lookup of an unknown version.
  */
-export async function waitForVersion(client: Client, namespace: string, name: string, buildId: string, taskQueue: string, timeoutMs: number): Promise<void> {
+export async function waitForVersion(
+  client: Client,
+  namespace: string,
+  name: string,
+  buildId: string,
+  taskQueue: string,
+  timeoutMs: number,
+  signal?: AbortSignal,
+): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
+    if (signal?.aborted) throw new Error('stopped waiting for the version: aborted');
+    // Listed first (the list may lag a little): the server logs an error for every lookup of a deployment it does not know.
     const { workerDeployments } = await client.workflowService.listWorkerDeployments({ namespace });
-    if (workerDeployments?.some((d) => d.name === name) && (await describeDeployment(client, namespace, name))?.versions.some((v) => v.buildId === buildId)) {
+    const listed = workerDeployments?.some((d) => d.name === name) === true;
+    if (listed && (await describeDeployment(client, namespace, name))?.versions.some((v) => v.buildId === buildId)) {
       // Listed in the deployment a moment before the version itself answers: NOT_FOUND is "not yet".
       const described = await client.workflowService
         .describeWorkerDeploymentVersion({ namespace, deploymentVersion: { deploymentName: name, buildId } })
@@ -131,12 +142,14 @@ export interface Placement {
   readonly activityWaiting?: boolean;
   /** `AUTO_UPGRADE`, `PINNED` or undefined (unversioned). */
   readonly behavior?: string;
+  /** Still running (a drained or finished workflow has nothing left to move). */
+  readonly running: boolean;
 }
 
 const BEHAVIORS = [undefined, 'PINNED', 'AUTO_UPGRADE'] as const;
 
 export async function placementOf(client: Client, workflowId: string): Promise<Placement> {
-  const { raw, type } = await client.workflow.getHandle(workflowId).describe();
+  const { raw, type, status } = await client.workflow.getHandle(workflowId).describe();
   const versioning = raw.workflowExecutionInfo?.versioningInfo;
   const activity = raw.pendingActivities?.[0];
   const workflowBuildId = versioning?.deploymentVersion?.buildId || undefined;
@@ -146,6 +159,7 @@ export async function placementOf(client: Client, workflowId: string): Promise<P
   return {
     workflowId,
     type,
+    running: status.name === 'RUNNING',
     ...(workflowBuildId ? { workflowBuildId } : {}),
     ...(activityBuildId ? { activityBuildId } : {}),
     ...(activityWaiting ? { activityWaiting } : {}),
@@ -171,7 +185,7 @@ export interface HandOverReport {
 export async function handOver(
   client: Client,
   config: StreamingConfig,
-  options: { target?: string; timeoutMs?: number; resignalMs?: number; settleMs?: number } = {},
+  options: { target?: string; timeoutMs?: number; resignalMs?: number; settleMs?: number; signal?: AbortSignal } = {},
 ): Promise<HandOverReport[]> {
   const workflows = await longRunningWorkflows(client, config);
   const signal = (id: string) =>
@@ -185,8 +199,9 @@ export async function handOver(
     await new Promise((r) => setTimeout(r, options.settleMs ?? 5000));
     return Promise.all(workflows.map(async (w) => ({ workflowId: w.workflowId, placement: await placementOf(client, w.workflowId), moved: false })));
   }
-  // Moved: its tasks run on the target and its run (if it has one) was started there.
-  const onTarget = (p: Placement) => p.workflowBuildId === target && !p.activityWaiting && (p.activityBuildId === undefined || p.activityBuildId === target);
+  // Moved: its tasks run on the target and so does its run — started there, or scheduled by a
+  // task there and waiting for a worker. Between a stopped run and the next one it has none yet.
+  const onTarget = (p: Placement) => !p.running || (p.workflowBuildId === target && (p.activityWaiting === true || p.activityBuildId === target));
   const deadline = Date.now() + (options.timeoutMs ?? 120_000);
   const resignalMs = options.resignalMs ?? 5000;
   const reports = new Map<string, HandOverReport>();
@@ -201,12 +216,12 @@ export async function handOver(
           w.workflowId,
           placement
             ? { workflowId: w.workflowId, placement, moved: onTarget(placement) }
-            : { workflowId: w.workflowId, placement: { workflowId: w.workflowId, type: w.type }, moved: true },
+            : { workflowId: w.workflowId, placement: { workflowId: w.workflowId, type: w.type, running: false }, moved: true },
         );
       }),
     );
     const waiting = workflows.filter((w) => !reports.get(w.workflowId)?.moved);
-    if (waiting.length === 0 || Date.now() > deadline) break;
+    if (waiting.length === 0 || Date.now() > deadline || options.signal?.aborted) break;
     if (Date.now() - lastSignal >= resignalMs) {
       await Promise.all(waiting.map((w) => signal(w.workflowId)));
       lastSignal = Date.now();

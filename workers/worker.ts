@@ -80,8 +80,12 @@ async function run(): Promise<void> {
   });
   try {
     const running = worker.run(); // resolves after SIGINT/SIGTERM once in-flight tasks have stopped
-    if (deployment) void applyRolloutWithRetries(config, buildId, log);
+    // Applied once the worker polls; a shutdown ends it where it stands.
+    const rollout = new AbortController();
+    const applying = deployment ? applyRolloutWithRetries(config, buildId, log, rollout.signal) : Promise.resolve();
     await running;
+    rollout.abort();
+    await applying;
   } finally {
     await connection.close();
     await closeIbkrConnections();

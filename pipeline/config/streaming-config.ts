@@ -190,7 +190,7 @@ export interface DeploymentConfig {
    * current routes every task queue it polls, and two pipelines in one namespace must not share one.
    */
   readonly name: string;
-  /** This build's id (env `MDP_BUILD_ID`); empty = `<package version>-<git commit>` (see workers/build-id.ts). */
+  /** This build's id (env `MDP_BUILD_ID`); empty = `<package version>-<hash of the compiled code>` (see workers/build-id.ts). */
   readonly build_id: string;
   /**
    * `auto`: a starting worker makes its version current and hands the running consumers over to it
@@ -660,7 +660,12 @@ const SCHEMA = {
     deployment: {
       versioning: { doc: 'Run workers as versions of a Temporal Worker Deployment.', format: 'mdp-boolean', default: true, env: 'MDP_WORKER_VERSIONING' },
       name: { doc: 'Worker Deployment name (no "."); empty = the task queue name.', format: 'mdp-deployment-name', default: '', env: 'MDP_DEPLOYMENT_NAME' },
-      build_id: { doc: 'Build id of this worker; empty = <package version>-<git commit>.', format: 'mdp-build-id', default: '', env: 'MDP_BUILD_ID' },
+      build_id: {
+        doc: 'Build id of this worker; empty = <package version>-<hash of the compiled code>.',
+        format: 'mdp-build-id',
+        default: '',
+        env: 'MDP_BUILD_ID',
+      },
       rollout: {
         doc: 'auto: a starting worker makes its version current; manual: mdp deploy promote does.',
         format: 'mdp-choice',

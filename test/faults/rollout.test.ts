@@ -16,7 +16,7 @@ import assert from 'node:assert/strict';
 import { writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import yaml from 'js-yaml';
-import type { DeployStatus } from '../../client/deploy-command.js';
+import type { DeployStatus, RolloutResult } from '../../client/deploy-command.js';
 import { deployStatus, promote, rollback } from '../../client/deploy-command.js';
 import { describeDeployment, waitForVersion } from '../../client/deployments.js';
 import { startInference, startProducer } from '../../client/stream-commands.js';
@@ -107,8 +107,20 @@ describe('fault matrix m: a version rolled out under load, then rolled back', fu
       const { client, config } = run;
       const namespace = config.temporal.namespace;
       const deployment = deploymentNameOf(config);
-      const versionsOf = async (ids: readonly string[]) =>
-        Promise.all(ids.map(async (id) => [id, (await client.workflow.getHandle(id).query<LoopStatus>('status')).buildId] as const));
+      /** Every long-running workflow moved to `buildId`, and reports it. */
+      const assertAllOn = async (result: RolloutResult, buildId: string) => {
+        assert.deepEqual(
+          result.handOvers.filter((h) => !h.moved),
+          [],
+          `every long-running workflow moved to ${buildId}`,
+        );
+        const reported = await Promise.all(loops.map(async (id) => [id, (await client.workflow.getHandle(id).query<LoopStatus>('status')).buildId] as const));
+        assert.deepEqual(
+          reported.filter(([, b]) => b !== buildId),
+          [],
+          `every consumer and the producer report ${buildId}`,
+        );
+      };
 
       // On Redis, a group of the test's own that never reads: the streams keep every entry (retention
       // trims only what every group acknowledged), so what the producer published can be read back.
@@ -129,17 +141,7 @@ describe('fault matrix m: a version rolled out under load, then rolled back', fu
       const v2 = await run.startWorker('v2', { MDP_BUILD_ID: 'v2', MDP_ROLLOUT: 'manual' });
       await waitForVersion(client, namespace, deployment, 'v2', config.temporal.task_queue, 60_000);
       assert.equal((await describeDeployment(client, namespace, deployment))?.current, 'v1', 'a manual-rollout worker does not promote itself');
-      const promoted = await promote(client, config, 'v2');
-      assert.deepEqual(
-        promoted.handOvers.filter((h) => !h.moved),
-        [],
-        'every long-running workflow moved to v2',
-      );
-      assert.deepEqual(
-        (await versionsOf(loops)).filter(([, b]) => b !== 'v2'),
-        [],
-        'every consumer and the producer report v2',
-      );
+      await assertAllOn(await promote(client, config, 'v2'), 'v2');
       await new Promise((r) => setTimeout(r, PHASE_MS));
 
       // v1 stops once nothing runs on it.
@@ -152,16 +154,7 @@ describe('fault matrix m: a version rolled out under load, then rolled back', fu
       const rolledBack = await rollback(client, config, undefined);
       assert.equal(rolledBack.buildId, 'v1');
       assert.equal(rolledBack.previous, 'v2');
-      assert.deepEqual(
-        rolledBack.handOvers.filter((h) => !h.moved),
-        [],
-        'every long-running workflow moved back to v1',
-      );
-      assert.deepEqual(
-        (await versionsOf(loops)).filter(([, b]) => b !== 'v1'),
-        [],
-        'every consumer and the producer report v1',
-      );
+      await assertAllOn(rolledBack, 'v1');
       await new Promise((r) => setTimeout(r, PHASE_MS));
       await waitSafeToStop(run, 'v2');
       assert.equal(await stopGracefully(v2), 0, 'v2 stopped cleanly');

@@ -193,7 +193,7 @@ describe('Temporal Web UI shows a replay (headless Chromium)', function () {
     const filterBy = async (query: string, expected: readonly string[]) => {
       // Visibility is eventually consistent: reload until the list is exactly the expected workflows.
       return waitFor(`the list filtered by ${query}`, 60_000, async () => {
-        await page.goto(`${base}/namespaces/default/workflows?query=${encodeURIComponent(query)}`, { waitUntil: 'domcontentloaded' });
+        await page.goto(`${base}/namespaces/${TEST_NAMESPACE}/workflows?query=${encodeURIComponent(query)}`, { waitUntil: 'domcontentloaded' });
         await page
           .locator(`a[href*="/workflows/${encodeURIComponent(expected[0])}/"]`)
           .first()

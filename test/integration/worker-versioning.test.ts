@@ -20,7 +20,7 @@ import type { Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
 import yaml from 'js-yaml';
-import { checkReplay, deployStatus, promote } from '../../client/deploy-command.js';
+import { checkReplay, deployStatus, promote, unpin } from '../../client/deploy-command.js';
 import { placementOf, setCurrentVersion, waitForVersion } from '../../client/deployments.js';
 import { startReplay } from '../../client/replay-command.js';
 import { startMicroBatchers } from '../../client/stream-commands.js';
@@ -83,18 +83,21 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
   let config: StreamingConfig;
   let tag: string;
   let dir: string;
+  let catalog: string;
   let uiPort: number;
   let browser: HeadlessBrowser | undefined;
   const workers: { worker: Worker; running: Promise<void> }[] = [];
 
-  const versioned = async (buildId: string, bundlePath?: string) => {
-    const worker = await createTestWorker(env, config, db, {
-      deployment: { useWorkerVersioning: true, version: { deploymentName: deploymentNameOf(config), buildId }, defaultVersioningBehavior: 'PINNED' },
+  const versioned = async (buildId: string, bundlePath?: string, on: StreamingConfig = config) => {
+    const worker = await createTestWorker(env, on, db, {
+      deployment: { useWorkerVersioning: true, version: { deploymentName: deploymentNameOf(on), buildId }, defaultVersioningBehavior: 'PINNED' },
       identity: `worker-${buildId}`,
       ...(bundlePath ? { bundle: await workflowBundle(bundlePath) } : {}),
     });
-    workers.push({ worker, running: worker.run() });
-    await waitForVersion(env.client, config.temporal.namespace, deploymentNameOf(config), buildId, config.temporal.task_queue, 60_000);
+    const entry = { worker, running: worker.run() };
+    workers.push(entry);
+    await waitForVersion(env.client, on.temporal.namespace, deploymentNameOf(on), buildId, on.temporal.task_queue, 60_000);
+    return entry;
   };
 
   before(async function () {
@@ -103,7 +106,7 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
     env = await startTemporal(TEST_NAMESPACE, { uiPort });
     tag = uniqueTag();
     dir = resolve(REPO_ROOT, '.data/test', `${tag}-versioning`);
-    const catalog = resolve(dir, 'datasets.yaml');
+    catalog = resolve(dir, 'datasets.yaml');
     config = testConfig(tag, { temporal: { address: env.address }, replay: { datasets_file: catalog, stream: `${tag}.replay` } });
     mkdirSync(dir, { recursive: true });
     writeFileSync(catalog, yaml.dump({ datasets: { day: { format: 'jsonl', path: resolve(dir, 'day'), provider: config.producers.synthetic.provider } } }));
@@ -119,7 +122,7 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
 
   after(async function () {
     await browser?.close();
-    for (const { worker } of workers) worker.shutdown();
+    for (const { worker } of workers) if (worker.getState() === 'RUNNING') worker.shutdown();
     await Promise.all(workers.map((w) => w.running.catch(() => undefined)));
     await db?.deleteFrom('job_runs').where('job_name', 'like', `mdp-replay-${tag}%`).execute();
     await cleanupTestRun(config, { redis, db, env });
@@ -149,10 +152,12 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
     const promoted = await promote(client, config, 'v2');
     assert.equal(promoted.previous, 'v1');
     assert.deepEqual(
-      promoted.handOvers.map((h) => [h.workflowId, h.moved, h.placement.workflowBuildId, h.placement.activityBuildId]).sort(),
-      consumers.map((c) => [c.workflowId, true, 'v2', 'v2']).sort(),
-      'every consumer handed over to v2',
+      promoted.handOvers.map((h) => [h.workflowId, h.moved, h.placement.workflowBuildId]).sort(),
+      consumers.map((c) => [c.workflowId, true, 'v2']).sort(),
+      `every consumer handed over to v2: ${JSON.stringify(promoted.handOvers)}`,
     );
+    for (const c of consumers)
+      await waitFor(`${c.workflowId}'s run on v2`, 30_000, async () => ((await placementOf(client, c.workflowId)).activityBuildId === 'v2' ? true : undefined));
     for (const c of consumers) {
       const status = await client.workflow.getHandle(c.workflowId).query<LoopStatus>('status');
       assert.equal(status.buildId, 'v2', `${c.workflowId} reports the version it runs on`);
@@ -226,5 +231,37 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
       return v1.safeToStop ? v1 : undefined;
     });
     assert.deepEqual(after.running, {});
+  });
+  it('a replay pinned to a version whose workers are gone moves to the current version with mdp deploy unpin, and finishes there', async function () {
+    const client = env.client;
+    // A pipeline of its own (another task queue, so another deployment), on this checkout's code.
+    const other = testConfig(`${tag}u`, { temporal: { address: env.address }, replay: { datasets_file: catalog, stream: `${tag}u.replay` } });
+    const a = await versioned('a', undefined, other);
+    await setCurrentVersion(client, other.temporal.namespace, deploymentNameOf(other), 'a', 'test');
+    const replay = await startReplay(client, other, {
+      dataset: 'day',
+      from: `${DATE}T13:30:00Z`,
+      to: `${DATE}T14:00:00Z`,
+      chunkSpan: '5m',
+      speed: 150,
+      workflowId: `mdp-replay-${tag}-stranded`,
+    });
+    await waitFor('the replay to have done a chunk', 60_000, async () =>
+      (await client.workflow.getHandle(replay.workflowId).query<ReplayProgress>('progress')).chunksDone >= 1 ? true : undefined,
+    );
+    await versioned('b', undefined, other);
+    await promote(client, other, 'b');
+    // a's workers go away for good: the pinned replay would wait for them forever.
+    a.worker.shutdown();
+    await a.running;
+    const moved = await unpin(client, other, 'a');
+    assert.deepEqual(moved, [{ workflowId: replay.workflowId, type: 'replayWorkflow' }]);
+    const result = (await client.workflow.getHandle(replay.workflowId).result()) as ReplayProgress;
+    assert.equal(result.phase, 'finished');
+    assert.equal(result.chunksDone, 6);
+    const history = await historyOf(env, replay.workflowId);
+    assert.deepEqual(history.taskFailures, []);
+    assert.deepEqual([...history.workflowTaskWorkers].sort(), ['worker-a', 'worker-b'], 'started on a, finished on b');
+    assert.equal((await placementOf(client, replay.workflowId)).workflowBuildId, 'b');
   });
 });

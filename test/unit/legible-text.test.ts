@@ -95,7 +95,7 @@ describe('legible workflows', () => {
         'IBKR backfill SPY 1 s bars MIDPOINT 2025-10-01 → 10-02 (RTH)',
       );
       assert.equal(modelReloadLegibility({ modelPath: 'models/x.onnx' }).summary, 'model reload → models/x.onnx');
-      assert.equal(recoveryLegibility(config).summary, 'recovery sweep · every 1m · redis');
+      assert.equal(recoveryLegibility(config).summary, 'recovery sweep · every 5m · redis');
       assert.equal(rangeLabel('2025-10-01T13:30:00Z', '2025-10-01T14:00:00Z'), '2025-10-01T13:30:00Z → 14:00:00Z');
       assert.equal(rangeLabel('2025-12-31', '2026-01-02'), '2025-12-31 → 2026-01-02');
     });

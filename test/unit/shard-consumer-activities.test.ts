@@ -516,6 +516,21 @@ describe('inference activity on fake dependencies', function () {
   const SIGNALS = 'ut.signals';
   const IOWNER = shardOwnerId('inference', FEATURES, 0);
 
+  /** The inference settings of these tests (one shard, three deliveries, a short run). */
+  function inferenceDefaults(maxRuleCooldownMs = 0): InferenceDefaults {
+    return {
+      featuresStream: FEATURES,
+      signalsStream: SIGNALS,
+      inferenceGroup: IGROUP,
+      dlqStream: DLQ,
+      maxDeliveries: 3,
+      maxRunMs: 500,
+      shards: 1,
+      featureWindows: [{ name: 'vwap_1m', horizon: '60s' }],
+      maxRuleCooldownMs: () => maxRuleCooldownMs,
+    };
+  }
+
   function snapshot(i: number, price: number): FeatureSnapshot {
     const tsMs = T0_MS + i * WINDOW_MS;
     return { ver: 1, provider: 'ut', symbol: 'AAA', interval: '1s', ts: new Date(tsMs).toISOString(), tsMs, price, values: { price }, windows: {} };
@@ -548,17 +563,7 @@ describe('inference activity on fake dependencies', function () {
     const bus = new MemoryBus();
     const signals = new MemorySignalStore();
     const metrics = createMetrics();
-    const defaults: InferenceDefaults = {
-      featuresStream: FEATURES,
-      signalsStream: SIGNALS,
-      inferenceGroup: IGROUP,
-      dlqStream: DLQ,
-      maxDeliveries: 3,
-      maxRunMs: 500,
-      shards: 1,
-      featureWindows: [{ name: 'vwap_1m', horizon: '60s' }],
-      maxRuleCooldownMs: () => 0,
-    };
+    const defaults = inferenceDefaults();
     const run = createInferenceActivity({
       readStoredBars: () => Promise.resolve([]),
       openBus: () => bus,
@@ -633,17 +638,7 @@ describe('inference activity on fake dependencies', function () {
         createAdapter: () => Promise.resolve(new RulesAdapter(rules)),
         metrics: createMetrics(),
         log: createLogger('ERROR', () => undefined),
-        inference: {
-          featuresStream: FEATURES,
-          signalsStream: SIGNALS,
-          inferenceGroup: IGROUP,
-          dlqStream: DLQ,
-          maxDeliveries: 3,
-          maxRunMs: 500,
-          shards: 1,
-          featureWindows: [{ name: 'vwap_1m', horizon: '60s' }],
-          maxRuleCooldownMs: () => 10_000,
-        },
+        inference: inferenceDefaults(10_000),
       });
       return { bus, signals, activity };
     };
@@ -665,17 +660,7 @@ describe('inference activity on fake dependencies', function () {
 
   it('fails without retry when the adapter does not load, and opens no bus', async function () {
     const bus = new MemoryBus();
-    const defaults: InferenceDefaults = {
-      featuresStream: FEATURES,
-      signalsStream: SIGNALS,
-      inferenceGroup: IGROUP,
-      dlqStream: DLQ,
-      maxDeliveries: 3,
-      maxRunMs: 500,
-      shards: 1,
-      featureWindows: [{ name: 'vwap_1m', horizon: '60s' }],
-      maxRuleCooldownMs: () => 0,
-    };
+    const defaults = inferenceDefaults();
     const run = createInferenceActivity({
       readStoredBars: () => Promise.resolve([]),
       openBus: () => bus,
