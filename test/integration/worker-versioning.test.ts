@@ -100,6 +100,10 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
     return entry;
   };
 
+  /** 30 minutes of event time at 150× the wall clock (6 chunks, about 12 s): still running when a version changes. */
+  const startSlowReplay = (on: StreamingConfig, workflowId: string) =>
+    startReplay(env.client, on, { dataset: 'day', from: `${DATE}T13:30:00Z`, to: `${DATE}T14:00:00Z`, chunkSpan: '5m', speed: 150, workflowId });
+
   before(async function () {
     chromiumPath(); // fail first, naming scripts/install.sh, when Chromium is missing
     uiPort = await freePort();
@@ -131,15 +135,7 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
 
   it('a running replay (PINNED) finishes on v1 while the consumers (AUTO_UPGRADE) hand over to v2 and new replays run v2', async function () {
     const client = env.client;
-    // 30 minutes of event time at 150× the wall clock: the replay is still running when v2 is promoted.
-    const slow = await startReplay(client, config, {
-      dataset: 'day',
-      from: `${DATE}T13:30:00Z`,
-      to: `${DATE}T14:00:00Z`,
-      chunkSpan: '5m',
-      speed: 150,
-      workflowId: `mdp-replay-${tag}-slow`,
-    });
+    const slow = await startSlowReplay(config, `mdp-replay-${tag}-slow`);
     const consumers = await startMicroBatchers(client, config, undefined);
     for (const c of consumers)
       await waitFor(`${c.workflowId}'s run on v1`, 60_000, async () => ((await placementOf(client, c.workflowId)).activityBuildId === 'v1' ? true : undefined));
@@ -238,14 +234,7 @@ describe('worker versioning: a workflow started on v1 runs v2 code only if its b
     const other = testConfig(`${tag}u`, { temporal: { address: env.address }, replay: { datasets_file: catalog, stream: `${tag}u.replay` } });
     const a = await versioned('a', undefined, other);
     await setCurrentVersion(client, other.temporal.namespace, deploymentNameOf(other), 'a', 'test');
-    const replay = await startReplay(client, other, {
-      dataset: 'day',
-      from: `${DATE}T13:30:00Z`,
-      to: `${DATE}T14:00:00Z`,
-      chunkSpan: '5m',
-      speed: 150,
-      workflowId: `mdp-replay-${tag}-stranded`,
-    });
+    const replay = await startSlowReplay(other, `mdp-replay-${tag}-stranded`);
     await waitFor('the replay to have done a chunk', 60_000, async () =>
       (await client.workflow.getHandle(replay.workflowId).query<ReplayProgress>('progress')).chunksDone >= 1 ? true : undefined,
     );
