@@ -83,18 +83,23 @@ export function createInferenceActivity(deps: InferenceDeps) {
               const key = `${s.provider}\u0000${s.symbol}\u0000${s.interval}`;
               if (!warmed.has(key) && !fresh.has(key)) fresh.set(key, s);
             }
+            // One warm-up per interval (a read per provider inside it), not per series.
+            const byInterval = new Map<string, FeatureSnapshot[]>();
             for (const [key, s] of fresh) {
               warmed.add(key);
-              const windowMs = parseDurationMs(s.interval);
+              byInterval.set(s.interval, [...(byInterval.get(s.interval) ?? []), s]);
+            }
+            for (const [interval, firsts] of byInterval) {
+              const windowMs = parseDurationMs(interval);
               if (windowMs === undefined || windowMs <= 0) continue;
               const bars = await warmOnStoredBars({
                 adapter,
                 engine,
                 readStoredBars: deps.readStoredBars,
-                series: [{ provider: s.provider, symbol: s.symbol, interval: s.interval, beforeMs: s.tsMs }],
+                series: firsts.map((s) => ({ provider: s.provider, symbol: s.symbol, interval, beforeMs: s.tsMs })),
                 warmMs: warmSpanMs(d.featureWindows, windowMs, maxCooldownMs),
               });
-              if (bars > 0) log.debug('rule state rebuilt from stored bars', { provider: s.provider, symbol: s.symbol, bars });
+              if (bars > 0) log.debug('rule state rebuilt from stored bars', { interval, series: firsts.length, bars });
             }
           };
           zeroOutcomeMetrics(metrics, target);

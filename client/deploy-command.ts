@@ -129,10 +129,10 @@ async function polledVersions(client: Client, config: StreamingConfig, state: De
   return state.versions.map((v) => v.buildId).filter((b) => (pollers.get(b)?.size ?? 0) > 0);
 }
 
-async function requirePollers(client: Client, config: StreamingConfig, state: DeploymentState, buildId: string): Promise<void> {
+function requirePollers(config: StreamingConfig, state: DeploymentState, polled: readonly string[], buildId: string): void {
   if (!state.versions.some((v) => v.buildId === buildId))
     throw new DeployError(`deployment ${state.name} has no version ${buildId} (versions: ${state.versions.map((v) => v.buildId).join(', ') || 'none'})`);
-  if (!(await polledVersions(client, config, state)).includes(buildId))
+  if (!polled.includes(buildId))
     throw new DeployError(
       `no worker of version ${buildId} polls task queue ${config.temporal.task_queue}: start them first (MDP_BUILD_ID=${buildId} node dist/workers/worker.js), or nothing would run`,
     );
@@ -154,11 +154,12 @@ export async function promote(
   action: 'promote' | 'rollback' = 'promote',
 ): Promise<RolloutResult> {
   const state = await requireDeployment(client, config);
-  const target = buildId ?? (await polledVersions(client, config, state)).find((b) => b !== state.current);
+  const polled = await polledVersions(client, config, state);
+  const target = buildId ?? polled.find((b) => b !== state.current);
   if (target === undefined)
     throw new DeployError(`no version other than the current one (${state.current ?? 'none'}) has workers polling: start the new workers first`);
   if (target === state.current) throw new DeployError(`${target} is already the current version of ${state.name}`);
-  await requirePollers(client, config, state, target);
+  requirePollers(config, state, polled, target);
   const previous = await setCurrentVersion(client, config.temporal.namespace, state.name, target, IDENTITY);
   const handOvers = await handOver(client, config, { target });
   return { action, buildId: target, ...(previous ? { previous } : {}), handOvers };
@@ -176,10 +177,11 @@ export async function ramp(client: Client, config: StreamingConfig, percentage: 
       handOvers: await handOver(client, config, state.current ? { target: state.current } : {}),
     };
   }
-  const target = buildId ?? state.ramping?.buildId ?? (await polledVersions(client, config, state)).find((b) => b !== state.current);
+  const polled = await polledVersions(client, config, state);
+  const target = buildId ?? state.ramping?.buildId ?? polled.find((b) => b !== state.current);
   if (target === undefined) throw new DeployError('no version other than the current one has workers polling: start the new workers first');
   if (target === state.current) throw new DeployError(`${target} is the current version; ramp another one`);
-  await requirePollers(client, config, state, target);
+  requirePollers(config, state, polled, target);
   await setRampingVersion(client, config.temporal.namespace, state.name, target, percentage, IDENTITY);
   return { action: 'ramp', buildId: target, percentage, handOvers: await handOver(client, config) };
 }

@@ -5,7 +5,7 @@
 import { deploymentNameOf } from '../pipeline/config/index.js';
 import { Client, Connection } from '@temporalio/client';
 import type { WorkerDeploymentOptions } from '@temporalio/worker';
-import { describeDeployment, handOver, setCurrentVersion, waitForVersion, workloadOf } from '../client/deployments.js';
+import { describeDeployment, handOver, LONG_RUNNING_WORKFLOW_TYPES, setCurrentVersion, waitForVersion, workloadOf } from '../client/deployments.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import type { Logger } from '../pipeline/telemetry/index.js';
 
@@ -56,7 +56,7 @@ export async function applyRollout(config: StreamingConfig, buildId: string, log
     const reports = await handOver(client, config, { target: buildId, timeoutMs: 120_000, ...(signal ? { signal } : {}) });
     // Replays and backfills stay on the version they started on: say so when it had some.
     if (previous !== undefined) {
-      const pinned = [...(await workloadOf(client, config, previous))].filter(([type]) => type !== 'streamConsumerWorkflow' && type !== 'producerWorkflow');
+      const pinned = [...(await workloadOf(client, config, previous))].filter(([type]) => !(LONG_RUNNING_WORKFLOW_TYPES as readonly string[]).includes(type));
       if (pinned.length > 0)
         log.warn('workflows stay on the previous version until they finish', {
           previous,

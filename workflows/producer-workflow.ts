@@ -5,7 +5,7 @@ import { IBKR_LOOP_ACTIVITY_OPTIONS, LOOP_ACTIVITY_OPTIONS } from './activity-op
 import type { LoopStatus } from './definitions.js';
 import { cancelledResult, drainSignal, handOverSignal, statusQuery } from './definitions.js';
 import { loopDetails, loopTotals, showDetails, utcClock } from './current-details.js';
-import { currentBuildId, onVersionedWorkers } from './versioning.js';
+import { currentBuildId, onVersionedWorkers, runsOnAnotherVersion } from './versioning.js';
 
 const { runProducer } = proxyActivities<Activities>(LOOP_ACTIVITY_OPTIONS);
 const { runIbkrProducer } = proxyActivities<Activities>(IBKR_LOOP_ACTIVITY_OPTIONS);
@@ -57,7 +57,7 @@ export async function producerWorkflow(input: ProducerWorkflowInput): Promise<Lo
   });
   setHandler(handOverSignal, () => {
     const run = active;
-    if (run === undefined || draining || run.stopping !== undefined || run.buildId === currentBuildId()) return;
+    if (!runsOnAnotherVersion(run, draining)) return;
     run.stopping = 'handover';
     run.scope.cancel();
   });

@@ -18,7 +18,7 @@ import { LOOP_ACTIVITY_OPTIONS } from './activity-options.js';
 import { loopDetails, loopTotals, showDetails, utcClock } from './current-details.js';
 import type { LoopStatus, ModelReloadReply, ReloadModelRequest } from './definitions.js';
 import { cancelledResult, drainSignal, handOverSignal, modelReloadedSignal, recheckPendingSignal, reloadModelSignal, statusQuery } from './definitions.js';
-import { currentBuildId, onVersionedWorkers } from './versioning.js';
+import { currentBuildId, onVersionedWorkers, runsOnAnotherVersion } from './versioning.js';
 
 const { runMicroBatchShard, runInferenceShard } = proxyActivities<Activities>(LOOP_ACTIVITY_OPTIONS);
 const { describeModel } = proxyActivities<Activities>({
@@ -153,7 +153,7 @@ export async function streamConsumerWorkflow(input: StreamConsumerInput): Promis
   // a run on another version stops and the next one starts here (see handOverSignal).
   setHandler(handOverSignal, () => {
     const run = active;
-    if (run === undefined || draining || run.stopping !== undefined || run.buildId === currentBuildId()) return;
+    if (!runsOnAnotherVersion(run, draining)) return;
     run.stopping = 'handover';
     run.scope.cancel();
   });

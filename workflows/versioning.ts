@@ -26,3 +26,14 @@ function versionedTask(): boolean {
 export function onVersionedWorkers(behavior: 'PINNED' | 'AUTO_UPGRADE'): () => WorkflowDefinitionOptions {
   return () => (versionedTask() ? { versioningBehavior: behavior } : {});
 }
+
+/**
+ * Whether a `handOver` signal stops `run`: it is not already stopping (nor the workflow draining)
+ * and it was scheduled on another version than the one this task runs on.
+ */
+export function runsOnAnotherVersion<R extends { readonly buildId: string | undefined; readonly stopping?: string }>(
+  run: R | undefined,
+  draining: boolean,
+): run is R {
+  return run !== undefined && !draining && run.stopping === undefined && run.buildId !== currentBuildId();
+}
