@@ -6,7 +6,9 @@ import type { IbkrFeedView, InferenceHeartbeat, MicroBatchHeartbeat, ProducerHea
 import type { Bus } from '../pipeline/bus/index.js';
 import { openBus, shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
-import { formatClock } from '../pipeline/contracts/index.js';
+import { formatAge, formatClock, formatCount } from '../pipeline/contracts/index.js';
+import { loadDatasetCatalog } from '../pipeline/datasets/index.js';
+import type { ProviderBars } from '../store/index.js';
 import { createDb, StoreClient } from '../store/index.js';
 import type { ReplayProgress } from '../workflows/index.js';
 import { inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId, RECOVERY_SCHEDULE_ID } from '../workflows/index.js';
@@ -34,8 +36,12 @@ export interface ConsumerView {
   readonly activityState: string | null;
   /** When the running activity last heartbeated (epoch ms), null when it has not yet. */
   readonly lastHeartbeatMs: number | null;
-  /** The last attempt's failure message, when the activity is being retried. */
+  /** The last attempt's failure message, when the activity is being retried (never a worker's clean shutdown). */
   readonly lastFailure: string | null;
+  /** The last attempt ended because its worker shut down (Ctrl-C on `mdp up`): stopped, not failed. */
+  readonly workerShutdown: boolean;
+  /** When the workflow closed (drained, failed, terminated), epoch ms; null while it runs. */
+  readonly closedMs: number | null;
   /** Micro-batch: event-time watermark and durable frontier (end of the last persisted window). */
   readonly watermarkMs: number | null;
   readonly frontierMs: number | null;
@@ -79,6 +85,25 @@ export interface RecoveryScheduleView {
   readonly runs: number;
 }
 
+/** One provider's bars in the store, and whether live producers or replays write them. */
+export interface ProviderBarsView extends ProviderBars {
+  /**
+   * `replay` when a dataset of the replay catalog writes this provider (and no live producer of the
+   * config does), else `live` (the config's producers, and `--provider file` events).
+   */
+  readonly lane: 'live' | 'replay';
+}
+
+/** The pipeline is not consuming: since when, and the span of the feed that is not in bars. */
+export interface PipelineStop {
+  /** `drained`: every micro-batch workflow completed; `no worker`: they wait for a worker (or it stopped heartbeating). */
+  readonly reason: 'drained' | 'no worker';
+  /** The last sign of life: the newest drain (close time) or heartbeat, else the newest live bar write. */
+  readonly sinceMs: number;
+  /** End of the newest bar of the config's producers, epoch ms: their feed from there to now is not in bars. Null without such bars. */
+  readonly barsEndMs: number | null;
+}
+
 /** The fleet as `mdp status` shows it. */
 export interface FleetStatus {
   readonly atMs: number;
@@ -88,6 +113,10 @@ export interface FleetStatus {
   readonly replays: readonly ReplayView[];
   readonly recovery: RecoveryScheduleView | null;
   readonly progress: PipelineProgress;
+  /** Stored bars per provider (live first, then replays), from `bars_ohlcv`. */
+  readonly providers: readonly ProviderBarsView[];
+  /** Set when no micro-batch consumer is consuming (drained, or waiting for a worker); null while it runs or before it ever ran. */
+  readonly stopped: PipelineStop | null;
 }
 
 interface Member {
@@ -160,6 +189,8 @@ function fromDescription(member: Member, description: WorkflowExecutionDescripti
     activityState: null,
     lastHeartbeatMs: null,
     lastFailure: null,
+    workerShutdown: false,
+    closedMs: description?.closeTime?.getTime() ?? null,
     watermarkMs: null,
     frontierMs: null,
     openWindows: null,
@@ -172,6 +203,7 @@ function fromDescription(member: Member, description: WorkflowExecutionDescripti
   };
   const activity = description?.status.name === 'RUNNING' ? description.raw.pendingActivities?.[0] : undefined;
   if (!activity) return empty;
+  const failure = activity.lastFailure?.message ?? null;
   let beat: AnyHeartbeat = {};
   const payload = activity.heartbeatDetails?.payloads?.[0];
   if (payload) {
@@ -186,7 +218,8 @@ function fromDescription(member: Member, description: WorkflowExecutionDescripti
     attempt: activity.attempt ?? null,
     activityState: ACTIVITY_STATES[Number(activity.state ?? 0)] ?? null,
     lastHeartbeatMs: timestampMs(activity.lastHeartbeatTime),
-    lastFailure: activity.lastFailure?.message ?? null,
+    lastFailure: failure !== null && !isWorkerShutdown(failure) ? failure : null,
+    workerShutdown: failure !== null && isWorkerShutdown(failure),
     watermarkMs: beat.watermarkMs ?? null,
     frontierMs: beat.frontierMs ?? null,
     openWindows: beat.openWindows ?? null,
@@ -196,6 +229,71 @@ function fromDescription(member: Member, description: WorkflowExecutionDescripti
     published: beat.published ?? null,
     feed: beat.feed ?? null,
     version: activity.lastDeploymentVersion?.buildId || empty.version,
+  };
+}
+
+/**
+ * Whether an activity attempt ended because its worker shut down (the SDK's `WORKER_SHUTDOWN`
+ * cancellation, or Core's "Worker is shutting down"): a clean stop, retried by the next worker.
+ */
+export function isWorkerShutdown(message: string): boolean {
+  return /worker is shutting down|WORKER_SHUTDOWN/i.test(message);
+}
+
+/** A heartbeat older than this means its worker is gone even if the activity still shows as started. */
+const STALE_HEARTBEAT_MS = 60_000;
+
+/**
+ * The providers whose bars replays write: each dataset's provider (`as_provider` for store
+ * datasets), minus the config's live producers. An unreadable catalog names none.
+ */
+function replayProviders(config: StreamingConfig): Set<string> {
+  const live = new Set([config.producers.synthetic.provider, config.producers.ibkr.provider]);
+  const replay = new Set<string>();
+  try {
+    for (const def of loadDatasetCatalog(config.replay.datasets_file).values()) {
+      const provider = def.format === 'store' ? (def.as_provider ?? def.provider) : def.provider;
+      if (provider !== undefined && !live.has(provider)) replay.add(provider);
+    }
+  } catch {
+    // `mdp dataset ls` reports a broken catalog; status still shows the bars, all as live.
+  }
+  return replay;
+}
+
+/** Live providers first (most bars first), then replays. */
+export function providerViews(rows: readonly ProviderBars[], replay: ReadonlySet<string>): ProviderBarsView[] {
+  const views = rows.map((r): ProviderBarsView => ({ ...r, lane: replay.has(r.provider) ? 'replay' : 'live' }));
+  return views.sort((a, b) => (a.lane === b.lane ? b.bars - a.bars || a.provider.localeCompare(b.provider) : a.lane === 'live' ? -1 : 1));
+}
+
+/**
+ * Whether the pipeline stands still: every micro-batch consumer is closed (drained), or waits for a
+ * worker, or last heartbeated more than a minute ago. Null while one consumes, and when none ever ran.
+ * The gap is that of the feeds the config's producers (`feeds`: their providers) would have sent.
+ */
+export function pipelineStop(
+  consumers: readonly ConsumerView[],
+  providers: readonly ProviderBarsView[],
+  atMs: number,
+  windowMs: number,
+  feeds: ReadonlySet<string>,
+): PipelineStop | null {
+  const batchers = consumers.filter((c) => c.role === 'microbatch');
+  if (batchers.length === 0 || batchers.some((c) => c.status === 'UNKNOWN')) return null;
+  const consuming = (c: ConsumerView) =>
+    c.status === 'RUNNING' && c.activityState === 'STARTED' && c.lastHeartbeatMs !== null && atMs - c.lastHeartbeatMs < STALE_HEARTBEAT_MS;
+  if (batchers.some(consuming)) return null;
+  if (batchers.some((c) => c.status === 'RUNNING' && c.activityState === 'STARTED' && c.lastHeartbeatMs === null)) return null; // just started
+  const live = providers.filter((p) => feeds.has(p.provider));
+  const signs = batchers.map((c) => c.closedMs ?? c.lastHeartbeatMs).filter((ms): ms is number => ms !== null);
+  const lastWrite = live.length > 0 ? Math.max(...live.map((p) => p.lastWrittenMs)) : null;
+  const sinceMs = signs.length > 0 ? Math.max(...signs) : lastWrite;
+  if (sinceMs === null) return null; // never ran
+  return {
+    reason: batchers.every((c) => c.status !== 'RUNNING' && c.status !== 'NOT_FOUND') ? 'drained' : 'no worker',
+    sinceMs,
+    barsEndMs: live.length > 0 ? Math.max(...live.map((p) => p.lastBarMs)) + windowMs : null,
   };
 }
 
@@ -249,7 +347,12 @@ async function readRecoverySchedule(client: Client): Promise<RecoveryScheduleVie
  * the pipeline's progress counters. Temporal being unreachable is reported, not thrown: Redis and
  * the store still answer.
  */
-export async function readFleetStatus(client: Client | null, bus: Bus, countBars: () => Promise<number>, config: StreamingConfig): Promise<FleetStatus> {
+export async function readFleetStatus(
+  client: Client | null,
+  bus: Bus,
+  barsByProvider: () => Promise<ProviderBars[]>,
+  config: StreamingConfig,
+): Promise<FleetStatus> {
   const atMs = Date.now();
   const members = fleetMembers(config);
   const descriptions = new Map<string, WorkflowExecutionDescription | null>();
@@ -283,8 +386,12 @@ export async function readFleetStatus(client: Client | null, bus: Bus, countBars
     }
     consumers.push({ ...view, status: temporalError && !descriptions.has(m.workflowId) ? 'UNKNOWN' : view.status, lagMs, pending, backlog, retention });
   }
-  const progress = await readProgress(bus, countBars, config);
-  return { atMs, temporalError, consumers, replays, recovery, progress };
+  const providers = providerViews(await barsByProvider(), replayProviders(config));
+  const liveBars = providers.filter((p) => p.lane === 'live').reduce((n, p) => n + p.bars, 0);
+  const progress = await readProgress(bus, () => Promise.resolve(liveBars), config);
+  const feeds = new Set([config.producers.synthetic.provider, ...(config.producers.ibkr.enabled ? [config.producers.ibkr.provider] : [])]);
+  const stopped = pipelineStop(consumers, providers, atMs, config.micro_batch.window_ms, feeds);
+  return { atMs, temporalError, consumers, replays, recovery, progress, providers, stopped };
 }
 
 function ago(nowMs: number, ms: number | null): string {
@@ -300,9 +407,15 @@ function every(ms: number): string {
   return ms % 60_000 === 0 ? `${ms / 60_000}m` : ms % 1000 === 0 ? `${ms / 1000}s` : `${ms}ms`;
 }
 
-/** `RUNNING`, with the activity's retry attempt and whether it waits for a worker (scheduled, not started). */
+/**
+ * `RUNNING`, with the activity's retry attempt and whether it waits for a worker (scheduled, not
+ * started); a closed workflow says when: `drained at 10:14:30` (completed), `failed at …`.
+ */
 function runningText(c: ConsumerView): string {
-  if (c.status !== 'RUNNING') return c.status;
+  if (c.status === 'COMPLETED') return c.closedMs === null ? 'drained' : `drained at ${clock(c.closedMs).slice(0, 8)}`;
+  if (c.status !== 'RUNNING') return c.closedMs === null ? c.status : `${c.status.toLowerCase().replace(/_/g, ' ')} at ${clock(c.closedMs).slice(0, 8)}`;
+  if (c.workerShutdown && c.activityState === 'SCHEDULED')
+    return c.lastHeartbeatMs === null ? 'RUNNING (no worker)' : `RUNNING (no worker since ${clock(c.lastHeartbeatMs).slice(0, 8)})`;
   const notes = [...(c.attempt !== null && c.attempt > 1 ? [`attempt ${c.attempt}`] : []), ...(c.activityState === 'SCHEDULED' ? ['no worker'] : [])];
   return notes.length > 0 ? `RUNNING (${notes.join(', ')})` : 'RUNNING';
 }
@@ -332,6 +445,34 @@ export function feedText(f: IbkrFeedView, nowMs: number): string {
   if (f.dropped > 0) parts.push(`${f.dropped} events dropped (bus backpressure)`);
   if (f.refused.length > 0) parts.push(`refused: ${f.refused.map((r) => `${r.contract} (${r.reason})`).join(', ')}`);
   return parts.join('; ');
+}
+
+/** A time of day, with the date when it is not `nowMs`'s day (a gap may span days). */
+function when(ms: number, nowMs: number): string {
+  const iso = new Date(ms).toISOString();
+  return iso.slice(0, 10) === new Date(nowMs).toISOString().slice(0, 10) ? iso.slice(11, 19) : `${iso.slice(0, 10)} ${iso.slice(11, 19)}`;
+}
+
+/**
+ * `pipeline stopped 12m ago (no worker since 10:02:15); the feed's gap 10:02:11 → 10:14:30 (12m) is not in bars`:
+ * how long the pipeline has stood still, and the span of the feed its bars miss.
+ */
+export function stoppedText(stop: PipelineStop, nowMs: number): string {
+  const how = stop.reason === 'drained' ? `drained at ${when(stop.sinceMs, nowMs)}` : `no worker since ${when(stop.sinceMs, nowMs)}`;
+  const head = `pipeline stopped ${formatAge(nowMs - stop.sinceMs)} ago (${how}; mdp up resumes it)`;
+  if (stop.barsEndMs === null || stop.barsEndMs >= nowMs) return head;
+  return `${head}; the feed's gap ${when(stop.barsEndMs, nowMs)} → ${when(nowMs, nowMs)} (${formatAge(nowMs - stop.barsEndMs)}) is not in bars`;
+}
+
+/** `bars  synthetic 12,345 (last 10:02:10)` per live provider, then `replay bars  history 8,296 (…)`. */
+export function providerLines(providers: readonly ProviderBarsView[]): string[] {
+  const text = (p: ProviderBarsView) => `${p.provider} ${formatCount(p.bars)} (newest ${new Date(p.lastBarMs).toISOString().slice(0, 19)}Z)`;
+  const live = providers.filter((p) => p.lane === 'live');
+  const replay = providers.filter((p) => p.lane === 'replay');
+  return [
+    `bars: ${live.length === 0 ? 'none from live providers' : live.map(text).join(', ')}`,
+    ...(replay.length === 0 ? [] : [`replay bars: ${replay.map(text).join(', ')}`]),
+  ];
 }
 
 /** The fleet as a table, then replays, the recovery schedule and the progress line. */
@@ -380,6 +521,8 @@ export function formatFleetStatus(s: FleetStatus, previous?: FleetStatus): strin
   for (const c of s.consumers) if (c.feed) out.push(`  ${c.workflowId}: ${feedText(c.feed, s.atMs)}`);
   for (const c of s.consumers) if (c.lastFailure) out.push(`  ${c.workflowId}: last attempt failed: ${c.lastFailure}`);
   if (s.temporalError) out.push(`Temporal: ${s.temporalError}`);
+  if (s.stopped) out.push(stoppedText(s.stopped, s.atMs));
+  out.push(...providerLines(s.providers));
   if (s.replays.length === 0) out.push('replays: none running');
   for (const r of s.replays)
     out.push(`replay ${r.workflowId}: ${r.progress ? formatReplayProgress(r.progress) : `${r.status} (no worker answered the progress query)`}`);
@@ -403,10 +546,13 @@ export interface StatusOptions {
   readonly intervalMs?: number;
   /** Stops watch mode (besides SIGINT). */
   readonly signal?: AbortSignal;
+  /** `json`: the {@link FleetStatus} as one JSON document on one line (one per refresh in watch mode). Default `text`. */
+  readonly output?: 'text' | 'json';
 }
 
 /**
- * `mdp status [--watch]`: the fleet table and progress line once, or every second until Ctrl-C.
+ * `mdp status [--watch] [--json]`: the fleet table and progress line once, or every second until
+ * Ctrl-C; with `output: 'json'` the same data as one JSON document per refresh.
  * Works without Temporal (the table then says so); Redis and the store must answer.
  */
 export async function statusCommand(config: StreamingConfig, options: StatusOptions): Promise<number> {
@@ -429,10 +575,13 @@ export async function statusCommand(config: StreamingConfig, options: StatusOpti
   try {
     let previous: FleetStatus | undefined;
     do {
-      const status = await readFleetStatus(temporal?.client ?? null, bus, () => store.countBars(config.producers.synthetic.provider), config);
+      const status = await readFleetStatus(temporal?.client ?? null, bus, () => store.barsByProvider(), config);
       const shown = connectError ? { ...status, temporalError: connectError } : status;
-      if (options.watch && options.tty) write('\x1b[2J\x1b[H');
-      write(formatFleetStatus(shown, previous) + '\n' + (options.watch && !options.tty ? '\n' : ''));
+      if (options.output === 'json') write(JSON.stringify(shown) + '\n');
+      else {
+        if (options.watch && options.tty) write('\x1b[2J\x1b[H');
+        write(formatFleetStatus(shown, previous) + '\n' + (options.watch && !options.tty ? '\n' : ''));
+      }
       previous = status;
       if (options.watch) await new Promise((r) => setTimeout(r, options.intervalMs ?? 1000));
     } while (options.watch && !stop && !options.signal?.aborted);

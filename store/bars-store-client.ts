@@ -10,6 +10,17 @@ import { StoreError } from './store-error.js';
  */
 export type WriteObserver = (durationSeconds: number, table: string) => void;
 
+/** One provider's bars in the store, as {@link StoreClient.barsByProvider} counts them. */
+export interface ProviderBars {
+  readonly provider: string;
+  /** Stored rows, over all symbols and intervals (each upsert counted once). */
+  readonly bars: number;
+  /** Window start of its newest bar, epoch ms. */
+  readonly lastBarMs: number;
+  /** When a bar of it was last written (`updated_at`), epoch ms. */
+  readonly lastWrittenMs: number;
+}
+
 /** Options for {@link StoreClient}. */
 export interface StoreClientOptions {
   /** See {@link WriteObserver}. */
@@ -108,6 +119,25 @@ export class StoreClient implements BarSink {
       .where('provider', '=', provider)
       .executeTakeFirstOrThrow();
     return Number(row.n);
+  }
+
+  /**
+   * Every provider's stored bars with its newest bar and last write, by provider name. One scan of
+   * `bars_ohlcv`: `mdp status` shows what every producer and replay landed, not only one provider.
+   */
+  async barsByProvider(): Promise<ProviderBars[]> {
+    const rows = await this.#db
+      .selectFrom('bars_ohlcv')
+      .select((eb) => ['provider', eb.fn.countAll<string>().as('n'), eb.fn.max('ts').as('last_ts'), eb.fn.max('updated_at').as('last_written')])
+      .groupBy('provider')
+      .orderBy('provider')
+      .execute();
+    return rows.map((r) => ({
+      provider: r.provider,
+      bars: Number(r.n),
+      lastBarMs: new Date(r.last_ts).getTime(),
+      lastWrittenMs: new Date(r.last_written).getTime(),
+    }));
   }
 }
 

@@ -5,7 +5,7 @@ export { migrateToLatest } from './migrate.js';
 export { MIGRATIONS, migrationProvider } from './migrations.js';
 export { StoreClient } from './bars-store-client.js';
 export { isPermanentRowError, upsertBarsIsolated } from './bars-upsert.js';
-export type { ListBarsQuery, StoreClientOptions, WriteObserver } from './bars-store-client.js';
+export type { ListBarsQuery, ProviderBars, StoreClientOptions, WriteObserver } from './bars-store-client.js';
 export { ShardPositionStore } from './shard-position-store.js';
 export { SignalsStoreClient } from './signals-store-client.js';
 export type { LatestPerNameQuery, ListSignalsQuery } from './signals-store-client.js';

@@ -14,4 +14,4 @@ export { OwnerFencedError } from './shard-position.js';
 export { BarsRejectedError } from './bars-rejected-error.js';
 export type { FilePosition } from './file-position.js';
 export { formatNewYorkRange, newYorkDate, newYorkOffsetAt, newYorkOffsetHours } from './exchange-time.js';
-export { formatCount, formatDuration, formatPercent, formatSpan } from './readable-text.js';
+export { formatAge, formatCount, formatDuration, formatPercent, formatSpan } from './readable-text.js';

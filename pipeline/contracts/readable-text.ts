@@ -28,6 +28,21 @@ export function formatSpan(ms: number): string {
   return `${ms} ms`;
 }
 
+/**
+ * An elapsed time as `kubectl get` writes ages: `45s`, `12m`, `3h5m`, `2d4h` (the two largest
+ * units, whole numbers); `0s` for anything under a second or negative.
+ */
+export function formatAge(ms: number): string {
+  const s = Math.max(0, Math.floor(ms / 1000));
+  if (s < 60) return `${s}s`;
+  const m = Math.floor(s / 60);
+  if (m < 60) return s % 60 === 0 || m >= 10 ? `${m}m` : `${m}m${s % 60}s`;
+  const h = Math.floor(m / 60);
+  if (h < 24) return m % 60 === 0 ? `${h}h` : `${h}h${m % 60}m`;
+  const d = Math.floor(h / 24);
+  return h % 24 === 0 ? `${d}d` : `${d}d${h % 24}h`;
+}
+
 /** `55 %` of a fraction in 0..1 (clamped), rounded down so an unfinished job never shows 100 %. */
 export function formatPercent(fraction: number): string {
   const clamped = Math.max(0, Math.min(1, Number.isFinite(fraction) ? fraction : 0));

@@ -252,7 +252,7 @@ describe('IBKR live producer (fake TWS over loopback, Temporal, Redis, PostgreSQ
       assert.deepEqual([feed.contracts, feed.gaps, feed.refused, feed.dropped], [3, 0, [], 0]);
       const bus = openBus(run.config);
       try {
-        const status = await readFleetStatus(env.client, bus, () => Promise.resolve(0), run.config);
+        const status = await readFleetStatus(env.client, bus, () => Promise.resolve([]), run.config);
         const text = formatFleetStatus(status);
         assert.match(text, new RegExp(`^  ${producerWorkflowId(run.provider)}: feed live \\(3 contracts\\); no gaps$`, 'm'), text);
       } finally {
