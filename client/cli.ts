@@ -361,7 +361,7 @@ async function run(argv: string[]): Promise<number> {
       }
     }
     case 'status':
-      return statusCommand(config, { watch: values.watch, write: out, tty: process.stdout.isTTY === true });
+      return statusCommand(config, { watch: values.watch, write: out, tty: process.stdout.isTTY === true, output: values.json ? 'json' : 'text' });
     case 'stream recover': {
       if (values.schedule) {
         const schedule = await withTemporal(config, (client) => ensureRecoverySchedule(client, config));
