@@ -55,7 +55,7 @@ import { ensureRecoverySchedule, formatRecoveryReport, runRecovery } from './rec
 import { statusCommand } from './status-command.js';
 import type { FileProduceCommand } from './file-produce-command.js';
 import { produceFile } from './file-produce-command.js';
-import { formatOutcome, formatReloadResult, ModelReloadError, reloadModel } from './model-command.js';
+import { modelReloadCommand } from './model-command.js';
 import {
   checkReplay,
   deployStatus,
@@ -305,18 +305,15 @@ async function run(argv: string[]): Promise<number> {
     case 'model reload': {
       if (!values.path) throw new UsageError('model reload needs --path models/NAME.onnx');
       const modelPath = values.path;
-      return withTemporal(config, async (client) => {
-        try {
-          const result = await reloadModel(client, config, { modelPath, ...(values.reference ? { referencePath: values.reference } : {}) });
-          for (const line of formatReloadResult(result)) out(line + '\n');
-          return 0;
-        } catch (err) {
-          if (!(err instanceof ModelReloadError)) throw err;
-          for (const o of err.consumers) out(formatOutcome(o) + '\n');
-          console.error(`mdp: model reload failed: ${err.message}`);
-          return 1;
-        }
-      });
+      return withTemporal(config, (client) =>
+        modelReloadCommand(client, config, {
+          modelPath,
+          ...(values.reference ? { referencePath: values.reference } : {}),
+          output: values.json ? 'json' : 'text',
+          write: out,
+          writeError: (text) => process.stderr.write(text),
+        }),
+      );
     }
     case 'dataset ls':
       await listDatasets(config, (line) => out(line + '\n'));

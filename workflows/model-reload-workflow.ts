@@ -10,6 +10,7 @@ import {
   setWorkflowOptions,
   workflowInfo,
 } from '@temporalio/workflow';
+import { formatSpan } from '../pipeline/contracts/index.js';
 import { onVersionedWorkers } from './versioning.js';
 import type { Activities } from '../activities/index.js';
 import type { ModelValidation } from '../activities/types.js';
@@ -127,7 +128,7 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
           ? `finished: the reload to ${version} took effect`
           : phase === 'failed'
             ? `failed${reason === undefined ? '' : `: ${reason}`}`
-            : `${phase}: ${answered} of ${waiting?.asked.length ?? 0} consumers answered (waiting up to ${Math.round(timeoutMs / 1000)} s)`,
+            : `${phase}: ${answered} of ${waiting?.asked.length ?? 0} consumers answered (waiting up to ${formatSpan(timeoutMs)})`,
       version !== null && `${input.modelPath} validated as ${version}`,
       tally,
     ]);
@@ -190,7 +191,7 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
       outcomes.set(
         id,
         reply === undefined
-          ? { workflowId: id, status: 'timed out', reason: `no confirmation within ${timeoutMs} ms` }
+          ? { workflowId: id, status: 'timed out', reason: `no confirmation within ${formatSpan(timeoutMs)}` }
           : { workflowId: id, status: reply.status, ...pick(reply) },
       );
     }
@@ -219,7 +220,7 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
         id,
         reply?.status === 'reloaded'
           ? { ...before, status: 'rolled back' }
-          : { ...before, status: 'rollback failed', reason: reply?.reason ?? `no rollback confirmation within ${timeoutMs} ms` },
+          : { ...before, status: 'rollback failed', reason: reply?.reason ?? `no rollback confirmation within ${formatSpan(timeoutMs)}` },
       );
     }
     const reason = failed.map((o) => `${o.workflowId}: ${o.reason ?? o.status}`).join('; ');

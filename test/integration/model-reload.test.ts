@@ -329,7 +329,7 @@ describe('model reload (modelReloadWorkflow → inference consumers under Tempor
       await rules.result();
     });
   });
-  it('mdp model reload prints the new version, and exits 1 with the reason for a rejected model', async function () {
+  it('mdp model reload prints the new version, and exits 1 with the reason for a rejected model or when no consumer runs a model', async function () {
     const features = `${config.bus.redis.features_stream}-cli`;
     const cliConfig = {
       ...config,
@@ -337,18 +337,59 @@ describe('model reload (modelReloadWorkflow → inference consumers under Tempor
       bus: { ...config.bus, shards: 1, redis: { ...config.bus.redis, features_stream: features } },
     } as StreamingConfig;
     const file = writeConfigFile(cliConfig, `${features}-cli`);
+    const consumer = inferenceWorkflowId(features, 0);
     const worker = await createTestWorker(env, cliConfig, db);
     await worker
       .runUntil(async () => {
+        // No consumer runs a model: a valid model changes nothing, and says so (exit 1).
+        const idle = await exec(['model', 'reload', '--config', file, '--path', modelVersion(dir, '1.3.0')]);
+        assert.equal(idle.code, 1, idle.stdout + idle.stderr);
+        assert.match(idle.stdout, new RegExp(`^${consumer}: not running$`, 'm'));
+        assert.equal(
+          idle.stderr.trim(),
+          'mdp: model reload failed: no inference consumer runs a model (start one with mdp stream infer --adapter sklearn --model …); nothing changed',
+        );
+
+        const handle = await env.client.workflow.start('streamConsumerWorkflow', {
+          taskQueue: cliConfig.temporal.task_queue,
+          workflowId: consumer,
+          args: [{ role: 'inference', shard: 0, adapter: 'sklearn', modelPath: MODEL }],
+        });
         const good = await exec(['model', 'reload', '--config', file, '--path', modelVersion(dir, '1.4.0')]);
         assert.equal(good.code, 0, good.stderr);
-        assert.match(good.stdout, /version 1\.4\.0 validated \(50 reference rows/);
-        assert.match(good.stdout, new RegExp(`${inferenceWorkflowId(features, 0)}: not running`));
-        const bad = await exec(['model', 'reload', '--config', file, '--path', resolve(dir, 'missing.onnx')]);
+        assert.match(
+          good.stdout,
+          /version 1\.4\.0 validated \(50 reference rows, max \|Δp\| (< 0\.000001|0\.\d{6})\); 1 of 1 consumers switched in \d+(\.\d)? (s|ms|min); job run \d+$/m,
+        );
+        assert.match(good.stdout, new RegExp(`^${consumer}: reloaded 1\\.4\\.0$`, 'm'));
+        const json = await exec(['model', 'reload', '--config', file, '--path', modelVersion(dir, '1.5.0'), '--json']);
+        assert.equal(json.code, 0, json.stderr);
+        const doc = JSON.parse(json.stdout) as ModelReloadResult & { elapsedMs: number };
+        assert.equal(doc.version, '1.5.0');
+        assert.deepEqual(
+          doc.consumers.map((c) => [c.workflowId, c.status, c.version]),
+          [[consumer, 'reloaded', '1.5.0']],
+        );
+        assert.ok(Number.isInteger(doc.elapsedMs) && doc.elapsedMs > 0);
+
+        // A missing model is named, not its (also missing) sidecar.
+        const missing = resolve(dir, 'missing.onnx');
+        const bad = await exec(['model', 'reload', '--config', file, '--path', missing]);
         assert.equal(bad.code, 1);
-        assert.match(bad.stderr, /mdp: model reload failed: model rejected, nothing changed: .*missing\.(onnx|json)/);
+        assert.match(
+          bad.stderr,
+          new RegExp(`^mdp: model reload failed: model rejected, nothing changed: ${missing.replace(/[.]/g, '\\.')}: no such model file$`, 'm'),
+        );
+        assert.doesNotMatch(bad.stderr, /missing\.json/);
+        const badJson = await exec(['model', 'reload', '--config', file, '--path', missing, '--json']);
+        assert.equal(badJson.code, 1);
+        const failure = JSON.parse(badJson.stdout) as { error: string; code: string; modelPath: string };
+        assert.deepEqual([failure.code, failure.modelPath], ['rejected', missing]);
+        assert.match(failure.error, /no such model file/);
         const usage = await exec(['model', 'reload', '--config', file]);
         assert.equal(usage.code, 2);
+        await handle.signal('drain');
+        await handle.result();
       })
       .finally(() => rmSync(file, { force: true }));
   });

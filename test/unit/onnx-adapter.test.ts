@@ -413,6 +413,13 @@ describe('OnnxAdapter.create rejects bad models', function () {
     await rejectsWith(OnnxAdapter.create({ modelPath, sidecarPath: SIDECAR_PATH }), 'MODEL_FILE_NOT_FOUND', modelPath);
   });
 
+  it('names a missing model, not its sidecar, when neither is there', async () => {
+    const modelPath = join(MODELS, 'no_such_model.onnx');
+    const err = await rejectsWith(OnnxAdapter.create({ modelPath }), 'MODEL_FILE_NOT_FOUND', modelPath, 'no such model file');
+    assert.equal(err.file, modelPath);
+    assert.ok(!err.message.includes('no_such_model.json'), err.message);
+  });
+
   it('refuses a model that does not reproduce its reference outputs', () =>
     withTempDir(async (dir) => {
       const tampered = { ...reference, labels: reference.labels.map((l, i) => (i === 0 ? (l === 1 ? -1 : 1) : l)) };

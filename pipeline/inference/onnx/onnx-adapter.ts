@@ -132,13 +132,15 @@ export class OnnxAdapter implements InferenceAdapter {
    */
   static async create(options: OnnxAdapterOptions): Promise<OnnxAdapter> {
     const { modelPath } = options;
-    const sidecar = await loadModelSidecar(options.sidecarPath ?? defaultSidecarPath(modelPath));
+    // The model first: a missing model is reported as itself, not as its missing sidecar.
     let bytes: Buffer;
     try {
       bytes = await readFile(modelPath);
     } catch (cause) {
-      throw new ModelError(`${modelPath}: cannot read model: ${(cause as Error).message}`, { code: 'MODEL_FILE_NOT_FOUND', file: modelPath, cause });
+      const reason = (cause as NodeJS.ErrnoException).code === 'ENOENT' ? 'no such model file' : `cannot read model: ${(cause as Error).message}`;
+      throw new ModelError(`${modelPath}: ${reason}`, { code: 'MODEL_FILE_NOT_FOUND', file: modelPath, cause });
     }
+    const sidecar = await loadModelSidecar(options.sidecarPath ?? defaultSidecarPath(modelPath));
     if (sidecar.sha256 !== undefined) {
       const actual = createHash('sha256').update(bytes).digest('hex');
       if (actual !== sidecar.sha256) {
