@@ -3,7 +3,7 @@
 # Debian packages (Redis, PostgreSQL 15, Java, Maven), Node 24 (from the npm registry, in
 # .cache/node) when the machine's node is older, the Temporal CLI (built from source with Go, cached
 # in .cache/bin), Apache Kafka's jars (from Maven Central, in .cache/kafka), npm packages, and the
-# TypeScript build.
+# TypeScript build when the sources changed (scripts/build.sh).
 set -euo pipefail
 source "$(dirname "$0")/env.sh"
 cd "$MDP_ROOT"
@@ -143,5 +143,5 @@ if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.j
   npm ci --no-audit --no-fund --loglevel=error 2>/dev/null \
     || npm install --no-save --no-audit --no-fund --loglevel=error
 fi
-log "building TypeScript"
-npx tsc -p tsconfig.json
+# The TypeScript build, skipped when dist/ was built from these very sources.
+bash "$MDP_ROOT/scripts/build.sh"
