@@ -7,7 +7,8 @@ import type { StreamingConfig } from '../pipeline/config/index.js';
 import { configuredAdapter, redactSecrets } from '../pipeline/config/index.js';
 import { createDb, migrateToLatest, StoreClient } from '../store/index.js';
 import { RECOVERY_SCHEDULE_ID } from '../workflows/index.js';
-import { formatProgress, readProgress } from './progress.js';
+import { formatRunSummary, HIDE_CURSOR, redrawPanel, renderLivePanel, SHOW_CURSOR } from './live-panel.js';
+import { formatProgress, readProgress, readRecentSignals } from './progress.js';
 import type { PipelineProgress } from './progress.js';
 import { ensureRecoverySchedule, PAUSED_BY_UP, setRecoveryPaused, UNPAUSED_BY_UP } from './recover-command.js';
 import { startInference, startMicroBatchers, startProducer } from './stream-commands.js';
@@ -21,14 +22,41 @@ export interface UpOptions {
   readonly logFile: string;
   readonly uiBase: string;
   readonly write: (text: string) => void;
+  /** Redraw a status panel in place (default: whether stdout is a terminal); otherwise plain lines. */
+  readonly tty?: boolean;
+  /** The terminal's size for the panel (default: stdout's, else 100×40). */
+  readonly size?: () => { readonly columns: number; readonly rows: number };
+  /** Plain mode: one progress line per this many ms (default 10 s; the first at once). */
+  readonly lineEveryMs?: number;
+}
+
+/** How often the panel reads and redraws. */
+const PANEL_EVERY_MS = 1000;
+const SIGNALS_SHOWN = 5;
+
+/**
+ * What needs a look while the pipeline runs: events dead-lettered or late since `up` started, a
+ * shard whose lag is well past what its window and grace explain.
+ */
+function liveWarnings(first: PipelineProgress, now: PipelineProgress, config: StreamingConfig): string[] {
+  const warnings: string[] = [];
+  if (now.dlq > first.dlq) warnings.push(`${now.dlq - first.dlq} events dead-lettered since start (mdp stream tail --topic ${config.bus.redis.dlq_stream})`);
+  if (now.late > first.late) warnings.push(`${now.late - first.late} late events since start (mdp stream tail --topic ${config.bus.redis.late_stream})`);
+  const lagLimitMs = Math.max(30_000, 5 * (config.micro_batch.window_ms + config.micro_batch.allow_late_ms));
+  for (const s of now.shards)
+    if (s.lagMs > lagLimitMs)
+      warnings.push(`shard ${s.shard} lags ${(s.lagMs / 1000).toFixed(1)}s (over ${lagLimitMs / 1000}s; mdp status shows its consumer)`);
+  return warnings;
 }
 
 /**
  * The main job: migrate, start a worker process, start (or find) the live producer and one
- * micro-batch workflow per shard, create (or update) and unpause the recovery schedule, then print
- * progress every second until Ctrl-C, which pauses the recovery schedule (its sweeps have no
- * consumer to serve without the worker) and stops the worker gracefully. The workflows stay in
- * Temporal; the next `up` resumes them without duplicates.
+ * micro-batch workflow per shard, create (or update) and unpause the recovery schedule, then show
+ * progress until Ctrl-C: on a terminal a panel redrawn in place every second (what runs and where
+ * to look, per-shard lag and rate, bars written, the last signals, warnings), otherwise one line
+ * every 10 s. Ctrl-C pauses the recovery schedule (its sweeps have no consumer to serve without
+ * the worker), stops the worker gracefully and prints a summary. The workflows stay in Temporal;
+ * the next `up` resumes them without duplicates.
  */
 export async function up(config: StreamingConfig, options: UpOptions): Promise<number> {
   const { write } = options;
@@ -91,33 +119,35 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
         (err: unknown) => `not scheduled: ${(err as Error).message}`,
       );
     const ns = config.temporal.namespace;
-    write(
-      [
-        '',
-        `mdp live pipeline: ${config.producers.synthetic.symbols.join(', ')} at ${config.producers.synthetic.tick_rate} ticks/s each, ${config.micro_batch.window_ms} ms windows, ${config.bus.shards} shards on ${config.bus.type === 'kafka' ? `Kafka (${config.bus.kafka.brokers.join(',')})` : 'Redis'}`,
-        `  producer   ${producer.workflowId} (${producer.started ? 'started' : 'already running, resumed'})`,
-        ...(ibkr
-          ? [
-              `  producer   ${ibkr.workflowId} (IBKR via TWS ${config.producers.ibkr.host}:${config.producers.ibkr.port}; ${ibkr.started ? 'started' : 'already running, resumed'})`,
-              ...ibkr.warnings.map((w) => `  warning    ${w}`),
-            ]
-          : []),
-        ...consumers.map((c) => `  consumer   ${c.workflowId} (${c.started ? 'started' : 'already running, resumed'})`),
-        ...inference.map((c) => `  inference  ${c.workflowId} (${adapter}; ${c.started ? 'started' : 'already running, resumed'})`),
-        `  recovery   ${recovery}`,
-        `  Temporal UI  ${options.uiBase}/namespaces/${ns}/workflows  (e.g. ${workflowUrl(options.uiBase, ns, consumers[0].workflowId)})`,
-        attributes.ready
-          ? `  find them    ${options.uiBase}/namespaces/${ns}/workflows?query=${encodeURIComponent('MdpRole="microbatch"')}  or  temporal workflow list --query 'MdpRole="microbatch"'${
-              attributes.added.length > 0 ? `  (search attributes ${attributes.added.join(', ')} added)` : ''
-            }`
-          : `  find them    by id only: ${attributes.problem ?? 'search attributes unavailable'}`,
-        `  metrics      http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics`,
-        `  worker log   ${resolve(options.logFile)}`,
-        `  bars         psql "${redactSecrets(config.store.url, [config.store.url])}" -c "select * from bars_ohlcv where provider='${provider}' order by ts desc limit 10"`,
-        'Ctrl-C stops the worker and pauses the recovery schedule; run the same command again to resume, or mdp down to drain the workflows.',
-        '',
-      ].join('\n') + '\n',
-    );
+    const tty = options.tty ?? process.stdout.isTTY === true;
+    const header = [
+      '',
+      `mdp live pipeline: ${config.producers.synthetic.symbols.join(', ')} at ${config.producers.synthetic.tick_rate} ticks/s each, ${config.micro_batch.window_ms} ms windows, ${config.bus.shards} shards on ${config.bus.type === 'kafka' ? `Kafka (${config.bus.kafka.brokers.join(',')})` : 'Redis'}`,
+      `  producer   ${producer.workflowId} (${producer.started ? 'started' : 'already running, resumed'})`,
+      ...(ibkr
+        ? [
+            `  producer   ${ibkr.workflowId} (IBKR via TWS ${config.producers.ibkr.host}:${config.producers.ibkr.port}; ${ibkr.started ? 'started' : 'already running, resumed'})`,
+            ...ibkr.warnings.map((w) => `  warning    ${w}`),
+          ]
+        : []),
+      ...consumers.map((c) => `  consumer   ${c.workflowId} (${c.started ? 'started' : 'already running, resumed'})`),
+      ...inference.map((c) => `  inference  ${c.workflowId} (${adapter}; ${c.started ? 'started' : 'already running, resumed'})`),
+      `  recovery   ${recovery}`,
+      `  Temporal UI  ${options.uiBase}/namespaces/${ns}/workflows  (e.g. ${workflowUrl(options.uiBase, ns, consumers[0].workflowId)})`,
+      attributes.ready
+        ? `  find them    ${options.uiBase}/namespaces/${ns}/workflows?query=${encodeURIComponent('MdpRole="microbatch"')}  or  temporal workflow list --query 'MdpRole="microbatch"'${
+            attributes.added.length > 0 ? `  (search attributes ${attributes.added.join(', ')} added)` : ''
+          }`
+        : `  find them    by id only: ${attributes.problem ?? 'search attributes unavailable'}`,
+      `  metrics      http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics`,
+      `  worker log   ${resolve(options.logFile)}`,
+      `  bars         psql "${redactSecrets(config.store.url, [config.store.url])}" -c "select * from bars_ohlcv where provider='${provider}' order by ts desc limit 10"`,
+      'Ctrl-C stops the worker and pauses the recovery schedule; run the same command again to resume, or mdp down to drain the workflows.',
+      '',
+    ];
+    // On a terminal the header is the top of the panel (it stays in view); otherwise printed once.
+    if (!tty) write(header.join('\n') + '\n');
+    const panelHeader = header.filter((line) => line !== '' && !line.startsWith('Ctrl-C'));
 
     let stopping = false;
     const stop = () => {
@@ -125,13 +155,46 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
     };
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
+    const startedMs = Date.now();
+    const lineEveryMs = options.lineEveryMs ?? 10_000;
+    const size = options.size ?? (() => ({ columns: process.stdout.columns ?? 100, rows: process.stdout.rows ?? 40 }));
+    let first: PipelineProgress | undefined;
     let previous: PipelineProgress | undefined;
-    while (!stopping && workerExit === undefined) {
-      const progress = await readProgress(bus, () => store.countBars(provider), config);
-      write(formatProgress(progress, previous) + '\n');
-      previous = progress;
-      await new Promise((r) => setTimeout(r, 1000));
+    let last: PipelineProgress | undefined;
+    let height = 0;
+    // A crash between frames must not leave the terminal without its cursor.
+    const restoreCursor = () => process.stdout.write(SHOW_CURSOR);
+    if (tty) {
+      write(HIDE_CURSOR);
+      process.once('exit', restoreCursor);
     }
+    try {
+      while (!stopping && workerExit === undefined) {
+        const progress = await readProgress(bus, () => store.countBars(provider), config);
+        first ??= progress;
+        last = progress;
+        if (tty) {
+          const signals = await readRecentSignals(bus, config, SIGNALS_SHOWN);
+          const lines = renderLivePanel(
+            { header: panelHeader, progress, ...(previous ? { previous } : {}), startedMs, signals, warnings: liveWarnings(first, progress, config) },
+            size(),
+          );
+          write(redrawPanel(lines, height));
+          height = lines.length;
+          previous = progress;
+        } else if (previous === undefined || progress.atMs - previous.atMs >= lineEveryMs) {
+          write(formatProgress(progress, previous) + '\n');
+          previous = progress;
+        }
+        await new Promise((r) => setTimeout(r, PANEL_EVERY_MS));
+      }
+    } finally {
+      if (tty) {
+        write(SHOW_CURSOR);
+        process.removeListener('exit', restoreCursor);
+      }
+    }
+    if (first && last) write(`\n${formatRunSummary(first, last, startedMs)}\n`);
     if (workerExit !== undefined) {
       write(`\nthe worker exited with code ${String(workerExit)}; last lines of ${options.logFile}:\n`);
       write(readFileSync(options.logFile, 'utf8').split('\n').slice(-15).join('\n') + '\n');

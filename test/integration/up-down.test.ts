@@ -79,6 +79,7 @@ describe('mdp up and mdp down: the recovery schedule follows the pipeline', func
     await ensureRecoverySchedule(env.client, config);
     await env.client.schedule.getHandle(RECOVERY_SCHEDULE_ID).pause('paused by an earlier stop');
 
+    const startedMs = Date.now();
     const up = startUp();
     await whenRunning(up);
     const running = await schedule();
@@ -98,6 +99,12 @@ describe('mdp up and mdp down: the recovery schedule follows the pipeline', func
     assert.deepEqual([stopped.state.paused, stopped.state.note], [true, PAUSED_BY_UP]);
     assert.match(up.output(), new RegExp(`mdp-recovery: ${PAUSED_BY_UP.replace(/[()]/g, '\\$&')}\\n`));
     assert.match(up.output(), /worker stopped \(exit 0\)/);
+    // Not on a terminal: plain lines, no cursor movement, one progress line per 10 s (the first at once), then a summary.
+    assert.doesNotMatch(up.output(), /\x1b\[/, 'no ANSI escapes when stdout is not a terminal');
+    const lines = up.output().match(/^\d\d:\d\d:\d\d \| events in /gm) ?? [];
+    const ranSeconds = (Date.now() - startedMs) / 1000;
+    assert.ok(lines.length >= 1 && lines.length <= Math.ceil(ranSeconds / 10) + 1, `${lines.length} progress lines in ${ranSeconds.toFixed(0)} s`);
+    assert.match(up.output(), /^ran \d+(s|m\d*s?) \| events in [\d,]+ \| bars written [\d,]+ \| signals [\d,]+ \| late [\d,]+ \| dlq [\d,]+$/m);
     // The workflows stay for the next `up` (only the worker stopped).
     const consumer = microBatchWorkflowId(busNames(config).stream, 0);
     assert.equal((await env.client.workflow.getHandle(consumer).describe()).status.name, 'RUNNING');

@@ -7,7 +7,7 @@ import { formatAge } from '../../pipeline/contracts/index.js';
 import type { IbkrFeedView } from '../../activities/types.js';
 
 const AT = Date.UTC(2025, 9, 24, 14, 2, 1, 234);
-const PROGRESS: PipelineProgress = { atMs: AT, eventsIn: 1200, bars: 40, maxLagMs: 1500, pending: 3, late: 0, dlq: 0, signals: 2 };
+const PROGRESS: PipelineProgress = { atMs: AT, eventsIn: 1200, bars: 40, maxLagMs: 1500, pending: 3, late: 0, dlq: 0, signals: 2, shards: [] };
 
 describe('status and progress lines', () => {
   it('start the progress line with the UTC clock time to the second', () => {
