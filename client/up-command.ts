@@ -157,7 +157,7 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
     process.once('SIGTERM', stop);
     const startedMs = Date.now();
     const lineEveryMs = options.lineEveryMs ?? 10_000;
-    const size = options.size ?? (() => ({ columns: process.stdout.columns ?? 100, rows: process.stdout.rows ?? 40 }));
+    const size = options.size ?? (() => ({ columns: process.stdout.columns || 100, rows: process.stdout.rows || 40 }));
     let first: PipelineProgress | undefined;
     let previous: PipelineProgress | undefined;
     let last: PipelineProgress | undefined;

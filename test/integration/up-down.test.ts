@@ -1,10 +1,12 @@
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Redis } from 'ioredis';
 import type { Kysely } from 'kysely';
+import { HIDE_CURSOR, SHOW_CURSOR } from '../../client/live-panel.js';
 import { ensureRecoverySchedule, PAUSED_BY_DOWN, PAUSED_BY_UP, SCHEDULED_RECOVERY_INPUT, UNPAUSED_BY_UP } from '../../client/recover-command.js';
 import { pipelineWorkflowIds, producerWorkflowIdOf, startMicroBatchers } from '../../client/stream-commands.js';
 import { busNames } from '../../pipeline/config/index.js';
@@ -108,6 +110,40 @@ describe('mdp up and mdp down: the recovery schedule follows the pipeline', func
     // The workflows stay for the next `up` (only the worker stopped).
     const consumer = microBatchWorkflowId(busNames(config).stream, 0);
     assert.equal((await env.client.workflow.getHandle(consumer).describe()).status.name, 'RUNNING');
+  });
+
+  it('on a terminal, redraws a status panel in place, and Ctrl-C restores the cursor and prints a summary', async function () {
+    // A pseudo-terminal of 100×40 from util-linux script(1); mdp up runs in it as on a user's terminal.
+    const workerLog = resolve(REPO_ROOT, '.data/test', `${config.producers.synthetic.provider}-up-tty-worker.log`);
+    const command = `stty cols 100 rows 40; exec ${JSON.stringify(process.execPath)} ${JSON.stringify(CLI)} up --config ${JSON.stringify(configFile)}`;
+    const child = spawn('script', ['-qfec', command, '/dev/null'], {
+      cwd: REPO_ROOT,
+      env: { ...configFreeEnv(), MDP_WORKER_LOG: workerLog },
+      stdio: ['pipe', 'pipe', 'pipe'],
+    });
+    let text = '';
+    child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
+    const up: UpProcess = { child, output: () => text, exited: new Promise((done) => child.once('exit', (code) => done(code))) };
+    ups.push(up);
+    // The panel shows bars once the worker writes them, and redraws (cursor up over the last frame).
+    await whenRunning(up);
+    await waitFor('a redraw', 30_000, () => Promise.resolve(/\x1b\[\d+A/.test(text) ? true : undefined));
+    assert.ok(text.includes(HIDE_CURSOR), 'the cursor is hidden while the panel runs');
+    const frames = text.split(/\x1b\[\d+A/);
+    const last = frames[frames.length - 1];
+    for (const part of ['Temporal UI  http://', 'metrics      http://', 'shard  events in  rate  lag   pending', 'last signals'])
+      assert.ok(last.includes(part), `the frame shows ${JSON.stringify(part)}:\n${last}`);
+    assert.match(last, /^0 +[\d,]+ +(-|[\d,]+\/s) +\d+\.\ds +\d+/m, 'a row per shard');
+    assert.doesNotMatch(text, /^\d\d:\d\d:\d\d \| events in /m, 'no scrolling progress lines');
+
+    // Ctrl-C reaches mdp up (the shell exec'd into it: it is script's child).
+    const upPid = Number(readFileSync(`/proc/${child.pid}/task/${child.pid}/children`, 'utf8').trim().split(/\s+/)[0]);
+    process.kill(upPid, 'SIGINT');
+    assert.equal(await up.exited, 0, text);
+    const after = text.slice(text.lastIndexOf(SHOW_CURSOR));
+    assert.ok(after.length > 0, 'the cursor is shown again');
+    assert.match(after, /ran \d+(s|m\d*s?) \| events in [\d,]+ \| bars written [\d,]+/);
+    assert.match(after, /worker stopped \(exit 0\)/);
   });
 
   it('down pauses the schedule, drains producers and consumers and exits 0 naming what it stopped; with no worker it exits 1 naming what did not stop', async function () {
