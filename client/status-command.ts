@@ -96,8 +96,11 @@ export interface ProviderBarsView extends ProviderBars {
 
 /** The pipeline is not consuming: since when, and the span of the feed that is not in bars. */
 export interface PipelineStop {
-  /** `drained`: every micro-batch workflow completed; `no worker`: they wait for a worker (or it stopped heartbeating). */
-  readonly reason: 'drained' | 'no worker';
+  /**
+   * `drained`: every micro-batch workflow completed; `ended`: they all closed, some failed or were
+   * terminated; `no worker`: they wait for a worker (or it stopped heartbeating).
+   */
+  readonly reason: 'drained' | 'ended' | 'no worker';
   /** The last sign of life: the newest drain (close time) or heartbeat, else the newest live bar write. */
   readonly sinceMs: number;
   /** End of the newest bar of the config's producers, epoch ms: their feed from there to now is not in bars. Null without such bars. */
@@ -290,8 +293,9 @@ export function pipelineStop(
   const lastWrite = live.length > 0 ? Math.max(...live.map((p) => p.lastWrittenMs)) : null;
   const sinceMs = signs.length > 0 ? Math.max(...signs) : lastWrite;
   if (sinceMs === null) return null; // never ran
+  const closed = batchers.every((c) => c.status !== 'RUNNING' && c.status !== 'NOT_FOUND');
   return {
-    reason: batchers.every((c) => c.status !== 'RUNNING' && c.status !== 'NOT_FOUND') ? 'drained' : 'no worker',
+    reason: closed ? (batchers.every((c) => c.status === 'COMPLETED') ? 'drained' : 'ended') : 'no worker',
     sinceMs,
     barsEndMs: live.length > 0 ? Math.max(...live.map((p) => p.lastBarMs)) + windowMs : null,
   };
@@ -412,10 +416,10 @@ function every(ms: number): string {
  * started); a closed workflow says when: `drained at 10:14:30` (completed), `failed at …`.
  */
 function runningText(c: ConsumerView): string {
-  if (c.status === 'COMPLETED') return c.closedMs === null ? 'drained' : `drained at ${clock(c.closedMs).slice(0, 8)}`;
-  if (c.status !== 'RUNNING') return c.closedMs === null ? c.status : `${c.status.toLowerCase().replace(/_/g, ' ')} at ${clock(c.closedMs).slice(0, 8)}`;
+  if (c.status === 'COMPLETED') return c.closedMs === null ? 'drained' : `drained at ${formatClock(c.closedMs)}`;
+  if (c.status !== 'RUNNING') return c.closedMs === null ? c.status : `${c.status.toLowerCase().replace(/_/g, ' ')} at ${formatClock(c.closedMs)}`;
   if (c.workerShutdown && c.activityState === 'SCHEDULED')
-    return c.lastHeartbeatMs === null ? 'RUNNING (no worker)' : `RUNNING (no worker since ${clock(c.lastHeartbeatMs).slice(0, 8)})`;
+    return c.lastHeartbeatMs === null ? 'RUNNING (no worker)' : `RUNNING (no worker since ${formatClock(c.lastHeartbeatMs)})`;
   const notes = [...(c.attempt !== null && c.attempt > 1 ? [`attempt ${c.attempt}`] : []), ...(c.activityState === 'SCHEDULED' ? ['no worker'] : [])];
   return notes.length > 0 ? `RUNNING (${notes.join(', ')})` : 'RUNNING';
 }
@@ -458,7 +462,7 @@ function when(ms: number, nowMs: number): string {
  * how long the pipeline has stood still, and the span of the feed its bars miss.
  */
 export function stoppedText(stop: PipelineStop, nowMs: number): string {
-  const how = stop.reason === 'drained' ? `drained at ${when(stop.sinceMs, nowMs)}` : `no worker since ${when(stop.sinceMs, nowMs)}`;
+  const how = `${stop.reason === 'no worker' ? 'no worker since' : `${stop.reason} at`} ${when(stop.sinceMs, nowMs)}`;
   const head = `pipeline stopped ${formatAge(nowMs - stop.sinceMs)} ago (${how}; mdp up resumes it)`;
   if (stop.barsEndMs === null || stop.barsEndMs >= nowMs) return head;
   return `${head}; the feed's gap ${when(stop.barsEndMs, nowMs)} → ${when(nowMs, nowMs)} (${formatAge(nowMs - stop.barsEndMs)}) is not in bars`;

@@ -187,6 +187,21 @@ describe('status and progress lines', () => {
         stopped: drainedStop,
       });
       assert.match(drainedText, /^microbatch\s+0\s+mdp-microbatch-0\s+drained at 14:00:31\s/m);
+      const terminated = { ...drained, status: 'TERMINATED' };
+      assert.equal(pipelineStop([drained, terminated], providers, AT, 2000, FEEDS)?.reason, 'ended');
+      assert.match(
+        formatFleetStatus({
+          atMs: AT,
+          temporalError: null,
+          consumers: [terminated],
+          replays: [],
+          recovery: null,
+          progress: PROGRESS,
+          providers,
+          stopped: null,
+        }),
+        /^microbatch\s+0\s+mdp-microbatch-0\s+terminated at 14:00:31\s/m,
+      );
       // A gap over midnight carries the date.
       assert.match(
         stoppedText({ reason: 'drained', sinceMs: AT - 86_400_000, barsEndMs: AT - 86_400_000 }, AT),
