@@ -398,9 +398,13 @@ export async function readFleetStatus(
   return { atMs, temporalError, consumers, replays, recovery, progress, providers, stopped };
 }
 
+/** A span to the tenth of a second under a minute (`1.6s`), then as an age (`47m`, `2h5m`). */
+function span(ms: number): string {
+  return ms < 60_000 ? `${(Math.max(0, ms) / 1000).toFixed(1)}s` : formatAge(ms);
+}
+
 function ago(nowMs: number, ms: number | null): string {
-  if (ms === null) return '-';
-  return `${(Math.max(0, nowMs - ms) / 1000).toFixed(1)}s ago`;
+  return ms === null ? '-' : `${span(nowMs - ms)} ago`;
 }
 
 function clock(ms: number | null): string {
@@ -503,7 +507,7 @@ export function formatFleetStatus(s: FleetStatus, previous?: FleetStatus): strin
     ago(s.atMs, c.lastHeartbeatMs),
     clock(c.watermarkMs),
     clock(c.frontierMs),
-    c.lagMs === null ? '-' : `${(c.lagMs / 1000).toFixed(1)}s`,
+    c.lagMs === null ? '-' : span(c.lagMs),
     c.pending === null ? '-' : String(c.pending),
     backlogText(c),
     c.role === 'inference'

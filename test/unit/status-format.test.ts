@@ -166,7 +166,7 @@ describe('status and progress lines', () => {
         providers,
         stopped: stop,
       });
-      assert.match(text, /^microbatch\s+0\s+mdp-microbatch-0\s+RUNNING \(no worker since 13:50:01\)\s/m);
+      assert.match(text, /^microbatch\s+0\s+mdp-microbatch-0\s+RUNNING \(no worker since 13:50:01\)\s+12m ago\s/m, 'an old heartbeat as an age');
       assert.doesNotMatch(text, /last attempt failed/);
 
       const drained = { ...base, status: 'COMPLETED', activityState: null, lastHeartbeatMs: null, workerShutdown: false, closedMs: AT - 90_000 };
