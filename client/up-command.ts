@@ -30,6 +30,28 @@ export interface UpOptions {
   readonly lineEveryMs?: number;
 }
 
+/**
+ * The dashboards of the compose stack (`docker-compose.yml`: Grafana on MDP_GRAFANA_PORT, Prometheus
+ * on MDP_PROMETHEUS_PORT), listed only when they answer: the local stack of live.sh has neither.
+ */
+async function dashboards(env: NodeJS.ProcessEnv): Promise<string[]> {
+  const candidates = [
+    ['Grafana     ', `http://127.0.0.1:${env.MDP_GRAFANA_PORT ?? '3000'}`, '/api/health'],
+    ['Prometheus  ', `http://127.0.0.1:${env.MDP_PROMETHEUS_PORT ?? '9090'}`, '/-/ready'],
+  ] as const;
+  const found = await Promise.all(
+    candidates.map(async ([label, base, probe]) => {
+      try {
+        const res = await fetch(base + probe, { signal: AbortSignal.timeout(500) });
+        return res.ok ? `  ${label}${base}` : undefined;
+      } catch {
+        return undefined; // not running here
+      }
+    }),
+  );
+  return found.filter((line): line is string => line !== undefined);
+}
+
 /** How often the panel reads and redraws. */
 const PANEL_EVERY_MS = 1000;
 const SIGNALS_SHOWN = 5;
@@ -140,6 +162,7 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
           }`
         : `  find them    by id only: ${attributes.problem ?? 'search attributes unavailable'}`,
       `  metrics      http://${config.telemetry.metrics_host}:${config.telemetry.metrics_port}/metrics`,
+      ...(await dashboards(process.env)),
       `  worker log   ${resolve(options.logFile)}`,
       `  bars         psql "${redactSecrets(config.store.url, [config.store.url])}" -c "select * from bars_ohlcv where provider='${provider}' order by ts desc limit 10"`,
       'Ctrl-C stops the worker and pauses the recovery schedule; run the same command again to resume, or mdp down to drain the workflows.',
@@ -147,7 +170,16 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
     ];
     // On a terminal the header is the top of the panel (it stays in view); otherwise printed once.
     if (!tty) write(header.join('\n') + '\n');
-    const panelHeader = header.filter((line) => line !== '' && !line.startsWith('Ctrl-C'));
+    // The panel names the workflows in one line (one per shard would push the shards off a 24-line terminal).
+    const resumed = [producer, ...(ibkr ? [ibkr] : []), ...consumers, ...inference].filter((w) => !w.started).length;
+    const workflows = `  workflows  ${[producer.workflowId, ...(ibkr ? [ibkr.workflowId] : [])].join(', ')}, ${consumers.length} micro-batch, ${
+      inference.length
+    } inference (${resumed === 0 ? 'started' : `${resumed} resumed`})`;
+    const panelHeader = [
+      header[1],
+      workflows,
+      ...header.filter((line) => /^ {2}(warning|recovery|Temporal UI|find them|metrics|Grafana|Prometheus|worker log)/.test(line)),
+    ];
 
     let stopping = false;
     const stop = () => {
@@ -156,6 +188,9 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
     const startedMs = Date.now();
+    // The bars of the producers this `up` runs (the IBKR feed's too when enabled).
+    const feeds = [provider, ...(ibkr ? [config.producers.ibkr.provider] : [])];
+    const countLiveBars = async () => (await Promise.all(feeds.map((p) => store.countBars(p)))).reduce((a, b) => a + b, 0);
     const lineEveryMs = options.lineEveryMs ?? 10_000;
     const size = options.size ?? (() => ({ columns: process.stdout.columns || 100, rows: process.stdout.rows || 40 }));
     let first: PipelineProgress | undefined;
@@ -170,7 +205,7 @@ export async function up(config: StreamingConfig, options: UpOptions): Promise<n
     }
     try {
       while (!stopping && workerExit === undefined) {
-        const progress = await readProgress(bus, () => store.countBars(provider), config);
+        const progress = await readProgress(bus, countLiveBars, config);
         first ??= progress;
         last = progress;
         if (tty) {

@@ -125,9 +125,13 @@ describe('mdp up and mdp down: the recovery schedule follows the pipeline', func
     child.stdout.on('data', (chunk: Buffer) => (text += chunk.toString()));
     const up: UpProcess = { child, output: () => text, exited: new Promise((done) => child.once('exit', (code) => done(code))) };
     ups.push(up);
-    // The panel shows bars once the worker writes them, and redraws (cursor up over the last frame).
-    await whenRunning(up);
-    await waitFor('a redraw', 30_000, () => Promise.resolve(/\x1b\[\d+A/.test(text) ? true : undefined));
+    // The panel redraws (cursor up over the last frame), and its bar count grows once this run's worker writes bars
+    // (the first frame already counts the bars of the earlier run).
+    const barCounts = () => [...text.matchAll(/bars written ([\d,]+)/g)].map((m) => Number(m[1].replace(/,/g, '')));
+    await waitFor('the panel to count new bars', 120_000, () => {
+      const counts = barCounts();
+      return Promise.resolve(counts.length > 1 && counts[counts.length - 1] > counts[0] && /\x1b\[\d+A/.test(text) ? true : undefined);
+    });
     assert.ok(text.includes(HIDE_CURSOR), 'the cursor is hidden while the panel runs');
     const frames = text.split(/\x1b\[\d+A/);
     const last = frames[frames.length - 1];
