@@ -134,14 +134,7 @@ rootLogger.level = warn
 rootLogger.appenderRef.stderr.ref = stderr
 EOF
 
-# npm ci when node_modules is missing or older than the lock file.
-if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
-  log "installing npm packages"
-  # npm ci insists that the lock lists every platform's optional binaries (@swc/core-*); a registry
-  # mirror that serves only this platform's leaves them out, so fall back to an install that still
-  # takes every version from the lock and writes nothing.
-  npm ci --no-audit --no-fund --loglevel=error 2>/dev/null \
-    || npm install --no-save --no-audit --no-fund --loglevel=error
-fi
+# The npm packages, when missing or installed from another lock (never through a linked node_modules).
+bash "$MDP_ROOT/scripts/npm-install.sh"
 # The TypeScript build, skipped when dist/ was built from these very sources.
 bash "$MDP_ROOT/scripts/build.sh"
