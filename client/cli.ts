@@ -23,6 +23,7 @@
  *   mdp deploy rollback    [--config F] [--to BUILD]     back to the previous version
  *   mdp deploy check       [--config F] [--json]         can this build's code continue the running consumers?
  *   mdp deploy unpin       [--config F] BUILD            move workflows pinned to a version without workers
+ *   mdp rules check        [--config F] [FILE] [-o json]  every problem of a rules file, FILE:LINE:COLUMN: message
  *   mdp migrate            [--config F]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage.
@@ -44,6 +45,8 @@ import {
   tailTopic,
 } from './stream-commands.js';
 import { connectTemporal } from './temporal.js';
+import { OptionError } from './option-error.js';
+import { rulesCheck } from './rules-command.js';
 import { up } from './up-command.js';
 import { down } from './down-command.js';
 import { followReplay, startReplay } from './replay-command.js';
@@ -112,6 +115,8 @@ const USAGE = `usage: mdp <command> [options]
                         code (run it from the new build before promoting it); exit 1 if one would fail
   deploy unpin          BUILD   move the replays and backfills pinned to BUILD (whose workers are gone) to the
                         current version; its code must continue them
+  rules check           [FILE] [-o json]   check a rules file (default inference.adapters.rules.file) as the worker
+                        loads it; every problem as FILE:LINE:COLUMN: message; exit 2 if any
   migrate               apply database migrations
 every command takes --config FILE (default configs/streaming.yaml)`;
 
@@ -157,7 +162,7 @@ async function run(argv: string[]): Promise<number> {
       adapter: { type: 'string' },
       model: { type: 'string' },
       topic: { type: 'string' },
-      limit: { type: 'string', default: '50' },
+      limit: { type: 'string' },
       watch: { type: 'boolean', default: false },
       dataset: { type: 'string' },
       from: { type: 'string' },
@@ -178,6 +183,14 @@ async function run(argv: string[]): Promise<number> {
       rth: { type: 'boolean', default: false },
       'chunk-seconds': { type: 'string' },
       json: { type: 'boolean', default: false },
+      output: { type: 'string', short: 'o' },
+      reason: { type: 'string' },
+      since: { type: 'string' },
+      all: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      interval: { type: 'string' },
+      'min-gap': { type: 'string' },
+      session: { type: 'string' },
       timeout: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -185,7 +198,8 @@ async function run(argv: string[]): Promise<number> {
   // `dataset generate NAME` / `dataset fetch PROVIDER`: a positional after the verb.
   // `deploy promote BUILD`, `deploy ramp PERCENT BUILD`: arguments after the verb.
   const command =
-    (positionals[0] === 'dataset' && (positionals[1] === 'generate' || positionals[1] === 'fetch')) || positionals[0] === 'deploy'
+    (positionals[0] === 'dataset' && (positionals[1] === 'generate' || positionals[1] === 'fetch')) ||
+    ['deploy', 'rules', 'dlq', 'bars'].includes(positionals[0] ?? '')
       ? positionals.slice(0, 2).join(' ')
       : positionals.join(' ');
   const commandArgs = positionals.slice(2);
@@ -266,7 +280,7 @@ async function run(argv: string[]): Promise<number> {
     }
     case 'stream tail': {
       if (!values.topic) throw new UsageError('--topic is required, e.g. --topic mdp.events');
-      await tailTopic(config, values.topic, intOption('limit', values.limit) ?? 50, (line) => out(line + '\n'));
+      await tailTopic(config, values.topic, intOption('limit', values.limit ?? '50') ?? 50, (line) => out(line + '\n'));
       return 0;
     }
     case 'stream drain': {
@@ -426,6 +440,9 @@ async function run(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'rules check':
+      if (commandArgs.length > 1) throw new UsageError(`rules check takes one FILE (got ${commandArgs.length})`);
+      return rulesCheck(config, { file: commandArgs[0], output: values.output }, out);
     default:
       throw new UsageError(`unknown command "${command}"\n${USAGE}`);
   }
@@ -442,7 +459,7 @@ run(process.argv.slice(2)).then(
       console.error(`mdp deploy: ${err.message}`);
       process.exit(1);
     }
-    if (err instanceof UsageError || (err as { code?: string } | undefined)?.code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || err instanceof OptionError || (err as { code?: string } | undefined)?.code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`mdp: ${(err as Error).message}`);
       process.exit(2);
     }
