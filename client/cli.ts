@@ -24,6 +24,8 @@
  *   mdp deploy check       [--config F] [--json]         can this build's code continue the running consumers?
  *   mdp deploy unpin       [--config F] BUILD            move workflows pinned to a version without workers
  *   mdp rules check        [--config F] [FILE] [-o json]  every problem of a rules file, FILE:LINE:COLUMN: message
+ *   mdp bars export        [--config F] --symbol SYM [--provider P] --from T --to T [--interval 1s] [-o csv|jsonl]
+ *   mdp bars gaps          [--config F] --symbol SYM [--provider P] --from T --to T [--interval 1s] [--min-gap 5s] [-o json]
  *   mdp migrate            [--config F]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage.
@@ -47,6 +49,7 @@ import {
 import { connectTemporal } from './temporal.js';
 import { OptionError } from './option-error.js';
 import { rulesCheck } from './rules-command.js';
+import { barsExport, barsGaps } from './bars-command.js';
 import { up } from './up-command.js';
 import { down } from './down-command.js';
 import { followReplay, startReplay } from './replay-command.js';
@@ -117,10 +120,25 @@ const USAGE = `usage: mdp <command> [options]
                         current version; its code must continue them
   rules check           [FILE] [-o json]   check a rules file (default inference.adapters.rules.file) as the worker
                         loads it; every problem as FILE:LINE:COLUMN: message; exit 2 if any
+  bars export           --symbol SYM [--provider P] --from T --to T [--interval 1s] [-o csv|jsonl]   stored bars in
+                        ts order to stdout (CSV with a header by default), streamed from the database
+  bars gaps             --symbol SYM [--provider P] --from T --to T [--interval 1s] [--min-gap 5s] [-o json]
+                        runs of windows without a bar (feed down, pipeline stopped), FROM → TO (duration, N missing)
   migrate               apply database migrations
 every command takes --config FILE (default configs/streaming.yaml)`;
 
 const out = (text: string) => process.stdout.write(text);
+
+/** Like `out`, but waits while stdout's buffer is full, so a long export into a slow pipe stays small in memory. */
+const outPaced = async (text: string): Promise<void> => {
+  if (!process.stdout.write(text)) await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
+};
+
+// `mdp bars export … | head`: the reader went away, which is not a failure.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 function intOption(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -439,6 +457,21 @@ async function run(argv: string[]): Promise<number> {
         await db.destroy();
       }
       return 0;
+    }
+    case 'bars export':
+    case 'bars gaps': {
+      if (commandArgs.length > 0) throw new UsageError(`${command} takes no arguments (got "${commandArgs.join(' ')}")`);
+      const options = {
+        symbol: values.symbol,
+        provider: values.provider,
+        from: values.from,
+        to: values.to,
+        interval: values.interval,
+        output: values.output,
+        minGap: values['min-gap'],
+      };
+      if (command === 'bars export' && options.minGap !== undefined) throw new UsageError('--min-gap is an option of bars gaps');
+      return command === 'bars export' ? barsExport(config, options, outPaced) : barsGaps(config, options, outPaced);
     }
     case 'rules check':
       if (commandArgs.length > 1) throw new UsageError(`rules check takes one FILE (got ${commandArgs.length})`);
