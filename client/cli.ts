@@ -24,6 +24,9 @@
  *   mdp deploy check       [--config F] [--json]         can this build's code continue the running consumers?
  *   mdp deploy unpin       [--config F] BUILD            move workflows pinned to a version without workers
  *   mdp rules check        [--config F] [FILE] [-o json]  every problem of a rules file, FILE:LINE:COLUMN: message
+ *   mdp dlq ls             [--config F] [--reason R] [--since 1h] [--limit 50] [-o json|jsonl]
+ *   mdp dlq show           [--config F] ID [-o json]
+ *   mdp dlq redrive        [--config F] ID... | --all [--reason R] [--since T] [--dry-run] [-o json|jsonl]
  *   mdp bars export        [--config F] --symbol SYM [--provider P] --from T --to T [--interval 1s] [-o csv|jsonl]
  *   mdp bars gaps          [--config F] --symbol SYM [--provider P] --from T --to T [--interval 1s] [--min-gap 5s] [-o json]
  *   mdp migrate            [--config F]
@@ -49,6 +52,7 @@ import {
 import { connectTemporal } from './temporal.js';
 import { OptionError } from './option-error.js';
 import { rulesCheck } from './rules-command.js';
+import { dlqList, dlqRedrive, dlqShow } from './dlq-command.js';
 import { barsExport, barsGaps } from './bars-command.js';
 import { up } from './up-command.js';
 import { down } from './down-command.js';
@@ -120,6 +124,12 @@ const USAGE = `usage: mdp <command> [options]
                         current version; its code must continue them
   rules check           [FILE] [-o json]   check a rules file (default inference.adapters.rules.file) as the worker
                         loads it; every problem as FILE:LINE:COLUMN: message; exit 2 if any
+  dlq ls                [--reason R] [--since 1h] [--limit 50] [-o json|jsonl]   the newest dead letters: id, time,
+                        code, source (file:line or stream@id), symbol, deliveries, when redriven, reason
+  dlq show              ID [-o json]   one dead letter, every field and its payload
+  dlq redrive           ID... | --all [--reason R] [--since T]  [--dry-run] [-o json|jsonl]   re-publish the
+                        original events onto their shard streams after fixing the cause; an entry is marked, never
+                        deleted, and a second redrive publishes nothing; events still invalid are reported (exit 1)
   bars export           --symbol SYM [--provider P] --from T --to T [--interval 1s] [-o csv|jsonl]   stored bars in
                         ts order to stdout (CSV with a header by default), streamed from the database
   bars gaps             --symbol SYM [--provider P] --from T --to T [--interval 1s] [--min-gap 5s] [-o json]
@@ -472,6 +482,25 @@ async function run(argv: string[]): Promise<number> {
       };
       if (command === 'bars export' && options.minGap !== undefined) throw new UsageError('--min-gap is an option of bars gaps');
       return command === 'bars export' ? barsExport(config, options, outPaced) : barsGaps(config, options, outPaced);
+    }
+    case 'dlq ls':
+    case 'dlq show':
+    case 'dlq redrive': {
+      const options = {
+        ids: commandArgs,
+        all: values.all,
+        reason: values.reason,
+        since: values.since,
+        limit: values.limit,
+        dryRun: values['dry-run'],
+        output: values.output,
+      };
+      const verb = positionals[1];
+      if (verb === 'ls' && commandArgs.length > 0) throw new UsageError(`dlq ls takes no arguments (got "${commandArgs.join(' ')}"); see dlq show ID`);
+      if (verb !== 'redrive' && (values.all || values['dry-run'])) throw new UsageError('--all and --dry-run are options of dlq redrive');
+      if (verb === 'ls') return dlqList(config, options, out);
+      if (verb === 'show') return dlqShow(config, options, out);
+      return dlqRedrive(config, options, out);
     }
     case 'rules check':
       if (commandArgs.length > 1) throw new UsageError(`rules check takes one FILE (got ${commandArgs.length})`);

@@ -14,3 +14,6 @@ export type { RetentionKeeperOptions } from './retention-keeper.js';
 export { KafkaBus, topicName } from './kafka-bus.js';
 export type { KafkaBusOptions } from './kafka-bus.js';
 export { openBus } from './open-bus.js';
+export { matchesDeadLetter } from './dead-letter-store.js';
+export type { DeadLetterFilter, DeadLetterStore, RedriveMark, StoredDeadLetter } from './dead-letter-store.js';
+export { RedisDeadLetterStore, redriveMarksKey } from './redis-dead-letter-store.js';
