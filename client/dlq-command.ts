@@ -131,10 +131,12 @@ export async function dlqRedrive(config: StreamingConfig, options: DlqOptions, w
     else if (output === 'text') write(formatOutcome(o) + '\n');
   };
 
-  const bus = openBus(config);
-  const publisher = new ShardPublisher({ bus, metrics: createMetrics(), stream: config.bus.redis.stream, shards: config.bus.shards });
-  try {
-    await withStore(config, async (store) => {
+  await withStore(config, async (store) => {
+    // The bus opens once the store has reached Redis, so an unreachable server is one error line.
+    await store.connect();
+    const bus = openBus(config);
+    try {
+      const publisher = new ShardPublisher({ bus, metrics: createMetrics(), stream: config.bus.redis.stream, shards: config.bus.shards });
       const seen = new Set<string>();
       const redrive = async (letters: readonly StoredDeadLetter[]) => {
         const events: StreamEventV1[] = [];
@@ -174,10 +176,10 @@ export async function dlqRedrive(config: StreamingConfig, options: DlqOptions, w
         else letters.push(letter);
       }
       for (let i = 0; i < letters.length; i += REDRIVE_BATCH) await redrive(letters.slice(i, i + REDRIVE_BATCH));
-    });
-  } finally {
-    await bus.close();
-  }
+    } finally {
+      await bus.close();
+    }
+  });
   if (output === 'json') write(JSON.stringify(outcomes) + '\n');
   else if (output === 'text') write(summary(outcomes, options.dryRun === true) + '\n');
   return outcomes.some((o) => o.outcome === 'invalid' || o.outcome === 'not-found') ? 1 : 0;
@@ -279,7 +281,10 @@ function parseLimit(text: string | undefined): number {
 /** The DLQ of the configured bus, closed after `fn`. */
 async function withStore<T>(config: StreamingConfig, fn: (store: DeadLetterStore) => Promise<T>): Promise<T> {
   if (config.bus.type !== 'redis') {
-    throw new DlqError(`mdp dlq is not supported on ${config.bus.type} yet: it reads the Redis dead-letter stream (bus.redis.dlq_stream)`, 'UNSUPPORTED_BUS');
+    throw new DlqError(
+      `the dlq commands are not supported on ${config.bus.type} yet: they read the Redis dead-letter stream (bus.redis.dlq_stream)`,
+      'UNSUPPORTED_BUS',
+    );
   }
   const store = new RedisDeadLetterStore(config.bus.redis.uri, config.bus.redis.dlq_stream);
   try {

@@ -43,6 +43,8 @@ export interface DeadLetterFilter {
  * letter stays the record of what failed, and a redrive only marks it.
  */
 export interface DeadLetterStore {
+  /** Connects (once); methods connect on first use too. Throws `DeadLetterStoreError` when the server is unreachable. */
+  connect(): Promise<void>;
   /** The newest `limit` entries matching `filter`, oldest first. */
   newest(filter: DeadLetterFilter, limit: number): Promise<StoredDeadLetter[]>;
   /** Every entry matching `filter`, oldest first, a page at a time. */

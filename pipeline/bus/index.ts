@@ -17,3 +17,5 @@ export { openBus } from './open-bus.js';
 export { matchesDeadLetter } from './dead-letter-store.js';
 export type { DeadLetterFilter, DeadLetterStore, RedriveMark, StoredDeadLetter } from './dead-letter-store.js';
 export { RedisDeadLetterStore, redriveMarksKey } from './redis-dead-letter-store.js';
+export { DEAD_LETTER_STORE_ERROR_CODES, DeadLetterStoreError } from './dead-letter-store-error.js';
+export type { DeadLetterStoreErrorCode } from './dead-letter-store-error.js';

@@ -1,4 +1,6 @@
 import { Redis } from 'ioredis';
+import { redactSecrets } from '../config/redact.js';
+import { DeadLetterStoreError } from './dead-letter-store-error.js';
 import type { DeadLetterFilter, DeadLetterStore, RedriveMark, StoredDeadLetter } from './dead-letter-store.js';
 import { matchesDeadLetter } from './dead-letter-store.js';
 import { streamIdMs } from './sharding.js';
@@ -24,16 +26,37 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   readonly #redis: Redis;
   readonly #stream: string;
   readonly #marks: string;
+  readonly #uriForMessages: string;
+  #connecting: Promise<void> | undefined;
+  #lastError: Error | undefined;
   #closing: Promise<void> | undefined;
 
   constructor(uri: string, dlqStream: string) {
-    // A command-line tool: fail the command when Redis is gone instead of retrying forever.
-    this.#redis = new Redis(uri, { maxRetriesPerRequest: 1, connectionName: 'mdp-dlq', retryStrategy: (times) => (times > 3 ? null : 200) });
+    // Used by commands: one connection attempt, and a failure is the command's one error line
+    // (see `connect`) rather than ioredis retrying and logging every attempt.
+    this.#redis = new Redis(uri, { lazyConnect: true, maxRetriesPerRequest: 1, connectionName: 'mdp-dlq', retryStrategy: () => null });
+    // Reported by `connect` or the command that failed; kept, as ioredis rejects with "Connection is closed."
+    this.#redis.on('error', (err: Error) => (this.#lastError = err));
     this.#stream = dlqStream;
     this.#marks = redriveMarksKey(dlqStream);
+    this.#uriForMessages = redactSecrets(uri, [uri]);
+  }
+
+  /**
+   * Connects once; throws {@link DeadLetterStoreError} `UNREACHABLE` naming Redis and its masked
+   * URL. Every other method calls it first, so callers may skip it.
+   */
+  connect(): Promise<void> {
+    this.#connecting ??= this.#redis.connect().catch((err: unknown) => {
+      const cause = this.#lastError ?? err;
+      const reason = cause instanceof Error && cause.message !== '' ? cause.message : String(cause);
+      throw new DeadLetterStoreError(`Redis is not reachable at ${this.#uriForMessages}: ${reason}`, 'UNREACHABLE', { cause: err });
+    });
+    return this.#connecting;
   }
 
   async newest(filter: DeadLetterFilter, limit: number): Promise<StoredDeadLetter[]> {
+    await this.connect();
     const found: StoredDeadLetter[] = [];
     const start = filter.sinceMs === undefined ? '-' : `${filter.sinceMs}-0`;
     let end = '+';
@@ -51,6 +74,7 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   }
 
   async *scan(filter: DeadLetterFilter): AsyncIterable<readonly StoredDeadLetter[]> {
+    await this.connect();
     let start = filter.sinceMs === undefined ? '-' : `${filter.sinceMs}-0`;
     for (;;) {
       const rows = (await this.#redis.xrange(this.#stream, start, '+', 'COUNT', PAGE)) as RawEntry[];
@@ -63,21 +87,27 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   }
 
   async get(id: string): Promise<StoredDeadLetter | undefined> {
+    await this.connect();
     if (!/^\d+-\d+$/.test(id)) return undefined;
     const rows = (await this.#redis.xrange(this.#stream, id, id)) as RawEntry[];
     return rows.length === 0 ? undefined : (await this.#withMarks(rows))[0];
   }
 
   async markRedriven(marks: ReadonlyMap<string, RedriveMark>): Promise<void> {
+    await this.connect();
     if (marks.size === 0) return;
     await this.#redis.hset(this.#marks, Object.fromEntries([...marks].map(([id, mark]) => [id, JSON.stringify(mark)])));
   }
 
   close(): Promise<void> {
-    this.#closing ??= this.#redis.quit().then(
-      () => undefined,
-      () => this.#redis.disconnect(),
-    );
+    // Never connected (or failed to): nothing to say goodbye to.
+    this.#closing ??=
+      this.#redis.status === 'ready'
+        ? this.#redis.quit().then(
+            () => undefined,
+            () => this.#redis.disconnect(),
+          )
+        : Promise.resolve(this.#redis.disconnect());
     return this.#closing;
   }
 

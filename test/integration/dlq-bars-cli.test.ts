@@ -137,6 +137,18 @@ describe('mdp dlq and mdp bars, end to end (Redis, PostgreSQL, micro-batch under
     assert.match(usage.stderr, /needs entry IDs .* or --all/);
   });
 
+  it('an unreachable Redis is one line naming Redis and its masked URL, exit 1', async function () {
+    const unreachable = writeConfigFile(testConfig(uniqueTag('dlq'), { bus: { redis: { uri: 'redis://:hunter2@127.0.0.1:1/0' } } }), uniqueTag('dlq-down'));
+    for (const args of [
+      ['dlq', 'ls'],
+      ['dlq', 'redrive', '--all'],
+    ]) {
+      const result = await runNodeScript(CLI, [...args, '--config', unreachable]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.equal(result.stderr, 'mdp: Redis is not reachable at redis://:***@127.0.0.1:1/0: connect ECONNREFUSED 127.0.0.1:1\n');
+    }
+  });
+
   it('redrive publishes the original event once onto its shard: the bars equal an independent aggregation with it', async function () {
     const publisher = new ShardPublisher({ bus, metrics: createMetrics(), stream: config.bus.redis.stream, shards: config.bus.shards });
     const cut = events.indexOf(poison);
