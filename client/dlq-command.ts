@@ -2,9 +2,9 @@ import type { StreamingConfig } from '../pipeline/config/index.js';
 import { decodeEvent, parseDurationMs } from '../pipeline/contracts/index.js';
 import type { StreamEventV1 } from '../pipeline/contracts/index.js';
 import { parseReplayBound } from '../pipeline/datasets/replay-range.js';
-import { openBus, RedisDeadLetterStore, ShardPublisher } from '../pipeline/bus/index.js';
+import { BacklogGate, openBus, RedisDeadLetterStore, ShardPublisher } from '../pipeline/bus/index.js';
 import type { DeadLetterFilter, DeadLetterStore, RedriveMark, StoredDeadLetter } from '../pipeline/bus/index.js';
-import { createMetrics } from '../pipeline/telemetry/index.js';
+import { createLogger, createMetrics } from '../pipeline/telemetry/index.js';
 import { DlqError } from './dlq-error.js';
 import { OptionError } from './option-error.js';
 import { alignColumns, parseOutput } from './output-format.js';
@@ -56,6 +56,8 @@ export type RedriveOutcome =
 
 /** Dead letters published per round trip (and marked right after). */
 const REDRIVE_BATCH = 500;
+/** How long a redrive waits for room on a full events stream before it gives up (exit 1). */
+const BACKLOG_WAIT_MS = 60_000;
 
 /**
  * `mdp dlq ls`: the newest dead letters (`--limit`, default 50), oldest first, filtered by
@@ -135,9 +137,14 @@ export async function dlqRedrive(config: StreamingConfig, options: DlqOptions, w
     // The bus opens once the store has reached Redis, so an unreachable server is one error line.
     await store.connect();
     const bus = openBus(config);
+    const metrics = createMetrics();
+    // Like a producer, a large `--all` waits while a shard's backlog nears retention (bus.redis.maxlen).
+    const log = createLogger('WARNING', (line) => process.stderr.write(line + '\n'), { component: 'dlq-redrive' });
+    const gate = new BacklogGate({ bus, metrics, log, component: 'dlq-redrive' });
+    const publisher = new ShardPublisher({ bus, metrics, stream: config.bus.redis.stream, shards: config.bus.shards, gate });
     try {
-      const publisher = new ShardPublisher({ bus, metrics: createMetrics(), stream: config.bus.redis.stream, shards: config.bus.shards });
-      const seen = new Set<string>();
+      /** The DLQ entries of each event a run publishes (two dead letters of one event publish it once). */
+      const lettersOf = new Map<string, string[]>();
       const redrive = async (letters: readonly StoredDeadLetter[]) => {
         const events: StreamEventV1[] = [];
         const marks = new Map<string, RedriveMark>();
@@ -154,16 +161,32 @@ export async function dlqRedrive(config: StreamingConfig, options: DlqOptions, w
           const event = JSON.parse(letter.original) as StreamEventV1;
           const stream = publisher.streamOf(event);
           // Two dead letters of one event (a rejected bar dead-letters all its events): publish it once.
-          if (!seen.has(event.event_id)) events.push(event);
-          seen.add(event.event_id);
+          const same = lettersOf.get(event.event_id);
+          if (same === undefined) {
+            events.push(event);
+            lettersOf.set(event.event_id, [letter.id]);
+          } else same.push(letter.id);
           marks.set(letter.id, { atMs: nowMs, stream });
           report({ id: letter.id, outcome: options.dryRun ? 'would-redrive' : 'redriven', stream, eventId: event.event_id });
         }
         if (options.dryRun) return;
-        // Published first, marked after: a crash in between can publish once more on the next redrive
-        // (the pipeline drops the duplicate event_id), but never marks an event that was not published.
-        await publisher.publish(events);
-        await store.markRedriven(marks);
+        // Published first, marked after, as much as the backlog has room for at a time: a crash in
+        // between can publish once more on the next redrive (the pipeline drops the duplicate
+        // event_id), but an event that was not published is never marked.
+        for (let rest = events; rest.length > 0;) {
+          const room = await gate.waitForRoom(publisher.streamsOf(rest), { untilMs: Date.now() + BACKLOG_WAIT_MS });
+          if (room === 0) {
+            throw new DlqError(
+              `the events stream stayed near its retention bound (bus.redis.maxlen) for ${BACKLOG_WAIT_MS / 1000} s: are the consumers running? What was redriven so far is marked; run the redrive again`,
+              'BACKLOG_FULL',
+            );
+          }
+          const piece = rest.slice(0, room);
+          await publisher.publish(piece);
+          const ids = new Set(piece.flatMap((e) => lettersOf.get(e.event_id) ?? []));
+          await store.markRedriven(new Map([...marks].filter(([id]) => ids.has(id))));
+          rest = rest.slice(room);
+        }
       };
       if (options.all) {
         for await (const page of store.scan(filter)) await redrive(page);
@@ -177,6 +200,7 @@ export async function dlqRedrive(config: StreamingConfig, options: DlqOptions, w
       }
       for (let i = 0; i < letters.length; i += REDRIVE_BATCH) await redrive(letters.slice(i, i + REDRIVE_BATCH));
     } finally {
+      gate.close();
       await bus.close();
     }
   });

@@ -4,6 +4,8 @@ export const DLQ_ERROR_CODES = [
   'NOT_FOUND',
   /** The configured bus has no dead-letter store the CLI can read yet (Kafka). */
   'UNSUPPORTED_BUS',
+  /** `redrive` waited too long for room on an events stream near its retention bound. */
+  'BACKLOG_FULL',
 ] as const;
 
 export type DlqErrorCode = (typeof DLQ_ERROR_CODES)[number];
