@@ -23,6 +23,12 @@
  *   mdp deploy rollback    [--config F] [--to BUILD]     back to the previous version
  *   mdp deploy check       [--config F] [--json]         can this build's code continue the running consumers?
  *   mdp deploy unpin       [--config F] BUILD            move workflows pinned to a version without workers
+ *   mdp rules check        [--config F] [FILE] [-o json]  every problem of a rules file, FILE:LINE:COLUMN: message
+ *   mdp dlq ls             [--config F] [--reason R] [--since 1h] [--limit 50] [-o json|jsonl]
+ *   mdp dlq show           [--config F] ID [-o json]
+ *   mdp dlq redrive        [--config F] ID... | --all [--reason R] [--since T] [--dry-run] [-o json|jsonl]
+ *   mdp bars export        [--config F] --symbol SYM [--provider P] --from T --to T [--interval 1s] [-o csv|jsonl]
+ *   mdp bars gaps          [--config F] --symbol SYM [--provider P] --from T --to T [--interval 1s] [--min-gap 5s] [-o json]
  *   mdp migrate            [--config F]
  *
  * Exit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage.
@@ -44,6 +50,10 @@ import {
   tailTopic,
 } from './stream-commands.js';
 import { connectTemporal } from './temporal.js';
+import { OptionError } from './option-error.js';
+import { rulesCheck } from './rules-command.js';
+import { dlqList, dlqRedrive, dlqShow } from './dlq-command.js';
+import { barsExport, barsGaps } from './bars-command.js';
 import { up } from './up-command.js';
 import { down } from './down-command.js';
 import { followReplay, startReplay } from './replay-command.js';
@@ -112,10 +122,33 @@ const USAGE = `usage: mdp <command> [options]
                         code (run it from the new build before promoting it); exit 1 if one would fail
   deploy unpin          BUILD   move the replays and backfills pinned to BUILD (whose workers are gone) to the
                         current version; its code must continue them
+  rules check           [FILE] [-o json]   check a rules file (default inference.adapters.rules.file) as the worker
+                        loads it; every problem as FILE:LINE:COLUMN: message; exit 2 if any
+  dlq ls                [--reason R] [--since 1h] [--limit 50] [-o json|jsonl]   the newest dead letters: id, time,
+                        code, source (file:line or stream@id), symbol, deliveries, when redriven, reason
+  dlq show              ID [-o json]   one dead letter, every field and its payload
+  dlq redrive           ID... | --all [--reason R] [--since T]  [--dry-run] [-o json|jsonl]   re-publish the
+                        original events onto their shard streams after fixing the cause; an entry is marked, never
+                        deleted, and a second redrive publishes nothing; events still invalid are reported (exit 1)
+  bars export           --symbol SYM [--provider P] --from T --to T [--interval 1s] [-o csv|jsonl]   stored bars in
+                        ts order to stdout (CSV with a header by default), streamed from the database
+  bars gaps             --symbol SYM [--provider P] --from T --to T [--interval 1s] [--min-gap 5s] [-o json]
+                        runs of windows without a bar (feed down, pipeline stopped), FROM → TO (duration, N missing)
   migrate               apply database migrations
 every command takes --config FILE (default configs/streaming.yaml)`;
 
 const out = (text: string) => process.stdout.write(text);
+
+/** Like `out`, but waits while stdout's buffer is full, so a long export into a slow pipe stays small in memory. */
+const outPaced = async (text: string): Promise<void> => {
+  if (!process.stdout.write(text)) await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
+};
+
+// `mdp bars export … | head`: the reader went away, which is not a failure.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
 
 function intOption(name: string, value: string | undefined): number | undefined {
   if (value === undefined) return undefined;
@@ -157,7 +190,7 @@ async function run(argv: string[]): Promise<number> {
       adapter: { type: 'string' },
       model: { type: 'string' },
       topic: { type: 'string' },
-      limit: { type: 'string', default: '50' },
+      limit: { type: 'string' },
       watch: { type: 'boolean', default: false },
       dataset: { type: 'string' },
       from: { type: 'string' },
@@ -178,6 +211,14 @@ async function run(argv: string[]): Promise<number> {
       rth: { type: 'boolean', default: false },
       'chunk-seconds': { type: 'string' },
       json: { type: 'boolean', default: false },
+      output: { type: 'string', short: 'o' },
+      reason: { type: 'string' },
+      since: { type: 'string' },
+      all: { type: 'boolean', default: false },
+      'dry-run': { type: 'boolean', default: false },
+      interval: { type: 'string' },
+      'min-gap': { type: 'string' },
+      session: { type: 'string' },
       timeout: { type: 'string' },
       help: { type: 'boolean', short: 'h', default: false },
     },
@@ -185,7 +226,8 @@ async function run(argv: string[]): Promise<number> {
   // `dataset generate NAME` / `dataset fetch PROVIDER`: a positional after the verb.
   // `deploy promote BUILD`, `deploy ramp PERCENT BUILD`: arguments after the verb.
   const command =
-    (positionals[0] === 'dataset' && (positionals[1] === 'generate' || positionals[1] === 'fetch')) || positionals[0] === 'deploy'
+    (positionals[0] === 'dataset' && (positionals[1] === 'generate' || positionals[1] === 'fetch')) ||
+    ['deploy', 'rules', 'dlq', 'bars'].includes(positionals[0] ?? '')
       ? positionals.slice(0, 2).join(' ')
       : positionals.join(' ');
   const commandArgs = positionals.slice(2);
@@ -266,7 +308,7 @@ async function run(argv: string[]): Promise<number> {
     }
     case 'stream tail': {
       if (!values.topic) throw new UsageError('--topic is required, e.g. --topic mdp.events');
-      await tailTopic(config, values.topic, intOption('limit', values.limit) ?? 50, (line) => out(line + '\n'));
+      await tailTopic(config, values.topic, intOption('limit', values.limit ?? '50') ?? 50, (line) => out(line + '\n'));
       return 0;
     }
     case 'stream drain': {
@@ -423,6 +465,43 @@ async function run(argv: string[]): Promise<number> {
       }
       return 0;
     }
+    case 'bars export':
+    case 'bars gaps': {
+      if (commandArgs.length > 0) throw new UsageError(`${command} takes no arguments (got "${commandArgs.join(' ')}")`);
+      const options = {
+        symbol: values.symbol,
+        provider: values.provider,
+        from: values.from,
+        to: values.to,
+        interval: values.interval,
+        output: values.output,
+        minGap: values['min-gap'],
+      };
+      if (command === 'bars export' && options.minGap !== undefined) throw new UsageError('--min-gap is an option of bars gaps');
+      return command === 'bars export' ? barsExport(config, options, outPaced) : barsGaps(config, options, outPaced);
+    }
+    case 'dlq ls':
+    case 'dlq show':
+    case 'dlq redrive': {
+      const options = {
+        ids: commandArgs,
+        all: values.all,
+        reason: values.reason,
+        since: values.since,
+        limit: values.limit,
+        dryRun: values['dry-run'],
+        output: values.output,
+      };
+      const verb = positionals[1];
+      if (verb === 'ls' && commandArgs.length > 0) throw new UsageError(`dlq ls takes no arguments (got "${commandArgs.join(' ')}"); see dlq show ID`);
+      if (verb !== 'redrive' && (values.all || values['dry-run'])) throw new UsageError('--all and --dry-run are options of dlq redrive');
+      if (verb === 'ls') return dlqList(config, options, out);
+      if (verb === 'show') return dlqShow(config, options, out);
+      return dlqRedrive(config, options, out);
+    }
+    case 'rules check':
+      if (commandArgs.length > 1) throw new UsageError(`rules check takes one FILE (got ${commandArgs.length})`);
+      return rulesCheck(config, { file: commandArgs[0], output: values.output }, out);
     default:
       throw new UsageError(`unknown command "${command}"\n${USAGE}`);
   }
@@ -439,7 +518,7 @@ run(process.argv.slice(2)).then(
       console.error(`mdp deploy: ${err.message}`);
       process.exit(1);
     }
-    if (err instanceof UsageError || (err as { code?: string } | undefined)?.code?.startsWith('ERR_PARSE_ARGS')) {
+    if (err instanceof UsageError || err instanceof OptionError || (err as { code?: string } | undefined)?.code?.startsWith('ERR_PARSE_ARGS')) {
       console.error(`mdp: ${(err as Error).message}`);
       process.exit(2);
     }

@@ -6,6 +6,8 @@ export { MIGRATIONS, migrationProvider } from './migrations.js';
 export { StoreClient } from './bars-store-client.js';
 export { isPermanentRowError, upsertBarsIsolated } from './bars-upsert.js';
 export type { ListBarsQuery, ProviderBars, StoreClientOptions, WriteObserver } from './bars-store-client.js';
+export { barGaps, EXPORT_PAGE_ROWS, exportBars } from './bars-export.js';
+export type { BarGap, BarRow, BarsRangeQuery } from './bars-export.js';
 export { ShardPositionStore } from './shard-position-store.js';
 export { SignalsStoreClient } from './signals-store-client.js';
 export type { LatestPerNameQuery, ListSignalsQuery } from './signals-store-client.js';

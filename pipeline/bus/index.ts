@@ -14,3 +14,8 @@ export type { RetentionKeeperOptions } from './retention-keeper.js';
 export { KafkaBus, topicName } from './kafka-bus.js';
 export type { KafkaBusOptions } from './kafka-bus.js';
 export { openBus } from './open-bus.js';
+export { matchesDeadLetter } from './dead-letter-store.js';
+export type { DeadLetterFilter, DeadLetterStore, RedriveMark, StoredDeadLetter } from './dead-letter-store.js';
+export { RedisDeadLetterStore, redriveMarksKey } from './redis-dead-letter-store.js';
+export { DEAD_LETTER_STORE_ERROR_CODES, DeadLetterStoreError } from './dead-letter-store-error.js';
+export type { DeadLetterStoreErrorCode } from './dead-letter-store-error.js';

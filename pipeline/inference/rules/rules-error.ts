@@ -37,6 +37,8 @@ export interface RulesErrorDetails {
   readonly offset?: number | undefined;
   readonly variable?: string | undefined;
   readonly limit?: number | undefined;
+  /** What is wrong without the file label and position (defaults to the message); see {@link RulesError.detail}. */
+  readonly detail?: string | undefined;
   readonly cause?: unknown;
 }
 
@@ -62,6 +64,11 @@ export class RulesError extends Error {
   readonly variable: string | undefined;
   /** The limit a `RULES_TOO_LARGE` file exceeds (bytes or rules, as the message says). */
   readonly limit: number | undefined;
+  /**
+   * What is wrong, without the file label and the position the message carries: for reports that
+   * put the place first, `file:line:column: detail` (see `mdp rules check`).
+   */
+  readonly detail: string;
 
   constructor(message: string, details: RulesErrorDetails) {
     super(message, details.cause === undefined ? undefined : { cause: details.cause });
@@ -74,5 +81,6 @@ export class RulesError extends Error {
     this.offset = details.offset;
     this.variable = details.variable;
     this.limit = details.limit;
+    this.detail = details.detail ?? message;
   }
 }

@@ -48,26 +48,41 @@ const WINDOW_SUFFIX = /_(\d+(?:ms|s|m|h|d))$/;
  * const adapter = new RulesAdapter(rules);
  */
 export function loadRulesFile(path: string, options: LoadRulesOptions = {}): RuleSet {
-  const maxBytes = options.maxBytes ?? DEFAULT_MAX_RULES_BYTES;
+  return parseRules(readRulesText(path, options.maxBytes), path, options);
+}
+
+/**
+ * Reads and checks a rules file like {@link loadRulesFile}, but returns every problem instead of
+ * throwing the first: what `mdp rules check` reports. A file that cannot be read or parsed as YAML
+ * has that one problem; otherwise each bad rule has one.
+ */
+export function checkRulesFile(path: string, options: LoadRulesOptions = {}): RulesCheck {
   let text: string;
+  try {
+    text = readRulesText(path, options.maxBytes);
+  } catch (error) {
+    if (!(error instanceof RulesError)) throw error;
+    return { file: path, rules: [], problems: [error] };
+  }
+  return checkRules(text, path, options);
+}
+
+/** The text of a rules file, refused before it is read when larger than `maxBytes`. */
+function readRulesText(path: string, maxBytes = DEFAULT_MAX_RULES_BYTES): string {
   try {
     const { size } = statSync(path);
     if (size > maxBytes) {
-      throw new RulesError(`${path}: the file has ${size} bytes, more than the limit of ${maxBytes} (inference.adapters.rules.max_bytes)`, {
-        code: 'RULES_TOO_LARGE',
-        file: path,
-        limit: maxBytes,
-      });
+      const detail = `the file has ${size} bytes, more than the limit of ${maxBytes} (inference.adapters.rules.max_bytes)`;
+      throw new RulesError(`${path}: ${detail}`, { code: 'RULES_TOO_LARGE', file: path, limit: maxBytes, detail });
     }
-    text = readFileSync(path, 'utf8');
+    return readFileSync(path, 'utf8');
   } catch (error) {
     if (error instanceof RulesError) throw error;
     const missing = (error as NodeJS.ErrnoException).code === 'ENOENT';
     const code: RulesErrorCode = missing ? 'RULES_FILE_NOT_FOUND' : 'RULES_READ';
-    const reason = missing ? 'file not found' : `cannot read the file: ${(error as Error).message}`;
-    throw new RulesError(`${path}: ${reason}`, { code, file: path, cause: error });
+    const detail = missing ? 'file not found' : `cannot read the file: ${(error as Error).message}`;
+    throw new RulesError(`${path}: ${detail}`, { code, file: path, cause: error, detail });
   }
-  return parseRules(text, path, options);
 }
 
 /**
@@ -77,40 +92,96 @@ export function loadRulesFile(path: string, options: LoadRulesOptions = {}): Rul
  * `RulesError` naming the file, the rule and the position instead of failing at evaluation.
  */
 export function parseRules(text: string, fileLabel: string, options: ParseRulesOptions = {}): RuleSet {
+  const { rules, problems, version } = checkRules(text, fileLabel, options);
+  const [first] = problems;
+  if (first !== undefined) {
+    if (problems.length === 1) throw first;
+    // The worker names the first problem in full and counts the rest; `mdp rules check` lists them all.
+    const more = problems.length - 1;
+    throw new RulesError(`${first.message} (and ${more} more problem${more === 1 ? '' : 's'} in the file: mdp rules check ${fileLabel} lists them all)`, {
+      code: first.code,
+      file: first.file,
+      rule: first.rule,
+      key: first.key,
+      position: first.position,
+      offset: first.offset,
+      variable: first.variable,
+      limit: first.limit,
+      detail: first.detail,
+      cause: first.cause,
+    });
+  }
+  return Object.freeze({ file: fileLabel, version: version ?? '', rules: Object.freeze([...rules]) });
+}
+
+/** Every problem of a rules file at once, with the rules that passed: see {@link checkRules}. */
+export interface RulesCheck {
+  /** The label the file was checked under (usually its path). */
+  readonly file: string;
+  /** The rules that passed, in file order (a rule with a problem is left out). */
+  readonly rules: readonly Rule[];
+  /** One per bad rule, in file order; or the one problem that stopped the whole file (YAML, size, shape). */
+  readonly problems: readonly RulesError[];
+  /** The {@link RuleSet.version} the file would load as; absent when it could not be read. */
+  readonly version?: string;
+}
+
+/**
+ * Checks the text of a rules file like {@link parseRules}, collecting a problem per bad rule
+ * instead of stopping at the first. Both `parseRules` (the worker) and `mdp rules check` run it,
+ * so they report a rule in the same words.
+ */
+export function checkRules(text: string, fileLabel: string, options: ParseRulesOptions = {}): RulesCheck {
+  const version = createHash('sha256').update(text).digest('hex').slice(0, 12);
   const known = new Set<string>(options.knownFeatures ?? CANONICAL_FEATURES);
-  const { document, input, items } = loadYaml(text, fileLabel);
+  const fileProblem = (error: RulesError): RulesCheck => ({ file: fileLabel, rules: [], problems: [error], version });
+  let loaded: ReturnType<typeof loadYaml>;
+  try {
+    loaded = loadYaml(text, fileLabel);
+  } catch (error) {
+    if (error instanceof RulesError) return fileProblem(error);
+    throw error;
+  }
+  const { document, input, items } = loaded;
   const lines = new LineIndex(input);
   if (!Array.isArray(document)) {
-    throw new RulesError(`${fileLabel}: expected a YAML list of rules, got ${describe(document)}`, { code: 'RULES_INVALID', file: fileLabel });
+    const detail = `expected a YAML list of rules, got ${describe(document)}`;
+    return fileProblem(new RulesError(`${fileLabel}: ${detail}`, { code: 'RULES_INVALID', file: fileLabel, detail }));
   }
   const maxRules = options.maxRules ?? DEFAULT_MAX_RULES;
   if (document.length > maxRules) {
-    throw new RulesError(`${fileLabel}: the file has ${document.length} rules, more than the limit of ${maxRules} (inference.adapters.rules.max_rules)`, {
-      code: 'RULES_TOO_LARGE',
-      file: fileLabel,
-      limit: maxRules,
-    });
+    const detail = `the file has ${document.length} rules, more than the limit of ${maxRules} (inference.adapters.rules.max_rules)`;
+    return fileProblem(new RulesError(`${fileLabel}: ${detail}`, { code: 'RULES_TOO_LARGE', file: fileLabel, limit: maxRules, detail }));
   }
   const rules: Rule[] = [];
+  const problems: RulesError[] = [];
   const seen = new Map<string, number>();
   document.forEach((item: unknown, index) => {
     const rule = validateRule(item, index, items[index], input, lines, fileLabel, known);
+    if (rule instanceof RulesError) {
+      problems.push(rule);
+      return;
+    }
     const previous = seen.get(rule.name);
     if (previous !== undefined) {
       const position = positionOf(lines, items[index]?.values.get('name') ?? items[index]?.start);
-      throw new RulesError(`${fileLabel}: rule "${rule.name}": duplicate name (rule #${previous + 1} has it too; signals are keyed by name)${at(position)}`, {
-        code: 'RULE_DUPLICATE_NAME',
-        file: fileLabel,
-        rule: rule.name,
-        key: 'name',
-        position,
-      });
+      const detail = `rule "${rule.name}": duplicate name (rule #${previous + 1} has it too; signals are keyed by name)`;
+      problems.push(
+        new RulesError(`${fileLabel}: ${detail}${at(position)}`, {
+          code: 'RULE_DUPLICATE_NAME',
+          file: fileLabel,
+          rule: rule.name,
+          key: 'name',
+          position,
+          detail,
+        }),
+      );
+      return;
     }
     seen.set(rule.name, index);
     rules.push(rule);
   });
-  const version = createHash('sha256').update(text).digest('hex').slice(0, 12);
-  return Object.freeze({ file: fileLabel, version, rules: Object.freeze(rules) });
+  return { file: fileLabel, rules, problems, version };
 }
 
 /** Where a list item and the values of its keys start in the YAML text (offsets into `input`). */
@@ -154,7 +225,8 @@ function loadYaml(text: string, file: string): { document: unknown; input: strin
   } catch (error) {
     if (error instanceof yaml.YAMLException) {
       const position = { line: error.mark.line + 1, column: error.mark.column + 1 };
-      throw new RulesError(`${file}: invalid YAML: ${error.reason}${at(position)}`, { code: 'RULES_YAML', file, position, cause: error });
+      const detail = `invalid YAML: ${error.reason}`;
+      throw new RulesError(`${file}: ${detail}${at(position)}`, { code: 'RULES_YAML', file, position, cause: error, detail });
     }
     throw error;
   }
@@ -190,19 +262,18 @@ function validateRule(
   lines: LineIndex,
   file: string,
   known: ReadonlySet<string>,
-): Rule {
+): Rule | RulesError {
   const itemPosition = positionOf(lines, layout?.start);
   if (!isRecord(item)) {
-    throw new RulesError(`${file}: rule #${index + 1}: expected a mapping with name, condition, signal and score, got ${describe(item)}${at(itemPosition)}`, {
-      code: 'RULES_INVALID',
-      file,
-      position: itemPosition,
-    });
+    const detail = `rule #${index + 1}: expected a mapping with name, condition, signal and score, got ${describe(item)}`;
+    return new RulesError(`${file}: ${detail}${at(itemPosition)}`, { code: 'RULES_INVALID', file, position: itemPosition, detail });
   }
   const label = typeof item.name === 'string' && item.name.trim() !== '' ? `rule "${item.name}"` : `rule #${index + 1}`;
   const invalid = (key: string, reason: string): RulesError => {
     const position = positionOf(lines, layout?.values.get(key) ?? layout?.start);
-    return new RulesError(`${file}: ${label}: ${key}: ${reason}${at(position)}`, {
+    const detail = `${label}: ${key}: ${reason}`;
+    return new RulesError(`${file}: ${detail}${at(position)}`, {
+      detail,
       code: 'RULES_INVALID',
       file,
       rule: typeof item.name === 'string' ? item.name : undefined,
@@ -213,23 +284,23 @@ function validateRule(
 
   // Unknown keys first: a misspelt `scroe` is better reported as itself than as a missing `score`.
   for (const key of Object.keys(item)) {
-    if (!(RULE_KEYS as readonly string[]).includes(key)) throw invalid(key, `unknown key (expected one of ${RULE_KEYS.join(', ')})`);
+    if (!(RULE_KEYS as readonly string[]).includes(key)) return invalid(key, `unknown key (expected one of ${RULE_KEYS.join(', ')})`);
   }
   for (const key of REQUIRED_KEYS) {
-    if (item[key] === null || item[key] === undefined) throw invalid(key, 'missing');
+    if (item[key] === null || item[key] === undefined) return invalid(key, 'missing');
   }
   const { name, condition, signal, score } = item;
   if (typeof name !== 'string' || name.trim() === '' || name.trim() !== name) {
-    throw invalid('name', `must be a non-empty string without surrounding spaces (got ${describe(name)})`);
+    return invalid('name', `must be a non-empty string without surrounding spaces (got ${describe(name)})`);
   }
-  if (typeof condition !== 'string' || condition.trim() === '') throw invalid('condition', `must be a non-empty string (got ${describe(condition)})`);
-  if (typeof signal !== 'number' || !Number.isFinite(signal)) throw invalid('signal', `must be a finite number (got ${describe(signal)})`);
+  if (typeof condition !== 'string' || condition.trim() === '') return invalid('condition', `must be a non-empty string (got ${describe(condition)})`);
+  if (typeof signal !== 'number' || !Number.isFinite(signal)) return invalid('signal', `must be a finite number (got ${describe(signal)})`);
   if (typeof score !== 'number' || !Number.isFinite(score) || score < 0 || score > 1) {
-    throw invalid('score', `must be a number between 0 and 1 (got ${describe(score)})`);
+    return invalid('score', `must be a number between 0 and 1 (got ${describe(score)})`);
   }
   let mode: RuleMode = 'edge';
   if (item.mode !== undefined) {
-    if (!(RULE_MODES as readonly unknown[]).includes(item.mode)) throw invalid('mode', `must be one of ${RULE_MODES.join(', ')} (got ${describe(item.mode)})`);
+    if (!(RULE_MODES as readonly unknown[]).includes(item.mode)) return invalid('mode', `must be one of ${RULE_MODES.join(', ')} (got ${describe(item.mode)})`);
     mode = item.mode as RuleMode;
   }
   let cooldownMs = 0;
@@ -237,13 +308,13 @@ function validateRule(
     // A bare number would silently mean milliseconds; ask for the unit.
     const parsed = typeof item.cooldown === 'string' && /[a-z]\s*$/.test(item.cooldown) ? parseDurationMs(item.cooldown) : undefined;
     if (parsed === undefined || !Number.isFinite(parsed)) {
-      throw invalid('cooldown', `must be a duration with a unit such as "500ms", "30s", "5m" or "1h" (got ${describe(item.cooldown)})`);
+      return invalid('cooldown', `must be a duration with a unit such as "500ms", "30s", "5m" or "1h" (got ${describe(item.cooldown)})`);
     }
     cooldownMs = parsed;
   }
   let window: string | undefined;
   if (item.window !== undefined) {
-    if (typeof item.window !== 'string' || item.window.trim() === '') throw invalid('window', `must be a non-empty string (got ${describe(item.window)})`);
+    if (typeof item.window !== 'string' || item.window.trim() === '') return invalid('window', `must be a non-empty string (got ${describe(item.window)})`);
     window = item.window;
   }
 
@@ -258,7 +329,16 @@ function validateRule(
           ? `${checked.reason} ${where}; known features: ${[...known].sort().join(', ')}`
           : `${checked.reason} ${where}`;
     const code: RulesErrorCode = checked.kind === 'syntax' ? 'RULE_SYNTAX' : checked.kind === 'unknown-variable' ? 'RULE_UNKNOWN_VARIABLE' : 'RULE_TYPE';
-    throw new RulesError(`${file}: rule "${name}": condition ${JSON.stringify(condition)}: ${what}`, {
+    // The detail goes with a file position of its own, so it keeps only the column within the condition.
+    const local = describeOffset(condition, checked.offset, undefined);
+    const why =
+      checked.kind === 'syntax'
+        ? `syntax error ${local}: ${checked.reason}`
+        : checked.kind === 'unknown-variable'
+          ? `${checked.reason} ${local}; known features: ${[...known].sort().join(', ')}`
+          : `${checked.reason} ${local}`;
+    return new RulesError(`${file}: rule "${name}": condition ${JSON.stringify(condition)}: ${what}`, {
+      detail: `rule "${name}": condition ${JSON.stringify(condition)}: ${why}`,
       code,
       file,
       rule: name,
