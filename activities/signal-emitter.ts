@@ -61,7 +61,8 @@ export class SignalEmitter {
     if (this.#replayId === undefined) this.#metrics.inferenceEvalSeconds.observe({ adapter: adapter.name }, (performance.now() - began) / 1000);
     if (signals.length === 0) return signals;
     const intervalMs = parseDurationMs(snapshot.interval);
-    if (intervalMs === undefined || intervalMs <= 0) throw new Error(`feature snapshot of ${snapshot.provider}/${snapshot.symbol} has no bar interval (got ${JSON.stringify(snapshot.interval)})`);
+    if (intervalMs === undefined || intervalMs <= 0)
+      throw new Error(`feature snapshot of ${snapshot.provider}/${snapshot.symbol} has no bar interval (got ${JSON.stringify(snapshot.interval)})`);
     return signals.map((signal) => stampSignal(signal, { intervalMs, source: this.#source }));
   }
 

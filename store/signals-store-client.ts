@@ -148,10 +148,7 @@ export class SignalsStoreClient {
 
   /** Signals of one symbol matching `query`, ordered by `ts`, then name, then provider, then interval. */
   async listSignals(query: ListSignalsQuery): Promise<SignalEventV1[]> {
-    let select = this.#db
-      .selectFrom('signals')
-      .select(SIGNAL_COLUMNS)
-      .where('symbol', '=', query.symbol);
+    let select = this.#db.selectFrom('signals').select(SIGNAL_COLUMNS).where('symbol', '=', query.symbol);
     if (query.provider !== undefined) select = select.where('provider', '=', query.provider);
     if (query.name !== undefined) select = select.where('name', '=', query.name);
     if (query.intervalMs !== undefined) select = select.where('interval_ms', '=', query.intervalMs);
@@ -168,11 +165,7 @@ export class SignalsStoreClient {
    * of all), ordered by name. Ties on `ts` go to the provider that sorts first, then the shorter interval.
    */
   async latestPerName(query: LatestPerNameQuery): Promise<SignalEventV1[]> {
-    let select = this.#db
-      .selectFrom('signals')
-      .distinctOn('name')
-      .select(SIGNAL_COLUMNS)
-      .where('symbol', '=', query.symbol);
+    let select = this.#db.selectFrom('signals').distinctOn('name').select(SIGNAL_COLUMNS).where('symbol', '=', query.symbol);
     if (query.provider !== undefined) select = select.where('provider', '=', query.provider);
     if (query.intervalMs !== undefined) select = select.where('interval_ms', '=', query.intervalMs);
     if (query.source !== undefined) select = select.where('source', '=', query.source);

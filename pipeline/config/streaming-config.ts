@@ -685,7 +685,11 @@ const SCHEMA = {
     log_level: { doc: 'DEBUG, INFO, WARNING or ERROR (any case).', format: 'mdp-log-level', default: 'INFO', env: 'LOG_LEVEL' },
   },
   replay: {
-    datasets_file: { doc: 'Catalog of named replay datasets (relative to the config file that names it).', format: 'mdp-path', default: 'configs/datasets.yaml' },
+    datasets_file: {
+      doc: 'Catalog of named replay datasets (relative to the config file that names it).',
+      format: 'mdp-path',
+      default: 'configs/datasets.yaml',
+    },
     stream: { doc: "Base name of a replay's own streams.", format: 'mdp-name', default: 'mdp.replay' },
     chunk_span: { doc: 'Event time one replay chunk (one activity) covers, e.g. 15m.', format: 'mdp-duration', default: '15m' },
   },

@@ -176,11 +176,7 @@ describe('signals store (PostgreSQL integration)', () => {
         }
 
         assert.deepEqual(await migrateToLatest(fresh), ['0005_signals_interval']);
-        const rows = await fresh
-          .selectFrom('signals')
-          .select(['ts', 'score', 'interval_ms', 'source', 'meta', 'adapter'])
-          .orderBy('ts')
-          .execute();
+        const rows = await fresh.selectFrom('signals').select(['ts', 'score', 'interval_ms', 'source', 'meta', 'adapter']).orderBy('ts').execute();
         assert.deepEqual(
           rows.map((row) => ({ second: (row.ts.getTime() - T0) / 1000, score: row.score, interval_ms: row.interval_ms, source: row.source })),
           [
