@@ -1,5 +1,5 @@
 import { readdir } from 'node:fs/promises';
-import { basename, join } from 'node:path';
+import { basename, resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
 import type { IbkrProducerConfig } from '../pipeline/config/index.js';
 import {
@@ -55,7 +55,8 @@ export async function planIbkrBackfill(deps: IbkrBackfillDeps, input: IbkrBackfi
   try {
     registered = await registerBackfillDataset(d.datasetsFile, {
       name: request.dataset,
-      defaultDir: join(d.backfillDir, request.dataset),
+      // backfill_dir is the worker's (relative to its working directory); the catalog holds it relative to itself.
+      defaultDir: resolve(d.backfillDir, request.dataset),
       provider,
       description: `IBKR ${request.bar} ${request.what} bars (mdp dataset fetch ibkr)`,
     });

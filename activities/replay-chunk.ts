@@ -1,7 +1,7 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Bus, BusEntry } from '../pipeline/bus/index.js';
 import type { Bar, StreamEventV1 } from '../pipeline/contracts/index.js';
-import { formatMicros, makeEventId, parseIsoToMicros } from '../pipeline/contracts/index.js';
+import { abortableSleep, formatMicros, makeEventId, parseIsoToMicros } from '../pipeline/contracts/index.js';
 import type { DatasetDefinition } from '../pipeline/datasets/index.js';
 import { openFileDataset } from '../pipeline/datasets/index.js';
 import { routeEvents } from '../pipeline/routing/index.js';
@@ -11,7 +11,7 @@ import { addUpserts } from './counts.js';
 import type { OutcomeTarget } from './entry-outcomes.js';
 import { settleRoutedEvents } from './entry-outcomes.js';
 import { inferChunk } from './replay-inference.js';
-import { replayDataset } from './replay-plan.js';
+import { replayDefinition } from './replay-plan.js';
 import type { ReplayDeps } from './replay-activity.js';
 import { reportFailure } from './shard-consumer.js';
 import { SignalEmitter } from './signal-emitter.js';
@@ -72,19 +72,6 @@ async function readChunk(
   return { events, nextDataMs: await source.nextDataMs(toMs, rangeToMs) };
 }
 
-const sleep = (ms: number, signal: AbortSignal) =>
-  new Promise<void>((done) => {
-    const timer = setTimeout(done, ms);
-    signal.addEventListener(
-      'abort',
-      () => {
-        clearTimeout(timer);
-        done();
-      },
-      { once: true },
-    );
-  });
-
 /**
  * One chunk of a replay: publishes its events (in event-time order) to the chunk's own stream,
  * and its own consumer — a fresh {@link MicroBatcher} with its own watermark, the same windowing,
@@ -101,7 +88,7 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
   const { fromMs, toMs } = input.chunk;
   const stream = `${d.stream}.${replayId}.${fromMs}`;
   const log = deps.log.child({ activity: 'runReplayChunk', replayId, chunk: new Date(fromMs).toISOString(), attempt: ctx.info.attempt });
-  const def = replayDataset(d.datasetsFile, input.dataset);
+  const def = replayDefinition(d.datasetsFile, input.dataset, input.definition);
   const inference = input.inference ?? d.inference?.adapter ?? 'off';
   if (inference !== 'off' && d.inference === undefined) {
     throw ApplicationFailure.nonRetryable(`inference ${inference} requested, but this worker has no inference settings`);
@@ -149,7 +136,8 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
       counts.windows += flushes.length;
       counts.bars += bars.length;
       addUpserts(counts, written);
-      deps.metrics.flushRows.inc({ window_ms: String(windowMs) }, written.inserted + written.updated);
+      // A replay's own counter: the live microbatch_flush_rows measures the live pipeline only.
+      deps.metrics.replayBarsWritten.inc({ window_ms: String(windowMs) }, written.inserted + written.updated);
     };
     const beat = (published: number) => {
       const details: ReplayChunkHeartbeat = {
@@ -174,7 +162,7 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
       if (paced) {
         const batchUs = parseIsoToMicros(batch[0].src_ts) ?? fromMs * 1000;
         const dueMs = started + (batchUs / 1000 - fromMs) / paced;
-        if (dueMs > Date.now()) await sleep(dueMs - Date.now(), ctx.cancellationSignal);
+        if (dueMs > Date.now()) await abortableSleep(dueMs - Date.now(), ctx.cancellationSignal);
       }
       await chunkBus.publish(
         stream,
@@ -202,7 +190,7 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
     if (paced) {
       // The chunk's quiet tail is event time too.
       const endMs = started + (toMs - fromMs) / paced;
-      if (endMs > Date.now()) await sleep(endMs - Date.now(), ctx.cancellationSignal);
+      if (endMs > Date.now()) await abortableSleep(endMs - Date.now(), ctx.cancellationSignal);
     }
     // The chunk ends on a window boundary and holds every event of its windows: all are complete.
     const rest: WindowFlush<BusEntry>[] = [];
@@ -211,7 +199,14 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
     beat(events.length);
     if (inference !== 'off') {
       // After every bar of the chunk is durable: a retried attempt recomputes the same signals.
-      const emitter = new SignalEmitter({ bus: chunkBus, sink: deps.signals, metrics: deps.metrics, signalsStream: d.inference!.signalsStream });
+      // They stay out of the live signals stream unless the replay was asked to publish them.
+      const emitter = new SignalEmitter({
+        bus: chunkBus,
+        sink: deps.signals,
+        metrics: deps.metrics,
+        replayId,
+        ...(input.publishSignals === true ? { signalsStream: d.inference!.signalsStream } : {}),
+      });
       const inferred = await inferChunk(
         {
           kind: inference,

@@ -16,7 +16,7 @@ export interface ReplayInferenceDefaults {
   readonly adapter: 'rules' | 'sklearn' | 'off';
   /** `features.windows`. */
   readonly featureWindows: readonly FeatureWindowSpec[];
-  /** Where live signals go (`bus.redis.signals_stream`): replayed signals are published there too. */
+  /** Where live signals go (`bus.redis.signals_stream`): a replay publishes there only when asked (`publishSignals`). */
   readonly signalsStream: string;
   /** Longest `cooldown` of the rules file, ms (0 without rules); read per chunk, so edits apply. */
   readonly maxRuleCooldownMs: () => number;

@@ -1,7 +1,15 @@
 import { ApplicationFailure } from '@temporalio/activity';
 import { intervalLabel, parseDurationMs } from '../pipeline/contracts/index.js';
 import type { DatasetDefinition } from '../pipeline/datasets/index.js';
-import { DatasetCatalogError, findDataset, loadDatasetCatalog, openFileDataset, parseReplayBound, replayRange } from '../pipeline/datasets/index.js';
+import {
+  DatasetCatalogError,
+  findDataset,
+  loadDatasetCatalog,
+  openFileDataset,
+  parseDatasetDefinition,
+  parseReplayBound,
+  replayRange,
+} from '../pipeline/datasets/index.js';
 import type { Logger } from '../pipeline/telemetry/index.js';
 import type { ReplayPlan, ReplayPlanInput } from './types.js';
 
@@ -20,6 +28,21 @@ export function replayDataset(datasetsFile: string, name: string): DatasetDefini
   }
 }
 
+/**
+ * The dataset a replay reads: the definition its starter resolved and carried in the input (so the
+ * CLI and the worker cannot read different files), checked; else the one named in the worker's
+ * datasets file (a replay started with just a name, e.g. from the Web UI).
+ */
+export function replayDefinition(datasetsFile: string, name: string, carried: unknown): DatasetDefinition {
+  if (carried === undefined) return replayDataset(datasetsFile, name);
+  try {
+    return parseDatasetDefinition(name, carried, 'input.definition', undefined);
+  } catch (err) {
+    if (err instanceof DatasetCatalogError) nonRetryable(err);
+    throw err;
+  }
+}
+
 /** What planning needs from the worker's config. */
 export interface ReplayPlanDefaults {
   readonly datasetsFile: string;
@@ -32,7 +55,7 @@ export interface ReplayPlanDefaults {
  * (for file datasets) the events and chunks holding data. Bad input fails without retry.
  */
 export async function planReplay(d: ReplayPlanDefaults, log: Logger, input: ReplayPlanInput): Promise<ReplayPlan> {
-  const def = replayDataset(d.datasetsFile, input.dataset);
+  const def = replayDefinition(d.datasetsFile, input.dataset, input.definition);
   const fromMs = parseReplayBound(input.from);
   const toMs = parseReplayBound(input.to);
   if (fromMs === undefined) nonRetryable(new Error(`from must be a date (2025-10-01) or an ISO-8601 timestamp with zone (got ${JSON.stringify(input.from)})`));
@@ -52,7 +75,7 @@ export async function planReplay(d: ReplayPlanDefaults, log: Logger, input: Repl
       new Error(`dataset ${def.name} re-aggregates ${def.provider} ${def.interval} bars into the same rows; set as_provider or replay with another window`),
     );
   }
-  const base = { dataset: def.name, format: def.format, ...range, interval: intervalLabel(windowMs) };
+  const base = { dataset: def.name, format: def.format, ...range, interval: intervalLabel(windowMs), definition: def };
   if (def.format === 'store') {
     const chunksTotal = Math.ceil((range.toMs - range.fromMs) / range.chunkSpanMs);
     return { ...base, eventsTotal: null, chunksTotal, firstDataMs: range.fromMs, skippedLines: 0, skippedSample: [] };

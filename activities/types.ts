@@ -5,6 +5,10 @@
  */
 
 import type { ConsumerRole } from '../pipeline/contracts/index.js';
+import type { DatasetDefinition } from '../pipeline/datasets/index.js';
+
+// Replay inputs carry a dataset definition; workflows may import types from here only.
+export type { DatasetDefinition };
 
 /** Input of one micro-batch shard consumer (`streamConsumerWorkflow` with role `microbatch`). */
 export interface MicroBatchInput {
@@ -206,6 +210,8 @@ export interface ReplayPlanInput {
   readonly to: string;
   readonly chunkSpan?: string;
   readonly windowMs?: number;
+  /** The dataset as the starter resolved it (absolute paths); absent: looked up in the worker's datasets file. */
+  readonly definition?: DatasetDefinition;
 }
 
 /** The effective plan of a replay (range widened to whole windows, chunk span a multiple of the window). */
@@ -218,6 +224,8 @@ export interface ReplayPlan {
   readonly chunkSpanMs: number;
   /** Bar interval label the replay writes, e.g. `2s`. */
   readonly interval: string;
+  /** The dataset the chunks read (absent in plans made before it was carried: chunks look it up by name). */
+  readonly definition?: DatasetDefinition;
   /** Events in the range (null when unknown up front: store datasets). */
   readonly eventsTotal: number | null;
   /** Chunks holding data (all chunks of the range for store datasets). */
@@ -234,6 +242,10 @@ export type ReplayCounts = Omit<MicroBatchCounts, 'forcedFlushes' | 'redelivered
 
 export interface ReplayChunkInput {
   readonly dataset: string;
+  /** The dataset to read, from the plan; absent: looked up by name in the worker's datasets file. */
+  readonly definition?: DatasetDefinition;
+  /** Publish the chunk's signals to the live signals stream too (marked `meta.source` `replay:<id>`); default false. */
+  readonly publishSignals?: boolean;
   readonly chunk: { readonly fromMs: number; readonly toMs: number };
   readonly range: { readonly fromMs: number; readonly toMs: number; readonly windowMs: number; readonly chunkSpanMs: number };
   /** Event-time speed-up over the wall clock (e.g. 60 = one minute per second); omit for as fast as possible. */

@@ -110,15 +110,16 @@ async function snapshotReadiness(
 async function barToSignal(
   db: Kysely<Database>,
   provider: string,
-  interval: string,
+  windowMs: number,
 ): Promise<{ rows: number; byName: Record<string, number>; exact: BarToSignal | undefined }> {
   const rows = await db
     .selectFrom('signals as s')
     .leftJoin('bars_ohlcv as b', (join) =>
-      join.onRef('b.provider', '=', 's.provider').onRef('b.symbol', '=', 's.symbol').onRef('b.ts', '=', 's.ts').on('b.interval', '=', interval),
+      join.onRef('b.provider', '=', 's.provider').onRef('b.symbol', '=', 's.symbol').onRef('b.ts', '=', 's.ts').on('b.interval', '=', intervalLabel(windowMs)),
     )
     .select(['s.name', 's.updated_at as signal_at', 'b.updated_at as bar_at'])
     .where('s.provider', '=', provider)
+    .where('s.interval_ms', '=', windowMs)
     .execute();
   const byName: Record<string, number> = {};
   for (const row of rows) byName[row.name] = (byName[row.name] ?? 0) + 1;
@@ -152,7 +153,7 @@ export interface RunReadback {
 export async function readBack(adapter: 'rules' | 'sklearn' | 'off', plan: RunPlan, { db, bus }: RunServices, liveFromMs: number): Promise<RunReadback> {
   const { tag, windowMs, inferenceOn, featureStreams } = plan;
   const { rows: bars, exact } = await exactLatency(db, tag, windowMs, liveFromMs);
-  const signals = inferenceOn ? await barToSignal(db, tag, intervalLabel(windowMs)) : undefined;
+  const signals = inferenceOn ? await barToSignal(db, tag, windowMs) : undefined;
   const featuresStreamLength = (await Promise.all(featureStreams.map((stream) => bus.length(stream)))).reduce((acc, n) => acc + n, 0);
   const readiness = await snapshotReadiness(
     bus,

@@ -10,7 +10,7 @@
  *   mdp stream infer       [--config F] --adapter rules|sklearn [--model models/x.onnx]
  *   mdp stream tail        [--config F] --topic mdp.events [--limit 50]
  *   mdp stream drain       [--config F]                 stop producer and consumers cleanly
- *   mdp stream replay      [--config F] --dataset NAME --from D --to D [--chunk-span 15m] [--speed N] | --follow ID
+ *   mdp stream replay      [--config F] --dataset NAME --from D --to D [--window 2s] [--chunk-span 15m] [--speed N] [--publish-signals] [--wait-for-worker 10s] | --follow ID
  *   mdp model reload       [--config F] --path models/x.onnx [--reference F]   validate, then switch inference consumers
  *   mdp dataset ls         [--config F]
  *   mdp dataset generate   [--config F] NAME --date YYYY-MM-DD
@@ -56,7 +56,8 @@ import { dlqList, dlqRedrive, dlqShow } from './dlq-command.js';
 import { barsExport, barsGaps } from './bars-command.js';
 import { up } from './up-command.js';
 import { down } from './down-command.js';
-import { followReplay, startReplay } from './replay-command.js';
+import { followReplay, replayInputFromFlags, startReplayWorkflow, waitForWorker } from './replay-command.js';
+import { ReplayInputError } from './replay-input-error.js';
 import { generateDataset, listDatasets } from './dataset-command.js';
 import { backfillInputFromFlags, followBackfill, startBackfill } from './fetch-command.js';
 import { BackfillInputError } from '../pipeline/producers/ibkr/index.js';
@@ -100,8 +101,9 @@ const USAGE = `usage: mdp <command> [options]
   stream infer          --adapter rules|sklearn [--model PATH.onnx]
   stream tail           --topic TOPIC [--limit 50]
   stream drain          stop the producers and micro-batch workflows cleanly
-  stream replay         --dataset NAME --from 2025-10-01 --to 2025-10-02 [--chunk-span 15m] [--speed N]
-                        (progress until done; Ctrl-C detaches) | --follow WORKFLOW_ID to reattach
+  stream replay         --dataset NAME --from 2025-10-01 --to 2025-10-02 [--window 2s] [--chunk-span 15m] [--speed N]
+                        [--publish-signals] [--wait-for-worker 10s]   (progress until done; Ctrl-C detaches)
+                        | --follow WORKFLOW_ID to reattach
   model reload          --path models/NAME.onnx [--reference F]   validate the model, then switch the
                         inference consumers to it (a rejected model changes nothing; exit 1 with the reason)
   dataset ls            the datasets of configs/datasets.yaml
@@ -196,6 +198,8 @@ async function run(argv: string[]): Promise<number> {
       from: { type: 'string' },
       to: { type: 'string' },
       'chunk-span': { type: 'string' },
+      'publish-signals': { type: 'boolean', default: false },
+      'wait-for-worker': { type: 'string' },
       speed: { type: 'string' },
       follow: { type: 'string' },
       date: { type: 'string' },
@@ -317,22 +321,17 @@ async function run(argv: string[]): Promise<number> {
       return 0;
     }
     case 'stream replay': {
+      // Every option is checked before anything connects: a bad one starts nothing (exit 2).
+      const replay = values.follow === undefined ? replayInputFromFlags(config, values) : undefined;
       const controller = new AbortController();
       const detach = () => controller.abort();
       process.once('SIGINT', detach);
       try {
         return await withTemporal(config, async (client) => {
-          let workflowId = values.follow;
-          if (workflowId === undefined) {
-            if (!values.dataset || !values.from || !values.to)
-              throw new UsageError('stream replay needs --dataset NAME --from DATE --to DATE (or --follow WORKFLOW_ID)');
-            const started = await startReplay(client, config, {
-              dataset: values.dataset,
-              from: values.from,
-              to: values.to,
-              chunkSpan: values['chunk-span'],
-              speed: intOption('speed', values.speed),
-            });
+          let workflowId = values.follow ?? '';
+          if (replay !== undefined) {
+            await waitForWorker(client, config, replay.waitForWorkerMs);
+            const started = await startReplayWorkflow(client, config, replay);
             workflowId = started.workflowId;
             out(`${workflowId}: ${started.started ? 'started' : 'already running (following it)'}\n`);
           }
@@ -518,7 +517,12 @@ run(process.argv.slice(2)).then(
       console.error(`mdp deploy: ${err.message}`);
       process.exit(1);
     }
-    if (err instanceof UsageError || err instanceof OptionError || (err as { code?: string } | undefined)?.code?.startsWith('ERR_PARSE_ARGS')) {
+    if (
+      err instanceof UsageError ||
+      err instanceof OptionError ||
+      err instanceof ReplayInputError ||
+      (err as { code?: string } | undefined)?.code?.startsWith('ERR_PARSE_ARGS')
+    ) {
       console.error(`mdp: ${(err as Error).message}`);
       process.exit(2);
     }

@@ -1,5 +1,6 @@
 import type { Client } from '@temporalio/client';
 import { WorkflowNotFoundError } from '@temporalio/client';
+import { abortableSleep } from '../pipeline/contracts/index.js';
 
 // Written the same way by the workflows' current details; kept importable from here for the commands.
 export { formatDuration } from '../pipeline/contracts/index.js';
@@ -80,16 +81,6 @@ export async function followWorkflow<P>(
     } catch {
       show(`waiting for a worker to pick up the ${format.noun}…`);
     }
-    await new Promise<void>((done) => {
-      const timer = setTimeout(done, options.everyMs ?? 500);
-      options.signal?.addEventListener(
-        'abort',
-        () => {
-          clearTimeout(timer);
-          done();
-        },
-        { once: true },
-      );
-    });
+    await abortableSleep(options.everyMs ?? 500, options.signal);
   }
 }

@@ -4,7 +4,7 @@ import type { ProducerInput } from '../activities/types.js';
 import { shardOf, shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { busNames } from '../pipeline/config/index.js';
-import { formatCount, formatSpan, parseDurationMs } from '../pipeline/contracts/index.js';
+import { formatCount, formatSpan, intervalLabel, parseDurationMs } from '../pipeline/contracts/index.js';
 import type { HistoricalBarSize, HistoricalWhatToShow } from '../pipeline/producers/ibkr/index.js';
 import { backfillProvider, defaultBackfillDataset, planIbkrFeed } from '../pipeline/producers/ibkr/index.js';
 import type { IbkrBackfillWorkflowInput, MdpLabels, ModelReloadInput, ReplayWorkflowInput, StreamConsumerInput } from '../workflows/index.js';
@@ -141,6 +141,7 @@ export function replayLegibility(config: StreamingConfig, input: ReplayWorkflowI
     details: [
       `Dataset \`${input.dataset}\` of \`${config.replay.datasets_file}\`, from ${input.from} (inclusive) to ${input.to} (exclusive).`,
       `Chunks of ${input.chunkSpan ?? config.replay.chunk_span} event time, ${input.speed ? `${input.speed}× the recorded pace` : 'as fast as possible'}; each chunk’s activity is summarised by its time range in New York time.`,
+      `Bars of ${intervalLabel(input.windowMs ?? config.micro_batch.window_ms)}; signals stored as \`replay:<workflow id>\`${input.publishSignals ? ' and published to the live signals stream' : ', not published to the live signals stream'}.`,
     ].join('\n\n'),
   };
 }

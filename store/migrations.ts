@@ -112,6 +112,62 @@ const shardPositions: Migration = {
   },
 };
 
+/** `bars_ohlcv.interval` label (`500ms`, `2s`, `1m`, `1h`) as ms in SQL; null for any other form. */
+const intervalLabelMs = (label: string) =>
+  sql.raw(`CASE
+        WHEN ${label} ~ '^[0-9]+ms$' THEN left(${label}, -2)::int
+        WHEN ${label} ~ '^[0-9]+s$'  THEN left(${label}, -1)::int * 1000
+        WHEN ${label} ~ '^[0-9]+m$'  THEN left(${label}, -1)::int * 60000
+        WHEN ${label} ~ '^[0-9]+h$'  THEN left(${label}, -1)::int * 3600000
+      END`);
+
+/** `micro_batch.window_ms`'s default: the live bar interval when a row's own cannot be found. */
+const DEFAULT_WINDOW_MS = 2000;
+
+/**
+ * `signals` gains the bar interval in its key, (provider, symbol, name, interval_ms, ts), so
+ * replaying one provider at several windows no longer overwrites signals, and a `source` column
+ * (`live` or `replay:<workflow id>`, copied from `meta.source` like `adapter`).
+ *
+ * Existing rows are kept. Their interval is the bar they were computed on, found in `bars_ohlcv`
+ * at the signal's (provider, symbol, ts): the only interval with a bar there; when several have
+ * one (a 2 s bar start is also a 1 s bar start), the live default 2 s if among them, else the
+ * shortest; when none does (bars deleted), the default 2 s. Their source is `unknown`: before
+ * this migration replays wrote into the same table as live inference, indistinguishably.
+ */
+const signalsInterval: Migration = {
+  async up(db: Kysely<unknown>): Promise<void> {
+    await sql`ALTER TABLE signals ADD COLUMN interval_ms integer, ADD COLUMN source text`.execute(db);
+    await sql`
+      UPDATE signals s SET
+        source = 'unknown',
+        interval_ms = COALESCE(
+          (SELECT c.ms FROM (
+             SELECT ${intervalLabelMs('b."interval"')} AS ms FROM bars_ohlcv b
+             WHERE b.provider = s.provider AND b.symbol = s.symbol AND b.ts = s.ts) c
+           WHERE c.ms IS NOT NULL
+           ORDER BY (c.ms = ${DEFAULT_WINDOW_MS}) DESC, c.ms
+           LIMIT 1),
+          ${DEFAULT_WINDOW_MS})`.execute(db);
+    await sql`ALTER TABLE signals ALTER COLUMN interval_ms SET NOT NULL, ALTER COLUMN source SET NOT NULL`.execute(db);
+    await sql`ALTER TABLE signals DROP CONSTRAINT signals_pkey`.execute(db);
+    await sql`ALTER TABLE signals ADD PRIMARY KEY (provider, symbol, name, interval_ms, ts)`.execute(db);
+    // Serves "replay X's signals" and "only live signals" without a JSON path.
+    await sql`CREATE INDEX signals_source_idx ON signals (source)`.execute(db);
+  },
+  async down(db: Kysely<unknown>): Promise<void> {
+    // Back to one row per (provider, symbol, name, ts): the most recently written interval wins.
+    await sql`
+      DELETE FROM signals s USING signals t
+      WHERE s.provider = t.provider AND s.symbol = t.symbol AND s.name = t.name AND s.ts = t.ts
+        AND (s.updated_at, s.interval_ms) < (t.updated_at, t.interval_ms)`.execute(db);
+    await sql`DROP INDEX signals_source_idx`.execute(db);
+    await sql`ALTER TABLE signals DROP CONSTRAINT signals_pkey`.execute(db);
+    await sql`ALTER TABLE signals ADD PRIMARY KEY (provider, symbol, name, ts)`.execute(db);
+    await sql`ALTER TABLE signals DROP COLUMN interval_ms, DROP COLUMN source`.execute(db);
+  },
+};
+
 /**
  * Turns `table` into a TimescaleDB hypertable on `ts` when the extension is available on the
  * server; does nothing otherwise.
@@ -139,6 +195,7 @@ export const MIGRATIONS: Readonly<Record<string, Migration>> = Object.freeze({
   '0002_job_runs': jobRuns,
   '0003_signals': signals,
   '0004_shard_positions': shardPositions,
+  '0005_signals_interval': signalsInterval,
 });
 
 /** Serves {@link MIGRATIONS} from code, so the compiled `dist/` needs no migration files on disk. */

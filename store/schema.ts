@@ -40,11 +40,13 @@ export interface JobRunsTable {
   meta: ColumnType<Record<string, unknown>, string | undefined, string>;
 }
 
-/** `signals`: one row per (provider, symbol, name, ts); see migration `0003_signals`. */
+/** `signals`: one row per (provider, symbol, name, interval_ms, ts); see migrations `0003_signals`, `0005_signals_interval`. */
 export interface SignalsTable {
   provider: string;
   symbol: string;
   name: string;
+  /** Length in ms of the bars that fired the signal (`meta.interval_ms`). */
+  interval_ms: number;
   /** Start of the bar that fired the signal. Written as a `Date` or an ISO-8601 string. */
   ts: ColumnType<Date, Date | string, Date | string>;
   value: number;
@@ -55,6 +57,8 @@ export interface SignalsTable {
   adapter: string;
   /** Copy of `meta.model_version` (or `meta.rule_version`), `null` when neither is set. */
   model_version: string | null;
+  /** Copy of `meta.source`: `live`, `replay:<workflow id>`, or `unknown` for rows older than `0005`. */
+  source: string;
   updated_at: ColumnType<Date, Date | string | undefined, Date | string>;
 }
 

@@ -1,6 +1,6 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import { formatMicros, parseIsoToMicros } from '../pipeline/contracts/index.js';
+import { formatMicros, LIVE_SOURCE, parseIsoToMicros } from '../pipeline/contracts/index.js';
 import type { SignalEventV1, SignalMeta, UpsertCounts } from '../pipeline/contracts/index.js';
 import type { StoreClientOptions, WriteObserver } from './bars-store-client.js';
 import type { Database } from './schema.js';
@@ -12,6 +12,10 @@ export interface ListSignalsQuery {
   readonly symbol: string;
   /** Every signal name when omitted. */
   readonly name?: string;
+  /** Bars of this length only (ms); every interval when omitted. */
+  readonly intervalMs?: number;
+  /** `live`, `replay:<workflow id>`, …; every source when omitted. */
+  readonly source?: string;
   /** Inclusive lower bound on the signal's `ts`, epoch ms. */
   readonly fromMs?: number;
   /** Exclusive upper bound on the signal's `ts`, epoch ms. */
@@ -25,6 +29,10 @@ export interface LatestPerNameQuery {
   /** Every provider when omitted (the newest signal of a name wins whichever provider sent it). */
   readonly provider?: string;
   readonly symbol: string;
+  /** Bars of this length only (ms); every interval when omitted. */
+  readonly intervalMs?: number;
+  /** `live`, `replay:<workflow id>`, …; every source when omitted. */
+  readonly source?: string;
 }
 
 const SIGNALS_TABLE = 'signals';
@@ -34,6 +42,8 @@ interface SignalRow {
   provider: string;
   symbol: string;
   name: string;
+  interval_ms: number;
+  source: string;
   ts_us: string;
   value: number;
   score: number;
@@ -42,7 +52,7 @@ interface SignalRow {
 
 /**
  * Reads and idempotently writes v1 signal events (spec §3.2) in `signals`, keyed by
- * (provider, symbol, name, ts). The caller owns `db`; the client holds no connection of its own.
+ * (provider, symbol, name, interval_ms, ts): `meta.interval_ms`, the bars' length, is part of the key. The caller owns `db`; the client holds no connection of its own.
  *
  * Timestamps keep microsecond precision end to end: reads render `ts` without a fraction when it
  * falls on a whole second (`2025-10-24T14:02:02Z`, the contract's form), with milliseconds when it
@@ -65,14 +75,15 @@ export class SignalsStoreClient {
   /**
    * Inserts new signals and rewrites changed ones in one SQL statement whatever the batch size;
    * identical rows are left untouched (re-delivered signals cost no writes). `meta` is stored
-   * whole as jsonb, and its `adapter` and `model_version` (or `rule_version`) are also copied to
-   * their own columns. Signals repeating a key within one call are collapsed, the last one winning.
+   * whole as jsonb, and its `adapter`, `model_version` (or `rule_version`), `interval_ms` and
+   * `source` (default `live`) are also copied to their own columns. Signals repeating a key within one call are collapsed, the last one winning.
    *
    * The counts add up to `signals.length`: `inserted` new keys, `updated` keys whose value, score
    * or meta changed, and `unchanged` for the rest (identical rows, and signals superseded within
    * the call).
    *
-   * @throws {RangeError} when a signal's `ts` is not an ISO-8601 timestamp; nothing is written.
+   * @throws {RangeError} when a signal's `ts` is not an ISO-8601 timestamp or its `meta.interval_ms`
+   * not a positive integer; nothing is written.
    */
   async upsertSignals(signals: readonly SignalEventV1[]): Promise<UpsertCounts> {
     if (signals.length === 0) return { inserted: 0, updated: 0, unchanged: 0 };
@@ -87,6 +98,8 @@ export class SignalsStoreClient {
     const meta = new Array<string>(n);
     const adapter = new Array<string>(n);
     const modelVersion = new Array<string | null>(n);
+    const intervalMs = new Array<number>(n);
+    const source = new Array<string>(n);
     for (let i = 0; i < n; i++) {
       const { signal, tsMicros } = rows[i];
       provider[i] = signal.provider;
@@ -100,9 +113,11 @@ export class SignalsStoreClient {
       meta[i] = JSON.stringify(signal.meta);
       adapter[i] = signal.meta.adapter;
       modelVersion[i] = modelVersionOf(signal.meta);
+      intervalMs[i] = rows[i].intervalMs;
+      source[i] = typeof signal.meta.source === 'string' ? signal.meta.source : LIVE_SOURCE;
     }
 
-    // One array parameter per column keeps the bind count at 9 for any batch size. `xmax = 0`
+    // One array parameter per column keeps the bind count at 11 for any batch size. `xmax = 0`
     // marks a freshly inserted row; rows skipped by the WHERE are not returned and count as
     // unchanged. jsonb compares by value, so a meta with its keys in another order is unchanged.
     const started = performance.now();
@@ -110,15 +125,15 @@ export class SignalsStoreClient {
       rows: [written],
     } = await sql<{ inserted: number; updated: number }>`
       WITH written AS (
-        INSERT INTO signals AS s (provider, symbol, name, ts, value, score, meta, adapter, model_version)
+        INSERT INTO signals AS s (provider, symbol, name, interval_ms, ts, value, score, meta, adapter, model_version, source)
         SELECT * FROM unnest(
-          ${provider}::text[], ${symbol}::text[], ${name}::text[], ${ts}::timestamptz[],
-          ${value}::float8[], ${score}::float8[], ${meta}::jsonb[], ${adapter}::text[], ${modelVersion}::text[])
-        ON CONFLICT (provider, symbol, name, ts) DO UPDATE SET
+          ${provider}::text[], ${symbol}::text[], ${name}::text[], ${intervalMs}::int4[], ${ts}::timestamptz[],
+          ${value}::float8[], ${score}::float8[], ${meta}::jsonb[], ${adapter}::text[], ${modelVersion}::text[], ${source}::text[])
+        ON CONFLICT (provider, symbol, name, interval_ms, ts) DO UPDATE SET
           value = excluded.value, score = excluded.score, meta = excluded.meta,
-          adapter = excluded.adapter, model_version = excluded.model_version, updated_at = now()
-        WHERE (s.value, s.score, s.meta, s.adapter, s.model_version)
-          IS DISTINCT FROM (excluded.value, excluded.score, excluded.meta, excluded.adapter, excluded.model_version)
+          adapter = excluded.adapter, model_version = excluded.model_version, source = excluded.source, updated_at = now()
+        WHERE (s.value, s.score, s.meta, s.adapter, s.model_version, s.source)
+          IS DISTINCT FROM (excluded.value, excluded.score, excluded.meta, excluded.adapter, excluded.model_version, excluded.source)
         RETURNING (xmax = 0) AS inserted
       )
       SELECT count(*) FILTER (WHERE inserted)::int4 AS inserted,
@@ -131,33 +146,30 @@ export class SignalsStoreClient {
     return { inserted, updated, unchanged: signals.length - inserted - updated };
   }
 
-  /** Signals of one symbol matching `query`, ordered by `ts`, then name, then provider. */
+  /** Signals of one symbol matching `query`, ordered by `ts`, then name, then provider, then interval. */
   async listSignals(query: ListSignalsQuery): Promise<SignalEventV1[]> {
-    let select = this.#db
-      .selectFrom('signals')
-      .select(['provider', 'symbol', 'name', tsMicrosColumn, 'value', 'score', 'meta'])
-      .where('symbol', '=', query.symbol);
+    let select = this.#db.selectFrom('signals').select(SIGNAL_COLUMNS).where('symbol', '=', query.symbol);
     if (query.provider !== undefined) select = select.where('provider', '=', query.provider);
     if (query.name !== undefined) select = select.where('name', '=', query.name);
+    if (query.intervalMs !== undefined) select = select.where('interval_ms', '=', query.intervalMs);
+    if (query.source !== undefined) select = select.where('source', '=', query.source);
     if (query.fromMs !== undefined) select = select.where('ts', '>=', new Date(query.fromMs));
     if (query.toMs !== undefined) select = select.where('ts', '<', new Date(query.toMs));
-    select = select.orderBy('ts').orderBy('name').orderBy('provider');
+    select = select.orderBy('ts').orderBy('name').orderBy('provider').orderBy('interval_ms');
     if (query.limit !== undefined) select = select.limit(query.limit);
     return (await select.execute()).map(toSignal);
   }
 
   /**
-   * The newest signal of each name for one symbol (of one provider, or of all), ordered by name.
-   * Ties on `ts` across providers go to the provider that sorts first.
+   * The newest signal of each name for one symbol (of one provider, or of all; of one interval, or
+   * of all), ordered by name. Ties on `ts` go to the provider that sorts first, then the shorter interval.
    */
   async latestPerName(query: LatestPerNameQuery): Promise<SignalEventV1[]> {
-    let select = this.#db
-      .selectFrom('signals')
-      .distinctOn('name')
-      .select(['provider', 'symbol', 'name', tsMicrosColumn, 'value', 'score', 'meta'])
-      .where('symbol', '=', query.symbol);
+    let select = this.#db.selectFrom('signals').distinctOn('name').select(SIGNAL_COLUMNS).where('symbol', '=', query.symbol);
     if (query.provider !== undefined) select = select.where('provider', '=', query.provider);
-    const rows = await select.orderBy('name').orderBy('ts', 'desc').orderBy('provider').execute();
+    if (query.intervalMs !== undefined) select = select.where('interval_ms', '=', query.intervalMs);
+    if (query.source !== undefined) select = select.where('source', '=', query.source);
+    const rows = await select.orderBy('name').orderBy('ts', 'desc').orderBy('provider').orderBy('interval_ms').execute();
     return rows.map(toSignal);
   }
 
@@ -178,6 +190,9 @@ export class SignalsStoreClient {
  */
 const tsMicrosColumn = sql<string>`(extract(epoch from ts) * 1000000)::int8`.as('ts_us');
 
+/** What the reads select: the key, the values, and the columns that {@link toSignal} puts back into `meta`. */
+const SIGNAL_COLUMNS = ['provider', 'symbol', 'name', 'interval_ms', 'source', tsMicrosColumn, 'value', 'score', 'meta'] as const;
+
 function toSignal(row: SignalRow): SignalEventV1 {
   return {
     ver: 1,
@@ -188,7 +203,8 @@ function toSignal(row: SignalRow): SignalEventV1 {
     value: row.value,
     score: row.score,
     // Written from a SignalMeta by upsertSignals; the table is only written through this client.
-    meta: row.meta as SignalMeta,
+    // The key's interval and the source are the columns' (rows older than 0005 lack them in meta).
+    meta: { ...(row.meta as SignalMeta), interval_ms: row.interval_ms, source: row.source },
   };
 }
 
@@ -212,15 +228,21 @@ function modelVersionOf(meta: SignalMeta): string | null {
  * rejects an upsert that would touch the same row twice. The key uses the parsed instant, so
  * `…02Z` and `…02.000Z` are one key, as they are one row.
  */
-function lastPerKey(signals: readonly SignalEventV1[]): ReadonlyArray<{ signal: SignalEventV1; tsMicros: number }> {
-  const byKey = new Map<string, { signal: SignalEventV1; tsMicros: number }>();
+function lastPerKey(signals: readonly SignalEventV1[]): ReadonlyArray<{ signal: SignalEventV1; tsMicros: number; intervalMs: number }> {
+  const byKey = new Map<string, { signal: SignalEventV1; tsMicros: number; intervalMs: number }>();
   for (const [index, signal] of signals.entries()) {
     const tsMicros = parseIsoToMicros(signal.ts);
     if (tsMicros === undefined) {
       throw new RangeError(`signal ${index} (${signal.provider}/${signal.symbol}/${signal.name}) has an invalid ts: ${JSON.stringify(signal.ts)}`);
     }
+    const intervalMs = signal.meta.interval_ms;
+    if (typeof intervalMs !== 'number' || !Number.isSafeInteger(intervalMs) || intervalMs <= 0 || intervalMs > 2 ** 31 - 1) {
+      throw new RangeError(
+        `signal ${index} (${signal.provider}/${signal.symbol}/${signal.name}) has no valid meta.interval_ms, the bar length in ms its key needs (got ${JSON.stringify(intervalMs)})`,
+      );
+    }
     // NUL cannot occur in PostgreSQL text, so it cannot make two different keys collide.
-    byKey.set(`${signal.provider}\0${signal.symbol}\0${signal.name}\0${tsMicros}`, { signal, tsMicros });
+    byKey.set(`${signal.provider}\0${signal.symbol}\0${signal.name}\0${intervalMs}\0${tsMicros}`, { signal, tsMicros, intervalMs });
   }
   return [...byKey.values()];
 }

@@ -18,7 +18,7 @@ import type { Activities } from '../activities/index.js';
 import { AUDIT_FINISH_OPTIONS } from './activity-options.js';
 import { chunkedDetails, chunkRange, countOf, showDetails } from './current-details.js';
 import { rootMessage } from './definitions.js';
-import type { ReplayChunkResult, ReplayCounts as ChunkCounts, ReplayInferenceCounts, ReplayPlan } from '../activities/types.js';
+import type { DatasetDefinition, ReplayChunkResult, ReplayCounts as ChunkCounts, ReplayInferenceCounts, ReplayPlan } from '../activities/types.js';
 
 /** Bars, and the features/signals computed from them when inference is enabled. */
 type ReplayCounts = ChunkCounts & ReplayInferenceCounts;
@@ -45,8 +45,13 @@ const { finishReplayAudit } = proxyActivities<Activities>(AUDIT_FINISH_OPTIONS);
  *   --input '{"dataset":"spy_1day_history","from":"2025-10-01","to":"2025-10-02"}'`.
  */
 export interface ReplayWorkflowInput {
-  /** A dataset named in the worker's `replay.datasets_file`. */
+  /** A dataset named in the worker's `replay.datasets_file` (or, with `definition`, the name of that definition). */
   readonly dataset: string;
+  /**
+   * The dataset itself, as `mdp stream replay` resolves it from its datasets file: format, absolute
+   * path(s), provider, symbols. Omitted: the worker looks `dataset` up in its own datasets file.
+   */
+  readonly definition?: DatasetDefinition;
   /** Start, inclusive: a date (`2025-10-01`, UTC midnight) or an ISO-8601 timestamp with zone. */
   readonly from: string;
   /** End, exclusive, same forms. */
@@ -55,8 +60,13 @@ export interface ReplayWorkflowInput {
   readonly chunkSpan?: string;
   /** Event-time speed-up over the wall clock (60 = a minute per second); omit for as fast as possible. */
   readonly speed?: number;
-  /** Window length of the bars (default `micro_batch.window_ms`, i.e. the live bars). */
+  /** Window length of the bars in ms (default `micro_batch.window_ms`, i.e. the live bars); bars and signals are keyed by it. */
   readonly windowMs?: number;
+  /**
+   * Also publish the replay's signals to the live signals stream (`bus.*.signals_stream`), marked
+   * `meta.source` = `replay:<workflow id>`. Default false: they are only stored (with that source).
+   */
+  readonly publishSignals?: boolean;
   /** Features and signals for the replayed bars: `rules`, `sklearn` or `off` (default: as configured for live). */
   readonly inference?: 'rules' | 'sklearn' | 'off';
   /** Set by the workflow when it continues as new; leave unset when starting. */
@@ -193,7 +203,14 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
 
   try {
     if (!plan) {
-      plan = await planReplay({ dataset: input.dataset, from: input.from, to: input.to, chunkSpan: input.chunkSpan, windowMs: input.windowMs });
+      plan = await planReplay({
+        dataset: input.dataset,
+        from: input.from,
+        to: input.to,
+        chunkSpan: input.chunkSpan,
+        windowMs: input.windowMs,
+        ...(input.definition !== undefined ? { definition: input.definition } : {}),
+      });
       upsertMemo({
         range: `${new Date(plan.fromMs).toISOString()} .. ${new Date(plan.toMs).toISOString()}`,
         chunksTotal: plan.chunksTotal,
@@ -211,6 +228,7 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
           toMs: plan.toMs,
           windowMs: plan.windowMs,
           chunkSpanMs: plan.chunkSpanMs,
+          publishSignals: input.publishSignals === true,
           workflowRunId: info.runId,
         },
       });
@@ -231,6 +249,8 @@ export async function replayWorkflow(input: ReplayWorkflowInput): Promise<Replay
       show();
       const result: ReplayChunkResult = await runReplayChunk(range)({
         dataset: input.dataset,
+        ...(plan.definition !== undefined ? { definition: plan.definition } : {}),
+        ...(input.publishSignals === true ? { publishSignals: true } : {}),
         chunk: currentChunk,
         range: { fromMs: plan.fromMs, toMs: plan.toMs, windowMs: plan.windowMs, chunkSpanMs: plan.chunkSpanMs },
         ...(input.speed !== undefined ? { speed: input.speed } : {}),

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { dirname, resolve } from 'node:path';
 import convict from 'convict';
 import { CORE_SCHEMA, YAMLException, load as parseYaml } from 'js-yaml';
 import { EVENT_FIELD_LIMITS, parseDurationMs } from '../contracts/index.js';
@@ -202,7 +202,11 @@ export interface DeploymentConfig {
 
 /** `replay`: historical replays (`mdp stream replay`, `replayWorkflow`). */
 export interface ReplayConfig {
-  /** Catalog of named datasets (`configs/datasets.yaml`). */
+  /**
+   * Catalog of named datasets, absolute once loaded: as written in a config file, relative to that
+   * file (`datasets.yaml` beside `configs/streaming.yaml`); from env, overrides or the default
+   * (`configs/datasets.yaml`), relative to the working directory.
+   */
   readonly datasets_file: string;
   /** Base name of a replay's own streams: `<stream>.<workflow id>.<chunk start ms>`. */
   readonly stream: string;
@@ -681,7 +685,11 @@ const SCHEMA = {
     log_level: { doc: 'DEBUG, INFO, WARNING or ERROR (any case).', format: 'mdp-log-level', default: 'INFO', env: 'LOG_LEVEL' },
   },
   replay: {
-    datasets_file: { doc: 'Catalog of named replay datasets.', format: 'mdp-path', default: 'configs/datasets.yaml' },
+    datasets_file: {
+      doc: 'Catalog of named replay datasets (relative to the config file that names it).',
+      format: 'mdp-path',
+      default: 'configs/datasets.yaml',
+    },
     stream: { doc: "Base name of a replay's own streams.", format: 'mdp-name', default: 'mdp.replay' },
     chunk_span: { doc: 'Event time one replay chunk (one activity) covers, e.g. 15m.', format: 'mdp-duration', default: '15m' },
   },
@@ -888,6 +896,11 @@ export function loadStreamingConfig(options: LoadStreamingConfigOptions): Stream
     const first = unique[0];
     throw new ConfigError(lines.join('\n'), { code: 'CONFIG_INVALID', file, key: first.key, value: first.value, issues: unique });
   }
+  // The datasets file a config file names is relative to that file (so the CLI and a worker started
+  // elsewhere read the same one); one from the environment, overrides or defaults, to the working directory.
+  const datasetsFile = config.get('replay').datasets_file;
+  const named = file !== undefined && origin('replay.datasets_file', datasetsFile).source === label;
+  config.set('replay.datasets_file', resolve(named ? dirname(resolve(file)) : '.', datasetsFile));
   return deepFreeze(config.getProperties());
 }
 

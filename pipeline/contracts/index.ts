@@ -1,10 +1,12 @@
 export type { Bar, BarSink, IsolatedUpsert, JobRunSink, RejectedBar, UpsertCounts } from './bar.js';
 export type { EventKind, MarketEvent, StreamEventV1, ValidationResult } from './stream-event.js';
 export { EVENT_FIELD_LIMITS, EVENT_KINDS, decodeEvent, makeEventId, validateEvent } from './stream-event.js';
-export { formatClock, formatMicros, intervalLabel, parseDurationMs, parseIsoToMicros } from './time.js';
+export { formatClock, formatMicros, intervalLabel, parseDurationMs, parseIsoToMicros, parseWindowMs, WINDOW_MAX_MS, WINDOW_MIN_MS } from './time.js';
 export type { FeatureSnapshot, SnapshotDecodeResult } from './feature.js';
 export { decodeSnapshot } from './feature.js';
 export type { InferenceAdapter, SignalEventV1, SignalMeta, SignalSink } from './signal.js';
+export { LIVE_SOURCE, replaySource, stampSignal } from './signal.js';
+export { abortableSleep } from './abortable-sleep.js';
 export type { ConsumerRole } from './consumer.js';
 export { CONSUMER_ROLES, shardOwnerId } from './consumer.js';
 export type { DeadLetterCause, DeadLetterCode } from './dead-letter.js';

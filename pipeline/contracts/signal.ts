@@ -1,7 +1,10 @@
 import type { UpsertCounts } from './bar.js';
 import type { FeatureSnapshot } from './feature.js';
 
-/** The v1 signal event exactly as spec §3.2 describes it; key (provider, symbol, name, ts). */
+/**
+ * The v1 signal event as spec §3.2 describes it; key (provider, symbol, name, bar interval, ts),
+ * the interval being `meta.interval_ms` (a signal fired on 1 s bars is not the one fired on 2 s bars).
+ */
 export interface SignalEventV1 {
   readonly ver: 1;
   readonly provider: string;
@@ -22,7 +25,27 @@ export interface SignalMeta {
   readonly inputs: Readonly<Record<string, number | null>>;
   readonly adapter: string;
   readonly model_version?: string;
+  /**
+   * Length in ms of the bars whose features fired the signal; part of the key. Adapters leave it
+   * out: {@link stampSignal} sets it from the snapshot, on the one path to the store and stream.
+   */
+  readonly interval_ms?: number;
+  /** Who computed the signal: {@link LIVE_SOURCE}, or `replay:<workflow id>` ({@link replaySource}); set by {@link stampSignal}. */
+  readonly source?: string;
   readonly [key: string]: unknown;
+}
+
+/** `meta.source` of signals computed by the live inference consumers. */
+export const LIVE_SOURCE = 'live';
+
+/** `meta.source` of signals computed by replay `workflowId`: never confused with live ones. */
+export function replaySource(workflowId: string): string {
+  return `replay:${workflowId}`;
+}
+
+/** The signal with its key's bar interval and its source in `meta` (what adapters do not know). */
+export function stampSignal(signal: SignalEventV1, stamp: { readonly intervalMs: number; readonly source: string }): SignalEventV1 {
+  return { ...signal, meta: { ...signal.meta, interval_ms: stamp.intervalMs, source: stamp.source } };
 }
 
 /**

@@ -80,6 +80,16 @@ export function parseDurationMs(text: string | number): number | undefined {
   return Number(m[1]) * DURATION_FACTORS_MS[m[2] ?? 'ms'];
 }
 
+/** Bounds of a micro-batch window (`micro_batch.window_ms`, `--window` of `stream micro-batch` and `stream replay`). */
+export const WINDOW_MIN_MS = 500;
+export const WINDOW_MAX_MS = 5000;
+
+/** A `--window` value (`2s`, `500ms`, `1500`) as whole ms within {@link WINDOW_MIN_MS}..{@link WINDOW_MAX_MS}, else undefined. */
+export function parseWindowMs(text: string): number | undefined {
+  const ms = parseDurationMs(text);
+  return ms !== undefined && Number.isInteger(ms) && ms >= WINDOW_MIN_MS && ms <= WINDOW_MAX_MS ? ms : undefined;
+}
+
 /** Renders a window length as the bar `interval` label: 2000 → `2s`, 500 → `500ms`, 60000 → `1m`. */
 export function intervalLabel(windowMs: number): string {
   if (windowMs % 60_000 === 0) return `${windowMs / 60_000}m`;

@@ -1,6 +1,6 @@
 import { readFile, stat } from 'node:fs/promises';
 import { readFileSync, writeFileSync } from 'node:fs';
-import { isAbsolute, join, relative, resolve } from 'node:path';
+import { dirname, isAbsolute, join, relative, resolve } from 'node:path';
 import { writeFileAtomically } from './atomic-file.js';
 import { DatasetCatalogError, loadDatasetCatalog } from './dataset-catalog.js';
 
@@ -91,7 +91,8 @@ let registering: Promise<unknown> = Promise.resolve();
 
 /**
  * Finds dataset `name` in the catalog `catalogFile`, or appends it there (format jsonl, path
- * `defaultDir`, written relative to `baseDir` when inside it) so `mdp stream replay --dataset name`
+ * `defaultDir`, written relative to `baseDir` — by default the catalog's directory, against which
+ * the catalog's relative paths resolve — when inside it) so `mdp stream replay --dataset name`
  * finds it. An existing entry must be a jsonl directory dataset; its path is used. The append is
  * checked by reloading the catalog; when the file's layout does not take it (e.g. `datasets:` is
  * not the last top-level key), the file is restored and the error shows the entry to add by hand.
@@ -99,7 +100,7 @@ let registering: Promise<unknown> = Promise.resolve();
 export function registerBackfillDataset(
   catalogFile: string,
   entry: { name: string; defaultDir: string; provider: string; description: string },
-  baseDir = process.cwd(),
+  baseDir = dirname(resolve(catalogFile)),
 ): Promise<RegisteredDataset> {
   // One registration at a time in this process: two appends must not interleave.
   const next = registering.then(() => register(catalogFile, entry, baseDir));

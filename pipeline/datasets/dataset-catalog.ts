@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { isAbsolute, join, resolve } from 'node:path';
+import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { CORE_SCHEMA, load as parseYaml } from 'js-yaml';
 import type { FileFormat } from './file-dataset.js';
 import { FileDataset } from './file-dataset.js';
@@ -18,7 +18,7 @@ export interface FileDatasetDefinition {
   readonly name: string;
   readonly description?: string;
   readonly format: FileFormat;
-  /** File or directory, absolute or relative to the working directory. */
+  /** File or directory: absolute once loaded (relative ones in a catalog are relative to the catalog file). */
   readonly path: string;
   readonly provider?: string;
   readonly symbols?: readonly string[];
@@ -68,11 +68,12 @@ function symbolsOf(where: string, value: unknown): string[] | undefined {
 
 /**
  * Reads a dataset catalog (`configs/datasets.yaml`): `datasets: { <name>: { format, ... } }`.
- * Relative paths resolve against `baseDir` (default: the working directory).
+ * Relative paths resolve against `baseDir`, by default the directory of `file` — the file that
+ * names them — so the worker and the CLI read the same files whatever their working directories.
  *
  * @throws DatasetCatalogError naming the file and key at fault
  */
-export function loadDatasetCatalog(file: string, baseDir = process.cwd()): Map<string, DatasetDefinition> {
+export function loadDatasetCatalog(file: string, baseDir = dirname(resolve(file))): Map<string, DatasetDefinition> {
   let doc: unknown;
   try {
     doc = parseYaml(readFileSync(file, 'utf8'), { filename: file, schema: CORE_SCHEMA });
@@ -85,54 +86,66 @@ export function loadDatasetCatalog(file: string, baseDir = process.cwd()): Map<s
   }
   const out = new Map<string, DatasetDefinition>();
   for (const [name, raw] of Object.entries(datasets as Record<string, unknown>)) {
-    const where = `${file}: datasets.${name}`;
-    if (!NAME.test(name)) throw new DatasetCatalogError(`${where}: names use letters, digits, "_", "." and "-" only`);
-    if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new DatasetCatalogError(`${where}: must be a mapping`);
-    const d = raw as Record<string, unknown>;
-    const format = d.format;
-    const allowed = format === 'store' ? STORE_KEYS : FILE_KEYS;
-    for (const key of Object.keys(d)) {
-      if (!allowed.has(key)) throw new DatasetCatalogError(`${where}.${key}: unknown key (allowed: ${[...allowed].join(', ')})`);
+    out.set(name, parseDatasetDefinition(name, raw, `${file}: datasets.${name}`, baseDir));
+  }
+  return out;
+}
+
+/**
+ * One dataset definition, checked: `raw` as written in a catalog (relative paths resolved against
+ * `baseDir`), or as carried in a replay's input (`baseDir` undefined: paths must be absolute, since
+ * a worker's working directory means nothing to whoever started the replay).
+ *
+ * @throws DatasetCatalogError naming `where` and the key at fault
+ */
+export function parseDatasetDefinition(name: string, raw: unknown, where: string, baseDir: string | undefined): DatasetDefinition {
+  if (!NAME.test(name)) throw new DatasetCatalogError(`${where}: names use letters, digits, "_", "." and "-" only`);
+  if (typeof raw !== 'object' || raw === null || Array.isArray(raw)) throw new DatasetCatalogError(`${where}: must be a mapping`);
+  const d = raw as Record<string, unknown>;
+  const format = d.format;
+  const allowed = format === 'store' ? STORE_KEYS : FILE_KEYS;
+  for (const key of Object.keys(d)) {
+    if (!allowed.has(key) && !(baseDir === undefined && key === 'name')) {
+      throw new DatasetCatalogError(`${where}.${key}: unknown key (allowed: ${[...allowed].join(', ')})`);
     }
-    const description = str(`${where}.description`, d.description, true);
-    if (format === 'store') {
-      out.set(name, {
-        name,
-        format,
-        description,
-        provider: str(`${where}.provider`, d.provider)!,
-        interval: str(`${where}.interval`, d.interval)!,
-        symbols: symbolsOf(`${where}.symbols`, d.symbols),
-        as_provider: str(`${where}.as_provider`, d.as_provider, true),
-      });
-      continue;
-    }
-    if (format !== 'jsonl' && format !== 'csv') throw new DatasetCatalogError(`${where}.format: must be jsonl, csv or store (got ${JSON.stringify(format)})`);
-    const path = str(`${where}.path`, d.path)!;
-    let generate: GenerateSpec | undefined;
-    if (d.generate !== undefined) {
-      const g = d.generate as Record<string, unknown>;
-      if (typeof g !== 'object' || g === null) throw new DatasetCatalogError(`${where}.generate: must be a mapping`);
-      if (!Number.isSafeInteger(g.seed)) throw new DatasetCatalogError(`${where}.generate.seed: must be an integer`);
-      generate = {
-        symbols: symbolsOf(`${where}.generate.symbols`, g.symbols) ?? ['SPY'],
-        seed: g.seed as number,
-        ticks_per_day: g.ticks_per_day as number | undefined,
-        volatility: g.volatility as number | undefined,
-        start_prices: g.start_prices as Record<string, number> | undefined,
-      };
-    }
-    out.set(name, {
+  }
+  const description = str(`${where}.description`, d.description, true);
+  if (format === 'store') {
+    return {
       name,
       format,
       description,
-      path: isAbsolute(path) ? path : resolve(baseDir, path),
-      provider: str(`${where}.provider`, d.provider, true),
+      provider: str(`${where}.provider`, d.provider)!,
+      interval: str(`${where}.interval`, d.interval)!,
       symbols: symbolsOf(`${where}.symbols`, d.symbols),
-      generate,
-    });
+      as_provider: str(`${where}.as_provider`, d.as_provider, true),
+    };
   }
-  return out;
+  if (format !== 'jsonl' && format !== 'csv') throw new DatasetCatalogError(`${where}.format: must be jsonl, csv or store (got ${JSON.stringify(format)})`);
+  const path = str(`${where}.path`, d.path)!;
+  if (baseDir === undefined && !isAbsolute(path)) throw new DatasetCatalogError(`${where}.path: must be an absolute path (got ${JSON.stringify(path)})`);
+  let generate: GenerateSpec | undefined;
+  if (d.generate !== undefined) {
+    const g = d.generate as Record<string, unknown>;
+    if (typeof g !== 'object' || g === null) throw new DatasetCatalogError(`${where}.generate: must be a mapping`);
+    if (!Number.isSafeInteger(g.seed)) throw new DatasetCatalogError(`${where}.generate.seed: must be an integer`);
+    generate = {
+      symbols: symbolsOf(`${where}.generate.symbols`, g.symbols) ?? ['SPY'],
+      seed: g.seed as number,
+      ticks_per_day: g.ticks_per_day as number | undefined,
+      volatility: g.volatility as number | undefined,
+      start_prices: g.start_prices as Record<string, number> | undefined,
+    };
+  }
+  return {
+    name,
+    format,
+    description,
+    path: isAbsolute(path) || baseDir === undefined ? path : resolve(baseDir, path),
+    provider: str(`${where}.provider`, d.provider, true),
+    symbols: symbolsOf(`${where}.symbols`, d.symbols),
+    generate,
+  };
 }
 
 /** The named dataset, or an error listing the known names. */

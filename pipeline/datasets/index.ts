@@ -1,5 +1,5 @@
 // Public surface of the datasets: named historical data for replays, and the sample-day generator.
-export { DatasetCatalogError, findDataset, loadDatasetCatalog, openFileDataset, sampleDayFile } from './dataset-catalog.js';
+export { DatasetCatalogError, findDataset, loadDatasetCatalog, openFileDataset, parseDatasetDefinition, sampleDayFile } from './dataset-catalog.js';
 export type { DatasetDefinition, FileDatasetDefinition, GenerateSpec, StoreDatasetDefinition } from './dataset-catalog.js';
 export { csvHeader, csvRow, parseRow, rowProblem, rowToEvent, splitCsvLine } from './event-rows.js';
 export type { FileFormat } from './event-rows.js';

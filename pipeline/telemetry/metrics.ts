@@ -24,6 +24,7 @@ export function createMetrics(registry: Registry = new Registry()) {
     consumerLagMs: gauge('stream_consumer_lag_ms', 'Age in ms of the oldest entry the consumer group has not acknowledged', ['topic', 'group', 'consumer']),
     flushTotal: counter('microbatch_flush_total', 'Bars flushed by the micro-batcher (one per symbol per window)', ['window_ms', 'symbol']),
     flushRows: counter('microbatch_flush_rows', 'Rows written to bars_ohlcv by micro-batch flushes', ['window_ms']),
+    replayBarsWritten: counter('replay_bars_written_total', 'Rows written to bars_ohlcv by replays (not counted in microbatch_flush_rows)', ['window_ms']),
     windowLatencyMs: histogram(
       'microbatch_window_latency_ms',
       'From the moment a window could be complete (its end, or its last event arriving if later) to its bars committed',
@@ -54,7 +55,12 @@ export function createMetrics(registry: Registry = new Registry()) {
       ['adapter'],
       [0.00005, 0.0001, 0.0005, 0.001, 0.005, 0.01, 0.05, 0.1, 0.25, 0.5],
     ),
-    signalsEmitted: counter('signals_emitted_total', 'Signals emitted', ['name', 'adapter']),
+    signalsEmitted: counter('signals_emitted_total', 'Signals emitted by the live inference consumers', ['name', 'adapter']),
+    replaySignals: counter(
+      'replay_signals_total',
+      'Signals computed by replays (stored with source replay:<workflow id>; never counted in signals_emitted_total)',
+      ['name', 'adapter'],
+    ),
     breakerState: gauge('inference_breaker_state', 'Circuit breaker state of an adapter: 0 closed, 1 half-open, 2 open', ['adapter']),
     breakerTransitions: counter('inference_breaker_transitions_total', 'Circuit breaker transitions', ['adapter', 'from', 'to']),
     pendingEntries: gauge('stream_pending_entries', 'Entries delivered to the consumer group but not yet acknowledged', ['topic', 'group']),

@@ -18,7 +18,7 @@ import type { Kysely } from 'kysely';
 import { WORKFLOWS_PATH } from '../../workers/workflows-path.js';
 import { createActivities } from '../../activities/index.js';
 import { createLogger, createMetrics } from '../../pipeline/telemetry/index.js';
-import type { LogLevel } from '../../pipeline/telemetry/index.js';
+import type { LogLevel, Metrics } from '../../pipeline/telemetry/index.js';
 import { WORKER_TUNING } from '../../workers/worker-options.js';
 import { shardOf } from '../../pipeline/bus/index.js';
 import { activityDeps } from '../../workers/wiring.js';
@@ -200,6 +200,8 @@ export async function createTestWorker(
     /** Another build's workflow code (default: this checkout's, see {@link workflowBundle}). */
     bundle?: WorkflowBundleWithSourceMap;
     identity?: string;
+    /** The worker's metrics, for tests that read them (default: a fresh registry nobody reads). */
+    metrics?: Metrics;
   } = {},
 ): Promise<Worker> {
   const level = options.logLevel ?? (process.env.MDP_TEST_LOG === 'debug' ? 'DEBUG' : 'WARNING');
@@ -210,7 +212,7 @@ export async function createTestWorker(
     namespace: config.temporal.namespace,
     taskQueue: options.taskQueue ?? config.temporal.task_queue,
     workflowBundle: options.bundle ?? (await workflowBundle()),
-    activities: createActivities(activityDeps(config, db, createMetrics(), log)),
+    activities: createActivities(activityDeps(config, db, options.metrics ?? createMetrics(), log)),
     ...(options.deployment ? { workerDeploymentOptions: options.deployment } : {}),
     ...(options.identity ? { identity: options.identity } : {}),
     ...WORKER_TUNING,

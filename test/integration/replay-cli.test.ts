@@ -8,8 +8,10 @@ import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
 import type { ChildProcess } from 'node:child_process';
 import { createHash } from 'node:crypto';
+import { getEventListeners } from 'node:events';
 import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
+import { WorkflowNotFoundError } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Redis } from 'ioredis';
@@ -22,6 +24,7 @@ import type { Database } from '../../store/index.js';
 import { StoreClient } from '../../store/index.js';
 import type { ReplayProgress } from '../../workflows/index.js';
 import { replayWorkflowId } from '../../workflows/index.js';
+import { followReplay } from '../../client/replay-command.js';
 import { expectedBars } from '../helpers/expected-bars.js';
 import { cleanupTestRun, connectRedis, connectStore, createTestWorker, REPO_ROOT, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
 import { configFreeEnv, writeConfigFile } from '../helpers/worker-process.js';
@@ -41,8 +44,8 @@ interface CliRun {
 }
 
 /** Spawns the real CLI from the repo root with stdout/stderr captured (not a TTY: one line per change). */
-function startCli(args: string[]): CliRun {
-  const child = spawn(process.execPath, [CLI, ...args], { cwd: REPO_ROOT, env: configFreeEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+function startCli(args: string[], cwd = REPO_ROOT): CliRun {
+  const child = spawn(process.execPath, [CLI, ...args], { cwd, env: configFreeEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
   const run: CliRun = {
     child,
     stdout: '',
@@ -60,7 +63,12 @@ function startCli(args: string[]): CliRun {
 
 /** Runs the CLI to completion (or fails after `timeoutMs`). */
 async function cli(args: string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
-  const run = startCli(args);
+  return cliIn(REPO_ROOT, args, timeoutMs);
+}
+
+/** {@link cli} from another working directory. */
+async function cliIn(cwd: string, args: string[], timeoutMs = 120_000): Promise<{ code: number | null; stdout: string; stderr: string }> {
+  const run = startCli(args, cwd);
   const timer = setTimeout(() => run.child.kill('SIGKILL'), timeoutMs);
   const { code } = await run.exited;
   clearTimeout(timer);
@@ -293,7 +301,14 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
     assert.ok(atDetach.chunksDone >= 2 && atDetach.chunksDone < 60, `mid-replay (${atDetach.chunksDone}/60)`);
 
     const follow = run(['stream', 'replay', '--config', configFile, '--follow', workflowId]);
+    // The same follow loop in this process, polling fast on one signal: no abort listener piles up per poll.
+    const detachSignal = new AbortController().signal;
+    const polls = { n: 0 };
+    const inProcess = followReplay(env.client, workflowId, () => void polls.n++, { signal: detachSignal, everyMs: 20 });
     const { code } = await follow.exited;
+    assert.equal(await inProcess, 'finished');
+    assert.ok(polls.n > 20, `polled many times (${polls.n})`);
+    assert.equal(getEventListeners(detachSignal, 'abort').length, 0, 'no abort listener left behind by the polls');
     console.log(
       follow.stdout
         .split('\n')
@@ -325,18 +340,140 @@ describe('mdp stream replay and mdp dataset (the real CLI against Temporal)', fu
     assert.match(unknown.stderr, new RegExp(`no replay workflow mdp-replay-${tag}-nope`));
   });
 
-  it('a replay that fails (unknown dataset) exits 1 with the reason', async function () {
-    const failed = await cli(['stream', 'replay', '--config', configFile, '--dataset', `${tag}_nope`, '--from', DATE, '--to', '2025-10-02']);
-    assert.equal(failed.code, 1, failed.stdout);
-    assert.match(
-      failed.stdout,
-      new RegExp(`^replay ${replayWorkflowId(`${tag}_nope`, DATE, '2025-10-02')} failed: unknown dataset "${tag}_nope" \\(.*defines: ${dataset}, .*\\)$`, 'm'),
-    );
-    const usage = await cli(['stream', 'replay', '--config', configFile, '--dataset', dataset, '--from', DATE]);
+  /** True when Temporal has any execution under `workflowId`. */
+  const exists = async (workflowId: string): Promise<boolean> => {
+    try {
+      await env.client.workflow.getHandle(workflowId).describe();
+      return true;
+    } catch (err) {
+      if (err instanceof WorkflowNotFoundError) return false;
+      throw err;
+    }
+  };
+
+  it('fails fast, starting nothing: unknown dataset, inverted or unparseable range, window out of bounds (exit 2)', async function () {
+    const replayArgs = (...more: string[]) => ['stream', 'replay', '--config', configFile, ...more];
+    const unknown = await cli(replayArgs('--dataset', `${tag}_nope`, '--from', DATE, '--to', '2025-10-02'));
+    assert.equal(unknown.code, 2, unknown.stdout);
+    assert.match(unknown.stderr, new RegExp(`^mdp: --dataset: unknown dataset "${tag}_nope" \\(.*defines: ${dataset}, ${tag}_badcsv, ${tag}_absent\\)$`, 'm'));
+    assert.equal(unknown.stdout, '');
+    assert.equal(await exists(replayWorkflowId(`${tag}_nope`, DATE, '2025-10-02')), false, 'no workflow for an unknown dataset');
+
+    const inverted = await cli(replayArgs('--dataset', dataset, '--from', '2025-10-02', '--to', DATE));
+    assert.equal(inverted.code, 2);
+    assert.match(inverted.stderr, /--from \(2025-10-02\) must be before --to \(2025-10-01\)/);
+    assert.equal(await exists(replayWorkflowId(dataset, '2025-10-02', DATE)), false, 'no workflow for an inverted range');
+
+    const garbled = await cli(replayArgs('--dataset', dataset, '--from', 'yesterday', '--to', DATE));
+    assert.equal(garbled.code, 2);
+    assert.match(garbled.stderr, /--from must be a date \(2025-10-01\) or an ISO-8601 timestamp with zone \(got "yesterday"\)/);
+
+    for (const window of ['10ms', '1m', 'soon']) {
+      const bad = await cli(replayArgs('--dataset', dataset, '--from', DATE, '--to', '2025-10-02', '--window', window));
+      assert.equal(bad.code, 2, window);
+      assert.match(bad.stderr, new RegExp(`--window must be a duration between 500ms and 5s, e.g. 2s \\(got "${window}"\\)`));
+    }
+
+    const usage = await cli(replayArgs('--dataset', dataset, '--from', DATE));
     assert.equal(usage.code, 2);
     assert.match(usage.stderr, /--dataset NAME --from DATE --to DATE/);
-    const speed = await cli(['stream', 'replay', '--config', configFile, '--dataset', dataset, '--from', DATE, '--to', '2025-10-02', '--speed', 'fast']);
+    const speed = await cli(replayArgs('--dataset', dataset, '--from', DATE, '--to', '2025-10-02', '--speed', 'fast'));
     assert.equal(speed.code, 2);
     assert.match(speed.stderr, /--speed must be a positive number/);
+  });
+
+  it('without a worker on the task queue, says so after --wait-for-worker and starts nothing (exit 1)', async function () {
+    const lonely = writeConfigFile({ ...config, temporal: { ...config.temporal, task_queue: `${tag}-nobody` } }, `replay-cli-${tag}-nobody`);
+    try {
+      const began = performance.now();
+      const result = await cli(['stream', 'replay', '--config', lonely, '--dataset', dataset, '--from', DATE, '--to', '2025-10-02', '--wait-for-worker', '2s']);
+      const tookMs = performance.now() - began;
+      assert.equal(result.code, 1, result.stdout);
+      assert.match(result.stderr, new RegExp(`^mdp: no worker is polling task queue "${tag}-nobody" .*waited 0:02.*nothing was started$`, 'm'));
+      assert.ok(tookMs >= 2000 && tookMs < 30_000, `waited the bound, not forever (${Math.round(tookMs)} ms)`);
+      assert.equal(await exists(replayWorkflowId(dataset, DATE, '2025-10-02')), false, 'no workflow started');
+    } finally {
+      rmSync(lonely, { force: true });
+    }
+  });
+
+  it('--window is the replay input: 1 s and 2 s replays of the same data land 1 s and 2 s bars, and their signals side by side', async function () {
+    const store = new StoreClient(db);
+    await db.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
+    await db.deleteFrom('signals').where('provider', '=', provider).execute();
+    const from = '2025-10-01T15:30:00Z',
+      to = '2025-10-01T15:45:00Z';
+    const events = inRange(dayEvents(), from, to);
+    const replayAt = async (window: string) => {
+      const result = await cli(['stream', 'replay', '--config', configFile, '--dataset', dataset, '--from', from, '--to', to, '--window', window]);
+      assert.equal(result.code, 0, result.stderr);
+      const workflowId = /^(\S+): started$/m.exec(result.stdout)?.[1];
+      assert.ok(workflowId, result.stdout);
+      return { workflowId, progress: (await env.client.workflow.getHandle(workflowId).result()) as ReplayProgress };
+    };
+    const signalRows = (intervalMs: number) =>
+      db
+        .selectFrom('signals')
+        .selectAll()
+        .where('provider', '=', provider)
+        .where('interval_ms', '=', intervalMs)
+        .orderBy('symbol')
+        .orderBy('name')
+        .orderBy('ts')
+        .execute();
+
+    const one = await replayAt('1s');
+    assert.equal(one.workflowId, replayWorkflowId(dataset, from, to), 'the config window keeps the plain id');
+    assert.equal(one.progress.plan?.windowMs, 1000);
+    assert.deepEqual(await store.listBars({ provider, interval: '1s' }), expectedBars(events, 1000));
+    const oneSignals = await signalRows(1000);
+    assert.ok(oneSignals.length > 0 && oneSignals.length === one.progress.counts.signals, `1 s signals (${oneSignals.length})`);
+
+    const two = await replayAt('2s');
+    assert.equal(two.workflowId, `${replayWorkflowId(dataset, from, to)}-2s`, 'another window, another replay');
+    assert.equal(two.progress.plan?.windowMs, 2000);
+    assert.deepEqual(await store.listBars({ provider, interval: '2s' }), expectedBars(events, 2000));
+    assert.deepEqual(await store.listBars({ provider, interval: '1s' }), expectedBars(events, 1000), '1 s bars untouched');
+    const twoSignals = await signalRows(2000);
+    assert.ok(twoSignals.length > 0 && twoSignals.length === two.progress.counts.signals, `2 s signals (${twoSignals.length})`);
+    assert.deepEqual(await signalRows(1000), oneSignals, 'the 1 s signals are not overwritten by the 2 s replay');
+    assert.ok(twoSignals.every((r) => r.source === `replay:${two.workflowId}`));
+  });
+
+  it('datasets paths resolve against the file naming them whatever the cwd, and the replay carries the resolved dataset', async function () {
+    // A config and catalog of the CLI's own, naming each other and the data relatively, in a
+    // directory the worker knows nothing of: the worker's catalog has no such dataset.
+    const own = resolve(dir, 'elsewhere');
+    mkdirSync(resolve(own, 'data'), { recursive: true });
+    writeFileSync(
+      resolve(own, 'data', `${DATE}.jsonl`),
+      inRange(dayEvents(), '2025-10-01T16:00:00Z', '2025-10-01T16:05:00Z')
+        .map((e) => JSON.stringify(e))
+        .join('\n') + '\n',
+    );
+    const name = `${tag}_relative`;
+    writeFileSync(resolve(own, 'catalog.yaml'), yaml.dump({ datasets: { [name]: { format: 'jsonl', path: 'data', provider } } }));
+    const ownConfig = resolve(own, 'streaming.yaml');
+    writeFileSync(ownConfig, yaml.dump({ ...config, replay: { ...config.replay, datasets_file: 'catalog.yaml' } }));
+    const cwd = resolve(dir, 'day'); // any other directory
+
+    const ls = await cliIn(cwd, ['dataset', 'ls', '--config', ownConfig]);
+    assert.equal(ls.code, 0, ls.stderr);
+    assert.match(ls.stdout, new RegExp(`^${name}\\s+jsonl\\s+${resolve(own, 'data')}\\s+1 files, \\d+ events`, 'm'));
+
+    const replayed = await cliIn(cwd, [
+      'stream',
+      'replay',
+      '--config',
+      ownConfig,
+      '--dataset',
+      name,
+      '--from',
+      '2025-10-01T16:00:00Z',
+      '--to',
+      '2025-10-01T16:05:00Z',
+    ]);
+    assert.equal(replayed.code, 0, replayed.stderr + replayed.stdout);
+    assert.match(replayed.stdout, /finished: \d+ chunks, [1-9]\d* events/);
   });
 });

@@ -11,6 +11,8 @@ import type { SignalEventV1 } from '../../pipeline/contracts/index.js';
 import { generateSampleDay } from '../../pipeline/datasets/index.js';
 import { FeatureEngine } from '../../pipeline/features/index.js';
 import { loadRulesFile, RulesAdapter } from '../../pipeline/inference/rules/index.js';
+import type { Metrics } from '../../pipeline/telemetry/index.js';
+import { createMetrics } from '../../pipeline/telemetry/index.js';
 import type { Database } from '../../store/index.js';
 import { StoreClient } from '../../store/index.js';
 import { knownFeatures } from '../../workers/adapters.js';
@@ -41,6 +43,7 @@ describe('replay with inference (bars → features → rules signals, chunk by c
   let rulesFile: string;
   let worker: Worker;
   let running: Promise<void>;
+  let metrics: Metrics;
 
   before(async function () {
     env = await startTemporal();
@@ -67,7 +70,8 @@ describe('replay with inference (bars → features → rules signals, chunk by c
     writeFileSync(resolve(dir, 'day', `${DATE}.jsonl`), events.map((e) => JSON.stringify(e)).join('\n') + '\n');
     redis = await connectRedis(config);
     db = await connectStore(config);
-    worker = await createTestWorker(env, config, db);
+    metrics = createMetrics();
+    worker = await createTestWorker(env, config, db, { metrics });
     running = worker.run();
   });
 
@@ -96,6 +100,11 @@ describe('replay with inference (bars → features → rules signals, chunk by c
       tsMs: new Date(r.ts as unknown as string | Date).getTime(),
       rsi: (r.meta as { inputs?: Record<string, number> }).inputs?.rsi,
     }));
+  };
+  /** Sum of a counter's samples in the worker's registry. */
+  const counterTotal = async (name: string): Promise<number> => {
+    const metric = (await metrics.registry.getMetricsAsJSON()).find((m) => m.name === name);
+    return (metric?.values ?? []).reduce((sum, v) => sum + v.value, 0);
   };
   const fullRows = () => db.selectFrom('signals').selectAll().where('provider', '=', provider).orderBy('symbol').orderBy('name').orderBy('ts').execute();
 
@@ -138,9 +147,14 @@ describe('replay with inference (bars → features → rules signals, chunk by c
     }
     console.log(`      ${bars.length} bars → ${level.length} level + ${edge.length} edge signals over ${first.chunksDone} chunks`);
 
-    // Replaying the same range again: 0 new and 0 changed signal rows.
+    // Each signal says it is this replay's, and its bar interval (the test config's 1 s window).
+    const rows = await fullRows();
+    assert.ok(rows.every((r) => r.source === `replay:mdp-replay-${tag}.signals-1` && r.interval_ms === 1000));
+    assert.ok(rows.every((r) => (r.meta as { source?: string }).source === r.source && (r.meta as { interval_ms?: number }).interval_ms === 1000));
+
+    // Replaying the same range again (the same replay: a rerun keeps its id): 0 new and 0 changed signal rows.
     const before = await fullRows();
-    const second = await replay(`mdp-replay-${tag}.signals-2`, input);
+    const second = await replay(`mdp-replay-${tag}.signals-1`, input);
     assert.equal(second.phase, 'finished');
     assert.equal(second.counts.inserted + second.counts.updated, 0, 'no bar rewritten');
     // The workflow's totals carry the inference counts of every chunk.
@@ -149,8 +163,28 @@ describe('replay with inference (bars → features → rules signals, chunk by c
     assert.equal(second.counts.signals, first.counts.signals);
     assert.deepEqual(await fullRows(), before, '0 new and 0 changed signal rows (updated_at untouched)');
 
-    // Replayed signals went to the signals stream; no replay snapshot reached the live features streams.
-    assert.ok((await redis.xlen(config.bus.redis.signals_stream)) >= 2 * stored.length);
+    // The replays stayed in their lane: nothing in the live signals stream, the live counters untouched,
+    // their own counters moved; no replay snapshot reached the live features streams.
+    assert.equal(await redis.xlen(config.bus.redis.signals_stream), 0, 'live signals stream untouched');
+    assert.equal(await counterTotal('signals_emitted_total'), 0, 'live signals_emitted_total untouched');
+    assert.equal(await counterTotal('microbatch_flush_rows'), 0, 'live microbatch_flush_rows untouched');
+    assert.equal(await counterTotal('replay_signals_total'), first.counts.signals + second.counts.signals);
+    assert.equal(await counterTotal('replay_bars_written_total'), first.counts.inserted + first.counts.updated);
     assert.deepEqual(await redis.keys(`${config.bus.redis.features_stream}*`), []);
+  });
+
+  it('publishes into the live signals stream only when asked, marked as the replay, still without live counts', async function () {
+    const workflowId = `mdp-replay-${tag}.published`;
+    const result = await replay(workflowId, { dataset: 'day', from: FROM, to: '2025-10-01T13:40:00Z', chunkSpan: '5m', publishSignals: true });
+    assert.equal(result.phase, 'finished');
+    assert.ok(result.counts.signals > 0);
+    const entries = await redis.xrange(config.bus.redis.signals_stream, '-', '+');
+    assert.equal(entries.length, result.counts.signals, 'every signal of the replay, published once');
+    for (const [, fields] of entries) {
+      const signal = JSON.parse(fields[fields.indexOf('d') + 1]) as SignalEventV1;
+      assert.equal(signal.meta.source, `replay:${workflowId}`);
+      assert.equal(signal.meta.interval_ms, 1000);
+    }
+    assert.equal(await counterTotal('signals_emitted_total'), 0, 'live signals_emitted_total untouched');
   });
 });

@@ -39,6 +39,8 @@ function makeSignal(
       inputs: { vwap: price - 0.1, rsi: 30 + index, volatility: null },
       adapter: 'rules',
       model_version: 'rules-v1',
+      interval_ms: 2000,
+      source: 'live',
       ...meta,
     },
     ...rest,
@@ -71,7 +73,7 @@ describe('signals store (PostgreSQL integration)', () => {
     await db?.destroy();
   });
 
-  describe('migration 0003_signals', () => {
+  describe('migrations 0003_signals and 0005_signals_interval', () => {
     it('is applied, with the key, columns and per-symbol index the client relies on', async () => {
       const applied = await sql<{ name: string }>`SELECT name FROM kysely_migration ORDER BY name`.execute(db);
       assert.ok(
@@ -95,6 +97,8 @@ describe('signals store (PostgreSQL integration)', () => {
           'adapter text not null',
           'model_version text null',
           'updated_at timestamp with time zone not null',
+          'interval_ms integer not null',
+          'source text not null',
         ],
       );
 
@@ -103,7 +107,7 @@ describe('signals store (PostgreSQL integration)', () => {
         WHERE conrelid = 'signals'::regclass AND contype = 'p'`.execute(db);
       assert.deepEqual(
         key.rows.map((r) => r.def),
-        ['PRIMARY KEY (provider, symbol, name, ts)'],
+        ['PRIMARY KEY (provider, symbol, name, interval_ms, ts)'],
       );
 
       const indexes = await sql<{ indexdef: string }>`
@@ -131,7 +135,71 @@ describe('signals store (PostgreSQL integration)', () => {
         assert.equal(down.error, undefined);
         const tables = (await fresh.introspection.getTables()).map((t) => t.name);
         assert.ok(!tables.includes('signals') && tables.includes('bars_ohlcv'), tables.join(', '));
-        assert.deepEqual(await migrateToLatest(fresh), ['0003_signals', '0004_shard_positions']);
+        assert.deepEqual(await migrateToLatest(fresh), ['0003_signals', '0004_shard_positions', '0005_signals_interval']);
+      } finally {
+        await fresh.destroy();
+        await sql`DROP DATABASE IF EXISTS ${sql.id(dbName)} WITH (FORCE)`.execute(db);
+      }
+    });
+
+    it('0005 keeps every existing signal, takes its interval from the bars it fired on, and rolls back', async () => {
+      const dbName = `mdp_test_${randomBytes(6).toString('hex')}`;
+      await sql`CREATE DATABASE ${sql.id(dbName)}`.execute(db);
+      const fresh = createDb(withDatabase(STORE_URL, dbName), { max: 1, onPoolError: () => undefined });
+      try {
+        const migrator = new Migrator({ db: fresh, provider: migrationProvider });
+        assert.equal((await migrator.migrateTo('0004_shard_positions')).error, undefined);
+        // The old schema, with rows: bars of 1 s only at :01, of 1 s and 2 s at :02, of 1 s and 5 s
+        // at :05, none at :07; one signal per bar start.
+        const bar = (interval: string, second: number) => ({
+          provider: 'p',
+          symbol: 'SPY',
+          interval,
+          ts: new Date(T0 + second * 1000),
+          open: 1,
+          high: 1,
+          low: 1,
+          close: 1,
+          volume: 1,
+          trades: 1,
+        });
+        await fresh
+          .insertInto('bars_ohlcv')
+          .values([bar('1s', 1), bar('1s', 2), bar('2s', 2), bar('1s', 5), bar('5s', 5)])
+          .execute();
+        for (const second of [1, 2, 5, 7]) {
+          await sql`
+            INSERT INTO signals (provider, symbol, name, ts, value, score, meta, adapter, model_version)
+            VALUES ('p', 'SPY', 'vwap_cross_up', ${new Date(T0 + second * 1000)}, 1, ${second}, '{"window":"1m","adapter":"rules"}', 'rules', 'r1')`.execute(
+            fresh,
+          );
+        }
+
+        assert.deepEqual(await migrateToLatest(fresh), ['0005_signals_interval']);
+        const rows = await fresh.selectFrom('signals').select(['ts', 'score', 'interval_ms', 'source', 'meta', 'adapter']).orderBy('ts').execute();
+        assert.deepEqual(
+          rows.map((row) => ({ second: (row.ts.getTime() - T0) / 1000, score: row.score, interval_ms: row.interval_ms, source: row.source })),
+          [
+            { second: 1, score: 1, interval_ms: 1000, source: 'unknown' }, // the only bar there
+            { second: 2, score: 2, interval_ms: 2000, source: 'unknown' }, // the live default among 1 s and 2 s
+            { second: 5, score: 5, interval_ms: 1000, source: 'unknown' }, // the shortest among 1 s and 5 s
+            { second: 7, score: 7, interval_ms: 2000, source: 'unknown' }, // no bar: the default window
+          ],
+        );
+        assert.deepEqual(rows[0].meta, { window: '1m', adapter: 'rules' });
+
+        // The old rows read back through the client with their key's interval and source.
+        const store = new SignalsStoreClient(fresh);
+        const [first] = await store.listSignals({ symbol: 'SPY', limit: 1 });
+        assert.equal(first.meta.interval_ms, 1000);
+        assert.equal(first.meta.source, 'unknown');
+
+        // Down: one row per old key again, the columns gone.
+        assert.equal((await migrator.migrateTo('0004_shard_positions')).error, undefined);
+        const columns = await sql<{ column_name: string }>`
+          SELECT column_name FROM information_schema.columns WHERE table_schema = current_schema() AND table_name = 'signals'`.execute(fresh);
+        assert.ok(!columns.rows.some((c) => c.column_name === 'interval_ms' || c.column_name === 'source'));
+        assert.equal((await fresh.selectFrom('signals').select('ts').execute()).length, 4);
       } finally {
         await fresh.destroy();
         await sql`DROP DATABASE IF EXISTS ${sql.id(dbName)} WITH (FORCE)`.execute(db);
@@ -309,13 +377,46 @@ describe('signals store (PostgreSQL integration)', () => {
       assert.equal(writes.length, 0);
     });
 
+    it('keys signals by bar interval: the same signal on 1 s and 2 s bars are two rows, read per interval', async () => {
+      const oneSecond = makeSignal(provider, symbol, 'vwap_cross_up', 0, { meta: { interval_ms: 1000 } });
+      const twoSecond = makeSignal(provider, symbol, 'vwap_cross_up', 0, { score: 0.9, meta: { interval_ms: 2000 } });
+      assert.deepEqual(await store.upsertSignals([oneSecond]), { inserted: 1, updated: 0, unchanged: 0 });
+      assert.deepEqual(await store.upsertSignals([twoSecond]), { inserted: 1, updated: 0, unchanged: 0 });
+      assert.equal(await store.countSignals(provider), 2);
+      assert.deepEqual(await store.listSignals({ provider, symbol }), [oneSecond, twoSecond]);
+      assert.deepEqual(await store.listSignals({ provider, symbol, intervalMs: 2000 }), [twoSecond]);
+      assert.deepEqual(await store.latestPerName({ provider, symbol, intervalMs: 1000 }), [oneSecond]);
+    });
+
+    it('stores the source and filters by it; a replay rewriting a live signal marks it as the replay', async () => {
+      const live = makeSignal(provider, symbol, 'vwap_cross_up', 0);
+      const replayed = makeSignal(provider, symbol, 'vwap_cross_up', 1, { meta: { source: 'replay:mdp-replay-x' } });
+      await store.upsertSignals([live, replayed]);
+      const rows = await db.selectFrom('signals').select(['source']).where('provider', '=', provider).orderBy('ts').execute();
+      assert.deepEqual(
+        rows.map((r) => r.source),
+        ['live', 'replay:mdp-replay-x'],
+      );
+      assert.deepEqual(await store.listSignals({ symbol, source: 'replay:mdp-replay-x' }), [replayed]);
+      const rewritten = { ...live, meta: { ...live.meta, source: 'replay:mdp-replay-y' } };
+      assert.deepEqual(await store.upsertSignals([rewritten]), { inserted: 0, updated: 1, unchanged: 0 });
+    });
+
+    it('rejects a signal without meta.interval_ms before writing anything', async () => {
+      const good = makeSignal(provider, symbol, 'vwap_cross_up', 0);
+      const { interval_ms: _dropped, ...meta } = good.meta;
+      const bad = { ...good, name: 'no_interval', meta };
+      await assert.rejects(store.upsertSignals([good, bad]), /signal 1 .*no_interval.*meta\.interval_ms/);
+      assert.equal(await store.countSignals(provider), 0);
+    });
+
     it('returns zeros without querying for an empty batch', async () => {
       assert.deepEqual(await store.upsertSignals([]), { inserted: 0, updated: 0, unchanged: 0 });
       assert.equal(writes.length, 0);
     });
 
     it('writes a batch beyond the bind-parameter limit in one statement, reporting it to onWrite', async () => {
-      // 9 columns x 8000 rows would be 72000 bind parameters with multi-row VALUES.
+      // 11 columns x 8000 rows would be 88000 bind parameters with multi-row VALUES.
       const signals = makeSignals(provider, 8000, [symbol, otherSymbol]);
       assert.deepEqual(await store.upsertSignals(signals), { inserted: 8000, updated: 0, unchanged: 0 });
       assert.equal(await store.countSignals(provider), 8000);

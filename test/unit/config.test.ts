@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { ConfigError, deploymentNameOf, expandEnv, loadStreamingConfig, redactSecrets } from '../../pipeline/config/index.js';
 import type { ConfigErrorCode, StreamingConfig } from '../../pipeline/config/index.js';
@@ -75,6 +75,22 @@ describe('loadStreamingConfig', () => {
     writeFileSync(path, text);
     return path;
   };
+
+  it('resolves replay.datasets_file written in a config file against that file, else against the working directory', () => {
+    const sub = join(dir, 'nested');
+    mkdirSync(sub, { recursive: true });
+    const file = join(sub, 'streaming.yaml');
+    writeFileSync(file, 'replay:\n  datasets_file: "catalog.yaml"\n');
+    assert.equal(loadStreamingConfig({ file, env: {} }).replay.datasets_file, join(sub, 'catalog.yaml'));
+    writeFileSync(file, 'replay:\n  datasets_file: "/srv/datasets.yaml"\n');
+    assert.equal(loadStreamingConfig({ file, env: {} }).replay.datasets_file, '/srv/datasets.yaml');
+    // Not named by the file: the default and overrides are the process's, relative to its cwd.
+    writeFileSync(file, 'version: 1\n');
+    assert.equal(loadStreamingConfig({ file, env: {} }).replay.datasets_file, resolve('configs/datasets.yaml'));
+    assert.equal(loadStreamingConfig({ file, env: {}, overrides: { replay: { datasets_file: 'x.yaml' } } }).replay.datasets_file, resolve('x.yaml'));
+    // The shipped config names the datasets file beside it.
+    assert.equal(loadStreamingConfig({ file: SHIPPED, env: {} }).replay.datasets_file, join(dirname(SHIPPED), 'datasets.yaml'));
+  });
 
   it('loads the shipped configs/streaming.yaml with the spec values', () => {
     const config: StreamingConfig = loadStreamingConfig({ file: SHIPPED, env: {} });

@@ -1,8 +1,19 @@
 import assert from 'node:assert/strict';
-import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { chunkAt, FileDataset, generateSampleDay, nextCursor, parseReplayBound, replayRange, sessionBounds } from '../../pipeline/datasets/index.js';
+import type { FileDatasetDefinition } from '../../pipeline/datasets/index.js';
+import {
+  chunkAt,
+  FileDataset,
+  generateSampleDay,
+  loadDatasetCatalog,
+  nextCursor,
+  parseDatasetDefinition,
+  parseReplayBound,
+  replayRange,
+  sessionBounds,
+} from '../../pipeline/datasets/index.js';
 import { validateEvent } from '../../pipeline/contracts/index.js';
 
 describe('datasets', () => {
@@ -92,5 +103,30 @@ describe('datasets', () => {
       ],
     );
     for (const e of events) assert.ok(validateEvent(e).ok);
+  });
+
+  it('resolves relative dataset paths against the catalog file, not the working directory', () => {
+    const catalog = join(dir, 'catalogs', 'datasets.yaml');
+    mkdirSync(join(dir, 'catalogs'), { recursive: true });
+    writeFileSync(catalog, 'datasets:\n  rel:\n    format: jsonl\n    path: ../data/day\n  abs:\n    format: csv\n    path: /srv/x.csv\n');
+    const loaded = loadDatasetCatalog(catalog);
+    assert.equal((loaded.get('rel') as FileDatasetDefinition).path, join(dir, 'data', 'day'));
+    assert.equal((loaded.get('abs') as FileDatasetDefinition).path, '/srv/x.csv');
+  });
+
+  it('checks a dataset definition carried in a replay input: absolute paths only, keys named', () => {
+    const def = parseDatasetDefinition('day', { name: 'day', format: 'jsonl', path: '/data/day', provider: 'history' }, 'input.definition', undefined);
+    assert.deepEqual(
+      { ...def },
+      { name: 'day', format: 'jsonl', description: undefined, path: '/data/day', provider: 'history', symbols: undefined, generate: undefined },
+    );
+    assert.throws(
+      () => parseDatasetDefinition('day', { format: 'jsonl', path: 'data/day' }, 'input.definition', undefined),
+      /input\.definition\.path: must be an absolute path \(got "data\/day"\)/,
+    );
+    assert.throws(
+      () => parseDatasetDefinition('day', { format: 'parquet', path: '/x' }, 'input.definition', undefined),
+      /input\.definition\.format: must be jsonl, csv or store/,
+    );
   });
 });

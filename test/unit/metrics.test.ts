@@ -52,6 +52,9 @@ const EXTRA: Readonly<Record<string, Expected>> = {
   ibkr_pacing_violations_total: { type: 'counter', labels: ['code'], key: 'ibkrPacingViolations' },
   ibkr_connected: { type: 'gauge', labels: ['provider'], key: 'ibkrConnected' },
   ibkr_gap_seconds: { type: 'histogram', labels: ['provider', 'reason'], key: 'ibkrGapSeconds' },
+  // A replay's own counters: replays never move the live signals_emitted_total / microbatch_flush_rows.
+  replay_signals_total: { type: 'counter', labels: ['name', 'adapter'], key: 'replaySignals' },
+  replay_bars_written_total: { type: 'counter', labels: ['window_ms'], key: 'replayBarsWritten' },
 };
 
 const ALL: Readonly<Record<string, Expected>> = { ...SPEC, ...EXTRA };
