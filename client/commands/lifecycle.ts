@@ -1,0 +1,84 @@
+import { Option } from 'commander';
+import type { Command } from 'commander';
+import { createDb, migrateToLatest } from '../../store/index.js';
+import { up } from '../up-command.js';
+import { down } from '../down-command.js';
+import { statusCommand } from '../status-command.js';
+import { configFileOf, configOf, out, withTemporal } from './command-context.js';
+import { duration } from './option-parsers.js';
+
+/** `mdp up`, `mdp down`, `mdp status`, `mdp migrate`: the pipeline as a whole. */
+export function registerLifecycleCommands(program: Command): void {
+  program
+    .command('up')
+    .summary('run the live pipeline on the local stack, with progress')
+    .description(
+      'Migrate, start a worker, start or find the live workflows, unpause the recovery schedule and print progress. ' +
+        'Ctrl-C stops the worker and pauses the schedule; the workflows stay for the next up.',
+    )
+    .addHelpText('after', '\nExamples:\n  mdp up\n  MDP_WORKER_LOG=/tmp/worker.log mdp up --config configs/streaming.yaml')
+    .action(async (_options: object, command: Command) => {
+      const config = configOf(command);
+      process.exitCode = await up(config, {
+        configFile: configFileOf(command),
+        logFile: process.env.MDP_WORKER_LOG ?? '.data/logs/worker.log',
+        uiBase: process.env.MDP_TEMPORAL_UI ?? `http://127.0.0.1:${process.env.MDP_TEMPORAL_UI_PORT ?? '8233'}`,
+        write: out,
+      });
+    });
+
+  program
+    .command('down')
+    .summary('stop the live pipeline: drain producers, then consumers')
+    .description(
+      'Pause the recovery schedule, drain the producers, then the consumers, and wait until their workflows completed. ' +
+        'Exit 1 naming the workflows still running after --timeout (a consumer drains through a worker: run it while mdp up or a worker runs).',
+    )
+    .addOption(new Option('--timeout <duration>', 'how long to wait for the workflows to complete').default(60_000, '60s').argParser(duration('--timeout', { min: 1 })))
+    .addHelpText('after', '\nExamples:\n  mdp down\n  mdp down --timeout 2m')
+    .action(async (options: { timeout: number }, command: Command) => {
+      const config = configOf(command);
+      const result = await withTemporal(config, (client) => down(client, config, { timeoutMs: options.timeout, write: out }));
+      if (result.notStopped.length === 0) return;
+      const given = command.getOptionValueSource('timeout') === 'default' ? '60s' : rawOption('--timeout');
+      console.error(`mdp: did not stop within ${given}: ${result.notStopped.join(', ')}`);
+      process.exitCode = 1;
+    });
+
+  program
+    .command('status')
+    .summary('the fleet, its progress and the DLQ')
+    .description(
+      "Each consumer's role, shard, owner, last heartbeat, watermark, lag, pending and backlog, running replays, " +
+        'and events in, bars written, lag, pending, late and DLQ.',
+    )
+    .option('-w, --watch', 'redraw every second until Ctrl-C', false)
+    .addHelpText('after', '\nExamples:\n  mdp status\n  mdp status --watch')
+    .action(async (options: { watch: boolean }, command: Command) => {
+      // TODO(issue 13): pass `output` through once statusCommand takes it (status --json, another change).
+      process.exitCode = await statusCommand(configOf(command), { watch: options.watch, write: out, tty: process.stdout.isTTY === true });
+    });
+
+  program
+    .command('migrate')
+    .summary('apply database migrations')
+    .addHelpText('after', '\nExample:\n  mdp migrate --config configs/streaming.yaml')
+    .action(async (_options: object, command: Command) => {
+      const config = configOf(command);
+      const db = createDb(config.store.url);
+      try {
+        const applied = await migrateToLatest(db);
+        out(applied.length ? `applied: ${applied.join(', ')}\n` : 'database is up to date\n');
+      } finally {
+        await db.destroy();
+      }
+    });
+}
+
+/** The text an option was given as on the command line (for messages that echo it). */
+function rawOption(flag: string): string {
+  const argv = process.argv;
+  const i = argv.lastIndexOf(flag);
+  if (i >= 0 && i + 1 < argv.length) return argv[i + 1];
+  return [...argv].reverse().find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1) ?? flag;
+}

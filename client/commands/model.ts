@@ -1,0 +1,39 @@
+import type { Command } from 'commander';
+import { formatOutcome, formatReloadResult, ModelReloadError, reloadModel } from '../model-command.js';
+import { configOf, out, withTemporal } from './command-context.js';
+import { addOutputOptions, outputFormat, printJson } from './output-option.js';
+
+/** `mdp model reload`. */
+export function registerModelCommands(program: Command): void {
+  const model = program.command('model').summary('switch the inference consumers to another model');
+  addOutputOptions(
+    model
+      .command('reload')
+      .summary('validate a model, then switch every ONNX inference consumer to it')
+      .description(
+        'Validate the model (against --reference rows when given), then switch every ONNX inference consumer to it; ' +
+          'if one fails, the switched ones are rolled back. A rejected model changes nothing: exit 1 with the reason.',
+      )
+      .requiredOption('--path <model.onnx>', 'the model, as the workers see it (relative: their working directory)')
+      .option('--reference <file>', 'reference rows whose probabilities the model must reproduce'),
+  )
+    .addHelpText('after', '\nExamples:\n  mdp model reload --path models/momentum-1.4.0.onnx\n  mdp model reload --path models/momentum-1.4.0.onnx --reference models/reference.jsonl --json')
+    .action(async (o: { path: string; reference?: string; output?: string; json?: boolean }, command: Command) => {
+      const json = outputFormat(o) === 'json';
+      const config = configOf(command);
+      process.exitCode = await withTemporal(config, async (client) => {
+        try {
+          const result = await reloadModel(client, config, { modelPath: o.path, ...(o.reference ? { referencePath: o.reference } : {}) });
+          if (json) printJson({ ok: true, ...result });
+          else for (const line of formatReloadResult(result)) out(line + '\n');
+          return 0;
+        } catch (err) {
+          if (!(err instanceof ModelReloadError)) throw err;
+          if (json) printJson({ ok: false, modelPath: o.path, error: err.message, consumers: err.consumers });
+          else for (const c of err.consumers) out(formatOutcome(c) + '\n');
+          console.error(`mdp: model reload failed: ${err.message}`);
+          return 1;
+        }
+      });
+    });
+}
