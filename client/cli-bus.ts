@@ -12,7 +12,10 @@ import { ServiceUnreachableError } from './service-unreachable-error.js';
  * masked URL instead of the driver's retry message. The bus is closed afterwards.
  */
 export async function withBus<T>(config: StreamingConfig, fn: (bus: Bus) => Promise<T>): Promise<T> {
-  const connectionErrors = new RememberedOutage(createLogger('ERROR', () => undefined), 'bus');
+  const connectionErrors = new RememberedOutage(
+    createLogger('ERROR', () => undefined),
+    'bus',
+  );
   const bus = openBus(config, { connectionErrors });
   try {
     return await fn(bus);

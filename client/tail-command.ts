@@ -127,7 +127,8 @@ function deadLetterOriginal(entry: BusEntry): Record<string, unknown> | undefine
 
 /** Redis ids are append times across shards; Kafka offsets only order one partition, so shards merge by the events' own time there. */
 function sortRows(bus: Bus, rows: Row[]): Row[] {
-  if (bus.kind === 'redis') return rows.sort((a, b) => bus.compareIds(a.entry.id, b.entry.id));
+  // Two shards' entries appended in the same millisecond have ids that cannot tell which came first: the events' time does.
+  if (bus.kind === 'redis') return rows.sort((a, b) => bus.compareIds(a.entry.id, b.entry.id) || eventTime(a).localeCompare(eventTime(b)));
   return rows.sort((a, b) => eventTime(a).localeCompare(eventTime(b)));
 }
 
@@ -178,10 +179,16 @@ const num = (v: unknown): string => (typeof v === 'number' ? String(Number(v.toF
  */
 export function formatEntry(stream: string, id: string, payload: string | undefined, foreign?: string): string {
   const e = parseObject(payload);
-  const cols = (time: unknown, who: string, what: string, rest: string) => `${String(time).padEnd(27)}  ${stream.padEnd(16)} ${who.padEnd(22)} ${what.padEnd(14)} ${rest}`;
+  const cols = (time: unknown, who: string, what: string, rest: string) =>
+    `${String(time).padEnd(27)}  ${stream.padEnd(16)} ${who.padEnd(22)} ${what.padEnd(14)} ${rest}`;
   if (e && (e.kind === 'tick' || e.kind === 'bar')) {
     const price = e.kind === 'tick' ? num(e.c) : `o=${num(e.o)} h=${num(e.h)} l=${num(e.l)} c=${num(e.c)}`;
-    return cols(e.src_ts, `${String(e.provider)}:${String(e.symbol)}`, String(e.kind), `${price.padStart(10)} x ${String(e.v).padStart(5)}  seq=${String(e.seq)}`);
+    return cols(
+      e.src_ts,
+      `${String(e.provider)}:${String(e.symbol)}`,
+      String(e.kind),
+      `${price.padStart(10)} x ${String(e.v).padStart(5)}  seq=${String(e.seq)}`,
+    );
   }
   if (e && typeof e.name === 'string' && 'value' in e) {
     return cols(e.ts, `${String(e.provider)}:${String(e.symbol)}`, e.name, `value=${num(e.value)} score=${num(e.score)}`);
@@ -197,7 +204,12 @@ export function formatEntry(stream: string, id: string, payload: string | undefi
   if (fields && typeof fields.reason === 'string') {
     const original = parseObject(typeof fields.original === 'string' ? fields.original : undefined);
     const who = original ? `${String(original.provider)}:${String(original.symbol)}` : '-';
-    return cols(id.includes('-') ? new Date(streamIdMs(id)).toISOString() : '-', who, String(fields.code ?? 'dead letter'), `${fields.reason} (from ${String(fields.stream)} ${String(fields.id)})`);
+    return cols(
+      id.includes('-') ? new Date(streamIdMs(id)).toISOString() : '-',
+      who,
+      typeof fields.code === 'string' ? fields.code : 'dead letter',
+      `${fields.reason} (from ${String(fields.stream)} ${String(fields.id)})`,
+    );
   }
   if (payload === undefined) return `${id} ${stream} ${foreign ?? '(no payload)'}`;
   return `${id} ${stream} ${payload}`;

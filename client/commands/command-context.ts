@@ -14,7 +14,7 @@ export const DEFAULT_CONFIG_FILE = 'configs/streaming.yaml';
 
 /** The `--config` file a command runs with (global option, env `MDP_CONFIG`). */
 export function configFileOf(command: Command): string {
-  return (command.optsWithGlobals<{ config?: string }>().config ?? DEFAULT_CONFIG_FILE) as string;
+  return command.optsWithGlobals<{ config?: string }>().config ?? DEFAULT_CONFIG_FILE;
 }
 
 /** Loads the configuration of `--config` (with the environment's overrides); throws `ConfigError` (exit 2). */

@@ -14,7 +14,7 @@ export function registerDatasetCommands(program: Command): void {
   const dataset = program.command('dataset').summary('list, generate and fetch the datasets replays read');
 
   addOutputOptions(dataset.command('ls').summary('the datasets of replay.datasets_file, with what each holds'))
-    .addHelpText('after', '\nExamples:\n  mdp dataset ls\n  mdp dataset ls -o json | jq -r \'.[].name\'')
+    .addHelpText('after', "\nExamples:\n  mdp dataset ls\n  mdp dataset ls -o json | jq -r '.[].name'")
     .action(async (o: { output?: string; json?: boolean }, command: Command) => {
       const json = outputFormat(o) === 'json';
       const config = configOf(command);
@@ -39,7 +39,7 @@ export function registerDatasetCommands(program: Command): void {
     .command('fetch')
     .summary('backfill IB history into a dataset (paced, resumable workflow)')
     .description(
-      "Backfill IB history (reqHistoricalData through TWS / IB Gateway) into a dataset replays read, as a paced, " +
+      'Backfill IB history (reqHistoricalData through TWS / IB Gateway) into a dataset replays read, as a paced, ' +
         'resumable workflow; progress until done, Ctrl-C detaches, --follow WORKFLOW_ID reattaches. Exit 1 if it failed.',
     )
     .addArgument(new Argument('<source>', 'where from: ibkr'))
@@ -52,7 +52,10 @@ export function registerDatasetCommands(program: Command): void {
     .option('--rth', 'regular trading hours only', false)
     .option('--chunk-seconds <n>', "seconds per request (a multiple of the bar, up to IB's maximum)")
     .option('--follow <workflow-id>', 'reattach to a running (or finished) backfill')
-    .addHelpText('after', '\nExamples:\n  mdp dataset fetch ibkr --symbol SPY --from 2025-10-01 --to 2025-10-03 --bar 1s\n  mdp dataset fetch ibkr --follow mdp-fetch-ibkr-SPY-1s-TRADES-2025-10-01-2025-10-03')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  mdp dataset fetch ibkr --symbol SPY --from 2025-10-01 --to 2025-10-03 --bar 1s\n  mdp dataset fetch ibkr --follow mdp-fetch-ibkr-SPY-1s-TRADES-2025-10-01-2025-10-03',
+    )
     .action(async (source: string, o: FetchOptions, command: Command) => {
       if (source !== 'ibkr') throw new UsageError(`dataset fetch takes one source, ibkr (got ${JSON.stringify(source)})`);
       let input: IbkrBackfillWorkflowInput | undefined;

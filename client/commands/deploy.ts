@@ -17,11 +17,7 @@ export function registerDeployCommands(program: Command): void {
     .summary('Worker Deployment versions: status, check, promote, ramp, rollback, unpin')
     .addHelpText('after', '\nSee "Deploying a new version" in the README for a rollout step by step.');
 
-  addOutputOptions(
-    deploy
-      .command('status')
-      .summary('versions, the workers polling each, what runs where, and when an old one is safe to stop'),
-  )
+  addOutputOptions(deploy.command('status').summary('versions, the workers polling each, what runs where, and when an old one is safe to stop'))
     .addHelpText('after', '\nExamples:\n  mdp deploy status\n  mdp deploy status --json')
     .action(async (o: OutputFlags, command: Command) => {
       const json = outputFormat(o) === 'json';

@@ -34,7 +34,9 @@ export function registerLifecycleCommands(program: Command): void {
       'Pause the recovery schedule, drain the producers, then the consumers, and wait until their workflows completed. ' +
         'Exit 1 naming the workflows still running after --timeout (a consumer drains through a worker: run it while mdp up or a worker runs).',
     )
-    .addOption(new Option('--timeout <duration>', 'how long to wait for the workflows to complete').default(60_000, '60s').argParser(duration('--timeout', { min: 1 })))
+    .addOption(
+      new Option('--timeout <duration>', 'how long to wait for the workflows to complete').default(60_000, '60s').argParser(duration('--timeout', { min: 1 })),
+    )
     .addHelpText('after', '\nExamples:\n  mdp down\n  mdp down --timeout 2m')
     .action(async (options: { timeout: number }, command: Command) => {
       const config = configOf(command);
@@ -80,5 +82,10 @@ function rawOption(flag: string): string {
   const argv = process.argv;
   const i = argv.lastIndexOf(flag);
   if (i >= 0 && i + 1 < argv.length) return argv[i + 1];
-  return [...argv].reverse().find((a) => a.startsWith(`${flag}=`))?.slice(flag.length + 1) ?? flag;
+  return (
+    [...argv]
+      .reverse()
+      .find((a) => a.startsWith(`${flag}=`))
+      ?.slice(flag.length + 1) ?? flag
+  );
 }

@@ -17,7 +17,10 @@ export function registerModelCommands(program: Command): void {
       .requiredOption('--path <model.onnx>', 'the model, as the workers see it (relative: their working directory)')
       .option('--reference <file>', 'reference rows whose probabilities the model must reproduce'),
   )
-    .addHelpText('after', '\nExamples:\n  mdp model reload --path models/momentum-1.4.0.onnx\n  mdp model reload --path models/momentum-1.4.0.onnx --reference models/reference.jsonl --json')
+    .addHelpText(
+      'after',
+      '\nExamples:\n  mdp model reload --path models/momentum-1.4.0.onnx\n  mdp model reload --path models/momentum-1.4.0.onnx --reference models/reference.jsonl --json',
+    )
     .action(async (o: { path: string; reference?: string; output?: string; json?: boolean }, command: Command) => {
       const json = outputFormat(o) === 'json';
       const config = configOf(command);

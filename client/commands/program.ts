@@ -48,10 +48,14 @@ export function createProgram(version: string): Command {
  * message alone (the parsers' messages name the option and the value already).
  */
 function errorText(text: string): string {
-  return text
-    .replace(/^error: option '[^']*' argument '[^']*' is invalid\. /, 'mdp: ')
-    .replace(/^error: command-argument value '[^']*' is invalid for argument '[^']*'\. /, 'mdp: ')
-    .replace(/^error: /, 'mdp: ');
+  const invalid = /^error: (?:option '(?:-\w, )?([^ ']+)[^']*'|command-argument value '[^']*' is invalid for argument '([^']*)'|)(?: argument '([^']*)' is invalid)?\. (.*)$/s.exec(text);
+  if (invalid && (invalid[1] !== undefined || invalid[2] !== undefined)) {
+    const name = invalid[1] ?? invalid[2].toUpperCase();
+    const choices = /^Allowed choices are (.*)\.\n?$/s.exec(invalid[4]);
+    const value = invalid[3] ?? /value '([^']*)'/.exec(text)?.[1] ?? '';
+    return choices ? `mdp: ${name} must be one of ${choices[1]} (got "${value}")\n` : `mdp: ${invalid[4]}`;
+  }
+  return text.replace(/^error: /, 'mdp: ');
 }
 
 /** `mdp stream replay` for the replay command. */

@@ -45,7 +45,11 @@ export function registerStreamCommands(program: Command): void {
     .addOption(new Option('--count <n>', 'synthetic: publish N events, then stop').argParser(positiveInt('--count')))
     .addOption(new Option('--start-ts <iso>', 'synthetic with --count: event time of the first event').argParser(timestamp('--start-ts')))
     .option('--path <file>', 'file: FILE.jsonl, FILE.csv, or - for stdin')
-    .addOption(new Option('--speed <n|max>', 'file: 1 = the recorded pace, 10 = ten times faster, max = as fast as the consumers take it').default('max').argParser(publishSpeed('--speed')))
+    .addOption(
+      new Option('--speed <n|max>', 'file: 1 = the recorded pace, 10 = ten times faster, max = as fast as the consumers take it')
+        .default('max')
+        .argParser(publishSpeed('--speed')),
+    )
     .addOption(new Option('--format <format>', 'file: the format (default: from the extension, else the first line)').choices(['jsonl', 'csv']))
     .option('--from-start', 'file: read from line 1 even if an earlier run published part of it', false)
     .addHelpText(
@@ -57,7 +61,8 @@ export function registerStreamCommands(program: Command): void {
       if (o.provider !== 'file' && (o.path !== undefined || o.format !== undefined || o.fromStart || speedGiven))
         throw new UsageError('--path, --speed, --format and --from-start are for --provider file');
       if (o.provider === 'file') {
-        if (o.rate !== undefined || o.count !== undefined || o.startTs !== undefined) throw new UsageError('--rate, --count and --start-ts are for --provider synthetic');
+        if (o.rate !== undefined || o.count !== undefined || o.startTs !== undefined)
+          throw new UsageError('--rate, --count and --start-ts are for --provider synthetic');
         if (!o.path) throw new UsageError('--provider file needs --path FILE.jsonl|FILE.csv (or --path - for stdin)');
         const config = configOf(command);
         process.exitCode = await produceFile(config, {
@@ -82,13 +87,19 @@ export function registerStreamCommands(program: Command): void {
       );
       for (const warning of result.warnings) process.stderr.write(`warning: ${warning}\n`);
       const ib = config.producers.ibkr;
-      out(`${result.workflowId}: ${started(result)}${provider === 'ibkr' ? ` (TWS ${ib.host}:${ib.port}, client id ${ib.client_id}; mdp status shows its feed)` : ''}\n`);
+      out(
+        `${result.workflowId}: ${started(result)}${provider === 'ibkr' ? ` (TWS ${ib.host}:${ib.port}, client id ${ib.client_id}; mdp status shows its feed)` : ''}\n`,
+      );
     });
 
   stream
     .command('micro-batch')
     .summary('start (or find running) one micro-batch consumer per shard')
-    .addOption(new Option('--window <duration>', 'event-time window, 500ms to 5s (default: micro_batch.window_ms)').argParser(duration('--window', { min: 500, max: 5000, example: '2s' })))
+    .addOption(
+      new Option('--window <duration>', 'event-time window, 500ms to 5s (default: micro_batch.window_ms)').argParser(
+        duration('--window', { min: 500, max: 5000, example: '2s' }),
+      ),
+    )
     .addHelpText('after', '\nExamples:\n  mdp stream micro-batch\n  mdp stream micro-batch --window 2s')
     .action(async (o: { window?: number }, command: Command) => {
       const config = configOf(command);
@@ -116,7 +127,10 @@ export function registerStreamCommands(program: Command): void {
           '(the events, the features) merged in order. --symbol and --since look through the newest ' +
           '10000 entries of each shard. With --follow, then every new entry until Ctrl-C (exit 0).',
       )
-      .requiredOption('--topic <topic>', 'the stream: mdp.events, mdp.features, mdp.signals, mdp.dlq, mdp.events.late (as configured), or one shard, e.g. mdp.events.2')
+      .requiredOption(
+        '--topic <topic>',
+        'the stream: mdp.events, mdp.features, mdp.signals, mdp.dlq, mdp.events.late (as configured), or one shard, e.g. mdp.events.2',
+      )
       .addOption(new Option('-n, --limit <n>', 'how many entries').default(50).argParser(positiveInt('--limit')))
       .option('-f, --follow', 'keep printing new entries until Ctrl-C', false)
       .option('--symbol <symbol>', 'only entries of this symbol')
@@ -129,7 +143,8 @@ export function registerStreamCommands(program: Command): void {
     )
     .action(async (o: TailFlags, command: Command) => {
       const format = outputFormat(o);
-      if (o.follow && format === 'json') throw new UsageError('--follow prints entries as they come: use -o jsonl (one JSON object per line) instead of -o json');
+      if (o.follow && format === 'json')
+        throw new UsageError('--follow prints entries as they come: use -o jsonl (one JSON object per line) instead of -o json');
       const config = configOf(command);
       await untilSigint((signal) =>
         withBus(config, (bus) =>
@@ -207,7 +222,9 @@ export function registerStreamCommands(program: Command): void {
         "Run consumerRecoveryWorkflow once and print what it did: claim a dead consumer's pending entries for the shard " +
           'owners (DLQ past max_deliveries). --schedule creates or updates the mdp-recovery Temporal Schedule instead (its paused state is kept).',
       )
-      .addOption(new Option('--min-idle <duration>', 'claim entries idle at least this long, e.g. 30s or 0').argParser(duration('--min-idle', { example: '30s' })))
+      .addOption(
+        new Option('--min-idle <duration>', 'claim entries idle at least this long, e.g. 30s or 0').argParser(duration('--min-idle', { example: '30s' })),
+      )
       .option('--schedule', 'create or update the mdp-recovery schedule instead of sweeping now', false),
   )
     .addHelpText('after', '\nExamples:\n  mdp stream recover\n  mdp stream recover --min-idle 0 --json\n  mdp stream recover --schedule')
@@ -224,7 +241,9 @@ export function registerStreamCommands(program: Command): void {
           );
         return;
       }
-      const { workflowId, result } = await withTemporal(config, (client) => runRecovery(client, config, o.minIdle === undefined ? {} : { minIdleMs: o.minIdle }));
+      const { workflowId, result } = await withTemporal(config, (client) =>
+        runRecovery(client, config, o.minIdle === undefined ? {} : { minIdleMs: o.minIdle }),
+      );
       if (json) {
         printJson({ workflowId, ...result });
         return;
