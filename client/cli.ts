@@ -9,10 +9,9 @@
 import { readFileSync } from 'node:fs';
 import { CommanderError } from 'commander';
 import type { Command } from 'commander';
-import { ConfigError } from '../pipeline/config/index.js';
 import { commandPath, createProgram } from './commands/program.js';
-import { DeployError } from './deploy-command.js';
-import { ProducerConfigError } from './stream-commands.js';
+import { DeployError } from './deploy-error.js';
+import { ProducerConfigError } from './producer-config-error.js';
 import { UsageError } from './usage-error.js';
 
 /** Exit codes of `mdp`, as the README states them. */
@@ -27,12 +26,15 @@ function packageVersion(): string {
 }
 
 /** Prints what went wrong (one line, a pointer to `--help` for usage errors) and returns the exit code. */
-function report(err: unknown, command: Command): number {
-  if (err instanceof CommanderError) return COMMANDER_OK.has(err.code) ? EXIT.ok : EXIT.usage; // commander printed the message
+async function report(err: unknown, command: Command): Promise<number> {
+  // Commander printed the message (or the help). `mdp help` exits 0; help shown for a missing command is a usage error.
+  if (err instanceof CommanderError) return COMMANDER_OK.has(err.code) || err.exitCode === 0 ? EXIT.ok : EXIT.usage;
   if (err instanceof UsageError) {
     console.error(`mdp: ${err.message}\nRun '${commandPath(command)} --help' for usage.`);
     return EXIT.usage;
   }
+  // Loaded here: `mdp` does not load the config schema until a command needs it.
+  const { ConfigError } = await import('../pipeline/config/index.js');
   if (err instanceof ConfigError || err instanceof ProducerConfigError) {
     console.error(`mdp: invalid configuration: ${err.message}`);
     return EXIT.usage;
@@ -58,7 +60,7 @@ async function run(argv: string[]): Promise<number> {
     await program.parseAsync(argv);
     return typeof process.exitCode === 'number' ? process.exitCode : EXIT.ok;
   } catch (err) {
-    return report(err, current);
+    return await report(err, current);
   }
 }
 

@@ -8,6 +8,7 @@ import type { LoopStatus, ProducerWorkflowInput, StreamConsumerInput } from '../
 import { drainSignal, inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
 import type { Legibility } from './workflow-summaries.js';
 import { consumerLegibility, legibleStart, producerLegibility } from './workflow-summaries.js';
+import { ProducerConfigError } from './producer-config-error.js';
 
 export interface StartedWorkflow {
   readonly workflowId: string;
@@ -41,13 +42,7 @@ async function startOrFind(
   return { workflowId, started: true };
 }
 
-/** A producer's config does not let it start: the message names the keys. */
-export class ProducerConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = this.constructor.name;
-  }
-}
+export { ProducerConfigError };
 
 /** The producer workflow id of a kind of producer (`synthetic`, `ibkr`): named after its configured provider. */
 export function producerWorkflowIdOf(config: StreamingConfig, kind: 'synthetic' | 'ibkr'): string {

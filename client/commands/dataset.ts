@@ -1,9 +1,6 @@
 import { Argument } from 'commander';
 import type { Command } from 'commander';
-import { BackfillInputError } from '../../pipeline/producers/ibkr/index.js';
 import type { IbkrBackfillWorkflowInput } from '../../workflows/index.js';
-import { formatDatasetListing, generateDataset, readDatasets } from '../dataset-command.js';
-import { backfillInputFromFlags, followBackfill, startBackfill } from '../fetch-command.js';
 import { UsageError } from '../usage-error.js';
 import { configOf, out, withTemporal } from './command-context.js';
 import { tradingDate } from './option-parsers.js';
@@ -16,8 +13,9 @@ export function registerDatasetCommands(program: Command): void {
   addOutputOptions(dataset.command('ls').summary('the datasets of replay.datasets_file, with what each holds'))
     .addHelpText('after', "\nExamples:\n  mdp dataset ls\n  mdp dataset ls -o json | jq -r '.[].name'")
     .action(async (o: { output?: string; json?: boolean }, command: Command) => {
+      const { formatDatasetListing, readDatasets } = await import('../dataset-command.js');
       const json = outputFormat(o) === 'json';
-      const config = configOf(command);
+      const config = await configOf(command);
       const listings = await readDatasets(config);
       if (json) return printJson(listings);
       if (listings.length === 0) out(`(no datasets in ${config.replay.datasets_file})\n`);
@@ -31,7 +29,8 @@ export function registerDatasetCommands(program: Command): void {
     .requiredOption('--date <YYYY-MM-DD>', 'the trading day (a weekday)', tradingDate('--date'))
     .addHelpText('after', '\nExample:\n  mdp dataset generate spy_1day_history --date 2025-10-01')
     .action(async (name: string, o: { date: string }, command: Command) => {
-      const written = await generateDataset(configOf(command), name, o.date);
+      const { generateDataset } = await import('../dataset-command.js');
+      const written = await generateDataset(await configOf(command), name, o.date);
       out(`${written.file}: ${written.events} events\n`);
     });
 
@@ -57,6 +56,10 @@ export function registerDatasetCommands(program: Command): void {
       '\nExamples:\n  mdp dataset fetch ibkr --symbol SPY --from 2025-10-01 --to 2025-10-03 --bar 1s\n  mdp dataset fetch ibkr --follow mdp-fetch-ibkr-SPY-1s-TRADES-2025-10-01-2025-10-03',
     )
     .action(async (source: string, o: FetchOptions, command: Command) => {
+      const [{ BackfillInputError }, { backfillInputFromFlags, followBackfill, startBackfill }] = await Promise.all([
+        import('../../pipeline/producers/ibkr/index.js'),
+        import('../fetch-command.js'),
+      ]);
       if (source !== 'ibkr') throw new UsageError(`dataset fetch takes one source, ibkr (got ${JSON.stringify(source)})`);
       let input: IbkrBackfillWorkflowInput | undefined;
       if (o.follow === undefined) {
@@ -67,7 +70,7 @@ export function registerDatasetCommands(program: Command): void {
           throw err;
         }
       }
-      const config = configOf(command);
+      const config = await configOf(command);
       const controller = new AbortController();
       const detach = () => controller.abort();
       process.once('SIGINT', detach);

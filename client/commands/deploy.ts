@@ -1,6 +1,5 @@
 import { Argument, Option } from 'commander';
 import type { Command } from 'commander';
-import { checkReplay, deployStatus, formatDeployStatus, formatReplayCheck, formatRollout, promote, ramp, rollback, unpin } from '../deploy-command.js';
 import type { RolloutResult } from '../deploy-command.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import type { Client } from '@temporalio/client';
@@ -20,8 +19,9 @@ export function registerDeployCommands(program: Command): void {
   addOutputOptions(deploy.command('status').summary('versions, the workers polling each, what runs where, and when an old one is safe to stop'))
     .addHelpText('after', '\nExamples:\n  mdp deploy status\n  mdp deploy status --json')
     .action(async (o: OutputFlags, command: Command) => {
+      const { deployStatus, formatDeployStatus } = await import('../deploy-command.js');
       const json = outputFormat(o) === 'json';
-      const config = configOf(command);
+      const config = await configOf(command);
       const status = await withTemporal(config, (client) => deployStatus(client, config));
       if (json) printJson(status);
       else out(formatDeployStatus(status).join('\n') + '\n');
@@ -38,8 +38,9 @@ export function registerDeployCommands(program: Command): void {
   )
     .addHelpText('after', '\nExamples:\n  mdp deploy check\n  mdp deploy check --json')
     .action(async (o: OutputFlags, command: Command) => {
+      const { checkReplay, formatReplayCheck } = await import('../deploy-command.js');
       const json = outputFormat(o) === 'json';
-      const config = configOf(command);
+      const config = await configOf(command);
       const checks = await withTemporal(config, (client) => checkReplay(client, config));
       if (json) printJson(checks);
       else out(formatReplayCheck(checks).join('\n') + '\n');
@@ -54,6 +55,7 @@ export function registerDeployCommands(program: Command): void {
   )
     .addHelpText('after', '\nExamples:\n  mdp deploy promote\n  mdp deploy promote 0.5.0-3f2a1c9')
     .action(async (build: string | undefined, o: OutputFlags, command: Command) => {
+      const { promote } = await import('../deploy-command.js');
       await rollout(command, o, (client, config) => promote(client, config, build));
     });
 
@@ -66,6 +68,7 @@ export function registerDeployCommands(program: Command): void {
   )
     .addHelpText('after', '\nExamples:\n  mdp deploy ramp 25\n  mdp deploy ramp 50 0.5.0-3f2a1c9\n  mdp deploy ramp 0')
     .action(async (percent: number, build: string | undefined, o: OutputFlags, command: Command) => {
+      const { ramp } = await import('../deploy-command.js');
       await rollout(command, o, (client, config) => ramp(client, config, percent, build));
     });
 
@@ -77,6 +80,7 @@ export function registerDeployCommands(program: Command): void {
   )
     .addHelpText('after', '\nExamples:\n  mdp deploy rollback\n  mdp deploy rollback --to 0.4.0-9e1d2c3')
     .action(async (o: OutputFlags & { to?: string }, command: Command) => {
+      const { rollback } = await import('../deploy-command.js');
       await rollout(command, o, (client, config) => rollback(client, config, o.to));
     });
 
@@ -88,8 +92,9 @@ export function registerDeployCommands(program: Command): void {
   )
     .addHelpText('after', '\nExample:\n  mdp deploy unpin 0.4.0-9e1d2c3')
     .action(async (build: string, o: OutputFlags, command: Command) => {
+      const { unpin } = await import('../deploy-command.js');
       const json = outputFormat(o) === 'json';
-      const config = configOf(command);
+      const config = await configOf(command);
       const moved = await withTemporal(config, (client) => unpin(client, config, build));
       if (json) return printJson(moved);
       for (const m of moved) out(`  ${m.workflowId} (${m.type}): runs on the current version from its next task\n`);
@@ -99,8 +104,9 @@ export function registerDeployCommands(program: Command): void {
 
 /** promote / ramp / rollback: print where each long-running workflow runs; exit 1 if one did not move (not for a ramp). */
 async function rollout(command: Command, o: OutputFlags, act: (client: Client, config: StreamingConfig) => Promise<RolloutResult>): Promise<void> {
+  const { formatRollout } = await import('../deploy-command.js');
   const json = outputFormat(o) === 'json';
-  const config = configOf(command);
+  const config = await configOf(command);
   const result = await withTemporal(config, (client) => act(client, config));
   if (json) printJson(result);
   else out(formatRollout(result).join('\n') + '\n');

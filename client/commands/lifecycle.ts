@@ -1,9 +1,5 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import { createDb, migrateToLatest } from '../../store/index.js';
-import { up } from '../up-command.js';
-import { down } from '../down-command.js';
-import { statusCommand } from '../status-command.js';
 import { configFileOf, configOf, out, withTemporal } from './command-context.js';
 import { duration } from './option-parsers.js';
 
@@ -18,7 +14,8 @@ export function registerLifecycleCommands(program: Command): void {
     )
     .addHelpText('after', '\nExamples:\n  mdp up\n  MDP_WORKER_LOG=/tmp/worker.log mdp up --config configs/streaming.yaml')
     .action(async (_options: object, command: Command) => {
-      const config = configOf(command);
+      const { up } = await import('../up-command.js');
+      const config = await configOf(command);
       process.exitCode = await up(config, {
         configFile: configFileOf(command),
         logFile: process.env.MDP_WORKER_LOG ?? '.data/logs/worker.log',
@@ -39,7 +36,8 @@ export function registerLifecycleCommands(program: Command): void {
     )
     .addHelpText('after', '\nExamples:\n  mdp down\n  mdp down --timeout 2m')
     .action(async (options: { timeout: number }, command: Command) => {
-      const config = configOf(command);
+      const { down } = await import('../down-command.js');
+      const config = await configOf(command);
       const result = await withTemporal(config, (client) => down(client, config, { timeoutMs: options.timeout, write: out }));
       if (result.notStopped.length === 0) return;
       const given = command.getOptionValueSource('timeout') === 'default' ? '60s' : rawOption('--timeout');
@@ -57,8 +55,9 @@ export function registerLifecycleCommands(program: Command): void {
     .option('-w, --watch', 'redraw every second until Ctrl-C', false)
     .addHelpText('after', '\nExamples:\n  mdp status\n  mdp status --watch')
     .action(async (options: { watch: boolean }, command: Command) => {
+      const { statusCommand } = await import('../status-command.js');
       // TODO(issue 13): pass `output` through once statusCommand takes it (status --json, another change).
-      process.exitCode = await statusCommand(configOf(command), { watch: options.watch, write: out, tty: process.stdout.isTTY === true });
+      process.exitCode = await statusCommand(await configOf(command), { watch: options.watch, write: out, tty: process.stdout.isTTY === true });
     });
 
   program
@@ -66,7 +65,8 @@ export function registerLifecycleCommands(program: Command): void {
     .summary('apply database migrations')
     .addHelpText('after', '\nExample:\n  mdp migrate --config configs/streaming.yaml')
     .action(async (_options: object, command: Command) => {
-      const config = configOf(command);
+      const { createDb, migrateToLatest } = await import('../../store/index.js');
+      const config = await configOf(command);
       const db = createDb(config.store.url);
       try {
         const applied = await migrateToLatest(db);

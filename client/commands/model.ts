@@ -1,5 +1,4 @@
 import type { Command } from 'commander';
-import { formatOutcome, formatReloadResult, ModelReloadError, reloadModel } from '../model-command.js';
 import { configOf, out, withTemporal } from './command-context.js';
 import { addOutputOptions, outputFormat, printJson } from './output-option.js';
 
@@ -22,8 +21,9 @@ export function registerModelCommands(program: Command): void {
       '\nExamples:\n  mdp model reload --path models/momentum-1.4.0.onnx\n  mdp model reload --path models/momentum-1.4.0.onnx --reference models/reference.jsonl --json',
     )
     .action(async (o: { path: string; reference?: string; output?: string; json?: boolean }, command: Command) => {
+      const { formatOutcome, formatReloadResult, ModelReloadError, reloadModel } = await import('../model-command.js');
       const json = outputFormat(o) === 'json';
-      const config = configOf(command);
+      const config = await configOf(command);
       process.exitCode = await withTemporal(config, async (client) => {
         try {
           const result = await reloadModel(client, config, { modelPath: o.path, ...(o.reference ? { referencePath: o.reference } : {}) });

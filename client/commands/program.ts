@@ -29,8 +29,8 @@ export function createProgram(version: string): Command {
     .exitOverride();
   program.addHelpText(
     'after',
-    '\nExit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage. ' +
-      'Examples:\n  mdp up\n  mdp stream tail --topic mdp.events -f\n  mdp help stream replay',
+    '\nExit codes: 0 ok, 1 runtime failure, 2 invalid configuration or usage.\n' +
+      '\nExamples:\n  mdp up\n  mdp stream tail --topic mdp.events -f\n  mdp help stream replay',
   );
 
   registerLifecycleCommands(program);
@@ -48,7 +48,10 @@ export function createProgram(version: string): Command {
  * message alone (the parsers' messages name the option and the value already).
  */
 function errorText(text: string): string {
-  const invalid = /^error: (?:option '(?:-\w, )?([^ ']+)[^']*'|command-argument value '[^']*' is invalid for argument '([^']*)'|)(?: argument '([^']*)' is invalid)?\. (.*)$/s.exec(text);
+  const invalid =
+    /^error: (?:option '(?:-\w, )?([^ ']+)[^']*'|command-argument value '[^']*' is invalid for argument '([^']*)'|)(?: argument '([^']*)' is invalid)?\. (.*)$/s.exec(
+      text,
+    );
   if (invalid && (invalid[1] !== undefined || invalid[2] !== undefined)) {
     const name = invalid[1] ?? invalid[2].toUpperCase();
     const choices = /^Allowed choices are (.*)\.\n?$/s.exec(invalid[4]);

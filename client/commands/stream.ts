@@ -1,13 +1,6 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
-import { checkProducer, drainPipeline, formatDrained, startInference, startMicroBatchers, startProducer } from '../stream-commands.js';
-import { followReplay, startReplay } from '../replay-command.js';
-import { replayResult } from '../replay-result.js';
-import { ensureRecoverySchedule, formatRecoveryReport, runRecovery } from '../recover-command.js';
-import { produceFile } from '../file-produce-command.js';
 import type { PublishSpeed } from '../../pipeline/producers/index.js';
-import { tailTopic } from '../tail-command.js';
-import { withBus } from '../cli-bus.js';
 import { UsageError } from '../usage-error.js';
 import { configOf, out, withTemporal } from './command-context.js';
 import { duration, positiveInt, positiveNumber, publishSpeed, replayBound, timestamp } from './option-parsers.js';
@@ -57,6 +50,7 @@ export function registerStreamCommands(program: Command): void {
       '\nExamples:\n  mdp stream produce --provider synthetic --rate 1000\n  mdp stream produce --provider file --path ticks.csv --speed 10\n  my-feed | mdp stream produce --provider file --path -\n  mdp stream produce --provider ibkr',
     )
     .action(async (o: ProduceOptions, command: Command) => {
+      const { checkProducer, startProducer } = await import('../stream-commands.js');
       const speedGiven = command.getOptionValueSource('speed') !== 'default';
       if (o.provider !== 'file' && (o.path !== undefined || o.format !== undefined || o.fromStart || speedGiven))
         throw new UsageError('--path, --speed, --format and --from-start are for --provider file');
@@ -64,7 +58,8 @@ export function registerStreamCommands(program: Command): void {
         if (o.rate !== undefined || o.count !== undefined || o.startTs !== undefined)
           throw new UsageError('--rate, --count and --start-ts are for --provider synthetic');
         if (!o.path) throw new UsageError('--provider file needs --path FILE.jsonl|FILE.csv (or --path - for stdin)');
-        const config = configOf(command);
+        const { produceFile } = await import('../file-produce-command.js');
+        const config = await configOf(command);
         process.exitCode = await produceFile(config, {
           path: o.path,
           speed: o.speed,
@@ -79,7 +74,7 @@ export function registerStreamCommands(program: Command): void {
       if (provider === 'ibkr' && (o.rate !== undefined || o.count !== undefined || o.startTs !== undefined)) {
         throw new UsageError('--rate, --count and --start-ts are for --provider synthetic; the IBKR feed is what TWS sends');
       }
-      const config = configOf(command);
+      const config = await configOf(command);
       // A config that cannot work is reported before anything connects (ProducerConfigError: exit 2).
       checkProducer(config, provider);
       const result = await withTemporal(config, (client) =>
@@ -102,7 +97,8 @@ export function registerStreamCommands(program: Command): void {
     )
     .addHelpText('after', '\nExamples:\n  mdp stream micro-batch\n  mdp stream micro-batch --window 2s')
     .action(async (o: { window?: number }, command: Command) => {
-      const config = configOf(command);
+      const { startMicroBatchers } = await import('../stream-commands.js');
+      const config = await configOf(command);
       for (const s of await withTemporal(config, (client) => startMicroBatchers(client, config, o.window))) out(`${s.workflowId}: ${started(s)}\n`);
     });
 
@@ -113,7 +109,8 @@ export function registerStreamCommands(program: Command): void {
     .option('--model <path>', 'sklearn: the ONNX model (as the workers see it)')
     .addHelpText('after', '\nExamples:\n  mdp stream infer --adapter rules\n  mdp stream infer --adapter sklearn --model models/momentum.onnx')
     .action(async (o: { adapter: 'rules' | 'sklearn'; model?: string }, command: Command) => {
-      const config = configOf(command);
+      const { startInference } = await import('../stream-commands.js');
+      const config = await configOf(command);
       for (const s of await withTemporal(config, (client) => startInference(client, config, o.adapter, o.model)))
         out(`${s.workflowId}: ${s.started ? `started (${o.adapter})` : 'already running (kept; drain it to change its adapter)'}\n`);
     });
@@ -142,10 +139,11 @@ export function registerStreamCommands(program: Command): void {
       '\nExamples:\n  mdp stream tail --topic mdp.events --limit 20\n  mdp stream tail --topic mdp.signals --symbol SPY --since 5m\n  mdp stream tail --topic mdp.features -f -o jsonl | jq .payload.values.rsi',
     )
     .action(async (o: TailFlags, command: Command) => {
+      const [{ tailTopic }, { withBus }] = await Promise.all([import('../tail-command.js'), import('../cli-bus.js')]);
       const format = outputFormat(o);
       if (o.follow && format === 'json')
         throw new UsageError('--follow prints entries as they come: use -o jsonl (one JSON object per line) instead of -o json');
-      const config = configOf(command);
+      const config = await configOf(command);
       await untilSigint((signal) =>
         withBus(config, (bus) =>
           tailTopic(bus, config, {
@@ -167,7 +165,8 @@ export function registerStreamCommands(program: Command): void {
     .summary('signal the producers and every consumer to stop after their current step')
     .addHelpText('after', '\nExample:\n  mdp stream drain')
     .action(async (_o: object, command: Command) => {
-      const config = configOf(command);
+      const { drainPipeline, formatDrained } = await import('../stream-commands.js');
+      const config = await configOf(command);
       for (const d of await withTemporal(config, (client) => drainPipeline(client, config))) out(formatDrained(d) + '\n');
     });
 
@@ -192,10 +191,11 @@ export function registerStreamCommands(program: Command): void {
       '\nExamples:\n  mdp stream replay --dataset spy_1day_history --from 2025-10-01 --to 2025-10-02\n  mdp stream replay --follow mdp-replay-spy_1day_history-2025-10-01-2025-10-02\n  mdp stream replay --dataset spy_1day_history --from 2025-10-01 --to 2025-10-02 --json > result.json',
     )
     .action(async (o: ReplayFlags, command: Command) => {
+      const [{ followReplay, startReplay }, { replayResult }] = await Promise.all([import('../replay-command.js'), import('../replay-result.js')]);
       const json = outputFormat(o) === 'json';
       if (o.follow === undefined && (!o.dataset || !o.from || !o.to))
         throw new UsageError('stream replay needs --dataset NAME --from DATE --to DATE (or --follow WORKFLOW_ID)');
-      const config = configOf(command);
+      const config = await configOf(command);
       // With JSON asked for, stdout carries the result only.
       const progress = json ? (text: string) => void process.stderr.write(text) : out;
       process.exitCode = await untilSigint((signal) =>
@@ -229,9 +229,10 @@ export function registerStreamCommands(program: Command): void {
   )
     .addHelpText('after', '\nExamples:\n  mdp stream recover\n  mdp stream recover --min-idle 0 --json\n  mdp stream recover --schedule')
     .action(async (o: { minIdle?: number; schedule: boolean; output?: string; json?: boolean }, command: Command) => {
+      const { ensureRecoverySchedule, formatRecoveryReport, runRecovery } = await import('../recover-command.js');
       const json = outputFormat(o) === 'json';
       if (o.schedule && o.minIdle !== undefined) throw new UsageError('--min-idle is for a sweep now; the schedule sweeps with recovery.min_idle');
-      const config = configOf(command);
+      const config = await configOf(command);
       if (o.schedule) {
         const schedule = await withTemporal(config, (client) => ensureRecoverySchedule(client, config));
         if (json) printJson({ ...schedule, interval: config.recovery.interval });

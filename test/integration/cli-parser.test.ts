@@ -72,7 +72,7 @@ describe('mdp parser and output (the real CLI)', function () {
       assert.match(replay.stdout, /--from <date>\s+start of the range/);
       const tail = await mdp(['stream', 'tail', '--help']);
       assert.match(tail.stdout, /-n, --limit <n>\s+how many entries \(default: 50\)/);
-      assert.match(tail.stdout, /-o, --output <format>\s+output format \(choices: "text", "json", "jsonl", default: "text"\)/);
+      assert.match(tail.stdout, /-o, --output <format>\s+output format \(choices: "text", "json", "jsonl",\s+default: "text"\)/);
       const viaHelp = await mdp(['help', 'stream', 'replay']);
       assert.equal(viaHelp.code, 0);
       assert.equal(viaHelp.stdout, replay.stdout, 'mdp help stream replay is mdp stream replay --help');
@@ -269,6 +269,8 @@ describe('mdp parser and output (the real CLI)', function () {
     });
 
     it('--follow prints entries published after it started, until Ctrl-C (exit 0)', async function () {
+      await redis.xadd(shardStream(config.bus.redis.stream, 0), '*', 'd', tick(provider, 'MSFT', 98));
+      await redis.xadd(shardStream(config.bus.redis.stream, 1), '*', 'd', tick(provider, 'MSFT', 99));
       const child = spawn(
         process.execPath,
         [CLI, 'stream', 'tail', '--config', file, '--topic', config.bus.redis.stream, '-f', '-o', 'jsonl', '--limit', '1', '--symbol', 'MSFT'],
@@ -285,11 +287,12 @@ describe('mdp parser and output (the real CLI)', function () {
       const exited = new Promise<number | null>((done) => child.once('exit', (code) => done(code)));
       try {
         // The newest MSFT entry first: once it is printed, the tail has read the streams and follows them.
-        await waitFor('the newest MSFT entry', 30_000, () => Promise.resolve(stdout.includes('\n') ? true : undefined));
+        const running = { guard: () => assert.equal(child.exitCode, null, `the tail exited: ${stderr}`) };
+        await waitFor('the newest MSFT entry', 30_000, () => Promise.resolve(stdout.includes('\n') ? true : undefined), running);
         await redis.xadd(shardStream(config.bus.redis.stream, 1), '*', 'd', tick(provider, 'MSFT', 100));
         await redis.xadd(shardStream(config.bus.redis.stream, 0), '*', 'd', tick(provider, 'AAPL', 101));
         await redis.xadd(shardStream(config.bus.redis.stream, 0), '*', 'd', tick(provider, 'MSFT', 102));
-        await waitFor('two followed entries', 10_000, () => Promise.resolve(stdout.split('\n').length > 3 ? true : undefined));
+        await waitFor('two followed entries', 10_000, () => Promise.resolve(stdout.split('\n').length > 3 ? true : undefined), running);
         child.kill('SIGINT');
         assert.equal(await exited, 0, stderr);
         assert.deepEqual(
