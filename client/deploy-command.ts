@@ -19,14 +19,9 @@ import {
   setRampingVersion,
   workloadOf,
 } from './deployments.js';
+import { DeployError } from './deploy-error.js';
 
-/** A deploy command that cannot do what was asked (exit 1, the message says why and what to do). */
-export class DeployError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = this.constructor.name;
-  }
-}
+export { DeployError };
 
 export interface VersionReport {
   readonly buildId: string;

@@ -2,13 +2,13 @@ import { busNames } from '../pipeline/config/index.js';
 import type { Client } from '@temporalio/client';
 import { isGrpcDeadlineError, WorkflowFailedError, WorkflowNotFoundError } from '@temporalio/client';
 import type { ProducerInput } from '../activities/types.js';
-import { openBus, shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { planIbkrFeed, refusedLinesMessage } from '../pipeline/producers/ibkr/index.js';
 import type { LoopStatus, ProducerWorkflowInput, StreamConsumerInput } from '../workflows/index.js';
 import { drainSignal, inferenceWorkflowId, microBatchWorkflowId, producerWorkflowId } from '../workflows/index.js';
 import type { Legibility } from './workflow-summaries.js';
 import { consumerLegibility, legibleStart, producerLegibility } from './workflow-summaries.js';
+import { ProducerConfigError } from './producer-config-error.js';
 
 export interface StartedWorkflow {
   readonly workflowId: string;
@@ -42,13 +42,7 @@ async function startOrFind(
   return { workflowId, started: true };
 }
 
-/** A producer's config does not let it start: the message names the keys. */
-export class ProducerConfigError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = this.constructor.name;
-  }
-}
+export { ProducerConfigError };
 
 /** The producer workflow id of a kind of producer (`synthetic`, `ibkr`): named after its configured provider. */
 export function producerWorkflowIdOf(config: StreamingConfig, kind: 'synthetic' | 'ibkr'): string {
@@ -183,64 +177,4 @@ export function formatDrained(d: DrainedWorkflow): string {
   if (d.status === 'not running' || d.status === 'still running') return `${d.workflowId}: ${d.status}`;
   if (d.status === 'failed') return `${d.workflowId}: ended without draining (${d.reason ?? 'failed'})`;
   return `${d.workflowId}: drained after ${d.status.runs} runs ${JSON.stringify(d.status.totals)}`;
-}
-
-/** Streams a `--topic` names: the sharded event stream fans out to its shards. */
-function topicStreams(config: StreamingConfig, topic: string): string[] {
-  if (topic === busNames(config).stream) {
-    return Array.from({ length: config.bus.shards }, (_, shard) => shardStream(topic, shard));
-  }
-  return [topic];
-}
-
-/** `mdp stream tail --topic mdp.events --limit 50`: newest entries, oldest first, one per line. */
-export async function tailTopic(config: StreamingConfig, topic: string, limit: number, write: (line: string) => void): Promise<void> {
-  const bus = openBus(config);
-  try {
-    const rows: { id: string; stream: string; payload: string | undefined }[] = [];
-    for (const stream of topicStreams(config, topic)) {
-      for (const e of await bus.tail(stream, limit)) rows.push({ id: e.id, stream, payload: e.payload });
-    }
-    // Redis ids are append times across shards; Kafka offsets only order one partition, so shards
-    // are merged by the events' own time there.
-    if (bus.kind === 'redis') rows.sort((a, b) => compareIds(a.id, b.id));
-    else rows.sort((a, b) => srcTs(a.payload).localeCompare(srcTs(b.payload)));
-    if (rows.length === 0) write(`(no entries in ${topic})`);
-    for (const row of rows.slice(-limit)) write(formatEntry(row.stream, row.id, row.payload));
-  } finally {
-    await bus.close();
-  }
-}
-
-function srcTs(payload: string | undefined): string {
-  try {
-    const e = JSON.parse(payload ?? '') as { src_ts?: unknown };
-    return typeof e.src_ts === 'string' ? e.src_ts : '';
-  } catch {
-    return '';
-  }
-}
-
-function compareIds(a: string, b: string): number {
-  const [am, as] = a.split('-').map(Number) as [number, number];
-  const [bm, bs] = b.split('-').map(Number) as [number, number];
-  return am - bm || as - bs;
-}
-
-/** One readable line per event; anything that is not a v1 event is shown raw. */
-export function formatEntry(stream: string, id: string, payload: string | undefined): string {
-  if (payload === undefined) return `${id} ${stream} (no payload)`;
-  try {
-    const e = JSON.parse(payload) as Record<string, unknown>;
-    if (e.kind === 'tick' || e.kind === 'bar') {
-      const price = e.kind === 'tick' ? `${String(e.c)}` : `o=${String(e.o)} h=${String(e.h)} l=${String(e.l)} c=${String(e.c)}`;
-      return `${String(e.src_ts)}  ${stream.padEnd(14)} ${String(e.provider)}:${String(e.symbol).padEnd(6)} ${String(e.kind).padEnd(4)} ${price.padStart(10)} x ${String(e.v).padStart(5)}  seq=${String(e.seq)}`;
-    }
-    if (typeof e.name === 'string' && 'value' in e) {
-      return `${String(e.ts)}  ${stream} ${String(e.provider)}:${String(e.symbol)} ${e.name} value=${String(e.value)} score=${String(e.score)}`;
-    }
-  } catch {
-    // fall through to the raw form
-  }
-  return `${id} ${stream} ${payload}`;
 }

@@ -169,6 +169,11 @@ export interface Bus {
   length(stream: string): Promise<number>;
   /** Newest `limit` entries of a stream, newest last. */
   tail(stream: string, limit: number): Promise<BusEntry[]>;
+  /**
+   * Up to `count` entries appended after `afterId` (from the stream's first entry when undefined),
+   * oldest first, read outside any consumer group (`mdp stream tail --follow`); none when missing.
+   */
+  readAfter(stream: string, afterId: string | undefined, count: number): Promise<BusEntry[]>;
   /** Orders two entry ids of one stream (negative: `a` was appended first). */
   compareIds(a: string, b: string): number;
   /** Deletes a stream with its groups and entries (a finished replay chunk's); a no-op when missing. */

@@ -588,6 +588,20 @@ export class KafkaBus implements Bus {
     return out.slice(-limit);
   }
 
+  async readAfter(stream: string, afterId: string | undefined, count: number): Promise<BusEntry[]> {
+    const loc = this.locate(stream);
+    if (count <= 0 || !(await this.#topicExists(loc.topic))) return [];
+    const { start, end } = await this.#bounds(loc);
+    const after = afterId === undefined ? start : BigInt(afterId) + 1n;
+    const from = after < start ? start : after;
+    if (from >= end) return [];
+    const records = await this.#fetch(loc, from, 0);
+    return records
+      .filter((r) => r.offset < end)
+      .slice(0, count)
+      .map((r) => r.entry);
+  }
+
   compareIds(a: string, b: string): number {
     const x = BigInt(a),
       y = BigInt(b);

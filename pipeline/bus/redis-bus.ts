@@ -308,6 +308,11 @@ export class RedisBus implements Bus {
     return rows.map(toEntry).reverse();
   }
 
+  async readAfter(stream: string, afterId: string | undefined, count: number): Promise<BusEntry[]> {
+    const rows = (await this.#cmd.xrange(stream, afterId === undefined ? '-' : `(${afterId}`, '+', 'COUNT', count)) as RawEntry[];
+    return rows.map(toEntry);
+  }
+
   compareIds(a: string, b: string): number {
     return compareStreamIds(a, b);
   }

@@ -319,6 +319,15 @@ export class MemoryBus implements Bus {
     return Promise.resolve((this.#streams.get(stream)?.entries ?? []).filter((e) => e.fields).length);
   }
 
+  readAfter(stream: string, afterId: string | undefined, count: number): Promise<BusEntry[]> {
+    return Promise.resolve(
+      (this.#streams.get(stream)?.entries ?? [])
+        .filter((e) => e.fields && (afterId === undefined || this.compareIds(e.id, afterId) > 0))
+        .slice(0, count)
+        .map(toEntry),
+    );
+  }
+
   tail(stream: string, limit: number): Promise<BusEntry[]> {
     return Promise.resolve(
       (this.#streams.get(stream)?.entries ?? [])
