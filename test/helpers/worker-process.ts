@@ -24,6 +24,7 @@ const CONFIG_ENV = [
   'MDP_SHARDS',
   'MDP_BUS',
   'LOG_LEVEL',
+  'MDP_LOG_FORMAT',
   'MDP_CONFIG',
 ];
 
