@@ -18,7 +18,10 @@ export interface LogOutput {
  * @example
  * resolveLogOutput(config.telemetry.log_format, { isTTY: process.stdout.isTTY, env: process.env })
  */
-export function resolveLogOutput(setting: LogFormatSetting, where: { readonly isTTY: boolean | undefined; readonly env: Readonly<Record<string, string | undefined>> }): LogOutput {
+export function resolveLogOutput(
+  setting: LogFormatSetting,
+  where: { readonly isTTY: boolean | undefined; readonly env: Readonly<Record<string, string | undefined>> },
+): LogOutput {
   const tty = where.isTTY === true;
   const format: LogFormat = setting === 'auto' ? (tty ? 'pretty' : 'json') : setting;
   const noColor = (where.env.NO_COLOR ?? '') !== '' || where.env.TERM === 'dumb';
