@@ -67,7 +67,7 @@ export function createLogger(level: LogLevel, write: (line: string) => void, bas
     const record: LogRecord = {
       ts: new Date().toISOString(),
       level: lvl.toLowerCase() as LogRecord['level'],
-      ...(component === undefined ? {} : { component: String(component) }),
+      ...(typeof component === 'string' ? { component } : {}),
       msg,
       ...rest,
     };
