@@ -91,11 +91,14 @@ async function run(): Promise<void> {
   }
 }
 
+// The entrypoint's fatal error, before (or instead of) a logger: the one place the worker prints.
 run().catch((err: unknown) => {
   if (err instanceof ConfigError) {
+    // eslint-disable-next-line no-console
     console.error(`mdp worker: invalid configuration: ${(err as Error).message}`);
     process.exit(2);
   }
+  // eslint-disable-next-line no-console
   console.error(err);
   process.exit(1);
 });
