@@ -5,14 +5,13 @@
 import assert from 'node:assert/strict';
 import { readFileSync, rmSync } from 'node:fs';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
 import { startLabelledWorker, waitUntilPolling, writeConfigFile } from '../helpers/worker-process.js';
 
 /** Runs the worker at `level` until it polls, stops it, and returns its log lines (each must be JSON). */
 async function workerLog(env: TestWorkflowEnvironment, level: string): Promise<Record<string, unknown>[]> {
   const tag = uniqueTag();
-  const config = testConfig(tag, { temporal: { address: env.address }, telemetry: { log_level: level, log_format: 'json' } }) as StreamingConfig;
+  const config = testConfig(tag, { temporal: { address: env.address }, telemetry: { log_level: level, log_format: 'json' } });
   const file = writeConfigFile(config, `worker-logs-${tag}`);
   const worker = startLabelledWorker(file, `worker-logs-${tag}`, 'worker');
   try {
