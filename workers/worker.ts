@@ -37,6 +37,12 @@ async function run(): Promise<void> {
   });
   // The SDK's and its core's lines through the same logger, at the same level.
   Runtime.install(sdkRuntimeOptions(log, config.telemetry.log_level));
+  // Node's own warnings (deprecations, MaxListenersExceededWarning) too, instead of raw stderr text;
+  // with --trace-warnings, with the stack that says where.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) =>
+    log.warn(warning.message, { component: 'node', warning: warning.name, ...(process.traceProcessWarnings ? { stack: warning.stack } : {}) }),
+  );
 
   const metrics = createMetrics();
   // Process metrics (heap, RSS, event-loop lag, GC) beside the pipeline's own.

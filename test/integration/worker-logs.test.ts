@@ -3,17 +3,18 @@
  * lines all come out as `{ts, level, component, msg, …}` JSON lines at the configured level.
  */
 import assert from 'node:assert/strict';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { resolve } from 'node:path';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
-import { startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
+import { REPO_ROOT, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
 import { startLabelledWorker, waitUntilPolling, writeConfigFile } from '../helpers/worker-process.js';
 
 /** Runs the worker at `level` until it polls, stops it, and returns its log lines (each must be JSON). */
-async function workerLog(env: TestWorkflowEnvironment, level: string): Promise<Record<string, unknown>[]> {
+async function workerLog(env: TestWorkflowEnvironment, level: string, extraEnv: NodeJS.ProcessEnv = {}): Promise<Record<string, unknown>[]> {
   const tag = uniqueTag();
   const config = testConfig(tag, { temporal: { address: env.address }, telemetry: { log_level: level, log_format: 'json' } });
   const file = writeConfigFile(config, `worker-logs-${tag}`);
-  const worker = startLabelledWorker(file, `worker-logs-${tag}`, 'worker');
+  const worker = startLabelledWorker(file, `worker-logs-${tag}`, 'worker', extraEnv);
   try {
     await waitUntilPolling(env.client, config.temporal.task_queue, worker);
   } finally {
@@ -56,8 +57,17 @@ describe('worker logs: one logger for the worker, the Temporal SDK and its core'
     assert.ok(lines.some((l) => l.component === 'temporal.core' && l.msg === 'Initializing worker'));
   });
 
-  it('at INFO: a start and a stop are one line each (no SDK state changes, no bundler report)', async function () {
-    const lines = await workerLog(env, 'INFO');
+  it('at INFO: a start and a stop are one line each (no SDK state changes, no bundler report); Node warnings are log lines', async function () {
+    // Emits a process warning once the worker listens for them (as a leak or a deprecation would).
+    const probe = resolve(REPO_ROOT, '.data/test', `warning-probe-${process.pid}.mjs`);
+    writeFileSync(
+      probe,
+      "process.on('newListener', (event) => { if (event === 'warning') setImmediate(() => process.emitWarning('probe warning', 'ProbeWarning')); });\n",
+    );
+    const lines = await workerLog(env, 'INFO', { NODE_OPTIONS: `--import=${probe}` }).finally(() => rmSync(probe, { force: true }));
+    const warnings = lines.filter((l) => l.component === 'node');
+    assert.ok(warnings.length >= 1, 'the probe warning is a log line');
+    assert.deepEqual([warnings[0].level, warnings[0].msg, warnings[0].warning], ['warning', 'probe warning', 'ProbeWarning']);
     assert.ok(lines.every((l) => l.level !== 'debug'));
     assert.ok(!lines.some((l) => String(l.msg).includes('\n')), 'no multi-line message');
     assert.deepEqual(
