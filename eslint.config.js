@@ -84,6 +84,14 @@ export default tseslint.config(
   layer(['store/**/*.ts'], { layer: 'store/', deny: [TEMPORAL, IB_CLIENT, upper('store/', ['activities', 'workflows', 'workers', 'client'])] }),
   layer(['activities/**/*.ts'], { layer: 'activities/', deny: [IB_CLIENT, upper('activities/', ['workflows', 'workers', 'client'])] }),
   layer(['workers/**/*.ts', 'client/**/*.ts'], { layer: 'workers/ and client/', deny: [IB_CLIENT] }),
+  // Library code logs through the injected logger (pipeline/telemetry), never the console: one JSON
+  // shape, one level filter, passwords masked. Process entrypoints print their fatal error (and
+  // store/migrate-cli.ts its output); client/, bench/ and test/ print to people.
+  {
+    files: ['pipeline/**/*.ts', 'activities/**/*.ts', 'store/**/*.ts', 'workers/**/*.ts', 'workflows/**/*.ts'],
+    ignores: ['store/migrate-cli.ts'],
+    rules: { 'no-console': ['error'] },
+  },
   {
     files: ['test/**/*.ts', 'bench/**/*.ts'],
     rules: { '@typescript-eslint/no-unused-expressions': 'off' },

@@ -6,6 +6,7 @@ import type { IbkrEventState } from '../pipeline/producers/ibkr/index.js';
 import { IbkrEventBuilder, IbkrFeed, IbSession, Pacer, planIbkrFeed, refusedLinesMessage } from '../pipeline/producers/ibkr/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import { reportFailure } from './shard-consumer.js';
+import { activityFailure } from './expected-failure.js';
 import type { IbkrFeedView, IbkrResumeState, ProducerHeartbeat, ProducerInput, ProducerResume, ProducerRunResult } from './types.js';
 
 export interface IbkrProducerDefaults {
@@ -166,7 +167,7 @@ export function createIbkrProducerActivity(deps: IbkrProducerDeps) {
       return result;
     } catch (err) {
       if (!(err instanceof CancelledFailure)) reportFailure(deps.metrics, log, 'producer', 'IBKR producer failed', err);
-      throw err;
+      throw activityFailure(err);
     } finally {
       if (!stopping) await feed.close(500).catch(() => undefined);
       await session.close();

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ApplicationFailure } from '@temporalio/activity';
+import { ApplicationFailureCategory } from '@temporalio/common';
 import type { InferenceAdapter, JobRunSink } from '../pipeline/contracts/index.js';
 import type { InferenceDefaults } from './inference-activity.js';
 import { jobAudit } from './job-audit.js';
@@ -55,8 +56,20 @@ export function outputProblem(prediction: Prediction, rows: number, classes: rea
   return undefined;
 }
 
+/**
+ * A model that fails validation is an expected outcome, not a fault: a non-retryable failure of
+ * category BENIGN, which the SDK logs at debug (not as "Activity failed"), so the one line about it
+ * is the activity's own warning.
+ */
 function reject(err: unknown): never {
-  if (err instanceof ModelError) throw ApplicationFailure.nonRetryable(err.message, MODEL_REJECTED, { code: err.code, file: err.file ?? null });
+  if (err instanceof ModelError)
+    throw ApplicationFailure.create({
+      message: err.message,
+      type: MODEL_REJECTED,
+      nonRetryable: true,
+      details: [{ code: err.code, file: err.file ?? null }],
+      category: ApplicationFailureCategory.BENIGN,
+    });
   throw err;
 }
 
@@ -116,7 +129,7 @@ export function createModelActivities(deps: ModelDeps) {
         classes: [...sidecar.classes],
       };
     } catch (err) {
-      log.warn('model rejected', { error: (err as Error).message });
+      if (err instanceof ModelError) log.warn('model rejected', { reason: err.message });
       return reject(err);
     }
   }

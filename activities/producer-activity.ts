@@ -6,6 +6,7 @@ import { parseIsoToMicros } from '../pipeline/contracts/index.js';
 import { SyntheticProducer } from '../pipeline/producers/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
 import { reportFailure } from './shard-consumer.js';
+import { activityFailure } from './expected-failure.js';
 import type { ProducerHeartbeat, ProducerInput, ProducerResume, ProducerRunResult } from './types.js';
 
 export interface ProducerDefaults {
@@ -82,7 +83,10 @@ export function createProducerActivity(deps: ProducerDeps) {
       });
 
     try {
-      log.info('producer started', { resumedAt: resume?.published, mode: input.count ? 'finite' : input.rate ? 'rate' : 'live' });
+      // A retry after a failure says nothing new (the failure, or the outage, was the line): debug.
+      const started = { resumedAt: resume?.published, mode: input.count ? 'finite' : input.rate ? 'rate' : 'live' };
+      if (ctx.info.attempt > 1) log.debug('producer started', started);
+      else log.info('producer started', started);
       if (input.count !== undefined) {
         const startUs = input.startTs !== undefined ? parseIsoToMicros(input.startTs) : Date.now() * 1000;
         if (startUs === undefined) throw new Error(`producer input "startTs" is not an ISO-8601 timestamp: ${input.startTs}`);
@@ -125,7 +129,7 @@ export function createProducerActivity(deps: ProducerDeps) {
       return { published: total - startPublished, finished: false, resume: snapshot() };
     } catch (err) {
       reportFailure(deps.metrics, log, 'producer', 'producer failed', err);
-      throw err;
+      throw activityFailure(err);
     } finally {
       gate.close();
       await bus.close();

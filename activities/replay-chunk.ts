@@ -14,6 +14,7 @@ import { inferChunk } from './replay-inference.js';
 import { replayDefinition } from './replay-plan.js';
 import type { ReplayDeps } from './replay-activity.js';
 import { reportFailure } from './shard-consumer.js';
+import { activityFailure } from './expected-failure.js';
 import { SignalEmitter } from './signal-emitter.js';
 import type { ReplayChunkHeartbeat, ReplayChunkInput, ReplayChunkResult, ReplayCounts, ReplayInferenceCounts } from './types.js';
 
@@ -235,7 +236,7 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
     return { fromMs, toMs, counts, nextDataMs, attempt: ctx.info.attempt, elapsedMs };
   } catch (err) {
     reportFailure(deps.metrics, log, 'replay', 'replay chunk failed', err);
-    throw err;
+    throw activityFailure(err);
   } finally {
     await bus?.close();
   }

@@ -1,9 +1,10 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import { OwnerFencedError } from '../pipeline/contracts/index.js';
 import type { Bus, BusEntry } from '../pipeline/bus/index.js';
-import { RetentionKeeper } from '../pipeline/bus/index.js';
+import { isRedisConnectionError, RetentionKeeper } from '../pipeline/bus/index.js';
 import type { ConsumerRole } from '../pipeline/contracts/index.js';
 import type { Logger, Metrics } from '../pipeline/telemetry/index.js';
+import { activityFailure, benignFailure } from './expected-failure.js';
 
 /** Why a consumer run ended without failing. */
 export type StoppedBy = 'max_run' | 'cancelled';
@@ -15,12 +16,15 @@ const LAG_EVERY_MS = 1000;
 /**
  * Reports an activity's failure once: `errors_total{component, reason="activity_failure"}` and an
  * error line. A cancellation is how a run is asked to stop, not a failure: it is not reported.
+ * A Redis outage is counted but logged at debug only: the worker's `OutageLog` says it once for
+ * every client (throw {@link activityFailure} of it, so the SDK does not log every attempt either).
  * Returns whether it was a failure.
  */
 export function reportFailure(metrics: Metrics, log: Logger, component: string, message: string, err: unknown): boolean {
   if (err instanceof CancelledFailure) return false;
   metrics.errors.inc({ component, reason: 'activity_failure' });
-  log.error(message, { err });
+  if (isRedisConnectionError(err)) log.debug(message, { err });
+  else log.error(message, { err });
   return true;
 }
 
@@ -197,10 +201,11 @@ export async function runShardConsumer<R extends { readonly counts: object }>(
       // Superseded: a newer attempt owns the shard. This one wrote nothing since; it just stops.
       metrics.errors.inc({ component: role, reason: 'owner_fenced' });
       log.warn(`${role} consumer fenced off by a newer owner`, { error: err.message });
-      throw ApplicationFailure.retryable(err.message, 'OwnerFenced');
+      // That warning is the one line: the SDK logs the benign failure at debug.
+      throw benignFailure(err.message, 'OwnerFenced');
     }
     if (reportFailure(metrics, log, role, `${role} consumer failed`, err)) await handler?.failed?.(err).catch(() => undefined);
-    throw err;
+    throw activityFailure(err);
   } finally {
     metrics.consumerHeartbeat.remove({ topic: stream, consumer });
     metrics.consumerLagMs.remove({ topic: stream, group, consumer });

@@ -8,6 +8,7 @@
 import { deploymentNameOf } from '../pipeline/config/index.js';
 import type { Client } from '@temporalio/client';
 import type { StreamingConfig } from '../pipeline/config/index.js';
+import { createProcessLogger } from '../pipeline/telemetry/index.js';
 import type { DeploymentState, HandOverReport, Placement } from './deployments.js';
 import {
   describeDeployment,
@@ -242,11 +243,14 @@ export interface ReplayCheck {
  * `mdp deploy promote`: a workflow listed with an error would fail its tasks on the new version.
  */
 export async function checkReplay(client: Client, config: StreamingConfig, workflowsPath?: string): Promise<ReplayCheck[]> {
-  const { DefaultLogger, Runtime, Worker } = await import('@temporalio/worker');
-  // The bundler, the replay worker and the SDK core log through the runtime: errors only (the
-  // nondeterminism a check finds is reported below, not as the core's warning).
+  const { Runtime, Worker } = await import('@temporalio/worker');
+  const { sdkRuntimeOptions } = await import('../workers/sdk-logger.js');
+  // The bundler, the replay worker and the SDK core log through the runtime, into the CLI's
+  // logger on stderr: errors only (the nondeterminism a check finds is reported below, not as the
+  // core's warning).
   try {
-    Runtime.install({ logger: new DefaultLogger('ERROR'), telemetryOptions: { logging: { filter: { core: 'ERROR', other: 'ERROR' }, forward: {} } } });
+    const log = createProcessLogger({ level: 'ERROR', format: config.telemetry.log_format, stream: process.stderr, env: process.env, component: 'cli' });
+    Runtime.install(sdkRuntimeOptions(log, 'ERROR'));
   } catch {
     // installed already (a test process): its logger stays
   }

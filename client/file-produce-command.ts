@@ -12,7 +12,7 @@ import { formatClock } from '../pipeline/contracts/index.js';
 import type { FileFormat } from '../pipeline/datasets/index.js';
 import type { PublishSpeed } from '../pipeline/producers/index.js';
 import { FileSourceError } from '../pipeline/producers/index.js';
-import { createLogger, createMetrics } from '../pipeline/telemetry/index.js';
+import { createMetrics, createProcessLogger } from '../pipeline/telemetry/index.js';
 import { createDb, FileRuns, migrateToLatest } from '../store/index.js';
 
 /** Provider of plain rows (no `provider` field or column) published by the file provider. */
@@ -147,9 +147,9 @@ export async function produceFile(config: StreamingConfig, command: FileProduceC
   const names = busNames(config);
   const metrics = createMetrics();
   // Warnings (backlog near retention, DLQ writes) are summed up in the progress and the summary.
-  const log = createLogger('ERROR', (line) => process.stderr.write(line + '\n'));
-  const db = source.seekable ? createDb(config.store.url) : undefined;
-  const bus = openBus(config);
+  const log = createProcessLogger({ level: 'ERROR', format: config.telemetry.log_format, stream: process.stderr, env: process.env, component: 'cli' });
+  const db = source.seekable ? createDb(config.store.url, { log }) : undefined;
+  const bus = openBus(config, { log });
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(INTERRUPTED_EXIT);

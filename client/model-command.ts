@@ -3,7 +3,7 @@ import type { Client } from '@temporalio/client';
 import { ApplicationFailure, WorkflowExecutionAlreadyStartedError, WorkflowFailedError } from '@temporalio/client';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { formatCount, formatSpan } from '../pipeline/contracts/index.js';
-import type { ConsumerReloadOutcome, ModelReloadInput, ModelReloadResult } from '../workflows/index.js';
+import type { ConsumerReloadOutcome, ModelReloadInput, ModelReloadRejection, ModelReloadResult } from '../workflows/index.js';
 import { MODEL_RELOAD_FAILURES, modelReloadWorkflowId } from '../workflows/index.js';
 import { ModelReloadError } from './model-reload-error.js';
 import { legibleStart, modelReloadLegibility } from './workflow-summaries.js';
@@ -39,9 +39,9 @@ export async function reloadModel(client: Client, config: StreamingConfig, optio
     ...(options.confirmTimeoutMs ? { confirmTimeoutMs: options.confirmTimeoutMs } : {}),
     ...(options.consumers ? { consumers: options.consumers } : {}),
   };
-  let result: ModelReloadResult;
+  let outcome: ModelReloadResult | ModelReloadRejection;
   try {
-    result = (await client.workflow.execute('modelReloadWorkflow', {
+    outcome = (await client.workflow.execute('modelReloadWorkflow', {
       taskQueue: config.temporal.task_queue,
       workflowId,
       args: [input],
@@ -49,7 +49,7 @@ export async function reloadModel(client: Client, config: StreamingConfig, optio
       workflowIdConflictPolicy: 'FAIL',
       workflowIdReusePolicy: 'ALLOW_DUPLICATE',
       ...(await legibleStart(client, modelReloadLegibility(input), { modelPath: options.modelPath })),
-    })) as ModelReloadResult;
+    })) as ModelReloadResult | ModelReloadRejection;
   } catch (err) {
     if (err instanceof WorkflowExecutionAlreadyStartedError)
       throw new ModelReloadError(`another model reload is running (${workflowId}); wait for it to finish`, [], 'already_running');
@@ -62,6 +62,9 @@ export async function reloadModel(client: Client, config: StreamingConfig, optio
     }
     throw err;
   }
+  // A rejected model is the workflow's result (an expected outcome), not its failure.
+  if (outcome.status === 'rejected') throw new ModelReloadError(outcome.reason, [], 'rejected');
+  const result = outcome;
   // Every consumer skipped (rules) or not running: the pipeline runs what it ran before.
   if (!result.consumers.some((c) => c.status === 'reloaded')) throw new ModelReloadError(NO_MODEL_CONSUMER, result.consumers, 'no_model_consumer');
   return result;

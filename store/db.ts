@@ -2,6 +2,8 @@ import { Kysely, PostgresDialect } from 'kysely';
 import type { PostgresPool, PostgresPoolClient } from 'kysely';
 import pg from 'pg';
 import { redactSecrets } from '../pipeline/config/index.js';
+import { OutageLog, SILENT_LOGGER } from '../pipeline/telemetry/index.js';
+import type { Logger } from '../pipeline/telemetry/index.js';
 import type { Database } from './schema.js';
 import { StoreError } from './store-error.js';
 
@@ -16,9 +18,11 @@ export interface CreateDbOptions {
   readonly connectTimeoutMs?: number;
   /**
    * Called when an idle pooled connection fails (e.g. the server restarted). Without a listener
-   * node-postgres would crash the process; the default logs one redacted line to stderr.
+   * node-postgres would crash the process; the default reports it on `log`, once per outage.
    */
   readonly onPoolError?: (err: Error) => void;
+  /** The process's logger (component `store`); by default nothing is logged. */
+  readonly log?: Logger;
 }
 
 /** A short description of a driver error; Node's connect errors can have an empty message. */
@@ -50,9 +54,11 @@ export function createDb(url: string, options: CreateDbOptions = {}): Kysely<Dat
     connectionTimeoutMillis: options.connectTimeoutMs ?? 10_000,
     application_name: 'mdp',
   });
-  const onPoolError =
-    options.onPoolError ?? ((err: Error) => console.error(redactSecrets(`[store] idle PostgreSQL connection to ${url} failed: ${describeError(err)}`, [url])));
+  const urlForLogs = redactSecrets(url, [url]);
+  const outage = new OutageLog((options.log ?? SILENT_LOGGER).child({ component: 'store' }), 'postgres');
+  const onPoolError = options.onPoolError ?? ((err: Error) => outage.error(new Error(redactSecrets(describeError(err), [url])), { url: urlForLogs }));
   pool.on('error', onPoolError);
+  pool.on('connect', () => outage.recovered({ url: urlForLogs }));
 
   // Kysely only needs connect/end; wrapping connect is the one place where every connection
   // failure passes, so the error can name the (redacted) URL.

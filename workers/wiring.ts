@@ -23,7 +23,7 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
   const onWrite = (seconds: number, table: string) => metrics.storeWriteSeconds.observe({ table }, seconds);
   const store = new StoreClient(db, { onWrite });
   // One for every bus of the worker: an outage is one error line, then a summary every 10 s.
-  const redisErrors = new OutageLog(log, 'redis');
+  const redisErrors = new OutageLog(log.child({ component: 'bus.redis' }), 'redis');
   return {
     openBus: () => openBus(config, { connectionErrors: redisErrors }),
     bars: store,
@@ -33,7 +33,7 @@ export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metr
     createAdapter: adapterFactory(config, metrics, log),
     readStoredBars: (query) => store.listBars(query),
     metrics,
-    log,
+    log: log.child({ component: 'activity' }),
     microBatch: microBatchDefaults(config),
     producer: producerDefaults(config),
     ibkrProducer: ibkrProducerDefaults(config),

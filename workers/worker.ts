@@ -12,14 +12,14 @@ import { NativeConnection, Runtime, Worker } from '@temporalio/worker';
 import { collectDefaultMetrics } from 'prom-client';
 import { createActivities } from '../activities/index.js';
 import { ConfigError, loadStreamingConfig, deploymentNameOf } from '../pipeline/config/index.js';
-import { createLogger, createMetrics } from '../pipeline/telemetry/index.js';
-import type { LogLevel } from '../pipeline/telemetry/index.js';
+import { createMetrics, createProcessLogger } from '../pipeline/telemetry/index.js';
 import { createDb, migrateToLatest } from '../store/index.js';
 import { buildIdOf } from './build-id.js';
 import { applyRolloutWithRetries, deploymentOptions } from './deployment.js';
 import { closeIbkrConnections } from './ibkr-connections.js';
 import { startMetricsServer } from './metrics-server.js';
 import { checkReadiness } from './readiness.js';
+import { sdkRuntimeOptions } from './sdk-logger.js';
 import { activityDeps } from './wiring.js';
 import { WORKER_TUNING } from './worker-options.js';
 import { WORKFLOWS_PATH } from './workflows-path.js';
@@ -27,20 +27,22 @@ import { WORKFLOWS_PATH } from './workflows-path.js';
 async function run(): Promise<void> {
   const { values } = parseArgs({ options: { config: { type: 'string', default: process.env.MDP_CONFIG ?? 'configs/streaming.yaml' } } });
   const config = loadStreamingConfig({ file: values.config, env: process.env });
-  const log = createLogger(config.telemetry.log_level.toUpperCase() as LogLevel, (line) => process.stdout.write(line + '\n'), {
-    proc: 'worker',
-    pid: process.pid,
+  const log = createProcessLogger({
+    level: config.telemetry.log_level,
+    format: config.telemetry.log_format,
+    stream: process.stdout,
+    env: process.env,
+    component: 'worker',
+    fields: { pid: process.pid },
   });
-  Runtime.install({
-    logger: {
-      log: () => undefined,
-      trace: () => undefined,
-      debug: () => undefined,
-      info: () => undefined,
-      warn: (m, meta) => log.warn(m, meta),
-      error: (m, meta) => log.error(m, meta),
-    },
-  });
+  // The SDK's and its core's lines through the same logger, at the same level.
+  Runtime.install(sdkRuntimeOptions(log, config.telemetry.log_level));
+  // Node's own warnings (deprecations, MaxListenersExceededWarning) too, instead of raw stderr text;
+  // with --trace-warnings, with the stack that says where.
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) =>
+    log.warn(warning.message, { component: 'node', warning: warning.name, ...(process.traceProcessWarnings ? { stack: warning.stack } : {}) }),
+  );
 
   const metrics = createMetrics();
   // Process metrics (heap, RSS, event-loop lag, GC) beside the pipeline's own.
@@ -56,7 +58,7 @@ async function run(): Promise<void> {
   const server = await startMetricsServer(metrics.registry, config.telemetry.metrics_host, config.telemetry.metrics_port, { readiness });
   log.info('metrics listening', { url: `http://${config.telemetry.metrics_host}:${(server.address() as AddressInfo).port}/metrics` });
 
-  const db = createDb(config.store.url);
+  const db = createDb(config.store.url, { log });
   const applied = await migrateToLatest(db);
   if (applied.length > 0) log.info('migrations applied', { applied });
 
@@ -95,11 +97,14 @@ async function run(): Promise<void> {
   }
 }
 
+// The entrypoint's fatal error, before (or instead of) a logger: the one place the worker prints.
 run().catch((err: unknown) => {
   if (err instanceof ConfigError) {
+    // eslint-disable-next-line no-console
     console.error(`mdp worker: invalid configuration: ${(err as Error).message}`);
     process.exit(2);
   }
+  // eslint-disable-next-line no-console
   console.error(err);
   process.exit(1);
 });

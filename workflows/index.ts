@@ -7,7 +7,7 @@ export type { LoopStatus } from './definitions.js';
 export { modelReloadedSignal, modelReloadWorkflowId, reloadModelSignal } from './definitions.js';
 export type { ConsumerModelStatus, ModelReloadReply, ReloadModelRequest } from './definitions.js';
 export { MODEL_RELOAD_FAILURES, modelReloadProgressQuery, modelReloadWorkflow } from './model-reload-workflow.js';
-export type { ConsumerReloadOutcome, ModelReloadInput, ModelReloadProgress, ModelReloadResult } from './model-reload-workflow.js';
+export type { ConsumerReloadOutcome, ModelReloadInput, ModelReloadProgress, ModelReloadRejection, ModelReloadResult } from './model-reload-workflow.js';
 export { progressQuery, replayFraction, replayWorkflow, replayWorkflowId } from './replay-workflow.js';
 export type { ReplayCarried, ReplayProgress, ReplayWorkflowInput } from './replay-workflow.js';
 export { recheckPendingSignal } from './definitions.js';

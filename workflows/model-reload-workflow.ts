@@ -60,12 +60,22 @@ export interface ConsumerReloadOutcome {
   readonly reason?: string;
 }
 
-/** The result of a reload that took effect (a failed one fails the workflow with the reason). */
+/** The result of a reload that took effect (one a consumer refused fails the workflow with the reason). */
 export interface ModelReloadResult {
+  readonly status: 'reloaded';
   readonly modelPath: string;
   readonly version: string;
   readonly validation: ModelValidation;
   readonly consumers: readonly ConsumerReloadOutcome[];
+  readonly jobRunId: number;
+}
+
+/** A reload whose model did not pass validation: nothing changed. */
+export interface ModelReloadRejection {
+  readonly status: 'rejected';
+  readonly modelPath: string;
+  /** `model rejected, nothing changed: <file>: <why>`. */
+  readonly reason: string;
   readonly jobRunId: number;
 }
 
@@ -84,6 +94,11 @@ export const MODEL_RELOAD_FAILURES = { rejected: 'ModelRejected', notConfirmed: 
 
 const DEFAULT_CONFIRM_TIMEOUT_MS = 120_000;
 
+/** Whether `err` is the validation activity refusing the model (not an outage or a timeout). */
+function isRejection(err: unknown): boolean {
+  return err instanceof ActivityFailure && err.cause instanceof ApplicationFailure && err.cause.type === MODEL_RELOAD_FAILURES.rejected;
+}
+
 function failureMessage(err: unknown): string {
   const cause = err instanceof ActivityFailure && err.cause ? err.cause : err;
   return cause instanceof Error ? cause.message : String(cause);
@@ -94,10 +109,11 @@ function failureMessage(err: unknown): string {
  * reference rows, output range) — a model that fails changes nothing — then signals every
  * running inference consumer and waits until each confirms it no longer runs the old model. If
  * any consumer refuses or does not confirm in time, those that switched are rolled back to their
- * previous model and the workflow fails with the reason. Audited in `job_runs` (kind
+ * previous model and the workflow fails with the reason. A model that fails validation is returned
+ * as a {@link ModelReloadRejection} (an expected outcome, not a failure). Audited in `job_runs` (kind
  * `model_reload`), one row per reload.
  */
-export async function modelReloadWorkflow(input: ModelReloadInput): Promise<ModelReloadResult> {
+export async function modelReloadWorkflow(input: ModelReloadInput): Promise<ModelReloadResult | ModelReloadRejection> {
   const info = workflowInfo();
   const timeoutMs = input.confirmTimeoutMs ?? DEFAULT_CONFIRM_TIMEOUT_MS;
   let phase: ModelReloadProgress['phase'] = 'validating';
@@ -146,7 +162,9 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
       meta: { modelPath: input.modelPath, ...(input.referencePath ? { referencePath: input.referencePath } : {}), workflowRunId: info.runId, ...meta },
     });
 
-  // 1. Validate: a model that fails is rejected before any consumer is touched.
+  // 1. Validate: a model that fails is rejected before any consumer is touched. A rejection is an
+  // expected outcome, returned (not thrown) so the worker logs it once (the activity's warning),
+  // not again as a failed workflow; `mdp model reload` still exits non-zero with the reason.
   show();
   let validation: ModelValidation;
   try {
@@ -155,10 +173,12 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
     phase = 'failed';
     const reason = failureMessage(err);
     show(`model rejected, nothing changed: ${reason}`);
-    await CancellationScope.nonCancellable(async () => {
-      const jobRunId = await audit({ rejected: true });
-      await finishModelReloadAudit({ jobRunId, status: 'failure', counts: { consumers: 0 }, error: `model rejected: ${reason}` });
+    const jobRunId = await CancellationScope.nonCancellable(async () => {
+      const id = await audit({ rejected: true });
+      await finishModelReloadAudit({ jobRunId: id, status: 'failure', counts: { consumers: 0 }, error: `model rejected: ${reason}` });
+      return id;
     });
+    if (isRejection(err)) return { status: 'rejected', modelPath: input.modelPath, reason: `model rejected, nothing changed: ${reason}`, jobRunId };
     throw ApplicationFailure.nonRetryable(`model rejected, nothing changed: ${reason}`, MODEL_RELOAD_FAILURES.rejected);
   }
   version = validation.version;
@@ -199,7 +219,14 @@ export async function modelReloadWorkflow(input: ModelReloadInput): Promise<Mode
     if (failed.length === 0) {
       phase = 'finished';
       show();
-      const result: ModelReloadResult = { modelPath: input.modelPath, version: validation.version, validation, consumers: [...outcomes.values()], jobRunId };
+      const result: ModelReloadResult = {
+        status: 'reloaded',
+        modelPath: input.modelPath,
+        version: validation.version,
+        validation,
+        consumers: [...outcomes.values()],
+        jobRunId,
+      };
       await finishModelReloadAudit({ jobRunId, status: 'success', counts: counts() });
       return result;
     }

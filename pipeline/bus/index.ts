@@ -19,3 +19,4 @@ export type { DeadLetterFilter, DeadLetterStore, RedriveMark, StoredDeadLetter }
 export { RedisDeadLetterStore, redriveMarksKey } from './redis-dead-letter-store.js';
 export { DEAD_LETTER_STORE_ERROR_CODES, DeadLetterStoreError } from './dead-letter-store-error.js';
 export type { DeadLetterStoreErrorCode } from './dead-letter-store-error.js';
+export { isRedisConnectionError } from './redis-connection-error.js';

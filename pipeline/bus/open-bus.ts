@@ -1,7 +1,7 @@
 import type { Bus } from './bus.js';
 import type { StreamingConfig } from '../config/index.js';
 import { parseDurationMs } from '../contracts/index.js';
-import type { OutageLog } from '../telemetry/index.js';
+import type { Logger, OutageLog } from '../telemetry/index.js';
 import { KafkaBus } from './kafka-bus.js';
 import { RedisBus } from './redis-bus.js';
 
@@ -9,7 +9,7 @@ import { RedisBus } from './redis-bus.js';
  * The configured bus (`bus.type`): Redis Streams, or Kafka with one partition per shard of the
  * event and feature topics. Every process opens its buses here, so the bus is swapped in one place.
  */
-export function openBus(config: StreamingConfig, options: { readonly connectionErrors?: OutageLog } = {}): Bus {
+export function openBus(config: StreamingConfig, options: { readonly connectionErrors?: OutageLog; readonly log?: Logger } = {}): Bus {
   if (config.bus.type === 'kafka') {
     const k = config.bus.kafka;
     return new KafkaBus({
@@ -23,5 +23,9 @@ export function openBus(config: StreamingConfig, options: { readonly connectionE
     });
   }
   const r = config.bus.redis;
-  return new RedisBus(r.uri, { maxLen: r.maxlen, ...(options.connectionErrors ? { connectionErrors: options.connectionErrors } : {}) });
+  return new RedisBus(r.uri, {
+    maxLen: r.maxlen,
+    ...(options.connectionErrors ? { connectionErrors: options.connectionErrors } : {}),
+    ...(options.log ? { log: options.log } : {}),
+  });
 }

@@ -7,7 +7,8 @@ import { FENCED_READ_SCRIPT } from './fenced-read.js';
 import { LuaScript } from './lua-script.js';
 import { OwnerFencedError } from '../contracts/index.js';
 import { entriesRemovedSoFar, streamBacklog, takeUnreadLoss, trimAcknowledged } from './redis-retention.js';
-import { createLogger, OutageLog } from '../telemetry/index.js';
+import { OutageLog, SILENT_LOGGER } from '../telemetry/index.js';
+import type { Logger } from '../telemetry/index.js';
 
 export interface RedisBusOptions {
   /**
@@ -19,9 +20,11 @@ export interface RedisBusOptions {
   readonly checkpointKey?: string;
   /**
    * Where connection errors are reported (throttled, see {@link OutageLog}). Pass one to every bus
-   * of a process so an outage is logged once; by default each bus has its own, on stderr.
+   * of a process so an outage is logged once; by default each bus has its own, on `log`.
    */
   readonly connectionErrors?: OutageLog;
+  /** The process's logger (component `bus.redis`); by default nothing is logged. */
+  readonly log?: Logger;
 }
 
 /** The fenced read (see {@link FENCED_READ_SCRIPT}), sent by SHA. */
@@ -68,7 +71,7 @@ export class RedisBus implements Bus {
   readonly kind = 'redis' as const;
   readonly #cmd: Redis;
   readonly #blocking: Redis;
-  readonly #options: Required<Omit<RedisBusOptions, 'connectionErrors'>>;
+  readonly #options: Required<Omit<RedisBusOptions, 'connectionErrors' | 'log'>>;
   /** Per stream: whether it had consumer groups, and until when that is trusted. */
   readonly #groupsSeen = new Map<string, { readonly grouped: boolean; readonly untilMs: number }>();
   #closing: Promise<void> | undefined;
@@ -81,12 +84,7 @@ export class RedisBus implements Bus {
     this.#blocking = new Redis(uri, redisOptions);
     // ioredis retries by itself; without a listener an unreachable server would crash the process.
     // A closed bus reports nothing: its connections are going away on purpose.
-    const errors =
-      options.connectionErrors ??
-      new OutageLog(
-        createLogger('INFO', (line) => console.error(line)),
-        'redis',
-      );
+    const errors = options.connectionErrors ?? new OutageLog((options.log ?? SILENT_LOGGER).child({ component: 'bus.redis' }), 'redis');
     const uriForLogs = redactSecrets(uri, [uri]);
     for (const conn of [this.#cmd, this.#blocking]) {
       conn.on('error', (err: Error) => {

@@ -7,8 +7,8 @@ import { ConfigError, redactValue } from './config-error.js';
 import type { ConfigIssue } from './config-error.js';
 import { expandEnv } from './expand-env.js';
 import { DEFAULT_MAX_RULES, DEFAULT_MAX_RULES_BYTES } from '../inference/rules/index.js';
-import { LOG_LEVELS } from '../telemetry/index.js';
-import type { LogLevel } from '../telemetry/index.js';
+import { LOG_FORMAT_SETTINGS, LOG_LEVELS } from '../telemetry/index.js';
+import type { LogFormatSetting, LogLevel } from '../telemetry/index.js';
 
 // One list of log levels: the logger's (the config only validates against it).
 export { LOG_LEVELS };
@@ -232,6 +232,8 @@ export interface TelemetryConfig {
   readonly metrics_host: string;
   /** Upper-cased on load (env `LOG_LEVEL`, any case). */
   readonly log_level: LogLevel;
+  /** `auto` (pretty and coloured on a terminal, JSON otherwise), `json` or `pretty`; env `MDP_LOG_FORMAT`. */
+  readonly log_format: LogFormatSetting;
 }
 
 /**
@@ -683,6 +685,13 @@ const SCHEMA = {
     metrics_port: { doc: 'Port of /metrics (0 = any free port).', format: 'mdp-int', min: 0, max: 65535, default: 9101, env: 'MDP_METRICS_PORT' },
     metrics_host: { doc: 'Interface /metrics listens on.', format: 'mdp-name', default: '127.0.0.1' },
     log_level: { doc: 'DEBUG, INFO, WARNING or ERROR (any case).', format: 'mdp-log-level', default: 'INFO', env: 'LOG_LEVEL' },
+    log_format: {
+      doc: 'auto: pretty and coloured on a terminal (no colour with NO_COLOR), one JSON object per line otherwise; json; pretty.',
+      format: 'mdp-choice',
+      choices: LOG_FORMAT_SETTINGS,
+      default: 'auto',
+      env: 'MDP_LOG_FORMAT',
+    },
   },
   replay: {
     datasets_file: {

@@ -1,6 +1,11 @@
-export type { Logger, LogLevel } from './logger.js';
-export { LOG_LEVELS, createLogger } from './logger.js';
+export type { LogFormat, Logger, LoggerOptions, LogLevel, LogRecord } from './logger.js';
+export { createLogger, formatJson, LOG_FORMATS, LOG_LEVELS, SILENT_LOGGER } from './logger.js';
+export type { LogFormatSetting, LogOutput } from './log-output.js';
+export { LOG_FORMAT_SETTINGS, resolveLogOutput } from './log-output.js';
+export { formatPretty } from './pretty-log.js';
 export type { Metrics } from './metrics.js';
 export { createMetrics } from './metrics.js';
 export { OUTAGE_LOG_INTERVAL_MS, OutageLog } from './outage-log.js';
 export type { OutageLogOptions } from './outage-log.js';
+export type { ProcessLoggerOptions } from './process-logger.js';
+export { createProcessLogger } from './process-logger.js';

@@ -118,8 +118,8 @@ export function temporalCliPath(): string {
 }
 
 /**
- * The Temporal CLI behind `scripts/temporal-quiet.sh`, which appends the dev server's start-up
- * banner to `.data/test/logs/temporal-cli.log` instead of the test output.
+ * The Temporal CLI behind `scripts/temporal-quiet.sh`, which appends the dev server's output (its
+ * start-up banner and log lines) to `.data/test/logs/temporal-cli.log` instead of the test output.
  */
 export function quietTemporalCliPath(): string {
   process.env.MDP_TEMPORAL_REAL_BIN = temporalCliPath();

@@ -24,6 +24,7 @@ const CONFIG_ENV = [
   'MDP_SHARDS',
   'MDP_BUS',
   'LOG_LEVEL',
+  'MDP_LOG_FORMAT',
   'MDP_CONFIG',
 ];
 
@@ -87,8 +88,8 @@ export interface PolledWorker extends WorkerProcess {
 }
 
 /** Starts a worker process on `configFile` (see {@link startWorkerProcess}) and names it. */
-export function startLabelledWorker(configFile: string, logName: string, label: string): PolledWorker {
-  const proc = startWorkerProcess(configFile, logName);
+export function startLabelledWorker(configFile: string, logName: string, label: string, extraEnv: NodeJS.ProcessEnv = {}): PolledWorker {
+  const proc = startWorkerProcess(configFile, logName, extraEnv);
   const pid = proc.child.pid!;
   return { ...proc, label, pid, identity: `${pid}@${hostname()}` };
 }

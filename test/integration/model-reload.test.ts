@@ -13,7 +13,7 @@ import type { Database } from '../../store/index.js';
 import { JobRunTracker, SignalsStoreClient } from '../../store/index.js';
 import type { LoopStatus, ModelReloadInput, ModelReloadResult } from '../../workflows/index.js';
 import { inferenceWorkflowId, MdpRole, modelReloadWorkflowId } from '../../workflows/index.js';
-import { runNodeScript, writeConfigFile } from '../helpers/worker-process.js';
+import { runNodeScript, startLabelledWorker, waitUntilPolling, writeConfigFile } from '../helpers/worker-process.js';
 import {
   cleanupTestRun,
   connectRedis,
@@ -392,5 +392,47 @@ describe('model reload (modelReloadWorkflow → inference consumers under Tempor
         await handle.result();
       })
       .finally(() => rmSync(file, { force: true }));
+  });
+
+  it('a rejected model is one warning in the worker log, naming the model and the reason (no failed activity or workflow)', async function () {
+    const features = `${config.bus.redis.features_stream}-log`;
+    const workerConfig = {
+      ...config,
+      temporal: { ...config.temporal, address: env.address, task_queue: `${config.temporal.task_queue}-log` },
+      telemetry: { ...config.telemetry, log_level: 'INFO', log_format: 'json' },
+    } as StreamingConfig;
+    const file = writeConfigFile(workerConfig, `${features}-worker`);
+    const worker = startLabelledWorker(file, `${features}-worker`, 'worker');
+    try {
+      await waitUntilPolling(env.client, workerConfig.temporal.task_queue, worker);
+      const badPath = corruptModel(dir);
+      const rejected = await reloadModel(env.client, workerConfig, { modelPath: badPath, workflowId: modelReloadWorkflowId(features), consumers: [] }).then(
+        () => undefined,
+        (err: unknown) => err,
+      );
+      assert.ok(rejected instanceof ModelReloadError, `rejected: ${String(rejected)}`);
+      assert.match(rejected.message, /model rejected, nothing changed: .*corrupt_model\.onnx/);
+    } finally {
+      worker.child.kill('SIGTERM');
+      await worker.exited;
+      rmSync(file, { force: true });
+    }
+    const text = readFileSync(worker.logFile, 'utf8');
+    const lines = text
+      .split('\n')
+      .filter((l) => l !== '')
+      .map((l) => JSON.parse(l) as Record<string, unknown>);
+    for (const l of lines) assert.deepEqual(Object.keys(l).slice(0, 4), ['ts', 'level', 'component', 'msg'], JSON.stringify(l));
+    const about = lines.filter((l) => JSON.stringify(l).includes('corrupt_model') || /rejected|failed/i.test(String(l.msg)));
+    assert.equal(about.length, 1, `one line about the rejection, got:\n${about.map((l) => JSON.stringify(l)).join('\n')}`);
+    assert.equal(about[0].level, 'warning');
+    assert.equal(about[0].msg, 'model rejected');
+    assert.ok(String(about[0].modelPath).endsWith('corrupt_model.onnx'), JSON.stringify(about[0]));
+    assert.match(String(about[0].reason), /cannot load ONNX model/);
+    // A stop is one line too: no block of SDK state changes.
+    assert.deepEqual(
+      lines.filter((l) => /stop|shut|state changed/i.test(String(l.msg))).map((l) => l.msg),
+      ['worker stopped'],
+    );
   });
 });

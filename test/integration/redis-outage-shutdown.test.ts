@@ -106,6 +106,7 @@ describe('Redis outage, then SIGTERM: the worker exits promptly and does not flo
       { guard: () => assert.equal(worker.child.exitCode, null, 'the worker exited early') },
     );
 
+    const atOutage = logLines(worker.logFile).length;
     await redis.stop();
     await sleep(OUTAGE_MS); // while the worker runs: its consumers and producer fail and are retried
     const atSigterm = logLines(worker.logFile).length;
@@ -125,6 +126,16 @@ describe('Redis outage, then SIGTERM: the worker exits promptly and does not flo
     // The first error, then at most one summary per 10 s.
     assert.ok(redisErrors.length >= 1 && redisErrors.length <= 1 + Math.ceil(OUTAGE_MS / 10_000), `Redis error lines: ${JSON.stringify(redisErrors)}`);
     assert.ok(afterSigterm.length <= 5, `error lines after SIGTERM: ${JSON.stringify(afterSigterm)}`);
+    // The outage is the bus's line (naming Redis and its masked URL), not a line per attempt of
+    // every activity from the activity and another from the SDK.
+    assert.equal(redisErrors[0].msg, 'redis connection error');
+    assert.match(String(redisErrors[0].uri), /^redis:\/\/127\.0\.0\.1:\d+/);
+    const duringOutage = lines.slice(atOutage, atSigterm).filter((l) => l.level === 'warning' || l.level === 'error');
+    assert.deepEqual(
+      duringOutage.filter((l) => !isRedisError(l)).map((l) => l.msg),
+      [],
+      `lines beside the outage's own: ${JSON.stringify(duringOutage.filter((l) => !isRedisError(l)).slice(0, 3))}`,
+    );
     assert.ok(
       lines.some((l) => l.msg === 'worker stopped'),
       'the worker shut down through its own path',

@@ -155,6 +155,13 @@ describe('loadStreamingConfig', () => {
     assert.equal(deploymentNameOf(loadStreamingConfig({ file: SHIPPED, env: { MDP_TASK_QUEUE: 'team.a/pipeline' } })), 'team-a-pipeline');
   });
 
+  it('telemetry.log_format: auto by default, MDP_LOG_FORMAT sets it, a bad value names the key', () => {
+    assert.equal(loadStreamingConfig({ file: SHIPPED, env: {} }).telemetry.log_format, 'auto');
+    assert.equal(loadStreamingConfig({ file: SHIPPED, env: { MDP_LOG_FORMAT: 'json' } }).telemetry.log_format, 'json');
+    assert.equal(loadStreamingConfig({ env: { MDP_LOG_FORMAT: 'pretty' } }).telemetry.log_format, 'pretty');
+    assert.throws(() => loadStreamingConfig({ file: SHIPPED, env: { MDP_LOG_FORMAT: 'yaml' } }), /telemetry\.log_format.*auto, json, pretty/s);
+  });
+
   it('expands ${VAR:-default} in the file for set, unset and empty variables', () => {
     const file = yamlFile('micro_batch:\n  window_ms: ${WIN_MS:-1000}\n');
     assert.equal(loadStreamingConfig({ file, env: {} }).micro_batch.window_ms, 1000);

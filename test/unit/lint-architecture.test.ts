@@ -4,7 +4,7 @@
  */
 import assert from 'node:assert/strict';
 import { randomUUID } from 'node:crypto';
-import { mkdirSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ESLint } from 'eslint';
 import type { Linter } from 'eslint';
@@ -153,6 +153,31 @@ describe('lint enforces the architecture', function () {
       const cycles = (name: string) => results.find((r) => r.filePath.endsWith(name))!.messages.filter((m) => m.ruleId === 'import-x/no-cycle');
       assert.equal(cycles('b.ts').length, 1, 'b.ts imports a.ts, which imports b.ts');
       assert.deepEqual(cycles('c.ts'), [], 'c.ts imports a.ts as a type only');
+    });
+  });
+
+  describe('library code logs through the injected logger', () => {
+    const consoleErrors = (messages: Linter.LintMessage[]) => messages.filter((m) => m.ruleId === 'no-console');
+    for (const file of ['pipeline/bus/redis-bus.ts', 'activities/shard-consumer.ts', 'store/db.ts', 'workers/wiring.ts']) {
+      it(`rejects console.* in ${file}`, async () => {
+        const messages = await lintAs(file, "export function f(err: Error): void {\n  console.error('failed', err);\n}\n");
+        assert.equal(consoleErrors(messages).length, 1, JSON.stringify(messages));
+      });
+    }
+
+    it('lets the CLI print, and the repo has no console.* left in library code', async () => {
+      assert.deepEqual(consoleErrors(await lintAs('client/progress.ts', "export function f(): void {\n  console.log('done');\n}\n")), []);
+      // Only the files that mention the console need linting (the others cannot break the rule).
+      const mentioning = ['pipeline', 'activities', 'store', 'workers', 'workflows']
+        .flatMap((dir) => readdirSync(join(REPO_ROOT, dir), { recursive: true, encoding: 'utf8' }).map((f) => join(REPO_ROOT, dir, f)))
+        .filter((f) => f.endsWith('.ts') && readFileSync(f, 'utf8').includes('console.'));
+      assert.ok(
+        mentioning.some((f) => f.endsWith('workers/worker.ts')),
+        'the worker entrypoint prints its fatal error',
+      );
+      const results = await eslint.lintFiles(mentioning);
+      const found = results.flatMap((r) => consoleErrors(r.messages).map((m) => `${r.filePath}:${m.line}`));
+      assert.deepEqual(found, []);
     });
   });
 });

@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict';
-import { createLogger } from '../../pipeline/telemetry/index.js';
+import { createLogger, createProcessLogger, resolveLogOutput } from '../../pipeline/telemetry/index.js';
 
 describe('structured logger', function () {
   const capture = (level: 'DEBUG' | 'INFO' | 'WARNING' | 'ERROR') => {
@@ -40,5 +40,64 @@ describe('structured logger', function () {
     for (const secret of ['p@ssword', '@ssword', 's3cret', 'leak1']) assert.ok(!text.includes(secret), `${secret} leaked: ${text}`);
     assert.match(text, /postgres:\/\/mdp:\*\*\*@db:5432\/mdp/);
     assert.match(text, /password=\*\*\*/);
+  });
+
+  it('puts ts, level, component and msg first, then the fields', function () {
+    const lines: string[] = [];
+    const log = createLogger('INFO', (line) => lines.push(line), { component: 'worker', pid: 1 });
+    log.child({ component: 'bus.redis' }).warn('redis connection error', { uri: 'redis://127.0.0.1:6379/0' });
+    log.info('worker running');
+    const [bus, worker] = lines.map((l) => JSON.parse(l) as Record<string, unknown>);
+    assert.deepEqual(Object.keys(bus), ['ts', 'level', 'component', 'msg', 'pid', 'uri']);
+    assert.equal(bus.component, 'bus.redis');
+    assert.equal(bus.level, 'warning');
+    assert.equal(worker.component, 'worker');
+  });
+
+  describe('format: pretty and coloured only on a terminal', function () {
+    const run = (format: 'auto' | 'json' | 'pretty', isTTY: boolean, env: Record<string, string> = {}) => {
+      const chunks: string[] = [];
+      const log = createProcessLogger({ level: 'INFO', format, stream: { isTTY, write: (c: string) => chunks.push(c) }, env, component: 'cli' });
+      log.warn('model rejected', { modelPath: 'models/x.onnx', reason: 'bad bytes' });
+      assert.equal(chunks.length, 1);
+      assert.ok(chunks[0].endsWith('\n'));
+      return chunks[0].slice(0, -1);
+    };
+
+    it('auto: JSON lines when not a terminal', function () {
+      const line = run('auto', false);
+      assert.deepEqual(Object.keys(JSON.parse(line) as object).slice(0, 4), ['ts', 'level', 'component', 'msg']);
+    });
+
+    it('auto: a readable, coloured line on a terminal', function () {
+      const line = run('auto', true);
+      assert.throws(() => JSON.parse(line) as unknown);
+      assert.ok(line.includes('\u001b['), 'coloured');
+      const plain = line.replace(/\u001b\[[0-9;]*m/g, '');
+      assert.match(plain, /^\d\d:\d\d:\d\d\.\d{3} WARN {2}cli +model rejected {2}modelPath=models\/x\.onnx reason="bad bytes"$/);
+    });
+
+    it('NO_COLOR (and TERM=dumb) keep the terminal line plain', function () {
+      for (const env of [{ NO_COLOR: '1' }, { TERM: 'dumb' }] as Record<string, string>[]) {
+        const line = run('auto', true, env);
+        assert.ok(!line.includes('\u001b['), JSON.stringify(env));
+        assert.match(line, / WARN {2}cli +model rejected/);
+      }
+    });
+
+    it('json on a terminal and pretty in a pipe when the config says so (never colours in a pipe)', function () {
+      assert.doesNotThrow(() => JSON.parse(run('json', true)) as unknown);
+      const piped = run('pretty', false);
+      assert.match(piped, / WARN {2}cli +model rejected/);
+      assert.ok(!piped.includes('\u001b['));
+      assert.deepEqual(resolveLogOutput('auto', { isTTY: undefined, env: {} }), { format: 'json', color: false });
+    });
+
+    it('masks passwords in the pretty format too', function () {
+      const chunks: string[] = [];
+      const log = createProcessLogger({ level: 'INFO', format: 'pretty', stream: { write: (c: string) => chunks.push(c) }, env: {}, component: 'store' });
+      log.error('postgres connection error', { url: 'postgres://mdp:s3cret@db:5432/mdp' });
+      assert.ok(!chunks.join('').includes('s3cret'));
+    });
   });
 });
