@@ -4,7 +4,8 @@ import { ScheduleNotFoundError, WorkflowNotFoundError } from '@temporalio/client
 import { defaultPayloadConverter } from '@temporalio/common';
 import type { IbkrFeedView, InferenceHeartbeat, MicroBatchHeartbeat, ProducerHeartbeat } from '../activities/types.js';
 import type { Bus } from '../pipeline/bus/index.js';
-import { openBus, shardStream } from '../pipeline/bus/index.js';
+import { shardStream } from '../pipeline/bus/index.js';
+import { withBus } from './cli-bus.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { formatAge, formatClock, formatCount } from '../pipeline/contracts/index.js';
 import { loadDatasetCatalog } from '../pipeline/datasets/index.js';
@@ -565,7 +566,6 @@ export interface StatusOptions {
  */
 export async function statusCommand(config: StreamingConfig, options: StatusOptions): Promise<number> {
   const { write } = options;
-  const bus = openBus(config);
   const db = createDb(config.store.url);
   const store = new StoreClient(db);
   let temporal: Awaited<ReturnType<typeof connectTemporal>> | undefined;
@@ -581,21 +581,23 @@ export async function statusCommand(config: StreamingConfig, options: StatusOpti
   };
   process.once('SIGINT', onSigint);
   try {
-    let previous: FleetStatus | undefined;
-    do {
-      const status = await readFleetStatus(temporal?.client ?? null, bus, () => store.barsByProvider(), config);
-      const shown = connectError ? { ...status, temporalError: connectError } : status;
-      if (options.output === 'json') write(JSON.stringify(shown) + '\n');
-      else {
-        if (options.watch && options.tty) write('\x1b[2J\x1b[H');
-        write(formatFleetStatus(shown, previous) + '\n' + (options.watch && !options.tty ? '\n' : ''));
-      }
-      previous = status;
-      if (options.watch) await new Promise((r) => setTimeout(r, options.intervalMs ?? 1000));
-    } while (options.watch && !stop && !options.signal?.aborted);
+    // An unreachable Redis is one line naming it (withBus), not the driver's retry message.
+    await withBus(config, async (bus) => {
+      let previous: FleetStatus | undefined;
+      do {
+        const status = await readFleetStatus(temporal?.client ?? null, bus, () => store.barsByProvider(), config);
+        const shown = connectError ? { ...status, temporalError: connectError } : status;
+        if (options.output === 'json') write(JSON.stringify(shown) + '\n');
+        else {
+          if (options.watch && options.tty) write('\x1b[2J\x1b[H');
+          write(formatFleetStatus(shown, previous) + '\n' + (options.watch && !options.tty ? '\n' : ''));
+        }
+        previous = status;
+        if (options.watch) await new Promise((r) => setTimeout(r, options.intervalMs ?? 1000));
+      } while (options.watch && !stop && !options.signal?.aborted);
+    });
   } finally {
     process.removeListener('SIGINT', onSigint);
-    await bus.close();
     await db.destroy();
     await temporal?.close();
   }
