@@ -50,13 +50,22 @@ const IDENTITY = `mdp-cli ${process.pid}`;
 
 async function requireDeployment(client: Client, config: StreamingConfig): Promise<DeploymentState> {
   const name = deploymentNameOf(config);
-  const state = await describeDeployment(client, config.temporal.namespace, name);
-  if (!state)
-    throw new DeployError(
-      `no worker of deployment "${name}" has polled namespace ${config.temporal.namespace} yet (start one: node dist/workers/worker.js, or mdp up)`,
-    );
-  return state;
+  // A deployment's state lives in a system workflow of the server, which can answer NOT_FOUND for a
+  // moment while it is busy (seen under load right after a version first polled): ask a few times
+  // over 3 s before saying that no worker ever polled.
+  for (let attempt = 1; ; attempt++) {
+    const state = await describeDeployment(client, config.temporal.namespace, name);
+    if (state) return state;
+    if (attempt >= DESCRIBE_ATTEMPTS)
+      throw new DeployError(
+        `no worker of deployment "${name}" has polled namespace ${config.temporal.namespace} yet (start one: node dist/workers/worker.js, or mdp up)`,
+      );
+    await new Promise((resolve) => setTimeout(resolve, 500));
+  }
 }
+
+/** How many times `requireDeployment` asks before a NOT_FOUND is believed (500 ms apart). */
+const DESCRIBE_ATTEMPTS = 7;
 
 export async function deployStatus(client: Client, config: StreamingConfig): Promise<DeployStatus> {
   const state = await requireDeployment(client, config);

@@ -2,7 +2,7 @@ import { busNames } from '../pipeline/config/index.js';
 import type { Bus } from '../pipeline/bus/index.js';
 import { shardStream } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
-import { formatClock } from '../pipeline/contracts/index.js';
+import { formatClock, formatCount } from '../pipeline/contracts/index.js';
 
 /** One shard of the event stream: events appended so far, and its consumer group's lag and pending entries. */
 export interface ShardProgress {
@@ -80,15 +80,15 @@ export async function readRecentSignals(bus: Bus, config: StreamingConfig, limit
 /** One status line; `previous` gives the rates. */
 export function formatProgress(p: PipelineProgress, previous?: PipelineProgress): string {
   const secs = previous ? Math.max(0.001, (p.atMs - previous.atMs) / 1000) : 0;
-  const rate = (now: number, before: number | undefined) => (previous && before !== undefined ? ` (${Math.round((now - before) / secs)}/s)` : '');
+  const rate = (now: number, before: number | undefined) => (previous && before !== undefined ? ` (${formatCount(Math.round((now - before) / secs))}/s)` : '');
   return [
     formatClock(p.atMs),
-    `events in ${p.eventsIn}${rate(p.eventsIn, previous?.eventsIn)}`,
-    `bars written ${p.bars}${rate(p.bars, previous?.bars)}`,
+    `events in ${formatCount(p.eventsIn)}${rate(p.eventsIn, previous?.eventsIn)}`,
+    `bars written ${formatCount(p.bars)}${rate(p.bars, previous?.bars)}`,
     `lag ${(p.maxLagMs / 1000).toFixed(1)}s`,
-    `pending ${p.pending}`,
-    `signals ${p.signals}`,
-    `late ${p.late}`,
-    `dlq ${p.dlq}`,
+    `pending ${formatCount(p.pending)}`,
+    `signals ${formatCount(p.signals)}`,
+    `late ${formatCount(p.late)}`,
+    `dlq ${formatCount(p.dlq)}`,
   ].join(' | ');
 }

@@ -11,7 +11,7 @@ const PROGRESS: PipelineProgress = { atMs: AT, eventsIn: 1200, bars: 40, maxLagM
 
 describe('status and progress lines', () => {
   it('start the progress line with the UTC clock time to the second', () => {
-    assert.equal(formatProgress(PROGRESS), '14:02:01 | events in 1200 | bars written 40 | lag 1.5s | pending 3 | signals 2 | late 0 | dlq 0');
+    assert.equal(formatProgress(PROGRESS), '14:02:01 | events in 1,200 | bars written 40 | lag 1.5s | pending 3 | signals 2 | late 0 | dlq 0');
   });
 
   it('show watermark, frontier and recovery runs as UTC clock times to the millisecond', () => {
