@@ -93,7 +93,7 @@ describe('mdp up: the live panel on a terminal, the plain line elsewhere', () =>
     const tenBefore = { ...BEFORE, atMs: AT - 10_000, eventsIn: 11_946, bars: 3_963 };
     assert.equal(
       formatProgress(NOW, tenBefore),
-      '14:02:01 | events in 12006 (6/s) | bars written 3993 (3/s) | lag 1.7s | pending 4 | signals 12 | late 1 | dlq 0',
+      '14:02:01 | events in 12,006 (6/s) | bars written 3,993 (3/s) | lag 1.7s | pending 4 | signals 12 | late 1 | dlq 0',
     );
   });
 
