@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
-import { configOf } from './command-context.js';
-import { addFormatOption, formatOf, outPaced } from './operator-output.js';
+import { configOf, outPaced } from './command-context.js';
+import { addOutputOptions, outputFormat } from './output-option.js';
 
 interface BarsFlags {
   symbol: string;
@@ -32,7 +32,7 @@ export function registerBarsCommands(program: Command): void {
       throw err;
     });
 
-  addFormatOption(rangeOptions(bars.command('export').summary('stored bars of a symbol in ts order, as CSV or JSON lines')), ['csv', 'jsonl'], 'csv')
+  addOutputOptions(rangeOptions(bars.command('export').summary('stored bars of a symbol in ts order, as CSV or JSON lines')), ['csv', 'jsonl'], 'csv')
     .addHelpText(
       'after',
       '\nExamples:\n  mdp bars export --symbol SPY --from 2025-10-01 --to 2025-10-02 > spy.csv\n  mdp bars export --symbol SPY --provider history --from 2025-10-01 --to 2025-10-02 --interval 1s -o jsonl',
@@ -41,10 +41,10 @@ export function registerBarsCommands(program: Command): void {
       const { barsExport } = await import('../bars-command.js');
       quietPipe();
       const config = await configOf(command);
-      process.exitCode = await barsExport(config, { ...o, output: formatOf(o, command) }, outPaced);
+      process.exitCode = await barsExport(config, { ...o, output: outputFormat(o) }, outPaced);
     });
 
-  addFormatOption(
+  addOutputOptions(
     rangeOptions(bars.command('gaps').summary('the runs of windows without a bar (the feed down, the pipeline stopped)')).option(
       '--min-gap <duration>',
       'shortest gap listed (default: one interval)',
@@ -59,6 +59,6 @@ export function registerBarsCommands(program: Command): void {
       const { barsGaps } = await import('../bars-command.js');
       quietPipe();
       const config = await configOf(command);
-      process.exitCode = await barsGaps(config, { ...o, output: formatOf(o, command) }, outPaced);
+      process.exitCode = await barsGaps(config, { ...o, output: outputFormat(o) }, outPaced);
     });
 }

@@ -28,6 +28,11 @@ export const out = (text: string): void => {
   process.stdout.write(text);
 };
 
+/** Like `out`, but waits while stdout's buffer is full, so a long export into a slow pipe stays small in memory. */
+export async function outPaced(text: string): Promise<void> {
+  if (!process.stdout.write(text)) await new Promise<void>((resolve) => process.stdout.once('drain', resolve));
+}
+
 /** Runs `fn` with a Temporal client; an unreachable server is one line naming it (exit 1). */
 export async function withTemporal<T>(config: StreamingConfig, fn: (client: Client) => Promise<T>): Promise<T> {
   // connectTemporal's own error is the one line: it names the server and how to start it.

@@ -1,6 +1,6 @@
 import type { Command } from 'commander';
 import { configOf, out } from './command-context.js';
-import { addFormatOption, formatOf } from './operator-output.js';
+import { addOutputOptions, outputFormat } from './output-option.js';
 
 interface DlqFlags {
   reason?: string;
@@ -17,10 +17,10 @@ export function registerDlqCommands(program: Command): void {
   const dlq = program.command('dlq').summary('list, inspect and re-publish dead letters');
   const options = async (command: Command, o: DlqFlags, ids: readonly string[] = []) => ({
     config: await configOf(command),
-    options: { ids, all: o.all === true, reason: o.reason, since: o.since, limit: o.limit, dryRun: o.dryRun === true, output: formatOf(o, command) },
+    options: { ids, all: o.all === true, reason: o.reason, since: o.since, limit: o.limit, dryRun: o.dryRun === true, output: outputFormat(o) },
   });
 
-  addFormatOption(
+  addOutputOptions(
     dlq
       .command('ls')
       .summary('the newest dead letters in aligned columns')
@@ -36,7 +36,7 @@ export function registerDlqCommands(program: Command): void {
       process.exitCode = await dlqList(config, opts, out);
     });
 
-  addFormatOption(dlq.command('show').summary('one dead letter, whole, with its payload').argument('<id>', 'the DLQ entry id (see mdp dlq ls)'), [
+  addOutputOptions(dlq.command('show').summary('one dead letter, whole, with its payload').argument('<id>', 'the DLQ entry id (see mdp dlq ls)'), [
     'text',
     'json',
   ])
@@ -47,7 +47,7 @@ export function registerDlqCommands(program: Command): void {
       process.exitCode = await dlqShow(config, opts, out);
     });
 
-  addFormatOption(
+  addOutputOptions(
     dlq
       .command('redrive')
       .summary("re-publish dead letters' original events (idempotent: a second redrive publishes nothing)")

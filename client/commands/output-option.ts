@@ -1,18 +1,16 @@
 import { Option } from 'commander';
 import type { Command } from 'commander';
 import { UsageError } from '../usage-error.js';
-
-/** How a command prints its data: for people (`text`), one JSON document, or one JSON object per line. */
-export type OutputFormat = 'text' | 'json' | 'jsonl';
+import type { OutputFormat } from '../output-format.js';
 
 /**
- * Adds `-o, --output FORMAT` (choices `formats`, default `text`) and `--json` (`-o json`) to a
- * command that prints data. With JSON, stdout carries the JSON only; progress goes to stderr.
+ * Adds `-o, --output FORMAT` (choices `formats`, default `fallback`) and, when JSON is among them,
+ * `--json` (`-o json`) to a command that prints data. With JSON, stdout carries the JSON only;
+ * progress goes to stderr.
  */
-export function addOutputOptions(command: Command, formats: readonly OutputFormat[] = ['text', 'json']): Command {
-  return command
-    .addOption(new Option('-o, --output <format>', 'output format').choices(formats).default('text'))
-    .addOption(new Option('--json', 'the same as -o json'));
+export function addOutputOptions(command: Command, formats: readonly OutputFormat[] = ['text', 'json'], fallback: OutputFormat = 'text'): Command {
+  command.addOption(new Option('-o, --output <format>', 'output format').choices(formats).default(fallback));
+  return formats.includes('json') ? command.addOption(new Option('--json', 'the same as -o json')) : command;
 }
 
 /** The format a command was asked for: `--json` is `-o json`; both with different formats is a usage error. */

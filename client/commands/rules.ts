@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
 import { configOf, out } from './command-context.js';
-import { addFormatOption, formatOf } from './operator-output.js';
+import { addOutputOptions, outputFormat } from './output-option.js';
 
 /** `mdp rules check [FILE]`. */
 export function registerRulesCommands(program: Command): void {
   const rules = program.command('rules').summary('check the inference rules file');
-  addFormatOption(
+  addOutputOptions(
     rules
       .command('check')
       .summary('check a rules file as the worker loads it; every problem as FILE:LINE:COLUMN')
@@ -20,6 +20,6 @@ export function registerRulesCommands(program: Command): void {
     .action(async (file: string | undefined, o: { output?: string; json?: boolean }, command: Command) => {
       const { rulesCheck } = await import('../rules-command.js');
       const config = await configOf(command);
-      process.exitCode = rulesCheck(config, { file, output: formatOf(o, command) }, out);
+      process.exitCode = rulesCheck(config, { file, output: outputFormat(o) }, out);
     });
 }

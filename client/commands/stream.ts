@@ -140,7 +140,7 @@ export function registerStreamCommands(program: Command): void {
     )
     .action(async (o: TailFlags, command: Command) => {
       const [{ tailTopic }, { withBus }] = await Promise.all([import('../tail-command.js'), import('../cli-bus.js')]);
-      const format = outputFormat(o);
+      const format = outputFormat(o) as 'text' | 'json' | 'jsonl'; // tail's -o choices (commander checked them)
       if (o.follow && format === 'json')
         throw new UsageError('--follow prints entries as they come: use -o jsonl (one JSON object per line) instead of -o json');
       const config = await configOf(command);
