@@ -104,6 +104,6 @@ describe('mdp rules check', function () {
     assert.match(missing.stdout, /no-such-rules\.yaml: file not found/);
     const output = await runNodeScript(CLI, ['rules', 'check', resolve(REPO_ROOT, 'configs/rules.yaml'), '-o', 'yaml', '--config', configFile]);
     assert.equal(output.code, 2);
-    assert.match(output.stderr, /-o must be one of text, json \(got "yaml"\)/);
+    assert.match(output.stderr, /^mdp: --output must be one of text, json \(got "yaml"\)$/m);
   });
 });
