@@ -1,3 +1,4 @@
+import { withBus } from './cli-bus.js';
 import { constants, createReadStream } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { hostname } from 'node:os';
@@ -5,7 +6,6 @@ import { extname, resolve } from 'node:path';
 import type { FileProduceCounts, FileProduceResult, FileProgress } from '../activities/file-producer.js';
 import { produceFromSource } from '../activities/file-producer.js';
 import type { EventSource } from '../activities/file-producer.js';
-import { openBus } from '../pipeline/bus/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
 import { busNames } from '../pipeline/config/index.js';
 import { formatClock } from '../pipeline/contracts/index.js';
@@ -149,7 +149,6 @@ export async function produceFile(config: StreamingConfig, command: FileProduceC
   // Warnings (backlog near retention, DLQ writes) are summed up in the progress and the summary.
   const log = createProcessLogger({ level: 'ERROR', format: config.telemetry.log_format, stream: process.stderr, env: process.env, component: 'cli' });
   const db = source.seekable ? createDb(config.store.url, { log }) : undefined;
-  const bus = openBus(config, { log });
   const controller = new AbortController();
   const onSigint = () => {
     if (controller.signal.aborted) process.exit(INTERRUPTED_EXIT);
@@ -161,50 +160,52 @@ export async function produceFile(config: StreamingConfig, command: FileProduceC
   const runs = db ? new FileRuns(db) : undefined;
   let counts: FileProduceCounts | undefined;
   try {
-    let resumeFrom;
-    const jobName = source.seekable ? fileJobName(resolve(command.path)) : undefined;
-    if (runs && jobName) {
-      await migrateToLatest(db!);
-      resumeFrom = command.fromStart ? undefined : await runs.lastPosition(jobName);
-      runId = await runs.start(jobName, { path: resolve(command.path), speed: command.speed }, resumeFrom);
-    }
-    const started = Date.now();
-    let shown: { atMs: number; published: number } | undefined;
-    const result = await produceFromSource({ bus, metrics, log, stream: names.stream, shards: config.bus.shards, dlqStream: names.dlq_stream }, source, {
-      speed: command.speed,
-      provider: FILE_PROVIDER,
-      ...(resumeFrom ? { resumeFrom } : {}),
-      signal: controller.signal,
-      ...(runs && runId !== undefined ? { checkpoint: (position, c) => runs.record(runId!, position, { ...c }) } : {}),
-      onStart: (start) => {
-        const line = formatFileStart(source.label, start);
-        if (line) write(line + '\n');
-      },
-      onProgress: (p) => {
-        counts = p.counts;
-        const now = Date.now();
-        if (shown && now - shown.atMs < 1000) return;
-        write(formatFileProgress(source.label, p, shown, now) + '\n');
-        shown = { atMs: now, published: p.counts.published };
-      },
+    // An unreachable Redis is one line naming it (withBus), not the driver's retry message.
+    return await withBus(config, async (bus) => {
+      let resumeFrom;
+      const jobName = source.seekable ? fileJobName(resolve(command.path)) : undefined;
+      if (runs && jobName) {
+        await migrateToLatest(db!);
+        resumeFrom = command.fromStart ? undefined : await runs.lastPosition(jobName);
+        runId = await runs.start(jobName, { path: resolve(command.path), speed: command.speed }, resumeFrom);
+      }
+      const started = Date.now();
+      let shown: { atMs: number; published: number } | undefined;
+      const result = await produceFromSource({ bus, metrics, log, stream: names.stream, shards: config.bus.shards, dlqStream: names.dlq_stream }, source, {
+        speed: command.speed,
+        provider: FILE_PROVIDER,
+        ...(resumeFrom ? { resumeFrom } : {}),
+        signal: controller.signal,
+        ...(runs && runId !== undefined ? { checkpoint: (position, c) => runs.record(runId!, position, { ...c }) } : {}),
+        onStart: (start) => {
+          const line = formatFileStart(source.label, start);
+          if (line) write(line + '\n');
+        },
+        onProgress: (p) => {
+          counts = p.counts;
+          const now = Date.now();
+          if (shown && now - shown.atMs < 1000) return;
+          write(formatFileProgress(source.label, p, shown, now) + '\n');
+          shown = { atMs: now, published: p.counts.published };
+        },
+      });
+      counts = result.counts;
+      for (const line of formatFileSummary(
+        source.label,
+        result,
+        { stream: names.stream, dlq: names.dlq_stream, shards: config.bus.shards },
+        Date.now() - started,
+      ))
+        write(line + '\n');
+      if (runs && runId !== undefined)
+        await runs.finish(runId, result.interrupted ? 'failure' : 'success', { ...result.counts }, result.interrupted ? 'interrupted' : undefined);
+      return result.interrupted ? INTERRUPTED_EXIT : 0;
     });
-    counts = result.counts;
-    for (const line of formatFileSummary(
-      source.label,
-      result,
-      { stream: names.stream, dlq: names.dlq_stream, shards: config.bus.shards },
-      Date.now() - started,
-    ))
-      write(line + '\n');
-    if (runs && runId !== undefined)
-      await runs.finish(runId, result.interrupted ? 'failure' : 'success', { ...result.counts }, result.interrupted ? 'interrupted' : undefined);
-    return result.interrupted ? INTERRUPTED_EXIT : 0;
   } catch (err) {
     if (runs && runId !== undefined) await runs.finish(runId, 'failure', { ...(counts ?? {}) }, (err as Error).message).catch(() => undefined);
     throw err;
   } finally {
     process.removeListener('SIGINT', onSigint);
-    await bus.close();
     await db?.destroy();
   }
 }

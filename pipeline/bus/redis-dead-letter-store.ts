@@ -50,7 +50,7 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     this.#connecting ??= this.#redis.connect().catch((err: unknown) => {
       const cause = this.#lastError ?? err;
       const reason = cause instanceof Error && cause.message !== '' ? cause.message : String(cause);
-      throw new DeadLetterStoreError(`Redis is not reachable at ${this.#uriForMessages}: ${reason}`, 'UNREACHABLE', { cause: err });
+      throw new DeadLetterStoreError(`cannot reach Redis at ${this.#uriForMessages}: ${reason}`, 'UNREACHABLE', { cause: err });
     });
     return this.#connecting;
   }

@@ -7,7 +7,7 @@
  */
 import assert from 'node:assert/strict';
 import { spawn } from 'node:child_process';
-import { readFileSync, rmSync } from 'node:fs';
+import { readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Redis } from 'ioredis';
 import { shardStream } from '../../pipeline/bus/index.js';
@@ -144,12 +144,22 @@ describe('mdp parser and output (the real CLI)', function () {
       const config = testConfig(uniqueTag(), { bus: { redis: { uri: 'redis://:secret@127.0.0.1:1/0' } } });
       const file = writeConfigFile(config, `unreachable-redis-${uniqueTag()}`);
       try {
-        const result = await mdp(['stream', 'tail', '--config', file, '--topic', config.bus.redis.stream]);
-        assert.equal(result.code, 1);
-        assert.equal(result.stderr, 'mdp: cannot reach Redis at redis://:***@127.0.0.1:1/0: connect ECONNREFUSED 127.0.0.1:1\n');
-        assert.equal(result.stdout, '');
+        const events = `${file}.events.jsonl`;
+        writeFileSync(events, '{"v":1}\n');
+        for (const args of [
+          ['stream', 'tail', '--topic', config.bus.redis.stream],
+          ['status'],
+          ['dlq', 'ls'],
+          ['stream', 'produce', '--provider', 'file', '--path', events],
+        ]) {
+          const result = await mdp([...args, '--config', file]);
+          assert.equal(result.code, 1, args.join(' '));
+          assert.equal(result.stderr, 'mdp: cannot reach Redis at redis://:***@127.0.0.1:1/0: connect ECONNREFUSED 127.0.0.1:1\n', args.join(' '));
+          assert.equal(result.stdout, '', args.join(' '));
+        }
       } finally {
         rmSync(file, { force: true });
+        rmSync(`${file}.events.jsonl`, { force: true });
       }
     });
 

@@ -145,7 +145,7 @@ describe('mdp dlq and mdp bars, end to end (Redis, PostgreSQL, micro-batch under
     ]) {
       const result = await runNodeScript(CLI, [...args, '--config', unreachable]);
       assert.equal(result.code, 1, result.stderr);
-      assert.equal(result.stderr, 'mdp: Redis is not reachable at redis://:***@127.0.0.1:1/0: connect ECONNREFUSED 127.0.0.1:1\n');
+      assert.equal(result.stderr, 'mdp: cannot reach Redis at redis://:***@127.0.0.1:1/0: connect ECONNREFUSED 127.0.0.1:1\n');
     }
   });
 
