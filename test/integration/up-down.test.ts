@@ -178,7 +178,7 @@ describe('mdp up and mdp down: the recovery schedule follows the pipeline', func
     const [started] = await startMicroBatchers(env.client, config, undefined);
     const stuck = await runNodeScript(CLI, ['down', '--config', configFile, '--timeout', '2s']);
     assert.equal(stuck.code, 1, stuck.stdout + stuck.stderr);
-    assert.match(stuck.stdout, new RegExp(`^${started.workflowId.replace(/[.]/g, '\\.')}: still running$`, 'm'));
+    assert.match(stuck.stdout, new RegExp(`^${started.workflowId.replace(/[.]/g, '\\.')}: still running$`, 'm'), stuck.stderr);
     assert.match(stuck.stderr, new RegExp(`mdp: did not stop within 2s: ${started.workflowId.replace(/[.]/g, '\\.')}$`, 'm'));
     await env.client.workflow.getHandle(started.workflowId).terminate('test done');
   });
