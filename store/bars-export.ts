@@ -1,6 +1,7 @@
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
 import type { Database } from './schema.js';
+import type { Bar } from '../pipeline/contracts/index.js';
 
 /** Which bars: one symbol's, of one interval, with `ts` in `[fromMs, toMs)`; every provider's when `provider` is absent. */
 export interface BarsRangeQuery {
@@ -12,20 +13,8 @@ export interface BarsRangeQuery {
   readonly toMs: number;
 }
 
-/** A `bars_ohlcv` row as exported: every column, times as `Date`. */
-export interface BarRow {
-  readonly provider: string;
-  readonly symbol: string;
-  readonly interval: string;
-  readonly ts: Date;
-  readonly open: number;
-  readonly high: number;
-  readonly low: number;
-  readonly close: number;
-  readonly volume: number;
-  readonly trades: number;
-  readonly updated_at: Date;
-}
+/** A `bars_ohlcv` row as exported: the {@link Bar} with its window start and write time as `Date`s. */
+export type BarRow = Omit<Bar, 'tsMs'> & { readonly ts: Date; readonly updated_at: Date };
 
 /** A run of consecutive windows without a bar: `[fromMs, toMs)`, `missing` windows long. */
 export interface BarGap {
