@@ -15,6 +15,7 @@ export const USAGE = `usage: node dist/bench/throughput.js [options]
   --window 2s           micro-batch window, 500ms..5s (default 2s)
   --shards N            event streams / consumer workflows (default: the config's bus.shards)
   --symbols A,B,C       symbols to simulate (default: the config's producers.synthetic.symbols)
+  --symbols-count N     simulate N symbols S00001..SN instead (e.g. 2000, 10000)
   --max-batch-size N    override micro_batch.max_batch_size (default: the config's)
   --inference A         rules|sklearn|off: also run one inference consumer per shard of the run's
                         features streams with adapter A, and wait for every snapshot to be
@@ -24,8 +25,16 @@ export const USAGE = `usage: node dist/bench/throughput.js [options]
                         windows start warm (default: cold, values null until each window fills)
   --max-backlog N       --rate max only: closed loop, pause publishing while more than N events
                         wait undelivered (default: open loop, as fast as possible)
-  --publish-batch N     --rate max only: events per pipelined batch (default 1000)
-  --in-flight N         --rate max only: batches in flight (default 4)
+  --publish-batch N     publisher: events per pipelined batch (default 1000)
+  --in-flight N         publisher: batches in flight (default 4)
+  --publisher P         who publishes: process (a publisher process of its own, the default for
+                        --rate max and --backlog; with --rate N it is paced at N events/s),
+                        inline (the bench process itself, max rate only), workflow (the producer
+                        workflow in the worker, the default for --rate N)
+  --backlog N           consumer capacity: publish N events with the consumers stopped, then
+                        start them and measure the drain into bars (--duration bounds the load)
+  --cpu-prof            write V8 CPU profiles of the worker and the publisher process to
+                        .data/bench/<tag>.prof/ (node --cpu-prof)
   --settle-timeout 120s longest wait, after producing, for every event to be acknowledged
   --skip-baseline       do not measure the ceiling (redis-benchmark, or with --bus kafka
                         Kafka's ProducerPerformance)
@@ -52,6 +61,10 @@ export interface BenchOptions {
   readonly warmFeatures: boolean;
   readonly maxBacklog: number | undefined;
   readonly publishBatch: number;
+  readonly publisher: 'process' | 'inline' | 'workflow';
+  /** `--backlog N`: events to pre-load with the consumers stopped. */
+  readonly backlog: number | undefined;
+  readonly cpuProf: boolean;
   readonly inFlight: number;
   readonly settleTimeoutMs: number;
   readonly baseline: boolean;
@@ -83,7 +96,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     args: argv,
     options: {
       bus: { type: 'string' },
-      rate: { type: 'string', default: '1000' },
+      rate: { type: 'string' },
       duration: { type: 'string', default: '60s' },
       window: { type: 'string', default: '2s' },
       shards: { type: 'string' },
@@ -94,6 +107,10 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       'max-backlog': { type: 'string' },
       'publish-batch': { type: 'string', default: '1000' },
       'in-flight': { type: 'string', default: '4' },
+      publisher: { type: 'string' },
+      backlog: { type: 'string' },
+      'symbols-count': { type: 'string' },
+      'cpu-prof': { type: 'boolean', default: false },
       'settle-timeout': { type: 'string', default: '120s' },
       'skip-baseline': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
@@ -102,15 +119,29 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     },
   });
   if (values.help) return undefined;
-  const rate = values.rate === 'max' ? 'max' : Number(values.rate);
-  if (rate !== 'max' && !(Number.isFinite(rate) && rate > 0))
-    throw new UsageError(`--rate must be a positive number of events/s or "max" (got "${values.rate}")`);
+  const rateText = values.rate ?? '1000';
+  const rate = rateText === 'max' ? 'max' : Number(rateText);
+  if (rate !== 'max' && !(Number.isFinite(rate) && rate > 0)) throw new UsageError(`--rate must be a positive number of events/s or "max" (got "${rateText}")`);
   const maxBacklog = positiveInt('max-backlog', values['max-backlog']);
+  if (maxBacklog !== undefined && values.backlog !== undefined) throw new UsageError('--max-backlog and --backlog exclude each other');
   if (maxBacklog !== undefined && rate !== 'max') throw new UsageError('--max-backlog only applies to --rate max');
-  const symbols = values.symbols
-    ?.split(',')
-    .map((s) => s.trim())
-    .filter((s) => s !== '');
+  const backlog = positiveInt('backlog', values.backlog, 100_000_000);
+  const publisher = values.publisher ?? (rate === 'max' || backlog !== undefined ? 'process' : 'workflow');
+  if (publisher !== 'process' && publisher !== 'inline' && publisher !== 'workflow')
+    throw new UsageError(`--publisher must be process, inline or workflow (got "${publisher}")`);
+  if (publisher === 'inline' && rate !== 'max') throw new UsageError('--publisher inline only applies to --rate max');
+  if (publisher === 'workflow' && (rate === 'max' || backlog !== undefined))
+    throw new UsageError('--publisher workflow needs --rate N (events/s) and no --backlog');
+  if (backlog !== undefined && values.rate !== undefined) throw new UsageError('--backlog publishes as fast as it can: leave --rate out');
+  const symbolsCount = positiveInt('symbols-count', values['symbols-count'], 1_000_000);
+  if (symbolsCount !== undefined && values.symbols !== undefined) throw new UsageError('give --symbols or --symbols-count, not both');
+  const symbols =
+    symbolsCount !== undefined
+      ? Array.from({ length: symbolsCount }, (_, i) => `S${String(i + 1).padStart(Math.max(5, String(symbolsCount).length), '0')}`)
+      : values.symbols
+          ?.split(',')
+          .map((s) => s.trim())
+          .filter((s) => s !== '');
   const inference = values.inference;
   if (inference !== 'rules' && inference !== 'sklearn' && inference !== 'off')
     throw new UsageError(`--inference must be rules, sklearn or off (got "${inference}")`);
@@ -118,7 +149,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   if (bus !== undefined && !isBusType(bus)) throw new UsageError(`--bus must be ${BUS_TYPES.join(' or ')} (got "${bus}")`);
   return {
     bus,
-    rate,
+    rate: backlog !== undefined ? 'max' : rate,
     durationMs: duration('duration', values.duration, 5_000, 10 * 60_000),
     windowMs: duration('window', values.window, 500, 5000),
     shards: positiveInt('shards', values.shards, 64),
@@ -129,6 +160,9 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     maxBacklog,
     publishBatch: positiveInt('publish-batch', values['publish-batch'], 100_000)!,
     inFlight: positiveInt('in-flight', values['in-flight'], 64)!,
+    publisher,
+    backlog,
+    cpuProf: values['cpu-prof'],
     settleTimeoutMs: duration('settle-timeout', values['settle-timeout'], 5_000, 30 * 60_000),
     baseline: !values['skip-baseline'],
     keep: values.keep,

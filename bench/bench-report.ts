@@ -156,6 +156,20 @@ export interface InferenceSummary {
   readonly breakerTransitions: number;
 }
 
+/** CPU of each process over a span, per event and as a share of all cores. */
+export interface CpuBreakdown {
+  readonly wallSeconds: number;
+  readonly cores: number;
+  /** The events the per-event figures divide by (accepted into bars). */
+  readonly events: number;
+  readonly processes: readonly {
+    readonly name: string;
+    readonly cpuSeconds: number | undefined;
+    readonly usPerEvent: number | undefined;
+    readonly shareOfCores: number | undefined;
+  }[];
+}
+
 export interface BenchSummary {
   readonly run: {
     readonly tag: string;
@@ -169,7 +183,11 @@ export interface BenchSummary {
     readonly allowLateMs: number;
     readonly maxBatchSize: number;
     readonly shards: number;
-    readonly symbolShards: Readonly<Record<string, number>>;
+    /** Each symbol's shard; only for runs of at most {@link SHARD_MAP_LISTED} symbols (a 10,000-symbol map is 200 kB). */
+    readonly symbolShards?: Readonly<Record<string, number>>;
+    readonly symbols: number;
+    /** How many of the run's symbols each shard carries. */
+    readonly symbolsPerShard: readonly number[];
     /** `--warm-features`: history bars stored before the consumers started, window starts in [fromMs, toMs); null when cold. */
     readonly warmUp: { readonly bars: number; readonly fromMs: number; readonly toMs: number } | null;
     readonly cpus: number;
@@ -208,6 +226,8 @@ export interface BenchSummary {
     readonly intoBarsPerSecond: number;
     readonly steadyPublishedPerSecond: number | undefined;
     readonly steadyCommittedPerSecond: number | undefined;
+    /** Events per bus entry (1 unless entries carry frames); sampled entry counts are scaled by it. */
+    readonly eventsPerEntry: number;
   };
   readonly latency: LatencySummary & { readonly targetMs: number; readonly exactFromBars: ExactLatency | undefined };
   /** Feature snapshots: published after every bar commit whether or not inference runs. */
@@ -243,6 +263,8 @@ export interface BenchSummary {
     readonly workerMaxSampledRssBytes: number | undefined;
     readonly benchPeakRssBytes: number | undefined;
     readonly benchMaxSampledRssBytes: number | undefined;
+    /** `--publisher process`: its VmHWM (it reports it before it exits). */
+    readonly publisherPeakRssBytes: number | undefined;
     /**
      * The bus's server: sampled `used_memory_rss` maximum (VmHWM of redis-server would include its
      * whole history), or with Kafka the broker JVM's sampled VmRSS maximum (undefined unless a local
@@ -256,6 +278,18 @@ export interface BenchSummary {
     /** The bus's server (redis-server, or the Kafka broker). */
     readonly redisCpuSeconds: number | undefined;
   };
+  /** Production start → settled: every process's CPU per event accepted into bars, and its share of all cores. */
+  readonly cpu: CpuBreakdown;
+  /** `--backlog N`: pre-load and drain; the drain rate is the consumers' capacity. Null otherwise. */
+  readonly backlog: {
+    readonly events: number;
+    readonly preloadSeconds: number;
+    readonly preloadPerSecond: number;
+    readonly drainSeconds: number;
+    /** Accepted events ÷ (consumers started → every event acknowledged). */
+    readonly drainPerSecond: number;
+    readonly cpu: CpuBreakdown;
+  } | null;
   /** The ceiling: redis-benchmark with `--bus redis`, Kafka's ProducerPerformance with `--bus kafka`. */
   readonly baseline:
     | {
@@ -440,6 +474,43 @@ function fmtQuantile(q: QuantileEstimate | undefined): string {
   return `${fmtMs(q.value)}  (in bucket ${fmtMs(q.lower)}–${fmtMs(q.upper)})`;
 }
 
+/** A section of CPU seconds, µs per event and share of the cores, one row per process. */
+function cpuRows(title: string, cpu: CpuBreakdown): (string | [string, string])[] {
+  const rows: (string | [string, string])[] = [title];
+  for (const p of cpu.processes) {
+    if (p.cpuSeconds === undefined) continue;
+    rows.push([
+      `  ${p.name}`,
+      `${p.cpuSeconds.toFixed(1)} s CPU, ${p.usPerEvent === undefined ? 'n/a' : `${p.usPerEvent.toFixed(2)} µs/event`}, ${p.shareOfCores === undefined ? 'n/a' : `${(p.shareOfCores * 100).toFixed(0)}% of ${cpu.cores} cores`}`,
+    ]);
+  }
+  return rows;
+}
+
+/** Runs with at most this many symbols list each symbol's shard; larger ones only the count per shard. */
+export const SHARD_MAP_LISTED = 12;
+
+/** Symbols per shard of a symbol → shard map. */
+export function symbolsPerShard(symbolShards: Readonly<Record<string, number>>, shards: number): number[] {
+  const counts = new Array<number>(shards).fill(0);
+  for (const shard of Object.values(symbolShards)) counts[shard]++;
+  return counts;
+}
+
+/** `SPY→3 AAPL→1 MSFT→0 (3 of 4 shards carry load)`, or for many symbols `2,000 symbols: 512 / 488 / 497 / 503 per shard (min 488, max 512)`. */
+export function shardMapText(symbolShards: Readonly<Record<string, number>> | undefined, perShard: readonly number[]): string {
+  const used = perShard.filter((n) => n > 0).length;
+  const total = perShard.reduce((a, n) => a + n, 0);
+  if (symbolShards !== undefined && total <= SHARD_MAP_LISTED) {
+    const listed = Object.entries(symbolShards)
+      .map(([sym, shard]) => `${sym}→${shard}`)
+      .join(' ');
+    return `${listed}  (${used} of ${perShard.length} shards carry load)`;
+  }
+  const shown = perShard.length <= 16 ? `${perShard.map(fmtInt).join(' / ')} per shard` : `${perShard.length} shards`;
+  return `${fmtInt(total)} symbols: ${shown} (min ${fmtInt(Math.min(...perShard))}, max ${fmtInt(Math.max(...perShard))})`;
+}
+
 function fmtCpu(seconds: number | undefined, wallSeconds: number): string {
   return seconds === undefined ? 'n/a' : `${seconds.toFixed(1)} s (${((seconds / wallSeconds) * 100).toFixed(0)}% of one core)`;
 }
@@ -457,13 +528,7 @@ export function formatReport(s: BenchSummary): string {
   );
   rows.push(['load source', s.run.loadSource]);
   rows.push(['host load average (1 min) start / end', `${s.run.loadAverage[0].toFixed(2)} / ${s.run.loadAverage[1].toFixed(2)}  on ${s.run.cpus} CPUs`]);
-  const usedShards = new Set(Object.values(s.run.symbolShards)).size;
-  rows.push([
-    'symbol → shard',
-    `${Object.entries(s.run.symbolShards)
-      .map(([sym, shard]) => `${sym}→${shard}`)
-      .join(' ')}  (${usedShards} of ${s.run.shards} shards carry load)`,
-  ]);
+  rows.push(['symbol → shard', shardMapText(s.run.symbolShards, s.run.symbolsPerShard)]);
   rows.push(['max_batch_size / allow_late', `${fmtInt(s.run.maxBatchSize)} / ${fmtMs(s.run.allowLateMs)}`]);
   const w = s.run.warmUp;
   rows.push([
@@ -612,6 +677,15 @@ export function formatReport(s: BenchSummary): string {
     `${kafka ? 'kafka broker' : 'redis-server'} sampled max RSS / CPU`,
     `${fmtMb(s.resources.redisPeakRssBytes)} / ${fmtCpu(s.resources.redisCpuSeconds, wall)}`,
   ]);
+  if (s.resources.publisherPeakRssBytes !== undefined) rows.push(['publisher process peak RSS', fmtMb(s.resources.publisherPeakRssBytes)]);
+  rows.push(...cpuRows(`CPU per event, production start → settled (${fmtInt(s.cpu.events)} events, ${s.cpu.wallSeconds.toFixed(1)} s)`, s.cpu));
+  if (s.backlog !== null) {
+    const b = s.backlog;
+    rows.push(`consumer capacity (--backlog): ${fmtInt(b.events)} events pre-loaded with the consumers stopped, then drained`);
+    rows.push(['pre-load', `${b.preloadSeconds.toFixed(1)} s, ${fmtInt(b.preloadPerSecond)} events/s published`]);
+    rows.push(['drain into bars', `${fmtInt(b.drainPerSecond)} events/s  (${b.drainSeconds.toFixed(1)} s, consumers started → every event acknowledged)`]);
+    rows.push(...cpuRows(`CPU per event during the drain (${b.cpu.wallSeconds.toFixed(1)} s)`, b.cpu));
+  }
   rows.push([
     'drain: consumers / producer / worker exit',
     `${s.shutdown.consumerDrainMs.map(fmtMs).join(', ') || 'n/a'} / ${s.shutdown.producerDrainMs === undefined ? 'n/a' : fmtMs(s.shutdown.producerDrainMs)} / ${s.shutdown.workerExitMs === undefined ? 'n/a' : fmtMs(s.shutdown.workerExitMs)}`,

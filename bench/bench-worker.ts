@@ -30,17 +30,17 @@ export class BenchWorker {
   #exit: string | undefined;
 
   /** Spawns the worker; it is stopped at the end of the run, whatever happened. */
-  static start(plan: RunPlan, env: NodeJS.ProcessEnv, cleanup: Cleanup): BenchWorker {
-    const worker = new BenchWorker(plan, env);
+  static start(plan: RunPlan, env: NodeJS.ProcessEnv, cleanup: Cleanup, nodeArgs: readonly string[] = []): BenchWorker {
+    const worker = new BenchWorker(plan, env, nodeArgs);
     cleanup.add('stop worker', () => worker.stop());
     return worker;
   }
 
-  private constructor(plan: RunPlan, env: NodeJS.ProcessEnv) {
+  private constructor(plan: RunPlan, env: NodeJS.ProcessEnv, nodeArgs: readonly string[]) {
     this.logPath = plan.logPath;
     this.metricsUrl = `http://${plan.config.telemetry.metrics_host}:${plan.metricsPort}`;
     const logFd = openSync(this.logPath, 'a');
-    this.#child = spawn(process.execPath, [WORKER_PATH, '--config', plan.configPath], { cwd: REPO_ROOT, env, stdio: ['ignore', logFd, logFd] });
+    this.#child = spawn(process.execPath, [...nodeArgs, WORKER_PATH, '--config', plan.configPath], { cwd: REPO_ROOT, env, stdio: ['ignore', logFd, logFd] });
     closeSync(logFd);
     this.#exited = new Promise<void>((done) =>
       this.#child.once('exit', (code, signal) => {

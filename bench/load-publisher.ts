@@ -25,6 +25,10 @@ export interface LoadPublisherOptions {
   readonly maxBacklog?: number;
   /** Events published but not yet read by the consumer group, over all shards (closed loop only). */
   readonly undelivered?: () => Promise<number>;
+  /** Paced: at most this many events/s over the run (batches of up to `batchSize`); as fast as possible when undefined. */
+  readonly rate?: number;
+  /** Stop after this many events (`--backlog N`); the duration still bounds the run. */
+  readonly limit?: number;
 }
 
 export interface LoadPublisherResult {
@@ -39,6 +43,8 @@ export interface LoadPublisherResult {
 const GENERATION_TICK_RATE = 1_000_000;
 /** How often the closed loop looks at the consumers' backlog. */
 const BACKLOG_PROBE_MS = 50;
+/** Paced mode: longest sleep while the schedule is ahead (small, so batches stay small and even). */
+const PACE_STEP_MS = 5;
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
@@ -52,6 +58,7 @@ export class LoadPublisher {
   readonly #producer: SyntheticProducer;
   #stopping = false;
   #published = 0;
+  #generated = 0;
 
   constructor(options: LoadPublisherOptions) {
     this.#options = options;
@@ -70,7 +77,7 @@ export class LoadPublisher {
 
   /** Publishes until `untilMs` (wall clock) or {@link stop}; resolves once every batch in flight is confirmed. */
   async run(untilMs: number): Promise<LoadPublisherResult> {
-    const { bus, baseStream, shards, batchSize, inFlight, maxBacklog, undelivered } = this.#options;
+    const { bus, baseStream, shards, batchSize, inFlight, maxBacklog, undelivered, rate, limit } = this.#options;
     const streamOf = new Map<string, string>();
     const inflight = new Set<Promise<void>>();
     let failure: Error | undefined;
@@ -89,7 +96,18 @@ export class LoadPublisher {
           continue;
         }
       }
-      const events = this.#producer.generateFinite({ count: batchSize, startUs: nowMs * 1000 });
+      let count = limit === undefined ? batchSize : Math.min(batchSize, limit - this.#generated);
+      if (count <= 0) break;
+      if (rate !== undefined) {
+        // Paced: what the schedule allows by now, so event time stays the wall clock's.
+        count = Math.min(count, Math.floor(((nowMs - startedMs) / 1000) * rate) - this.#generated);
+        if (count <= 0) {
+          await sleep(PACE_STEP_MS);
+          continue;
+        }
+      }
+      this.#generated += count;
+      const events = this.#producer.generateFinite({ count, startUs: nowMs * 1000 });
       const batches = new Map<string, string[]>();
       for (const event of events) {
         let stream = streamOf.get(event.symbol);

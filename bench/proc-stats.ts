@@ -2,7 +2,7 @@
  * Memory and CPU of a local process from Linux `/proc` (the bench only runs on the local stack).
  * Every reader returns undefined instead of throwing once the process is gone.
  */
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 
 /** Clock ticks per second of `/proc/<pid>/stat` times (USER_HZ; 100 on every mainstream Linux build). */
 const CLOCK_TICKS_PER_S = 100;
@@ -43,4 +43,24 @@ export function readCpuSeconds(pid: number | 'self'): number | undefined {
   } catch {
     return undefined;
   }
+}
+
+/**
+ * User + system CPU seconds of every live process whose command name (`/proc/<pid>/comm`) is
+ * `name`, e.g. all `postgres` backends, or the `temporal` dev server. Processes that exited
+ * between two readings drop out, so a delta is a lower bound when backends come and go.
+ */
+export function readCpuSecondsOfCommand(name: string): number {
+  let sum = 0;
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    try {
+      const stat = readFileSync(`/proc/${entry}/stat`, 'utf8');
+      if (stat.slice(stat.indexOf('(') + 1, stat.lastIndexOf(')')) !== name) continue;
+      sum += readCpuSeconds(Number(entry)) ?? 0;
+    } catch {
+      // gone meanwhile
+    }
+  }
+  return sum;
 }

@@ -14,7 +14,7 @@ import { inferenceWorkflowId, microBatchWorkflowId } from '../workflows/index.js
 import { freePort } from '../test/helpers/wait.js';
 import { progress } from './bench-progress.js';
 import type { BenchOptions } from './bench-options.js';
-import { fmtMs } from './bench-report.js';
+import { fmtMs, shardMapText, symbolsPerShard } from './bench-report.js';
 import { REPO_ROOT } from './repo-paths.js';
 import { configFreeEnv } from '../test/helpers/worker-process.js';
 import { taggedBusNames } from '../test/helpers/services.js';
@@ -53,6 +53,8 @@ export interface RunPlan {
   /** `.data/bench/<tag>.yaml`, the worker's only config, and the worker's log beside it. */
   readonly configPath: string;
   readonly logPath: string;
+  /** `--cpu-prof`: where the worker's and the publisher's `.cpuprofile` files go. */
+  readonly profileDir: string;
 }
 
 /**
@@ -109,7 +111,9 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
   const symbolShards = Object.fromEntries(symbols.map((s) => [s, shardOf(tag, s, shards)]));
   const usedShards = new Set(Object.values(symbolShards)).size;
   if (usedShards < Math.min(symbols.length, shards)) {
-    progress(`note: no provider name spreads ${symbols.join(', ')} over more than ${usedShards} of ${shards} shards`);
+    progress(
+      `note: no provider name spreads ${symbols.length <= 12 ? symbols.join(', ') : `${symbols.length} symbols`} over more than ${usedShards} of ${shards} shards`,
+    );
   }
   const dir = resolve(REPO_ROOT, '.data/bench');
   return {
@@ -131,6 +135,7 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
     baselineStream: `${tag}.baseline`,
     configPath: resolve(dir, `${tag}.yaml`),
     logPath: resolve(dir, `${tag}.worker.log`),
+    profileDir: resolve(dir, `${tag}.prof`),
   };
 }
 
@@ -152,11 +157,8 @@ export function writeRunConfig(plan: RunPlan, opts: BenchOptions): NodeJS.Proces
     throw new Error(`${configPath} does not load back to the same config`);
   }
   progress(
-    `run ${plan.tag} on ${plan.bus}: ${opts.rate === 'max' ? 'max rate' : `${opts.rate} events/s`} for ${fmtMs(opts.durationMs)}, window ${fmtMs(plan.windowMs)}, ${plan.shards} shards (${Object.entries(
-      plan.symbolShards,
-    )
-      .map(([s, n]) => `${s}→${n}`)
-      .join(' ')}), ` + `inference ${plan.inferenceOn ? `${opts.inference} (${plan.inferenceSource})` : 'off'}, config ${configPath}`,
+    `run ${plan.tag} on ${plan.bus}: ${opts.rate === 'max' ? 'max rate' : `${opts.rate} events/s`} for ${fmtMs(opts.durationMs)}, window ${fmtMs(plan.windowMs)}, ${plan.shards} shards (${shardMapText(plan.symbolShards, symbolsPerShard(plan.symbolShards, plan.shards))}), ` +
+      `inference ${plan.inferenceOn ? `${opts.inference} (${plan.inferenceSource})` : 'off'}, config ${configPath}`,
   );
   return workerEnv;
 }

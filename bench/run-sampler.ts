@@ -15,7 +15,7 @@ import type { Cleanup } from './run-cleanup.js';
 import { progress } from './bench-progress.js';
 import type { Sample } from './bench-report.js';
 import { fmtInt, fmtMs } from './bench-report.js';
-import { readCpuSeconds, readMemory } from './proc-stats.js';
+import { readCpuSeconds, readCpuSecondsOfCommand, readMemory } from './proc-stats.js';
 import { select } from './prometheus-text.js';
 import type { PromSample } from './prometheus-text.js';
 import type { RunPlan } from './run-plan.js';
@@ -78,6 +78,9 @@ export interface CpuReading {
   readonly bench: number | undefined;
   /** The bus's server: redis-server, or the Kafka broker. */
   readonly server: number | undefined;
+  /** Every `postgres` process (server and backends), and the `temporal` dev server. */
+  readonly postgres: number;
+  readonly temporal: number;
 }
 
 /** Max `stream_consumer_lag_ms` over the consumers of `topics`; undefined when none exports it. */
@@ -150,7 +153,14 @@ export class RunSampler {
   }
 
   static async #cpuAt(server: BusServer, worker: BenchWorker): Promise<CpuReading> {
-    return { atMs: Date.now(), worker: readCpuSeconds(worker.pid), bench: readCpuSeconds('self'), server: (await server.stats()).cpuSeconds };
+    return {
+      atMs: Date.now(),
+      worker: readCpuSeconds(worker.pid),
+      bench: readCpuSeconds('self'),
+      server: (await server.stats()).cpuSeconds,
+      postgres: readCpuSecondsOfCommand('postgres'),
+      temporal: readCpuSecondsOfCommand('temporal'),
+    };
   }
 
   /** The inference group on the features streams: pending, undelivered, oldest unacknowledged age (max over shards). */

@@ -4,8 +4,8 @@
  */
 import { availableParallelism, loadavg } from 'node:os';
 import type { BenchOptions } from './bench-options.js';
-import type { BenchSummary, DurationHistogram, InferenceSummary, Sample } from './bench-report.js';
-import { SLA_LAG_WINDOWS, SLA_LATENCY_WINDOWS, percentile, slope, verdicts } from './bench-report.js';
+import type { BenchSummary, CpuBreakdown, DurationHistogram, InferenceSummary, Sample } from './bench-report.js';
+import { SHARD_MAP_LISTED, SLA_LAG_WINDOWS, SLA_LATENCY_WINDOWS, percentile, slope, symbolsPerShard, verdicts } from './bench-report.js';
 import { readMemory } from './proc-stats.js';
 import { fractionAtOrBelow, histogramOf, histogramQuantile, select, sumOf } from './prometheus-text.js';
 import type { PromSample } from './prometheus-text.js';
@@ -37,6 +37,8 @@ export interface RunResults {
   readonly warmUp: BenchSummary['run']['warmUp'];
   readonly sampling: SamplingRecord;
   readonly load: LoadResult;
+  /** `--backlog N`: when the consumers were started on the pre-loaded streams, and the CPU then. */
+  readonly drain: BacklogDrain | undefined;
   readonly settle: SettleOutcome;
   readonly cpuEnd: CpuReading;
   /** The worker's metrics once settled. */
@@ -52,6 +54,46 @@ export interface RunResults {
   /** Length of the late stream and the DLQ after the worker stopped. */
   readonly lateStream: number;
   readonly dlqStream: number;
+}
+
+/** `--backlog N`: the drain's start (consumers started on the pre-loaded streams) and the CPU readings then. */
+export interface BacklogDrain {
+  readonly startedMs: number;
+  readonly cpuAtStart: CpuReading;
+}
+
+/**
+ * CPU seconds, µs per event and share of all cores of each process between two readings (with
+ * `--publisher process`, the publisher's whole life: it starts just before and exits before the
+ * end), and their total.
+ */
+function cpuBreakdown(
+  start: CpuReading,
+  end: CpuReading,
+  events: number,
+  serverName: string,
+  publisher: LoadResult['publisherUsage'],
+  includePublisher: boolean,
+): CpuBreakdown {
+  const wallSeconds = Math.max(0.001, (end.atMs - start.atMs) / 1000);
+  const cores = availableParallelism();
+  const delta = (a: number | undefined, b: number | undefined) => (a !== undefined && b !== undefined ? Math.max(0, b - a) : undefined);
+  const row = (name: string, cpuSeconds: number | undefined) => ({
+    name,
+    cpuSeconds,
+    usPerEvent: cpuSeconds === undefined || events === 0 ? undefined : (cpuSeconds * 1e6) / events,
+    shareOfCores: cpuSeconds === undefined ? undefined : cpuSeconds / (wallSeconds * cores),
+  });
+  const rows = [
+    row('worker', delta(start.worker, end.worker)),
+    ...(includePublisher && publisher !== undefined ? [row('publisher process', publisher.cpuSeconds)] : []),
+    row(serverName, delta(start.server, end.server)),
+    row('postgres (all processes)', delta(start.postgres, end.postgres)),
+    row('temporal dev server', delta(start.temporal, end.temporal)),
+    row('bench (sampling, report)', delta(start.bench, end.bench)),
+  ];
+  const total = rows.reduce((acc, r) => acc + (r.cpuSeconds ?? 0), 0);
+  return { wallSeconds, cores, events, processes: [...rows, row('total', total)] };
 }
 
 /** A seconds histogram of the worker's metrics, all series matching `match` added up. */
@@ -86,13 +128,18 @@ function peak(values: (number | undefined)[]): number | undefined {
  * Where every published event went: accepted, duplicate, late or invalid, from the consumer
  * workflows' totals, or from the worker's metrics when a drain failed.
  */
+function scaled(value: number | undefined, factor: number): number | undefined {
+  return value === undefined ? undefined : value * factor;
+}
+
 function accountEvents(results: RunResults): BenchSummary['events'] {
   const {
     drained,
     finalMetrics,
     settle: { finalState },
   } = results;
-  const published = finalState.published;
+  // Events, not entries: with frames (bus.redis.frame_events > 1) one entry carries several.
+  const published = results.load.publishedEvents ?? finalState.published;
   const total = (key: string) => drained.reduce((acc, d) => acc + (d.status?.totals[key] ?? 0), 0);
   const fromWorkflows = drained.every((d) => d.status !== undefined);
   // Fallback when a drain failed: the outcomes the micro-batcher counts (accepted, duplicate, late, invalid).
@@ -203,6 +250,7 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
     readback,
     cpuEnd,
     settle: { settled, eventsSettledAtMs, finalState },
+    drain,
   } = results;
   const { samples, startedAtMs, loadAtStart, cpuStart } = results.sampling;
   const events = accountEvents(results);
@@ -225,6 +273,20 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
   const featuresPublished = finalState.featuresPublished;
   const featuresUpdate = durationHistogram(finalMetrics, FEATURES_UPDATE_METRIC);
   const inference = opts.inference === 'off' ? null : summarizeInference(opts.inference, plan, results, accepted);
+  const serverName = plan.bus === 'kafka' ? 'kafka broker' : 'redis-server';
+  // Entries → events for the sampled (entry) counts: 1 unless entries carry frames.
+  const eventsPerEntry = finalState.published > 0 ? published / finalState.published : 1;
+  const backlog =
+    drain === undefined
+      ? null
+      : {
+          events: published,
+          preloadSeconds: ((results.load.stoppedMs ?? drain.startedMs) - (results.load.startedMs ?? startedAtMs)) / 1000,
+          preloadPerSecond: published / Math.max(0.001, ((results.load.stoppedMs ?? drain.startedMs) - (results.load.startedMs ?? startedAtMs)) / 1000),
+          drainSeconds: (endMs - drain.startedMs) / 1000,
+          drainPerSecond: accepted / Math.max(0.001, (endMs - drain.startedMs) / 1000),
+          cpu: cpuBreakdown(drain.cpuAtStart, cpuEnd, accepted, serverName, undefined, false),
+        };
 
   const partial: Omit<BenchSummary, 'verdicts'> = {
     run: {
@@ -238,7 +300,9 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
       allowLateMs: config.micro_batch.allow_late_ms,
       maxBatchSize: config.micro_batch.max_batch_size,
       shards,
-      symbolShards,
+      ...(plan.symbols.length <= SHARD_MAP_LISTED ? { symbolShards } : {}),
+      symbols: plan.symbols.length,
+      symbolsPerShard: symbolsPerShard(symbolShards, shards),
       warmUp: results.warmUp,
       cpus: availableParallelism(),
       loadAverage: [loadAtStart, loadavg()[0]],
@@ -252,8 +316,9 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
       wholeRunSeconds,
       committedPerSecond: committed / wholeRunSeconds,
       intoBarsPerSecond: accepted / wholeRunSeconds,
-      steadyPublishedPerSecond: slope(steady.map((s) => [at(s), s.published])),
-      steadyCommittedPerSecond: slope(steady.map((s) => [at(s), s.published - s.pending - s.undelivered])),
+      steadyPublishedPerSecond: scaled(slope(steady.map((s) => [at(s), s.published])), eventsPerEntry),
+      steadyCommittedPerSecond: scaled(slope(steady.map((s) => [at(s), s.published - s.pending - s.undelivered])), eventsPerEntry),
+      eventsPerEntry,
     },
     latency: {
       targetMs: latencyTargetMs,
@@ -292,11 +357,14 @@ export function summarize(opts: BenchOptions, plan: RunPlan, results: RunResults
       benchPeakRssBytes: readMemory('self')?.peakRssBytes,
       benchMaxSampledRssBytes: peak(samples.map((s) => s.benchRssBytes)),
       redisPeakRssBytes: peak(samples.map((s) => s.serverRssBytes)),
+      publisherPeakRssBytes: results.load.publisherUsage?.peakRssBytes,
       cpuWallSeconds: (cpuEnd.atMs - cpuStart.atMs) / 1000,
       workerCpuSeconds: cpuDelta(cpuStart.worker, cpuEnd.worker),
       benchCpuSeconds: cpuDelta(cpuStart.bench, cpuEnd.bench),
       redisCpuSeconds: cpuDelta(cpuStart.server, cpuEnd.server),
     },
+    cpu: cpuBreakdown(cpuStart, cpuEnd, accepted, serverName, results.load.publisherUsage, true),
+    backlog,
     baseline:
       'xaddPerSecond' in baseline
         ? {

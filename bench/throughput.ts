@@ -26,6 +26,8 @@ import { measureKafkaCeiling } from './kafka-baseline.js';
 import { measureRedisCeiling } from './redis-baseline.js';
 import { WORKER_PATH } from './repo-paths.js';
 import { produceLoad } from './run-load.js';
+import type { LoadResult } from './run-load.js';
+import type { BacklogDrain } from './run-summary.js';
 import type { RunPlan } from './run-plan.js';
 import { planRun, writeRunConfig } from './run-plan.js';
 import { publishedSpan, readBack } from './run-readback.js';
@@ -50,7 +52,8 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   const baseline = plan.bus === 'kafka' ? await measureKafkaCeiling(opts.baseline, plan) : await measureRedisCeiling(opts.baseline, plan, services.bus);
 
   // 3. A worker process of the run's own, on its own task queue and metrics port.
-  const worker = BenchWorker.start(plan, workerEnv, cleanup);
+  const profArgs = opts.cpuProf ? ['--cpu-prof', `--cpu-prof-dir=${plan.profileDir}`] : [];
+  const worker = BenchWorker.start(plan, workerEnv, cleanup, profArgs);
   const guard = () => {
     if (interrupt.aborted) throw new Error('interrupted');
     worker.throwIfExited();
@@ -60,15 +63,33 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
 
   // 4. Optionally warm history bars, then the consumer workflows; wait until every consumer loop heartbeats.
   const warmUp = opts.warmFeatures ? await storeWarmUpBars(plan, services.db) : null;
-  await startMicroBatchConsumers(plan, services.client, worker, guard);
-  if (opts.inference !== 'off') await startInferenceConsumers(opts.inference, plan, services.client, worker, guard);
-  progress(
-    `worker pid ${worker.pid} ready, ${plan.shards} consumers${plan.inferenceOn ? ` and ${plan.shards} ${opts.inference} inference consumers` : ''} running; producing...`,
-  );
-
-  // 5. Produce for the duration, sampling every second; then wait until everything is acknowledged.
-  const sampling = await RunSampler.start(plan, services, worker, cleanup);
-  const load = await produceLoad(opts, plan, services, sampling, guard, interrupt, cleanup);
+  const startConsumers = async () => {
+    await startMicroBatchConsumers(plan, services.client, worker, guard);
+    if (opts.inference !== 'off') await startInferenceConsumers(opts.inference, plan, services.client, worker, guard);
+  };
+  const consumersText = `${plan.shards} consumers${plan.inferenceOn ? ` and ${plan.shards} ${opts.inference} inference consumers` : ''}`;
+  let drain: BacklogDrain | undefined;
+  let load: LoadResult;
+  let sampling: RunSampler;
+  if (opts.backlog === undefined) {
+    await startConsumers();
+    progress(`worker pid ${worker.pid} ready, ${consumersText} running; producing...`);
+    // 5. Produce for the duration, sampling every second; then wait until everything is acknowledged.
+    sampling = await RunSampler.start(plan, services, worker, cleanup);
+    load = await produceLoad(opts, plan, services, sampling, guard, interrupt, cleanup);
+  } else {
+    // 5'. --backlog N: the groups first (so no append trims what they will read), the load with no
+    //     consumer, then the consumers: what they drain per second is the consumer capacity.
+    const names = busNames(plan.config);
+    for (const stream of plan.streams) await services.bus.ensureGroup(stream, names.consumer_group);
+    progress(`worker pid ${worker.pid} ready; pre-loading ${opts.backlog.toLocaleString('en-US')} events with the consumers stopped...`);
+    sampling = await RunSampler.start(plan, services, worker, cleanup);
+    load = await produceLoad(opts, plan, services, sampling, guard, interrupt, cleanup);
+    const cpuAtStart = await sampling.cpuAt();
+    progress(`pre-loaded; starting ${consumersText}, draining...`);
+    await startConsumers();
+    drain = { startedMs: cpuAtStart.atMs, cpuAtStart };
+  }
   const settle = await sampling.waitUntilSettled(opts.settleTimeoutMs, guard);
   const cpuEnd = await sampling.cpuAt();
   const finalMetrics = (await worker.scrape()) ?? [];
@@ -84,7 +105,21 @@ async function measure(opts: BenchOptions, interrupt: AbortSignal, cleanup: Clea
   const dlqStream = await services.bus.length(names.dlq_stream);
 
   // 7. Accounting, rates, latency, lag, backlog.
-  return summarize(opts, plan, { baseline, warmUp, sampling, load, settle, cpuEnd, finalMetrics, ...span, readback, ...shutdown, lateStream, dlqStream });
+  return summarize(opts, plan, {
+    baseline,
+    warmUp,
+    sampling,
+    load,
+    drain,
+    settle,
+    cpuEnd,
+    finalMetrics,
+    ...span,
+    readback,
+    ...shutdown,
+    lateStream,
+    dlqStream,
+  });
 }
 
 /** Drains the consumer and inference workflows in parallel (their results carry the totals), then stops the worker. */
