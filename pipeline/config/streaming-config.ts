@@ -665,10 +665,10 @@ const SCHEMA = {
       sensitive: true,
     },
     copy_min_rows: {
-      doc: 'A flush (or bars upsert) of at least this many bars is written with COPY into a staging table and one upsert from it (0 = never); bench/store-flush.ts measured where COPY starts to win.',
+      doc: 'A flush (or bars upsert) of at least this many bars is written with COPY into a staging table and one upsert from it (0 = never); bench/store-flush.ts: below ~2,000 bars the extra statements of COPY cost what its cheaper parsing saves.',
       format: 'mdp-int',
       min: 0,
-      default: 1000,
+      default: 2000,
       env: 'MDP_STORE_COPY_MIN_ROWS',
     },
   },

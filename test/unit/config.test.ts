@@ -162,9 +162,9 @@ describe('loadStreamingConfig', () => {
     assert.throws(() => loadStreamingConfig({ file: SHIPPED, env: { MDP_LOG_FORMAT: 'yaml' } }), /telemetry\.log_format.*auto, json, pretty/s);
   });
 
-  it('store.copy_min_rows: 1000 shipped and by default, MDP_STORE_COPY_MIN_ROWS sets it (0 = never), a bad value names the key', () => {
-    assert.equal(loadStreamingConfig({ file: SHIPPED, env: {} }).store.copy_min_rows, 1000);
-    assert.equal(loadStreamingConfig({ env: {} }).store.copy_min_rows, 1000);
+  it('store.copy_min_rows: 2000 shipped and by default, MDP_STORE_COPY_MIN_ROWS sets it (0 = never), a bad value names the key', () => {
+    assert.equal(loadStreamingConfig({ file: SHIPPED, env: {} }).store.copy_min_rows, 2000);
+    assert.equal(loadStreamingConfig({ env: {} }).store.copy_min_rows, 2000);
     assert.equal(loadStreamingConfig({ file: SHIPPED, env: { MDP_STORE_COPY_MIN_ROWS: '0' } }).store.copy_min_rows, 0);
     assert.equal(loadStreamingConfig({ env: { MDP_STORE_COPY_MIN_ROWS: '5000' } }).store.copy_min_rows, 5000);
     for (const bad of ['-1', 'many', '1.5']) {
