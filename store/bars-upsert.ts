@@ -236,7 +236,7 @@ const COPY_SPECIAL = /[\\\t\n\r]/g;
 const COPY_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
 
 /** A text value as a field of COPY's text format. Everything else (non-ASCII, quotes) passes as UTF-8. */
-export function copyText(value: string): string {
+function copyText(value: string): string {
   return value.replace(COPY_SPECIAL, (c) => COPY_ESCAPES[c]);
 }
 
