@@ -1,6 +1,7 @@
 import type { Kysely } from 'kysely';
 import type { Bar, BarSink, IsolatedUpsert, RejectedBar, UpsertCounts } from '../pipeline/contracts/index.js';
 import { upsertBarsIsolated } from './bars-upsert.js';
+import type { UpsertBarsOptions } from './bars-upsert.js';
 import type { Database } from './schema.js';
 import { StoreError } from './store-error.js';
 
@@ -21,8 +22,8 @@ export interface ProviderBars {
   readonly lastWrittenMs: number;
 }
 
-/** Options for {@link StoreClient}. */
-export interface StoreClientOptions {
+/** Options for {@link StoreClient}; `copyMinRows` as in {@link UpsertBarsOptions}. */
+export interface StoreClientOptions extends UpsertBarsOptions {
   /** See {@link WriteObserver}. */
   readonly onWrite?: WriteObserver;
 }
@@ -52,10 +53,12 @@ const BARS_TABLE = 'bars_ohlcv';
 export class StoreClient implements BarSink {
   readonly #db: Kysely<Database>;
   readonly #onWrite: WriteObserver | undefined;
+  readonly #upsert: UpsertBarsOptions;
 
   constructor(db: Kysely<Database>, options: StoreClientOptions = {}) {
     this.#db = db;
     this.#onWrite = options.onWrite;
+    this.#upsert = { copyMinRows: options.copyMinRows ?? 0 };
   }
 
   /**
@@ -83,7 +86,7 @@ export class StoreClient implements BarSink {
   async upsertBarsIsolated(bars: readonly Bar[]): Promise<IsolatedUpsert> {
     if (bars.length === 0) return upsertBarsIsolated(this.#db, bars);
     const started = performance.now();
-    const result = await upsertBarsIsolated(this.#db, bars);
+    const result = await upsertBarsIsolated(this.#db, bars, this.#upsert);
     this.#onWrite?.((performance.now() - started) / 1000, BARS_TABLE);
     return result;
   }

@@ -1,7 +1,22 @@
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { sql } from 'kysely';
-import type { Kysely } from 'kysely';
+import type { Kysely, RawBuilder } from 'kysely';
+import { from as copyFrom } from 'pg-copy-streams';
 import type { Bar, IsolatedUpsert, RejectedBar } from '../pipeline/contracts/index.js';
+import { pgClientOf } from './db.js';
 import type { Database } from './schema.js';
+
+/** Options of {@link upsertBarsIsolated}. */
+export interface UpsertBarsOptions {
+  /**
+   * A batch of at least this many bars (after collapsing repeated keys) is written with
+   * `COPY … FROM STDIN` into a staging table and one upsert from it, instead of one upsert of
+   * array parameters: same guard, counts and rejections (config `store.copy_min_rows`). 0 or
+   * absent: never.
+   */
+  readonly copyMinRows?: number;
+}
 
 /**
  * SQLSTATE classes of errors a row's own values cause, which no retry can cure: 22 data exception
@@ -26,6 +41,8 @@ export function isPermanentRowError(err: unknown): boolean {
 
 /** Savepoint of one attempt; attempts never nest, so one name serves (and shadows a caller's of the same name only for the attempt). */
 const SAVEPOINT = sql.raw('mdp_bars_upsert');
+/** Savepoint of one COPY attempt: rolled back to when the staged batch holds a bar PostgreSQL refuses. */
+const COPY_SAVEPOINT = sql.raw('mdp_bars_copy');
 
 /**
  * Upserts bars like {@link upsertBarsStatement}, but a permanent error (see
@@ -42,18 +59,27 @@ const SAVEPOINT = sql.raw('mdp_bars_upsert');
  * object passed in; `counts` add up with the rejected: inserted + updated + unchanged +
  * rejected.length = bars.length.
  *
+ * With `options.copyMinRows`, a batch that large goes through the COPY path ({@link copyAttempt})
+ * in a transaction (the caller's, or one of its own); a permanent error there sends the batch to
+ * the path above, which names the offending bars with the same reasons.
+ *
  * @example
  * await db.transaction().execute(async (trx) => {
  *   const { counts, rejected } = await upsertBarsIsolated(trx, bars);
  *   await saveFrontier(trx, frontierMs); // same transaction: bars and frontier commit together
  * });
  */
-export async function upsertBarsIsolated(db: Kysely<Database>, bars: readonly Bar[]): Promise<IsolatedUpsert> {
+export async function upsertBarsIsolated(db: Kysely<Database>, bars: readonly Bar[], options: UpsertBarsOptions = {}): Promise<IsolatedUpsert> {
   const rejected: RejectedBar[] = [];
   if (bars.length === 0) return { counts: { inserted: 0, updated: 0, unchanged: 0 }, rejected };
   const rows = lastPerKey(bars);
   const written = { inserted: 0, updated: 0 };
-  if (db.isTransaction) {
+  const { copyMinRows = 0 } = options;
+  if (copyMinRows > 0 && rows.length >= copyMinRows) {
+    // The staging table lives in a transaction: the caller's, or one around the COPY and the upsert.
+    if (db.isTransaction) await copyAttempt(db, rows, written, rejected);
+    else await db.transaction().execute((trx) => copyAttempt(trx, rows, written, rejected));
+  } else if (db.isTransaction) {
     await attempt(db, rows, written, rejected);
   } else {
     try {
@@ -110,11 +136,39 @@ async function bisect(trx: Kysely<Database>, rows: readonly Bar[], written: Writ
   await attempt(trx, rows.slice(middle), written, rejected);
 }
 
+/** Window start as both paths send it: ISO-8601 UTC, which `timestamptz` reads back exactly. */
+function tsText(bar: Bar): string {
+  return new Date(bar.tsMs).toISOString();
+}
+
 /**
- * Inserts new bars and rewrites changed ones in one SQL statement (one round trip) whatever the
- * number of bars; rows whose values are identical are left untouched, so re-delivered windows cost
- * no writes. `rows` must not repeat a key (PostgreSQL rejects an upsert that would touch the same
- * row twice). Returns how many rows were inserted and updated.
+ * The one upsert of both paths: inserts new bars and rewrites changed ones in one SQL statement;
+ * rows whose values are identical are left untouched (`updated_at` too), so re-delivered windows
+ * cost no writes. `source` yields the rows in `bars_ohlcv`'s column order, after the CTEs in
+ * `before` (each ending with a comma). Returns how many rows were inserted and updated.
+ */
+function upsertFrom(before: RawBuilder<unknown>, source: RawBuilder<unknown>): RawBuilder<Written> {
+  // `xmax = 0` marks a freshly inserted row; rows skipped by the WHERE are not returned at all, and count as unchanged.
+  return sql<Written>`
+    WITH ${before} written AS (
+      INSERT INTO bars_ohlcv AS b (provider, symbol, "interval", ts, open, high, low, close, volume, trades)
+      SELECT * FROM ${source}
+      ON CONFLICT (provider, symbol, "interval", ts) DO UPDATE SET
+        open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
+        volume = excluded.volume, trades = excluded.trades, updated_at = now()
+      WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades)
+        IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume, excluded.trades)
+      RETURNING (xmax = 0) AS inserted
+    )
+    SELECT count(*) FILTER (WHERE inserted)::int4 AS inserted,
+           count(*) FILTER (WHERE NOT inserted)::int4 AS updated
+    FROM written`;
+}
+
+/**
+ * Upserts `rows` with one statement of array parameters (one round trip whatever the number of
+ * bars). `rows` must not repeat a key (PostgreSQL rejects an upsert that would touch the same row
+ * twice).
  */
 async function upsertBarsStatement(db: Kysely<Database>, rows: readonly Bar[]): Promise<Written> {
   const n = rows.length;
@@ -133,7 +187,7 @@ async function upsertBarsStatement(db: Kysely<Database>, rows: readonly Bar[]): 
     provider[i] = bar.provider;
     symbol[i] = bar.symbol;
     interval[i] = bar.interval;
-    ts[i] = new Date(bar.tsMs).toISOString();
+    ts[i] = tsText(bar);
     open[i] = bar.open;
     high[i] = bar.high;
     low[i] = bar.low;
@@ -141,31 +195,93 @@ async function upsertBarsStatement(db: Kysely<Database>, rows: readonly Bar[]): 
     volume[i] = bar.volume;
     trades[i] = bar.trades;
   }
-
-  // One array parameter per column keeps the bind count at 10 for any batch size (the
-  // protocol caps a statement at 65535 parameters). `xmax = 0` marks a freshly inserted row;
-  // rows skipped by the WHERE are not returned at all, and count as unchanged.
-  const {
-    rows: [written],
-  } = await sql<Written>`
-    WITH written AS (
-      INSERT INTO bars_ohlcv AS b (provider, symbol, "interval", ts, open, high, low, close, volume, trades)
-      SELECT * FROM unnest(
+  // One array parameter per column keeps the bind count at 10 for any batch size (the protocol caps a statement at 65535 parameters).
+  const source = sql`unnest(
         ${provider}::text[], ${symbol}::text[], ${interval}::text[], ${ts}::timestamptz[],
         ${open}::float8[], ${high}::float8[], ${low}::float8[], ${close}::float8[],
-        ${volume}::float8[], ${trades}::int4[])
-      ON CONFLICT (provider, symbol, "interval", ts) DO UPDATE SET
-        open = excluded.open, high = excluded.high, low = excluded.low, close = excluded.close,
-        volume = excluded.volume, trades = excluded.trades, updated_at = now()
-      WHERE (b.open, b.high, b.low, b.close, b.volume, b.trades)
-        IS DISTINCT FROM (excluded.open, excluded.high, excluded.low, excluded.close, excluded.volume, excluded.trades)
-      RETURNING (xmax = 0) AS inserted
-    )
-    SELECT count(*) FILTER (WHERE inserted)::int4 AS inserted,
-           count(*) FILTER (WHERE NOT inserted)::int4 AS updated
-    FROM written`.execute(db);
+        ${volume}::float8[], ${trades}::int4[])`;
+  const {
+    rows: [written],
+  } = await upsertFrom(sql``, source).execute(db);
   // An aggregate without GROUP BY always yields exactly one row.
   return written;
+}
+
+// ---------------------------------------------------------------------------------------------
+// The COPY path: for thousands of bars, COPY's text stream costs the server less to parse than
+// ten array parameters of the same values (see bench/store-flush.ts).
+
+/**
+ * The session's staging table, created on first use. Its rows go at commit (`ON COMMIT DELETE
+ * ROWS`) and already when the upsert reads them (`DELETE … RETURNING`), so a second COPY in the
+ * same transaction starts empty; kept for the session, it costs no catalog writes per flush.
+ * The column types are `bars_ohlcv`'s: a value out of range fails in the COPY as it would in the
+ * upsert, and the fallback names it.
+ */
+const CREATE_STAGING = sql`
+  CREATE TEMP TABLE IF NOT EXISTS mdp_bars_staging (
+    provider text, symbol text, "interval" text, ts timestamptz,
+    open float8, high float8, low float8, close float8, volume float8, trades int4
+  ) ON COMMIT DELETE ROWS`;
+const COPY_STAGING = 'COPY pg_temp.mdp_bars_staging (provider, symbol, "interval", ts, open, high, low, close, volume, trades) FROM STDIN';
+const TAKE_STAGED = sql`staged AS (
+      DELETE FROM pg_temp.mdp_bars_staging RETURNING provider, symbol, "interval", ts, open, high, low, close, volume, trades
+    ),`;
+
+/** Bars per chunk written to the COPY stream (about 100 kB of text). */
+const COPY_CHUNK_ROWS = 1000;
+
+/** COPY's text format escapes: a backslash, and the tab, newline and carriage return that would end a field or a row. */
+const COPY_SPECIAL = /[\\\t\n\r]/g;
+const COPY_ESCAPES: Readonly<Record<string, string>> = { '\\': '\\\\', '\t': '\\t', '\n': '\\n', '\r': '\\r' };
+
+/** A text value as a field of COPY's text format. Everything else (non-ASCII, quotes) passes as UTF-8. */
+function copyText(value: string): string {
+  return value.replace(COPY_SPECIAL, (c) => COPY_ESCAPES[c]);
+}
+
+/**
+ * `rows` as COPY text lines, in chunks. Numbers are written as node-postgres writes the array
+ * parameters of {@link upsertBarsStatement} (`String(x)`, the shortest text that reads back to the
+ * same double), so both paths store the same values.
+ */
+function* copyChunks(rows: readonly Bar[]): Generator<string> {
+  for (let start = 0; start < rows.length; start += COPY_CHUNK_ROWS) {
+    let chunk = '';
+    const end = Math.min(start + COPY_CHUNK_ROWS, rows.length);
+    for (let i = start; i < end; i++) {
+      const bar = rows[i];
+      chunk += `${copyText(bar.provider)}\t${copyText(bar.symbol)}\t${copyText(bar.interval)}\t${tsText(bar)}\t${bar.open}\t${bar.high}\t${bar.low}\t${bar.close}\t${bar.volume}\t${bar.trades}\n`;
+    }
+    yield chunk;
+  }
+}
+
+/**
+ * Writes `rows` in `trx` through the COPY path, under a savepoint: COPY into the staging table,
+ * then one {@link upsertFrom} of it. A permanent error (see {@link isPermanentRowError}) rolls back
+ * to the savepoint and hands the batch to {@link attempt}, the INSERT path, whose bisection names
+ * the offending bars with the reasons that path gives. A `trx` not on a {@link createDb} pool has
+ * no client to COPY through, and takes the INSERT path.
+ */
+async function copyAttempt(trx: Kysely<Database>, rows: readonly Bar[], written: Written, rejected: RejectedBar[]): Promise<void> {
+  const client = await pgClientOf(trx);
+  if (client === undefined) return attempt(trx, rows, written, rejected);
+  await sql`SAVEPOINT ${COPY_SAVEPOINT}`.execute(trx);
+  let counts: Written;
+  try {
+    await CREATE_STAGING.execute(trx);
+    await pipeline(Readable.from(copyChunks(rows)), client.query(copyFrom(COPY_STAGING)));
+    counts = (await upsertFrom(TAKE_STAGED, sql`staged`).execute(trx)).rows[0];
+  } catch (err) {
+    if (!isPermanentRowError(err)) throw err;
+    await sql`ROLLBACK TO SAVEPOINT ${COPY_SAVEPOINT}`.execute(trx);
+    await sql`RELEASE SAVEPOINT ${COPY_SAVEPOINT}`.execute(trx);
+    await attempt(trx, rows, written, rejected);
+    return;
+  }
+  await sql`RELEASE SAVEPOINT ${COPY_SAVEPOINT}`.execute(trx);
+  add(written, counts);
 }
 
 /**

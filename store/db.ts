@@ -1,5 +1,5 @@
-import { Kysely, PostgresDialect } from 'kysely';
-import type { PostgresPool, PostgresPoolClient } from 'kysely';
+import { Kysely, PostgresDialect, sql } from 'kysely';
+import type { PostgresPool, PostgresPoolClient, PostgresQueryResult } from 'kysely';
 import pg from 'pg';
 import { redactSecrets } from '../pipeline/config/index.js';
 import { OutageLog, SILENT_LOGGER } from '../pipeline/telemetry/index.js';
@@ -65,7 +65,7 @@ export function createDb(url: string, options: CreateDbOptions = {}): Kysely<Dat
   const connectingPool: PostgresPool = {
     async connect(): Promise<PostgresPoolClient> {
       try {
-        return await pool.connect();
+        return withClientProbe(await pool.connect());
       } catch (err) {
         // The driver's message may echo the URL or its password too.
         throw new StoreError('CONNECTION_FAILED', redactSecrets(`cannot connect to PostgreSQL at ${url}: ${describeError(err)}`, [url]), {
@@ -76,4 +76,48 @@ export function createDb(url: string, options: CreateDbOptions = {}): Kysely<Dat
     end: () => pool.end(),
   };
   return new Kysely<Database>({ dialect: new PostgresDialect({ pool: connectingPool }) });
+}
+
+/**
+ * The text of the query {@link pgClientOf} sends. A connection made by {@link createDb} answers it
+ * itself with its `pg` client; any other server-bound connection runs it and returns no client.
+ */
+const CLIENT_PROBE = '/* mdp: the pg client of this connection */ SELECT NULL AS client';
+
+/** The kysely-facing side of each pooled client, made once per client (kysely caches its connection by it). */
+const probeable = new WeakMap<pg.PoolClient, PostgresPoolClient>();
+
+/** `client` as kysely sees it, answering {@link CLIENT_PROBE} without a round trip. */
+function withClientProbe(client: pg.PoolClient): PostgresPoolClient {
+  let wrapped = probeable.get(client);
+  if (wrapped === undefined) {
+    const answer: PostgresQueryResult<{ client: pg.PoolClient }> = { command: 'SELECT', rowCount: 1, rows: [{ client }] };
+    wrapped = {
+      // Kysely calls query(text, parameters) for statements and query(cursor) for streams; both pass through.
+      query: ((text: unknown, parameters?: readonly unknown[]) =>
+        text === CLIENT_PROBE ? Promise.resolve(answer) : client.query(text as string, parameters as unknown[])) as PostgresPoolClient['query'],
+      release: () => client.release(),
+    };
+    probeable.set(client, wrapped);
+  }
+  return wrapped;
+}
+
+/**
+ * The `pg` client running the transaction `trx`, for what kysely cannot say (`COPY … FROM STDIN`
+ * through `pg-copy-streams`); `undefined` when `trx` is not on a pool made by {@link createDb}.
+ * The client belongs to the transaction: use it only while the transaction runs, and never
+ * concurrently with a query of `trx`.
+ *
+ * @example
+ * await db.transaction().execute(async (trx) => {
+ *   const client = await pgClientOf(trx);
+ *   if (client) await pipeline(Readable.from(lines), client.query(copyFrom('COPY t FROM STDIN')));
+ * });
+ */
+export async function pgClientOf(trx: Kysely<Database>): Promise<pg.PoolClient | undefined> {
+  // Outside a transaction each query may run on another pooled connection: the client would be anyone's.
+  if (!trx.isTransaction) throw new TypeError('pgClientOf needs a transaction: outside one the client returned could be running anything');
+  const { rows } = await sql.raw<{ client: pg.PoolClient | null }>(CLIENT_PROBE).execute(trx);
+  return rows[0]?.client ?? undefined;
 }

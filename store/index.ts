@@ -1,10 +1,11 @@
 // The public surface of store/: everything that knows SQL lives behind these names.
-export { createDb, DEFAULT_STORE_URL } from './db.js';
+export { createDb, DEFAULT_STORE_URL, pgClientOf } from './db.js';
 export type { CreateDbOptions } from './db.js';
 export { migrateToLatest } from './migrate.js';
 export { MIGRATIONS, migrationProvider } from './migrations.js';
 export { StoreClient } from './bars-store-client.js';
 export { isPermanentRowError, upsertBarsIsolated } from './bars-upsert.js';
+export type { UpsertBarsOptions } from './bars-upsert.js';
 export type { ListBarsQuery, ProviderBars, StoreClientOptions, WriteObserver } from './bars-store-client.js';
 export { barGaps, EXPORT_PAGE_ROWS, exportBars } from './bars-export.js';
 export type { BarGap, BarRow, BarsRangeQuery } from './bars-export.js';

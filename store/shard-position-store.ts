@@ -3,6 +3,7 @@ import type { Kysely } from 'kysely';
 import type { Bar, ShardLease, ShardPosition, ShardStore, UpsertCounts } from '../pipeline/contracts/index.js';
 import { BarsRejectedError, OwnerFencedError } from '../pipeline/contracts/index.js';
 import { upsertBarsIsolated } from './bars-upsert.js';
+import type { UpsertBarsOptions } from './bars-upsert.js';
 import type { WriteObserver } from './bars-store-client.js';
 import type { Database, ShardPositionsTable } from './schema.js';
 
@@ -40,10 +41,13 @@ function toPosition(row: PositionRow): ShardPosition | undefined {
 export class ShardPositionStore implements ShardStore {
   readonly #db: Kysely<Database>;
   readonly #onWrite: WriteObserver | undefined;
+  readonly #upsert: UpsertBarsOptions;
 
-  constructor(db: Kysely<Database>, options: { readonly onWrite?: WriteObserver } = {}) {
+  /** `copyMinRows`: commits of at least that many bars write them through COPY (see {@link UpsertBarsOptions}). */
+  constructor(db: Kysely<Database>, options: { readonly onWrite?: WriteObserver } & UpsertBarsOptions = {}) {
     this.#db = db;
     this.#onWrite = options.onWrite;
+    this.#upsert = { copyMinRows: options.copyMinRows ?? 0 };
   }
 
   /**
@@ -79,7 +83,7 @@ export class ShardPositionStore implements ShardStore {
       if (held === undefined || Number(held.epoch) !== lease.epoch) {
         throw new OwnerFencedError(lease, held ? { owner: held.owner, epoch: Number(held.epoch) } : { owner: '(nobody)', epoch: 0 });
       }
-      const { counts: written, rejected } = await upsertBarsIsolated(trx, bars);
+      const { counts: written, rejected } = await upsertBarsIsolated(trx, bars, this.#upsert);
       if (rejected.length > 0) throw new BarsRejectedError(rejected, bars.length); // rolls the transaction back
       await sql`
         UPDATE shard_positions SET frontier_ms = ${position.frontierMs ?? null}, read_id = ${position.readId ?? null},

@@ -21,13 +21,14 @@ import { ibkrHistoricalBars } from './ibkr-connections.js';
 /** Builds activity dependencies from the loaded config and live clients (shared by worker and tests). */
 export function activityDeps(config: StreamingConfig, db: Kysely<Database>, metrics: Metrics, log: Logger): ActivityDeps {
   const onWrite = (seconds: number, table: string) => metrics.storeWriteSeconds.observe({ table }, seconds);
-  const store = new StoreClient(db, { onWrite });
+  const copyMinRows = config.store.copy_min_rows;
+  const store = new StoreClient(db, { onWrite, copyMinRows });
   // One for every bus of the worker: an outage is one error line, then a summary every 10 s.
   const redisErrors = new OutageLog(log.child({ component: 'bus.redis' }), 'redis');
   return {
     openBus: () => openBus(config, { connectionErrors: redisErrors }),
     bars: store,
-    shards: new ShardPositionStore(db, { onWrite }),
+    shards: new ShardPositionStore(db, { onWrite, copyMinRows }),
     jobs: new JobRunTracker(db),
     signals: new SignalsStoreClient(db, { onWrite }),
     createAdapter: adapterFactory(config, metrics, log),

@@ -18,6 +18,7 @@ export type {
   MicroBatchConfig,
   RedisBusConfig,
   ReplayConfig,
+  StoreConfig,
   StreamingConfig,
   StreamingConfigOverrides,
   SyntheticProducerConfig,

@@ -236,6 +236,13 @@ export interface TelemetryConfig {
   readonly log_format: LogFormatSetting;
 }
 
+export interface StoreConfig {
+  /** PostgreSQL URL (env `STORE_URL`). */
+  readonly url: string;
+  /** A flush of at least this many bars is written with COPY into a staging table (0 = never; env `MDP_STORE_COPY_MIN_ROWS`). */
+  readonly copy_min_rows: number;
+}
+
 /**
  * The validated `configs/streaming.yaml` (spec §4.2 plus mdp's own keys). Key names are the YAML
  * names. Objects returned by {@link loadStreamingConfig} are deeply frozen.
@@ -247,8 +254,7 @@ export interface StreamingConfig {
   readonly micro_batch: MicroBatchConfig;
   readonly features: { readonly windows: readonly FeatureWindowConfig[] };
   readonly inference: { readonly adapters: InferenceAdaptersConfig };
-  /** PostgreSQL URL (env `STORE_URL`). */
-  readonly store: { readonly url: string };
+  readonly store: StoreConfig;
   readonly temporal: TemporalConfig;
   readonly telemetry: TelemetryConfig;
   readonly replay: ReplayConfig;
@@ -657,6 +663,13 @@ const SCHEMA = {
       default: 'postgres://mdp:mdp@127.0.0.1:5432/mdp',
       env: 'STORE_URL',
       sensitive: true,
+    },
+    copy_min_rows: {
+      doc: 'A flush (or bars upsert) of at least this many bars is written with COPY into a staging table and one upsert from it (0 = never); bench/store-flush.ts: below ~2,000 bars the extra statements of COPY cost what its cheaper parsing saves.',
+      format: 'mdp-int',
+      min: 0,
+      default: 2000,
+      env: 'MDP_STORE_COPY_MIN_ROWS',
     },
   },
   temporal: {

@@ -330,6 +330,8 @@ export class BusRun {
 export function useBusRuns(
   busType: BusType,
   services: () => { readonly env: TestWorkflowEnvironment; readonly db: Kysely<Database> },
+  /** Config overrides of every run of the block (a variant's), under each run's own. */
+  overrides: Record<string, unknown> = {},
 ): { run(name: string, options?: BusRunOptions): Promise<BusRun> } {
   let runs: BusRun[] = [];
   afterEach(async function () {
@@ -343,7 +345,7 @@ export function useBusRuns(
   return {
     async run(name, options) {
       const { env, db } = services();
-      const run = await BusRun.create(env, db, busType, name, options);
+      const run = await BusRun.create(env, db, busType, name, { ...options, overrides: deepMerge(overrides, options?.overrides ?? {}) });
       runs.push(run);
       return run;
     },

@@ -27,11 +27,22 @@ import type { ProducedEntry } from '../helpers/accounting.js';
 import { assertAccounted, barKey, barRewrites, installBarAudit, removeBarAudit } from '../helpers/accounting.js';
 import { entryFields } from '../helpers/bus-probe.js';
 import { BUS_RUN_PROVIDER_PREFIX, RUN_DIR, useBusRuns } from '../helpers/bus-run.js';
+import type { BusType } from '../helpers/bus-run.js';
 import { expectedBars } from '../helpers/expected-bars.js';
 import { connectStore, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
-const BUSES = ['redis', 'kafka'] as const;
+/**
+ * What the suite runs on: a bus, config overrides for every run of it, and `all: false` for a
+ * variant that only changes how bars are written, which runs the four correctness scenarios
+ * (round trip, re-delivery, SIGKILL, bad input) and skips features, replay and drain.
+ */
+const VARIANTS: readonly { name: string; bus: BusType; overrides?: Record<string, unknown>; all: boolean }[] = [
+  { name: 'redis', bus: 'redis', all: true },
+  { name: 'kafka', bus: 'kafka', all: true },
+  // Every flush through COPY into a staging table and one upsert from it.
+  { name: 'redis, COPY path', bus: 'redis', overrides: { store: { copy_min_rows: 1 } }, all: false },
+];
 
 /** A level rule that holds on every bar: the signals it emits are known exactly from the bars. */
 const EVERY_BAR_RULES = `
@@ -77,9 +88,10 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
     await env?.teardown();
   });
 
-  for (const busType of BUSES) {
-    describe(`pipeline on ${busType}`, function () {
-      const runs = useBusRuns(busType, () => ({ env, db }));
+  for (const variant of VARIANTS) {
+    describe(`pipeline on ${variant.name}`, function () {
+      const runs = useBusRuns(variant.bus, () => ({ env, db }), variant.overrides);
+      const itAll = variant.all ? it : it.skip;
 
       it('stream → store: every bar equals an independent aggregation of the events', async function () {
         const run = await runs.run('round-trip');
@@ -221,7 +233,7 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
         }
       });
 
-      it('features → signals: every bar yields one snapshot and the signal its rule defines, on the stream and in the table', async function () {
+      itAll('features → signals: every bar yields one snapshot and the signal its rule defines, on the stream and in the table', async function () {
         const run = await runs.run('signals', { overrides: { inference: { adapters: { rules: { enabled: true, file: rulesFile } } } } });
         const plan = run.plan(6, 90);
         // A group that never reads keeps every snapshot for the check below (see BusRun.keep).
@@ -256,7 +268,7 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
         assert.deepEqual(streamed.map(key).sort(), table.map(key).sort(), 'the signals stream carries the same signals');
       });
 
-      it('replay: a dataset range lands exact bars through its own streams, which are gone afterwards; twice changes nothing', async function () {
+      itAll('replay: a dataset range lands exact bars through its own streams, which are gone afterwards; twice changes nothing', async function () {
         const run = await runs.run('replay');
         const date = '2025-10-01';
         const dayEvents = generateSampleDay({ date, provider: run.provider, symbols: ['SPY', 'AAPL'], seed: 20251001, ticksPerDay: 20_000 });
@@ -301,7 +313,7 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
         assert.equal(audit?.status, 'success');
       });
 
-      it('drain: every pipeline workflow stops cleanly, and the next owners carry on exactly', async function () {
+      itAll('drain: every pipeline workflow stops cleanly, and the next owners carry on exactly', async function () {
         const run = await runs.run('drain');
         await run.keep(run.streams); // what the producer published stays readable for the accounting
         await run.startWorker();

@@ -8,6 +8,7 @@ import { OwnerFencedError } from '../../pipeline/contracts/index.js';
 import type { Database } from '../../store/index.js';
 import { ShardPositionStore, StoreClient } from '../../store/index.js';
 import { connectRedis, connectStore, testConfig, uniqueTag } from '../helpers/services.js';
+import { UPSERT_PATHS } from '../helpers/upsert-paths.js';
 
 // The two halves of a shard owner's fence, on the real services: the position stored with the
 // bars in PostgreSQL (taken and committed by epoch), and the read fence on the Redis stream.
@@ -48,37 +49,41 @@ describe('shard fencing (PostgreSQL positions, Redis read fence)', function () {
   after(async function () {
     const keys = await redis.keys(`*${tag}*`);
     if (keys.length > 0) await redis.del(...keys);
-    await db.deleteFrom('bars_ohlcv').where('provider', '=', tag).execute();
+    await db.deleteFrom('bars_ohlcv').where('provider', 'like', `${tag}%`).execute();
     await db.deleteFrom('shard_positions').where('stream', 'like', `${tag}%`).execute();
     redis.disconnect();
     await db.destroy();
   });
 
-  it('stores bars and position in one transaction, and refuses both to an older epoch', async function () {
-    const shards = new ShardPositionStore(db);
-    const bars = new StoreClient(db);
-    const lease = (epoch: number): ShardLease => ({ stream: `${tag}.events.0`, group: 'g', owner: 'owner-0', epoch });
-    assert.equal(await shards.acquire(lease(100)), undefined, 'a shard never committed has no position');
-    await shards.commit(lease(100), [bar(tag, 0, 10)], position(1000, '5-0'));
-    assert.deepEqual(await shards.acquire(lease(200)), position(1000, '5-0'), 'the successor resumes where the commit left off');
+  for (const path of UPSERT_PATHS) {
+    it(`stores bars and position in one transaction, and refuses both to an older epoch (${path.name})`, async function () {
+      const shards = new ShardPositionStore(db, { copyMinRows: path.copyMinRows });
+      const provider = `${tag}.${path.copyMinRows}`;
+      const bars = new StoreClient(db);
+      const stream = `${tag}.events.0.${path.copyMinRows}`;
+      const lease = (epoch: number): ShardLease => ({ stream, group: 'g', owner: 'owner-0', epoch });
+      assert.equal(await shards.acquire(lease(100)), undefined, 'a shard never committed has no position');
+      await shards.commit(lease(100), [bar(provider, 0, 10)], position(1000, '5-0'));
+      assert.deepEqual(await shards.acquire(lease(200)), position(1000, '5-0'), 'the successor resumes where the commit left off');
 
-    // The superseded owner wakes up: its commit writes neither the bar nor the position.
-    await assert.rejects(shards.commit(lease(100), [bar(tag, 1000, 99)], position(2000, '9-0')), OwnerFencedError);
-    await assert.rejects(shards.acquire(lease(150)), (err: OwnerFencedError) => err.heldBy.epoch === 200 && /epoch 150 is fenced off/.test(err.message));
-    assert.deepEqual(
-      (await bars.listBars({ provider: tag })).map((b) => b.close),
-      [10],
-    );
-    assert.equal((await shards.read(`${tag}.events.0`, 'g'))?.frontierMs, 1000);
+      // The superseded owner wakes up: its commit writes neither the bar nor the position.
+      await assert.rejects(shards.commit(lease(100), [bar(provider, 1000, 99)], position(2000, '9-0')), OwnerFencedError);
+      await assert.rejects(shards.acquire(lease(150)), (err: OwnerFencedError) => err.heldBy.epoch === 200 && /epoch 150 is fenced off/.test(err.message));
+      assert.deepEqual(
+        (await bars.listBars({ provider })).map((b) => b.close),
+        [10],
+      );
+      assert.equal((await shards.read(stream, 'g'))?.frontierMs, 1000);
 
-    // A commit that fails in the middle stores neither half.
-    await assert.rejects(shards.commit(lease(200), [bar(tag, 1000, 11), { ...bar(tag, 2000, 12), trades: 1.5 }], position(3000, '12-0')));
-    assert.deepEqual(
-      (await bars.listBars({ provider: tag })).map((b) => b.close),
-      [10],
-    );
-    assert.equal((await shards.read(`${tag}.events.0`, 'g'))?.readId, '5-0');
-  });
+      // A commit that fails in the middle stores neither half.
+      await assert.rejects(shards.commit(lease(200), [bar(provider, 1000, 11), { ...bar(provider, 2000, 12), trades: 1.5 }], position(3000, '12-0')));
+      assert.deepEqual(
+        (await bars.listBars({ provider })).map((b) => b.close),
+        [10],
+      );
+      assert.equal((await shards.read(stream, 'g'))?.readId, '5-0');
+    });
+  }
 
   it('lets only the newest epoch read a stream, pending entries included', async function () {
     const bus = new RedisBus(config.bus.redis.uri, { maxLen: 1000 });

@@ -6,6 +6,7 @@ import type { Bar } from '../../pipeline/contracts/index.js';
 import { ABANDONED_ERROR, createDb, DEFAULT_STORE_URL, JobRunTracker, migrateToLatest, MIGRATIONS, StoreClient, StoreError } from '../../store/index.js';
 import type { Database } from '../../store/index.js';
 import { connectOrExplain, withDatabase } from '../helpers/store-db.js';
+import { UPSERT_PATHS } from '../helpers/upsert-paths.js';
 
 const STORE_URL = process.env.STORE_URL ?? DEFAULT_STORE_URL;
 const ALL_MIGRATIONS = Object.keys(MIGRATIONS).sort();
@@ -119,143 +120,145 @@ describe('store (PostgreSQL integration)', () => {
     });
   });
 
-  describe('StoreClient', () => {
-    let provider: string;
-    let writes: Array<{ seconds: number; table: string }>;
-    let store: StoreClient;
+  for (const path of UPSERT_PATHS) {
+    describe(`StoreClient (${path.name})`, () => {
+      let provider: string;
+      let writes: Array<{ seconds: number; table: string }>;
+      let store: StoreClient;
 
-    beforeEach(() => {
-      provider = `test-${randomUUID()}`;
-      writes = [];
-      store = new StoreClient(db, { onWrite: (seconds, table) => writes.push({ seconds, table }) });
-    });
-
-    afterEach(async () => {
-      await db.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
-    });
-
-    it('inserts new bars, then reports an identical re-upsert as unchanged', async () => {
-      const bars = makeBars(provider, 40);
-      assert.deepEqual(await store.upsertBars(bars), { inserted: 40, updated: 0, unchanged: 0 });
-      assert.deepEqual(await store.upsertBars(bars), { inserted: 0, updated: 0, unchanged: 40 });
-      assert.equal(await store.countBars(provider), 40);
-      assert.deepEqual(await store.listBars({ provider }), [...bars].sort(bySymbolThenTs));
-    });
-
-    it('updates only the rows whose values changed, and only their updated_at', async () => {
-      const bars = makeBars(provider, 10);
-      await store.upsertBars(bars);
-      const before = await db.selectFrom('bars_ohlcv').select(['symbol', 'ts', 'updated_at']).where('provider', '=', provider).execute();
-
-      const changed = bars.map((bar, i) => (i === 3 ? { ...bar, close: bar.close + 0.01 } : bar));
-      assert.deepEqual(await store.upsertBars(changed), { inserted: 0, updated: 1, unchanged: 9 });
-      assert.deepEqual(await store.upsertBars(changed), { inserted: 0, updated: 0, unchanged: 10 });
-
-      const stored = await store.listBars({ provider, symbol: changed[3].symbol, fromMs: changed[3].tsMs, toMs: changed[3].tsMs + 1 });
-      assert.deepEqual(stored, [changed[3]]);
-      const after = await db.selectFrom('bars_ohlcv').select(['symbol', 'ts', 'updated_at']).where('provider', '=', provider).execute();
-      const touched = after.filter((row) => {
-        const old = before.find((b) => b.symbol === row.symbol && b.ts.getTime() === row.ts.getTime());
-        return old?.updated_at.getTime() !== row.updated_at.getTime();
+      beforeEach(() => {
+        provider = `test-${randomUUID()}`;
+        writes = [];
+        store = new StoreClient(db, { copyMinRows: path.copyMinRows, onWrite: (seconds, table) => writes.push({ seconds, table }) });
       });
-      assert.equal(touched.length, 1);
-      assert.equal(touched[0].ts.getTime(), changed[3].tsMs);
+
+      afterEach(async () => {
+        await db.deleteFrom('bars_ohlcv').where('provider', '=', provider).execute();
+      });
+
+      it('inserts new bars, then reports an identical re-upsert as unchanged', async () => {
+        const bars = makeBars(provider, 40);
+        assert.deepEqual(await store.upsertBars(bars), { inserted: 40, updated: 0, unchanged: 0 });
+        assert.deepEqual(await store.upsertBars(bars), { inserted: 0, updated: 0, unchanged: 40 });
+        assert.equal(await store.countBars(provider), 40);
+        assert.deepEqual(await store.listBars({ provider }), [...bars].sort(bySymbolThenTs));
+      });
+
+      it('updates only the rows whose values changed, and only their updated_at', async () => {
+        const bars = makeBars(provider, 10);
+        await store.upsertBars(bars);
+        const before = await db.selectFrom('bars_ohlcv').select(['symbol', 'ts', 'updated_at']).where('provider', '=', provider).execute();
+
+        const changed = bars.map((bar, i) => (i === 3 ? { ...bar, close: bar.close + 0.01 } : bar));
+        assert.deepEqual(await store.upsertBars(changed), { inserted: 0, updated: 1, unchanged: 9 });
+        assert.deepEqual(await store.upsertBars(changed), { inserted: 0, updated: 0, unchanged: 10 });
+
+        const stored = await store.listBars({ provider, symbol: changed[3].symbol, fromMs: changed[3].tsMs, toMs: changed[3].tsMs + 1 });
+        assert.deepEqual(stored, [changed[3]]);
+        const after = await db.selectFrom('bars_ohlcv').select(['symbol', 'ts', 'updated_at']).where('provider', '=', provider).execute();
+        const touched = after.filter((row) => {
+          const old = before.find((b) => b.symbol === row.symbol && b.ts.getTime() === row.ts.getTime());
+          return old?.updated_at.getTime() !== row.updated_at.getTime();
+        });
+        assert.equal(touched.length, 1);
+        assert.equal(touched[0].ts.getTime(), changed[3].tsMs);
+      });
+
+      it('counts a mix of new, changed and identical bars in one call', async () => {
+        const bars = makeBars(provider, 6, ['AAPL']);
+        await store.upsertBars(bars.slice(0, 4));
+        const mixed = [bars[0], { ...bars[1], trades: bars[1].trades + 1 }, bars[2], bars[3], bars[4], bars[5]];
+        assert.deepEqual(await store.upsertBars(mixed), { inserted: 2, updated: 1, unchanged: 3 });
+      });
+
+      it('keeps the last of several bars with the same key in one call', async () => {
+        const first = makeBar(provider, 'AAPL', 0);
+        const last = { ...first, close: first.close + 2, high: first.high + 2, volume: first.volume + 10 };
+        const other = makeBar(provider, 'AAPL', 1);
+        assert.deepEqual(await store.upsertBars([first, other, last]), { inserted: 2, updated: 0, unchanged: 1 });
+        assert.deepEqual(await store.listBars({ provider }), [last, other]);
+
+        // Against an existing row too: the last duplicate is the value that lands.
+        const again = { ...last, low: last.low - 1 };
+        assert.deepEqual(await store.upsertBars([again, last, again]), { inserted: 0, updated: 1, unchanged: 2 });
+        assert.deepEqual((await store.listBars({ provider, toMs: T0 + 1 }))[0], again);
+      });
+
+      it('round-trips double precision values exactly', async () => {
+        const awkward = [425.15, 0.1 + 0.2, 1 / 3, 123456789.123456789, 5e-324, 1.7976931348623157e308, 1e-7];
+        const bars = awkward.map((value, i) => makeBar(provider, 'SPY', i, { open: value, high: value, low: value, close: value, volume: value * 3 }));
+        await store.upsertBars(bars);
+        const stored = await store.listBars({ provider, symbol: 'SPY' });
+        assert.deepEqual(stored, bars);
+        assert.equal(stored[1].close, 0.30000000000000004);
+        assert.deepEqual(await store.upsertBars(bars), { inserted: 0, updated: 0, unchanged: bars.length });
+      });
+
+      it('stores window starts at millisecond precision in UTC', async () => {
+        const bar = makeBar(provider, 'AAPL', 0, { tsMs: Date.UTC(2024, 2, 31, 1, 59, 58, 123) });
+        await store.upsertBars([bar]);
+        const [row] = await db
+          .selectFrom('bars_ohlcv')
+          .select(sql<string>`to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')`.as('utc'))
+          .where('provider', '=', provider)
+          .execute();
+        assert.equal(row.utc, '2024-03-31 01:59:58.123');
+        assert.deepEqual(await store.listBars({ provider }), [bar]);
+      });
+
+      it('returns zeros without querying for an empty batch', async () => {
+        assert.deepEqual(await store.upsertBars([]), { inserted: 0, updated: 0, unchanged: 0 });
+        assert.equal(writes.length, 0);
+      });
+
+      it('writes a batch beyond the bind-parameter limit in one statement', async () => {
+        // 10 columns x 7000 rows would be 70000 bind parameters with multi-row VALUES.
+        const bars = makeBars(provider, 7000, ['AAPL', 'MSFT', 'NVDA', 'SPY']);
+        assert.deepEqual(await store.upsertBars(bars), { inserted: 7000, updated: 0, unchanged: 0 });
+        assert.equal(writes.length, 1);
+        assert.equal(await store.countBars(provider), 7000);
+      });
+
+      it('reports each write to onWrite with its table and duration', async () => {
+        await store.upsertBars(makeBars(provider, 3));
+        await store.upsertBars(makeBars(provider, 3));
+        assert.equal(writes.length, 2);
+        for (const write of writes) {
+          assert.equal(write.table, 'bars_ohlcv');
+          assert.ok(write.seconds >= 0 && write.seconds < 60, `duration ${write.seconds}`);
+        }
+      });
+
+      it('lists bars filtered by symbol, interval and a [fromMs, toMs) range, ordered by symbol and ts', async () => {
+        const bars = makeBars(provider, 20, ['MSFT', 'AAPL']);
+        const otherInterval = makeBar(provider, 'AAPL', 0, { interval: '1m' });
+        await store.upsertBars([...bars, otherInterval]);
+
+        const aapl2s = await store.listBars({ provider, symbol: 'AAPL', interval: INTERVAL });
+        assert.deepEqual(aapl2s, bars.filter((b) => b.symbol === 'AAPL').sort(bySymbolThenTs));
+
+        const ranged = await store.listBars({ provider, interval: INTERVAL, fromMs: T0 + 2000, toMs: T0 + 6000 });
+        assert.deepEqual(
+          ranged.map((b) => `${b.symbol}@${b.tsMs - T0}`),
+          ['AAPL@2000', 'AAPL@4000', 'MSFT@2000', 'MSFT@4000'],
+        );
+        assert.deepEqual(await store.listBars({ provider, interval: '1m' }), [otherInterval]);
+        assert.deepEqual(await store.listBars({ provider: `${provider}-none` }), []);
+        assert.equal(await store.countBars(provider), 21);
+      });
+
+      it('keeps providers apart', async () => {
+        const otherProvider = `test-${randomUUID()}`;
+        try {
+          await store.upsertBars(makeBars(provider, 4));
+          assert.deepEqual(await store.upsertBars(makeBars(otherProvider, 4)), { inserted: 4, updated: 0, unchanged: 0 });
+          assert.equal(await store.countBars(provider), 4);
+        } finally {
+          await db.deleteFrom('bars_ohlcv').where('provider', '=', otherProvider).execute();
+        }
+      });
     });
-
-    it('counts a mix of new, changed and identical bars in one call', async () => {
-      const bars = makeBars(provider, 6, ['AAPL']);
-      await store.upsertBars(bars.slice(0, 4));
-      const mixed = [bars[0], { ...bars[1], trades: bars[1].trades + 1 }, bars[2], bars[3], bars[4], bars[5]];
-      assert.deepEqual(await store.upsertBars(mixed), { inserted: 2, updated: 1, unchanged: 3 });
-    });
-
-    it('keeps the last of several bars with the same key in one call', async () => {
-      const first = makeBar(provider, 'AAPL', 0);
-      const last = { ...first, close: first.close + 2, high: first.high + 2, volume: first.volume + 10 };
-      const other = makeBar(provider, 'AAPL', 1);
-      assert.deepEqual(await store.upsertBars([first, other, last]), { inserted: 2, updated: 0, unchanged: 1 });
-      assert.deepEqual(await store.listBars({ provider }), [last, other]);
-
-      // Against an existing row too: the last duplicate is the value that lands.
-      const again = { ...last, low: last.low - 1 };
-      assert.deepEqual(await store.upsertBars([again, last, again]), { inserted: 0, updated: 1, unchanged: 2 });
-      assert.deepEqual((await store.listBars({ provider, toMs: T0 + 1 }))[0], again);
-    });
-
-    it('round-trips double precision values exactly', async () => {
-      const awkward = [425.15, 0.1 + 0.2, 1 / 3, 123456789.123456789, 5e-324, 1.7976931348623157e308, 1e-7];
-      const bars = awkward.map((value, i) => makeBar(provider, 'SPY', i, { open: value, high: value, low: value, close: value, volume: value * 3 }));
-      await store.upsertBars(bars);
-      const stored = await store.listBars({ provider, symbol: 'SPY' });
-      assert.deepEqual(stored, bars);
-      assert.equal(stored[1].close, 0.30000000000000004);
-      assert.deepEqual(await store.upsertBars(bars), { inserted: 0, updated: 0, unchanged: bars.length });
-    });
-
-    it('stores window starts at millisecond precision in UTC', async () => {
-      const bar = makeBar(provider, 'AAPL', 0, { tsMs: Date.UTC(2024, 2, 31, 1, 59, 58, 123) });
-      await store.upsertBars([bar]);
-      const [row] = await db
-        .selectFrom('bars_ohlcv')
-        .select(sql<string>`to_char(ts AT TIME ZONE 'UTC', 'YYYY-MM-DD HH24:MI:SS.MS')`.as('utc'))
-        .where('provider', '=', provider)
-        .execute();
-      assert.equal(row.utc, '2024-03-31 01:59:58.123');
-      assert.deepEqual(await store.listBars({ provider }), [bar]);
-    });
-
-    it('returns zeros without querying for an empty batch', async () => {
-      assert.deepEqual(await store.upsertBars([]), { inserted: 0, updated: 0, unchanged: 0 });
-      assert.equal(writes.length, 0);
-    });
-
-    it('writes a batch beyond the bind-parameter limit in one statement', async () => {
-      // 10 columns x 7000 rows would be 70000 bind parameters with multi-row VALUES.
-      const bars = makeBars(provider, 7000, ['AAPL', 'MSFT', 'NVDA', 'SPY']);
-      assert.deepEqual(await store.upsertBars(bars), { inserted: 7000, updated: 0, unchanged: 0 });
-      assert.equal(writes.length, 1);
-      assert.equal(await store.countBars(provider), 7000);
-    });
-
-    it('reports each write to onWrite with its table and duration', async () => {
-      await store.upsertBars(makeBars(provider, 3));
-      await store.upsertBars(makeBars(provider, 3));
-      assert.equal(writes.length, 2);
-      for (const write of writes) {
-        assert.equal(write.table, 'bars_ohlcv');
-        assert.ok(write.seconds >= 0 && write.seconds < 60, `duration ${write.seconds}`);
-      }
-    });
-
-    it('lists bars filtered by symbol, interval and a [fromMs, toMs) range, ordered by symbol and ts', async () => {
-      const bars = makeBars(provider, 20, ['MSFT', 'AAPL']);
-      const otherInterval = makeBar(provider, 'AAPL', 0, { interval: '1m' });
-      await store.upsertBars([...bars, otherInterval]);
-
-      const aapl2s = await store.listBars({ provider, symbol: 'AAPL', interval: INTERVAL });
-      assert.deepEqual(aapl2s, bars.filter((b) => b.symbol === 'AAPL').sort(bySymbolThenTs));
-
-      const ranged = await store.listBars({ provider, interval: INTERVAL, fromMs: T0 + 2000, toMs: T0 + 6000 });
-      assert.deepEqual(
-        ranged.map((b) => `${b.symbol}@${b.tsMs - T0}`),
-        ['AAPL@2000', 'AAPL@4000', 'MSFT@2000', 'MSFT@4000'],
-      );
-      assert.deepEqual(await store.listBars({ provider, interval: '1m' }), [otherInterval]);
-      assert.deepEqual(await store.listBars({ provider: `${provider}-none` }), []);
-      assert.equal(await store.countBars(provider), 21);
-    });
-
-    it('keeps providers apart', async () => {
-      const otherProvider = `test-${randomUUID()}`;
-      try {
-        await store.upsertBars(makeBars(provider, 4));
-        assert.deepEqual(await store.upsertBars(makeBars(otherProvider, 4)), { inserted: 4, updated: 0, unchanged: 0 });
-        assert.equal(await store.countBars(provider), 4);
-      } finally {
-        await db.deleteFrom('bars_ohlcv').where('provider', '=', otherProvider).execute();
-      }
-    });
-  });
+  }
 
   describe('JobRunTracker', () => {
     let jobName: string;

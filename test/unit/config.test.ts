@@ -162,6 +162,19 @@ describe('loadStreamingConfig', () => {
     assert.throws(() => loadStreamingConfig({ file: SHIPPED, env: { MDP_LOG_FORMAT: 'yaml' } }), /telemetry\.log_format.*auto, json, pretty/s);
   });
 
+  it('store.copy_min_rows: 2000 shipped and by default, MDP_STORE_COPY_MIN_ROWS sets it (0 = never), a bad value names the key', () => {
+    assert.equal(loadStreamingConfig({ file: SHIPPED, env: {} }).store.copy_min_rows, 2000);
+    assert.equal(loadStreamingConfig({ env: {} }).store.copy_min_rows, 2000);
+    assert.equal(loadStreamingConfig({ file: SHIPPED, env: { MDP_STORE_COPY_MIN_ROWS: '0' } }).store.copy_min_rows, 0);
+    assert.equal(loadStreamingConfig({ env: { MDP_STORE_COPY_MIN_ROWS: '5000' } }).store.copy_min_rows, 5000);
+    for (const bad of ['-1', 'many', '1.5']) {
+      assert.throws(
+        () => loadStreamingConfig({ file: SHIPPED, env: { MDP_STORE_COPY_MIN_ROWS: bad } }),
+        new RegExp(`store\\.copy_min_rows.*${bad.replace('.', '\\.')}`, 's'),
+      );
+    }
+  });
+
   it('expands ${VAR:-default} in the file for set, unset and empty variables', () => {
     const file = yamlFile('micro_batch:\n  window_ms: ${WIN_MS:-1000}\n');
     assert.equal(loadStreamingConfig({ file, env: {} }).micro_batch.window_ms, 1000);
