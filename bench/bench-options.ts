@@ -33,6 +33,8 @@ export const USAGE = `usage: node dist/bench/throughput.js [options]
                         workflow in the worker, the default for --rate N)
   --backlog N           consumer capacity: publish N events with the consumers stopped, then
                         start them and measure the drain into bars (--duration bounds the load)
+  --copy-min-rows N     override store.copy_min_rows: flushes of at least N bars go through COPY
+                        (0: never)
   --cpu-prof            write V8 CPU profiles of the worker and the publisher process to
                         .data/bench/<tag>.prof/ (node --cpu-prof)
   --settle-timeout 120s longest wait, after producing, for every event to be acknowledged
@@ -65,6 +67,8 @@ export interface BenchOptions {
   /** `--backlog N`: events to pre-load with the consumers stopped. */
   readonly backlog: number | undefined;
   readonly cpuProf: boolean;
+  /** `--copy-min-rows N`: `store.copy_min_rows` of the run (undefined: the config's). */
+  readonly copyMinRows: number | undefined;
   readonly inFlight: number;
   readonly settleTimeoutMs: number;
   readonly baseline: boolean;
@@ -111,6 +115,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       backlog: { type: 'string' },
       'symbols-count': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
+      'copy-min-rows': { type: 'string' },
       'settle-timeout': { type: 'string', default: '120s' },
       'skip-baseline': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
@@ -163,6 +168,7 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     publisher,
     backlog,
     cpuProf: values['cpu-prof'],
+    copyMinRows: values['copy-min-rows'] === '0' ? 0 : positiveInt('copy-min-rows', values['copy-min-rows']),
     settleTimeoutMs: duration('settle-timeout', values['settle-timeout'], 5_000, 30 * 60_000),
     baseline: !values['skip-baseline'],
     keep: values.keep,

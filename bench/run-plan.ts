@@ -93,6 +93,7 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
     micro_batch: { window_ms: opts.windowMs, ...(opts.maxBatchSize !== undefined ? { max_batch_size: opts.maxBatchSize } : {}) },
     temporal: { namespace: BENCH_NAMESPACE, task_queue: `${tag}-queue` },
     telemetry: { metrics_port: metricsPort },
+    ...(opts.copyMinRows === undefined ? {} : { store: { copy_min_rows: opts.copyMinRows } }),
     ...(opts.inference === 'off'
       ? {}
       : {
