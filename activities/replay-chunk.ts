@@ -1,5 +1,6 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Bus, BusEntry } from '../pipeline/bus/index.js';
+import { DEFAULT_EVENT_FORMAT, encodeShardBatch } from '../pipeline/bus/index.js';
 import type { Bar, StreamEventV1 } from '../pipeline/contracts/index.js';
 import { abortableSleep, formatMicros, makeEventId, parseIsoToMicros } from '../pipeline/contracts/index.js';
 import type { DatasetDefinition } from '../pipeline/datasets/index.js';
@@ -167,7 +168,7 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
       }
       await chunkBus.publish(
         stream,
-        batch.map((e) => JSON.stringify(e)),
+        encodeShardBatch(batch, chunkBus.eventFormat ?? DEFAULT_EVENT_FORMAT),
         { trim: false },
       );
       counts.events += batch.length;
