@@ -238,10 +238,14 @@ export class RedisBus implements Bus {
     }
   }
 
-  /** Stream entries to ask for so that about `count` events come back (frames carry several). */
+  /**
+   * Stream entries to ask for so that about `count` events come back (frames carry several): by the
+   * largest frame seen on the stream, so a read exceeds `count` by less than one frame. The first
+   * read of a stream asks for one entry, since the writer's config (a frame size) is not the reader's.
+   */
   #entriesFor(stream: string, count: number): number {
-    const perEntry = this.#eventsPerEntry.get(stream) ?? this.eventFormat.frameEvents;
-    return Math.max(1, Math.floor(count / Math.max(1, perEntry)));
+    const perEntry = this.#eventsPerEntry.get(stream);
+    return perEntry === undefined ? 1 : Math.max(1, Math.floor(count / perEntry));
   }
 
   /**
@@ -253,7 +257,8 @@ export class RedisBus implements Bus {
     const entries = toEntries(rows);
     const key = `${stream}\u0000${group}`;
     let open: Map<string, Set<number>> | undefined;
-    let most = this.#eventsPerEntry.get(stream) ?? 1;
+    const known = this.#eventsPerEntry.get(stream);
+    let most = known ?? 1;
     for (const entry of entries) {
       if (!entry.frame) continue;
       open ??= this.#openFrames.get(key) ?? this.#openFrames.set(key, new Map()).get(key)!;
@@ -262,7 +267,7 @@ export class RedisBus implements Bus {
       events.add(entry.frame.index);
       most = Math.max(most, entry.frame.index + 1);
     }
-    if (open) this.#eventsPerEntry.set(stream, most);
+    if (known !== most) this.#eventsPerEntry.set(stream, most);
     return entries;
   }
 
