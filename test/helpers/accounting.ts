@@ -17,6 +17,7 @@ import type { Bus } from '../../pipeline/bus/index.js';
 import type { Bar, StreamEventV1 } from '../../pipeline/contracts/index.js';
 import type { Database } from '../../store/index.js';
 import { StoreClient } from '../../store/index.js';
+import { entryFields } from './bus-probe.js';
 import { expectedBars } from './expected-bars.js';
 import { pollUntil } from './wait.js';
 
@@ -25,8 +26,10 @@ export interface ProducedEntry {
   readonly stream: string;
   /** The id XADD returned; unknown when the pipeline's own producer published it (then matched by event id). */
   readonly id?: string;
-  /** The payload (field `d`) as published. */
+  /** The payload as published, as JSON text (a msgpack event's JSON; `base64:<bytes>` for bytes that are no event). */
   readonly payload: string;
+  /** The bytes published when they are not what encoding `event` gives (malformed msgpack, a broken frame). */
+  readonly bytes?: Uint8Array;
   /** The event, for entries that parse as one (valid ones, and schema-valid poison such as a future `src_ts`). */
   readonly event?: StreamEventV1;
   /** `valid`: must end in a bar, the late stream or the DLQ (see the options); `poison`: must end in the DLQ. */
@@ -203,7 +206,7 @@ export function busReader(bus: Bus): StreamReader {
       const entries = await bus.tail(stream, Number.MAX_SAFE_INTEGER);
       return entries.map((e): [string, Fields] => [
         e.id,
-        e.payload !== undefined ? new Map([['d', e.payload]]) : new Map(Object.entries(JSON.parse(e.foreign ?? '{}') as Record<string, string>)),
+        entryFields(e),
       ]);
     },
     async progress(stream, group) {

@@ -8,7 +8,7 @@
 import { Admin } from '@platformatic/kafka';
 import type { Redis } from 'ioredis';
 import type { Bus, BusEntry } from '../../pipeline/bus/index.js';
-import { KafkaBus, openBus, topicName } from '../../pipeline/bus/index.js';
+import { KafkaBus, openBus, packedAsJson, topicName } from '../../pipeline/bus/index.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import type { Fields, GroupProgress, StreamReader } from './accounting.js';
 import { withTimeout } from './fault-run.js';
@@ -17,9 +17,16 @@ import { pollUntil } from './wait.js';
 
 const HINT = 'start the local stack first: bash scripts/stack-start.sh kafka (or run the tests with bash scripts/test.sh)';
 
-/** An entry's fields: an event's payload under `d` (as Redis stores it), or all the fields of a dead letter. */
+/**
+ * An entry's fields: an event's payload under `d` as JSON text (a msgpack event's JSON, its bytes
+ * base64 under `m`), or all the fields of a dead letter (bytes under `<key>.base64`).
+ */
 export function entryFields(entry: BusEntry): Fields {
   if (entry.payload !== undefined) return new Map([['d', entry.payload]]);
+  if (entry.packed !== undefined) {
+    const json = packedAsJson(entry.packed);
+    return new Map([...(json === undefined ? [] : [['d', json] as [string, string]]), ['m', Buffer.from(entry.packed).toString('base64')]]);
+  }
   const fields: Fields = new Map();
   for (const [k, v] of Object.entries(JSON.parse(entry.foreign ?? '{}') as Record<string, unknown>)) fields.set(k, String(v));
   return fields;
@@ -108,6 +115,12 @@ export class BusProbe {
     }
     const { topic, partition } = this.#kafka().locate(stream);
     await this.#admin!.alterConsumerGroupOffsets({ groupId: group, topics: [{ name: topic, partitionOffsets: [{ partition, offset: 0n }] }] });
+  }
+
+  /** Appends an entry with raw fields (Redis only: what no producer writes, such as a frame that cannot be split). */
+  async appendRaw(stream: string, fields: Record<string, string | Buffer>): Promise<string> {
+    if (!this.#redis) throw new Error('appendRaw needs the Redis bus');
+    return (await this.#redis.xadd(stream, '*', ...Object.entries(fields).flat()))!;
   }
 
   /** Names of the streams (Redis keys) or topics (Kafka) that start with `prefix`. */
