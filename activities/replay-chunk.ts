@@ -166,11 +166,7 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
         const dueMs = started + (batchUs / 1000 - fromMs) / paced;
         if (dueMs > Date.now()) await abortableSleep(dueMs - Date.now(), ctx.cancellationSignal);
       }
-      await chunkBus.publish(
-        stream,
-        encodeShardBatch(batch, chunkBus.eventFormat ?? DEFAULT_EVENT_FORMAT),
-        { trim: false },
-      );
+      await chunkBus.publish(stream, encodeShardBatch(batch, chunkBus.eventFormat ?? DEFAULT_EVENT_FORMAT), { trim: false });
       counts.events += batch.length;
       for (;;) {
         const entries = await chunkBus.readNew(stream, REPLAY_GROUP, replayId, batchSize, 1);

@@ -50,7 +50,9 @@ function best(times: readonly number[]): number {
 }
 
 function run(): void {
-  const { values } = parseArgs({ options: { events: { type: 'string', default: '200000' }, frame: { type: 'string', default: '32' }, rounds: { type: 'string', default: '5' } } });
+  const { values } = parseArgs({
+    options: { events: { type: 'string', default: '200000' }, frame: { type: 'string', default: '32' }, rounds: { type: 'string', default: '5' } },
+  });
   const count = Number(values.events);
   const frame = Number(values.frame);
   const rounds = Number(values.rounds);

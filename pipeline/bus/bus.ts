@@ -80,7 +80,9 @@ export function fieldsAsText(fields: Iterable<[string, string | Uint8Array]>): R
 
 /** The fields {@link fieldsAsText} wrote, bytes restored. */
 export function fieldsFromText(fields: Record<string, string>): [string, string | Buffer][] {
-  return Object.entries(fields).map(([key, value]) => (key.endsWith('.base64') ? [key.slice(0, -'.base64'.length), Buffer.from(value, 'base64')] : [key, value]));
+  return Object.entries(fields).map(([key, value]) =>
+    key.endsWith('.base64') ? [key.slice(0, -'.base64'.length), Buffer.from(value, 'base64')] : [key, value],
+  );
 }
 
 /** A pending (delivered, not acknowledged) entry as the group sees it. */

@@ -70,7 +70,7 @@ export function splitPackedFrame(bytes: Uint8Array): { readonly ok: true; readon
   if (!Array.isArray(items) || items.length === 0 || !items.every((i) => i instanceof Uint8Array)) {
     return { ok: false, reason: 'malformed msgpack frame: not a non-empty array of binary events' };
   }
-  return { ok: true, events: items as Uint8Array[] };
+  return { ok: true, events: items };
 }
 
 /** A frame of JSON events: their texts joined by `\n` (JSON.stringify never writes a raw newline). */

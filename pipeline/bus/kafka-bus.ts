@@ -69,10 +69,17 @@ const SERIALIZERS = {
 };
 
 /** The records of payloads: a frame's events one record each (Kafka carries record batches already). */
-function recordsOf(loc: Location, payloads: readonly BusPayload[]): { topic: string; partition: number; value: RecordValue; headers?: Record<string, string> }[] {
+function recordsOf(
+  loc: Location,
+  payloads: readonly BusPayload[],
+): { topic: string; partition: number; value: RecordValue; headers?: Record<string, string> }[] {
   const out: { topic: string; partition: number; value: RecordValue; headers?: Record<string, string> }[] = [];
   const add = (value: RecordValue) =>
-    out.push(typeof value === 'string' ? { topic: loc.topic, partition: loc.partition, value } : { topic: loc.topic, partition: loc.partition, value, headers: { [ENCODING_HEADER]: MSGPACK } });
+    out.push(
+      typeof value === 'string'
+        ? { topic: loc.topic, partition: loc.partition, value }
+        : { topic: loc.topic, partition: loc.partition, value, headers: { [ENCODING_HEADER]: MSGPACK } },
+    );
   for (const payload of payloads) {
     if (isFrame(payload)) for (const event of payload.frame) add(event);
     else add(payload);

@@ -87,12 +87,15 @@ function toEntries(rows: readonly RawEntry[]): BusEntry[] {
           out.push({ id, payload: undefined, packed: ownBytes(value) });
           break;
         case CHAR.f:
-          splitJsonFrame(value.toString('utf8')).forEach((text, index) => out.push({ id: frameEventId(id, index), payload: text, frame: { entryId: id, index } }));
+          splitJsonFrame(value.toString('utf8')).forEach((text, index) =>
+            out.push({ id: frameEventId(id, index), payload: text, frame: { entryId: id, index } }),
+          );
           break;
         case CHAR.F: {
           const bytes = ownBytes(value);
           const split = splitPackedFrame(bytes);
-          if (split.ok) split.events.forEach((packed, index) => out.push({ id: frameEventId(id, index), payload: undefined, packed, frame: { entryId: id, index } }));
+          if (split.ok)
+            split.events.forEach((packed, index) => out.push({ id: frameEventId(id, index), payload: undefined, packed, frame: { entryId: id, index } }));
           else out.push({ id, payload: undefined, packed: bytes, undecodable: split.reason });
           break;
         }
@@ -240,12 +243,17 @@ export class RedisBus implements Bus {
 
   /**
    * Stream entries to ask for so that about `count` events come back (frames carry several): by the
-   * largest frame seen on the stream, so a read exceeds `count` by less than one frame. The first
-   * read of a stream asks for one entry, since the writer's config (a frame size) is not the reader's.
+   * largest frame seen on the stream, so a read exceeds `count` by less than one frame. Before the
+   * first read of a stream, its newest entry tells (the writer's frame size is not the reader's config).
    */
-  #entriesFor(stream: string, count: number): number {
-    const perEntry = this.#eventsPerEntry.get(stream);
-    return perEntry === undefined ? 1 : Math.max(1, Math.floor(count / perEntry));
+  async #entriesFor(stream: string, count: number): Promise<number> {
+    let perEntry = this.#eventsPerEntry.get(stream);
+    if (perEntry === undefined) {
+      const newest = (await this.#cmd.callBuffer('XREVRANGE', stream, '+', '-', 'COUNT', 1)) as RawEntry[];
+      perEntry = Math.max(1, this.eventFormat.frameEvents, toEntries(newest).length);
+      this.#eventsPerEntry.set(stream, perEntry);
+    }
+    return Math.max(1, Math.floor(count / perEntry));
   }
 
   /**
@@ -257,8 +265,8 @@ export class RedisBus implements Bus {
     const entries = toEntries(rows);
     const key = `${stream}\u0000${group}`;
     let open: Map<string, Set<number>> | undefined;
-    const known = this.#eventsPerEntry.get(stream);
-    let most = known ?? 1;
+    const known = this.#eventsPerEntry.get(stream) ?? 1;
+    let most = known;
     for (const entry of entries) {
       if (!entry.frame) continue;
       open ??= this.#openFrames.get(key) ?? this.#openFrames.set(key, new Map()).get(key)!;
@@ -272,9 +280,21 @@ export class RedisBus implements Bus {
   }
 
   async readNew(stream: string, group: string, consumer: string, count: number, blockMs: number, epoch?: number): Promise<BusEntry[]> {
-    const entries = this.#entriesFor(stream, count);
+    const entries = await this.#entriesFor(stream, count);
     if (epoch === undefined) {
-      const reply = (await this.#blocking.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', entries, 'BLOCK', blockMs, 'STREAMS', stream, '>')) as ReadReply;
+      const reply = (await this.#blocking.callBuffer(
+        'XREADGROUP',
+        'GROUP',
+        group,
+        consumer,
+        'COUNT',
+        entries,
+        'BLOCK',
+        blockMs,
+        'STREAMS',
+        stream,
+        '>',
+      )) as ReadReply;
       return this.#delivered(stream, group, reply?.[0]?.[1]);
     }
     // A fenced read cannot block (it runs as a script): poll until entries come or blockMs is up.
@@ -289,7 +309,7 @@ export class RedisBus implements Bus {
   /** Reads whole entries (every event of a frame): `afterId` of a frame's event continues after that frame. */
   async readPending(stream: string, group: string, consumer: string, afterId: string, count: number, epoch?: number): Promise<BusEntry[]> {
     const from = entryIdOf(afterId);
-    const size = this.#entriesFor(stream, count);
+    const size = await this.#entriesFor(stream, count);
     const entries =
       epoch === undefined
         ? this.#delivered(

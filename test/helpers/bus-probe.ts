@@ -8,7 +8,7 @@
 import { Admin } from '@platformatic/kafka';
 import type { Redis } from 'ioredis';
 import type { Bus, BusEntry } from '../../pipeline/bus/index.js';
-import { KafkaBus, openBus, packedAsJson, topicName } from '../../pipeline/bus/index.js';
+import { KafkaBus, openBus, topicName } from '../../pipeline/bus/index.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import type { Fields, GroupProgress, StreamReader } from './accounting.js';
 import { withTimeout } from './fault-run.js';
@@ -17,20 +17,9 @@ import { pollUntil } from './wait.js';
 
 const HINT = 'start the local stack first: bash scripts/stack-start.sh kafka (or run the tests with bash scripts/test.sh)';
 
-/**
- * An entry's fields: an event's payload under `d` as JSON text (a msgpack event's JSON, its bytes
- * base64 under `m`), or all the fields of a dead letter (bytes under `<key>.base64`).
- */
-export function entryFields(entry: BusEntry): Fields {
-  if (entry.payload !== undefined) return new Map([['d', entry.payload]]);
-  if (entry.packed !== undefined) {
-    const json = packedAsJson(entry.packed);
-    return new Map([...(json === undefined ? [] : [['d', json] as [string, string]]), ['m', Buffer.from(entry.packed).toString('base64')]]);
-  }
-  const fields: Fields = new Map();
-  for (const [k, v] of Object.entries(JSON.parse(entry.foreign ?? '{}') as Record<string, unknown>)) fields.set(k, String(v));
-  return fields;
-}
+import { entryFields } from './accounting.js';
+
+export { entryFields };
 
 export class BusProbe {
   readonly bus: Bus;

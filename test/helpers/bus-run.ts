@@ -245,7 +245,7 @@ export class BusRun {
   async publishEntries(entries: readonly Omit<ProducedEntry, 'id'>[]): Promise<ProducedEntry[]> {
     const { encoding, frameEvents } = this.eventFormat;
     const encoded = (e: Omit<ProducedEntry, 'id'>): string | Uint8Array =>
-      e.bytes ?? (encoding === 'msgpack' && e.event ? (encodeEvent(e.event, 'msgpack') as Uint8Array) : e.payload);
+      e.bytes ?? (encoding === 'msgpack' && e.event ? encodeEvent(e.event, 'msgpack') : e.payload);
     const out: ProducedEntry[] = [];
     for (let i = 0; i < entries.length;) {
       let j = i;

@@ -49,7 +49,7 @@ describe('bus entries in every format (json, msgpack, frames)', function () {
     await redis.quit();
   });
 
-  /** Every entry not yet delivered (a bus's first read of a stream takes one entry, then as many as `count` events fill). */
+  /** Every entry not yet delivered. */
   const readAll = async (consumer: string, on: RedisBus = bus): Promise<BusEntry[]> => {
     const out: BusEntry[] = [];
     for (;;) {
@@ -76,7 +76,10 @@ describe('bus entries in every format (json, msgpack, frames)', function () {
       ['d', 'm', 'f', 'F', 'm'],
     );
     assert.equal(ids.length, 9, 'one id per event');
-    assert.deepEqual(ids.slice(2, 5), [0, 1, 2].map((k) => `${raw[2][0]}/${k}`));
+    assert.deepEqual(
+      ids.slice(2, 5),
+      [0, 1, 2].map((k) => `${raw[2][0]}/${k}`),
+    );
 
     const read = await readAll('c');
     assert.deepEqual(
@@ -139,6 +142,22 @@ describe('bus entries in every format (json, msgpack, frames)', function () {
     }
   });
 
+  it('a read of count events asks for count / frame size entries: never more than one frame over', async function () {
+    const events = eventsOf(tag, 40);
+    await bus.publish(
+      stream,
+      Array.from({ length: 10 }, (_, k) => ({ frame: events.slice(4 * k, 4 * k + 4).map(packed) })),
+    );
+    const reader = new RedisBus(config.bus.redis.uri, { maxLen: 1000 });
+    try {
+      assert.equal((await reader.readNew(stream, GROUP, 'c', 8, 10)).length, 8, 'two frames of four');
+      assert.equal((await reader.readNew(stream, GROUP, 'c', 10, 10)).length, 8, 'floor(10 / 4) frames');
+      assert.equal((await reader.readNew(stream, GROUP, 'c', 3, 10)).length, 4, 'at least one frame, however small the count');
+    } finally {
+      await reader.close();
+    }
+  });
+
   it('requeue copies each event of a claimed frame as an entry of its own, bytes intact', async function () {
     const events = eventsOf(tag, 2);
     await bus.publish(stream, [{ frame: events.map(packed) }]);
@@ -167,7 +186,10 @@ describe('bus entries in every format (json, msgpack, frames)', function () {
     out = '';
     await tailTopic(bus, config, { topic: config.bus.redis.stream, limit: 10, format: 'text', write: (t) => (out += t) });
     assert.equal(out.trim().split('\n').length, 3);
-    assert.ok(out.split('\n').every((l) => l === '' || l.includes(`${tag}:SPY`)), out);
+    assert.ok(
+      out.split('\n').every((l) => l === '' || l.includes(`${tag}:SPY`)),
+      out,
+    );
 
     const read: BusEntry[] = await readAll('c');
     await bus.deadLetter(config.bus.redis.dlq_stream, GROUP, [deadLetterOf(read[2], stream, { code: 'invalid_event', detail: 'for the test' })]);

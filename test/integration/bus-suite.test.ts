@@ -217,7 +217,14 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
           entries.push({ stream, payload: JSON.stringify(event), event, expect: 'valid' });
           if (i % 7 === 3 && next < bad.length) {
             const b = bad[next++];
-            entries.push({ stream, payload: b.payload, expect: 'poison', label: b.label, ...(b.event ? { event: b.event } : {}), ...(b.bytes ? { bytes: b.bytes } : {}) });
+            entries.push({
+              stream,
+              payload: b.payload,
+              expect: 'poison',
+              label: b.label,
+              ...(b.event ? { event: b.event } : {}),
+              ...(b.bytes ? { bytes: b.bytes } : {}),
+            });
           }
         });
         assert.equal(next, bad.length, 'every bad entry is published');
@@ -258,7 +265,8 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
           assert.match(letter.get('reason') ?? '', b.reason, `${b.label}: reason`);
           if (b.bytes) {
             assert.equal(letter.get('encoding'), 'msgpack', `${b.label}: the letter says its encoding`);
-            const kept = letter.get('original.base64') !== undefined ? Buffer.from(letter.get('original.base64')!, 'base64') : Buffer.from(letter.get('original') ?? '');
+            const kept =
+              letter.get('original.base64') !== undefined ? Buffer.from(letter.get('original.base64')!, 'base64') : Buffer.from(letter.get('original') ?? '');
             assert.deepEqual(kept, Buffer.from(b.bytes), `${b.label}: original bytes kept verbatim`);
           } else assert.equal(letter.get('original'), b.payload, `${b.label}: original kept verbatim`);
           assert.equal(letter.get('stream'), stream, `${b.label}: source stream`);

@@ -1,10 +1,26 @@
 import assert from 'node:assert/strict';
-import { compareStreamIds, decodePacked, encodeEvent, encodeShardBatch, entryIdOf, frameEventId, packFrame, splitJsonFrame, splitPackedFrame } from '../../pipeline/bus/index.js';
+import {
+  compareStreamIds,
+  decodePacked,
+  encodeEvent,
+  encodeShardBatch,
+  entryIdOf,
+  frameEventId,
+  packFrame,
+  splitJsonFrame,
+  splitPackedFrame,
+} from '../../pipeline/bus/index.js';
 import type { StreamEventV1 } from '../../pipeline/contracts/index.js';
 import { EVENT_PAYLOADS } from '../../pipeline/routing/index.js';
 import { SyntheticProducer } from '../../pipeline/producers/index.js';
 
-const events: StreamEventV1[] = new SyntheticProducer({ provider: 'codec', symbols: ['SPY', 'AAPL'], seed: 7, tickRate: 10, priceVolatility: 0.02 }).generateFinite({
+const events: StreamEventV1[] = new SyntheticProducer({
+  provider: 'codec',
+  symbols: ['SPY', 'AAPL'],
+  seed: 7,
+  tickRate: 10,
+  priceVolatility: 0.02,
+}).generateFinite({
   count: 20,
   startUs: 1_760_000_000_000_000,
 });
@@ -39,14 +55,21 @@ describe('event encoding (bus.encoding) and frames', function () {
     assert.equal(json[2], JSON.stringify(events[6]));
     const packed = encodeShardBatch(events.slice(0, 4), { encoding: 'msgpack', frameEvents: 4 });
     assert.equal(packed.length, 1);
-    assert.deepEqual(encodeShardBatch(events.slice(0, 2), { encoding: 'json', frameEvents: 1 }), events.slice(0, 2).map((e) => JSON.stringify(e)));
+    assert.deepEqual(
+      encodeShardBatch(events.slice(0, 2), { encoding: 'json', frameEvents: 1 }),
+      events.slice(0, 2).map((e) => JSON.stringify(e)),
+    );
 
     const texts = events.slice(0, 3).map((e) => JSON.stringify(e));
     assert.deepEqual(splitJsonFrame(texts.join('\n')), texts);
     const bytes = events.slice(0, 3).map((e) => encodeEvent(e, 'msgpack') as Uint8Array);
     const split = splitPackedFrame(packFrame(bytes));
     assert.ok(split.ok);
-    assert.deepEqual(split.events.map((b) => Buffer.from(b)), bytes.map((b) => Buffer.from(b)), 'each event keeps its own bytes');
+    assert.deepEqual(
+      split.events.map((b) => Buffer.from(b)),
+      bytes.map((b) => Buffer.from(b)),
+      'each event keeps its own bytes',
+    );
     const broken = splitPackedFrame(Buffer.from([0x93, 0xc4]));
     assert.ok(!broken.ok && broken.reason.startsWith('malformed msgpack frame: '), JSON.stringify(broken));
     const notFrame = splitPackedFrame(encodeEvent(events[0], 'msgpack') as Uint8Array);
