@@ -61,7 +61,8 @@ export async function settleRoutedEvents(bus: Bus, metrics: Metrics, log: Logger
   if (routed.late.length > 0) {
     await bus.publish(
       lateStream,
-      routed.late.map((entry) => entry.payload!),
+      // The event's own bytes, JSON or msgpack, each an entry of its own.
+      routed.late.map((entry) => entry.payload ?? entry.packed!),
       { trim: false },
     );
     await bus.ack(

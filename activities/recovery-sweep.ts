@@ -1,4 +1,5 @@
-import type { Bus, DeadLetter, PendingEntry } from '../pipeline/bus/index.js';
+import type { Bus, BusEntry, DeadLetter, PendingEntry } from '../pipeline/bus/index.js';
+import { hasPayload } from '../pipeline/bus/index.js';
 import { deadLetterOf } from '../pipeline/routing/index.js';
 import type { Logger } from '../pipeline/telemetry/index.js';
 import type { RecoveryStreamReport, RecoveryTarget } from './types.js';
@@ -74,7 +75,9 @@ export async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits,
     // Claiming first makes the sweep the entries' holder (XCLAIM re-checks the idle time, so a
     // consumer that touched an entry meanwhile keeps it) and returns their payloads.
     const taken = await bus.claim(stream, group, RECOVERY_CONSUMER, limits.minIdleMs, [...toDeadLetter.keys()]);
-    const resumed = taken.filter((e) => toDeadLetter.get(e.id)?.consumer === RECOVERY_CONSUMER);
+    // An event of a frame entry is known by its entry's id (what XPENDING lists).
+    const pendingOf = (e: BusEntry) => toDeadLetter.get(e.frame?.entryId ?? e.id);
+    const resumed = taken.filter((e) => pendingOf(e)?.consumer === RECOVERY_CONSUMER);
     const alreadyWritten = resumed.length > 0 ? await lettersInDlq(bus, limits.dlqStream, stream, group) : new Set<string>();
     const letters: DeadLetter[] = [];
     const ackOnly: string[] = [];
@@ -83,7 +86,7 @@ export async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits,
         ackOnly.push(entry.id);
         continue;
       }
-      const seen = toDeadLetter.get(entry.id)!;
+      const seen = pendingOf(entry)!;
       letters.push(
         deadLetterOf({ ...entry, deliveries: seen.deliveries }, stream, {
           code: 'max_deliveries',
@@ -114,7 +117,7 @@ export async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits,
     // these ids were read by another consumer. Copies appended now are new entries to the owner:
     // their window takes them if it is still open, the late stream if it is not; nothing is lost.
     const taken = await bus.claim(stream, group, RECOVERY_REQUEUE_CONSUMER, limits.minIdleMs, toRequeue);
-    const gone = taken.filter((e) => e.payload === undefined && e.foreign === undefined);
+    const gone = taken.filter((e) => !hasPayload(e) && e.foreign === undefined);
     await bus.deadLetter(
       limits.dlqStream,
       group,

@@ -1,5 +1,6 @@
 import { ApplicationFailure, CancelledFailure, Context } from '@temporalio/activity';
 import type { Bus, BusEntry } from '../pipeline/bus/index.js';
+import { DEFAULT_EVENT_FORMAT, encodeShardBatch } from '../pipeline/bus/index.js';
 import type { Bar, StreamEventV1 } from '../pipeline/contracts/index.js';
 import { abortableSleep, formatMicros, makeEventId, parseIsoToMicros } from '../pipeline/contracts/index.js';
 import type { DatasetDefinition } from '../pipeline/datasets/index.js';
@@ -165,11 +166,7 @@ export async function runReplayChunk(deps: ReplayDeps, input: ReplayChunkInput):
         const dueMs = started + (batchUs / 1000 - fromMs) / paced;
         if (dueMs > Date.now()) await abortableSleep(dueMs - Date.now(), ctx.cancellationSignal);
       }
-      await chunkBus.publish(
-        stream,
-        batch.map((e) => JSON.stringify(e)),
-        { trim: false },
-      );
+      await chunkBus.publish(stream, encodeShardBatch(batch, chunkBus.eventFormat ?? DEFAULT_EVENT_FORMAT), { trim: false });
       counts.events += batch.length;
       for (;;) {
         const entries = await chunkBus.readNew(stream, REPLAY_GROUP, replayId, batchSize, 1);

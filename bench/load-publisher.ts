@@ -1,10 +1,12 @@
 /**
  * The `--rate max` load source: publishes synthetic events as fast as this process and Redis allow,
- * through the pipeline's own `Bus.publishMany` (one pipelined `XADD … MAXLEN ~` per event, the
- * same command the producer activity sends), with several batches in flight.
+ * through the pipeline's own `Bus.publishMany` (one pipelined `XADD … MAXLEN ~` per entry, the
+ * same command the producer activity sends), encoded as producers encode them (`encodeShardBatch`:
+ * `bus.encoding`, `bus.redis.frame_events`), with several batches in flight.
  */
-import type { Bus } from '../pipeline/bus/index.js';
-import { shardOf, shardStream } from '../pipeline/bus/index.js';
+import type { Bus, BusPayload } from '../pipeline/bus/index.js';
+import { DEFAULT_EVENT_FORMAT, encodeShardBatch, shardOf, shardStream } from '../pipeline/bus/index.js';
+import type { StreamEventV1 } from '../pipeline/contracts/index.js';
 import { SyntheticProducer } from '../pipeline/producers/index.js';
 import type { SyntheticProducerOptions } from '../pipeline/producers/index.js';
 
@@ -108,7 +110,7 @@ export class LoadPublisher {
       }
       this.#generated += count;
       const events = this.#producer.generateFinite({ count, startUs: nowMs * 1000 });
-      const batches = new Map<string, string[]>();
+      const batches = new Map<string, StreamEventV1[]>();
       for (const event of events) {
         let stream = streamOf.get(event.symbol);
         if (stream === undefined) {
@@ -117,10 +119,12 @@ export class LoadPublisher {
         }
         let batch = batches.get(stream);
         if (!batch) batches.set(stream, (batch = []));
-        batch.push(JSON.stringify(event));
+        batch.push(event);
       }
+      const payloads = new Map<string, BusPayload[]>();
+      for (const [stream, batch] of batches) payloads.set(stream, encodeShardBatch(batch, bus.eventFormat ?? DEFAULT_EVENT_FORMAT));
       const sent: Promise<void> = bus
-        .publishMany(batches)
+        .publishMany(payloads)
         .then(
           () => {
             this.#published += events.length;

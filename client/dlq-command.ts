@@ -1,5 +1,6 @@
 import type { StreamingConfig } from '../pipeline/config/index.js';
-import { decodeEvent, parseDurationMs } from '../pipeline/contracts/index.js';
+import { parseDurationMs } from '../pipeline/contracts/index.js';
+import { EVENT_PAYLOADS } from '../pipeline/routing/index.js';
 import type { StreamEventV1 } from '../pipeline/contracts/index.js';
 import { parseReplayBound } from '../pipeline/datasets/replay-range.js';
 import { BacklogGate, openBus, RedisDeadLetterStore, ShardPublisher } from '../pipeline/bus/index.js';
@@ -44,7 +45,9 @@ export interface DlqEntryView {
   readonly group: string;
   readonly deliveries: number;
   readonly redriven: (RedriveMark & { readonly at: string }) | null;
-  /** The payload, parsed when it is JSON, else the text as stored. */
+  /** How the payload was encoded on the bus (a msgpack payload is shown as its JSON). */
+  readonly encoding: 'json' | 'msgpack';
+  /** The payload, parsed when it is JSON (or msgpack), else the text as stored. */
   readonly payload: unknown;
 }
 
@@ -100,6 +103,7 @@ export async function dlqShow(config: StreamingConfig, options: DlqOptions, writ
     ['source', view.source],
     ['group', view.group],
     ['deliveries', String(view.deliveries)],
+    ['encoding', view.encoding],
     ['redriven', view.redriven ? `${view.redriven.at} → ${view.redriven.stream}` : 'no'],
   ];
   for (const line of alignColumns(fields.map(([k, v]) => [`${k}:`, v]))) write(line + '\n');
@@ -212,9 +216,10 @@ export async function dlqRedrive(config: StreamingConfig, options: DlqOptions, w
 /** Why a dead letter's payload would fail again, or `undefined` when it is a valid event to publish. */
 function stillFailing(letter: StoredDeadLetter, nowMs: number, maxFutureMs: number): string | undefined {
   if (letter.original === '') return 'the dead letter kept no payload';
-  const decoded = decodeEvent(letter.original);
+  // The bytes as they were read when the payload was msgpack: the same check a consumer makes.
+  const decoded = EVENT_PAYLOADS.decode(letter.packed ?? letter.original);
   if (!decoded.ok) return `still invalid: ${decoded.reason}`;
-  if (decoded.event.srcTsUs > (nowMs + maxFutureMs) * 1000) {
+  if (decoded.value.srcTsUs > (nowMs + maxFutureMs) * 1000) {
     return `still in the future: src_ts is more than micro_batch.max_future_ms (${maxFutureMs} ms) ahead of the wall clock`;
   }
   return undefined;
@@ -268,6 +273,7 @@ function viewOf(letter: StoredDeadLetter): DlqEntryView {
     eventId: field('event_id'),
     group: letter.group,
     deliveries: letter.deliveries,
+    encoding: letter.encoding,
     redriven: letter.redriven ? { ...letter.redriven, at: new Date(letter.redriven.atMs).toISOString() } : null,
     payload,
   };

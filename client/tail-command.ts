@@ -3,7 +3,7 @@
  * columns) or programs (`-o json|jsonl`), optionally filtered and followed.
  */
 import { setTimeout as sleep } from 'node:timers/promises';
-import { shardStream, streamIdMs } from '../pipeline/bus/index.js';
+import { packedAsJson, shardStream, streamIdMs } from '../pipeline/bus/index.js';
 import type { Bus, BusEntry } from '../pipeline/bus/index.js';
 import { busNames } from '../pipeline/config/index.js';
 import type { StreamingConfig } from '../pipeline/config/index.js';
@@ -106,7 +106,24 @@ export async function tailTopic(bus: Bus, config: StreamingConfig, options: Tail
 }
 
 function toRow(stream: string, entry: BusEntry): Row {
-  return { stream, entry, value: parseObject(entry.payload) ?? deadLetterOriginal(entry) };
+  return { stream, entry, value: parseObject(jsonOf(entry)) ?? deadLetterOriginal(entry) };
+}
+
+/** An entry's payload as JSON text: a msgpack event shown as its JSON (`base64:<bytes>` when it does not decode). */
+function jsonOf(entry: BusEntry): string | undefined {
+  if (entry.payload !== undefined || entry.packed === undefined) return entry.payload;
+  return packedAsJson(entry.packed) ?? `base64:${Buffer.from(entry.packed).toString('base64')}`;
+}
+
+/** A dead letter's original payload as JSON text: msgpack bytes (`encoding: msgpack`) decoded. */
+function originalOf(fields: Record<string, unknown> | undefined): string | undefined {
+  if (!fields) return undefined;
+  if (fields.encoding === 'msgpack') {
+    const b64 = fields['original.base64'];
+    const bytes = typeof b64 === 'string' ? Buffer.from(b64, 'base64') : typeof fields.original === 'string' ? Buffer.from(fields.original, 'utf8') : undefined;
+    return bytes && packedAsJson(bytes);
+  }
+  return typeof fields.original === 'string' ? fields.original : undefined;
 }
 
 function parseObject(text: string | undefined): Record<string, unknown> | undefined {
@@ -121,8 +138,7 @@ function parseObject(text: string | undefined): Record<string, unknown> | undefi
 
 /** A dead letter's original event (for `--symbol`), when it was one. */
 function deadLetterOriginal(entry: BusEntry): Record<string, unknown> | undefined {
-  const fields = parseObject(entry.foreign);
-  return typeof fields?.original === 'string' ? parseObject(fields.original) : undefined;
+  return parseObject(originalOf(parseObject(entry.foreign)));
 }
 
 /** Redis ids are append times across shards; Kafka offsets only order one partition, so shards merge by the events' own time there. */
@@ -153,7 +169,8 @@ function matches(bus: Bus, row: Row, options: TailOptions): boolean {
 }
 
 function toTailEntry(row: Row): TailEntry {
-  const { id, payload, foreign } = row.entry;
+  const { id, foreign } = row.entry;
+  const payload = jsonOf(row.entry);
   if (payload !== undefined) return { stream: row.stream, id, payload: parseJson(payload) };
   return foreign !== undefined ? { stream: row.stream, id, fields: JSON.parse(foreign) as Record<string, string> } : { stream: row.stream, id };
 }
@@ -168,7 +185,7 @@ function parseJson(text: string): unknown {
 
 function formatRow(row: Row, format: 'text' | 'json' | 'jsonl'): string {
   if (format !== 'text') return JSON.stringify(toTailEntry(row));
-  return formatEntry(row.stream, row.entry.id, row.entry.payload, row.entry.foreign);
+  return formatEntry(row.stream, row.entry.id, jsonOf(row.entry), row.entry.foreign);
 }
 
 const num = (v: unknown): string => (typeof v === 'number' ? String(Number(v.toFixed(6))) : String(v));
@@ -202,7 +219,7 @@ export function formatEntry(stream: string, id: string, payload: string | undefi
   }
   const fields = parseObject(foreign);
   if (fields && typeof fields.reason === 'string') {
-    const original = parseObject(typeof fields.original === 'string' ? fields.original : undefined);
+    const original = parseObject(originalOf(fields));
     const who = original ? `${String(original.provider)}:${String(original.symbol)}` : '-';
     return cols(
       id.includes('-') ? new Date(streamIdMs(id)).toISOString() : '-',

@@ -1,14 +1,31 @@
 import type { DeadLetterCode } from '../contracts/index.js';
+import type { BusPayload, EventFormat } from './event-codec.js';
 
-/** One entry read from a stream: its id and the encoded event payload. */
+/**
+ * One event read from a stream: its id and its encoded payload, JSON text (`payload`) or msgpack
+ * bytes (`packed`), as the entry itself says (readers never need the writer's `bus.encoding`).
+ * An entry carrying a frame of events (`bus.redis.frame_events`) is read as one `BusEntry` per
+ * event, with the id `<entry id>/<index>` (see `frame`).
+ */
 export interface BusEntry {
   readonly id: string;
-  /** The encoded event (JSON text); `undefined` when the entry was deleted or trimmed while pending. */
+  /** The event as JSON text; `undefined` when it is msgpack (`packed`), or the entry was deleted or trimmed while pending. */
   readonly payload: string | undefined;
-  /** For an entry without the payload field: all its fields as a JSON object, so a DLQ keeps them. */
+  /** The event as msgpack bytes (a Redis field `m`, an event of an `F` frame, a Kafka record with `mdp-encoding: msgpack`). */
+  readonly packed?: Uint8Array;
+  /** For an entry without a payload field: all its fields as a JSON object, so a DLQ keeps them. */
   readonly foreign?: string;
-  /** How many times the group has delivered this entry (known for pending reads). */
+  /** Why the entry's frame could not be split into events (it goes to the DLQ whole, `packed` or `payload` holding it). */
+  readonly undecodable?: string;
+  /** For an event of a frame entry: that entry's id and the event's index in it. */
+  readonly frame?: { readonly entryId: string; readonly index: number };
+  /** How many times the group has delivered this entry (known for pending reads; every event of a frame shares its entry's). */
   readonly deliveries?: number;
+}
+
+/** Whether an entry carries a payload at all (JSON or msgpack). */
+export function hasPayload(entry: BusEntry): boolean {
+  return entry.payload !== undefined || entry.packed !== undefined;
 }
 
 /**
@@ -18,8 +35,8 @@ export interface BusEntry {
 export interface DeadLetter {
   readonly sourceStream: string;
   readonly sourceId: string;
-  /** The entry's payload as read, or all its fields (`BusEntry.foreign`) when it had no payload. */
-  readonly payload: string | undefined;
+  /** The entry's payload as read (JSON text or msgpack bytes), or all its fields (`BusEntry.foreign`) when it had no payload. */
+  readonly payload: string | Uint8Array | undefined;
   readonly code: DeadLetterCode;
   readonly reason: string;
   readonly deliveries?: number;
@@ -27,9 +44,10 @@ export interface DeadLetter {
 
 /**
  * The fields a dead letter is stored with on every bus (a Redis entry's fields, a Kafka record's
- * JSON value): what failed, why, where it came from, and the original payload.
+ * JSON value): what failed, why, where it came from, and the original payload, as read: msgpack
+ * bytes stay bytes (`encoding: msgpack` says so; a Kafka record's JSON carries them as base64).
  */
-export function deadLetterFields(letter: DeadLetter, group: string): Record<string, string> {
+export function deadLetterFields(letter: DeadLetter, group: string): Record<string, string | Uint8Array> {
   return {
     reason: letter.reason,
     code: letter.code,
@@ -38,7 +56,33 @@ export function deadLetterFields(letter: DeadLetter, group: string): Record<stri
     group,
     deliveries: String(letter.deliveries ?? 1),
     original: letter.payload ?? '',
+    ...(letter.payload instanceof Uint8Array ? { encoding: 'msgpack' } : {}),
   };
+}
+
+/**
+ * Fields as text, for a JSON object of them (`BusEntry.foreign`, a Kafka dead letter's value): a
+ * value that is not UTF-8 text is kept as base64 under `<key>.base64`. See {@link fieldsFromText}.
+ */
+export function fieldsAsText(fields: Iterable<[string, string | Uint8Array]>): Record<string, string> {
+  const out: Record<string, string> = {};
+  for (const [key, value] of fields) {
+    if (typeof value === 'string') out[key] = value;
+    else {
+      const buf = Buffer.from(value.buffer, value.byteOffset, value.byteLength);
+      const text = buf.toString('utf8');
+      if (Buffer.byteLength(text) === buf.length && Buffer.from(text, 'utf8').equals(buf)) out[key] = text;
+      else out[`${key}.base64`] = buf.toString('base64');
+    }
+  }
+  return out;
+}
+
+/** The fields {@link fieldsAsText} wrote, bytes restored. */
+export function fieldsFromText(fields: Record<string, string>): [string, string | Buffer][] {
+  return Object.entries(fields).map(([key, value]) =>
+    key.endsWith('.base64') ? [key.slice(0, -'.base64'.length), Buffer.from(value, 'base64')] : [key, value],
+  );
 }
 
 /** A pending (delivered, not acknowledged) entry as the group sees it. */
@@ -104,16 +148,23 @@ export interface Bus {
   /** Which implementation: what the recovery sweep can do differs (Kafka has no orphaned pending entries). */
   readonly kind: 'redis' | 'kafka';
   /**
+   * How `ShardPublisher` encodes events for this bus (`bus.encoding`, `bus.redis.frame_events`);
+   * JSON, one event per entry, when absent. Readers ignore it: every entry says its own format.
+   */
+  readonly eventFormat?: EventFormat;
+  /**
    * Appends payloads to a stream in one round trip; returns their ids in order. Appending never
    * removes an entry a consumer group has not acknowledged: a stream some group reads is trimmed
    * only by {@link Bus.trimAcknowledged}, and producers wait on its backlog instead. A stream no
    * group reads (signals, features while inference is off) is capped at the retention bound, since
    * nobody can miss what nobody reads, unless `trim: false` (late, dead-letter and replay streams
-   * keep everything).
+   * keep everything). A payload is JSON text, msgpack bytes, or a frame of events (one entry on
+   * Redis, one record per event on Kafka); the ids returned are one per event (`<entry id>/<index>`
+   * for the events of a frame entry).
    */
-  publish(stream: string, payloads: readonly string[], options?: { readonly trim?: boolean }): Promise<string[]>;
+  publish(stream: string, payloads: readonly BusPayload[], options?: { readonly trim?: boolean }): Promise<string[]>;
   /** Appends payloads to several streams in one round trip (retention as in {@link Bus.publish}). */
-  publishMany(batches: ReadonlyMap<string, readonly string[]>): Promise<void>;
+  publishMany(batches: ReadonlyMap<string, readonly BusPayload[]>): Promise<void>;
   /** Creates the consumer group (and the stream) if missing; a no-op otherwise. */
   ensureGroup(stream: string, group: string): Promise<void>;
   /**
@@ -125,7 +176,11 @@ export interface Bus {
   readNew(stream: string, group: string, consumer: string, count: number, blockMs: number, epoch?: number): Promise<BusEntry[]>;
   /** Reads this consumer's own pending entries with ids after `afterId` (`0` for all), with delivery counts; fenced like `readNew`. */
   readPending(stream: string, group: string, consumer: string, afterId: string, count: number, epoch?: number): Promise<BusEntry[]>;
-  /** Acknowledges entries. */
+  /**
+   * Acknowledges entries. The id of an event of a frame entry settles that event only: the entry
+   * itself is acknowledged once every event of it delivered to this bus object is; acknowledging
+   * twice is harmless.
+   */
   ack(stream: string, group: string, ids: readonly string[]): Promise<void>;
   /**
    * The frontier an mdp release before 0.5 kept on the bus (Redis hash `mdp:checkpoints`), if any.
@@ -140,11 +195,15 @@ export interface Bus {
   deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[], options?: { readonly ack?: boolean }): Promise<void>;
   /** Pending entries of the group (optionally one consumer's), oldest first. */
   pendingEntries(stream: string, group: string, count: number, consumer?: string): Promise<PendingEntry[]>;
-  /** Transfers ownership of pending entries idle at least `minIdleMs` to `consumer`. */
+  /**
+   * Transfers ownership of pending entries (entry ids, as {@link Bus.pendingEntries} lists them)
+   * idle at least `minIdleMs` to `consumer`; a frame entry comes back as its events.
+   */
   claim(stream: string, group: string, consumer: string, minIdleMs: number, ids: readonly string[]): Promise<BusEntry[]>;
   /**
-   * Appends a copy of each entry (same fields, new id) and acknowledges the originals, in one
-   * transaction: an orphan of a dead consumer becomes a new entry for the group. Returns the new ids.
+   * Appends a copy of each entry (same fields, new id; an event of a frame as an entry of its own,
+   * its bytes intact) and acknowledges the originals, in one transaction: an orphan of a dead
+   * consumer becomes a new entry for the group. Returns the new ids.
    */
   requeue(stream: string, group: string, entries: readonly BusEntry[]): Promise<string[]>;
   /** Lag of a group on a stream. */

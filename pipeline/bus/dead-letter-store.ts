@@ -16,8 +16,15 @@ export interface StoredDeadLetter {
   readonly sourceId: string;
   readonly group: string;
   readonly deliveries: number;
-  /** The payload as read (usually a v1 event as JSON text). */
+  /**
+   * The payload as read (usually a v1 event as JSON text); for a msgpack payload, its JSON rendering
+   * (`base64:<bytes>` when the bytes do not decode), the bytes themselves in `packed`.
+   */
   readonly original: string;
+  /** How the source entry carried the payload. */
+  readonly encoding: 'json' | 'msgpack';
+  /** The original msgpack bytes, intact (encoding `msgpack`). */
+  readonly packed?: Uint8Array;
   /** Set once `mdp dlq redrive` re-published it. */
   readonly redriven?: RedriveMark;
 }

@@ -9,10 +9,12 @@ import {
   offsetCommitV8,
   ProduceAcks,
   Producer,
-  stringSerializers,
+  stringSerializer,
 } from '@platformatic/kafka';
 import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, UnreadLoss } from './bus.js';
-import { deadLetterFields } from './bus.js';
+import { deadLetterFields, fieldsAsText } from './bus.js';
+import type { BusPayload, EventFormat } from './event-codec.js';
+import { DEFAULT_EVENT_FORMAT, isFrame } from './event-codec.js';
 import { OwnerFencedError } from '../contracts/index.js';
 import type { CursorMeta } from './kafka-cursor.js';
 import { decodeCursorMeta, encodeCursorMeta, PartitionCursor } from './kafka-cursor.js';
@@ -30,6 +32,8 @@ export interface KafkaBusOptions {
   readonly retentionMs: number;
   /** Most records a group may have unconsumed on a partition (producers wait at 90% of it). */
   readonly maxBacklog: number;
+  /** How `ShardPublisher` encodes events (frames are written as one record per event: Kafka batches records itself). */
+  readonly eventFormat?: EventFormat;
 }
 
 /** Where a stream lives on Kafka. */
@@ -48,6 +52,40 @@ interface RawRecord {
 
 /** Header marking a record whose value is a JSON object of fields (a dead letter), not an event. */
 const FIELDS_HEADER = 'mdp-fields';
+/** Header saying how a record's value is encoded: `msgpack`; absent, JSON text. */
+const ENCODING_HEADER = 'mdp-encoding';
+const MSGPACK = 'msgpack';
+
+/** A record value as produced: JSON text, or msgpack bytes (with the encoding header). */
+type RecordValue = string | Uint8Array;
+
+/** Strings as UTF-8, bytes as they are. */
+const SERIALIZERS = {
+  key: stringSerializer,
+  value: (value?: RecordValue): Buffer | undefined =>
+    value === undefined ? undefined : typeof value === 'string' ? Buffer.from(value, 'utf8') : Buffer.from(value.buffer, value.byteOffset, value.byteLength),
+  headerKey: stringSerializer,
+  headerValue: stringSerializer,
+};
+
+/** The records of payloads: a frame's events one record each (Kafka carries record batches already). */
+function recordsOf(
+  loc: Location,
+  payloads: readonly BusPayload[],
+): { topic: string; partition: number; value: RecordValue; headers?: Record<string, string> }[] {
+  const out: { topic: string; partition: number; value: RecordValue; headers?: Record<string, string> }[] = [];
+  const add = (value: RecordValue) =>
+    out.push(
+      typeof value === 'string'
+        ? { topic: loc.topic, partition: loc.partition, value }
+        : { topic: loc.topic, partition: loc.partition, value, headers: { [ENCODING_HEADER]: MSGPACK } },
+    );
+  for (const payload of payloads) {
+    if (isFrame(payload)) for (const event of payload.frame) add(event);
+    else add(payload);
+  }
+  return out;
+}
 /** How long the list of consumer groups is trusted (backlog). */
 const GROUPS_SEEN_MS = 5000;
 /** Bytes fetched per partition and round: ~4,000 typical events. */
@@ -81,9 +119,10 @@ function fenced(loc: Location, group: string, consumer: string, epoch: number, n
  */
 export class KafkaBus implements Bus {
   readonly kind = 'kafka' as const;
+  readonly eventFormat: EventFormat;
   readonly #o: KafkaBusOptions;
   readonly #admin: Admin;
-  readonly #producer: Producer<string, string, string, string>;
+  readonly #producer: Producer<string, RecordValue, string, string>;
   readonly #consumer: Consumer;
   readonly #pool: ConnectionPool;
   readonly #topics = new Map<string, Promise<void>>();
@@ -99,11 +138,12 @@ export class KafkaBus implements Bus {
 
   constructor(options: KafkaBusOptions) {
     this.#o = options;
+    this.eventFormat = options.eventFormat ?? DEFAULT_EVENT_FORMAT;
     const base = { clientId: options.clientId, bootstrapBrokers: [...options.brokers], retries: 3, retryDelay: 250 };
     this.#admin = new Admin(base);
     // The idempotent producer needs the transaction coordinator, which a restarted broker loads a
     // few seconds after it answers: the producer waits that long rather than fail the publish.
-    this.#producer = new Producer({ ...base, retries: 12, retryDelay: 300, serializers: stringSerializers, idempotent: true, acks: ProduceAcks.ALL });
+    this.#producer = new Producer({ ...base, retries: 12, retryDelay: 300, serializers: SERIALIZERS, idempotent: true, acks: ProduceAcks.ALL });
     this.#consumer = new Consumer({ ...base, groupId: `${options.clientId}-reader` });
     this.#pool = new ConnectionPool(options.clientId);
   }
@@ -165,23 +205,24 @@ export class KafkaBus implements Bus {
   // ---------------------------------------------------------------------------------------------
   // Producing
 
-  async publish(stream: string, payloads: readonly string[]): Promise<string[]> {
+  async publish(stream: string, payloads: readonly BusPayload[]): Promise<string[]> {
     if (payloads.length === 0) return [];
     const loc = this.locate(stream);
     await this.#ensureTopic(loc);
-    const result = await this.#producer.send({ messages: payloads.map((value) => ({ topic: loc.topic, partition: loc.partition, value })) });
+    const messages = recordsOf(loc, payloads);
+    const result = await this.#producer.send({ messages });
     const base = result.offsets?.find((o) => o.topic === loc.topic && o.partition === loc.partition)?.offset;
-    if (base === undefined) throw new Error(`Kafka did not report the offsets of ${payloads.length} record(s) sent to ${loc.topic}[${loc.partition}]`);
-    return payloads.map((_, i) => String(base + BigInt(i)));
+    if (base === undefined) throw new Error(`Kafka did not report the offsets of ${messages.length} record(s) sent to ${loc.topic}[${loc.partition}]`);
+    return messages.map((_, i) => String(base + BigInt(i)));
   }
 
-  async publishMany(batches: ReadonlyMap<string, readonly string[]>): Promise<void> {
-    const messages: { topic: string; partition: number; value: string }[] = [];
+  async publishMany(batches: ReadonlyMap<string, readonly BusPayload[]>): Promise<void> {
+    const messages: ReturnType<typeof recordsOf> = [];
     for (const [stream, payloads] of batches) {
       if (payloads.length === 0) continue;
       const loc = this.locate(stream);
       await this.#ensureTopic(loc);
-      for (const value of payloads) messages.push({ topic: loc.topic, partition: loc.partition, value });
+      messages.push(...recordsOf(loc, payloads));
     }
     if (messages.length > 0) await this.#producer.send({ messages });
   }
@@ -305,11 +346,14 @@ export class KafkaBus implements Bus {
           for (const record of batch.records) {
             const offset = batch.firstOffset + BigInt(record.offsetDelta);
             if (offset < from) continue;
-            const value = record.value?.toString('utf8');
             const asFields = record.headers.some(([k]) => k?.toString() === FIELDS_HEADER);
+            const packed = record.headers.some(([k, v]) => k?.toString() === ENCODING_HEADER && v?.toString() === MSGPACK);
             const id = String(offset);
-            const entry: BusEntry =
-              value === undefined ? { id, payload: undefined, foreign: '{}' } : asFields ? { id, payload: undefined, foreign: value } : { id, payload: value };
+            let entry: BusEntry;
+            if (record.value === undefined || record.value === null) entry = { id, payload: undefined, foreign: '{}' };
+            else if (packed && !asFields) entry = { id, payload: undefined, packed: Buffer.from(record.value) };
+            else if (asFields) entry = { id, payload: undefined, foreign: record.value.toString('utf8') };
+            else entry = { id, payload: record.value.toString('utf8') };
             out.push({ offset, timestampMs: Number(batch.firstTimestamp + record.timestampDelta), entry });
           }
         }
@@ -418,7 +462,7 @@ export class KafkaBus implements Bus {
         topic: loc.topic,
         partition: loc.partition,
         headers: { [FIELDS_HEADER]: '1' },
-        value: JSON.stringify(deadLetterFields(l, group)),
+        value: JSON.stringify(fieldsAsText(Object.entries(deadLetterFields(l, group)))),
       })),
     });
     // Acknowledged only once every dead letter is in the DLQ topic (acks=all).

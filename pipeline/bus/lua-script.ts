@@ -19,4 +19,14 @@ export class LuaScript {
       return redis.eval(this.#lua, keys.length, ...keys, ...args);
     }
   }
+
+  /** Like {@link LuaScript.run}, with bulk replies as Buffers (binary stream fields stay intact). */
+  async runBuffer(redis: Redis, keys: readonly string[], args: readonly (string | number)[] = []): Promise<unknown> {
+    try {
+      return await redis.callBuffer('EVALSHA', this.#sha, keys.length, ...keys, ...args);
+    } catch (err) {
+      if (!(err as Error).message.startsWith('NOSCRIPT')) throw err;
+      return redis.callBuffer('EVAL', this.#lua, keys.length, ...keys, ...args);
+    }
+  }
 }

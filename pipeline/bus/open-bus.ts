@@ -10,6 +10,7 @@ import { RedisBus } from './redis-bus.js';
  * event and feature topics. Every process opens its buses here, so the bus is swapped in one place.
  */
 export function openBus(config: StreamingConfig, options: { readonly connectionErrors?: OutageLog; readonly log?: Logger } = {}): Bus {
+  const eventFormat = { encoding: config.bus.encoding, frameEvents: config.bus.redis.frame_events };
   if (config.bus.type === 'kafka') {
     const k = config.bus.kafka;
     return new KafkaBus({
@@ -20,11 +21,13 @@ export function openBus(config: StreamingConfig, options: { readonly connectionE
       replicationFactor: k.replication_factor,
       retentionMs: parseDurationMs(k.retention) ?? 7 * 86_400_000,
       maxBacklog: k.max_backlog,
+      eventFormat,
     });
   }
   const r = config.bus.redis;
   return new RedisBus(r.uri, {
     maxLen: r.maxlen,
+    eventFormat,
     ...(options.connectionErrors ? { connectionErrors: options.connectionErrors } : {}),
     ...(options.log ? { log: options.log } : {}),
   });

@@ -1,8 +1,10 @@
 import { Redis } from 'ioredis';
 import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, UnreadLoss } from './bus.js';
-import { deadLetterFields } from './bus.js';
+import { deadLetterFields, fieldsAsText, fieldsFromText } from './bus.js';
 import { redactSecrets } from '../config/redact.js';
-import { compareStreamIds, streamIdMs } from './sharding.js';
+import type { BusPayload, EventFormat } from './event-codec.js';
+import { DEFAULT_EVENT_FORMAT, isFrame, joinJsonFrame, packFrame, splitJsonFrame, splitPackedFrame } from './event-codec.js';
+import { compareStreamIds, entryIdOf, frameEventId, streamIdMs } from './sharding.js';
 import { FENCED_READ_SCRIPT } from './fenced-read.js';
 import { LuaScript } from './lua-script.js';
 import { OwnerFencedError } from '../contracts/index.js';
@@ -25,6 +27,8 @@ export interface RedisBusOptions {
   readonly connectionErrors?: OutageLog;
   /** The process's logger (component `bus.redis`); by default nothing is logged. */
   readonly log?: Logger;
+  /** How `ShardPublisher` encodes events on this bus (default JSON, one event per entry). */
+  readonly eventFormat?: EventFormat;
 }
 
 /** The fenced read (see {@link FENCED_READ_SCRIPT}), sent by SHA. */
@@ -38,28 +42,97 @@ function fenceKey(stream: string, group: string): string {
   return `mdp:fence:${stream}|${group}`;
 }
 
-/** Field carrying the encoded event in every entry. */
-const PAYLOAD_FIELD = 'd';
+/**
+ * Fields naming an entry's format (one per entry): `d` an event as JSON text, `m` an event as
+ * msgpack, `f` a frame of JSON events (texts joined by `\n`), `F` a frame of msgpack events (a
+ * msgpack array of each event's bytes). An entry with none of them is foreign (a dead letter…).
+ */
+const JSON_FIELD = 'd';
+const PACKED_FIELD = 'm';
+const JSON_FRAME_FIELD = 'f';
+const PACKED_FRAME_FIELD = 'F';
+const CHAR = { d: 0x64, m: 0x6d, f: 0x66, F: 0x46 } as const;
 /** How long `publish` trusts what it saw of a stream's groups (whether to cap it). */
 const GROUPS_SEEN_MS = 5000;
 
-type RawEntry = [id: string, fields: string[] | null];
+/** An entry as Redis replies with Buffers: binary fields (msgpack) arrive intact. */
+type RawEntry = [id: Buffer, fields: Buffer[] | null];
+type ReadReply = [stream: Buffer, entries: RawEntry[]][] | null;
 
-function toEntry([id, fields]: RawEntry): BusEntry {
-  if (!fields) return { id, payload: undefined };
-  const all: Record<string, string | undefined> = {};
-  for (let i = 0; i < fields.length; i += 2) {
-    if (fields[i] === PAYLOAD_FIELD) return { id, payload: fields[i + 1] };
-    all[fields[i]] = fields[i + 1];
-  }
-  return { id, payload: undefined, foreign: JSON.stringify(all) };
+/** A field value kept beyond the reply: ioredis may hand out slices of a parser buffer it reuses. */
+function ownBytes(value: Buffer): Buffer {
+  return Buffer.from(value);
 }
 
-/** The fields of an entry as stored: its payload, or all the fields of a foreign entry. */
-function entryFields(entry: BusEntry): string[] {
-  if (entry.payload !== undefined) return [PAYLOAD_FIELD, entry.payload];
+/** The events of stream entries as read: one {@link BusEntry} per event, a frame expanded in order. */
+function toEntries(rows: readonly RawEntry[]): BusEntry[] {
+  const out: BusEntry[] = [];
+  for (const [rawId, fields] of rows) {
+    const id = rawId.toString('latin1');
+    if (!fields) {
+      out.push({ id, payload: undefined });
+      continue;
+    }
+    let known = false;
+    for (let i = 0; i + 1 < fields.length && !known; i += 2) {
+      const name = fields[i];
+      if (name.length !== 1) continue;
+      const value = fields[i + 1];
+      known = true;
+      switch (name[0]) {
+        case CHAR.d:
+          out.push({ id, payload: value.toString('utf8') });
+          break;
+        case CHAR.m:
+          out.push({ id, payload: undefined, packed: ownBytes(value) });
+          break;
+        case CHAR.f:
+          splitJsonFrame(value.toString('utf8')).forEach((text, index) =>
+            out.push({ id: frameEventId(id, index), payload: text, frame: { entryId: id, index } }),
+          );
+          break;
+        case CHAR.F: {
+          const bytes = ownBytes(value);
+          const split = splitPackedFrame(bytes);
+          if (split.ok)
+            split.events.forEach((packed, index) => out.push({ id: frameEventId(id, index), payload: undefined, packed, frame: { entryId: id, index } }));
+          else out.push({ id, payload: undefined, packed: bytes, undecodable: split.reason });
+          break;
+        }
+        default:
+          known = false;
+      }
+    }
+    if (!known) {
+      const pairs: [string, Buffer][] = [];
+      for (let i = 0; i + 1 < fields.length; i += 2) pairs.push([fields[i].toString('utf8'), fields[i + 1]]);
+      out.push({ id, payload: undefined, foreign: JSON.stringify(fieldsAsText(pairs)) });
+    }
+  }
+  return out;
+}
+
+function asBuffer(bytes: Uint8Array): Buffer {
+  return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+}
+
+/** The fields an entry of a payload is stored with, and how many events it carries. */
+function payloadFields(payload: BusPayload): [fields: [string, string | Buffer], events: number] {
+  if (typeof payload === 'string') return [[JSON_FIELD, payload], 1];
+  if (!isFrame(payload)) return [[PACKED_FIELD, asBuffer(payload)], 1];
+  const events = payload.frame;
+  if (events.length === 0) throw new Error('an event frame needs at least one event');
+  if (typeof events[0] === 'string') return [[JSON_FRAME_FIELD, joinJsonFrame(events as readonly string[])], events.length];
+  return [[PACKED_FRAME_FIELD, asBuffer(packFrame(events as readonly Uint8Array[]))], events.length];
+}
+
+/** The fields of an entry as stored (an event of a frame as an entry of its own), or all the fields of a foreign entry. */
+function entryFields(entry: BusEntry): (string | Buffer)[] {
+  if (entry.undecodable !== undefined && entry.packed !== undefined) return [PACKED_FRAME_FIELD, asBuffer(entry.packed)];
+  if (entry.payload !== undefined) return [JSON_FIELD, entry.payload];
+  if (entry.packed !== undefined) return [PACKED_FIELD, asBuffer(entry.packed)];
   const fields = JSON.parse(entry.foreign ?? '{}') as Record<string, string>;
-  return Object.entries(fields).flat();
+  return fieldsFromText(fields).flat();
 }
 
 /**
@@ -69,11 +142,19 @@ function entryFields(entry: BusEntry): string[] {
  */
 export class RedisBus implements Bus {
   readonly kind = 'redis' as const;
+  readonly eventFormat: EventFormat;
   readonly #cmd: Redis;
   readonly #blocking: Redis;
-  readonly #options: Required<Omit<RedisBusOptions, 'connectionErrors' | 'log'>>;
+  readonly #options: Required<Omit<RedisBusOptions, 'connectionErrors' | 'log' | 'eventFormat'>>;
   /** Per stream: whether it had consumer groups, and until when that is trusted. */
   readonly #groupsSeen = new Map<string, { readonly grouped: boolean; readonly untilMs: number }>();
+  /**
+   * Per (stream, group): the frame entries this bus delivered and the indexes of their events not
+   * acknowledged yet. An entry is XACKed when its last event is.
+   */
+  readonly #openFrames = new Map<string, Map<string, Set<number>>>();
+  /** Per stream: the most events one entry was seen to carry (reads ask for `count` / that entries). */
+  readonly #eventsPerEntry = new Map<string, number>();
   #closing: Promise<void> | undefined;
 
   constructor(uri: string, options: RedisBusOptions) {
@@ -95,6 +176,7 @@ export class RedisBus implements Bus {
       });
     }
     this.#options = { maxLen: options.maxLen, checkpointKey: options.checkpointKey ?? 'mdp:checkpoints' };
+    this.eventFormat = options.eventFormat ?? DEFAULT_EVENT_FORMAT;
   }
 
   /**
@@ -115,29 +197,34 @@ export class RedisBus implements Bus {
     return !grouped;
   }
 
-  async publish(stream: string, payloads: readonly string[], options: { readonly trim?: boolean } = {}): Promise<string[]> {
+  async publish(stream: string, payloads: readonly BusPayload[], options: { readonly trim?: boolean } = {}): Promise<string[]> {
     if (payloads.length === 0) return [];
     const capped = options.trim !== false && (await this.#capped(stream));
     const pipe = this.#cmd.pipeline();
+    const sizes: number[] = [];
     for (const payload of payloads) {
-      if (capped) pipe.xadd(stream, 'MAXLEN', '~', this.#options.maxLen, '*', PAYLOAD_FIELD, payload);
-      else pipe.xadd(stream, '*', PAYLOAD_FIELD, payload);
+      const [fields, events] = payloadFields(payload);
+      sizes.push(events);
+      if (capped) pipe.xadd(stream, 'MAXLEN', '~', this.#options.maxLen, '*', ...fields);
+      else pipe.xadd(stream, '*', ...fields);
     }
     const results = (await pipe.exec()) ?? [];
-    return results.map(([err, id]) => {
+    return results.flatMap(([err, id], i) => {
       if (err) throw err;
-      return id as string;
+      const entryId = id as string;
+      return isFrame(payloads[i]) ? Array.from({ length: sizes[i] }, (_, k) => frameEventId(entryId, k)) : [entryId];
     });
   }
 
-  async publishMany(batches: ReadonlyMap<string, readonly string[]>): Promise<void> {
+  async publishMany(batches: ReadonlyMap<string, readonly BusPayload[]>): Promise<void> {
     const capped = new Map<string, boolean>();
     for (const [stream, payloads] of batches) if (payloads.length > 0) capped.set(stream, await this.#capped(stream));
     const pipe = this.#cmd.pipeline();
     for (const [stream, payloads] of batches) {
       for (const payload of payloads) {
-        if (capped.get(stream)) pipe.xadd(stream, 'MAXLEN', '~', this.#options.maxLen, '*', PAYLOAD_FIELD, payload);
-        else pipe.xadd(stream, '*', PAYLOAD_FIELD, payload);
+        const [fields] = payloadFields(payload);
+        if (capped.get(stream)) pipe.xadd(stream, 'MAXLEN', '~', this.#options.maxLen, '*', ...fields);
+        else pipe.xadd(stream, '*', ...fields);
       }
     }
     if (pipe.length === 0) return;
@@ -154,52 +241,132 @@ export class RedisBus implements Bus {
     }
   }
 
+  /**
+   * Stream entries to ask for so that about `count` events come back (frames carry several): by the
+   * largest frame seen on the stream, so a read exceeds `count` by less than one frame. Before the
+   * first read of a stream, its newest entry tells (the writer's frame size is not the reader's config).
+   */
+  async #entriesFor(stream: string, count: number): Promise<number> {
+    let perEntry = this.#eventsPerEntry.get(stream);
+    if (perEntry === undefined) {
+      const newest = (await this.#cmd.callBuffer('XREVRANGE', stream, '+', '-', 'COUNT', 1)) as RawEntry[];
+      perEntry = Math.max(1, this.eventFormat.frameEvents, toEntries(newest).length);
+      this.#eventsPerEntry.set(stream, perEntry);
+    }
+    return Math.max(1, Math.floor(count / perEntry));
+  }
+
+  /**
+   * The events of entries delivered to the group: frames expanded, their events recorded as open
+   * until acknowledged (see {@link RedisBus.ack}).
+   */
+  #delivered(stream: string, group: string, rows: readonly RawEntry[] | undefined): BusEntry[] {
+    if (!rows || rows.length === 0) return [];
+    const entries = toEntries(rows);
+    const key = `${stream}\u0000${group}`;
+    let open: Map<string, Set<number>> | undefined;
+    const known = this.#eventsPerEntry.get(stream) ?? 1;
+    let most = known;
+    for (const entry of entries) {
+      if (!entry.frame) continue;
+      open ??= this.#openFrames.get(key) ?? this.#openFrames.set(key, new Map()).get(key)!;
+      let events = open.get(entry.frame.entryId);
+      if (!events) open.set(entry.frame.entryId, (events = new Set()));
+      events.add(entry.frame.index);
+      most = Math.max(most, entry.frame.index + 1);
+    }
+    if (known !== most) this.#eventsPerEntry.set(stream, most);
+    return entries;
+  }
+
   async readNew(stream: string, group: string, consumer: string, count: number, blockMs: number, epoch?: number): Promise<BusEntry[]> {
+    const entries = await this.#entriesFor(stream, count);
     if (epoch === undefined) {
-      const reply = (await this.#blocking.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'BLOCK', blockMs, 'STREAMS', stream, '>')) as
-        [string, RawEntry[]][] | null;
-      return reply?.[0]?.[1].map(toEntry) ?? [];
+      const reply = (await this.#blocking.callBuffer(
+        'XREADGROUP',
+        'GROUP',
+        group,
+        consumer,
+        'COUNT',
+        entries,
+        'BLOCK',
+        blockMs,
+        'STREAMS',
+        stream,
+        '>',
+      )) as ReadReply;
+      return this.#delivered(stream, group, reply?.[0]?.[1]);
     }
     // A fenced read cannot block (it runs as a script): poll until entries come or blockMs is up.
     const until = Date.now() + blockMs;
     for (;;) {
-      const entries = await this.#fencedRead(stream, group, consumer, count, '>', epoch);
-      if (entries.length > 0 || Date.now() >= until || this.#closing) return entries;
+      const read = await this.#fencedRead(stream, group, consumer, entries, '>', epoch);
+      if (read.length > 0 || Date.now() >= until || this.#closing) return read;
       await new Promise((done) => setTimeout(done, Math.min(FENCED_POLL_MS, Math.max(1, until - Date.now()))));
     }
   }
 
+  /** Reads whole entries (every event of a frame): `afterId` of a frame's event continues after that frame. */
   async readPending(stream: string, group: string, consumer: string, afterId: string, count: number, epoch?: number): Promise<BusEntry[]> {
+    const from = entryIdOf(afterId);
+    const size = await this.#entriesFor(stream, count);
     const entries =
       epoch === undefined
-        ? (((await this.#cmd.xreadgroup('GROUP', group, consumer, 'COUNT', count, 'STREAMS', stream, afterId)) as [string, RawEntry[]][] | null)?.[0]?.[1].map(
-            toEntry,
-          ) ?? [])
-        : await this.#fencedRead(stream, group, consumer, count, afterId, epoch);
+        ? this.#delivered(
+            stream,
+            group,
+            ((await this.#cmd.callBuffer('XREADGROUP', 'GROUP', group, consumer, 'COUNT', size, 'STREAMS', stream, from)) as ReadReply)?.[0]?.[1],
+          )
+        : await this.#fencedRead(stream, group, consumer, size, from, epoch);
     if (entries.length === 0) return entries;
-    // Reading pending entries again counts as a delivery; XPENDING tells how many so far.
-    const first = entries[0].id,
-      last = entries[entries.length - 1].id;
+    // Reading pending entries again counts as a delivery; XPENDING tells how many so far (one count per entry, shared by a frame's events).
+    const first = entryIdOf(entries[0].id),
+      last = entryIdOf(entries[entries.length - 1].id);
     const details = (await this.#cmd.xpending(stream, group, first, last, entries.length, consumer)) as [string, string, number, number][];
     const deliveries = new Map(details.map(([id, , , times]) => [id, times]));
-    return entries.map((e) => ({ ...e, deliveries: deliveries.get(e.id) ?? 1 }));
+    return entries.map((e) => ({ ...e, deliveries: deliveries.get(e.frame?.entryId ?? e.id) ?? 1 }));
   }
 
   async #fencedRead(stream: string, group: string, consumer: string, count: number, from: string, epoch: number): Promise<BusEntry[]> {
-    let reply: [string, RawEntry[]][] | null;
+    let reply: ReadReply;
     try {
-      reply = (await FENCED_READ.run(this.#cmd, [fenceKey(stream, group), stream], [epoch, group, consumer, count, from])) as [string, RawEntry[]][] | null;
+      reply = (await FENCED_READ.runBuffer(this.#cmd, [fenceKey(stream, group), stream], [epoch, group, consumer, count, from])) as ReadReply;
     } catch (err) {
       const fenced = /^FENCED (\d+)/.exec((err as Error).message);
       if (fenced) throw new OwnerFencedError({ stream, group, owner: consumer, epoch }, { owner: '(a newer attempt)', epoch: Number(fenced[1]) });
       throw err;
     }
-    return reply?.[0]?.[1].map(toEntry) ?? [];
+    return this.#delivered(stream, group, reply?.[0]?.[1]);
+  }
+
+  /** The entry ids to XACK for these acknowledged ids: plain ids as they are, a frame's once its last open event is acknowledged. */
+  #settled(stream: string, group: string, ids: readonly string[]): string[] {
+    const open = this.#openFrames.get(`${stream}\u0000${group}`);
+    const out: string[] = [];
+    for (const id of ids) {
+      const slash = id.indexOf('/');
+      if (slash < 0) {
+        out.push(id);
+        open?.delete(id);
+        continue;
+      }
+      const entryId = id.slice(0, slash);
+      const events = open?.get(entryId);
+      // Not open here: acknowledged already (a double ack), or never delivered to this bus.
+      if (!events) continue;
+      events.delete(Number(id.slice(slash + 1)));
+      if (events.size === 0) {
+        open!.delete(entryId);
+        out.push(entryId);
+      }
+    }
+    return out;
   }
 
   async ack(stream: string, group: string, ids: readonly string[]): Promise<void> {
     if (ids.length === 0) return;
-    await this.#cmd.xack(stream, group, ...ids);
+    const entries = this.#settled(stream, group, ids);
+    if (entries.length > 0) await this.#cmd.xack(stream, group, ...entries);
   }
 
   async readCheckpoint(stream: string, group: string): Promise<number | undefined> {
@@ -211,8 +378,8 @@ export class RedisBus implements Bus {
     if (letters.length === 0) return;
     const pipe = this.#cmd.pipeline();
     for (const l of letters) {
-      // Never trimmed: a dead letter is the only copy of what failed.
-      pipe.xadd(dlqStream, '*', ...Object.entries(deadLetterFields(l, group)).flat());
+      // Never trimmed: a dead letter is the only copy of what failed (msgpack bytes kept as bytes).
+      pipe.xadd(dlqStream, '*', ...Object.entries(deadLetterFields(l, group)).flatMap(([k, v]) => [k, typeof v === 'string' ? v : asBuffer(v)]));
     }
     for (const [err] of (await pipe.exec()) ?? []) if (err) throw err;
     // Acknowledge only after every dead letter is durable in the DLQ stream.
@@ -231,17 +398,20 @@ export class RedisBus implements Bus {
 
   async claim(stream: string, group: string, consumer: string, minIdleMs: number, ids: readonly string[]): Promise<BusEntry[]> {
     if (ids.length === 0) return [];
-    const reply = (await this.#cmd.xclaim(stream, group, consumer, minIdleMs, ...ids)) as RawEntry[];
-    return reply.map(toEntry);
+    const reply = (await this.#cmd.callBuffer('XCLAIM', stream, group, consumer, minIdleMs, ...ids.map(entryIdOf))) as RawEntry[];
+    return this.#delivered(stream, group, reply);
   }
 
   async requeue(stream: string, group: string, entries: readonly BusEntry[]): Promise<string[]> {
     if (entries.length === 0) return [];
     const tx = this.#cmd.multi();
     for (const entry of entries) tx.xadd(stream, '*', ...entryFields(entry));
-    tx.xack(stream, group, ...entries.map((e) => e.id));
+    const originals = [...new Set(entries.map((e) => e.frame?.entryId ?? e.id))];
+    tx.xack(stream, group, ...originals);
     const results = (await tx.exec()) ?? [];
     for (const [err] of results) if (err) throw err;
+    const open = this.#openFrames.get(`${stream}\u0000${group}`);
+    for (const id of originals) open?.delete(id);
     return results.slice(0, entries.length).map(([, id]) => id as string);
   }
 
@@ -264,7 +434,7 @@ export class RedisBus implements Bus {
       if (summary[1]) oldestMs = streamIdMs(summary[1]);
     }
     const lastDelivered = String(info['last-delivered-id'] ?? '0-0');
-    const next = (await this.#cmd.xrange(stream, `(${lastDelivered}`, '+', 'COUNT', 1)) as RawEntry[];
+    const next = (await this.#cmd.xrange(stream, `(${lastDelivered}`, '+', 'COUNT', 1)) as [string, string[]][];
     let undelivered = 0;
     if (next.length > 0) {
       oldestMs = Math.min(oldestMs, streamIdMs(next[0][0]));
@@ -302,13 +472,14 @@ export class RedisBus implements Bus {
   }
 
   async tail(stream: string, limit: number): Promise<BusEntry[]> {
-    const rows = (await this.#cmd.xrevrange(stream, '+', '-', 'COUNT', limit)) as RawEntry[];
-    return rows.map(toEntry).reverse();
+    const rows = (await this.#cmd.callBuffer('XREVRANGE', stream, '+', '-', 'COUNT', limit)) as RawEntry[];
+    return toEntries(rows.reverse());
   }
 
   async readAfter(stream: string, afterId: string | undefined, count: number): Promise<BusEntry[]> {
-    const rows = (await this.#cmd.xrange(stream, afterId === undefined ? '-' : `(${afterId}`, '+', 'COUNT', count)) as RawEntry[];
-    return rows.map(toEntry);
+    // After an event of a frame: after its whole entry (a read returns whole frames).
+    const rows = (await this.#cmd.callBuffer('XRANGE', stream, afterId === undefined ? '-' : `(${entryIdOf(afterId)}`, '+', 'COUNT', count)) as RawEntry[];
+    return toEntries(rows);
   }
 
   compareIds(a: string, b: string): number {

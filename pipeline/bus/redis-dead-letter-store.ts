@@ -3,12 +3,14 @@ import { redactSecrets } from '../config/redact.js';
 import { DeadLetterStoreError } from './dead-letter-store-error.js';
 import type { DeadLetterFilter, DeadLetterStore, RedriveMark, StoredDeadLetter } from './dead-letter-store.js';
 import { matchesDeadLetter } from './dead-letter-store.js';
+import { packedAsJson } from './event-codec.js';
 import { streamIdMs } from './sharding.js';
 
 /** Entries read per round trip while scanning the DLQ stream. */
 const PAGE = 500;
 
-type RawEntry = [id: string, fields: string[]];
+/** Read with Buffer replies: a msgpack original stays intact. */
+type RawEntry = [id: Buffer, fields: Buffer[]];
 
 /**
  * Where the redrive marks of a DLQ stream live: a hash beside it (`mdp.dlq` → `mdp.dlq.redriven`),
@@ -61,14 +63,14 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     const start = filter.sinceMs === undefined ? '-' : `${filter.sinceMs}-0`;
     let end = '+';
     while (found.length < limit) {
-      const rows = (await this.#redis.xrevrange(this.#stream, end, start, 'COUNT', PAGE)) as RawEntry[];
+      const rows = (await this.#redis.callBuffer('XREVRANGE', this.#stream, end, start, 'COUNT', PAGE)) as RawEntry[];
       if (rows.length === 0) break;
       for (const letter of await this.#withMarks(rows)) {
         if (matchesDeadLetter(letter, filter)) found.push(letter);
         if (found.length === limit) break;
       }
       if (rows.length < PAGE) break;
-      end = `(${rows[rows.length - 1][0]}`;
+      end = `(${rows[rows.length - 1][0].toString('latin1')}`;
     }
     return found.reverse();
   }
@@ -77,19 +79,19 @@ export class RedisDeadLetterStore implements DeadLetterStore {
     await this.connect();
     let start = filter.sinceMs === undefined ? '-' : `${filter.sinceMs}-0`;
     for (;;) {
-      const rows = (await this.#redis.xrange(this.#stream, start, '+', 'COUNT', PAGE)) as RawEntry[];
+      const rows = (await this.#redis.callBuffer('XRANGE', this.#stream, start, '+', 'COUNT', PAGE)) as RawEntry[];
       if (rows.length === 0) return;
       const page = (await this.#withMarks(rows)).filter((l) => matchesDeadLetter(l, filter));
       if (page.length > 0) yield page;
       if (rows.length < PAGE) return;
-      start = `(${rows[rows.length - 1][0]}`;
+      start = `(${rows[rows.length - 1][0].toString('latin1')}`;
     }
   }
 
   async get(id: string): Promise<StoredDeadLetter | undefined> {
     await this.connect();
     if (!/^\d+-\d+$/.test(id)) return undefined;
-    const rows = (await this.#redis.xrange(this.#stream, id, id)) as RawEntry[];
+    const rows = (await this.#redis.callBuffer('XRANGE', this.#stream, id, id)) as RawEntry[];
     return rows.length === 0 ? undefined : (await this.#withMarks(rows))[0];
   }
 
@@ -112,15 +114,22 @@ export class RedisDeadLetterStore implements DeadLetterStore {
   }
 
   async #withMarks(rows: readonly RawEntry[]): Promise<StoredDeadLetter[]> {
-    const marks = await this.#redis.hmget(this.#marks, ...rows.map(([id]) => id));
-    return rows.map(([id, fields], i) => toLetter(id, fields, marks[i] ?? null));
+    const ids = rows.map(([id]) => id.toString('latin1'));
+    const marks = await this.#redis.hmget(this.#marks, ...ids);
+    return rows.map(([, fields], i) => toLetter(ids[i], fields, marks[i] ?? null));
   }
 }
 
-function toLetter(id: string, fields: readonly string[], mark: string | null): StoredDeadLetter {
+function toLetter(id: string, fields: readonly Buffer[], mark: string | null): StoredDeadLetter {
   const f: Record<string, string> = {};
-  for (let i = 0; i + 1 < fields.length; i += 2) f[fields[i]] = fields[i + 1]!;
+  let originalBytes: Buffer | undefined;
+  for (let i = 0; i + 1 < fields.length; i += 2) {
+    const key = fields[i].toString('utf8');
+    if (key === 'original') originalBytes = Buffer.from(fields[i + 1]);
+    f[key] = fields[i + 1].toString('utf8');
+  }
   const deliveries = Number(f.deliveries);
+  const packed = f.encoding === 'msgpack' && originalBytes !== undefined ? originalBytes : undefined;
   return {
     id,
     timeMs: streamIdMs(id),
@@ -130,7 +139,9 @@ function toLetter(id: string, fields: readonly string[], mark: string | null): S
     sourceId: f.id ?? '',
     group: f.group ?? '',
     deliveries: Number.isFinite(deliveries) ? deliveries : 1,
-    original: f.original ?? '',
+    original: packed ? (packedAsJson(packed) ?? `base64:${packed.toString('base64')}`) : (f.original ?? ''),
+    encoding: packed ? 'msgpack' : 'json',
+    ...(packed ? { packed } : {}),
     ...(mark === null ? {} : { redriven: JSON.parse(mark) as RedriveMark }),
   };
 }

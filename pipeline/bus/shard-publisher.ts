@@ -2,6 +2,8 @@ import type { StreamEventV1 } from '../contracts/index.js';
 import type { Metrics } from '../telemetry/index.js';
 import type { BacklogGate } from './backlog-gate.js';
 import type { Bus } from './bus.js';
+import type { BusPayload, EventFormat } from './event-codec.js';
+import { DEFAULT_EVENT_FORMAT, encodeEvent } from './event-codec.js';
 import { shardOf, shardStream } from './sharding.js';
 
 export interface ShardPublisherOptions {
@@ -15,9 +17,27 @@ export interface ShardPublisherOptions {
 }
 
 /**
- * How every producer puts events on the bus: each to its shard stream, all shards of a batch in one
- * round trip, in the order given within a shard, counted in `stream_events_ingested_total{bus,
- * topic, provider}`. Producers ask their {@link BacklogGate} for room first.
+ * The payloads of one shard stream's events, in order, as `format` says: each event encoded
+ * (`bus.encoding`), and with `frameEvents` > 1 up to that many consecutive events per frame (a
+ * lone event stays an entry of its own). Every producer's events go through here, the bench's too.
+ */
+export function encodeShardBatch(events: readonly StreamEventV1[], format: EventFormat): BusPayload[] {
+  const encoded = events.map((event) => encodeEvent(event, format.encoding));
+  const n = format.frameEvents;
+  if (n <= 1) return encoded;
+  const out: BusPayload[] = [];
+  for (let i = 0; i < encoded.length; i += n) {
+    const piece = encoded.slice(i, i + n);
+    out.push(piece.length === 1 ? piece[0] : { frame: piece as string[] | Uint8Array[] });
+  }
+  return out;
+}
+
+/**
+ * How every producer puts events on the bus: each to its shard stream, encoded as the bus's
+ * {@link EventFormat} says ({@link encodeShardBatch}), all shards of a batch in one round trip, in
+ * the order given within a shard, counted in `stream_events_ingested_total{bus, topic, provider}`.
+ * Producers ask their {@link BacklogGate} for room first.
  *
  * @example
  * ```ts
@@ -47,20 +67,23 @@ export class ShardPublisher {
   /** Publishes events to their shard streams in one round trip. */
   async publish(events: readonly StreamEventV1[]): Promise<void> {
     if (events.length === 0) return;
-    const batches = new Map<string, string[]>();
+    const batches = new Map<string, StreamEventV1[]>();
     const counts = new Map<string, { stream: string; provider: string; n: number }>();
     for (const event of events) {
       const stream = this.streamOf(event);
       let batch = batches.get(stream);
       if (!batch) batches.set(stream, (batch = []));
-      batch.push(JSON.stringify(event));
+      batch.push(event);
       const key = `${stream}\0${event.provider}`;
       const count = counts.get(key);
       if (count) count.n++;
       else counts.set(key, { stream, provider: event.provider, n: 1 });
     }
     const { bus, metrics } = this.#o;
-    await bus.publishMany(batches);
+    const format = bus.eventFormat ?? DEFAULT_EVENT_FORMAT;
+    const payloads = new Map<string, BusPayload[]>();
+    for (const [stream, batch] of batches) payloads.set(stream, encodeShardBatch(batch, format));
+    await bus.publishMany(payloads);
     this.#o.gate?.taken(events.length);
     for (const { stream, provider, n } of counts.values()) metrics.eventsIngested.inc({ bus: bus.kind, topic: stream, provider }, n);
   }

@@ -30,12 +30,36 @@ export function streamIdMs(id: string): number {
   return Number(dash < 0 ? id : id.slice(0, dash));
 }
 
-/** Orders two Redis stream ids (`ms-seq`): negative when `a` was appended before `b`. */
+/**
+ * The id of the `index`-th event of a frame entry (see `bus.redis.frame_events`): `<entry id>/<index>`,
+ * e.g. `1700000000000-3/2`. Ordered by {@link compareStreamIds} between its entry and the next one.
+ */
+export function frameEventId(entryId: string, index: number): string {
+  return `${entryId}/${index}`;
+}
+
+/** The stream entry an id belongs to: the id itself, or the entry part of a frame event's id. */
+export function entryIdOf(id: string): string {
+  const slash = id.indexOf('/');
+  return slash < 0 ? id : id.slice(0, slash);
+}
+
+/** Splits `ms-seq` or `ms-seq/index` (index -1 for a plain entry id, so it sorts before its events). */
+function parseStreamId(id: string): [ms: number, seq: number, index: number] {
+  const dash = id.indexOf('-');
+  const slash = id.indexOf('/');
+  const end = slash < 0 ? id.length : slash;
+  const ms = Number(dash < 0 ? id.slice(0, end) : id.slice(0, dash));
+  const seq = dash < 0 ? 0 : Number(id.slice(dash + 1, end));
+  return [ms, seq, slash < 0 ? -1 : Number(id.slice(slash + 1))];
+}
+
+/**
+ * Orders two Redis stream ids (`ms-seq`), or ids of events in frame entries (`ms-seq/index`):
+ * negative when `a` was appended before `b`; `E/0 < E/1 < …` before the next entry.
+ */
 export function compareStreamIds(a: string, b: string): number {
-  const da = a.indexOf('-'),
-    db = b.indexOf('-');
-  const msA = Number(da < 0 ? a : a.slice(0, da)),
-    msB = Number(db < 0 ? b : b.slice(0, db));
-  if (msA !== msB) return msA - msB;
-  return Number(da < 0 ? 0 : a.slice(da + 1)) - Number(db < 0 ? 0 : b.slice(db + 1));
+  const [msA, seqA, iA] = parseStreamId(a);
+  const [msB, seqB, iB] = parseStreamId(b);
+  return msA - msB || seqA - seqB || iA - iB;
 }

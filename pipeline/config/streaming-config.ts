@@ -7,6 +7,8 @@ import { ConfigError, redactValue } from './config-error.js';
 import type { ConfigIssue } from './config-error.js';
 import { expandEnv } from './expand-env.js';
 import { DEFAULT_MAX_RULES, DEFAULT_MAX_RULES_BYTES } from '../inference/rules/index.js';
+import { BUS_ENCODINGS } from '../bus/event-codec.js';
+import type { BusEncoding } from '../bus/event-codec.js';
 import { LOG_FORMAT_SETTINGS, LOG_LEVELS } from '../telemetry/index.js';
 import type { LogFormatSetting, LogLevel } from '../telemetry/index.js';
 
@@ -39,6 +41,12 @@ export interface RedisBusConfig {
   readonly features_stream: string;
   /** Consumer group of the inference consumers on the features streams. */
   readonly inference_group: string;
+  /**
+   * Most consecutive events of one shard stream a producer puts in one entry (a frame); 1 = one
+   * event per entry. Readers take frames whatever this says. `maxlen` counts entries, so a stream
+   * can then hold up to `maxlen × frame_events` events.
+   */
+  readonly frame_events: number;
 }
 
 /** The stream (topic) and consumer group names of a bus: the same keys under `bus.redis` and `bus.kafka`. */
@@ -70,6 +78,8 @@ export interface BusConfig {
   readonly shards: number;
   /** A message delivered more often than this goes to the DLQ. */
   readonly max_deliveries: number;
+  /** How producers encode events (env `MDP_BUS_ENCODING`); every entry says its own, so readers take both. */
+  readonly encoding: BusEncoding;
   readonly redis: RedisBusConfig;
   readonly kafka: KafkaBusConfig;
 }
@@ -492,6 +502,13 @@ const SCHEMA = {
     type: { doc: 'Stream bus implementation.', format: 'mdp-choice', choices: BUS_TYPES, default: 'redis', env: 'MDP_BUS' },
     shards: { doc: 'Event streams per role; shard = hash(provider|symbol) % shards.', format: 'mdp-int', min: 1, max: 1024, default: 4, env: 'MDP_SHARDS' },
     max_deliveries: { doc: 'Deliveries after which a message goes to the DLQ.', format: 'mdp-int', min: 1, default: 5 },
+    encoding: {
+      doc: 'How producers encode events on the bus: json (the v1 JSON text) or msgpack. Entries say their own format, so consumers, tail and the DLQ read both.',
+      format: 'mdp-choice',
+      choices: BUS_ENCODINGS,
+      default: 'json',
+      env: 'MDP_BUS_ENCODING',
+    },
     redis: {
       uri: { doc: 'Redis URL.', format: 'mdp-url', protocols: ['redis:', 'rediss:'], default: 'redis://127.0.0.1:6379/0', env: 'REDIS_URI', sensitive: true },
       stream: { doc: 'Event stream base name (shard n is <stream>.<n>).', format: 'mdp-name', default: 'mdp.events' },
@@ -509,6 +526,16 @@ const SCHEMA = {
       late_stream: { doc: 'Stream for events later than their window.', format: 'mdp-name', default: 'mdp.events.late' },
       features_stream: { doc: 'Feature snapshot stream base name (shard n is <features_stream>.<n>).', format: 'mdp-name', default: 'mdp.features' },
       inference_group: { doc: 'Consumer group of the inference consumers.', format: 'mdp-name', default: 'mdp-inference' },
+      frame_events: {
+        doc:
+          'Most consecutive events of one shard stream a producer puts in one entry (a frame); 1 = one event per entry. ' +
+          'Consumers read frames whatever this says; maxlen then counts entries of up to this many events.',
+        format: 'mdp-int',
+        min: 1,
+        max: 10_000,
+        default: 1,
+        env: 'MDP_BUS_FRAME_EVENTS',
+      },
     },
     kafka: {
       brokers: {

@@ -1,26 +1,34 @@
 import type { BusEntry, DeadLetter } from '../bus/index.js';
+import { decodePacked } from '../bus/event-codec.js';
 import type { DeadLetterCause, FeatureSnapshot, MarketEvent } from '../contracts/index.js';
-import { decodeEvent, decodeSnapshot, deadLetterReason } from '../contracts/index.js';
+import { decodeEvent, decodeSnapshot, deadLetterReason, validateEvent } from '../contracts/index.js';
 
 /** How one kind of payload is decoded, and the dead-letter code of a payload that does not decode. */
 export interface PayloadKind<T> {
   readonly invalidCode: 'invalid_event' | 'invalid_snapshot';
-  decode(payload: string): { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+  /** A payload as the entry carries it: JSON text, or msgpack bytes. */
+  decode(payload: string | Uint8Array): { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 }
 
-/** v1 stream events (`mdp.events.*`, replay chunk streams). */
+/** v1 stream events (`mdp.events.*`, replay chunk streams), as JSON or msgpack: one contract check for both. */
 export const EVENT_PAYLOADS: PayloadKind<MarketEvent> = {
   invalidCode: 'invalid_event',
   decode(payload) {
-    const decoded = decodeEvent(payload);
+    let decoded;
+    if (typeof payload === 'string') decoded = decodeEvent(payload);
+    else {
+      const unpacked = decodePacked(payload);
+      decoded = unpacked.ok ? validateEvent(unpacked.value) : unpacked;
+    }
     return decoded.ok ? { ok: true, value: decoded.event } : decoded;
   },
 };
 
-/** v1 feature snapshots (`mdp.features.*`). */
+/** v1 feature snapshots (`mdp.features.*`): always JSON (producers of snapshots never write msgpack). */
 export const SNAPSHOT_PAYLOADS: PayloadKind<FeatureSnapshot> = {
   invalidCode: 'invalid_snapshot',
   decode(payload) {
+    if (typeof payload !== 'string') return { ok: false, reason: 'a feature snapshot must be JSON text (got a msgpack payload)' };
     const decoded = decodeSnapshot(payload);
     return decoded.ok ? { ok: true, value: decoded.snapshot } : decoded;
   },
@@ -52,7 +60,7 @@ export function deadLetterOf(entry: BusEntry, sourceStream: string, cause: DeadL
   return {
     sourceStream,
     sourceId: entry.id,
-    payload: entry.payload ?? entry.foreign,
+    payload: entry.payload ?? entry.packed ?? entry.foreign,
     code: cause.code,
     reason: deadLetterReason(cause),
     ...(entry.deliveries === undefined ? {} : { deliveries: entry.deliveries }),
@@ -61,8 +69,9 @@ export function deadLetterOf(entry: BusEntry, sourceStream: string, cause: DeadL
 
 /**
  * The one routing rule of every consumer (micro-batch, inference, replay): an entry delivered more
- * than `maxDeliveries` times, an entry without a payload, and a payload that does not decode go to
- * the dead-letter stream with their code; everything else is decoded, in order.
+ * than `maxDeliveries` times, an entry without a payload, a frame that cannot be split into events,
+ * and a payload that does not decode (JSON or msgpack) go to the dead-letter stream with their code;
+ * everything else is decoded, in order.
  */
 export function routeEntries<T>(entries: readonly BusEntry[], kind: PayloadKind<T>, options: RouteOptions): RoutedEntries<T> {
   const decoded: DecodedEntry<T>[] = [];
@@ -72,11 +81,16 @@ export function routeEntries<T>(entries: readonly BusEntry[], kind: PayloadKind<
       dead.push(deadLetterOf(entry, options.sourceStream, { code: 'max_deliveries', deliveries: entry.deliveries, maxDeliveries: options.maxDeliveries }));
       continue;
     }
-    if (entry.payload === undefined) {
+    if (entry.undecodable !== undefined) {
+      dead.push(deadLetterOf(entry, options.sourceStream, { code: kind.invalidCode, detail: entry.undecodable }));
+      continue;
+    }
+    const payload = entry.payload ?? entry.packed;
+    if (payload === undefined) {
       dead.push(deadLetterOf(entry, options.sourceStream, { code: 'no_payload' }));
       continue;
     }
-    const result = kind.decode(entry.payload);
+    const result = kind.decode(payload);
     if (result.ok) decoded.push({ entry, value: result.value });
     else dead.push(deadLetterOf(entry, options.sourceStream, { code: kind.invalidCode, detail: result.reason }));
   }

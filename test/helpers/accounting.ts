@@ -13,7 +13,8 @@ import assert from 'node:assert/strict';
 import type { Redis } from 'ioredis';
 import { sql } from 'kysely';
 import type { Kysely } from 'kysely';
-import type { Bus } from '../../pipeline/bus/index.js';
+import type { Bus, BusEntry } from '../../pipeline/bus/index.js';
+import { packedAsJson } from '../../pipeline/bus/index.js';
 import type { Bar, StreamEventV1 } from '../../pipeline/contracts/index.js';
 import type { Database } from '../../store/index.js';
 import { StoreClient } from '../../store/index.js';
@@ -25,8 +26,10 @@ export interface ProducedEntry {
   readonly stream: string;
   /** The id XADD returned; unknown when the pipeline's own producer published it (then matched by event id). */
   readonly id?: string;
-  /** The payload (field `d`) as published. */
+  /** The payload as published, as JSON text (a msgpack event's JSON; `base64:<bytes>` for bytes that are no event). */
   readonly payload: string;
+  /** The bytes published when they are not what encoding `event` gives (malformed msgpack, a broken frame). */
+  readonly bytes?: Uint8Array;
   /** The event, for entries that parse as one (valid ones, and schema-valid poison such as a future `src_ts`). */
   readonly event?: StreamEventV1;
   /** `valid`: must end in a bar, the late stream or the DLQ (see the options); `poison`: must end in the DLQ. */
@@ -191,6 +194,21 @@ export async function waitForPending(reader: StreamReader, stream: string, group
   if (!done) throw new Error(`timed out after ${timeoutMs} ms waiting for ${what} (${stream}: ${pending} pending, 0 unread); last seen ${last}`);
 }
 
+/**
+ * An entry's fields: an event's payload under `d` as JSON text (a msgpack event's JSON, its bytes
+ * base64 under `m`), or all the fields of a dead letter (bytes under `<key>.base64`).
+ */
+export function entryFields(entry: BusEntry): Fields {
+  if (entry.payload !== undefined) return new Map([['d', entry.payload]]);
+  if (entry.packed !== undefined) {
+    const json = packedAsJson(entry.packed);
+    return new Map([...(json === undefined ? [] : [['d', json] as [string, string]]), ['m', Buffer.from(entry.packed).toString('base64')]]);
+  }
+  const fields: Fields = new Map();
+  for (const [k, v] of Object.entries(JSON.parse(entry.foreign ?? '{}') as Record<string, unknown>)) fields.set(k, String(v));
+  return fields;
+}
+
 /** Reads Redis directly (XRANGE, XINFO GROUPS): what the fault matrix's private Redis is checked with. */
 export function redisReader(redis: Redis): StreamReader {
   return { entries: (stream) => readAll(redis, stream), progress: (stream, group) => groupProgress(redis, stream, group) };
@@ -201,10 +219,7 @@ export function busReader(bus: Bus): StreamReader {
   return {
     async entries(stream) {
       const entries = await bus.tail(stream, Number.MAX_SAFE_INTEGER);
-      return entries.map((e): [string, Fields] => [
-        e.id,
-        e.payload !== undefined ? new Map([['d', e.payload]]) : new Map(Object.entries(JSON.parse(e.foreign ?? '{}') as Record<string, string>)),
-      ]);
+      return entries.map((e): [string, Fields] => [e.id, entryFields(e)]);
     },
     async progress(stream, group) {
       const lag = await bus.lag(stream, group, Date.now());

@@ -17,13 +17,9 @@ import { pollUntil } from './wait.js';
 
 const HINT = 'start the local stack first: bash scripts/stack-start.sh kafka (or run the tests with bash scripts/test.sh)';
 
-/** An entry's fields: an event's payload under `d` (as Redis stores it), or all the fields of a dead letter. */
-export function entryFields(entry: BusEntry): Fields {
-  if (entry.payload !== undefined) return new Map([['d', entry.payload]]);
-  const fields: Fields = new Map();
-  for (const [k, v] of Object.entries(JSON.parse(entry.foreign ?? '{}') as Record<string, unknown>)) fields.set(k, String(v));
-  return fields;
-}
+import { entryFields } from './accounting.js';
+
+export { entryFields };
 
 export class BusProbe {
   readonly bus: Bus;
@@ -108,6 +104,12 @@ export class BusProbe {
     }
     const { topic, partition } = this.#kafka().locate(stream);
     await this.#admin!.alterConsumerGroupOffsets({ groupId: group, topics: [{ name: topic, partitionOffsets: [{ partition, offset: 0n }] }] });
+  }
+
+  /** Appends an entry with raw fields (Redis only: what no producer writes, such as a frame that cannot be split). */
+  async appendRaw(stream: string, fields: Record<string, string | Buffer>): Promise<string> {
+    if (!this.#redis) throw new Error('appendRaw needs the Redis bus');
+    return (await this.#redis.xadd(stream, '*', ...Object.entries(fields).flat()))!;
   }
 
   /** Names of the streams (Redis keys) or topics (Kafka) that start with `prefix`. */

@@ -14,7 +14,8 @@ import type { Client, WorkflowHandle } from '@temporalio/client';
 import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
-import { shardOf, shardStream } from '../../pipeline/bus/index.js';
+import type { BusPayload } from '../../pipeline/bus/index.js';
+import { DEFAULT_EVENT_FORMAT, encodeEvent, encodeShardBatch, shardOf, shardStream } from '../../pipeline/bus/index.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { busNames } from '../../pipeline/config/index.js';
 import type { Bar, StreamEventV1 } from '../../pipeline/contracts/index.js';
@@ -211,30 +212,68 @@ export class BusRun {
     return this.streams[shardOf(event.provider, event.symbol, this.shards)];
   }
 
-  /** Publishes events to their shard streams through the bus, recording each with the id it got. */
-  async publish(events: readonly StreamEventV1[], label?: string): Promise<ProducedEntry[]> {
-    return this.publishEntries(
-      events.map((event) => ({ stream: this.streamOf(event), payload: JSON.stringify(event), event, expect: 'valid' as const, ...(label ? { label } : {}) })),
-    );
+  /** How the run's producers encode events (`bus.encoding`, `bus.redis.frame_events`). */
+  get eventFormat() {
+    return this.probe.bus.eventFormat ?? DEFAULT_EVENT_FORMAT;
   }
 
-  /** Publishes entries as given (e.g. poison), in order (one `publish` per run of one stream), recording their ids. */
+  /**
+   * Publishes events to their shard streams through the bus, encoded as the pipeline's producers
+   * encode them (`encodeShardBatch`: the run's encoding and frames), each shard's events in order,
+   * recording each with the id it got (`<entry>/<index>` in a frame).
+   */
+  async publish(events: readonly StreamEventV1[], label?: string): Promise<ProducedEntry[]> {
+    const byStream = new Map<string, StreamEventV1[]>();
+    for (const event of events) {
+      const stream = this.streamOf(event);
+      byStream.set(stream, [...(byStream.get(stream) ?? []), event]);
+    }
+    const out: ProducedEntry[] = [];
+    for (const [stream, batch] of byStream) {
+      const ids = await this.probe.bus.publish(stream, encodeShardBatch(batch, this.eventFormat), { trim: false });
+      batch.forEach((event, k) => out.push({ stream, id: ids[k], payload: JSON.stringify(event), event, expect: 'valid', ...(label ? { label } : {}) }));
+    }
+    this.produced.push(...out);
+    return out;
+  }
+
+  /**
+   * Publishes entries as given (e.g. poison), in order, recording their ids: each encoded as the
+   * run says (`bytes` as they are when given: malformed msgpack), framed like a producer's (a frame
+   * holds consecutive entries of one stream alike in kind, text or bytes).
+   */
   async publishEntries(entries: readonly Omit<ProducedEntry, 'id'>[]): Promise<ProducedEntry[]> {
+    const { encoding, frameEvents } = this.eventFormat;
+    const encoded = (e: Omit<ProducedEntry, 'id'>): string | Uint8Array =>
+      e.bytes ?? (encoding === 'msgpack' && e.event ? encodeEvent(e.event, 'msgpack') : e.payload);
     const out: ProducedEntry[] = [];
     for (let i = 0; i < entries.length;) {
       let j = i;
       while (j < entries.length && entries[j].stream === entries[i].stream) j++;
       const batch = entries.slice(i, j);
-      const ids = await this.probe.bus.publish(
-        batch[0].stream,
-        batch.map((e) => e.payload),
-        { trim: false },
-      );
+      const payloads: BusPayload[] = [];
+      for (let k = 0; k < batch.length;) {
+        const kind = typeof encoded(batch[k]);
+        let end = k;
+        while (end < batch.length && end - k < frameEvents && typeof encoded(batch[end]) === kind) end++;
+        const piece = batch.slice(k, end).map(encoded);
+        payloads.push(piece.length === 1 ? piece[0] : { frame: piece as string[] | Uint8Array[] });
+        k = end;
+      }
+      const ids = await this.probe.bus.publish(batch[0].stream, payloads, { trim: false });
       batch.forEach((e, k) => out.push({ ...e, id: ids[k] }));
       i = j;
     }
     this.produced.push(...out);
     return out;
+  }
+
+  /** Appends one entry with these raw fields (a foreign or broken entry no producer writes), recorded as poison. */
+  async appendRaw(stream: string, fields: Record<string, string | Buffer>, label: string, payload: string): Promise<ProducedEntry> {
+    const id = await this.probe.appendRaw(stream, fields);
+    const entry: ProducedEntry = { stream, id, payload, expect: 'poison', label };
+    this.produced.push(entry);
+    return entry;
   }
 
   /**
@@ -257,9 +296,13 @@ export class BusRun {
     return waitForExactBars(this.db, this.provider, events, this.windowMs, what, timeoutMs);
   }
 
-  /** Waits until a shard has exactly `pending` entries delivered and unacknowledged, and none unread. */
+  /**
+   * Waits until a shard has exactly `pending` events delivered and unacknowledged, and none unread:
+   * with frames, the entries of `pending` events published in one {@link publish} (Redis counts entries).
+   */
   waitForPending(shard: number, pending: number, what: string, timeoutMs = 60_000): Promise<void> {
-    return waitForPending(this.probe.reader(), this.streams[shard], this.names.consumer_group, pending, what, timeoutMs);
+    const n = this.probe.kind === 'redis' ? this.eventFormat.frameEvents : 1;
+    return waitForPending(this.probe.reader(), this.streams[shard], this.names.consumer_group, Math.ceil(pending / n), what, timeoutMs);
   }
 
   /** See {@link commitThenOpen}: windows `0..k-1` committed, window k half published and open; returns its second half. */
@@ -330,8 +373,8 @@ export class BusRun {
 export function useBusRuns(
   busType: BusType,
   services: () => { readonly env: TestWorkflowEnvironment; readonly db: Kysely<Database> },
-  /** Config overrides of every run of the block (a variant's), under each run's own. */
-  overrides: Record<string, unknown> = {},
+  /** Config every run of the block gets (a variant: `bus.encoding`, `bus.redis.frame_events`), under each run's own overrides. */
+  variant: Record<string, unknown> = {},
 ): { run(name: string, options?: BusRunOptions): Promise<BusRun> } {
   let runs: BusRun[] = [];
   afterEach(async function () {
@@ -345,7 +388,7 @@ export function useBusRuns(
   return {
     async run(name, options) {
       const { env, db } = services();
-      const run = await BusRun.create(env, db, busType, name, { ...options, overrides: deepMerge(overrides, options?.overrides ?? {}) });
+      const run = await BusRun.create(env, db, busType, name, { ...options, overrides: deepMerge(variant, options?.overrides ?? {}) });
       runs.push(run);
       return run;
     },

@@ -7,7 +7,7 @@
  */
 import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, UnreadLoss } from '../../pipeline/bus/index.js';
 import { OwnerFencedError } from '../../pipeline/contracts/index.js';
-import { compareStreamIds as compareIds, deadLetterFields, streamIdMs } from '../../pipeline/bus/index.js';
+import { compareStreamIds as compareIds, deadLetterFields, fieldsAsText, streamIdMs } from '../../pipeline/bus/index.js';
 
 interface StoredEntry {
   readonly id: string;
@@ -218,7 +218,7 @@ export class MemoryBus implements Bus {
 
   async deadLetter(dlqStream: string, group: string, letters: readonly DeadLetter[], options: { readonly ack?: boolean } = {}): Promise<void> {
     for (const l of letters) {
-      this.appendRaw(dlqStream, deadLetterFields(l, group));
+      this.appendRaw(dlqStream, fieldsAsText(Object.entries(deadLetterFields(l, group))));
     }
     if (options.ack === false) return;
     for (const l of letters) await this.ack(l.sourceStream, group, [l.sourceId]);

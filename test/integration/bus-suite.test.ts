@@ -25,23 +25,28 @@ import type { LoopStatus, ReplayProgress, ReplayWorkflowInput } from '../../work
 import { HOLD_OPEN, RECOVERY_MS } from '../faults/matrix.js';
 import type { ProducedEntry } from '../helpers/accounting.js';
 import { assertAccounted, barKey, barRewrites, installBarAudit, removeBarAudit } from '../helpers/accounting.js';
+import { encodeEvent, entryIdOf } from '../../pipeline/bus/index.js';
 import { entryFields } from '../helpers/bus-probe.js';
 import { BUS_RUN_PROVIDER_PREFIX, RUN_DIR, useBusRuns } from '../helpers/bus-run.js';
-import type { BusType } from '../helpers/bus-run.js';
 import { expectedBars } from '../helpers/expected-bars.js';
 import { connectStore, startTemporal, testConfig, uniqueTag } from '../helpers/services.js';
 import { waitFor } from '../helpers/wait.js';
 
 /**
- * What the suite runs on: a bus, config overrides for every run of it, and `all: false` for a
- * variant that only changes how bars are written, which runs the four correctness scenarios
- * (round trip, re-delivery, SIGKILL, bad input) and skips features, replay and drain.
+ * Each bus, and each encoding variant of it (`bus.encoding`, `bus.redis.frame_events`) or of the
+ * store's write path (`store.copy_min_rows`). The
+ * variants run the four correctness scenarios (round trip, re-delivery, SIGKILL, bad input); the
+ * features, replay and drain scenarios run on the plain buses only, to keep CI time down.
  */
-const VARIANTS: readonly { name: string; bus: BusType; overrides?: Record<string, unknown>; all: boolean }[] = [
-  { name: 'redis', bus: 'redis', all: true },
-  { name: 'kafka', bus: 'kafka', all: true },
+const VARIANTS: readonly { readonly name: string; readonly bus: 'redis' | 'kafka'; readonly config: Record<string, unknown>; readonly full?: boolean }[] = [
+  { name: 'redis', bus: 'redis', config: {}, full: true },
+  { name: 'kafka', bus: 'kafka', config: {}, full: true },
+  { name: 'redis, msgpack', bus: 'redis', config: { bus: { encoding: 'msgpack' } } },
+  { name: 'redis, JSON frames', bus: 'redis', config: { bus: { redis: { frame_events: 8 } } } },
+  { name: 'redis, msgpack frames', bus: 'redis', config: { bus: { encoding: 'msgpack', redis: { frame_events: 8 } } } },
+  { name: 'kafka, msgpack', bus: 'kafka', config: { bus: { encoding: 'msgpack' } } },
   // Every flush through COPY into a staging table and one upsert from it.
-  { name: 'redis, COPY path', bus: 'redis', overrides: { store: { copy_min_rows: 1 } }, all: false },
+  { name: 'redis, COPY path', bus: 'redis', config: { store: { copy_min_rows: 1 } } },
 ];
 
 /** A level rule that holds on every bar: the signals it emits are known exactly from the bars. */
@@ -89,9 +94,11 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
   });
 
   for (const variant of VARIANTS) {
+    const busType = variant.bus;
+    // The features, replay and drain scenarios exist only on the plain buses (not listed as skipped elsewhere).
+    const full = (title: string, test: Mocha.Func) => (variant.full ? it(title, test) : undefined);
     describe(`pipeline on ${variant.name}`, function () {
-      const runs = useBusRuns(variant.bus, () => ({ env, db }), variant.overrides);
-      const itAll = variant.all ? it : it.skip;
+      const runs = useBusRuns(busType, () => ({ env, db }), variant.config);
 
       it('stream → store: every bar equals an independent aggregation of the events', async function () {
         const run = await runs.run('round-trip');
@@ -128,8 +135,8 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
         const rewound = await Promise.all(run.streams.map((s) => run.probe.progress(s, run.names.consumer_group)));
         assert.equal(
           rewound.reduce((n, p) => n + p.undelivered, 0),
-          plan.flat().length,
-          'after the rewind every entry is undelivered again',
+          new Set(run.produced.map((p) => `${p.stream}|${entryIdOf(p.id!)}`)).size,
+          'after the rewind every entry (a frame counts once) is undelivered again',
         );
         await run.startConsumers();
         assert.ok(await run.settle(), 'second delivery settled');
@@ -166,8 +173,11 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
         const stream = run.streams[0];
         const base = valid[5];
         const tomorrow = new Date(Date.now() + 86_400_000).toISOString().replace('Z', '000Z');
-        const bad: { label: string; payload: string; code: string; reason: RegExp; event?: StreamEventV1 }[] = [
-          { label: 'not JSON', payload: JSON.stringify(base).slice(0, 40), code: 'invalid_event', reason: /^malformed JSON: / },
+        const msgpack = run.eventFormat.encoding === 'msgpack';
+        const bad: { label: string; payload: string; bytes?: Uint8Array; code: string; reason: RegExp; event?: StreamEventV1 }[] = [
+          msgpack
+            ? { label: 'not msgpack', payload: 'base64:kw==', bytes: Buffer.from([0x93]), code: 'invalid_event', reason: /^malformed msgpack: / }
+            : { label: 'not JSON', payload: JSON.stringify(base).slice(0, 40), code: 'invalid_event', reason: /^malformed JSON: / },
           {
             label: 'negative volume',
             payload: JSON.stringify({ ...base, seq: 1_000_001, event_id: `${base.provider}|${base.symbol}|${base.src_ts}|1000001`, v: -100 }),
@@ -197,6 +207,12 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
           code: 'future_event',
           reason: /^src_ts \S+ is 8\d{7}(\.\d+)? ms ahead of the wall clock \(max_future_ms 5000\)$/,
         });
+        // Schema-invalid events travel as the run encodes events (msgpack bytes under msgpack).
+        for (const b of bad) {
+          if (!msgpack || b.bytes) continue;
+          const object = JSON.parse(b.payload) as unknown;
+          b.bytes = encodeEvent(object, 'msgpack') as Uint8Array;
+        }
 
         // Valid events with a bad entry after every 7th: before, between and after good events of each window.
         const entries: Omit<ProducedEntry, 'id'>[] = [];
@@ -205,35 +221,64 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
           entries.push({ stream, payload: JSON.stringify(event), event, expect: 'valid' });
           if (i % 7 === 3 && next < bad.length) {
             const b = bad[next++];
-            entries.push({ stream, payload: b.payload, expect: 'poison', label: b.label, ...(b.event ? { event: b.event } : {}) });
+            entries.push({
+              stream,
+              payload: b.payload,
+              expect: 'poison',
+              label: b.label,
+              ...(b.event ? { event: b.event } : {}),
+              ...(b.bytes ? { bytes: b.bytes } : {}),
+            });
           }
         });
         assert.equal(next, bad.length, 'every bad entry is published');
-        const produced = await run.publishEntries(entries);
+        // With frames the bad events sit inside frames among good ones; and one frame cannot be split at all.
+        const framed = run.probe.kind === 'redis' && run.eventFormat.frameEvents > 1;
+        const brokenFrame = Buffer.from([0x92, 0xc4, 0x05, 0x01]);
+        const produced = await run.publishEntries(entries.slice(0, entries.length >> 1));
+        if (framed) produced.push(await run.appendRaw(stream, { F: brokenFrame }, 'a frame that cannot be split', `base64:${brokenFrame.toString('base64')}`));
+        produced.push(...(await run.publishEntries(entries.slice(entries.length >> 1))));
+        if (framed) {
+          for (const b of bad) assert.ok(produced.find((p) => p.label === b.label)?.id?.includes('/'), `${b.label}: published inside a frame`);
+        }
         await run.startWorker();
         await run.startConsumers();
         assert.ok(await run.settle(), 'every entry read and acknowledged');
         const [status] = await run.drain();
 
         assertAccounted(await run.account());
-        assert.equal(status.totals.invalid, bad.length);
+        assert.equal(status.totals.invalid, bad.length + (framed ? 1 : 0));
         assert.equal(status.totals.accepted, valid.length);
         // Each dead letter read back through the bus: where it came from, what it was, why.
         const letters = (await run.probe.entries(run.names.dlq_stream)).map(entryFields);
-        assert.equal(letters.length, bad.length, 'one dead letter per bad entry');
+        assert.equal(letters.length, bad.length + (framed ? 1 : 0), 'one dead letter per bad entry');
+        /** What a dead letter kept: the text, or the bytes (base64 when they are not UTF-8). */
+        const original = (l: ReadonlyMap<string, string>) => l.get('original') ?? `bytes:${l.get('original.base64') ?? ''}`;
+        if (framed) {
+          const source = produced.find((p) => p.label === 'a frame that cannot be split')!;
+          const letter = letters.find((l) => l.get('id') === source.id);
+          assert.ok(letter, `the broken frame is dead-lettered whole (source id ${source.id})`);
+          assert.match(letter.get('reason') ?? '', /^malformed msgpack frame: /);
+          assert.equal(original(letter), `bytes:${brokenFrame.toString('base64')}`, 'the broken frame kept verbatim');
+        }
         for (const b of bad) {
           const source = produced.find((p) => p.label === b.label)!;
           const letter = letters.find((l) => l.get('id') === source.id);
           assert.ok(letter, `${b.label}: dead-lettered (source id ${source.id})`);
           assert.equal(letter.get('code'), b.code, `${b.label}: code`);
           assert.match(letter.get('reason') ?? '', b.reason, `${b.label}: reason`);
-          assert.equal(letter.get('original'), b.payload, `${b.label}: original kept verbatim`);
+          if (b.bytes) {
+            assert.equal(letter.get('encoding'), 'msgpack', `${b.label}: the letter says its encoding`);
+            const kept =
+              letter.get('original.base64') !== undefined ? Buffer.from(letter.get('original.base64')!, 'base64') : Buffer.from(letter.get('original') ?? '');
+            assert.deepEqual(kept, Buffer.from(b.bytes), `${b.label}: original bytes kept verbatim`);
+          } else assert.equal(letter.get('original'), b.payload, `${b.label}: original kept verbatim`);
           assert.equal(letter.get('stream'), stream, `${b.label}: source stream`);
           assert.equal(letter.get('group'), run.names.consumer_group, `${b.label}: group`);
         }
       });
 
-      itAll('features → signals: every bar yields one snapshot and the signal its rule defines, on the stream and in the table', async function () {
+      full('features → signals: every bar yields one snapshot and the signal its rule defines, on the stream and in the table', async function () {
         const run = await runs.run('signals', { overrides: { inference: { adapters: { rules: { enabled: true, file: rulesFile } } } } });
         const plan = run.plan(6, 90);
         // A group that never reads keeps every snapshot for the check below (see BusRun.keep).
@@ -268,7 +313,7 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
         assert.deepEqual(streamed.map(key).sort(), table.map(key).sort(), 'the signals stream carries the same signals');
       });
 
-      itAll('replay: a dataset range lands exact bars through its own streams, which are gone afterwards; twice changes nothing', async function () {
+      full('replay: a dataset range lands exact bars through its own streams, which are gone afterwards; twice changes nothing', async function () {
         const run = await runs.run('replay');
         const date = '2025-10-01';
         const dayEvents = generateSampleDay({ date, provider: run.provider, symbols: ['SPY', 'AAPL'], seed: 20251001, ticksPerDay: 20_000 });
@@ -313,7 +358,7 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
         assert.equal(audit?.status, 'success');
       });
 
-      itAll('drain: every pipeline workflow stops cleanly, and the next owners carry on exactly', async function () {
+      full('drain: every pipeline workflow stops cleanly, and the next owners carry on exactly', async function () {
         const run = await runs.run('drain');
         await run.keep(run.streams); // what the producer published stays readable for the accounting
         await run.startWorker();
