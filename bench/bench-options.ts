@@ -33,6 +33,8 @@ export const USAGE = `usage: node dist/bench/throughput.js [options]
                         workflow in the worker, the default for --rate N)
   --backlog N           consumer capacity: publish N events with the consumers stopped, then
                         start them and measure the drain into bars (--duration bounds the load)
+  --encoding E          override bus.encoding: json|msgpack (events on the bus)
+  --frame-events N      override bus.redis.frame_events: events per Redis stream entry (1: one each)
   --copy-min-rows N     override store.copy_min_rows: flushes of at least N bars go through COPY
                         (0: never)
   --cpu-prof            write V8 CPU profiles of the worker and the publisher process to
@@ -69,6 +71,8 @@ export interface BenchOptions {
   readonly cpuProf: boolean;
   /** `--copy-min-rows N`: `store.copy_min_rows` of the run (undefined: the config's). */
   readonly copyMinRows: number | undefined;
+  readonly encoding: 'json' | 'msgpack' | undefined;
+  readonly frameEvents: number | undefined;
   readonly inFlight: number;
   readonly settleTimeoutMs: number;
   readonly baseline: boolean;
@@ -116,6 +120,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
       'symbols-count': { type: 'string' },
       'cpu-prof': { type: 'boolean', default: false },
       'copy-min-rows': { type: 'string' },
+      encoding: { type: 'string' },
+      'frame-events': { type: 'string' },
       'settle-timeout': { type: 'string', default: '120s' },
       'skip-baseline': { type: 'boolean', default: false },
       keep: { type: 'boolean', default: false },
@@ -150,6 +156,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
   const inference = values.inference;
   if (inference !== 'rules' && inference !== 'sklearn' && inference !== 'off')
     throw new UsageError(`--inference must be rules, sklearn or off (got "${inference}")`);
+  const encoding = values.encoding;
+  if (encoding !== undefined && encoding !== 'json' && encoding !== 'msgpack') throw new UsageError(`--encoding must be json or msgpack (got "${encoding}")`);
   const bus = values.bus;
   if (bus !== undefined && !isBusType(bus)) throw new UsageError(`--bus must be ${BUS_TYPES.join(' or ')} (got "${bus}")`);
   return {
@@ -168,6 +176,8 @@ export function parseOptions(argv: string[]): BenchOptions | undefined {
     publisher,
     backlog,
     cpuProf: values['cpu-prof'],
+    encoding,
+    frameEvents: positiveInt('frame-events', values['frame-events'], 10_000),
     copyMinRows: values['copy-min-rows'] === '0' ? 0 : positiveInt('copy-min-rows', values['copy-min-rows']),
     settleTimeoutMs: duration('settle-timeout', values['settle-timeout'], 5_000, 30 * 60_000),
     baseline: !values['skip-baseline'],

@@ -188,6 +188,10 @@ export interface BenchSummary {
     readonly symbols: number;
     /** How many of the run's symbols each shard carries. */
     readonly symbolsPerShard: readonly number[];
+    /** `bus.encoding`, `bus.redis.frame_events` (events per Redis entry) and `store.copy_min_rows` of the run. */
+    readonly encoding: string;
+    readonly frameEvents: number;
+    readonly copyMinRows: number;
     /** `--warm-features`: history bars stored before the consumers started, window starts in [fromMs, toMs); null when cold. */
     readonly warmUp: { readonly bars: number; readonly fromMs: number; readonly toMs: number } | null;
     readonly cpus: number;
@@ -529,6 +533,10 @@ export function formatReport(s: BenchSummary): string {
   rows.push(['load source', s.run.loadSource]);
   rows.push(['host load average (1 min) start / end', `${s.run.loadAverage[0].toFixed(2)} / ${s.run.loadAverage[1].toFixed(2)}  on ${s.run.cpus} CPUs`]);
   rows.push(['symbol → shard', shardMapText(s.run.symbolShards, s.run.symbolsPerShard)]);
+  rows.push([
+    'encoding / events per entry / COPY from',
+    `${s.run.encoding} / ${kafka ? 'n/a (Kafka record batches)' : `up to ${fmtInt(s.run.frameEvents)}, ${s.rates.eventsPerEntry.toFixed(1)} on average`} / ${s.run.copyMinRows === 0 ? 'never' : `${fmtInt(s.run.copyMinRows)} bars per flush`}`,
+  ]);
   rows.push(['max_batch_size / allow_late', `${fmtInt(s.run.maxBatchSize)} / ${fmtMs(s.run.allowLateMs)}`]);
   const w = s.run.warmUp;
   rows.push([

@@ -88,7 +88,13 @@ export async function planRun(opts: BenchOptions): Promise<RunPlan> {
   if (opts.inference !== 'off' && !existsSync(inferenceSource)) throw new Error(`${inferenceSource} is missing: --inference ${opts.inference} needs it`);
   const overrides: StreamingConfigOverrides = {
     // Both buses' names are the run's, whichever one it uses: nothing can reach the live names.
-    bus: { type: bus, shards, redis: taggedBusNames(tag), kafka: taggedBusNames(tag) },
+    bus: {
+      type: bus,
+      shards,
+      ...(opts.encoding === undefined ? {} : { encoding: opts.encoding }),
+      redis: { ...taggedBusNames(tag), ...(opts.frameEvents === undefined ? {} : { frame_events: opts.frameEvents }) },
+      kafka: taggedBusNames(tag),
+    },
     producers: { synthetic: { provider: tag, symbols } },
     micro_batch: { window_ms: opts.windowMs, ...(opts.maxBatchSize !== undefined ? { max_batch_size: opts.maxBatchSize } : {}) },
     temporal: { namespace: BENCH_NAMESPACE, task_queue: `${tag}-queue` },
