@@ -204,7 +204,9 @@ async function run(): Promise<void> {
   for (const stage of all.filter((s) => wanted.includes(s.name))) {
     const measured = await measure(stage, events, rounds);
     results.push(measured);
-    console.log(`${measured.name.padEnd(17)} ${measured.usPerEvent.toFixed(3).padStart(8)} µs/event  (GC ${measured.gcUsPerEvent.toFixed(3)})  ${measured.what}`);
+    console.log(
+      `${measured.name.padEnd(17)} ${measured.usPerEvent.toFixed(3).padStart(8)} µs/event  (GC ${measured.gcUsPerEvent.toFixed(3)})  ${measured.what}`,
+    );
   }
   observer.disconnect();
   console.log(JSON.stringify({ bench: 'hotpath', node: process.version, events, symbols: symbolCount, rounds, results }));
