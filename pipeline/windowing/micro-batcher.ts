@@ -78,9 +78,18 @@ class BarAccumulator<Ref> {
   trades = 1;
   /** Refs of the bar's events, accepted and duplicate, in arrival order. */
   readonly refs: Ref[];
+  /** `eventId` of every distinct event, in arrival order: what {@link idSet} is built from. */
+  readonly eventIds: string[];
+  /**
+   * The same ids as a set, built only once an event arrives that is not after every earlier one
+   * in (srcTs, seq) order: only such an event can repeat one. In-order streams never hash an id.
+   */
+  idSet: Set<string> | undefined;
 
   constructor(event: MarketEvent, ref: Ref) {
     this.refs = [ref];
+    this.eventIds = [event.eventId];
+    this.idSet = undefined;
     this.open = event.o;
     this.openTsUs = event.srcTsUs;
     this.openSeq = event.seq;
@@ -94,10 +103,30 @@ class BarAccumulator<Ref> {
     this.volume = event.v;
   }
 
-  add(event: MarketEvent, ref: Ref): void {
+  /**
+   * Adds an event of this bar: `false` (and only its ref kept) when its `eventId` is already here.
+   * An event after the close in (srcTs, seq) cannot repeat one: a repeat has the same `eventId`,
+   * hence the same `src_ts` and `seq`.
+   */
+  add(event: MarketEvent, ref: Ref): boolean {
     this.refs.push(ref);
     const ts = event.srcTsUs;
     const seq = event.seq;
+    const eventId = event.eventId;
+    if (ts > this.closeTsUs || (ts === this.closeTsUs && seq > this.closeSeq)) {
+      this.eventIds.push(eventId);
+      this.idSet?.add(eventId);
+    } else {
+      let idSet = this.idSet;
+      if (idSet === undefined) {
+        idSet = new Set(this.eventIds);
+        this.idSet = idSet;
+      }
+      const distinctBefore = idSet.size;
+      idSet.add(eventId); // one hash lookup instead of has() + add()
+      if (idSet.size === distinctBefore) return false;
+      this.eventIds.push(eventId);
+    }
     // (srcTs, seq) orders events; eventId only breaks exact ties so arrival order never matters.
     if (ts < this.openTsUs || (ts === this.openTsUs && (seq < this.openSeq || (seq === this.openSeq && event.eventId < this.openId)))) {
       this.open = event.o;
@@ -115,13 +144,15 @@ class BarAccumulator<Ref> {
     if (event.l < this.low) this.low = event.l;
     this.volume += event.v;
     this.trades++;
+    return true;
   }
 }
 
 /** State of one open window. */
 class OpenWindow<Ref> {
-  readonly eventIds = new Set<string>();
   readonly refs: Ref[] = [];
+  /** Distinct events (the duplicates are counted apart). */
+  events = 0;
   /** provider → symbol → accumulator; nested maps avoid building a key string per event. */
   readonly accumulators = new Map<string, Map<string, BarAccumulator<Ref>>>();
   duplicates = 0;
@@ -153,6 +184,10 @@ function checkOption(ok: boolean, key: string, rule: string, value: unknown): vo
  * - When no event has been accepted for `flushTimeoutMs` of wall clock, {@link flush} advances the
  *   watermark with the wall clock, so the last window of a quiet stream still closes.
  * - Pure and deterministic: the wall clock is always passed in as `nowMs`.
+ *
+ * Events are those of `validateEvent`: an `eventId` names one provider, symbol, `srcTsUs` and
+ * `seq` (`event_id = provider|symbol|src_ts|seq`), so a repeat always lands in the bar of the
+ * event it repeats, where it is recognised.
  *
  * Volumes are summed in arrival order; with non-integer volumes the last bits of a bar's volume
  * may differ between two arrival orders of the same events.
@@ -240,16 +275,8 @@ export class MicroBatcher<Ref> {
       const watermarkMs = srcTsMs - this.#allowLateMs;
       if (watermarkMs > this.#watermarkMs) this.#watermarkMs = watermarkMs;
     }
-    const eventIds = window.eventIds;
-    const distinctBefore = eventIds.size;
-    eventIds.add(event.eventId); // one hash lookup instead of has() + add()
-    if (eventIds.size === distinctBefore) {
-      window.duplicates++;
-      this.#duplicates++;
-      // event_id = provider|symbol|src_ts|seq: a duplicate belongs to the bar of the event it repeats.
-      window.accumulators.get(event.provider)?.get(event.symbol)?.refs.push(ref);
-      return 'duplicate';
-    }
+    // event_id = provider|symbol|src_ts|seq: a repeat always meets the bar of the event it repeats,
+    // which keeps the ids of its window's events (see BarAccumulator.add).
     let bySymbol = window.accumulators.get(event.provider);
     if (bySymbol === undefined) {
       bySymbol = new Map();
@@ -257,7 +284,12 @@ export class MicroBatcher<Ref> {
     }
     const accumulator = bySymbol.get(event.symbol);
     if (accumulator === undefined) bySymbol.set(event.symbol, new BarAccumulator(event, ref));
-    else accumulator.add(event, ref);
+    else if (!accumulator.add(event, ref)) {
+      window.duplicates++;
+      this.#duplicates++;
+      return 'duplicate';
+    }
+    window.events++;
     this.#accepted++;
     return 'accepted';
   }
@@ -401,7 +433,7 @@ export class MicroBatcher<Ref> {
       bars,
       refs: window.refs,
       barRefs,
-      events: window.eventIds.size,
+      events: window.events,
       duplicates: window.duplicates,
       lastArrivalMs: window.lastArrivalMs,
     };

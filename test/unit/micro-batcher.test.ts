@@ -148,6 +148,33 @@ describe('MicroBatcher aggregation', () => {
     assert.deepEqual([batcher.snapshot().accepted, batcher.snapshot().duplicates], [2, 1]);
   });
 
+  it('recognises a redelivery that arrives after later events of its bar, and repeats of it', () => {
+    // In-order events are never hashed (a later event cannot repeat an earlier one); the first
+    // event out of (srcTs, seq) order must still find every id the bar has seen.
+    const batcher = newBatcher();
+    const events = [1, 2, 3].map((seq) => marketEvent({ srcTsUs: T0_US + seq * 1000, seq, price: 100 + seq, v: seq }));
+    events.forEach((event, i) => assert.equal(batcher.add(event, `r${i + 1}`, NOW), 'accepted'));
+    assert.equal(batcher.add({ ...events[0] }, 'again1', NOW), 'duplicate');
+    assert.equal(batcher.add({ ...events[2] }, 'again3', NOW), 'duplicate');
+    assert.equal(batcher.add(marketEvent({ srcTsUs: T0_US + 4000, seq: 4, price: 104, v: 4 }), 'r4', NOW), 'accepted');
+    assert.equal(batcher.add({ ...events[1] }, 'again2', NOW), 'duplicate');
+    assert.equal(batcher.add(marketEvent({ srcTsUs: T0_US + 4000, seq: 4, price: 104, v: 4 }), 'again4', NOW), 'duplicate');
+    // Same (srcTs, seq) as r4 but another eventId (src_ts written differently): a distinct event.
+    assert.equal(
+      batcher.add({ ...marketEvent({ srcTsUs: T0_US + 4000, seq: 4, price: 105, v: 5 }), eventId: 'synthetic|AAPL|other-text|4' }, 'r5', NOW),
+      'accepted',
+    );
+    const [window] = batcher.flush(NOW + 10_000);
+    assert.ok(window);
+    assert.equal(window.events, 5);
+    assert.equal(window.duplicates, 4);
+    assert.deepEqual(window.barRefs, [['r1', 'r2', 'r3', 'again1', 'again3', 'r4', 'again2', 'again4', 'r5']]);
+    assert.deepEqual(
+      window.bars.map((bar) => [bar.open, bar.close, bar.volume, bar.trades]),
+      [[101, 105, 15, 5]], // r5 closes: the same (srcTs, seq) as r4, and the greater eventId
+    );
+  });
+
   it('aggregates kind "bar" events: open of the first, close of the last, max high, min low, summed volume', () => {
     const batcher = newBatcher({ windowMs: 60_000 });
     const bar = (secs: number, seq: number, ohlc: [number, number, number, number], v: number): MarketEvent =>

@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict';
+import { createHash } from 'node:crypto';
 import { parseIsoToMicros, validateEvent } from '../../pipeline/contracts/index.js';
 import type { StreamEventV1 } from '../../pipeline/contracts/index.js';
 import { SeededRandom, SyntheticProducer, TRADING_SECONDS_PER_YEAR } from '../../pipeline/producers/index.js';
@@ -273,5 +274,41 @@ describe('SyntheticProducer', () => {
     assert.throws(() => new SyntheticProducer({ ...OPTIONS, tickRate: 0 }), RangeError);
     assert.throws(() => new SyntheticProducer({ ...OPTIONS, priceVolatility: -1 }), RangeError);
     assert.throws(() => new SyntheticProducer({ ...OPTIONS, startPrices: { SPY: 0 } }), RangeError);
+  });
+});
+
+describe('SyntheticProducer output is pinned', () => {
+  // The digest was taken from the producer before its hot-path rework (commit 2094804): the same
+  // seed must keep giving the same events, in every mode, across a JSON state round trip.
+  it('gives, for seed 20251024, exactly the 53,024 events (and final state) it always gave', () => {
+    const options: SyntheticProducerOptions = { symbols: ['SPY', 'AAPL', 'MSFT', 'BRK.B', 'X'], seed: 20251024, tickRate: 50, priceVolatility: 0.3 };
+    const events: StreamEventV1[] = [];
+    const producer = new SyntheticProducer(options);
+    events.push(...producer.generateFinite({ count: 20_000, startUs: T0 }));
+    events.push(...producer.generateFinite({ count: 3000, ingestTsUs: T0 + 999_999_999 }));
+    const resumed = SyntheticProducer.fromState(options, viaJson(producer.state()));
+    for (let i = 1; i <= 50; i++) events.push(...resumed.ticksForRate(i % 2 ? 100_000 : 3000, T0 + 92_100_000 + i * 7777));
+    events.push(...resumed.ticksDue(T0 + 93_000_000));
+    events.push(resumed.nextTick('X', T0 + 99_000_000, T0 + 99_000_123));
+    const digest = createHash('sha256');
+    for (const event of events) digest.update(JSON.stringify(event) + '\n');
+    digest.update(JSON.stringify(resumed.state()));
+    assert.equal(events.length, 53_024);
+    assert.deepEqual(events[12_345], {
+      ver: 1,
+      provider: 'synthetic',
+      symbol: 'SPY',
+      kind: 'tick',
+      src_ts: '2025-10-24T14:00:49.380360Z',
+      ingest_ts: '2025-10-24T14:00:49.380360Z',
+      o: 424.98,
+      h: 424.98,
+      l: 424.98,
+      c: 424.98,
+      v: 100,
+      seq: 2469,
+      event_id: 'synthetic|SPY|2025-10-24T14:00:49.380360Z|2469',
+    });
+    assert.equal(digest.digest('hex'), '753fb0b45ec0432c695cb37fbdfe2788014b1a691d8c3a46fb6f05edc68a51be');
   });
 });
