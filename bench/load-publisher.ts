@@ -25,7 +25,7 @@ export interface LoadPublisherOptions {
    * (as fast as possible) when undefined.
    */
   readonly maxBacklog?: number;
-  /** Events published but not yet read by the consumer group, over all shards (closed loop only). */
+  /** Entries published but not yet read by the consumer group, over all shards (closed loop only; scaled to events by the frames' fill). */
   readonly undelivered?: () => Promise<number>;
   /** Paced: at most this many events/s over the run (batches of up to `batchSize`); as fast as possible when undefined. */
   readonly rate?: number;
@@ -61,6 +61,8 @@ export class LoadPublisher {
   #stopping = false;
   #published = 0;
   #generated = 0;
+  /** Bus entries confirmed (fewer than events when entries carry frames). */
+  #entries = 0;
 
   constructor(options: LoadPublisherOptions) {
     this.#options = options;
@@ -92,7 +94,9 @@ export class LoadPublisher {
       if (nowMs >= untilMs) break;
       if (maxBacklog !== undefined && undelivered !== undefined && nowMs >= nextProbeMs) {
         nextProbeMs = nowMs + BACKLOG_PROBE_MS;
-        if ((await undelivered()) > maxBacklog) {
+        // The bus counts entries; with frames an entry carries several events.
+        const eventsPerEntry = this.#entries > 0 ? this.#published / this.#entries : 1;
+        if ((await undelivered()) * eventsPerEntry > maxBacklog) {
           await sleep(BACKLOG_PROBE_MS);
           throttledMs += Date.now() - nowMs;
           continue;
@@ -128,6 +132,7 @@ export class LoadPublisher {
         .then(
           () => {
             this.#published += events.length;
+            for (const entries of payloads.values()) this.#entries += entries.length;
           },
           (err: unknown) => {
             failure ??= err instanceof Error ? err : new Error('XADD pipeline failed', { cause: err });
