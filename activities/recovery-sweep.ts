@@ -88,7 +88,7 @@ export async function sweepStream(bus: Bus, ref: StreamRef, limits: SweepLimits,
       }
       const seen = pendingOf(entry)!;
       letters.push(
-        deadLetterOf({ ...entry, deliveries: seen.deliveries }, stream, {
+        deadLetterOf({ id: entry.id, payload: entry.payload, packed: entry.packed, foreign: entry.foreign, deliveries: seen.deliveries }, stream, {
           code: 'max_deliveries',
           deliveries: seen.deliveries,
           maxDeliveries: limits.maxDeliveries,

@@ -30,7 +30,7 @@ function decodeAll(payloads: readonly BusPayload[], wire: readonly (string | Buf
       for (const text of splitJsonFrame(value)) if (EVENT_PAYLOADS.decode(text).ok) valid++;
     } else {
       const split = splitPackedFrame(value);
-      if (split.ok) for (const bytes of split.events) if (EVENT_PAYLOADS.decode(bytes).ok) valid++;
+      if (split.ok) for (const value of split.values) if (EVENT_PAYLOADS.check!(value).ok) valid++;
     }
   }
   return valid;
@@ -40,9 +40,8 @@ function decodeAll(payloads: readonly BusPayload[], wire: readonly (string | Buf
 function onTheWire(payload: BusPayload): string | Buffer {
   if (typeof payload === 'string') return payload;
   if (!isFrame(payload)) return Buffer.from(payload);
-  const events = payload.frame;
-  if (typeof events[0] === 'string') return (events as readonly string[]).join('\n');
-  return Buffer.from(packFrame(events as readonly Uint8Array[]));
+  if ('frame' in payload) return payload.frame.join('\n');
+  return Buffer.from(packFrame(payload.values));
 }
 
 function best(times: readonly number[]): number {

@@ -13,6 +13,11 @@ export interface BusEntry {
   readonly payload: string | undefined;
   /** The event as msgpack bytes (a Redis field `m`, an event of an `F` frame, a Kafka record with `mdp-encoding: msgpack`). */
   readonly packed?: Uint8Array;
+  /**
+   * The payload, decoded by the bus already (an event of a msgpack frame, which decodes as one
+   * records array); `packed` then holds its msgpack bytes, made when read.
+   */
+  readonly value?: unknown;
   /** For an entry without a payload field: all its fields as a JSON object, so a DLQ keeps them. */
   readonly foreign?: string;
   /** Why the entry's frame could not be split into events (it goes to the DLQ whole, `packed` or `payload` holding it). */
@@ -25,7 +30,7 @@ export interface BusEntry {
 
 /** Whether an entry carries a payload at all (JSON or msgpack). */
 export function hasPayload(entry: BusEntry): boolean {
-  return entry.payload !== undefined || entry.packed !== undefined;
+  return entry.payload !== undefined || entry.value !== undefined || entry.packed !== undefined;
 }
 
 /**

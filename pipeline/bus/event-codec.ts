@@ -17,12 +17,11 @@ export interface EventFormat {
 export const DEFAULT_EVENT_FORMAT: EventFormat = { encoding: 'json', frameEvents: 1 };
 
 /**
- * Several consecutive events of one stream carried by one entry, each already encoded: all JSON
- * texts or all msgpack bytes. A bus that has no frames (Kafka) writes one record per event.
+ * Several consecutive events of one stream carried by one entry: JSON texts (`frame`), or the
+ * events themselves (`values`) for msgpack, packed together as records (one structure per frame,
+ * see {@link packFrame}). A bus that has no frames (Kafka) writes one record per event.
  */
-export interface EventFrame {
-  readonly frame: readonly string[] | readonly Uint8Array[];
-}
+export type EventFrame = { readonly frame: readonly string[] } | { readonly values: readonly unknown[] };
 
 /** What `Bus.publish` takes: one JSON text, one msgpack-encoded value, or a frame of events. */
 export type BusPayload = string | Uint8Array | EventFrame;
@@ -54,23 +53,33 @@ export function decodePacked(bytes: Uint8Array): Decoded {
   }
 }
 
-/** A frame of msgpack-encoded events: a msgpack array of `bin` items, each one event's own bytes. */
-export function packFrame(events: readonly Uint8Array[]): Uint8Array {
-  return PACKR.pack(events.map((e) => (Buffer.isBuffer(e) ? e : Buffer.from(e.buffer, e.byteOffset, e.byteLength))));
+/**
+ * msgpack frames: one array of the events packed with msgpackr's record extension, whose structure
+ * (the field names, once) is defined inside the frame itself, so a frame still decodes on its own.
+ * Decoding a frame costs what JSON.parse of its events does (1.4 vs 1.5 µs per synthetic event)
+ * with 45 % fewer bytes; an array of each event's own bytes cost 2.3 µs and a Buffer per event.
+ */
+const RECORDS = new Packr({ useRecords: true, mapsAsObjects: true, useFloat32: 0, moreTypes: false, int64AsType: 'number' });
+
+/** A frame of msgpack events (see {@link RECORDS}). */
+export function packFrame(events: readonly unknown[]): Uint8Array {
+  return RECORDS.pack(events);
 }
 
 /**
- * The events' bytes of a msgpack frame (see {@link packFrame}), or why it cannot be split (the
- * whole frame then goes to the DLQ).
+ * The events of a msgpack frame (see {@link packFrame}), decoded, or why it cannot be split (the
+ * whole frame then goes to the DLQ). Each is checked against the contract by its reader, so a
+ * bad event in a sound frame is dead-lettered alone.
  */
-export function splitPackedFrame(bytes: Uint8Array): { readonly ok: true; readonly events: Uint8Array[] } | { readonly ok: false; readonly reason: string } {
-  const decoded = decodePacked(bytes);
-  if (!decoded.ok) return { ok: false, reason: decoded.reason.replace(/^malformed msgpack/, 'malformed msgpack frame') };
-  const items = decoded.value;
-  if (!Array.isArray(items) || items.length === 0 || !items.every((i) => i instanceof Uint8Array)) {
-    return { ok: false, reason: 'malformed msgpack frame: not a non-empty array of binary events' };
+export function splitPackedFrame(bytes: Uint8Array): { readonly ok: true; readonly values: unknown[] } | { readonly ok: false; readonly reason: string } {
+  let items: unknown;
+  try {
+    items = RECORDS.unpack(bytes);
+  } catch (err) {
+    return { ok: false, reason: `malformed msgpack frame: ${(err as Error).message}` };
   }
-  return { ok: true, events: items };
+  if (!Array.isArray(items) || items.length === 0) return { ok: false, reason: 'malformed msgpack frame: not a non-empty array of events' };
+  return { ok: true, values: items };
 }
 
 /** A frame of JSON events: their texts joined by `\n` (JSON.stringify never writes a raw newline). */

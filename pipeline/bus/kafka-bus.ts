@@ -14,7 +14,7 @@ import {
 import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, UnreadLoss } from './bus.js';
 import { deadLetterFields, fieldsAsText } from './bus.js';
 import type { BusPayload, EventFormat } from './event-codec.js';
-import { DEFAULT_EVENT_FORMAT, isFrame } from './event-codec.js';
+import { DEFAULT_EVENT_FORMAT, encodeEvent, isFrame } from './event-codec.js';
 import { OwnerFencedError } from '../contracts/index.js';
 import type { CursorMeta } from './kafka-cursor.js';
 import { decodeCursorMeta, encodeCursorMeta, PartitionCursor } from './kafka-cursor.js';
@@ -81,7 +81,7 @@ function recordsOf(
         : { topic: loc.topic, partition: loc.partition, value, headers: { [ENCODING_HEADER]: MSGPACK } },
     );
   for (const payload of payloads) {
-    if (isFrame(payload)) for (const event of payload.frame) add(event);
+    if (isFrame(payload)) for (const event of 'frame' in payload ? payload.frame : payload.values.map((v) => encodeEvent(v, 'msgpack'))) add(event);
     else add(payload);
   }
   return out;

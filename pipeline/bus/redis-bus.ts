@@ -3,7 +3,7 @@ import type { Bus, BusEntry, DeadLetter, GroupLag, PendingEntry, StreamBacklog, 
 import { deadLetterFields, fieldsAsText, fieldsFromText } from './bus.js';
 import { redactSecrets } from '../config/redact.js';
 import type { BusPayload, EventFormat } from './event-codec.js';
-import { DEFAULT_EVENT_FORMAT, isFrame, joinJsonFrame, packFrame, splitJsonFrame, splitPackedFrame } from './event-codec.js';
+import { DEFAULT_EVENT_FORMAT, encodeEvent, isFrame, joinJsonFrame, packFrame, splitJsonFrame, splitPackedFrame } from './event-codec.js';
 import { compareStreamIds, entryIdOf, frameEventId, streamIdMs } from './sharding.js';
 import { FENCED_READ_SCRIPT } from './fenced-read.js';
 import { LuaScript } from './lua-script.js';
@@ -44,8 +44,8 @@ function fenceKey(stream: string, group: string): string {
 
 /**
  * Fields naming an entry's format (one per entry): `d` an event as JSON text, `m` an event as
- * msgpack, `f` a frame of JSON events (texts joined by `\n`), `F` a frame of msgpack events (a
- * msgpack array of each event's bytes). An entry with none of them is foreign (a dead letter…).
+ * msgpack, `f` a frame of JSON events (texts joined by `\n`), `F` a frame of msgpack events (one
+ * array packed as records, see `packFrame`). An entry with none of them is foreign (a dead letter…).
  */
 const JSON_FIELD = 'd';
 const PACKED_FIELD = 'm';
@@ -62,6 +62,31 @@ type ReadReply = [stream: Buffer, entries: RawEntry[]][] | null;
 /** A field value kept beyond the reply: ioredis may hand out slices of a parser buffer it reuses. */
 function ownBytes(value: Buffer): Buffer {
   return Buffer.from(value);
+}
+
+/**
+ * An event of a msgpack frame: decoded already (the frame is one records array), with its own
+ * msgpack bytes made only when asked for (a dead letter, the late stream, a requeue, `tail`).
+ */
+class PackedFrameEvent implements BusEntry {
+  readonly payload = undefined;
+  #packed: Uint8Array | undefined;
+
+  constructor(
+    readonly id: string,
+    readonly value: unknown,
+    readonly frame: { readonly entryId: string; readonly index: number },
+    readonly deliveries?: number,
+  ) {}
+
+  get packed(): Uint8Array {
+    return (this.#packed ??= encodeEvent(this.value, 'msgpack') as Uint8Array);
+  }
+}
+
+/** The entry with its delivery count (a spread would drop a frame event's `packed` getter). */
+function withDeliveries(entry: BusEntry, deliveries: number): BusEntry {
+  return entry instanceof PackedFrameEvent ? new PackedFrameEvent(entry.id, entry.value, entry.frame, deliveries) : { ...entry, deliveries };
 }
 
 /** The events of stream entries as read: one {@link BusEntry} per event, a frame expanded in order. */
@@ -94,8 +119,7 @@ function toEntries(rows: readonly RawEntry[]): BusEntry[] {
         case CHAR.F: {
           const bytes = ownBytes(value);
           const split = splitPackedFrame(bytes);
-          if (split.ok)
-            split.events.forEach((packed, index) => out.push({ id: frameEventId(id, index), payload: undefined, packed, frame: { entryId: id, index } }));
+          if (split.ok) split.values.forEach((value, index) => out.push(new PackedFrameEvent(frameEventId(id, index), value, { entryId: id, index })));
           else out.push({ id, payload: undefined, packed: bytes, undecodable: split.reason });
           break;
         }
@@ -120,10 +144,9 @@ function asBuffer(bytes: Uint8Array): Buffer {
 function payloadFields(payload: BusPayload): [fields: [string, string | Buffer], events: number] {
   if (typeof payload === 'string') return [[JSON_FIELD, payload], 1];
   if (!isFrame(payload)) return [[PACKED_FIELD, asBuffer(payload)], 1];
-  const events = payload.frame;
-  if (events.length === 0) throw new Error('an event frame needs at least one event');
-  if (typeof events[0] === 'string') return [[JSON_FRAME_FIELD, joinJsonFrame(events as readonly string[])], events.length];
-  return [[PACKED_FRAME_FIELD, asBuffer(packFrame(events as readonly Uint8Array[]))], events.length];
+  if (('frame' in payload ? payload.frame : payload.values).length === 0) throw new Error('an event frame needs at least one event');
+  if ('frame' in payload) return [[JSON_FRAME_FIELD, joinJsonFrame(payload.frame)], payload.frame.length];
+  return [[PACKED_FRAME_FIELD, asBuffer(packFrame(payload.values))], payload.values.length];
 }
 
 /** The fields of an entry as stored (an event of a frame as an entry of its own), or all the fields of a foreign entry. */
@@ -324,7 +347,7 @@ export class RedisBus implements Bus {
       last = entryIdOf(entries[entries.length - 1].id);
     const details = (await this.#cmd.xpending(stream, group, first, last, entries.length, consumer)) as [string, string, number, number][];
     const deliveries = new Map(details.map(([id, , , times]) => [id, times]));
-    return entries.map((e) => ({ ...e, deliveries: deliveries.get(e.frame?.entryId ?? e.id) ?? 1 }));
+    return entries.map((e) => withDeliveries(e, deliveries.get(e.frame?.entryId ?? e.id) ?? 1));
   }
 
   async #fencedRead(stream: string, group: string, consumer: string, count: number, from: string, epoch: number): Promise<BusEntry[]> {

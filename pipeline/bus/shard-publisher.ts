@@ -22,13 +22,14 @@ export interface ShardPublisherOptions {
  * lone event stays an entry of its own). Every producer's events go through here, the bench's too.
  */
 export function encodeShardBatch(events: readonly StreamEventV1[], format: EventFormat): BusPayload[] {
-  const encoded = events.map((event) => encodeEvent(event, format.encoding));
   const n = format.frameEvents;
-  if (n <= 1) return encoded;
+  if (n <= 1) return events.map((event) => encodeEvent(event, format.encoding));
   const out: BusPayload[] = [];
-  for (let i = 0; i < encoded.length; i += n) {
-    const piece = encoded.slice(i, i + n);
-    out.push(piece.length === 1 ? piece[0] : { frame: piece as string[] | Uint8Array[] });
+  for (let i = 0; i < events.length; i += n) {
+    const piece = events.slice(i, i + n);
+    if (piece.length === 1) out.push(encodeEvent(piece[0], format.encoding));
+    // msgpack frames carry the events themselves: the bus packs them together (records).
+    else out.push(format.encoding === 'msgpack' ? { values: piece } : { frame: piece.map((event) => JSON.stringify(event)) });
   }
   return out;
 }

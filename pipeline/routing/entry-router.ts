@@ -8,6 +8,8 @@ export interface PayloadKind<T> {
   readonly invalidCode: 'invalid_event' | 'invalid_snapshot';
   /** A payload as the entry carries it: JSON text, or msgpack bytes. */
   decode(payload: string | Uint8Array): { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
+  /** A payload the bus decoded already ({@link BusEntry.value}); without it, its bytes are decoded. */
+  check?(value: unknown): { readonly ok: true; readonly value: T } | { readonly ok: false; readonly reason: string };
 }
 
 /** v1 stream events (`mdp.events.*`, replay chunk streams), as JSON or msgpack: one contract check for both. */
@@ -21,6 +23,10 @@ export const EVENT_PAYLOADS: PayloadKind<MarketEvent> = {
       decoded = unpacked.ok ? validateEvent(unpacked.value) : unpacked;
     }
     return decoded.ok ? { ok: true, value: decoded.event } : decoded;
+  },
+  check(value) {
+    const checked = validateEvent(value);
+    return checked.ok ? { ok: true, value: checked.event } : checked;
   },
 };
 
@@ -85,12 +91,17 @@ export function routeEntries<T>(entries: readonly BusEntry[], kind: PayloadKind<
       dead.push(deadLetterOf(entry, options.sourceStream, { code: kind.invalidCode, detail: entry.undecodable }));
       continue;
     }
-    const payload = entry.payload ?? entry.packed;
-    if (payload === undefined) {
-      dead.push(deadLetterOf(entry, options.sourceStream, { code: 'no_payload' }));
-      continue;
+    // An event the bus decoded already (a msgpack frame's) is checked as it is: its bytes are made only for a dead letter.
+    let result;
+    if (entry.value !== undefined && kind.check) result = kind.check(entry.value);
+    else {
+      const payload = entry.payload ?? entry.packed;
+      if (payload === undefined) {
+        dead.push(deadLetterOf(entry, options.sourceStream, { code: 'no_payload' }));
+        continue;
+      }
+      result = kind.decode(payload);
     }
-    const result = kind.decode(payload);
     if (result.ok) decoded.push({ entry, value: result.value });
     else dead.push(deadLetterOf(entry, options.sourceStream, { code: kind.invalidCode, detail: result.reason }));
   }

@@ -15,7 +15,7 @@ import type { TestWorkflowEnvironment } from '@temporalio/testing';
 import type { Worker } from '@temporalio/worker';
 import type { Kysely } from 'kysely';
 import type { BusPayload } from '../../pipeline/bus/index.js';
-import { DEFAULT_EVENT_FORMAT, encodeEvent, encodeShardBatch, shardOf, shardStream } from '../../pipeline/bus/index.js';
+import { decodePacked, DEFAULT_EVENT_FORMAT, encodeEvent, encodeShardBatch, shardOf, shardStream } from '../../pipeline/bus/index.js';
 import type { StreamingConfig } from '../../pipeline/config/index.js';
 import { busNames } from '../../pipeline/config/index.js';
 import type { Bar, StreamEventV1 } from '../../pipeline/contracts/index.js';
@@ -244,24 +244,35 @@ export class BusRun {
    */
   async publishEntries(entries: readonly Omit<ProducedEntry, 'id'>[]): Promise<ProducedEntry[]> {
     const { encoding, frameEvents } = this.eventFormat;
-    const encoded = (e: Omit<ProducedEntry, 'id'>): string | Uint8Array =>
-      e.bytes ?? (encoding === 'msgpack' && e.event ? encodeEvent(e.event, 'msgpack') : e.payload);
+    // What goes in a frame: JSON text, or under msgpack the event itself (a frame packs its events
+    // together). Bytes that are no msgpack value (poison) can only travel as an entry of their own.
+    const encoded = (e: Omit<ProducedEntry, 'id'>): { text: string } | { value: unknown } | { bytes: Uint8Array } => {
+      if (e.bytes !== undefined) {
+        const decoded = decodePacked(e.bytes);
+        return decoded.ok && frameEvents > 1 ? { value: decoded.value } : { bytes: e.bytes };
+      }
+      return encoding === 'msgpack' && e.event ? { value: e.event } : { text: e.payload };
+    };
+    const kindOf = (x: ReturnType<typeof encoded>) => ('text' in x ? 'text' : 'value' in x ? 'value' : 'bytes');
+    const single = (x: ReturnType<typeof encoded>): BusPayload => ('text' in x ? x.text : 'value' in x ? encodeEvent(x.value, 'msgpack') : x.bytes);
     const out: ProducedEntry[] = [];
     for (let i = 0; i < entries.length;) {
       let j = i;
       while (j < entries.length && entries[j].stream === entries[i].stream) j++;
-      const batch = entries.slice(i, j);
+      const batch = entries.slice(i, j).map(encoded);
       const payloads: BusPayload[] = [];
       for (let k = 0; k < batch.length;) {
-        const kind = typeof encoded(batch[k]);
-        let end = k;
-        while (end < batch.length && end - k < frameEvents && typeof encoded(batch[end]) === kind) end++;
-        const piece = batch.slice(k, end).map(encoded);
-        payloads.push(piece.length === 1 ? piece[0] : { frame: piece as string[] | Uint8Array[] });
+        const kind = kindOf(batch[k]);
+        let end = k + 1;
+        while (kind !== 'bytes' && end < batch.length && end - k < frameEvents && kindOf(batch[end]) === kind) end++;
+        const piece = batch.slice(k, end);
+        if (piece.length === 1) payloads.push(single(piece[0]));
+        else if (kind === 'text') payloads.push({ frame: piece.map((x) => (x as { text: string }).text) });
+        else payloads.push({ values: piece.map((x) => (x as { value: unknown }).value) });
         k = end;
       }
-      const ids = await this.probe.bus.publish(batch[0].stream, payloads, { trim: false });
-      batch.forEach((e, k) => out.push({ ...e, id: ids[k] }));
+      const ids = await this.probe.bus.publish(entries[i].stream, payloads, { trim: false });
+      entries.slice(i, j).forEach((e, k) => out.push({ ...e, id: ids[k] }));
       i = j;
     }
     this.produced.push(...out);

@@ -67,7 +67,7 @@ describe('bus entries in every format (json, msgpack, frames)', function () {
       JSON.stringify(events[0]),
       packed(events[1]),
       { frame: events.slice(2, 5).map((e) => JSON.stringify(e)) },
-      { frame: events.slice(5, 8).map(packed) },
+      { values: events.slice(5, 8) },
       Buffer.from([0x93, 0xc4, 0xff]),
     ]);
     const raw = await redis.xrange(stream, '-', '+');
@@ -98,7 +98,7 @@ describe('bus entries in every format (json, msgpack, frames)', function () {
 
   it('acknowledges a frame entry once every event of it is, and a second ack changes nothing', async function () {
     const events = eventsOf(tag, 3);
-    const ids = await bus.publish(stream, [{ frame: events.map(packed) }, JSON.stringify(events[0])]);
+    const ids = await bus.publish(stream, [{ values: events }, JSON.stringify(events[0])]);
     const read = await readAll('c');
     assert.equal(read.length, 4);
     const [entryId] = ids[0].split('/');
@@ -119,7 +119,7 @@ describe('bus entries in every format (json, msgpack, frames)', function () {
 
   it('a frame re-read after a crash comes back whole, with its delivery count on each event', async function () {
     const events = eventsOf(tag, 5);
-    const ids = await bus.publish(stream, [{ frame: events.slice(0, 3).map((e) => JSON.stringify(e)) }, { frame: events.slice(3).map(packed) }]);
+    const ids = await bus.publish(stream, [{ frame: events.slice(0, 3).map((e) => JSON.stringify(e)) }, { values: events.slice(3) }]);
     await readAll('c');
     await bus.ack(stream, GROUP, [ids[0]]); // then the process dies: the entry stays pending
     const next = new RedisBus(config.bus.redis.uri, { maxLen: 1000 });
@@ -146,7 +146,7 @@ describe('bus entries in every format (json, msgpack, frames)', function () {
     const events = eventsOf(tag, 40);
     await bus.publish(
       stream,
-      Array.from({ length: 10 }, (_, k) => ({ frame: events.slice(4 * k, 4 * k + 4).map(packed) })),
+      Array.from({ length: 10 }, (_, k) => ({ values: events.slice(4 * k, 4 * k + 4) })),
     );
     const reader = new RedisBus(config.bus.redis.uri, { maxLen: 1000 });
     try {
@@ -160,7 +160,7 @@ describe('bus entries in every format (json, msgpack, frames)', function () {
 
   it('requeue copies each event of a claimed frame as an entry of its own, bytes intact', async function () {
     const events = eventsOf(tag, 2);
-    await bus.publish(stream, [{ frame: events.map(packed) }]);
+    await bus.publish(stream, [{ values: events }]);
     await readAll('dead');
     const [pending] = await bus.pendingEntries(stream, GROUP, 10);
     const taken = await bus.claim(stream, GROUP, 'sweep', 0, [pending.id]);
@@ -176,7 +176,7 @@ describe('bus entries in every format (json, msgpack, frames)', function () {
 
   it('mdp stream tail shows msgpack events as their JSON; mdp dlq show prints a msgpack original as JSON; redrive republishes it', async function () {
     const events = eventsOf(tag, 3);
-    await bus.publish(stream, [packed(events[0]), { frame: events.slice(1).map(packed) }]);
+    await bus.publish(stream, [packed(events[0]), { values: events.slice(1) }]);
     let out = '';
     await tailTopic(bus, config, { topic: config.bus.redis.stream, limit: 10, format: 'json', write: (t) => (out += t) });
     assert.deepEqual(
