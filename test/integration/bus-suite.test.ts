@@ -96,7 +96,7 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
   for (const variant of VARIANTS) {
     const busType = variant.bus;
     // The features, replay and drain scenarios exist only on the plain buses (not listed as skipped elsewhere).
-    const full = (title: string, test: Mocha.Func) => (variant.full ? it(title, test) : undefined);
+    const full = (title: string, test: Mocha.AsyncFunc) => (variant.full ? it(title, test) : undefined);
     describe(`pipeline on ${variant.name}`, function () {
       const runs = useBusRuns(busType, () => ({ env, db }), variant.config);
 
