@@ -239,7 +239,12 @@ describe('the pipeline on both buses (one suite, Redis and Kafka)', function () 
         if (framed) produced.push(await run.appendRaw(stream, { F: brokenFrame }, 'a frame that cannot be split', `base64:${brokenFrame.toString('base64')}`));
         produced.push(...(await run.publishEntries(entries.slice(entries.length >> 1))));
         if (framed) {
-          for (const b of bad) assert.ok(produced.find((p) => p.label === b.label)?.id?.includes('/'), `${b.label}: published inside a frame`);
+          // A msgpack frame packs its events together, so bytes that are no msgpack value travel as an entry of their own.
+          for (const b of bad) {
+            const inFrame = produced.find((p) => p.label === b.label)?.id?.includes('/');
+            if (msgpack && b.label === 'not msgpack') assert.equal(inFrame, false, `${b.label}: an entry of its own`);
+            else assert.ok(inFrame, `${b.label}: published inside a frame`);
+          }
         }
         await run.startWorker();
         await run.startConsumers();
