@@ -15,7 +15,7 @@ import type { BenchOptions } from './bench-options.js';
 import type { Cleanup } from './run-cleanup.js';
 import { fmtInt, fmtMs } from './bench-report.js';
 import { LoadPublisher } from './load-publisher.js';
-import type { LoadPublisherResult } from './load-publisher.js';
+import type { LoadPublisherOptions, LoadPublisherResult } from './load-publisher.js';
 import { PublisherProcess } from './publisher-child.js';
 import type { PublisherUsage } from './publisher-process.js';
 import { configFreeEnv } from '../test/helpers/worker-process.js';
@@ -82,6 +82,21 @@ function publisherText(opts: BenchOptions, plan: RunPlan): string {
   return `SyntheticProducer events with live timestamps, Bus.publishMany (${PUBLISH_MANY[plan.bus]}) ${opts.publishBatch}/batch × ${opts.inFlight} in flight, ${pace}`;
 }
 
+/** What the publisher does, wherever it runs: the run's synthetic events, batches, pace and count. */
+function publisherOptions(opts: BenchOptions, plan: RunPlan): Omit<LoadPublisherOptions, 'bus' | 'undelivered'> {
+  const { config, tag, symbols, shards } = plan;
+  return {
+    baseStream: busNames(config).stream,
+    shards,
+    producer: { provider: tag, symbols, seed: config.producers.synthetic.seed, priceVolatility: config.producers.synthetic.price_volatility },
+    batchSize: opts.publishBatch,
+    inFlight: opts.inFlight,
+    maxBacklog: opts.maxBacklog,
+    ...(opts.rate === 'max' ? {} : { rate: opts.rate }),
+    ...(opts.backlog === undefined ? {} : { limit: opts.backlog }),
+  };
+}
+
 /** `--publisher process`: the same publisher in a process of its own (see publisher-process.ts). */
 async function publishFromProcess(
   opts: BenchOptions,
@@ -91,23 +106,14 @@ async function publishFromProcess(
   interrupt: AbortSignal,
   cleanup: Cleanup,
 ): Promise<LoadResult> {
-  const { config, tag, symbols, shards, streams } = plan;
+  const { config, streams } = plan;
   const names = busNames(config);
   const logFd = openSync(plan.logPath.replace(/\.worker\.log$/, '.publisher.log'), 'a');
   cleanup.add('close publisher log', () => Promise.resolve(closeSync(logFd)));
   const publisher = new PublisherProcess(
     {
       configPath: plan.configPath,
-      options: {
-        baseStream: names.stream,
-        shards,
-        producer: { provider: tag, symbols, seed: config.producers.synthetic.seed, priceVolatility: config.producers.synthetic.price_volatility },
-        batchSize: opts.publishBatch,
-        inFlight: opts.inFlight,
-        maxBacklog: opts.maxBacklog,
-        ...(opts.rate === 'max' ? {} : { rate: opts.rate }),
-        ...(opts.backlog === undefined ? {} : { limit: opts.backlog }),
-      },
+      options: publisherOptions(opts, plan),
       streams,
       group: names.consumer_group,
       untilMs: startedAtMs + opts.durationMs,
@@ -163,20 +169,14 @@ async function publishFromBench(
   interrupt: AbortSignal,
   cleanup: Cleanup,
 ): Promise<LoadResult> {
-  const { config, tag, symbols, shards, streams } = plan;
+  const { config, streams } = plan;
   const names = busNames(config);
   // A bus of its own: the samplers' reads on the run's bus never wait behind a publishing batch.
   const pubBus = openBus(config);
   cleanup.add('close publisher bus', () => pubBus.close());
   const publisher = new LoadPublisher({
+    ...publisherOptions(opts, plan),
     bus: pubBus,
-    baseStream: names.stream,
-    shards,
-    producer: { provider: tag, symbols, seed: config.producers.synthetic.seed, priceVolatility: config.producers.synthetic.price_volatility },
-    batchSize: opts.publishBatch,
-    inFlight: opts.inFlight,
-    maxBacklog: opts.maxBacklog,
-    ...(opts.backlog === undefined ? {} : { limit: opts.backlog }),
     undelivered: async () => {
       let sum = 0;
       for (const stream of streams) sum += (await bus.lag(stream, names.consumer_group, Date.now())).undelivered;

@@ -2,6 +2,7 @@ import assert from 'node:assert/strict';
 import type { Bar, EventKind, MarketEvent } from '../../pipeline/contracts/index.js';
 import { MicroBatcher } from '../../pipeline/windowing/index.js';
 import type { MicroBatcherOptions, WindowFlush } from '../../pipeline/windowing/index.js';
+import { prng } from '../helpers/prng.js';
 
 // 2025-10-24T14:02:00Z, aligned to 2 s and to 1 min windows.
 const T0_US = 1_761_314_520_000_000;
@@ -28,19 +29,6 @@ function marketEvent({ srcTsUs, seq, provider = 'synthetic', symbol = 'AAPL', ki
 
 function newBatcher(overrides: Partial<MicroBatcherOptions> = {}): MicroBatcher<string> {
   return new MicroBatcher<string>({ windowMs: 2000, allowLateMs: 500, flushTimeoutMs: 1000, maxBufferedEvents: 5000, ...overrides });
-}
-
-/** Small deterministic PRNG (xorshift32) so random tests replay identically. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
 }
 
 /** Independent reference: group, dedupe, sort each group by (srcTs, seq), then read the bar off. */

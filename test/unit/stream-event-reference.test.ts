@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict';
 import { EVENT_FIELD_LIMITS, EVENT_KINDS, makeEventId, parseIsoToMicros, validateEvent } from '../../pipeline/contracts/index.js';
 import type { EventKind, ValidationResult } from '../../pipeline/contracts/index.js';
+import { prng } from '../helpers/prng.js';
 
 // validateEvent before it was made cheaper on the valid path, kept verbatim as the oracle: DLQ
 // reasons are user-facing, so the same payload must get the same verdict and the same reason.
@@ -77,19 +78,6 @@ function referenceValidateEvent(payload: unknown): ValidationResult {
   return {
     ok: true,
     event: { eventId: expectedId, provider, symbol, kind: p.kind as EventKind, srcTsUs, ingestTsUs, seq: p.seq, o, h, l, c, v },
-  };
-}
-
-/** Seeded xorshift32, so a failure replays identically. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
   };
 }
 

@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict';
 import { formatMicros, parseIsoToMicros } from '../../pipeline/contracts/index.js';
+import { prng } from '../helpers/prng.js';
 
 // The RegExp + Date implementations that parseIsoToMicros and formatMicros replaced (kept verbatim
 // as the oracle): the hand-written ones must give the same result for every input.
@@ -45,19 +46,6 @@ function referenceFormatMicros(us: number): string {
   const base = new Date(ms).toISOString();
   const micros = String(us - Math.floor(us / 1_000_000) * 1_000_000).padStart(6, '0');
   return `${base.slice(0, 19)}.${micros}Z`;
-}
-
-/** Seeded xorshift32, so a failure replays identically. */
-function prng(seed: number): () => number {
-  let state = seed >>> 0 || 1;
-  return () => {
-    state ^= state << 13;
-    state >>>= 0;
-    state ^= state >>> 17;
-    state ^= state << 5;
-    state >>>= 0;
-    return state / 2 ** 32;
-  };
 }
 
 /** Result or thrown error, so that both implementations can be compared on inputs that throw. */
