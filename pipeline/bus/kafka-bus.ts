@@ -68,12 +68,37 @@ const SERIALIZERS = {
   headerValue: stringSerializer,
 };
 
+/**
+ * Most value bytes of one produce request. The broker refuses a partition's record batch above its
+ * `message.max.bytes` (1 MiB by default), which one window's feature snapshots of 2,500 symbols
+ * exceed: every send is cut into requests of at most this much, sent in order.
+ */
+export const PRODUCE_MAX_BYTES = 512 * 1024;
+
+type OutRecord = { topic: string; partition: number; value: RecordValue; headers?: Record<string, string> };
+
+/** Records cut into consecutive runs of at most {@link PRODUCE_MAX_BYTES} of values (a larger record alone). */
+export function produceChunks<T extends { readonly value: RecordValue }>(records: readonly T[], maxBytes = PRODUCE_MAX_BYTES): T[][] {
+  const chunks: T[][] = [];
+  let chunk: T[] = [];
+  let bytes = 0;
+  for (const record of records) {
+    const size = typeof record.value === 'string' ? Buffer.byteLength(record.value) : record.value.byteLength;
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(record);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
+}
+
 /** The records of payloads: a frame's events one record each (Kafka carries record batches already). */
-function recordsOf(
-  loc: Location,
-  payloads: readonly BusPayload[],
-): { topic: string; partition: number; value: RecordValue; headers?: Record<string, string> }[] {
-  const out: { topic: string; partition: number; value: RecordValue; headers?: Record<string, string> }[] = [];
+function recordsOf(loc: Location, payloads: readonly BusPayload[]): OutRecord[] {
+  const out: OutRecord[] = [];
   const add = (value: RecordValue) =>
     out.push(
       typeof value === 'string'
@@ -209,11 +234,14 @@ export class KafkaBus implements Bus {
     if (payloads.length === 0) return [];
     const loc = this.locate(stream);
     await this.#ensureTopic(loc);
-    const messages = recordsOf(loc, payloads);
-    const result = await this.#producer.send({ messages });
-    const base = result.offsets?.find((o) => o.topic === loc.topic && o.partition === loc.partition)?.offset;
-    if (base === undefined) throw new Error(`Kafka did not report the offsets of ${messages.length} record(s) sent to ${loc.topic}[${loc.partition}]`);
-    return messages.map((_, i) => String(base + BigInt(i)));
+    const ids: string[] = [];
+    for (const messages of produceChunks(recordsOf(loc, payloads))) {
+      const result = await this.#producer.send({ messages });
+      const base = result.offsets?.find((o) => o.topic === loc.topic && o.partition === loc.partition)?.offset;
+      if (base === undefined) throw new Error(`Kafka did not report the offsets of ${messages.length} record(s) sent to ${loc.topic}[${loc.partition}]`);
+      for (let i = 0; i < messages.length; i++) ids.push(String(base + BigInt(i)));
+    }
+    return ids;
   }
 
   async publishMany(batches: ReadonlyMap<string, readonly BusPayload[]>): Promise<void> {
@@ -224,7 +252,7 @@ export class KafkaBus implements Bus {
       await this.#ensureTopic(loc);
       messages.push(...recordsOf(loc, payloads));
     }
-    if (messages.length > 0) await this.#producer.send({ messages });
+    for (const chunk of produceChunks(messages)) await this.#producer.send({ messages: chunk });
   }
 
   // ---------------------------------------------------------------------------------------------
@@ -457,14 +485,13 @@ export class KafkaBus implements Bus {
     if (letters.length === 0) return;
     const loc = this.locate(dlqStream);
     await this.#ensureTopic(loc);
-    await this.#producer.send({
-      messages: letters.map((l) => ({
-        topic: loc.topic,
-        partition: loc.partition,
-        headers: { [FIELDS_HEADER]: '1' },
-        value: JSON.stringify(fieldsAsText(Object.entries(deadLetterFields(l, group)))),
-      })),
-    });
+    const records = letters.map((l) => ({
+      topic: loc.topic,
+      partition: loc.partition,
+      headers: { [FIELDS_HEADER]: '1' },
+      value: JSON.stringify(fieldsAsText(Object.entries(deadLetterFields(l, group)))),
+    }));
+    for (const messages of produceChunks(records)) await this.#producer.send({ messages });
     // Acknowledged only once every dead letter is in the DLQ topic (acks=all).
     if (options.ack === false) return;
     const bySource = new Map<string, string[]>();

@@ -38,6 +38,41 @@ describe('KafkaBus (real broker)', function () {
     assert.equal(bus.locate('mdp.replay.a:b/c.1700000000000').topic, 'mdp.replay.a_b_c.1700000000000');
   });
 
+  it('sends more than the broker takes in one request (1 MiB per batch) as several, in order, with exact ids', async () => {
+    // One window's feature snapshots of 10,000 symbols over 4 shards: 2,500 records of ~600 bytes on one partition.
+    const stream = `${tag}.events.0`,
+      group = `${tag}-g`;
+    await bus.ensureGroup(stream, group);
+    const payloads = Array.from({ length: 3000 }, (_, i) => `${String(i).padStart(6, '0')}:${'x'.repeat(600)}`);
+    const ids = await bus.publish(stream, payloads);
+    assert.equal(ids.length, payloads.length);
+    const more = Array.from({ length: 2000 }, (_, i) => `late-${String(i).padStart(6, '0')}:${'y'.repeat(600)}`);
+    await bus.publishMany(new Map([[`${tag}.events.1`, more]]));
+    const read: { id: string; payload: string | undefined }[] = [];
+    while (read.length < payloads.length) {
+      const got = await bus.readNew(stream, group, 'c', 5000, 1000);
+      assert.ok(got.length > 0, `read ${read.length} of ${payloads.length}`);
+      read.push(...got.map((e) => ({ id: e.id, payload: e.payload })));
+    }
+    assert.deepEqual(
+      read.map((e) => e.payload),
+      payloads,
+      'every record, in order',
+    );
+    assert.deepEqual(
+      read.map((e) => e.id),
+      ids,
+      'the ids publish returned',
+    );
+    const other = [];
+    while (other.length < more.length) {
+      const got = await bus.readNew(`${tag}.events.1`, group, 'c', 5000, 1000);
+      assert.ok(got.length > 0, `read ${other.length} of ${more.length}`);
+      other.push(...got.map((e) => e.payload));
+    }
+    assert.deepEqual(other, more);
+  });
+
   it('re-delivers exactly the unacknowledged records to a restarted owner, counting deliveries', async () => {
     const stream = `${tag}.events.1`,
       group = `${tag}-g`;
