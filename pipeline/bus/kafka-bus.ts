@@ -245,7 +245,7 @@ export class KafkaBus implements Bus {
   }
 
   async publishMany(batches: ReadonlyMap<string, readonly BusPayload[]>): Promise<void> {
-    const messages: ReturnType<typeof recordsOf> = [];
+    const messages: OutRecord[] = [];
     for (const [stream, payloads] of batches) {
       if (payloads.length === 0) continue;
       const loc = this.locate(stream);

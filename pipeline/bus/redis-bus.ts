@@ -144,9 +144,9 @@ function asBuffer(bytes: Uint8Array): Buffer {
 function payloadFields(payload: BusPayload): [fields: [string, string | Buffer], events: number] {
   if (typeof payload === 'string') return [[JSON_FIELD, payload], 1];
   if (!isFrame(payload)) return [[PACKED_FIELD, asBuffer(payload)], 1];
-  if (('frame' in payload ? payload.frame : payload.values).length === 0) throw new Error('an event frame needs at least one event');
-  if ('frame' in payload) return [[JSON_FRAME_FIELD, joinJsonFrame(payload.frame)], payload.frame.length];
-  return [[PACKED_FRAME_FIELD, asBuffer(packFrame(payload.values))], payload.values.length];
+  const events = 'frame' in payload ? payload.frame.length : payload.values.length;
+  if (events === 0) throw new Error('an event frame needs at least one event');
+  return ['frame' in payload ? [JSON_FRAME_FIELD, joinJsonFrame(payload.frame)] : [PACKED_FRAME_FIELD, asBuffer(packFrame(payload.values))], events];
 }
 
 /** The fields of an entry as stored (an event of a frame as an entry of its own), or all the fields of a foreign entry. */
@@ -279,6 +279,16 @@ export class RedisBus implements Bus {
     return Math.max(1, Math.floor(count / perEntry));
   }
 
+  /** The open frames of (stream, group) (see {@link RedisBus.#openFrames}), made when `create` and missing. */
+  #framesOf(stream: string, group: string, create: true): Map<string, Set<number>>;
+  #framesOf(stream: string, group: string, create: false): Map<string, Set<number>> | undefined;
+  #framesOf(stream: string, group: string, create: boolean): Map<string, Set<number>> | undefined {
+    const key = `${stream}\u0000${group}`;
+    let frames = this.#openFrames.get(key);
+    if (frames === undefined && create) this.#openFrames.set(key, (frames = new Map<string, Set<number>>()));
+    return frames;
+  }
+
   /**
    * The events of entries delivered to the group: frames expanded, their events recorded as open
    * until acknowledged (see {@link RedisBus.ack}).
@@ -286,13 +296,12 @@ export class RedisBus implements Bus {
   #delivered(stream: string, group: string, rows: readonly RawEntry[] | undefined): BusEntry[] {
     if (!rows || rows.length === 0) return [];
     const entries = toEntries(rows);
-    const key = `${stream}\u0000${group}`;
     let open: Map<string, Set<number>> | undefined;
     const known = this.#eventsPerEntry.get(stream) ?? 1;
     let most = known;
     for (const entry of entries) {
       if (!entry.frame) continue;
-      open ??= this.#openFrames.get(key) ?? this.#openFrames.set(key, new Map()).get(key)!;
+      open ??= this.#framesOf(stream, group, true);
       let events = open.get(entry.frame.entryId);
       if (!events) open.set(entry.frame.entryId, (events = new Set()));
       events.add(entry.frame.index);
@@ -364,7 +373,7 @@ export class RedisBus implements Bus {
 
   /** The entry ids to XACK for these acknowledged ids: plain ids as they are, a frame's once its last open event is acknowledged. */
   #settled(stream: string, group: string, ids: readonly string[]): string[] {
-    const open = this.#openFrames.get(`${stream}\u0000${group}`);
+    const open = this.#framesOf(stream, group, false);
     const out: string[] = [];
     for (const id of ids) {
       const slash = id.indexOf('/');
@@ -433,7 +442,7 @@ export class RedisBus implements Bus {
     tx.xack(stream, group, ...originals);
     const results = (await tx.exec()) ?? [];
     for (const [err] of results) if (err) throw err;
-    const open = this.#openFrames.get(`${stream}\u0000${group}`);
+    const open = this.#framesOf(stream, group, false);
     for (const id of originals) open?.delete(id);
     return results.slice(0, entries.length).map(([, id]) => id as string);
   }
